@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+from django import forms
+
+from accounts.models import IdentityProvider, User
+from accounts.roles import Role
+
+
+class UserForm(forms.Form):
+    email = forms.EmailField(max_length=254)
+    full_name = forms.CharField(max_length=200, label="Full name")
+    role = forms.ChoiceField(choices=Role.choices)
+    title = forms.CharField(max_length=200, required=False)
+    country = forms.CharField(
+        max_length=2, required=False, help_text="Two-letter ISO code, e.g. DE",
+    )
+    manager = forms.EmailField(
+        required=False, label="Manager's e-mail",
+        widget=forms.EmailInput(attrs={"list": "people-emails", "autocomplete": "off"}),
+    )
+
+    def __init__(self, *args, allowed_roles: list[str] | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if allowed_roles is not None:
+            self.fields["role"].choices = [c for c in Role.choices if c[0] in allowed_roles]
+
+    def clean_manager(self) -> User | None:
+        email = (self.cleaned_data.get("manager") or "").strip().lower()
+        if not email:
+            return None
+        manager = User.objects.filter(email__iexact=email).first()
+        if manager is None:
+            raise forms.ValidationError(f"No user with the e-mail {email} exists.")
+        return manager
+
+
+class UserCreateForm(UserForm):
+    password = forms.CharField(
+        required=False, widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text="Optional. Leave empty for people who sign in through the identity provider.",
+    )
+
+
+class UserImportForm(forms.Form):
+    file = forms.FileField(help_text="UTF-8 CSV; the first line names the columns.")
+    dry_run = forms.BooleanField(
+        required=False, label="Check only (change nothing)",
+        help_text="Validate every row and show what would happen.",
+    )
+
+
+class GroupForm(forms.Form):
+    name = forms.CharField(max_length=150)
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
+
+
+class AddMemberForm(forms.Form):
+    email = forms.EmailField(
+        label="Add member by e-mail",
+        widget=forms.EmailInput(attrs={"list": "people-emails", "autocomplete": "off"}),
+    )
+
+    def clean_email(self) -> User:
+        email = self.cleaned_data["email"].strip().lower()
+        user = User.objects.filter(email__iexact=email).first()
+        if user is None:
+            raise forms.ValidationError(f"No user with the e-mail {email} exists.")
+        return user
+
+
+class IdentityProviderForm(forms.Form):
+    name = forms.CharField(max_length=100)
+    kind = forms.ChoiceField(choices=IdentityProvider.Kind.choices)
+    issuer = forms.URLField(
+        max_length=500, assume_scheme="https",
+        help_text="The issuer URL; discovery is read from /.well-known/openid-configuration.",
+    )
+    client_id = forms.CharField(max_length=255, label="Client ID")
+    client_secret = forms.CharField(
+        required=False, label="Client secret",
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}, render_value=False),
+    )
+    scopes = forms.CharField(max_length=255, initial="openid email profile")
+    email_claim = forms.CharField(max_length=64, initial="email", label="E-mail claim")
+    enabled = forms.BooleanField(required=False, initial=True)
+    create_users = forms.BooleanField(
+        required=False, label="Create accounts on first sign-in",
+        help_text="Unknown e-mails become Employees. Off: only people already in the directory may sign in.",
+    )
+
+    def __init__(self, *args, editing: bool = False, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if editing:
+            self.fields["client_secret"].help_text = (
+                "Stored encrypted and never shown. Leave empty to keep it; type a new one to replace it."
+            )
+        else:
+            self.fields["client_secret"].required = True
+            self.fields["client_secret"].help_text = "Stored encrypted; it will not be shown again."

@@ -1,0 +1,304 @@
+"""OpenID Connect sign-in through mozilla-django-oidc, with providers configured in the console.
+
+mozilla-django-oidc reads one provider from settings; here the provider is chosen per request
+(``/accounts/oidc/<slug>/start/``), remembered in the session under the OAuth ``state``, and its
+endpoints and credentials are set on the view and backend at request time.
+
+mozilla-django-oidc checks the ID token's signature, algorithm, expiry and nonce but not its
+issuer or audience: ``ProviderOIDCBackend.verify_token`` checks both."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import requests
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import SuspiciousOperation
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import resolve_url
+from django.urls import reverse
+from mozilla_django_oidc.auth import OIDCAuthenticationBackend
+from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
+
+from console.core.errors import ExternalServiceError
+
+log = logging.getLogger(__name__)
+
+SESSION_KEY = "oidc_provider_for_state"
+REQUIRED_DISCOVERY_KEYS = ("issuer", "authorization_endpoint", "token_endpoint", "jwks_uri")
+
+
+def _get_json(url: str, what: str) -> dict:
+    try:
+        response = requests.get(url, timeout=settings.OIDC_TIMEOUT, verify=settings.OIDC_VERIFY_SSL)
+    except requests.exceptions.SSLError as exc:
+        raise ExternalServiceError(f"The TLS certificate of {url} was refused: {exc.__class__.__name__}.")
+    except requests.exceptions.ConnectionError:
+        raise ExternalServiceError(f"Could not connect to {url} to fetch the {what}.")
+    except requests.exceptions.Timeout:
+        raise ExternalServiceError(f"{url} did not answer within {settings.OIDC_TIMEOUT} s ({what}).")
+    if response.status_code != 200:
+        raise ExternalServiceError(f"The {what} at {url} answered HTTP {response.status_code}.")
+    try:
+        document = response.json()
+    except ValueError:
+        raise ExternalServiceError(f"The {what} at {url} is not JSON.")
+    if not isinstance(document, dict):
+        raise ExternalServiceError(f"The {what} at {url} is not a JSON object.")
+    return document
+
+
+def discover(issuer: str) -> dict:
+    """Fetch and check the provider's discovery document."""
+    url = issuer.rstrip("/") + "/.well-known/openid-configuration"
+    document = _get_json(url, "discovery document")
+    missing = [key for key in REQUIRED_DISCOVERY_KEYS if not document.get(key)]
+    if missing:
+        raise ExternalServiceError(f"The discovery document lacks {', '.join(missing)}.")
+    if document["issuer"].rstrip("/") != issuer.rstrip("/"):
+        raise ExternalServiceError(
+            f"The discovery document names the issuer {document['issuer']}, "
+            f"not {issuer}: check the issuer URL."
+        )
+    return document
+
+
+@dataclass
+class CheckResult:
+    name: str
+    ok: bool
+    detail: str
+
+
+def test_connection(idp: Any) -> list[CheckResult]:
+    """What an admin needs to know about a provider, each step saying what is wrong."""
+    results: list[CheckResult] = []
+    try:
+        document = discover(idp.issuer)
+    except ExternalServiceError as exc:
+        return [CheckResult("Discovery", False, exc.message)]
+    results.append(CheckResult("Discovery", True, f"Issuer {document['issuer']} answered."))
+    algs = document.get("id_token_signing_alg_values_supported") or []
+    results.append(CheckResult(
+        "Signing algorithm",
+        "RS256" in algs,
+        "RS256 is supported." if "RS256" in algs else f"RS256 is not offered (offered: {', '.join(algs) or 'none'}).",
+    ))
+    methods = document.get("code_challenge_methods_supported") or []
+    results.append(CheckResult(
+        "PKCE", "S256" in methods or not methods,
+        "S256 is supported." if "S256" in methods else "The provider does not advertise PKCE S256.",
+    ))
+    scopes = set(document.get("scopes_supported") or [])
+    wanted = set(idp.scopes.split())
+    unsupported = sorted(wanted - scopes) if scopes else []
+    results.append(CheckResult(
+        "Scopes", not unsupported,
+        "All requested scopes are offered." if not unsupported
+        else f"Not offered by the provider: {', '.join(unsupported)}.",
+    ))
+    try:
+        jwks = _get_json(document["jwks_uri"], "key set (JWKS)")
+        keys = [k for k in jwks.get("keys", []) if k.get("kty") == "RSA"]
+        results.append(CheckResult(
+            "Signing keys", bool(keys),
+            f"{len(keys)} RSA key(s) published." if keys else "The JWKS has no RSA keys.",
+        ))
+    except ExternalServiceError as exc:
+        results.append(CheckResult("Signing keys", False, exc.message))
+    if not idp.has_secret:
+        results.append(CheckResult("Client secret", False, "No client secret is stored."))
+    return results
+
+
+def _enabled_provider(slug: str):
+    from accounts.models import IdentityProvider
+
+    return IdentityProvider.objects.filter(slug=slug, enabled=True).first()
+
+
+class ProviderAuthenticationRequestView(OIDCAuthenticationRequestView):
+    """Starts the authorization code flow (with PKCE, state and nonce) for one provider."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        # The parent reads one provider from settings here; ours is known only per request.
+        super(OIDCAuthenticationRequestView, self).__init__(**kwargs)
+        self.provider = None
+
+    def get_settings(self, attr: str, *args: Any) -> Any:  # type: ignore[override]
+        if attr == "OIDC_RP_SCOPES" and self.provider is not None:
+            return self.provider.scopes
+        from mozilla_django_oidc.utils import import_from_settings
+
+        return import_from_settings(attr, *args)
+
+    def get(self, request: HttpRequest, slug: str) -> HttpResponse:  # type: ignore[override]
+        self.provider = _enabled_provider(slug)
+        if self.provider is None or not self.provider.authorization_endpoint:
+            messages.error(request, "That sign-in provider is not available.")
+            return HttpResponseRedirect(reverse("accounts:login"))
+        self.OIDC_OP_AUTH_ENDPOINT = self.provider.authorization_endpoint
+        self.OIDC_RP_CLIENT_ID = self.provider.client_id
+        response = super().get(request)
+        state = parse_qs(urlparse(response["Location"]).query)["state"][0]
+        by_state = request.session.get(SESSION_KEY, {})
+        by_state[state] = self.provider.slug
+        request.session[SESSION_KEY] = by_state
+        return response
+
+
+class ProviderAuthenticationCallbackView(OIDCAuthenticationCallbackView):
+    """Finishes the flow; failures go back to the sign-in page with a reason."""
+
+    @property
+    def failure_url(self) -> str:
+        return reverse("accounts:login")
+
+    @property
+    def success_url(self) -> str:
+        next_url = self.request.session.get("oidc_login_next")
+        return next_url or resolve_url(settings.LOGIN_REDIRECT_URL)
+
+    def login_failure(self) -> HttpResponse:
+        reason = getattr(self.request, "oidc_failure_reason", None)
+        if self.request.GET.get("error"):
+            reason = self.request.GET.get("error_description") or self.request.GET["error"]
+        messages.error(
+            self.request,
+            f"Sign-in with the identity provider failed: {reason or 'the answer could not be verified'}.",
+        )
+        return HttpResponseRedirect(self.failure_url)
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        try:
+            return super().get(request)
+        except SuspiciousOperation as exc:
+            request.oidc_failure_reason = str(exc)  # type: ignore[attr-defined]
+            return self.login_failure()
+        except requests.exceptions.RequestException as exc:
+            log.warning("OIDC token exchange failed: %s", exc)
+            request.oidc_failure_reason = "the identity provider could not be reached"  # type: ignore[attr-defined]
+            return self.login_failure()
+
+
+class ProviderOIDCBackend(OIDCAuthenticationBackend):
+    """Authenticates the callback of a console-configured provider."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        from django.contrib.auth import get_user_model
+
+        self.UserModel = get_user_model()
+        self.provider = None
+        self.OIDC_RP_SIGN_ALGO = settings.OIDC_RP_SIGN_ALGO
+        self.OIDC_RP_IDP_SIGN_KEY = None
+
+    def _load_provider(self, request: HttpRequest) -> bool:
+        state = request.GET.get("state", "")
+        slug = request.session.get(SESSION_KEY, {}).get(state)
+        self.provider = _enabled_provider(slug) if slug else None
+        if self.provider is None:
+            return False
+        self.OIDC_OP_TOKEN_ENDPOINT = self.provider.token_endpoint
+        self.OIDC_OP_USER_ENDPOINT = self.provider.userinfo_endpoint
+        self.OIDC_OP_JWKS_ENDPOINT = self.provider.jwks_uri
+        self.OIDC_RP_CLIENT_ID = self.provider.client_id
+        self.OIDC_RP_CLIENT_SECRET = self.provider.client_secret
+        return True
+
+    def authenticate(self, request: HttpRequest | None, **kwargs: Any):  # type: ignore[override]
+        if request is None or "code" not in request.GET or "state" not in request.GET:
+            return None
+        if not self._load_provider(request):
+            return None
+        user = super().authenticate(request, **kwargs)
+        if user is None:
+            request.oidc_failure_reason = getattr(  # type: ignore[attr-defined]
+                request, "oidc_failure_reason", "no active account matches your e-mail"
+            )
+        return user
+
+    def verify_token(self, token: str, **kwargs: Any) -> dict:
+        payload = super().verify_token(token, **kwargs)
+        issuer = self.provider.issuer.rstrip("/")
+        if str(payload.get("iss", "")).rstrip("/") != issuer:
+            raise SuspiciousOperation("the ID token was issued by another issuer")
+        audience = payload.get("aud")
+        audiences = audience if isinstance(audience, list) else [audience]
+        if self.provider.client_id not in audiences:
+            raise SuspiciousOperation("the ID token was not issued for this console")
+        if isinstance(audience, list) and len(audiences) > 1 and payload.get("azp") != self.provider.client_id:
+            raise SuspiciousOperation("the ID token names another authorized party")
+        self.id_token_claims = payload
+        return payload
+
+    def get_userinfo(self, access_token: str, id_token: str, payload: dict) -> dict:
+        claims = dict(payload)
+        if self.provider.userinfo_endpoint:
+            userinfo = super().get_userinfo(access_token, id_token, payload)
+            if userinfo.get("sub") != payload.get("sub"):
+                raise SuspiciousOperation("the userinfo answer is about another subject")
+            claims.update(userinfo)
+        return claims
+
+    def _email(self, claims: dict) -> str:
+        from accounts.models import normalize_email
+
+        return normalize_email(str(claims.get(self.provider.email_claim, "")))
+
+    def verify_claims(self, claims: dict) -> bool:
+        if not self._email(claims):
+            self.request.oidc_failure_reason = (
+                f"the provider sent no {self.provider.email_claim} claim"
+            )
+            return False
+        if claims.get("email_verified") is False:
+            self.request.oidc_failure_reason = "the provider says your e-mail is not verified"
+            return False
+        return True
+
+    def filter_users_by_claims(self, claims: dict):
+        return self.UserModel.objects.filter(email__iexact=self._email(claims))
+
+    def get_or_create_user(self, access_token: str, id_token: str, payload: dict):
+        user_info = self.get_userinfo(access_token, id_token, payload)
+        if not self.verify_claims(user_info):
+            return None
+        users = list(self.filter_users_by_claims(user_info))
+        if len(users) == 1:
+            if not users[0].is_active:
+                self.request.oidc_failure_reason = "your account is deactivated"
+                return None
+            return users[0]
+        if not self.provider.create_users:
+            self.request.oidc_failure_reason = (
+                f"no account exists for {self._email(user_info)}; ask an administrator"
+            )
+            return None
+        return self.create_user(user_info)
+
+    def create_user(self, claims: dict):
+        from accounts.models import User
+
+        with transaction.atomic():
+            user = User.objects.create_user(
+                email=self._email(claims),
+                full_name=str(claims.get("name") or self._email(claims)),
+                source=User.Source.OIDC,
+            )
+            from console.audit.services import audit_record
+
+            audit_record(
+                actor=None, action="user.created", obj=user,
+                changes={"email": {"old": None, "new": user.email},
+                         "source": {"old": None, "new": f"oidc:{self.provider.slug}"}},
+            )
+        return user
+
+    def get_user(self, user_id: int):
+        user = super().get_user(user_id)
+        return user if user is not None and user.is_active else None

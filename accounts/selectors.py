@@ -1,0 +1,76 @@
+"""Reads of people, groups and providers. ``get_*_for`` helpers apply the role check, so views
+never fetch an object a role may not see."""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Prefetch, QuerySet
+from django.http import Http404
+
+from accounts.models import Group, GroupMembership, IdentityProvider, User
+from accounts.roles import CONSOLE_READERS, PEOPLE_READERS
+
+
+def users_for_list() -> QuerySet[User]:
+    return User.objects.select_related("manager").annotate(group_count=Count("memberships"))
+
+
+def get_user_for(viewer: User, user_id: int) -> User:
+    if viewer.role not in PEOPLE_READERS:
+        raise PermissionDenied
+    try:
+        return User.objects.select_related("manager").get(pk=user_id)
+    except User.DoesNotExist:
+        raise Http404("No such user")
+
+
+def groups_for_list() -> QuerySet[Group]:
+    return Group.objects.annotate(member_count=Count("memberships"))
+
+
+def get_group_for(viewer: User, group_id: int) -> Group:
+    if viewer.role not in PEOPLE_READERS:
+        raise PermissionDenied
+    try:
+        return Group.objects.annotate(member_count=Count("memberships")).get(pk=group_id)
+    except Group.DoesNotExist:
+        raise Http404("No such group")
+
+
+def group_members(group: Group) -> QuerySet[User]:
+    return User.objects.filter(memberships__group=group).select_related("manager")
+
+
+def user_groups(user: User) -> list[Group]:
+    return list(Group.objects.filter(memberships__user=user).order_by("name"))
+
+
+def user_reports(user: User) -> list[User]:
+    return list(user.reports.order_by("full_name"))
+
+
+def identity_providers() -> QuerySet[IdentityProvider]:
+    return IdentityProvider.objects.all()
+
+
+def get_idp_for(viewer: User, idp_id: int) -> IdentityProvider:
+    if viewer.role not in CONSOLE_READERS:
+        raise PermissionDenied
+    try:
+        return IdentityProvider.objects.get(pk=idp_id)
+    except IdentityProvider.DoesNotExist:
+        raise Http404("No such identity provider")
+
+
+def sign_in_providers() -> list[IdentityProvider]:
+    return list(
+        IdentityProvider.objects.filter(enabled=True, kind=IdentityProvider.Kind.PRIMARY)
+        .exclude(authorization_endpoint="")
+        .order_by("name")
+    )
+
+
+def users_with_groups(queryset: QuerySet[User]) -> QuerySet[User]:
+    return queryset.prefetch_related(
+        Prefetch("memberships", queryset=GroupMembership.objects.select_related("group"))
+    )

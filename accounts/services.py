@@ -1,0 +1,654 @@
+"""Every write to people, groups and identity providers. Each service checks what the actor's
+role allows, runs in one transaction and writes its audit row in it."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass, field
+
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from accounts import oidc
+from accounts.models import Group, GroupMembership, IdentityProvider, User, normalize_email
+from accounts.roles import ADMINS, PEOPLE_WRITERS, Role
+from console.audit.services import audit_record, diff, snapshot
+from console.core.errors import Conflict, PermissionRefused, ValidationFailed
+
+USER_AUDIT_FIELDS = ("email", "full_name", "role", "title", "country", "manager", "is_active")
+COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
+
+
+# --- Role rules -------------------------------------------------------------------------------
+
+
+def _require(actor: User, roles: frozenset[str], what: str) -> None:
+    if actor.role not in roles:
+        raise PermissionRefused(f"Your role ({actor.role_label}) cannot {what}.")
+
+
+def check_can_assign(actor: User, *, current_role: str | None, new_role: str) -> None:
+    """Who may put whom in which role.
+
+    Super Admins may do anything; Security Admins anything but Super Admin; HR manages
+    Employees only and never changes a role."""
+    if actor.role == Role.SUPER_ADMIN:
+        return
+    if actor.role == Role.SECURITY_ADMIN:
+        if new_role == Role.SUPER_ADMIN or current_role == Role.SUPER_ADMIN:
+            raise PermissionRefused("Only a Super Admin can grant or change the Super Admin role.")
+        return
+    if actor.role == Role.HR:
+        if new_role != Role.EMPLOYEE or current_role not in (None, Role.EMPLOYEE):
+            raise PermissionRefused("HR manages Employees only and cannot grant console roles.")
+        return
+    raise PermissionRefused(f"Your role ({actor.role_label}) cannot change people.")
+
+
+def _last_super_admin(user: User) -> bool:
+    return (
+        user.role == Role.SUPER_ADMIN
+        and user.is_active
+        and not User.objects.filter(role=Role.SUPER_ADMIN, is_active=True).exclude(pk=user.pk).exists()
+    )
+
+
+# --- Users ------------------------------------------------------------------------------------
+
+
+def _clean_user_fields(
+    *, email: str, full_name: str, role: str, country: str, manager: User | None, user: User | None
+) -> tuple[str, str, str, str]:
+    email = normalize_email(email)
+    try:
+        validate_email(email)
+    except ValidationError:
+        raise ValidationFailed(f"{email or 'An empty value'} is not a valid e-mail address.", field="email")
+    full_name = (full_name or "").strip()
+    if not full_name:
+        raise ValidationFailed("A full name is required.", field="full_name")
+    if role not in Role.values:
+        raise ValidationFailed(f"Unknown role {role!r}.", field="role")
+    country = (country or "").strip().upper()
+    if country and not COUNTRY_RE.match(country):
+        raise ValidationFailed("Country must be a two-letter ISO code such as DE or US.", field="country")
+    clash = User.objects.filter(email__iexact=email)
+    if user is not None:
+        clash = clash.exclude(pk=user.pk)
+    if clash.exists():
+        raise Conflict(f"A user with the e-mail {email} already exists.", field="email")
+    if manager is not None and user is not None and manager.pk == user.pk:
+        raise ValidationFailed("A user cannot be their own manager.", field="manager")
+    return email, full_name, role, country
+
+
+@transaction.atomic
+def user_create(
+    *,
+    actor: User,
+    email: str,
+    full_name: str,
+    role: str = Role.EMPLOYEE,
+    title: str = "",
+    country: str = "",
+    manager: User | None = None,
+    password: str | None = None,
+    groups: list[Group] | None = None,
+    source: str = User.Source.LOCAL,
+) -> User:
+    _require(actor, PEOPLE_WRITERS, "create users")
+    check_can_assign(actor, current_role=None, new_role=role)
+    email, full_name, role, country = _clean_user_fields(
+        email=email, full_name=full_name, role=role, country=country, manager=manager, user=None
+    )
+    user = User(
+        email=email, full_name=full_name, role=role, title=(title or "").strip(),
+        country=country, manager=manager, source=source,
+    )
+    if password:
+        try:
+            validate_password(password, user)
+        except ValidationError as exc:
+            raise ValidationFailed(" ".join(exc.messages), field="password")
+        user.set_password(password)
+    else:
+        user.set_unusable_password()
+    user.save()
+    audit_record(
+        actor=actor, action="user.created", obj=user,
+        changes=diff({}, snapshot(user, USER_AUDIT_FIELDS)),
+    )
+    for group in groups or []:
+        _add_member(actor=actor, group=group, user=user)
+    return user
+
+
+@transaction.atomic
+def user_update(
+    *,
+    actor: User,
+    user: User,
+    full_name: str,
+    role: str,
+    title: str = "",
+    country: str = "",
+    manager: User | None = None,
+    email: str | None = None,
+) -> User:
+    _require(actor, PEOPLE_WRITERS, "change users")
+    user = User.objects.select_for_update().get(pk=user.pk)
+    check_can_assign(actor, current_role=user.role, new_role=role)
+    if user.pk == actor.pk and role != user.role:
+        raise PermissionRefused("You cannot change your own role; ask another admin.")
+    email, full_name, role, country = _clean_user_fields(
+        email=email if email is not None else user.email, full_name=full_name, role=role,
+        country=country, manager=manager, user=user,
+    )
+    if _last_super_admin(user) and role != Role.SUPER_ADMIN:
+        raise Conflict("This is the last active Super Admin; make someone else Super Admin first.")
+    before = snapshot(user, USER_AUDIT_FIELDS)
+    user.email, user.full_name, user.role = email, full_name, role
+    user.title, user.country, user.manager = (title or "").strip(), country, manager
+    after = snapshot(user, USER_AUDIT_FIELDS)
+    changes = diff(before, after)
+    if not changes:
+        return user
+    user.save(update_fields=["email", "full_name", "role", "title", "country", "manager"])
+    audit_record(actor=actor, action="user.updated", obj=user, changes=changes)
+    return user
+
+
+@transaction.atomic
+def user_deactivate(*, actor: User, user: User) -> User:
+    """Deactivated users cannot sign in; their open sessions stop working at the next request
+    (the session backend refuses inactive users)."""
+    _require(actor, PEOPLE_WRITERS, "deactivate users")
+    user = User.objects.select_for_update().get(pk=user.pk)
+    check_can_assign(actor, current_role=user.role, new_role=user.role)
+    if user.pk == actor.pk:
+        raise PermissionRefused("You cannot deactivate your own account.")
+    if not user.is_active:
+        return user
+    if _last_super_admin(user):
+        raise Conflict("This is the last active Super Admin and cannot be deactivated.")
+    user.is_active = False
+    user.deactivated_at = timezone.now()
+    user.save(update_fields=["is_active", "deactivated_at"])
+    audit_record(
+        actor=actor, action="user.deactivated", obj=user,
+        changes={"is_active": {"old": True, "new": False}},
+    )
+    return user
+
+
+@transaction.atomic
+def user_reactivate(*, actor: User, user: User) -> User:
+    _require(actor, PEOPLE_WRITERS, "reactivate users")
+    user = User.objects.select_for_update().get(pk=user.pk)
+    check_can_assign(actor, current_role=user.role, new_role=user.role)
+    if user.is_active:
+        return user
+    user.is_active = True
+    user.deactivated_at = None
+    user.save(update_fields=["is_active", "deactivated_at"])
+    audit_record(
+        actor=actor, action="user.reactivated", obj=user,
+        changes={"is_active": {"old": False, "new": True}},
+    )
+    return user
+
+
+# --- CSV import -------------------------------------------------------------------------------
+
+IMPORT_MAX_BYTES = 5 * 1024 * 1024
+IMPORT_MAX_ROWS = 20000
+IMPORT_COLUMNS = ("email", "full_name", "role", "title", "country", "manager_email", "groups")
+REQUIRED_COLUMNS = ("email", "full_name")
+
+
+@dataclass
+class ImportRowError:
+    line: int
+    email: str
+    column: str
+    message: str
+
+
+@dataclass
+class ImportReport:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    errors: list[ImportRowError] = field(default_factory=list)
+    dry_run: bool = False
+
+    @property
+    def applied(self) -> int:
+        return self.created + self.updated
+
+
+def _role_from_cell(value: str) -> str | None:
+    value = (value or "").strip()
+    if not value:
+        return Role.EMPLOYEE
+    for choice in Role:
+        if value.lower() in (choice.value, choice.label.lower()):
+            return choice.value
+    return None
+
+
+def users_import_csv(*, actor: User, data: bytes, dry_run: bool = False) -> ImportReport:
+    """Create or update users from CSV, keyed by e-mail.
+
+    Each bad row is reported with its line number, column and reason, and skipped; the good
+    rows are applied together in one transaction. A file that cannot be read at all (not UTF-8,
+    no header, too large) raises ``ValidationFailed`` and changes nothing."""
+    _require(actor, PEOPLE_WRITERS, "import users")
+    if len(data) > IMPORT_MAX_BYTES:
+        raise ValidationFailed(f"The file is larger than {IMPORT_MAX_BYTES // (1024 * 1024)} MB.")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValidationFailed(f"The file is not UTF-8 text (byte {exc.start} cannot be read).")
+    reader = csv.DictReader(io.StringIO(text))
+    header = [h.strip().lower() for h in (reader.fieldnames or [])]
+    if not header:
+        raise ValidationFailed("The file is empty: the first line must name the columns.")
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    if missing:
+        raise ValidationFailed(
+            f"The header lacks the column(s) {', '.join(missing)}. "
+            f"Known columns: {', '.join(IMPORT_COLUMNS)}."
+        )
+    unknown = [c for c in header if c not in IMPORT_COLUMNS]
+    if unknown:
+        raise ValidationFailed(
+            f"Unknown column(s) {', '.join(unknown)}. Known columns: {', '.join(IMPORT_COLUMNS)}."
+        )
+    reader.fieldnames = header
+
+    rows: list[tuple[int, dict[str, str]]] = []
+    for row in reader:
+        if len(rows) >= IMPORT_MAX_ROWS:
+            raise ValidationFailed(f"The file has more than {IMPORT_MAX_ROWS} rows; split it.")
+        cells = {k: (v or "").strip() for k, v in row.items() if k is not None}
+        if not any(cells.values()):
+            continue
+        rows.append((reader.line_num, cells))
+
+    report = ImportReport(dry_run=dry_run)
+    existing = {u.email: u for u in User.objects.filter(
+        email__in=[normalize_email(r["email"]) for _, r in rows]
+    )}
+    groups = {g.name.lower(): g for g in Group.objects.all()}
+    file_emails = {normalize_email(r["email"]) for _, r in rows}
+    seen: set[str] = set()
+    valid: list[tuple[int, dict]] = []
+
+    for line, cells in rows:
+        email = normalize_email(cells.get("email", ""))
+
+        def fail(column: str, message: str, line: int = line, email: str = email) -> None:
+            report.errors.append(ImportRowError(line, email, column, message))
+
+        try:
+            validate_email(email)
+        except ValidationError:
+            fail("email", f"{email or 'empty'} is not a valid e-mail address")
+            continue
+        if email in seen:
+            fail("email", "appears more than once in the file")
+            continue
+        seen.add(email)
+        if not cells.get("full_name"):
+            fail("full_name", "is required")
+            continue
+        role = _role_from_cell(cells.get("role", ""))
+        if role is None:
+            fail("role", f"unknown role {cells['role']!r}; use one of {', '.join(Role.labels)}")
+            continue
+        current = existing.get(email)
+        try:
+            check_can_assign(
+                actor,
+                current_role=current.role if current else None,
+                new_role=role if "role" in header else (current.role if current else Role.EMPLOYEE),
+            )
+        except PermissionRefused as exc:
+            fail("role", exc.message)
+            continue
+        country = cells.get("country", "").upper()
+        if country and not COUNTRY_RE.match(country):
+            fail("country", f"{cells['country']!r} is not a two-letter ISO country code")
+            continue
+        manager_email = normalize_email(cells.get("manager_email", ""))
+        if manager_email:
+            if manager_email == email:
+                fail("manager_email", "a user cannot be their own manager")
+                continue
+            if manager_email not in file_emails and not User.objects.filter(email=manager_email).exists():
+                fail("manager_email", f"no user {manager_email} exists or is in this file")
+                continue
+        group_names = [g.strip() for g in cells.get("groups", "").split(";") if g.strip()]
+        unknown_groups = [g for g in group_names if g.lower() not in groups]
+        if unknown_groups:
+            fail("groups", f"unknown group(s): {', '.join(unknown_groups)}; create them first")
+            continue
+        valid.append((line, {
+            "email": email, "full_name": cells["full_name"], "role": role,
+            "title": cells.get("title", ""), "country": country, "manager_email": manager_email,
+            "groups": [groups[g.lower()] for g in group_names],
+        }))
+
+    if dry_run:
+        for _, item in valid:
+            current = existing.get(item["email"])
+            if current is None:
+                report.created += 1
+            else:
+                report.updated += 1
+        return report
+
+    with transaction.atomic():
+        for _, item in valid:
+            current = existing.get(item["email"])
+            if current is None:
+                user = User(
+                    email=item["email"], full_name=item["full_name"], role=item["role"],
+                    title=item["title"], country=item["country"], source=User.Source.IMPORT,
+                )
+                user.set_unusable_password()
+                user.save()
+                existing[user.email] = user
+                audit_record(
+                    actor=actor, action="user.created", obj=user,
+                    changes=diff({}, snapshot(user, USER_AUDIT_FIELDS)) | {"source": {"old": None, "new": "import"}},
+                )
+                report.created += 1
+            else:
+                before = snapshot(current, USER_AUDIT_FIELDS)
+                current.full_name = item["full_name"]
+                if "role" in header:
+                    current.role = item["role"]
+                if "title" in header:
+                    current.title = item["title"]
+                if "country" in header:
+                    current.country = item["country"]
+                changes = diff(before, snapshot(current, USER_AUDIT_FIELDS))
+                if changes:
+                    current.save(update_fields=["full_name", "role", "title", "country"])
+                    audit_record(actor=actor, action="user.updated", obj=current, changes=changes)
+                    report.updated += 1
+                else:
+                    report.unchanged += 1
+        # Managers and groups once every row exists, so rows may name people further down.
+        for _, item in valid:
+            user = existing[item["email"]]
+            if item["manager_email"]:
+                manager = existing.get(item["manager_email"]) or User.objects.get(email=item["manager_email"])
+                if user.manager_id != manager.pk:
+                    old = str(user.manager) if user.manager_id else None
+                    user.manager = manager
+                    user.save(update_fields=["manager"])
+                    audit_record(
+                        actor=actor, action="user.updated", obj=user,
+                        changes={"manager": {"old": old, "new": str(manager)}},
+                    )
+            for group in item["groups"]:
+                _add_member(actor=actor, group=group, user=user)
+        audit_record(
+            actor=actor, action="user.imported", object_type="accounts.user",
+            object_repr=f"CSV import: {report.created} created, {report.updated} updated, "
+            f"{len(report.errors)} rejected",
+            changes={
+                "created": report.created, "updated": report.updated,
+                "unchanged": report.unchanged, "rejected": len(report.errors),
+            },
+        )
+    return report
+
+
+# --- Groups -----------------------------------------------------------------------------------
+
+
+def _clean_group_name(name: str, *, group: Group | None) -> str:
+    name = (name or "").strip()
+    if not name:
+        raise ValidationFailed("A group name is required.", field="name")
+    clash = Group.objects.filter(name__iexact=name)
+    if group is not None:
+        clash = clash.exclude(pk=group.pk)
+    if clash.exists():
+        raise Conflict(f"A group named {name} already exists.", field="name")
+    return name
+
+
+@transaction.atomic
+def group_create(*, actor: User, name: str, description: str = "") -> Group:
+    _require(actor, ADMINS, "create groups")
+    group = Group.objects.create(
+        name=_clean_group_name(name, group=None), description=(description or "").strip()
+    )
+    audit_record(
+        actor=actor, action="group.created", obj=group,
+        changes=diff({}, snapshot(group, ("name", "description"))),
+    )
+    return group
+
+
+@transaction.atomic
+def group_update(*, actor: User, group: Group, name: str, description: str = "") -> Group:
+    _require(actor, ADMINS, "change groups")
+    group = Group.objects.select_for_update().get(pk=group.pk)
+    before = snapshot(group, ("name", "description"))
+    group.name = _clean_group_name(name, group=group)
+    group.description = (description or "").strip()
+    changes = diff(before, snapshot(group, ("name", "description")))
+    if not changes:
+        return group
+    group.save(update_fields=["name", "description", "updated_at"])
+    audit_record(actor=actor, action="group.updated", obj=group, changes=changes)
+    return group
+
+
+@transaction.atomic
+def group_delete(*, actor: User, group: Group) -> None:
+    _require(actor, ADMINS, "delete groups")
+    members = group.memberships.count()
+    audit_record(
+        actor=actor, action="group.deleted", obj=group,
+        changes={"name": {"old": group.name, "new": None}, "members": {"old": members, "new": 0}},
+    )
+    group.delete()
+
+
+def _add_member(*, actor: User, group: Group, user: User) -> bool:
+    _, created = GroupMembership.objects.get_or_create(group=group, user=user)
+    if created:
+        audit_record(
+            actor=actor, action="group.member_added", obj=group,
+            changes={"member": {"old": None, "new": user.email}},
+        )
+    return created
+
+
+@transaction.atomic
+def group_add_member(*, actor: User, group: Group, user: User) -> bool:
+    """Returns False when the user was already a member (nothing is written)."""
+    _require(actor, ADMINS, "change group membership")
+    return _add_member(actor=actor, group=group, user=user)
+
+
+@transaction.atomic
+def group_remove_member(*, actor: User, group: Group, user: User) -> bool:
+    _require(actor, ADMINS, "change group membership")
+    deleted, _ = GroupMembership.objects.filter(group=group, user=user).delete()
+    if deleted:
+        audit_record(
+            actor=actor, action="group.member_removed", obj=group,
+            changes={"member": {"old": user.email, "new": None}},
+        )
+    return bool(deleted)
+
+
+# --- Identity providers -----------------------------------------------------------------------
+
+IDP_AUDIT_FIELDS = (
+    "name", "kind", "issuer", "client_id", "client_secret", "scopes", "email_claim",
+    "enabled", "create_users",
+)
+
+
+def _unique_slug(name: str, *, idp: IdentityProvider | None) -> str:
+    base = slugify(name)[:50] or "provider"
+    slug, n = base, 2
+    others = IdentityProvider.objects.all() if idp is None else IdentityProvider.objects.exclude(pk=idp.pk)
+    while others.filter(slug=slug).exists():
+        slug, n = f"{base}-{n}", n + 1
+    return slug
+
+
+def _validate_idp(*, name: str, issuer: str, client_id: str, scopes: str, idp: IdentityProvider | None) -> None:
+    if not name.strip():
+        raise ValidationFailed("A name is required.", field="name")
+    clash = IdentityProvider.objects.filter(name__iexact=name.strip())
+    if idp is not None:
+        clash = clash.exclude(pk=idp.pk)
+    if clash.exists():
+        raise Conflict(f"An identity provider named {name.strip()} already exists.", field="name")
+    if not client_id.strip():
+        raise ValidationFailed("A client id is required.", field="client_id")
+    if "openid" not in scopes.split():
+        raise ValidationFailed("Scopes must include openid.", field="scopes")
+    if not issuer.startswith(("https://", "http://localhost", "http://127.0.0.1")):
+        raise ValidationFailed(
+            "The issuer must be an https:// URL (plain http only for localhost).", field="issuer"
+        )
+
+
+def _apply_discovery(idp: IdentityProvider) -> None:
+    document = oidc.discover(idp.issuer)
+    idp.authorization_endpoint = document["authorization_endpoint"]
+    idp.token_endpoint = document["token_endpoint"]
+    idp.userinfo_endpoint = document.get("userinfo_endpoint", "")
+    idp.jwks_uri = document["jwks_uri"]
+    idp.discovered_at = timezone.now()
+
+
+@transaction.atomic
+def idp_create(
+    *,
+    actor: User,
+    name: str,
+    kind: str,
+    issuer: str,
+    client_id: str,
+    client_secret: str,
+    scopes: str = "openid email profile",
+    email_claim: str = "email",
+    enabled: bool = True,
+    create_users: bool = False,
+) -> IdentityProvider:
+    """Discovery is fetched before saving: a provider whose issuer does not answer is refused
+    with the reason."""
+    _require(actor, ADMINS, "configure identity providers")
+    issuer = issuer.strip().rstrip("/")
+    _validate_idp(name=name, issuer=issuer, client_id=client_id, scopes=scopes, idp=None)
+    if not client_secret:
+        raise ValidationFailed("A client secret is required.", field="client_secret")
+    idp = IdentityProvider(
+        name=name.strip(), kind=kind, issuer=issuer, client_id=client_id.strip(),
+        client_secret=client_secret, scopes=" ".join(scopes.split()),
+        email_claim=email_claim.strip() or "email", enabled=enabled, create_users=create_users,
+    )
+    idp.slug = _unique_slug(idp.name, idp=None)
+    _apply_discovery(idp)
+    idp.save()
+    audit_record(
+        actor=actor, action="idp.created", obj=idp,
+        changes=diff({}, snapshot(idp, IDP_AUDIT_FIELDS), secrets=("client_secret",)),
+    )
+    return idp
+
+
+@transaction.atomic
+def idp_update(
+    *,
+    actor: User,
+    idp: IdentityProvider,
+    name: str,
+    kind: str,
+    issuer: str,
+    client_id: str,
+    client_secret: str = "",
+    scopes: str = "openid email profile",
+    email_claim: str = "email",
+    enabled: bool = True,
+    create_users: bool = False,
+) -> IdentityProvider:
+    """An empty ``client_secret`` keeps the stored one (it is never shown back)."""
+    _require(actor, ADMINS, "configure identity providers")
+    idp = IdentityProvider.objects.select_for_update().get(pk=idp.pk)
+    issuer = issuer.strip().rstrip("/")
+    _validate_idp(name=name, issuer=issuer, client_id=client_id, scopes=scopes, idp=idp)
+    before = snapshot(idp, IDP_AUDIT_FIELDS)
+    idp.name, idp.kind, idp.client_id = name.strip(), kind, client_id.strip()
+    idp.scopes, idp.email_claim = " ".join(scopes.split()), email_claim.strip() or "email"
+    idp.enabled, idp.create_users = enabled, create_users
+    if client_secret:
+        idp.client_secret = client_secret
+    if issuer != idp.issuer or not idp.discovered_at:
+        idp.issuer = issuer
+        _apply_discovery(idp)
+    after = snapshot(idp, IDP_AUDIT_FIELDS)
+    changes = diff(before, after, secrets=("client_secret",))
+    if client_secret and "client_secret" not in changes:
+        changes["client_secret"] = {"old": "[secret]", "new": "[secret replaced]"}
+    if not changes:
+        return idp
+    idp.save()
+    audit_record(actor=actor, action="idp.updated", obj=idp, changes=changes)
+    return idp
+
+
+@transaction.atomic
+def idp_delete(*, actor: User, idp: IdentityProvider) -> None:
+    _require(actor, ADMINS, "delete identity providers")
+    audit_record(
+        actor=actor, action="idp.deleted", obj=idp,
+        changes={"name": {"old": idp.name, "new": None}, "issuer": {"old": idp.issuer, "new": None}},
+    )
+    idp.delete()
+
+
+@transaction.atomic
+def idp_refresh_discovery(*, actor: User, idp: IdentityProvider) -> IdentityProvider:
+    _require(actor, ADMINS, "configure identity providers")
+    idp = IdentityProvider.objects.select_for_update().get(pk=idp.pk)
+    before = snapshot(idp, ("authorization_endpoint", "token_endpoint", "userinfo_endpoint", "jwks_uri"))
+    _apply_discovery(idp)
+    idp.save(update_fields=[
+        "authorization_endpoint", "token_endpoint", "userinfo_endpoint", "jwks_uri",
+        "discovered_at", "updated_at",
+    ])
+    changes = diff(before, snapshot(idp, before.keys()))
+    audit_record(actor=actor, action="idp.discovery_refreshed", obj=idp, changes=changes)
+    return idp
+
+
+@transaction.atomic
+def user_unlock(*, actor: User, user: User) -> int:
+    """Clear django-axes lockouts for the user's e-mail; returns how many records were cleared."""
+    _require(actor, ADMINS, "clear sign-in lockouts")
+    from axes.models import AccessAttempt
+
+    cleared, _ = AccessAttempt.objects.filter(username=user.email).delete()
+    if cleared:
+        audit_record(actor=actor, action="user.unlocked", obj=user, changes={"lockouts_cleared": cleared})
+    return cleared

@@ -1,0 +1,51 @@
+"""Sign-in events feed the audit trail. Receivers only call the audit service."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from axes.signals import user_locked_out
+from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.dispatch import receiver
+
+from console.audit.services import audit_record
+
+_METHODS = {
+    "django.contrib.auth.backends.ModelBackend": "password",
+    "accounts.oidc.ProviderOIDCBackend": "oidc",
+}
+
+
+@receiver(user_logged_in)
+def _on_login(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
+    backend = getattr(user, "backend", "")
+    changes: dict[str, Any] = {"method": _METHODS.get(backend, backend)}
+    provider = getattr(request, "session", {}).get("oidc_provider_used") if request else None
+    if provider:
+        changes["provider"] = provider
+    audit_record(actor=user, action="auth.login", obj=user, changes=changes)
+
+
+@receiver(user_logged_out)
+def _on_logout(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
+    if user is not None:
+        audit_record(actor=user, action="auth.logout", obj=user)
+
+
+@receiver(user_login_failed)
+def _on_login_failed(sender: Any, credentials: dict, request: Any = None, **kwargs: Any) -> None:
+    username = str(credentials.get("username", ""))[:254]
+    if not username:
+        return  # an OIDC callback without a matching user reports through its own message
+    audit_record(
+        actor=None, action="auth.login_failed", object_type="accounts.user",
+        object_repr=username, changes={"method": "password"},
+    )
+
+
+@receiver(user_locked_out)
+def _on_locked_out(sender: Any, request: Any, username: str, ip_address: str, **kwargs: Any) -> None:
+    audit_record(
+        actor=None, action="auth.lockout", object_type="accounts.user",
+        object_repr=str(username)[:254], changes={"ip_address": ip_address},
+    )

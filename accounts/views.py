@@ -1,0 +1,453 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import views as auth_views
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from accounts import selectors, services
+from accounts.filters import GroupFilter, MemberFilter, UserFilter
+from accounts.forms import (
+    AddMemberForm,
+    GroupForm,
+    IdentityProviderForm,
+    UserCreateForm,
+    UserForm,
+    UserImportForm,
+)
+from accounts.models import User
+from accounts.oidc import (
+    ProviderAuthenticationCallbackView,
+    ProviderAuthenticationRequestView,
+    test_connection,
+)
+from accounts.roles import ADMINS, CONSOLE_READERS, PEOPLE_READERS, PEOPLE_WRITERS, Role
+from console.audit.selectors import audit_events_by_actor, audit_events_for_object
+from console.core import ratelimit
+from console.core.errors import ConsoleError
+from console.core.listing import build_listing
+from console.core.permissions import public, roles_required
+from console.core.request_context import client_ip
+
+# --- Sign-in ----------------------------------------------------------------------------------
+
+
+class _LoginView(auth_views.LoginView):
+    template_name = "registration/login.html"
+    redirect_authenticated_user = True
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["providers"] = selectors.sign_in_providers()
+        return context
+
+
+@public
+def login_view(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        allowed = ratelimit.hit(
+            "login-ip", client_ip(request) or "unknown",
+            limit=settings.LOGIN_RATE_LIMIT_PER_IP, window=settings.LOGIN_RATE_LIMIT_WINDOW,
+        )
+        if not allowed:
+            response = render(
+                request, "registration/locked_out.html",
+                {"reason": "Too many sign-in attempts from your network. Wait a few minutes."},
+                status=429,
+            )
+            response["Retry-After"] = str(settings.LOGIN_RATE_LIMIT_WINDOW)
+            return response
+    return _LoginView.as_view()(request)
+
+
+@public
+def logout_view(request: HttpRequest) -> HttpResponse:
+    return auth_views.LogoutView.as_view()(request)
+
+
+oidc_start = public(ProviderAuthenticationRequestView.as_view())
+oidc_callback = public(ProviderAuthenticationCallbackView.as_view())
+
+
+def _form_error(form, exc: ConsoleError) -> None:
+    if exc.field and exc.field in form.fields:
+        form.add_error(exc.field, exc.message)
+    else:
+        form.add_error(None, exc.message)
+
+
+def _assignable_roles(actor: User) -> list[str]:
+    if actor.role == Role.SUPER_ADMIN:
+        return list(Role.values)
+    if actor.role == Role.SECURITY_ADMIN:
+        return [r for r in Role.values if r != Role.SUPER_ADMIN]
+    return [Role.EMPLOYEE]
+
+
+def _people_emails() -> list[str]:
+    return list(User.objects.filter(is_active=True).order_by("email").values_list("email", flat=True)[:2000])
+
+
+# --- Users ------------------------------------------------------------------------------------
+
+USER_SORTS = {
+    "name": "full_name", "email": "email", "role": "role", "country": "country",
+    "joined": "date_joined", "last_login": "last_login", "groups": "group_count",
+}
+
+
+@roles_required(PEOPLE_READERS)
+def user_list(request: HttpRequest) -> HttpResponse:
+    listing = build_listing(
+        request, selectors.users_for_list(), sorts=USER_SORTS, default_sort="name",
+        filterset_class=UserFilter,
+    )
+    template = "accounts/user_list.html#results" if request.htmx else "accounts/user_list.html"
+    return render(request, template, {
+        "listing": listing, "can_write": request.user.role in PEOPLE_WRITERS,
+    })
+
+
+@roles_required(PEOPLE_READERS)
+def user_detail(request: HttpRequest, user_id: int) -> HttpResponse:
+    person = selectors.get_user_for(request.user, user_id)
+    return render(request, "accounts/user_detail.html", {
+        "person": person,
+        "groups": selectors.user_groups(person),
+        "reports": selectors.user_reports(person),
+        "history": audit_events_for_object("accounts.user", str(person.pk)),
+        "activity": audit_events_by_actor(person.pk) if request.user.role in CONSOLE_READERS else [],
+        "can_write": request.user.role in PEOPLE_WRITERS and _can_manage(request.user, person),
+        "can_unlock": request.user.role in ADMINS,
+        "locked_out": _is_locked_out(person),
+    })
+
+
+def _can_manage(actor: User, person: User) -> bool:
+    try:
+        services.check_can_assign(actor, current_role=person.role, new_role=person.role)
+    except ConsoleError:
+        return False
+    return True
+
+
+def _is_locked_out(person: User) -> bool:
+    from axes.models import AccessAttempt
+
+    return AccessAttempt.objects.filter(
+        username=person.email, failures_since_start__gte=settings.AXES_FAILURE_LIMIT
+    ).exists()
+
+
+@roles_required(PEOPLE_WRITERS)
+def user_create(request: HttpRequest) -> HttpResponse:
+    roles = _assignable_roles(request.user)
+    form = UserCreateForm(request.POST or None, allowed_roles=roles, initial={"role": Role.EMPLOYEE})
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            person = services.user_create(
+                actor=request.user, email=data["email"], full_name=data["full_name"],
+                role=data["role"], title=data["title"], country=data["country"],
+                manager=data["manager"], password=data["password"] or None,
+            )
+        except ConsoleError as exc:
+            _form_error(form, exc)
+        else:
+            messages.success(request, f"{person.full_name} was added.")
+            return redirect("accounts:user-detail", user_id=person.pk)
+    return render(request, "accounts/user_form.html", {
+        "form": form, "creating": True, "people_emails": _people_emails(),
+    })
+
+
+@roles_required(PEOPLE_WRITERS)
+def user_edit(request: HttpRequest, user_id: int) -> HttpResponse:
+    person = selectors.get_user_for(request.user, user_id)
+    if not _can_manage(request.user, person):
+        messages.error(request, "Your role cannot change this person.")
+        return redirect("accounts:user-detail", user_id=person.pk)
+    initial = {
+        "email": person.email, "full_name": person.full_name, "role": person.role,
+        "title": person.title, "country": person.country,
+        "manager": person.manager.email if person.manager else "",
+    }
+    form = UserForm(request.POST or None, initial=initial, allowed_roles=_assignable_roles(request.user))
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.user_update(
+                actor=request.user, user=person, email=data["email"], full_name=data["full_name"],
+                role=data["role"], title=data["title"], country=data["country"],
+                manager=data["manager"],
+            )
+        except ConsoleError as exc:
+            _form_error(form, exc)
+        else:
+            messages.success(request, "Changes saved.")
+            return redirect("accounts:user-detail", user_id=person.pk)
+    return render(request, "accounts/user_form.html", {
+        "form": form, "person": person, "creating": False, "people_emails": _people_emails(),
+    })
+
+
+@roles_required(PEOPLE_WRITERS)
+@require_POST
+def user_deactivate(request: HttpRequest, user_id: int) -> HttpResponse:
+    person = selectors.get_user_for(request.user, user_id)
+    try:
+        services.user_deactivate(actor=request.user, user=person)
+    except ConsoleError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"{person.full_name} was deactivated and can no longer sign in.")
+    return redirect("accounts:user-detail", user_id=person.pk)
+
+
+@roles_required(PEOPLE_WRITERS)
+@require_POST
+def user_reactivate(request: HttpRequest, user_id: int) -> HttpResponse:
+    person = selectors.get_user_for(request.user, user_id)
+    try:
+        services.user_reactivate(actor=request.user, user=person)
+    except ConsoleError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"{person.full_name} was reactivated.")
+    return redirect("accounts:user-detail", user_id=person.pk)
+
+
+@roles_required(ADMINS)
+@require_POST
+def user_unlock(request: HttpRequest, user_id: int) -> HttpResponse:
+    person = selectors.get_user_for(request.user, user_id)
+    services.user_unlock(actor=request.user, user=person)
+    messages.success(request, f"Sign-in lockouts for {person.email} were cleared.")
+    return redirect("accounts:user-detail", user_id=person.pk)
+
+
+@roles_required(PEOPLE_WRITERS)
+def user_import(request: HttpRequest) -> HttpResponse:
+    form = UserImportForm(request.POST or None, request.FILES or None)
+    report = None
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["file"]
+        try:
+            report = services.users_import_csv(
+                actor=request.user, data=upload.read(), dry_run=form.cleaned_data["dry_run"],
+            )
+        except ConsoleError as exc:
+            _form_error(form, exc)
+        else:
+            if not report.dry_run and report.applied:
+                messages.success(
+                    request, f"Import done: {report.created} created, {report.updated} updated."
+                )
+    return render(request, "accounts/user_import.html", {
+        "form": form, "report": report, "columns": services.IMPORT_COLUMNS,
+    })
+
+
+@roles_required(PEOPLE_READERS)
+def user_import_sample(request: HttpRequest) -> HttpResponse:
+    sample = (
+        "email,full_name,role,title,country,manager_email,groups\n"
+        "ada@example.com,Ada Lovelace,Employee,Engineer,GB,,Engineering\n"
+        "grace@example.com,Grace Hopper,Employee,Engineering Manager,US,,Engineering;Security\n"
+    )
+    response = HttpResponse(sample, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="users-sample.csv"'
+    return response
+
+
+# --- Groups -----------------------------------------------------------------------------------
+
+GROUP_SORTS = {"name": "name", "members": "member_count", "created": "created_at"}
+MEMBER_SORTS = {"name": "full_name", "email": "email", "role": "role"}
+
+
+@roles_required(PEOPLE_READERS)
+def group_list(request: HttpRequest) -> HttpResponse:
+    listing = build_listing(
+        request, selectors.groups_for_list(), sorts=GROUP_SORTS, default_sort="name",
+        filterset_class=GroupFilter,
+    )
+    template = "accounts/group_list.html#results" if request.htmx else "accounts/group_list.html"
+    return render(request, template, {"listing": listing, "can_write": request.user.role in ADMINS})
+
+
+@roles_required(PEOPLE_READERS)
+def group_detail(request: HttpRequest, group_id: int) -> HttpResponse:
+    group = selectors.get_group_for(request.user, group_id)
+    listing = build_listing(
+        request, selectors.group_members(group), sorts=MEMBER_SORTS, default_sort="name",
+        filterset_class=MemberFilter,
+    )
+    template = "accounts/group_detail.html#results" if request.htmx else "accounts/group_detail.html"
+    return render(request, template, {
+        "group": group, "listing": listing, "can_write": request.user.role in ADMINS,
+        "add_form": AddMemberForm(), "people_emails": _people_emails(),
+        "history": audit_events_for_object("accounts.group", str(group.pk)),
+    })
+
+
+@roles_required(ADMINS)
+def group_create(request: HttpRequest) -> HttpResponse:
+    form = GroupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            group = services.group_create(actor=request.user, **form.cleaned_data)
+        except ConsoleError as exc:
+            _form_error(form, exc)
+        else:
+            messages.success(request, f"Group {group.name} was created.")
+            return redirect("accounts:group-detail", group_id=group.pk)
+    return render(request, "accounts/group_form.html", {"form": form, "creating": True})
+
+
+@roles_required(ADMINS)
+def group_edit(request: HttpRequest, group_id: int) -> HttpResponse:
+    group = selectors.get_group_for(request.user, group_id)
+    form = GroupForm(request.POST or None, initial={"name": group.name, "description": group.description})
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.group_update(actor=request.user, group=group, **form.cleaned_data)
+        except ConsoleError as exc:
+            _form_error(form, exc)
+        else:
+            messages.success(request, "Changes saved.")
+            return redirect("accounts:group-detail", group_id=group.pk)
+    return render(request, "accounts/group_form.html", {"form": form, "group": group, "creating": False})
+
+
+@roles_required(ADMINS)
+@require_POST
+def group_delete(request: HttpRequest, group_id: int) -> HttpResponse:
+    group = selectors.get_group_for(request.user, group_id)
+    name = group.name
+    services.group_delete(actor=request.user, group=group)
+    messages.success(request, f"Group {name} was deleted.")
+    return redirect("accounts:group-list")
+
+
+@roles_required(ADMINS)
+@require_POST
+def group_add_member(request: HttpRequest, group_id: int) -> HttpResponse:
+    group = selectors.get_group_for(request.user, group_id)
+    form = AddMemberForm(request.POST)
+    if form.is_valid():
+        person = form.cleaned_data["email"]
+        if services.group_add_member(actor=request.user, group=group, user=person):
+            messages.success(request, f"{person.full_name} was added to {group.name}.")
+        else:
+            messages.info(request, f"{person.full_name} is already in {group.name}.")
+    else:
+        messages.error(request, " ".join(form.errors.get("email", ["Enter an e-mail address."])))
+    return redirect("accounts:group-detail", group_id=group.pk)
+
+
+@roles_required(ADMINS)
+@require_POST
+def group_remove_member(request: HttpRequest, group_id: int, user_id: int) -> HttpResponse:
+    group = selectors.get_group_for(request.user, group_id)
+    person = selectors.get_user_for(request.user, user_id)
+    if services.group_remove_member(actor=request.user, group=group, user=person):
+        messages.success(request, f"{person.full_name} was removed from {group.name}.")
+    return redirect("accounts:group-detail", group_id=group.pk)
+
+
+# --- Identity providers -----------------------------------------------------------------------
+
+
+@roles_required(CONSOLE_READERS)
+def idp_list(request: HttpRequest) -> HttpResponse:
+    return render(request, "accounts/idp_list.html", {
+        "providers": selectors.identity_providers(), "can_write": request.user.role in ADMINS,
+        "callback_url": request.build_absolute_uri(reverse("accounts:oidc-callback")),
+    })
+
+
+@roles_required(CONSOLE_READERS)
+def idp_detail(request: HttpRequest, idp_id: int) -> HttpResponse:
+    idp = selectors.get_idp_for(request.user, idp_id)
+    return render(request, "accounts/idp_detail.html", {
+        "idp": idp, "can_write": request.user.role in ADMINS,
+        "callback_url": request.build_absolute_uri(reverse("accounts:oidc-callback")),
+        "history": audit_events_for_object("accounts.identityprovider", str(idp.pk)),
+    })
+
+
+@roles_required(ADMINS)
+def idp_create(request: HttpRequest) -> HttpResponse:
+    form = IdentityProviderForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            idp = services.idp_create(actor=request.user, **form.cleaned_data)
+        except ConsoleError as exc:
+            _form_error(form, exc)
+        else:
+            messages.success(request, f"{idp.name} was added. Its discovery document was read.")
+            return redirect("accounts:idp-detail", idp_id=idp.pk)
+    return render(request, "accounts/idp_form.html", {
+        "form": form, "creating": True,
+        "callback_url": request.build_absolute_uri(reverse("accounts:oidc-callback")),
+    })
+
+
+@roles_required(ADMINS)
+def idp_edit(request: HttpRequest, idp_id: int) -> HttpResponse:
+    idp = selectors.get_idp_for(request.user, idp_id)
+    initial = {
+        "name": idp.name, "kind": idp.kind, "issuer": idp.issuer, "client_id": idp.client_id,
+        "scopes": idp.scopes, "email_claim": idp.email_claim, "enabled": idp.enabled,
+        "create_users": idp.create_users,
+    }
+    form = IdentityProviderForm(request.POST or None, initial=initial, editing=True)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.idp_update(actor=request.user, idp=idp, **form.cleaned_data)
+        except ConsoleError as exc:
+            _form_error(form, exc)
+        else:
+            messages.success(request, "Changes saved.")
+            return redirect("accounts:idp-detail", idp_id=idp.pk)
+    return render(request, "accounts/idp_form.html", {
+        "form": form, "idp": idp, "creating": False,
+        "callback_url": request.build_absolute_uri(reverse("accounts:oidc-callback")),
+    })
+
+
+@roles_required(ADMINS)
+@require_POST
+def idp_delete(request: HttpRequest, idp_id: int) -> HttpResponse:
+    idp = selectors.get_idp_for(request.user, idp_id)
+    name = idp.name
+    services.idp_delete(actor=request.user, idp=idp)
+    messages.success(request, f"{name} was deleted.")
+    return redirect("accounts:idp-list")
+
+
+@roles_required(ADMINS)
+@require_POST
+def idp_test(request: HttpRequest, idp_id: int) -> HttpResponse:
+    idp = selectors.get_idp_for(request.user, idp_id)
+    results = test_connection(idp)
+    return render(request, "accounts/idp_detail.html#test-results", {
+        "idp": idp, "results": results, "all_ok": all(r.ok for r in results),
+    })
+
+
+@roles_required(ADMINS)
+@require_POST
+def idp_refresh(request: HttpRequest, idp_id: int) -> HttpResponse:
+    idp = selectors.get_idp_for(request.user, idp_id)
+    try:
+        services.idp_refresh_discovery(actor=request.user, idp=idp)
+    except ConsoleError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "Endpoints were read again from the discovery document.")
+    return redirect("accounts:idp-detail", idp_id=idp.pk)

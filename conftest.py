@@ -1,0 +1,156 @@
+"""Fixtures shared by every test: users and clients per role, a real browser, a real worker."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+# Playwright's sync API runs an event loop in the test thread; Django would otherwise refuse
+# database access from it.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+ROOT = Path(__file__).resolve().parent
+PASSWORD = "Correct-Horse-Battery-9"  # noqa: S105 - test users only
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+]
+
+
+@pytest.fixture
+def make_user(db) -> Callable:
+    from accounts.tests.factories import UserFactory
+
+    def make(role: str = "employee", **fields):
+        fields.setdefault("password", PASSWORD)
+        return UserFactory(role=role, **fields)
+
+    return make
+
+
+@pytest.fixture
+def super_admin(make_user):
+    return make_user("super_admin", email="root@corp.example", full_name="Root Admin")
+
+
+@pytest.fixture
+def security_admin(make_user):
+    return make_user("security_admin", email="sec@corp.example", full_name="Sec Admin")
+
+
+@pytest.fixture
+def hr_user(make_user):
+    return make_user("hr", email="hr@corp.example", full_name="Hannah HR")
+
+
+@pytest.fixture
+def auditor(make_user):
+    return make_user("auditor", email="audit@corp.example", full_name="Avery Auditor")
+
+
+@pytest.fixture
+def employee(make_user):
+    return make_user("employee", email="emp@corp.example", full_name="Emil Employee")
+
+
+@pytest.fixture
+def client_for(client) -> Callable:
+    """``client_for(user)``: Django's test client signed in as ``user``."""
+
+    def signed_in(user):
+        client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+        return client
+
+    return signed_in
+
+
+# --- Browser ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser) -> Iterator:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def sign_in(live_server) -> Callable:
+    """Sign in through the real sign-in form."""
+
+    def do(page, email: str, password: str = PASSWORD) -> None:
+        page.goto(f"{live_server.url}/accounts/login/")
+        page.fill("#id_username", email)
+        page.fill("#id_password", password)
+        page.click("form[action$='/accounts/login/'] button[type=submit]")
+        page.wait_for_load_state("networkidle")
+
+    return do
+
+
+# --- A real Celery worker ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db, django_db_blocker) -> Iterator[dict]:
+    """A separate ``celery worker`` process on the real Redis broker, using this test's database.
+
+    It listens on a queue of its own, so parallel test workers never take each other's tasks."""
+    from django.db import connection
+
+    from console.celery import app
+
+    queue = f"test-{uuid.uuid4().hex[:10]}"
+    db = connection.settings_dict
+    env = dict(os.environ)
+    env.update({
+        "DJANGO_SETTINGS_MODULE": "console.settings_test",
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "CELERY_DEFAULT_QUEUE": queue,
+        "DATABASE_CONN_MAX_AGE": "0",
+    })
+    log_path = Path(tempfile.gettempdir()) / f"console-test-worker-{queue}.log"
+    log = log_path.open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "console", "worker", "-Q", queue, "--pool", "solo",
+         "-n", f"{queue}@%h", "--without-gossip", "--without-mingle", "-l", "info"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    previous_queue = app.conf.task_default_queue
+    app.conf.task_default_queue = queue
+    try:
+        deadline = time.monotonic() + 30
+        while b" ready." not in log_path.read_bytes():
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the Celery worker did not start:\n" + log_path.read_text())
+            time.sleep(0.1)
+        yield {"pid": process.pid, "queue": queue, "log": log_path}
+    finally:
+        app.conf.task_default_queue = previous_queue
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()

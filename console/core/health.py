@@ -1,0 +1,90 @@
+"""Health of the parts the console needs: database, broker, workers, scheduler."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+from console.core.models import Heartbeat
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    summary: str
+    details: list[str] = field(default_factory=list)
+
+
+def _stale_after() -> timedelta:
+    # Two missed beats and some slack before we call a process gone.
+    return timedelta(seconds=settings.HEARTBEAT_INTERVAL * 2 + 15)
+
+
+def check_database() -> Check:
+    started = time.perf_counter()
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except Exception as exc:  # noqa: BLE001 - any failure is the answer
+        return Check("Database", False, f"Query failed: {exc.__class__.__name__}")
+    elapsed = (time.perf_counter() - started) * 1000
+    return Check("Database", True, f"{connection.vendor} answered in {elapsed:.1f} ms")
+
+
+def check_broker() -> Check:
+    from console.celery import app
+
+    url = app.conf.broker_url or ""
+    transport = url.split("://", 1)[0] or "unknown"
+    started = time.perf_counter()
+    try:
+        with app.connection_for_read() as conn:
+            conn.ensure_connection(max_retries=1, timeout=3)
+            queue = settings.CELERY_TASK_DEFAULT_QUEUE
+            try:
+                _, waiting, consumers = conn.default_channel.queue_declare(queue=queue, passive=True)
+                detail = [f"Queue {queue}: {waiting} waiting, {consumers} consumer(s) attached"]
+            except Exception:  # noqa: BLE001 - a queue nobody declared yet is not an error
+                detail = [f"Queue {queue} has not been declared yet"]
+    except Exception as exc:  # noqa: BLE001
+        return Check("Broker", False, f"{transport}: cannot connect ({exc.__class__.__name__})")
+    elapsed = (time.perf_counter() - started) * 1000
+    return Check("Broker", True, f"{transport} reachable in {elapsed:.1f} ms", detail)
+
+
+def check_workers() -> Check:
+    cutoff = timezone.now() - _stale_after()
+    rows = list(Heartbeat.objects.filter(key__startswith="worker:"))
+    alive = [r for r in rows if r.last_seen >= cutoff]
+    details = [
+        f"{r.key.removeprefix('worker:')}: last seen {timezone.localtime(r.last_seen):%Y-%m-%d %H:%M:%S}"
+        + ("" if r.last_seen >= cutoff else " (stale)")
+        for r in rows
+    ]
+    if alive:
+        return Check("Workers", True, f"{len(alive)} worker(s) sent a heartbeat recently", details)
+    if rows:
+        return Check("Workers", False, "No worker has run a heartbeat recently", details)
+    return Check("Workers", False, "No worker has ever run a heartbeat: start one", details)
+
+
+def check_beat() -> Check:
+    row = Heartbeat.objects.filter(key="beat").first()
+    if row is None:
+        return Check("Scheduler (beat)", False, "The scheduler has never sent a heartbeat: start it")
+    seen = timezone.localtime(row.last_seen)
+    if row.last_seen >= timezone.now() - _stale_after():
+        return Check("Scheduler (beat)", True, f"Last heartbeat sent {seen:%H:%M:%S}",
+                     [f"on {row.detail.get('hostname', '?')}"])
+    return Check("Scheduler (beat)", False, f"Silent since {seen:%Y-%m-%d %H:%M:%S}")
+
+
+def all_checks() -> list[Check]:
+    return [check_database(), check_broker(), check_workers(), check_beat()]

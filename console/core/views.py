@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.db.models import Count
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+from django_htmx.http import HttpResponseStopPolling
+
+from accounts.models import Group, User
+from accounts.roles import ADMINS, CONSOLE_READERS, EVERYONE, Role
+from accounts.selectors import user_groups
+from console.audit.models import AuditEvent
+from console.core import health, services
+from console.core.models import WorkerCheck
+from console.core.permissions import public, roles_required
+
+
+@roles_required(EVERYONE)
+def home(request: HttpRequest) -> HttpResponse:
+    if request.user.role == Role.EMPLOYEE:
+        return redirect("core:launcher")
+    since = timezone.now() - timedelta(hours=24)
+    by_role = dict(
+        User.objects.filter(is_active=True).values_list("role").annotate(n=Count("id")).order_by()
+    )
+    sign_ins = dict(
+        AuditEvent.objects.filter(at__gte=since, action__in=["auth.login", "auth.login_failed", "auth.lockout"])
+        .values_list("action").annotate(n=Count("id")).order_by()
+    )
+    context = {
+        "active_users": sum(by_role.values()),
+        "deactivated_users": User.objects.filter(is_active=False).count(),
+        "groups": Group.objects.count(),
+        "roles": [(r, Role(r).label, by_role.get(r, 0)) for r in Role.values],
+        "sign_ins": sign_ins.get("auth.login", 0),
+        "failed_sign_ins": sign_ins.get("auth.login_failed", 0),
+        "lockouts": sign_ins.get("auth.lockout", 0),
+        "recent_events": list(AuditEvent.objects.all()[:10])
+        if request.user.role in CONSOLE_READERS else [],
+        "checks": health.all_checks() if request.user.role in CONSOLE_READERS else [],
+    }
+    return render(request, "core/home.html", context)
+
+
+@roles_required(EVERYONE)
+def launcher(request: HttpRequest) -> HttpResponse:
+    """The employee's home: the applications they may open and their account."""
+    return render(request, "core/launcher.html", {
+        "applications": [],
+        "groups": user_groups(request.user),
+    })
+
+
+@roles_required(CONSOLE_READERS)
+def health_page(request: HttpRequest) -> HttpResponse:
+    checks = health.all_checks()
+    template = "core/health.html#checks" if request.htmx else "core/health.html"
+    return render(request, template, {
+        "checks": checks, "all_ok": all(c.ok for c in checks),
+        "recent_checks": WorkerCheck.objects.all()[:5],
+        "can_write": request.user.role in ADMINS,
+    })
+
+
+@roles_required(ADMINS)
+@require_POST
+def worker_check_start(request: HttpRequest) -> HttpResponse:
+    check = services.worker_check_request(actor=request.user)
+    return render(request, "core/health.html#worker-check", {"check": check})
+
+
+@roles_required(CONSOLE_READERS)
+def worker_check_status(request: HttpRequest, check_id: int) -> HttpResponse:
+    check = get_object_or_404(WorkerCheck, pk=check_id)
+    waited = (timezone.now() - check.requested_at).total_seconds()
+    response = render(request, "core/health.html#worker-check", {"check": check, "waited": waited})
+    if check.status == WorkerCheck.Status.DONE or waited > 60:
+        # 286 tells htmx to stop polling; the fragment still replaces the old one.
+        stop = HttpResponseStopPolling()
+        stop.content = response.content
+        return stop
+    return response
+
+
+@public
+def healthz(request: HttpRequest) -> JsonResponse:
+    """Liveness for load balancers: the process answers and reaches its database."""
+    ok = health.check_database().ok
+    return JsonResponse({"status": "ok" if ok else "unavailable"}, status=200 if ok else 503)

@@ -1,0 +1,22 @@
+"""Settings for the test suite: the real PostgreSQL and Redis on this machine.
+
+Every value can still be overridden from the environment (CI points them elsewhere)."""
+
+import os
+import tempfile
+
+os.environ.setdefault("CONSOLE_ENV", "test")
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/console")
+os.environ.setdefault("CACHE_URL", "redis://127.0.0.1:6379/0")
+os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/1")
+os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production-0123456789abcdefghijklmnop")
+os.environ.setdefault("FIELD_ENCRYPTION_KEYS", "0Ujr3Ii0pq1WsOUtJQ-1mSRCk0yDbIyOlBrF6O3-Gng=")
+os.environ.setdefault("DEBUG", "false")
+os.environ.setdefault("CONSOLE_VAR_DIR", os.path.join(tempfile.gettempdir(), "console-test-var"))
+
+from console.settings import *  # noqa: F403
+
+# Hashing speed is not what the tests are about.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Each pytest-xdist worker gets its own cache namespace, so lockouts in one do not leak.
+CACHES["default"]["KEY_PREFIX"] = "test-" + os.environ.get("PYTEST_XDIST_WORKER", "main")  # noqa: F405
