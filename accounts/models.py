@@ -13,8 +13,17 @@ def normalize_email(email: str) -> str:
     return (email or "").strip().lower()
 
 
+def lockout_username(request: object, credentials: dict | None) -> str:
+    """The key django-axes counts failures under."""
+    return normalize_email((credentials or {}).get("username", ""))
+
+
 class UserManager(BaseUserManager["User"]):
     use_in_migrations = True
+
+    def get_by_natural_key(self, username: str | None) -> User:
+        # Sign-in is case-insensitive, like e-mail itself.
+        return self.get(email__iexact=normalize_email(username or ""))
 
     def create_user(self, email: str, password: str | None = None, **fields) -> User:
         if not email:

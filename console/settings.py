@@ -223,6 +223,8 @@ AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_CLIENT_IP_CALLABLE = "console.core.request_context.client_ip"
 AXES_USERNAME_FORM_FIELD = "username"
+# Lockouts count per normalized e-mail, so changing the case does not buy more guesses.
+AXES_USERNAME_CALLABLE = "accounts.models.lockout_username"
 AXES_VERBOSE = False
 AXES_ENABLE_ADMIN = False
 # Per-address ceiling on sign-in attempts, whatever the e-mail (spraying many accounts).
@@ -291,15 +293,50 @@ STORAGES = {
     },
 }
 WHITENOISE_USE_FINDERS = not PRODUCTION
+if not PRODUCTION:
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 
 # --- E-mail ---------------------------------------------------------------------------------
 
-if env.str("EMAIL_URL", default=""):
-    vars().update(env.email_url("EMAIL_URL"))
-elif PRODUCTION:
-    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-else:
-    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+
+
+def _mailer(url: str) -> dict:
+    """``smtp://user:pass@host:587?tls=1`` (or ``smtps://`` for implicit TLS), ``console://``,
+    ``locmem://`` or ``file:///path`` as a Django 6.1 ``MAILERS`` entry."""
+    from urllib.parse import parse_qs, unquote, urlsplit
+
+    parts = urlsplit(url)
+    backends = {
+        "smtp": "django.core.mail.backends.smtp.EmailBackend",
+        "smtps": "django.core.mail.backends.smtp.EmailBackend",
+        "console": "django.core.mail.backends.console.EmailBackend",
+        "locmem": "django.core.mail.backends.locmem.EmailBackend",
+        "file": "django.core.mail.backends.filebased.EmailBackend",
+    }
+    if parts.scheme not in backends:
+        raise ImproperlyConfigured(f"EMAIL_URL scheme must be one of {', '.join(backends)}")
+    options: dict = {}
+    if parts.scheme in ("smtp", "smtps"):
+        query = parse_qs(parts.query)
+        options = {
+            "host": parts.hostname or "localhost",
+            "port": parts.port or (465 if parts.scheme == "smtps" else 25),
+            "username": unquote(parts.username or ""),
+            "password": unquote(parts.password or ""),
+            "use_ssl": parts.scheme == "smtps",
+            "use_tls": query.get("tls", ["0"])[0] in ("1", "true", "yes"),
+            "timeout": 20,
+        }
+    elif parts.scheme == "file":
+        options = {"file_path": parts.path}
+    return {"BACKEND": backends[parts.scheme], "OPTIONS": options}
+
+
+MAILERS = {
+    "default": _mailer(
+        env.str("EMAIL_URL", default="smtp://localhost:25" if PRODUCTION else "console://")
+    )
+}
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="console@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 

@@ -1,0 +1,26 @@
+import pytest
+from django.core.management import call_command
+
+from accounts.models import Group, User
+from accounts.roles import Role
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_demo_organization_is_realistic_and_idempotent(capsys):
+    call_command("seed_demo", "--users", "120")
+    out = capsys.readouterr().out
+    assert "120 people in 6 groups" in out and "admin@acme.example" in out
+    assert User.objects.count() == 120
+    assert set(Group.objects.values_list("name", flat=True)) == {
+        "Engineering", "Finance", "HR", "Sales", "Contractors", "Security",
+    }
+    assert {u.role for u in User.objects.filter(email__in=[
+        "admin@acme.example", "security@acme.example", "hr@acme.example",
+        "auditor@acme.example", "employee@acme.example",
+    ])} == set(Role.values)
+    assert User.objects.get(email="admin@acme.example").check_password("ZeroTrust-demo-2026")
+    assert User.objects.filter(manager__isnull=False).count() > 100
+    assert User.objects.exclude(country="").values("country").distinct().count() >= 8
+    call_command("seed_demo", "--users", "120")
+    assert User.objects.count() == 120

@@ -1,0 +1,123 @@
+"""Sign-in through a real OpenID Connect provider (npm ``oidc-provider``), clicked in Chromium.
+
+The provider runs as a separate process on loopback; its development login page takes any
+login, which becomes the e-mail the console sees."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from django.db import connection
+from playwright.sync_api import expect
+
+from accounts import services
+from accounts.models import IdentityProvider, User
+from console.audit.models import AuditEvent
+from console.testing.oidc import RunningProvider, complete_dev_login, run_oidc_provider
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+CLIENT_ID = "zero-trust-console"
+CLIENT_SECRET = "e2e-oidc-client-secret-Qm7xV2pL9tR4"
+
+
+@pytest.fixture(autouse=True)
+def _no_per_address_ceiling(settings) -> None:
+    """Every browser test signs in from 127.0.0.1; the per-address ceiling on sign-in attempts
+    (a counter in the shared cache) is not what these tests are about."""
+    settings.LOGIN_RATE_LIMIT_PER_IP = 10_000
+
+
+@pytest.fixture
+def provider(live_server) -> Iterator[RunningProvider]:
+    client = {
+        "client_id": CLIENT_ID,
+        "client_secret": CLIENT_SECRET,
+        "redirect_uris": [f"{live_server.url}/accounts/oidc/callback/"],
+    }
+    accounts = {"emp@corp.example": {"name": "Emil Employee"}}
+    with run_oidc_provider(clients=[client], accounts=accounts) as running:
+        yield running
+
+
+@pytest.fixture
+def corp_sso(provider, super_admin) -> IdentityProvider:
+    return services.idp_create(
+        actor=super_admin, name="Corp SSO", kind=IdentityProvider.Kind.PRIMARY,
+        issuer=provider.issuer, client_id=CLIENT_ID, client_secret=CLIENT_SECRET,
+    )
+
+
+def test_admin_connects_a_provider_and_its_secret_is_never_shown_or_stored_in_clear(
+    page, sign_in, live_server, provider, super_admin
+):
+    sign_in(page, super_admin.email)
+    page.goto(f"{live_server.url}/accounts/identity-providers/new/")
+    expect(page.get_by_role("heading", name="Connect an identity provider")).to_be_visible()
+    page.get_by_label("Name").fill("Corp SSO")
+    page.get_by_label("Kind").select_option(label="Primary (workforce sign-in)")
+    page.get_by_label("Issuer").fill(provider.issuer)
+    page.get_by_label("Client ID").fill(CLIENT_ID)
+    page.get_by_label("Client secret").fill(CLIENT_SECRET)
+    page.get_by_test_id("idp-save").click()
+
+    expect(page).to_have_url(re.compile(r"/accounts/identity-providers/\d+/$"))
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Corp SSO")
+    expect(page.get_by_text("Corp SSO was added. Its discovery document was read.")).to_be_visible()
+    expect(page.get_by_text("Stored encrypted (never shown)")).to_be_visible()
+    expect(page.get_by_text(f"{provider.issuer}/token", exact=True)).to_be_visible()
+    pages_seen = [page.content()]
+
+    with page.expect_response(re.compile(r"/test/$")) as answer:
+        page.get_by_test_id("idp-test").click()
+    results = page.get_by_test_id("idp-test-results")
+    expect(page.get_by_role("heading", name="Connection works")).to_be_visible()
+    expect(results.locator("li")).to_have_count(5)
+    for check in ("Discovery", "Signing algorithm", "PKCE", "Scopes", "Signing keys"):
+        expect(results.locator("li.ok").filter(has_text=check)).to_have_count(1)
+    expect(results.locator("li.bad")).to_have_count(0)
+    pages_seen += [answer.value.text(), page.content()]
+
+    page.get_by_role("link", name="Edit", exact=True).click()
+    expect(page.get_by_role("heading", name="Edit Corp SSO")).to_be_visible()
+    expect(page.get_by_label("Client secret")).to_have_value("")
+    pages_seen.append(page.content())
+    page.goto(f"{live_server.url}/accounts/identity-providers/")
+    pages_seen.append(page.content())
+
+    for html in pages_seen:
+        assert CLIENT_SECRET not in html
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT client_secret FROM accounts_identityprovider WHERE name = %s", ["Corp SSO"])
+        (stored,) = cursor.fetchone()
+    assert stored
+    assert CLIENT_SECRET not in stored
+    assert IdentityProvider.objects.get(name="Corp SSO").client_secret == CLIENT_SECRET
+
+
+def test_known_person_signs_in_with_the_provider(page, live_server, corp_sso, employee):
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.get_by_test_id(f"sso-{corp_sso.slug}").click()
+    complete_dev_login(page, employee.email)
+
+    expect(page).to_have_url(f"{live_server.url}/launcher/")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Welcome, Emil")
+    expect(page.locator(".topbar")).to_contain_text("Emil Employee")
+    login = AuditEvent.objects.get(action="auth.login", actor_email=employee.email)
+    assert login.changes["method"] == "oidc"
+
+
+def test_person_unknown_to_the_directory_is_sent_back_with_the_reason(page, live_server, corp_sso):
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.get_by_role("link", name="Sign in with Corp SSO").click()
+    complete_dev_login(page, "stranger@corp.example")
+
+    expect(page).to_have_url(f"{live_server.url}/accounts/login/")
+    expect(page.get_by_role("status")).to_contain_text(
+        "no account exists for stranger@corp.example; ask an administrator"
+    )
+    expect(page.get_by_role("heading", name="Sign in", exact=True)).to_be_visible()
+    assert not User.objects.filter(email="stranger@corp.example").exists()
+    assert not AuditEvent.objects.filter(action="auth.login").exists()

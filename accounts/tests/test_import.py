@@ -1,0 +1,109 @@
+import pytest
+
+from accounts.models import GroupMembership, User
+from accounts.services import users_import_csv
+from accounts.tests.factories import GroupFactory
+from console.audit.models import AuditEvent
+from console.core.errors import ValidationFailed
+
+pytestmark = pytest.mark.django_db
+
+GOOD_AND_BAD = """email,full_name,role,title,country,manager_email,groups
+lead@corp.example,Lena Lead,Employee,Engineering Manager,DE,,Engineering
+dev@corp.example,Dev One,,Engineer,PL,lead@corp.example,Engineering;Security
+not-an-email,Broken Row,Employee,,DE,,
+,Nameless,,,,,
+dev@corp.example,Dev Again,,,,,
+boss@corp.example,Bad Role,Overlord,,,,
+far@corp.example,Far Away,Employee,,Germany,,
+orphan@corp.example,Orphan,Employee,,DE,ghost@corp.example,
+lost@corp.example,Lost,Employee,,DE,,Nonexistent
+"""
+
+
+@pytest.fixture
+def groups():
+    return GroupFactory(name="Engineering"), GroupFactory(name="Security")
+
+
+def test_good_rows_are_applied_and_each_bad_row_is_reported(hr_user, groups):
+    report = users_import_csv(actor=hr_user, data=GOOD_AND_BAD.encode())
+    assert (report.created, report.updated) == (2, 0)
+    problems = {(e.line, e.column) for e in report.errors}
+    assert problems == {
+        (4, "email"), (5, "email"), (6, "email"), (7, "role"), (8, "country"),
+        (9, "manager_email"), (10, "groups"),
+    }
+    messages = {e.line: e.message for e in report.errors}
+    assert "appears more than once" in messages[6]
+    assert "Overlord" in messages[7]
+    assert "Nonexistent" in messages[10]
+    dev = User.objects.get(email="dev@corp.example")
+    assert dev.manager.email == "lead@corp.example"
+    assert dev.source == "import"
+    assert set(GroupMembership.objects.filter(user=dev).values_list("group__name", flat=True)) == {
+        "Engineering", "Security",
+    }
+    summary = AuditEvent.objects.get(action="user.imported")
+    assert summary.changes == {"created": 2, "updated": 0, "unchanged": 0, "rejected": 7}
+    assert summary.actor_email == hr_user.email
+
+
+def test_importing_the_same_file_twice_changes_nothing_the_second_time(hr_user, groups):
+    users_import_csv(actor=hr_user, data=GOOD_AND_BAD.encode())
+    users_before = User.objects.count()
+    events_before = AuditEvent.objects.exclude(action="user.imported").count()
+    report = users_import_csv(actor=hr_user, data=GOOD_AND_BAD.encode())
+    assert (report.created, report.updated, report.unchanged) == (0, 0, 2)
+    assert User.objects.count() == users_before
+    assert AuditEvent.objects.exclude(action="user.imported").count() == events_before
+
+
+def test_rows_update_existing_people_matched_by_e_mail(security_admin, employee):
+    data = "email,full_name,title\nEMP@corp.example,Emil Renamed,Analyst\n"
+    report = users_import_csv(actor=security_admin, data=data.encode())
+    assert report.updated == 1
+    employee.refresh_from_db()
+    assert (employee.full_name, employee.title, employee.role) == ("Emil Renamed", "Analyst", "employee")
+
+
+def test_hr_cannot_grant_console_roles_by_import(hr_user):
+    data = "email,full_name,role\nsneaky@corp.example,Sneaky,Super Admin\n"
+    report = users_import_csv(actor=hr_user, data=data.encode())
+    assert report.created == 0
+    assert report.errors[0].column == "role"
+    assert not User.objects.filter(email="sneaky@corp.example").exists()
+
+
+def test_a_check_only_run_changes_nothing(hr_user, groups):
+    report = users_import_csv(actor=hr_user, data=GOOD_AND_BAD.encode(), dry_run=True)
+    assert report.created == 2 and len(report.errors) == 7
+    assert not User.objects.filter(email="lead@corp.example").exists()
+    assert not AuditEvent.objects.filter(action__startswith="user.").exists()
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"", "empty"),
+        (b"name,phone\nx,1\n", "lacks the column"),
+        (b"email,full_name,shoe_size\na@b.example,A,42\n", "Unknown column"),
+        ("email,full_name\nü@b.example,Ü\n".encode("latin-1"), "not UTF-8"),
+    ],
+)
+def test_an_unreadable_file_is_refused_whole(hr_user, data, message):
+    with pytest.raises(ValidationFailed, match=message):
+        users_import_csv(actor=hr_user, data=data)
+    assert not AuditEvent.objects.exists()
+
+
+def test_the_import_page_shows_the_per_row_report(client_for, hr_user, groups):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    upload = SimpleUploadedFile("people.csv", GOOD_AND_BAD.encode(), content_type="text/csv")
+    page = client_for(hr_user).post("/accounts/users/import/", {"file": upload})
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert 'data-testid="import-errors"' in html
+    assert "Overlord" in html and "appears more than once" in html
+    assert User.objects.filter(email="lead@corp.example").exists()

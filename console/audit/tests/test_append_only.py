@@ -1,0 +1,62 @@
+import pytest
+from django.db import DatabaseError, connection, transaction
+
+from console.audit.models import AuditEvent
+from console.audit.services import audit_record
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def event(super_admin):
+    return audit_record(actor=super_admin, action="test.event", object_repr="x", changes={"a": 1})
+
+
+def test_the_database_refuses_to_update_an_audit_row(event):
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        AuditEvent.objects.filter(pk=event.pk).update(action="tampered")
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("UPDATE audit_auditevent SET actor_email = 'someone@else' WHERE id = %s", [event.pk])
+    event.refresh_from_db()
+    assert event.action == "test.event"
+    assert event.actor_email == "root@corp.example"
+
+
+def test_the_database_refuses_to_delete_an_audit_row(event):
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        AuditEvent.objects.filter(pk=event.pk).delete()
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("DELETE FROM audit_auditevent")
+    assert AuditEvent.objects.filter(pk=event.pk).exists()
+
+
+def test_an_audit_row_records_who_what_where(client, super_admin):
+    client.force_login(super_admin, backend="django.contrib.auth.backends.ModelBackend")
+    client.post(
+        "/accounts/groups/new/", {"name": "Blue Team", "description": "Defenders"},
+        REMOTE_ADDR="203.0.113.9", HTTP_USER_AGENT="pytest-agent",
+    )
+    row = AuditEvent.objects.get(action="group.created")
+    assert row.actor_email == "root@corp.example"
+    assert row.actor_role == "super_admin"
+    assert row.object_type == "accounts.group"
+    assert row.object_repr == "Blue Team"
+    assert row.changes == {
+        "description": {"old": None, "new": "Defenders"}, "name": {"old": None, "new": "Blue Team"},
+    }
+    assert row.ip == "203.0.113.9"
+    assert row.user_agent == "pytest-agent"
+    assert len(row.request_id) == 32
+
+
+def test_a_failed_change_leaves_no_audit_row(super_admin):
+    from accounts.services import group_create
+    from console.core.errors import Conflict
+
+    group_create(actor=super_admin, name="Ops")
+    before = AuditEvent.objects.count()
+    with pytest.raises(Conflict):
+        group_create(actor=super_admin, name="ops")
+    assert AuditEvent.objects.count() == before

@@ -1,0 +1,103 @@
+"""Walks every URL of the project as each role and as an anonymous visitor.
+
+Each view declares who may open it (``console.core.permissions``); this test reads that
+declaration, so a new URL is covered the moment it is added, and a view without a declaration
+fails the test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from accounts.models import IdentityProvider
+from accounts.roles import Role
+from accounts.tests.factories import GroupFactory, UserFactory
+from console.audit.services import audit_record
+from console.core.models import WorkerCheck
+from console.core.permissions import PUBLIC
+
+pytestmark = pytest.mark.django_db
+
+
+def walk(patterns, namespace: str = "") -> Iterator[tuple[str, URLPattern]]:
+    for entry in patterns:
+        if isinstance(entry, URLResolver):
+            ns = entry.namespace or ""
+            yield from walk(entry.url_patterns, f"{namespace}{ns}:" if ns else namespace)
+        elif isinstance(entry, URLPattern):
+            yield f"{namespace}{entry.name}", entry
+
+
+@pytest.fixture
+def sample_kwargs(super_admin) -> dict[str, object]:
+    group = GroupFactory()
+    person = UserFactory()
+    idp = IdentityProvider.objects.create(
+        name="Sample IdP", slug="sample", issuer="https://idp.example", client_id="c",
+        client_secret="s", authorization_endpoint="https://idp.example/auth",
+    )
+    event = audit_record(actor=super_admin, action="sample.event", obj=group)
+    check = WorkerCheck.objects.create(requested_from_pid=1)
+    return {
+        "user_id": person.pk, "group_id": group.pk, "idp_id": idp.pk, "event_id": event.pk,
+        "check_id": check.pk, "slug": idp.slug,
+    }
+
+
+def all_urls(sample_kwargs) -> list[tuple[str, str, object]]:
+    urls = []
+    for name, pattern in walk(get_resolver().url_patterns):
+        assert pattern.name, f"URL {pattern.pattern} has no name"
+        params = list(pattern.pattern.converters)
+        kwargs = {p: sample_kwargs[p] for p in params}
+        access = getattr(pattern.callback, "console_access", None)
+        urls.append((name, reverse(name, kwargs=kwargs), access))
+    return urls
+
+
+def test_every_view_declares_who_may_open_it(sample_kwargs):
+    missing = [name for name, _, access in all_urls(sample_kwargs) if access is None]
+    assert not missing, f"views without roles_required/public: {missing}"
+    assert len(all_urls(sample_kwargs)) >= 30
+
+
+def test_anonymous_visitors_are_sent_to_sign_in(client, sample_kwargs):
+    for name, url, access in all_urls(sample_kwargs):
+        response = client.get(url)
+        if access == PUBLIC:
+            assert response.status_code not in (403, 500), name
+            continue
+        assert response.status_code == 302, f"{name} answered {response.status_code}"
+        assert response["Location"].startswith("/accounts/login/?next="), name
+
+
+@pytest.mark.parametrize("role", list(Role))
+def test_each_role_gets_exactly_what_its_views_allow(client, sample_kwargs, make_user, role):
+    user = make_user(role, email=f"walker-{role}@corp.example")
+    client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+    checked = 0
+    for name, url, access in all_urls(sample_kwargs):
+        if access == PUBLIC or name == "accounts:logout":
+            continue
+        response = client.get(url)
+        if role in access:
+            assert response.status_code in (200, 302, 404, 405), f"{role} on {name}: {response.status_code}"
+            if response.status_code == 302:
+                assert not response["Location"].startswith("/accounts/login/"), f"{role} on {name}"
+        else:
+            assert response.status_code == 403, f"{role} should be refused {name}, got {response.status_code}"
+            assert b"You do not have access to this page" in response.content
+        checked += 1
+    assert checked > 25
+
+
+def test_employees_reach_only_the_launcher(client, employee, sample_kwargs):
+    client.force_login(employee, backend="django.contrib.auth.backends.ModelBackend")
+    allowed = [
+        name for name, url, access in all_urls(sample_kwargs)
+        if access != PUBLIC and Role.EMPLOYEE in access
+    ]
+    assert sorted(allowed) == ["core:home", "core:launcher"]
+    assert client.get(reverse("core:home"))["Location"] == reverse("core:launcher")
