@@ -26,6 +26,13 @@ CHROMIUM_ARGS = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def _no_per_address_sign_in_ceiling(settings) -> None:
+    """Every test signs in from the same few addresses, so the per-address ceiling on sign-in
+    attempts would add up across tests; the tests about that ceiling set it themselves."""
+    settings.LOGIN_RATE_LIMIT_PER_IP = 10_000
+
+
 @pytest.fixture
 def make_user(db) -> Callable:
     from accounts.tests.factories import UserFactory

@@ -647,8 +647,12 @@ def user_unlock(*, actor: User, user: User) -> int:
     """Clear django-axes lockouts for the user's e-mail; returns how many records were cleared."""
     _require(actor, ADMINS, "clear sign-in lockouts")
     from axes.models import AccessAttempt
+    from django.core.cache import cache
 
-    cleared, _ = AccessAttempt.objects.filter(username=user.email).delete()
+    attempts = AccessAttempt.objects.filter(username=user.email)
+    # So that a new lockout after this one is recorded as a lockout again.
+    cache.delete_many([f"lockout-audited:{user.email}:{a.ip_address}" for a in attempts])
+    cleared, _ = attempts.delete()
     if cleared:
         audit_record(actor=actor, action="user.unlocked", obj=user, changes={"lockouts_cleared": cleared})
     return cleared

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from axes.signals import user_locked_out
+from django.conf import settings
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.core.cache import cache
 from django.dispatch import receiver
 
 from console.audit.services import audit_record
@@ -45,7 +47,14 @@ def _on_login_failed(sender: Any, credentials: dict, request: Any = None, **kwar
 
 @receiver(user_locked_out)
 def _on_locked_out(sender: Any, request: Any, username: str, ip_address: str, **kwargs: Any) -> None:
+    """django-axes signals both the moment an account locks and every attempt refused while it
+    stays locked: the first is a lockout, the others are blocked attempts."""
+    username = str(username)[:254]
+    first = cache.add(
+        f"lockout-audited:{username}:{ip_address}", True,
+        timeout=int(settings.AXES_COOLOFF_TIME.total_seconds()),
+    )
     audit_record(
-        actor=None, action="auth.lockout", object_type="accounts.user",
-        object_repr=str(username)[:254], changes={"ip_address": ip_address},
+        actor=None, action="auth.lockout" if first else "auth.login_blocked",
+        object_type="accounts.user", object_repr=username, changes={"ip_address": ip_address},
     )

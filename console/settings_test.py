@@ -4,6 +4,7 @@ Every value can still be overridden from the environment (CI points them elsewhe
 
 import os
 import tempfile
+import uuid
 
 os.environ.setdefault("CONSOLE_ENV", "test")
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/console")
@@ -18,5 +19,8 @@ from console.settings import *  # noqa: F403
 
 # Hashing speed is not what the tests are about.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-# Each pytest-xdist worker gets its own cache namespace, so lockouts in one do not leak.
-CACHES["default"]["KEY_PREFIX"] = "test-" + os.environ.get("PYTEST_XDIST_WORKER", "main")  # noqa: F405
+# Each pytest-xdist worker, and each run, gets its own cache namespace, so counters in one never
+# leak into another.
+CACHES["default"]["KEY_PREFIX"] = (  # noqa: F405
+    f"test-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}-{uuid.uuid4().hex[:8]}"
+)

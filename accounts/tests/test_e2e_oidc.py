@@ -23,13 +23,6 @@ CLIENT_ID = "zero-trust-console"
 CLIENT_SECRET = "e2e-oidc-client-secret-Qm7xV2pL9tR4"
 
 
-@pytest.fixture(autouse=True)
-def _no_per_address_ceiling(settings) -> None:
-    """Every browser test signs in from 127.0.0.1; the per-address ceiling on sign-in attempts
-    (a counter in the shared cache) is not what these tests are about."""
-    settings.LOGIN_RATE_LIMIT_PER_IP = 10_000
-
-
 @pytest.fixture
 def provider(live_server) -> Iterator[RunningProvider]:
     client = {

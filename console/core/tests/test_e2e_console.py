@@ -16,14 +16,6 @@ from conftest import PASSWORD
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture(autouse=True)
-def _no_per_address_ceiling(settings) -> None:
-    """Every browser test signs in from 127.0.0.1, so the per-address ceiling on sign-in
-    attempts (a counter in the shared cache) would add up across tests; it is not what these
-    tests are about."""
-    settings.LOGIN_RATE_LIMIT_PER_IP = 10_000
-
-
 @pytest.fixture
 def new_page(browser) -> Iterator[Callable[[], Page]]:
     """``new_page()``: a page in a browser context of its own (its own cookies: another person)."""
