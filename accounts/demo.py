@@ -8,8 +8,11 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from datetime import timedelta
+
 from django.contrib.auth.hashers import make_password
 from django.db import transaction
+from django.utils import timezone
 
 from accounts.models import Group, GroupMembership, User
 from accounts.roles import Role
@@ -128,6 +131,7 @@ def seed_demo(*, users: int = 200, seed: int = 7, password: str = DEFAULT_PASSWO
             user, _ = User.objects.update_or_create(email=email, defaults={
                 "full_name": f"{first} {last}", "role": Role.EMPLOYEE, "title": title,
                 "country": _pick(rng, countries), "source": User.Source.DEMO, "is_active": True,
+                "date_joined": timezone.now() - timedelta(days=rng.randint(20, 1500)),
             })
             if user.has_usable_password():
                 user.set_unusable_password()

@@ -12,15 +12,16 @@ def _countries() -> list[tuple[str, str]]:
 
 class UserFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(method="search", label="Search")
-    role = django_filters.ChoiceFilter(choices=Role.choices, label="Role")
+    role = django_filters.ChoiceFilter(choices=Role.choices, label="Role", empty_label="Any")
     status = django_filters.ChoiceFilter(
         choices=[("active", "Active"), ("deactivated", "Deactivated")], method="by_status",
-        label="Status",
+        label="Status", empty_label="Any",
     )
     group = django_filters.ModelChoiceFilter(
-        queryset=Group.objects.order_by("name"), field_name="memberships__group", label="Group"
+        queryset=Group.objects.order_by("name"), field_name="memberships__group", label="Group",
+        empty_label="Any",
     )
-    country = django_filters.ChoiceFilter(choices=_countries, label="Country")
+    country = django_filters.ChoiceFilter(choices=_countries, label="Country", empty_label="Any")
 
     class Meta:
         model = User

@@ -14,7 +14,9 @@ class AuditEventFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(method="search", label="Search")
     actor = django_filters.CharFilter(field_name="actor_email", lookup_expr="icontains", label="Actor")
     action = django_filters.CharFilter(field_name="action", lookup_expr="startswith", label="Action")
-    object_type = django_filters.ChoiceFilter(choices=_object_type_choices, label="Object type")
+    object_type = django_filters.ChoiceFilter(
+        choices=_object_type_choices, label="Object type", empty_label="Any"
+    )
     object_id = django_filters.CharFilter(field_name="object_id", label="Object id")
     since = django_filters.DateFilter(
         field_name="at", lookup_expr="date__gte", label="From",

@@ -84,6 +84,8 @@ def test_each_role_gets_exactly_what_its_views_allow(client, sample_kwargs, make
         response = client.get(url)
         if role in access:
             assert response.status_code in (200, 302, 404, 405), f"{role} on {name}: {response.status_code}"
+            body = b"".join(response.streaming_content) if response.streaming else response.content
+            assert b"{#" not in body and b"{%" not in body and b"{{" not in body, f"template syntax leaks on {name}"
             if response.status_code == 302:
                 assert not response["Location"].startswith("/accounts/login/"), f"{role} on {name}"
         else:
