@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-
 from datetime import timedelta
 
 from django.contrib.auth.hashers import make_password
