@@ -199,9 +199,15 @@ class ProviderOIDCBackend(OIDCAuthenticationBackend):
 
     def _load_provider(self, request: HttpRequest) -> bool:
         state = request.GET.get("state", "")
-        slug = request.session.get(SESSION_KEY, {}).get(state)
+        by_state = request.session.get(SESSION_KEY, {})
+        slug = by_state.pop(state, None)  # one use per state
+        request.session[SESSION_KEY] = by_state
         self.provider = _enabled_provider(slug) if slug else None
         if self.provider is None:
+            request.oidc_failure_reason = (  # type: ignore[attr-defined]
+                "that sign-in provider is no longer available" if slug
+                else "the sign-in started in another browser or expired"
+            )
             return False
         self.OIDC_OP_TOKEN_ENDPOINT = self.provider.token_endpoint
         self.OIDC_OP_USER_ENDPOINT = self.provider.userinfo_endpoint
@@ -216,6 +222,8 @@ class ProviderOIDCBackend(OIDCAuthenticationBackend):
         if not self._load_provider(request):
             return None
         user = super().authenticate(request, **kwargs)
+        if user is not None:
+            request.oidc_provider_slug = self.provider.slug  # type: ignore[attr-defined]
         if user is None:
             request.oidc_failure_reason = getattr(  # type: ignore[attr-defined]
                 request, "oidc_failure_reason", "no active account matches your e-mail"

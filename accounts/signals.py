@@ -22,7 +22,7 @@ _METHODS = {
 def _on_login(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
     backend = getattr(user, "backend", "")
     changes: dict[str, Any] = {"method": _METHODS.get(backend, backend)}
-    provider = getattr(request, "session", {}).get("oidc_provider_used") if request else None
+    provider = getattr(request, "oidc_provider_slug", None)
     if provider:
         changes["provider"] = provider
     audit_record(actor=user, action="auth.login", obj=user, changes=changes)

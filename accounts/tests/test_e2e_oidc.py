@@ -99,7 +99,7 @@ def test_known_person_signs_in_with_the_provider(page, live_server, corp_sso, em
     expect(page.get_by_role("heading", level=1)).to_have_text("Welcome, Emil")
     expect(page.locator(".topbar")).to_contain_text("Emil Employee")
     login = AuditEvent.objects.get(action="auth.login", actor_email=employee.email)
-    assert login.changes["method"] == "oidc"
+    assert login.changes == {"method": "oidc", "provider": corp_sso.slug}
 
 
 def test_person_unknown_to_the_directory_is_sent_back_with_the_reason(page, live_server, corp_sso):
