@@ -26,6 +26,18 @@ CHROMIUM_ARGS = [
 ]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _purge_unconsumed_tasks() -> Iterator[None]:
+    yield
+    from console.celery import app
+
+    try:
+        with app.connection_for_write() as connection:
+            connection.default_channel.queue_purge("tests-unconsumed")
+    except Exception:  # noqa: BLE001 - nothing to purge is fine
+        return
+
+
 @pytest.fixture(autouse=True)
 def _no_per_address_sign_in_ceiling(settings) -> None:
     """Every test signs in from the same few addresses, so the per-address ceiling on sign-in

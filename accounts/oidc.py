@@ -242,6 +242,9 @@ class ProviderOIDCBackend(OIDCAuthenticationBackend):
         if isinstance(audience, list) and len(audiences) > 1 and payload.get("azp") != self.provider.client_id:
             raise SuspiciousOperation("the ID token names another authorized party")
         self.id_token_claims = payload
+        amr = payload.get("amr")
+        if isinstance(amr, list):
+            self.request.oidc_amr = [str(a)[:40] for a in amr][:20]
         return payload
 
     def get_userinfo(self, access_token: str, id_token: str, payload: dict) -> dict:

@@ -180,6 +180,9 @@ def user_deactivate(*, actor: User, user: User) -> User:
     user.is_active = False
     user.deactivated_at = timezone.now()
     user.save(update_fields=["is_active", "deactivated_at"])
+    from console.access.services import end_sessions_of_deactivated
+
+    end_sessions_of_deactivated(user)
     audit_record(
         actor=actor, action="user.deactivated", obj=user,
         changes={"is_active": {"old": True, "new": False}},
@@ -461,6 +464,8 @@ def group_update(*, actor: User, group: Group, name: str, description: str = "")
 def group_delete(*, actor: User, group: Group) -> None:
     _require(actor, ADMINS, "delete groups")
     members = group.memberships.count()
+    for membership in group.memberships.select_related("user"):
+        _facts_changed(membership.user, f"group {group.name} deleted")
     audit_record(
         actor=actor, action="group.deleted", obj=group,
         changes={"name": {"old": group.name, "new": None}, "members": {"old": members, "new": 0}},
@@ -468,9 +473,16 @@ def group_delete(*, actor: User, group: Group) -> None:
     group.delete()
 
 
+def _facts_changed(user: User, reason: str) -> None:
+    from console.access.services import facts_changed_later
+
+    facts_changed_later(user.pk, reason)
+
+
 def _add_member(*, actor: User, group: Group, user: User) -> bool:
     _, created = GroupMembership.objects.get_or_create(group=group, user=user)
     if created:
+        _facts_changed(user, f"added to group {group.name}")
         audit_record(
             actor=actor, action="group.member_added", obj=group,
             changes={"member": {"old": None, "new": user.email}},
@@ -490,6 +502,7 @@ def group_remove_member(*, actor: User, group: Group, user: User) -> bool:
     _require(actor, ADMINS, "change group membership")
     deleted, _ = GroupMembership.objects.filter(group=group, user=user).delete()
     if deleted:
+        _facts_changed(user, f"removed from group {group.name}")
         audit_record(
             actor=actor, action="group.member_removed", obj=group,
             changes={"member": {"old": user.email, "new": None}},

@@ -25,6 +25,12 @@ def _on_login(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
     provider = getattr(request, "oidc_provider_slug", None)
     if provider:
         changes["provider"] = provider
+    if request is not None and hasattr(request, "session"):
+        # What Access policies see about this sign-in (login method and AMR).
+        request.session["access_identity"] = {
+            "identity_provider": provider or "password",
+            "amr": list(getattr(request, "oidc_amr", None) or (["pwd"] if not provider else [])),
+        }
     audit_record(actor=user, action="auth.login", obj=user, changes=changes)
 
 

@@ -101,6 +101,7 @@ INSTALLED_APPS = [
     "axes",
     "console.core",
     "console.audit",
+    "console.access",
     "accounts",
 ]
 
@@ -247,6 +248,9 @@ OIDC_RP_CLIENT_SECRET = ""
 OIDC_OP_AUTHORIZATION_ENDPOINT = ""
 OIDC_OP_TOKEN_ENDPOINT = ""
 OIDC_OP_USER_ENDPOINT = ""
+
+# The "iss" of application tokens; proxies check it. Empty: the console's own URL per request.
+ACCESS_TOKEN_ISSUER = env.str("ACCESS_TOKEN_ISSUER", default="")
 
 # --- Security headers -----------------------------------------------------------------------
 

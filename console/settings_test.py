@@ -17,6 +17,10 @@ os.environ.setdefault("CONSOLE_VAR_DIR", os.path.join(tempfile.gettempdir(), "co
 
 from console.settings import *  # noqa: F403
 
+# Tasks that services queue in ordinary tests go to a queue no worker reads (tests that are
+# about jobs start their own worker on a queue of their own); the suite purges it at the end.
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_DEFAULT_QUEUE", "tests-unconsumed")
+
 # Hashing speed is not what the tests are about.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Each pytest-xdist worker, and each run, gets its own cache namespace, so counters in one never

@@ -4,6 +4,8 @@ urlpatterns = [
     path("", include("console.core.urls")),
     path("accounts/", include("accounts.urls")),
     path("audit/", include("console.audit.urls")),
+    path("access/", include("console.access.urls")),
+    path("api/v1/", include("console.access.api_urls")),
 ]
 
 handler403 = "console.core.errors_views.forbidden"

@@ -15,6 +15,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 
 PUBLIC = "public"
+API = "api"  # authenticated by an API token in the Authorization header, never by a session
 
 View = Callable[..., HttpResponse]
 
@@ -47,6 +48,12 @@ def roles_required(roles: Iterable[str]) -> Callable[[View], View]:
         return wrapper
 
     return decorator
+
+
+def api_view(view: View) -> View:
+    """Mark a view that authenticates callers with an API token itself (``console.access.api``)."""
+    view.console_access = API  # type: ignore[attr-defined]
+    return view
 
 
 def public(view: View) -> View:

@@ -48,10 +48,12 @@ def home(request: HttpRequest) -> HttpResponse:
 @roles_required(EVERYONE)
 def launcher(request: HttpRequest) -> HttpResponse:
     """The employee's home: the applications they may open and their account."""
-    return render(request, "core/launcher.html", {
-        "applications": [],
-        "groups": user_groups(request.user),
-    })
+    from console.access.launcher import tiles_for
+
+    query = request.GET.get("q", "").strip()[:100]
+    tiles = tiles_for(request, request.user, query)
+    template = "core/launcher.html#tiles" if request.htmx else "core/launcher.html"
+    return render(request, template, {"tiles": tiles, "query": query, "groups": user_groups(request.user)})
 
 
 @roles_required(CONSOLE_READERS)

@@ -16,7 +16,7 @@ from accounts.roles import Role
 from accounts.tests.factories import GroupFactory, UserFactory
 from console.audit.services import audit_record
 from console.core.models import WorkerCheck
-from console.core.permissions import PUBLIC
+from console.core.permissions import API, PUBLIC
 
 pytestmark = pytest.mark.django_db
 
@@ -40,9 +40,23 @@ def sample_kwargs(super_admin) -> dict[str, object]:
     )
     event = audit_record(actor=super_admin, action="sample.event", obj=group)
     check = WorkerCheck.objects.create(requested_from_pid=1)
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from console.access.models import AccessSession, ApiToken, Application, Device, Policy, ServiceToken
+
+    app = Application.objects.create(name="Wiki", domain="wiki.corp.example")
+    policy = Policy.objects.create(name="Staff", rules={"include": [{"type": "everyone"}]})
+    token = ServiceToken.objects.create(name="ci", client_id="x.access", secret_hash="h")
+    ApiToken.objects.create(name="proxy", prefix="abc", secret_hash="h", scopes=["access:decide"])
+    device = Device.objects.create(user=person, device_id="d-1", name="Laptop", os="macOS")
+    session = AccessSession.objects.create(user=person, application=app,
+                                           expires_at=timezone.now() + timedelta(hours=1))
     return {
         "user_id": person.pk, "group_id": group.pk, "idp_id": idp.pk, "event_id": event.pk,
-        "check_id": check.pk, "slug": idp.slug,
+        "check_id": check.pk, "slug": idp.slug, "app_id": app.pk, "policy_id": policy.pk,
+        "token_id": token.pk, "device_id": device.pk, "session_id": session.pk,
     }
 
 
@@ -69,6 +83,9 @@ def test_anonymous_visitors_are_sent_to_sign_in(client, sample_kwargs):
         if access == PUBLIC:
             assert response.status_code not in (403, 500), name
             continue
+        if access == API:
+            assert response.status_code in (401, 405), f"{name} answered {response.status_code}"
+            continue
         assert response.status_code == 302, f"{name} answered {response.status_code}"
         assert response["Location"].startswith("/accounts/login/?next="), name
 
@@ -79,12 +96,15 @@ def test_each_role_gets_exactly_what_its_views_allow(client, sample_kwargs, make
     client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
     checked = 0
     for name, url, access in all_urls(sample_kwargs):
-        if access == PUBLIC or name == "accounts:logout":
+        if access in (PUBLIC, API) or name == "accounts:logout":
             continue
         response = client.get(url)
         if role in access:
-            assert response.status_code in (200, 302, 404, 405), f"{role} on {name}: {response.status_code}"
             body = b"".join(response.streaming_content) if response.streaming else response.content
+            refused = response.status_code == 403 and b"You do not have access to this page" in body
+            assert not refused, f"{role} was refused {name}"
+            # 403 without the refusal page is a decision about the object (a launch denied by policy).
+            assert response.status_code in (200, 302, 403, 404, 405), f"{role} on {name}: {response.status_code}"
             assert b"{#" not in body and b"{%" not in body and b"{{" not in body, f"template syntax leaks on {name}"
             if response.status_code == 302:
                 assert not response["Location"].startswith("/accounts/login/"), f"{role} on {name}"
@@ -99,7 +119,7 @@ def test_employees_reach_only_the_launcher(client, employee, sample_kwargs):
     client.force_login(employee, backend="django.contrib.auth.backends.ModelBackend")
     allowed = [
         name for name, url, access in all_urls(sample_kwargs)
-        if access != PUBLIC and Role.EMPLOYEE in access
+        if access not in (PUBLIC, API) and Role.EMPLOYEE in access
     ]
-    assert sorted(allowed) == ["core:home", "core:launcher"]
+    assert sorted(allowed) == ["access:app-logo", "access:launch", "core:home", "core:launcher"]
     assert client.get(reverse("core:home"))["Location"] == reverse("core:launcher")

@@ -1,0 +1,70 @@
+"""Compiled policy sets per application, cached in each process.
+
+Compiling turns stored rules into engine selectors once; a shared version number in the cache
+(bumped by every change to applications, policies or service tokens) tells each process when
+to compile again. One cache read per decision."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from django.core.cache import cache
+
+from console.access import engine
+from console.access.models import Application, ApplicationPolicy
+
+VERSION_KEY = "access:policy-version"
+
+
+@dataclass(frozen=True)
+class PolicySet:
+    application_id: int
+    policies: tuple[engine.CompiledPolicy, ...]  # in evaluation order
+    session_seconds: int
+
+
+_lock = threading.Lock()
+_compiled: dict[int, tuple[int, PolicySet]] = {}
+
+
+def bump_version() -> None:
+    """Call after any change that can alter a decision (in ``transaction.on_commit``)."""
+    try:
+        cache.incr(VERSION_KEY)
+    except ValueError:
+        cache.set(VERSION_KEY, 1, timeout=None)
+
+
+def current_version() -> int:
+    return cache.get(VERSION_KEY) or 0
+
+
+def compile_application(application: Application, attachments: list[ApplicationPolicy]) -> PolicySet:
+    compiled = []
+    for attachment in attachments:
+        policy = attachment.policy
+        compiled.append(engine.compile_policy(
+            id=policy.pk, name=policy.name, action=policy.action, rules=policy.rules,
+            session_seconds=policy.session_seconds,
+        ))
+    return PolicySet(application.pk, engine.evaluation_order(compiled), application.session_seconds)
+
+
+def policy_set_for(application: Application) -> PolicySet:
+    version = current_version()
+    cached = _compiled.get(application.pk)
+    if cached is not None and cached[0] == version:
+        return cached[1]
+    attachments = list(
+        ApplicationPolicy.objects.filter(application=application).select_related("policy").order_by("position")
+    )
+    policy_set = compile_application(application, attachments)
+    with _lock:
+        _compiled[application.pk] = (version, policy_set)
+    return policy_set
+
+
+def clear_local_cache() -> None:
+    with _lock:
+        _compiled.clear()

@@ -1,0 +1,15 @@
+from celery import shared_task
+
+
+@shared_task(acks_late=True, soft_time_limit=540, time_limit=600, ignore_result=True)
+def reevaluate_policy_sessions(policy_id: int) -> None:
+    from console.access import services
+
+    services.reevaluate_policy_sessions(policy_id=policy_id)
+
+
+@shared_task(acks_late=True, soft_time_limit=100, time_limit=120, ignore_result=True)
+def reevaluate_user_sessions(user_id: int, reason: str) -> None:
+    from console.access import services
+
+    services.user_facts_changed(user_id=user_id, reason=reason)

@@ -1,0 +1,107 @@
+"""Application tokens: ES256-signed JWTs whose audience is the application's ``aud`` tag and
+whose ``jti`` is the Access session, so a proxy can verify them offline with the JWKS and the
+decision API can refuse a revoked one.
+
+ES256 rather than RS256: signing is an order of magnitude cheaper, and every JOSE library a
+proxy would use verifies it."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import threading
+from datetime import datetime
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from django.db import transaction
+
+from console.access.models import SigningKey
+
+ALGORITHM = "ES256"
+_lock = threading.Lock()
+_private: dict[str, Any] = {}
+_public: dict[str, Any] = {}
+
+
+def _b64(value: int) -> str:
+    return base64.urlsafe_b64encode(value.to_bytes(32, "big")).rstrip(b"=").decode()
+
+
+def _new_key() -> SigningKey:
+    private = ec.generate_private_key(ec.SECP256R1())
+    numbers = private.public_key().public_numbers()
+    pem = private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    jwk = {"kty": "EC", "crv": "P-256", "x": _b64(numbers.x), "y": _b64(numbers.y), "alg": ALGORITHM, "use": "sig"}
+    kid = hashlib.sha256(f"{jwk['x']}{jwk['y']}".encode()).hexdigest()[:32]
+    jwk["kid"] = kid
+    return SigningKey(kid=kid, private_pem=pem, public_jwk=jwk)
+
+
+def current_key() -> SigningKey:
+    key = SigningKey.objects.filter(retired_at__isnull=True).order_by("-created_at").first()
+    if key is not None:
+        return key
+    with transaction.atomic():
+        key = SigningKey.objects.select_for_update().filter(retired_at__isnull=True).first()
+        if key is None:
+            key = _new_key()
+            key.save()
+    return key
+
+
+def _signer(key: SigningKey):
+    found = _private.get(key.kid)
+    if found is None:
+        found = serialization.load_pem_private_key(key.private_pem.encode(), password=None)
+        with _lock:
+            _private[key.kid] = found
+    return found
+
+
+def jwks() -> dict:
+    keys = [k.public_jwk for k in SigningKey.objects.all() if k.published]
+    return {"keys": keys}
+
+
+def issue(*, key: SigningKey, issuer: str, audience: str, subject: str, session_id: str,
+          expires_at: datetime, issued_at: datetime, claims: dict[str, Any]) -> str:
+    payload = {
+        "iss": issuer, "aud": [audience], "sub": subject, "jti": session_id,
+        "iat": int(issued_at.timestamp()), "nbf": int(issued_at.timestamp()),
+        "exp": int(expires_at.timestamp()), **claims,
+    }
+    return jwt.encode(payload, _signer(key), algorithm=ALGORITHM, headers={"kid": key.kid})
+
+
+def verify(token: str, *, audience: str, issuer: str) -> dict[str, Any]:
+    """The token's claims; raises ``jwt.InvalidTokenError`` for any problem."""
+    header = jwt.get_unverified_header(token)
+    kid = header.get("kid")
+    public = _public.get(kid or "")
+    if public is None:
+        key = SigningKey.objects.filter(kid=kid).first()
+        if key is None or not key.published:
+            raise jwt.InvalidTokenError("unknown signing key")
+        public = jwt.PyJWK(key.public_jwk).key
+        with _lock:
+            _public[key.kid] = public
+    return jwt.decode(
+        token, public, algorithms=[ALGORITHM], audience=audience, issuer=issuer,
+        options={"require": ["exp", "iat", "jti", "sub", "aud", "iss"]},
+    )
+
+
+def rotate() -> SigningKey:
+    """Retire the signing key and start a new one; the old one stays published for a month."""
+    from django.utils import timezone
+
+    with transaction.atomic():
+        SigningKey.objects.filter(retired_at__isnull=True).update(retired_at=timezone.now())
+        key = _new_key()
+        key.save()
+    return key

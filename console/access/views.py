@@ -1,0 +1,641 @@
+from __future__ import annotations
+
+import csv
+from datetime import timedelta
+
+import django_filters
+from django.contrib import messages
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from accounts.models import User
+from accounts.roles import ADMINS, CONSOLE_READERS, EVERYONE
+from console.access import decisions, engine, facts, policies, selectors, services
+from console.access.forms import (
+    SELECTOR_LABELS,
+    VALUE_HELP,
+    ApiTokenForm,
+    ApplicationForm,
+    DeviceForm,
+    PolicyForm,
+    RuleFormSet,
+    ServiceTokenForm,
+    TesterForm,
+    rule_rows,
+    rules_from_formset,
+)
+from console.access.models import (
+    AccessLogEntry,
+    AccessSession,
+    ApiToken,
+    Application,
+    ApplicationPolicy,
+    Device,
+    Policy,
+    ServiceToken,
+)
+from console.audit.selectors import audit_events_for_object
+from console.audit.views import csv_cell
+from console.core.errors import ConsoleError
+from console.core.listing import build_listing
+from console.core.permissions import roles_required
+
+# --- Filters ----------------------------------------------------------------------------------
+
+
+class ApplicationFilter(django_filters.FilterSet):
+    q = django_filters.CharFilter(method="search", label="Search")
+    type = django_filters.ChoiceFilter(choices=Application.Type.choices, empty_label="Any")
+
+    class Meta:
+        model = Application
+        fields: list[str] = []
+
+    def search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return queryset.filter(Q(name__icontains=value) | Q(domain__icontains=value) | Q(url__icontains=value))
+
+
+class PolicyFilter(django_filters.FilterSet):
+    q = django_filters.CharFilter(method="search", label="Search")
+    action = django_filters.ChoiceFilter(choices=Policy.Action.choices, empty_label="Any")
+
+    class Meta:
+        model = Policy
+        fields: list[str] = []
+
+    def search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return queryset.filter(Q(name__icontains=value) | Q(description__icontains=value))
+
+
+class SessionFilter(django_filters.FilterSet):
+    q = django_filters.CharFilter(method="search", label="Search")
+    application = django_filters.ModelChoiceFilter(
+        queryset=Application.objects.defer("logo").order_by("name"), empty_label="Any"
+    )
+    user = django_filters.NumberFilter(field_name="user_id", label="User id")
+
+    class Meta:
+        model = AccessSession
+        fields: list[str] = []
+
+    def search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return queryset.filter(
+            Q(user__email__icontains=value) | Q(application__name__icontains=value) | Q(ip__icontains=value)
+        )
+
+
+class LogFilter(django_filters.FilterSet):
+    q = django_filters.CharFilter(method="search", label="Search")
+    outcome = django_filters.ChoiceFilter(
+        choices=[(o.value, o.value.title()) for o in engine.Outcome], empty_label="Any"
+    )
+    source = django_filters.ChoiceFilter(choices=AccessLogEntry.Source.choices, empty_label="Any")
+    country = django_filters.CharFilter(lookup_expr="iexact", label="Country")
+    since = django_filters.DateFilter(field_name="at", lookup_expr="date__gte", label="From",
+                                      widget=django_filters.widgets.forms.DateInput(attrs={"type": "date"}))
+    until = django_filters.DateFilter(field_name="at", lookup_expr="date__lte", label="To",
+                                      widget=django_filters.widgets.forms.DateInput(attrs={"type": "date"}))
+
+    class Meta:
+        model = AccessLogEntry
+        fields: list[str] = []
+
+    def search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return queryset.filter(
+            Q(email__icontains=value) | Q(application_name__icontains=value) | Q(policy_name__icontains=value)
+            | Q(ip__icontains=value)
+        )
+
+
+def _form_error(form, exc: ConsoleError) -> None:
+    if exc.field and exc.field in form.fields:
+        form.add_error(exc.field, exc.message)
+    else:
+        form.add_error(None, exc.message)
+
+
+def _people_emails() -> list[str]:
+    return list(User.objects.filter(is_active=True).order_by("email").values_list("email", flat=True)[:2000])
+
+
+# --- Applications -----------------------------------------------------------------------------
+
+APP_SORTS = {"name": "name", "type": "type", "domain": "domain", "sessions": "active_sessions",
+             "policies": "policy_count", "updated": "updated_at"}
+
+
+@roles_required(CONSOLE_READERS)
+def app_list(request: HttpRequest) -> HttpResponse:
+    listing = build_listing(request, selectors.applications_for_list(), sorts=APP_SORTS, default_sort="name",
+                            filterset_class=ApplicationFilter)
+    template = "access/app_list.html#results" if request.htmx else "access/app_list.html"
+    return render(request, template, {"listing": listing, "can_write": request.user.role in ADMINS})
+
+
+@roles_required(CONSOLE_READERS)
+def app_detail(request: HttpRequest, app_id: int) -> HttpResponse:
+    app = selectors.get_application_for(request.user, app_id)
+    attached = list(ApplicationPolicy.objects.filter(application=app).select_related("policy").order_by("position"))
+    attached_ids = {a.policy_id for a in attached}
+    evaluation = [p.id for p in policies.policy_set_for(app).policies] if attached else []
+    return render(request, "access/app_detail.html", {
+        "app": app, "attached": attached, "evaluation": evaluation,
+        "available": Policy.objects.exclude(pk__in=attached_ids).order_by("name"),
+        "sessions": selectors.active_sessions().filter(application=app)[:50],
+        "session_count": selectors.active_sessions().filter(application=app).count(),
+        "history": audit_events_for_object("access.application", str(app.pk)),
+        "can_write": request.user.role in ADMINS,
+    })
+
+
+def _app_form_kwargs(form: ApplicationForm) -> dict:
+    data = dict(form.cleaned_data)
+    upload = data.pop("logo", None)
+    data["logo"] = upload.read() if upload else None
+    return data
+
+
+@roles_required(ADMINS)
+def app_create(request: HttpRequest) -> HttpResponse:
+    form = ApplicationForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        data = _app_form_kwargs(form)
+        data.pop("remove_logo", None)
+        try:
+            app = services.application_create(actor=request.user, **data)
+        except ConsoleError as exc:
+            _form_error(form, exc)
+        else:
+            messages.success(request, f"{app.name} was created. Attach policies to decide who may open it.")
+            return redirect("access:app-detail", app_id=app.pk)
+    return render(request, "access/app_form.html", {"form": form, "creating": True})
+
+
+@roles_required(ADMINS)
+def app_edit(request: HttpRequest, app_id: int) -> HttpResponse:
+    app = selectors.get_application_for(request.user, app_id)
+    initial = {f: getattr(app, f) for f in ("name", "type", "domain", "path", "url", "description",
+                                              "launcher_visible")}
+    initial["session_seconds"] = str(app.session_seconds)
+    form = ApplicationForm(request.POST or None, request.FILES or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.application_update(actor=request.user, application=app, **_app_form_kwargs(form))
+        except ConsoleError as exc:
+            _form_error(form, exc)
+        else:
+            messages.success(request, "Changes saved.")
+            return redirect("access:app-detail", app_id=app.pk)
+    return render(request, "access/app_form.html", {"form": form, "app": app, "creating": False})
+
+
+@roles_required(ADMINS)
+@require_POST
+def app_delete(request: HttpRequest, app_id: int) -> HttpResponse:
+    app = selectors.get_application_for(request.user, app_id)
+    services.application_delete(actor=request.user, application=app)
+    messages.success(request, f"{app.name} was deleted and its sessions ended.")
+    return redirect("access:app-list")
+
+
+@roles_required(EVERYONE)
+def app_logo(request: HttpRequest, app_id: int) -> HttpResponse:
+    app = Application.objects.filter(pk=app_id).only("logo", "logo_type", "updated_at").first()
+    if app is None or not app.logo:
+        return HttpResponse(status=404)
+    response = HttpResponse(bytes(app.logo), content_type=app.logo_type)
+    response["Cache-Control"] = "private, max-age=3600"
+    response["Content-Security-Policy"] = "default-src 'none'"
+    return response
+
+
+def _policy_ids(app: Application) -> list[int]:
+    attachments = ApplicationPolicy.objects.filter(application=app).order_by("position")
+    return list(attachments.values_list("policy_id", flat=True))
+
+
+def _set_order(request: HttpRequest, app: Application, ids: list[int], message: str) -> HttpResponse:
+    try:
+        if services.application_set_policies(actor=request.user, application=app, policy_ids=ids):
+            messages.success(request, message)
+    except ConsoleError as exc:
+        messages.error(request, exc.message)
+    return redirect("access:app-detail", app_id=app.pk)
+
+
+@roles_required(ADMINS)
+@require_POST
+def app_policy_attach(request: HttpRequest, app_id: int) -> HttpResponse:
+    app = selectors.get_application_for(request.user, app_id)
+    try:
+        policy = Policy.objects.get(pk=int(request.POST.get("policy", "0")))
+    except (Policy.DoesNotExist, ValueError):
+        messages.error(request, "Pick a policy to attach.")
+        return redirect("access:app-detail", app_id=app.pk)
+    return _set_order(request, app, [*_policy_ids(app), policy.pk], f"{policy.name} now applies to {app.name}.")
+
+
+@roles_required(ADMINS)
+@require_POST
+def app_policy_detach(request: HttpRequest, app_id: int, policy_id: int) -> HttpResponse:
+    app = selectors.get_application_for(request.user, app_id)
+    ids = [i for i in _policy_ids(app) if i != policy_id]
+    return _set_order(request, app, ids, "The policy no longer applies to this application.")
+
+
+@roles_required(ADMINS)
+@require_POST
+def app_policy_move(request: HttpRequest, app_id: int, policy_id: int) -> HttpResponse:
+    app = selectors.get_application_for(request.user, app_id)
+    ids = _policy_ids(app)
+    if policy_id in ids:
+        index = ids.index(policy_id)
+        target = index - 1 if request.POST.get("direction") == "up" else index + 1
+        if 0 <= target < len(ids):
+            ids[index], ids[target] = ids[target], ids[index]
+    return _set_order(request, app, ids, "Policy order saved.")
+
+
+@roles_required(ADMINS)
+@require_POST
+def app_sessions_revoke(request: HttpRequest, app_id: int) -> HttpResponse:
+    app = selectors.get_application_for(request.user, app_id)
+    count = services.sessions_revoke_for_application(actor=request.user, application=app)
+    messages.success(request, f"{count} session(s) of {app.name} were revoked.")
+    return redirect("access:app-detail", app_id=app.pk)
+
+
+# --- Policies ---------------------------------------------------------------------------------
+
+POLICY_SORTS = {"name": "name", "action": "action", "apps": "app_count", "updated": "updated_at"}
+
+
+@roles_required(CONSOLE_READERS)
+def policy_list(request: HttpRequest) -> HttpResponse:
+    listing = build_listing(request, selectors.policies_for_list(), sorts=POLICY_SORTS, default_sort="name",
+                            filterset_class=PolicyFilter)
+    template = "access/policy_list.html#results" if request.htmx else "access/policy_list.html"
+    return render(request, template, {"listing": listing, "can_write": request.user.role in ADMINS})
+
+
+def _describe(policy: Policy) -> list[tuple[str, str, bool]]:
+    """(kind, label, ok) for each stored rule, as the engine would describe it."""
+    from accounts.models import Group
+
+    groups = dict(Group.objects.values_list("pk", "name"))
+    tokens = {str(pk): name for pk, name in ServiceToken.objects.values_list("pk", "name")}
+    rows = []
+    for kind in ("include", "require", "exclude"):
+        for config in policy.rules.get(kind) or []:
+            config = dict(config)
+            if config.get("type") == "group":
+                config["labels"] = [groups.get(int(v), f"deleted group {v}") for v in config.get("values", [])]
+            if config.get("type") == "service_token":
+                config["labels"] = [tokens.get(str(v), f"deleted token {v}") for v in config.get("values", [])]
+            try:
+                rows.append((kind, engine.compile_selector(config, require=kind == "require").label, True))
+            except engine.SelectorError as exc:
+                rows.append((kind, f"Invalid: {exc}", False))
+    return rows
+
+
+@roles_required(CONSOLE_READERS)
+def policy_detail(request: HttpRequest, policy_id: int) -> HttpResponse:
+    policy = selectors.get_policy_for(request.user, policy_id)
+    return render(request, "access/policy_detail.html", {
+        "policy": policy, "rules": _describe(policy),
+        "applications": Application.objects.filter(attachments__policy=policy).defer("logo").order_by("name"),
+        "history": audit_events_for_object("access.policy", str(policy.pk)),
+        "can_write": request.user.role in ADMINS,
+    })
+
+
+def _policy_editor(request: HttpRequest, policy: Policy | None) -> HttpResponse:
+    if policy is not None:
+        initial = {"name": policy.name, "action": policy.action, "description": policy.description,
+                   "session_seconds": "" if policy.session_seconds is None else str(policy.session_seconds)}
+        rows = rule_rows(policy.rules)
+    else:
+        initial, rows = {"action": "allow"}, [{"kind": "include", "type": "email_domain"}]
+    form = PolicyForm(request.POST or None, initial=initial)
+    formset = RuleFormSet(request.POST or None, initial=rows, prefix="rules")
+    if request.method == "POST":
+        form_ok, formset_ok = form.is_valid(), formset.is_valid()
+        if form_ok and formset_ok:
+            try:
+                rules = rules_from_formset(formset)
+                data = form.cleaned_data
+                if policy is None:
+                    saved = services.policy_create(actor=request.user, rules=rules, **data)
+                else:
+                    saved = services.policy_update(actor=request.user, policy=policy, rules=rules, **data)
+            except ConsoleError as exc:
+                _form_error(form, exc)
+            except Exception as exc:  # forms.ValidationError from the rows: errors are on them
+                if exc.__class__.__name__ != "ValidationError":
+                    raise
+                form.add_error(None, "Some rules need fixing; see the messages next to them.")
+            else:
+                messages.success(request, f"Policy {saved.name} was saved.")
+                return redirect("access:policy-detail", policy_id=saved.pk)
+    return render(request, "access/policy_form.html", {
+        "form": form, "formset": formset, "policy": policy, "creating": policy is None,
+        "selector_labels": SELECTOR_LABELS, "value_help": VALUE_HELP,
+    })
+
+
+@roles_required(ADMINS)
+def policy_create(request: HttpRequest) -> HttpResponse:
+    return _policy_editor(request, None)
+
+
+@roles_required(ADMINS)
+def policy_edit(request: HttpRequest, policy_id: int) -> HttpResponse:
+    return _policy_editor(request, selectors.get_policy_for(request.user, policy_id))
+
+
+@roles_required(ADMINS)
+@require_POST
+def policy_delete(request: HttpRequest, policy_id: int) -> HttpResponse:
+    policy = selectors.get_policy_for(request.user, policy_id)
+    services.policy_delete(actor=request.user, policy=policy)
+    messages.success(request, f"Policy {policy.name} was deleted.")
+    return redirect("access:policy-list")
+
+
+# --- Policy tester ----------------------------------------------------------------------------
+
+
+@roles_required(CONSOLE_READERS)
+def tester(request: HttpRequest) -> HttpResponse:
+    form = TesterForm(request.GET or None)
+    result = None
+    if request.GET and form.is_valid():
+        data = form.cleaned_data
+        app = data["application"]
+        policy_set = policies.policy_set_for(app)
+        req = decisions.request_context(ip=data["ip"] or None, country=data["country"])
+        idp = (data["identity_provider"] or "password").strip()
+        if data["email"] is not None:
+            user = data["email"]
+            amr = ["pwd"] if idp == "password" else []
+            context = facts.user_context(user, identity_provider=idp, auth_methods=amr)
+            result = {"single": True, "user": user, "decision": engine.explain(policy_set.policies, context, req)}
+        else:
+            users = list(User.objects.filter(is_active=True).only("pk", "email", "full_name").order_by("email"))
+            groups = facts.groups_by_user(u.pk for u in users)
+            allowed, denied, challenged = [], [], []
+            for user in users:
+                context = facts.user_context(user, identity_provider=idp, groups=groups.get(user.pk, frozenset()))
+                outcome = engine.decide(policy_set.policies, context, req).outcome
+                bucket = {engine.Outcome.ALLOW: allowed, engine.Outcome.BYPASS: allowed,
+                          engine.Outcome.CHALLENGE: challenged}.get(outcome, denied)
+                bucket.append(user)
+            total = len(users) or 1
+            result = {
+                "single": False, "total": len(users), "allowed": allowed, "denied": denied, "challenged": challenged,
+                "allowed_pct": round(100 * len(allowed) / total, 1), "denied_pct": round(100 * len(denied) / total, 1),
+                "challenged_pct": round(100 * len(challenged) / total, 1),
+            }
+    return render(request, "access/tester.html", {"form": form, "result": result, "people_emails": _people_emails()})
+
+
+# --- Sessions ---------------------------------------------------------------------------------
+
+SESSION_SORTS = {"last_seen": "last_seen_at", "created": "created_at", "expires": "expires_at",
+                 "user": "user__email", "application": "application__name"}
+
+
+@roles_required(CONSOLE_READERS)
+def session_list(request: HttpRequest) -> HttpResponse:
+    listing = build_listing(request, selectors.active_sessions(), sorts=SESSION_SORTS, default_sort="-last_seen",
+                            filterset_class=SessionFilter)
+    user = None
+    if request.GET.get("user", "").isdigit():
+        user = User.objects.filter(pk=int(request.GET["user"])).first()
+    template = "access/session_list.html#results" if request.htmx else "access/session_list.html"
+    return render(request, template, {"listing": listing, "filter_user": user,
+                                      "can_write": request.user.role in ADMINS})
+
+
+@roles_required(ADMINS)
+@require_POST
+def session_revoke(request: HttpRequest, session_id) -> HttpResponse:
+    session = selectors.get_session_for(request.user, session_id)
+    services.session_revoke(actor=request.user, session=session)
+    messages.success(request, "The session was revoked; the next check by the proxy refuses it.")
+    return redirect(request.POST.get("next") or "access:session-list")
+
+
+@roles_required(ADMINS)
+@require_POST
+def user_sessions_revoke(request: HttpRequest, user_id: int) -> HttpResponse:
+    user = User.objects.filter(pk=user_id).first()
+    if user is None:
+        return HttpResponse(status=404)
+    count = services.sessions_revoke_for_user(actor=request.user, user=user)
+    messages.success(request, f"{count} session(s) of {user.email} were revoked.")
+    return redirect(f"/access/sessions/?user={user.pk}")
+
+
+# --- Service tokens, API tokens ---------------------------------------------------------------
+
+
+@roles_required(CONSOLE_READERS)
+def token_list(request: HttpRequest) -> HttpResponse:
+    form = ServiceTokenForm()
+    return render(request, "access/token_list.html", {
+        "tokens": ServiceToken.objects.all(), "form": form, "can_write": request.user.role in ADMINS,
+    })
+
+
+@roles_required(ADMINS)
+def token_create(request: HttpRequest) -> HttpResponse:
+    form = ServiceTokenForm(request.POST or None)
+    created = secret = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            created, secret = services.service_token_create(actor=request.user, **form.cleaned_data)
+        except ConsoleError as exc:
+            _form_error(form, exc)
+    response = render(request, "access/token_created.html" if created else "access/token_form.html",
+                      {"form": form, "token": created, "secret": secret})
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@roles_required(ADMINS)
+@require_POST
+def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
+    token = selectors.get_service_token_for(request.user, token_id)
+    services.service_token_revoke(actor=request.user, token=token)
+    messages.success(request, f"Service token {token.name} was revoked.")
+    return redirect("access:token-list")
+
+
+@roles_required(ADMINS | {"auditor"})
+def apitoken_list(request: HttpRequest) -> HttpResponse:
+    return render(request, "access/apitoken_list.html", {
+        "tokens": ApiToken.objects.all(), "can_write": request.user.role in ADMINS,
+    })
+
+
+@roles_required(ADMINS)
+def apitoken_create(request: HttpRequest) -> HttpResponse:
+    form = ApiTokenForm(request.POST or None)
+    created = secret = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            created, secret = services.api_token_create(actor=request.user, **form.cleaned_data)
+        except ConsoleError as exc:
+            _form_error(form, exc)
+    response = render(request, "access/apitoken_created.html" if created else "access/apitoken_form.html",
+                      {"form": form, "token": created, "secret": secret})
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@roles_required(ADMINS)
+@require_POST
+def apitoken_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
+    token = ApiToken.objects.filter(pk=token_id).first()
+    if token is None:
+        return HttpResponse(status=404)
+    services.api_token_revoke(actor=request.user, token=token)
+    messages.success(request, f"API token {token.name} was revoked.")
+    return redirect("access:apitoken-list")
+
+
+# --- Devices ----------------------------------------------------------------------------------
+
+DEVICE_SORTS = {"name": "name", "owner": "user__email", "os": "os", "edr": "edr_score", "seen": "last_seen_at"}
+
+
+class DeviceFilter(django_filters.FilterSet):
+    q = django_filters.CharFilter(method="search", label="Search")
+    managed = django_filters.BooleanFilter(label="Managed")
+
+    class Meta:
+        model = Device
+        fields: list[str] = []
+
+    def search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return queryset.filter(
+            Q(name__icontains=value) | Q(device_id__icontains=value) | Q(user__email__icontains=value)
+            | Q(os__icontains=value)
+        )
+
+
+@roles_required(CONSOLE_READERS)
+def device_list(request: HttpRequest) -> HttpResponse:
+    listing = build_listing(request, Device.objects.select_related("user"), sorts=DEVICE_SORTS, default_sort="name",
+                            filterset_class=DeviceFilter)
+    template = "access/device_list.html#results" if request.htmx else "access/device_list.html"
+    return render(request, template, {"listing": listing, "can_write": request.user.role in ADMINS})
+
+
+def _device_editor(request: HttpRequest, device: Device | None) -> HttpResponse:
+    initial = {}
+    if device is not None:
+        initial = {f: getattr(device, f) for f in ("device_id", "name", "os", "os_version", "managed",
+                                                     "disk_encrypted", "edr_score")}
+        initial["owner"] = device.user.email
+    form = DeviceForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        owner = data.pop("owner")
+        try:
+            services.device_save(actor=request.user, user=owner, device=device, **data)
+        except ConsoleError as exc:
+            _form_error(form, exc)
+        else:
+            messages.success(request, "Device saved; its owner's sessions are checked again.")
+            return redirect("access:device-list")
+    return render(request, "access/device_form.html", {"form": form, "device": device,
+                                                       "people_emails": _people_emails()})
+
+
+@roles_required(ADMINS)
+def device_create(request: HttpRequest) -> HttpResponse:
+    return _device_editor(request, None)
+
+
+@roles_required(ADMINS)
+def device_edit(request: HttpRequest, device_id: int) -> HttpResponse:
+    return _device_editor(request, selectors.get_device_for(request.user, device_id))
+
+
+@roles_required(ADMINS)
+@require_POST
+def device_delete(request: HttpRequest, device_id: int) -> HttpResponse:
+    device = selectors.get_device_for(request.user, device_id)
+    services.device_delete(actor=request.user, device=device)
+    messages.success(request, f"{device.name} was removed.")
+    return redirect("access:device-list")
+
+
+# --- Authentication log -----------------------------------------------------------------------
+
+LOG_SORTS = {"at": "at", "email": "email", "application": "application_name", "outcome": "outcome"}
+LOG_COLUMNS = ["at", "email", "application_name", "outcome", "policy_name", "reason", "country", "ip", "method",
+               "source", "session_id"]
+
+
+@roles_required(CONSOLE_READERS)
+def log_list(request: HttpRequest) -> HttpResponse:
+    listing = build_listing(request, AccessLogEntry.objects.all(), sorts=LOG_SORTS, default_sort="-at",
+                            filterset_class=LogFilter, per_page=50)
+    since = timezone.now() - timedelta(hours=24)
+    recent = AccessLogEntry.objects.filter(at__gte=since)
+    summary = {o.value: recent.filter(outcome=o.value).count() for o in engine.Outcome}
+    template = "access/log_list.html#results" if request.htmx else "access/log_list.html"
+    return render(request, template, {"listing": listing, "summary": summary})
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+@roles_required(CONSOLE_READERS)
+def log_export(request: HttpRequest) -> StreamingHttpResponse:
+    filterset = LogFilter(request.GET, queryset=AccessLogEntry.objects.all(), request=request)
+    queryset = filterset.qs if filterset.is_valid() else AccessLogEntry.objects.none()
+    writer = csv.writer(_Echo())
+
+    def rows():
+        yield writer.writerow(LOG_COLUMNS)
+        for entry in queryset.order_by("at", "id").iterator(chunk_size=2000):
+            yield writer.writerow([csv_cell(getattr(entry, c).isoformat() if c == "at" else getattr(entry, c))
+                                   for c in LOG_COLUMNS])
+
+    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="access-log-{timezone.now():%Y%m%d-%H%M%S}.csv"'
+    return response
+
+
+# --- App Launcher -----------------------------------------------------------------------------
+
+
+@roles_required(EVERYONE)
+def launch(request: HttpRequest, app_id: int) -> HttpResponse:
+    """Opening a tile: decided and logged like any other request, then sent on its way."""
+    from console.access.api import issuer_for
+    from console.access.launcher import identity_of
+    from console.core.request_context import client_ip
+
+    app = Application.objects.filter(pk=app_id).defer("logo").first()
+    if app is None:
+        return HttpResponse(status=404)
+    idp, amr = identity_of(request)
+    outcome = decisions.decide(
+        application=app, source=AccessLogEntry.Source.LAUNCHER, issuer=issuer_for(request), user=request.user,
+        ip=client_ip(request), identity_provider=idp, auth_methods=amr,
+    )
+    if outcome.decision.outcome in (engine.Outcome.ALLOW, engine.Outcome.BYPASS) and app.launch_url:
+        return redirect(app.launch_url)
+    status = 200 if outcome.decision.outcome == engine.Outcome.CHALLENGE else 403
+    return render(request, "access/launch_refused.html", {"app": app, "outcome": outcome}, status=status)
