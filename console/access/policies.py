@@ -40,12 +40,48 @@ def current_version() -> int:
     return cache.get(VERSION_KEY) or 0
 
 
+def _with_labels(rules: dict, names: dict[str, dict[str, str]]) -> dict:
+    """Rules with display names for ids (groups, service tokens), for explanations."""
+    labelled = {}
+    for kind, configs in rules.items():
+        labelled[kind] = []
+        for config in configs or []:
+            table = names.get(config.get("type", ""))
+            if table is not None:
+                config = {**config, "labels": [table.get(str(v), f"#{v}") for v in config.get("values", [])]}
+            labelled[kind].append(config)
+    return labelled
+
+
+def _names(attachments: list[ApplicationPolicy]) -> dict[str, dict[str, str]]:
+    from accounts.models import Group
+    from console.access.models import ServiceToken
+
+    wanted: dict[str, set[str]] = {"group": set(), "service_token": set()}
+    for attachment in attachments:
+        for configs in attachment.policy.rules.values():
+            for config in configs or []:
+                if config.get("type") in wanted:
+                    wanted[config["type"]].update(str(v) for v in config.get("values", []))
+    names: dict[str, dict[str, str]] = {}
+    if wanted["group"]:
+        ids = [int(v) for v in wanted["group"] if v.isdigit()]
+        names["group"] = {str(pk): name for pk, name in Group.objects.filter(pk__in=ids).values_list("pk", "name")}
+    if wanted["service_token"]:
+        ids = [int(v) for v in wanted["service_token"] if v.isdigit()]
+        names["service_token"] = {
+            str(pk): name for pk, name in ServiceToken.objects.filter(pk__in=ids).values_list("pk", "name")
+        }
+    return names
+
+
 def compile_application(application: Application, attachments: list[ApplicationPolicy]) -> PolicySet:
     compiled = []
+    names = _names(attachments)
     for attachment in attachments:
         policy = attachment.policy
         compiled.append(engine.compile_policy(
-            id=policy.pk, name=policy.name, action=policy.action, rules=policy.rules,
+            id=policy.pk, name=policy.name, action=policy.action, rules=_with_labels(policy.rules, names),
             session_seconds=policy.session_seconds,
         ))
     return PolicySet(application.pk, engine.evaluation_order(compiled), application.session_seconds)
