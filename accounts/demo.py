@@ -85,6 +85,8 @@ def _pick(rng: random.Random, weights: dict[str, int]) -> str:
 def seed_demo(*, users: int = 200, seed: int = 7, password: str = DEFAULT_PASSWORD) -> DemoResult:
     """Create or refresh the demo organization with ``users`` people in total."""
     rng = random.Random(seed)
+    # A second stream for values added later (join dates), so they do not shift the names.
+    dates = random.Random(seed * 7919)
     groups = {}
     for name, description, *_ in GROUPS:
         group, _ = Group.objects.update_or_create(name=name, defaults={"description": description})
@@ -130,7 +132,7 @@ def seed_demo(*, users: int = 200, seed: int = 7, password: str = DEFAULT_PASSWO
             user, _ = User.objects.update_or_create(email=email, defaults={
                 "full_name": f"{first} {last}", "role": Role.EMPLOYEE, "title": title,
                 "country": _pick(rng, countries), "source": User.Source.DEMO, "is_active": True,
-                "date_joined": timezone.now() - timedelta(days=rng.randint(20, 1500)),
+                "date_joined": timezone.now() - timedelta(days=dates.randint(20, 1500)),
             })
             if user.has_usable_password():
                 user.set_unusable_password()
