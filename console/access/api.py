@@ -10,10 +10,12 @@ import hmac
 import json
 import logging
 import uuid
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
@@ -62,26 +64,50 @@ def _authenticate(request: HttpRequest, scope: str) -> ApiToken | None:
     return token
 
 
-def _text(body: dict, name: str, *, limit: int = 500, required: bool = False) -> str:
-    value = body.get(name)
-    if value is None:
+def _text(body: dict, name: str, *, limit: int = 500, required: bool = False, where: str = "") -> str:
+    """A string field: absent is empty (unless required); null, other types, NUL characters and
+    over-long values are refused."""
+    label = f"{where}.{name}" if where else name
+    if name not in body:
         if required:
-            raise BadRequest(f"{name} is required", name)
+            raise BadRequest(f"{label} is required", label)
         return ""
+    value = body[name]
     if not isinstance(value, str):
-        raise BadRequest(f"{name} must be a string", name)
+        raise BadRequest(f"{label} must be a string", label)
     if len(value) > limit:
-        raise BadRequest(f"{name} is longer than {limit} characters", name)
+        raise BadRequest(f"{label} is longer than {limit} characters", label)
+    if "\x00" in value:
+        raise BadRequest(f"{label} contains a NUL character", label)
     return value.strip()
 
 
+def _object(body: dict, name: str) -> dict | None:
+    if name not in body:
+        return None
+    value = body[name]
+    if not isinstance(value, dict):
+        raise BadRequest(f"{name} must be an object", name)
+    return value
+
+
 def _parse(request: HttpRequest) -> dict:
-    if len(request.body) > MAX_BODY:
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > MAX_BODY:
+        raise BadRequest("the body is larger than 64 KB")
+    try:
+        raw = request.body
+    except RequestDataTooBig:
+        raise BadRequest("the body is larger than 64 KB") from None
+    if len(raw) > MAX_BODY:
         raise BadRequest("the body is larger than 64 KB")
     if not request.content_type or request.content_type != "application/json":
         raise BadRequest("send Content-Type: application/json")
     try:
-        body = json.loads(request.body or b"null")
+        body = json.loads(raw or b"null")
     except (ValueError, UnicodeDecodeError):
         raise BadRequest("the body is not valid JSON") from None
     if not isinstance(body, dict):
@@ -92,55 +118,80 @@ def _parse(request: HttpRequest) -> dict:
     return body
 
 
-def _application(body: dict):
-    target = body.get("application")
-    if isinstance(target, str) and target:
-        app = selectors.application_by_aud(target.strip())
+@dataclass
+class ParsedRequest:
+    """A request whose shape is valid; nothing has been looked up yet."""
+
+    aud: str = ""
+    hostname: str = ""
+    path: str = "/"
+    email: str = ""
+    identity_provider: str = ""
+    amr: list[str] = field(default_factory=list)
+    claims: dict = field(default_factory=dict)
+    token: str = ""
+    client_id: str = ""
+    client_secret: str = ""
+    has_service_token: bool = False
+    ip: str = ""
+    country: str = ""
+    device_id: str = ""
+
+
+def _validate(body: dict) -> ParsedRequest:
+    """Check the whole shape before anything is looked up, so every malformed request is a 400."""
+    parsed = ParsedRequest()
+    if "application" not in body:
+        raise BadRequest("application is required: its aud tag, or {hostname, path}", "application")
+    target = body["application"]
+    if isinstance(target, str):
+        parsed.aud = _text(body, "application", limit=64, required=True)
+        if not parsed.aud:
+            raise BadRequest("application must not be empty", "application")
     elif isinstance(target, dict):
-        hostname = _text(target, "hostname", limit=253, required=True).lower()
-        path = _text(target, "path", limit=2000) or "/"
         if set(target) - {"hostname", "path"}:
             raise BadRequest("application takes only hostname and path", "application")
-        app = selectors.application_for_host(hostname, path)
+        parsed.hostname = _text(target, "hostname", limit=253, required=True, where="application").lower()
+        parsed.path = _text(target, "path", limit=2000, where="application") or "/"
     else:
-        raise BadRequest("application is required: its aud tag, or {hostname, path}", "application")
-    return app
+        raise BadRequest("application must be the aud tag or {hostname, path}", "application")
 
+    user = _object(body, "user")
+    if user is not None:
+        if set(user) - {"email", "identity_provider", "amr", "claims"}:
+            raise BadRequest("user takes email, identity_provider, amr and claims", "user")
+        parsed.email = normalize_email(_text(user, "email", limit=254, required=True, where="user"))
+        parsed.identity_provider = _text(user, "identity_provider", limit=60, where="user")
+        amr = user.get("amr", [])
+        if (not isinstance(amr, list) or len(amr) > 20
+                or not all(isinstance(a, str) and len(a) <= 40 and "\x00" not in a for a in amr)):
+            raise BadRequest("user.amr must be a list of at most 20 short strings", "user.amr")
+        parsed.amr = amr
+        claims = user.get("claims", {})
+        if not isinstance(claims, dict):
+            raise BadRequest("user.claims must be an object", "user.claims")
+        parsed.claims = claims
 
-def _user(body: dict) -> tuple[User | None, str, list[str], dict]:
-    data = body.get("user")
-    if data is None:
-        return None, "", [], {}
-    if not isinstance(data, dict):
-        raise BadRequest("user must be an object", "user")
-    if set(data) - {"email", "identity_provider", "amr", "claims"}:
-        raise BadRequest("user takes email, identity_provider, amr and claims", "user")
-    email = normalize_email(_text(data, "email", limit=254, required=True))
-    idp = _text(data, "identity_provider", limit=60)
-    amr = data.get("amr", [])
-    if not isinstance(amr, list) or not all(isinstance(a, str) and len(a) <= 40 for a in amr) or len(amr) > 20:
-        raise BadRequest("user.amr must be a list of short strings", "user.amr")
-    claims = data.get("claims", {})
-    if not isinstance(claims, dict):
-        raise BadRequest("user.claims must be an object", "user.claims")
-    user = User.objects.filter(email=email, is_active=True).first()
-    if user is None:
-        raise LookupError("no active user has that e-mail")
-    return user, idp, amr, claims
+    service_token = _object(body, "service_token")
+    if service_token is not None:
+        if set(service_token) - {"client_id", "client_secret"}:
+            raise BadRequest("service_token takes client_id and client_secret", "service_token")
+        parsed.client_id = _text(service_token, "client_id", limit=120, required=True, where="service_token")
+        parsed.client_secret = _text(service_token, "client_secret", limit=200, required=True,
+                                     where="service_token")
+        parsed.has_service_token = True
 
-
-def _service_token(body: dict):
-    data = body.get("service_token")
-    if data is None:
-        return None
-    if not isinstance(data, dict):
-        raise BadRequest("service_token must be an object", "service_token")
-    client_id = _text(data, "client_id", limit=120, required=True)
-    client_secret = _text(data, "client_secret", limit=200, required=True)
-    token = decisions.authenticate_service_token(client_id, client_secret)
-    if token is None:
-        raise LookupError("the service token is unknown, expired or revoked")
-    return token
+    parsed.token = _text(body, "token", limit=4096)
+    parsed.ip = _text(body, "ip", limit=45)
+    if parsed.ip and decisions.parse_ip(parsed.ip) is None:
+        raise BadRequest("ip is not an IP address", "ip")
+    parsed.country = _text(body, "country", limit=2).upper()
+    if "country" in body and (len(parsed.country) != 2 or not parsed.country.isalpha()):
+        raise BadRequest("country must be a two-letter code", "country")
+    parsed.device_id = _text(body, "device_id", limit=120)
+    if user is None and not parsed.token and service_token is None:
+        raise BadRequest("send a user, a token or a service_token", "user")
+    return parsed
 
 
 def issuer_for(request: HttpRequest) -> str:
@@ -155,29 +206,27 @@ def decide(request: HttpRequest) -> JsonResponse:
     try:
         if _authenticate(request, ApiToken.Scope.ACCESS_DECIDE) is None:
             return _deny("a valid API token with the access:decide scope is required", status=401)
-        body = _parse(request)
-        application = _application(body)
+        parsed = _validate(_parse(request))
+        if parsed.aud:
+            application = selectors.application_by_aud(parsed.aud)
+        else:
+            application = selectors.application_for_host(parsed.hostname, parsed.path)
         if application is None:
             return _deny("no application matches", status=404)
-        ip = _text(body, "ip", limit=45)
-        if ip and decisions.parse_ip(ip) is None:
-            raise BadRequest("ip is not an IP address", "ip")
-        country = _text(body, "country", limit=2).upper()
-        if country and (len(country) != 2 or not country.isalpha()):
-            raise BadRequest("country must be a two-letter code", "country")
-        token = _text(body, "token", limit=4096)
-        device_id = _text(body, "device_id", limit=120)
-        try:
-            user, idp, amr, claims = _user(body)
-            service_token = _service_token(body)
-        except LookupError as exc:
-            return _deny(str(exc))
-        if user is None and not token and service_token is None:
-            raise BadRequest("send a user, a token or a service_token", "user")
+        user = None
+        if parsed.email:
+            user = User.objects.filter(email=parsed.email, is_active=True).first()
+            if user is None:
+                return _deny("no active user has that e-mail")
+        service_token = None
+        if parsed.has_service_token:
+            service_token = decisions.authenticate_service_token(parsed.client_id, parsed.client_secret)
+            if service_token is None:
+                return _deny("the service token is unknown, expired or revoked")
         outcome = decisions.decide(
-            application=application, source="api", issuer=issuer_for(request), user=user, token=token,
-            ip=ip, country=country, service_token=service_token, device_id=device_id,
-            identity_provider=idp, auth_methods=amr, claims=claims,
+            application=application, source="api", issuer=issuer_for(request), user=user, token=parsed.token,
+            ip=parsed.ip, country=parsed.country, service_token=service_token, device_id=parsed.device_id,
+            identity_provider=parsed.identity_provider, auth_methods=parsed.amr, claims=parsed.claims,
         )
     except BadRequest as exc:
         return _deny(f"bad request: {exc.message}", status=400, error=exc.message, field=exc.field)

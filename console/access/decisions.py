@@ -119,7 +119,10 @@ def _keep_session(
         lookup = AccessSession.objects.filter(
             application=application, revoked_at__isnull=True, expires_at__gt=request.now,
         )
-        lookup = lookup.filter(user=user) if user is not None else lookup.filter(service_token=service_token)
+        if user is not None:
+            lookup = lookup.filter(user=user)
+        else:
+            lookup = lookup.filter(user__isnull=True, service_token=service_token)
         session = lookup.order_by("-last_seen_at").first()
     if session is None:
         return AccessSession.objects.create(
@@ -196,6 +199,9 @@ def decide(
         ) if user is not None else None
         decision = engine.decide(policy_set.policies, context, request)
 
+    if decision.policy is not None and decision.policy.action == engine.Action.SERVICE_AUTH:
+        # Service Auth lets the machine in, not a person: the session and token are the token's.
+        user, identity_provider, auth_methods = None, "", ()
     result = Outcome(decision=decision, application=application, user=user, problem=problem)
     with transaction.atomic():
         if decision.outcome == engine.Outcome.ALLOW:
@@ -210,7 +216,9 @@ def decide(
             token_expiry = min(session.expires_at, now + timedelta(seconds=max(seconds, MIN_TOKEN_SECONDS)))
             result.token = tokens.issue(
                 key=tokens.current_key(), issuer=issuer, audience=application.aud,
-                subject=str(user.pk) if user else f"service-token:{service_token.pk}",
+                subject=str(user.pk) if user else (
+                    f"service-token:{service_token.pk}" if service_token else "non-identity"
+                ),
                 session_id=str(session.pk), expires_at=token_expiry, issued_at=now,
                 claims={
                     "email": user.email if user else "",

@@ -56,6 +56,7 @@ OPENAPI = {
                 "type": "object",
                 "additionalProperties": False,
                 "required": ["application"],
+                "anyOf": [{"required": ["user"]}, {"required": ["token"]}, {"required": ["service_token"]}],
                 "properties": {
                     "application": {
                         "description": "The application's aud tag, or the hostname and path requested.",
@@ -87,7 +88,7 @@ OPENAPI = {
                                        "client_secret": {"type": "string", "maxLength": 200}},
                     },
                     "ip": {"type": "string", "maxLength": 45, "description": "The client's address."},
-                    "country": {"type": "string", "maxLength": 2,
+                    "country": {"type": "string", "pattern": "^[A-Za-z]{2}$",
                                 "description": "Two-letter code; looked up offline from ip when absent."},
                     "device_id": {"type": "string", "maxLength": 120},
                 },

@@ -244,3 +244,14 @@ def test_application_names_are_unique(super_admin, wiki):
     with pytest.raises(Conflict):
         services.application_create(actor=super_admin, name="wiki", type="bookmark", url="https://w.example")
     assert Application.objects.count() == 1
+
+
+def test_service_auth_without_a_token_gets_a_non_identity_session(wiki, employee, super_admin):
+    """A Service Auth policy on the network alone (no token) lets the request in as no one."""
+    policy = services.policy_create(actor=super_admin, name="Office network", action="service_auth", rules={
+        "include": [{"type": "ip_range", "values": ["10.0.0.0/8"]}]})
+    services.application_set_policies(actor=super_admin, application=wiki, policy_ids=[policy.pk])
+    outcome = decisions.decide(application=wiki, source="api", issuer=ISSUER, user=employee, ip="10.1.2.3")
+    assert outcome.outcome == "allow" and outcome.session.user is None
+    claims = jwt.decode(outcome.token, options={"verify_signature": False})
+    assert claims["sub"] == "non-identity" and claims["type"] == "service" and claims["email"] == ""
