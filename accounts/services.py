@@ -161,6 +161,8 @@ def user_update(
         return user
     user.save(update_fields=["email", "full_name", "role", "title", "country", "manager"])
     audit_record(actor=actor, action="user.updated", obj=user, changes=changes)
+    if "email" in changes:
+        _facts_changed(user, "e-mail changed")
     return user
 
 
@@ -200,6 +202,7 @@ def user_reactivate(*, actor: User, user: User) -> User:
     user.is_active = True
     user.deactivated_at = None
     user.save(update_fields=["is_active", "deactivated_at"])
+    _facts_changed(user, "account reactivated")
     audit_record(
         actor=actor, action="user.reactivated", obj=user,
         changes={"is_active": {"old": False, "new": True}},

@@ -251,6 +251,15 @@ OIDC_OP_USER_ENDPOINT = ""
 
 # The "iss" of application tokens; proxies check it. Empty: the console's own URL per request.
 ACCESS_TOKEN_ISSUER = env.str("ACCESS_TOKEN_ISSUER", default="")
+# Keep what decisions read in each process (see console/access/hotcache.py).
+ACCESS_HOT_CACHE = env.bool("ACCESS_HOT_CACHE", default=True)
+# Decisions outside the API re-read the shared Access version at most this often (seconds).
+ACCESS_CACHE_SECONDS = env.float("ACCESS_CACHE_SECONDS", default=1.0)
+# The Access authentication log is written in batches by each process (see docs/access.md).
+ACCESS_LOG_BUFFERED = env.bool("ACCESS_LOG_BUFFERED", default=True)
+ACCESS_LOG_FLUSH_SECONDS = env.float("ACCESS_LOG_FLUSH_SECONDS", default=1.0)
+# A session's expiry is written back at most this often while it is being used (seconds).
+ACCESS_SESSION_WRITE_SECONDS = env.int("ACCESS_SESSION_WRITE_SECONDS", default=60)
 
 # --- Security headers -----------------------------------------------------------------------
 

@@ -21,6 +21,14 @@ from console.settings import *  # noqa: F403
 # about jobs start their own worker on a queue of their own); the suite purges it at the end.
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_DEFAULT_QUEUE", "tests-unconsumed")
 
+# Tests look at the database right after a decision.
+ACCESS_LOG_BUFFERED = False
+ACCESS_CACHE_SECONDS = 0.0
+# Ordinary tests run inside a transaction that never commits, so the version bumps that clear
+# process caches never happen: keep nothing. test_hot_cache.py turns it on and commits.
+ACCESS_HOT_CACHE = False
+ACCESS_SESSION_WRITE_SECONDS = 0
+
 # Hashing speed is not what the tests are about.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Each pytest-xdist worker, and each run, gets its own cache namespace, so counters in one never

@@ -11,7 +11,6 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -21,8 +20,8 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts.models import User, normalize_email
-from console.access import decisions, selectors
+from accounts.models import normalize_email
+from console.access import decisions, hotcache
 from console.access.models import ApiToken
 from console.access.openapi import OPENAPI
 from console.access.services import api_token_hash
@@ -53,14 +52,13 @@ def _authenticate(request: HttpRequest, scope: str) -> ApiToken | None:
         _, prefix, secret = header.removeprefix("Bearer ").split("_", 2)
     except ValueError:
         return None
-    token = ApiToken.objects.filter(prefix=prefix).first()
+    hotcache.ensure_fresh()
+    token = decisions._cached("api_tokens", prefix, lambda: ApiToken.objects.filter(prefix=prefix).first())
     if token is None or not token.is_usable or scope not in token.scopes:
         return None
     if not hmac.compare_digest(token.secret_hash, api_token_hash(secret)):
         return None
-    now = timezone.now()
-    if token.last_used_at is None or token.last_used_at < now - timedelta(minutes=1):
-        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    decisions._touch(ApiToken, token, timezone.now())
     return token
 
 
@@ -208,23 +206,19 @@ def decide(request: HttpRequest) -> JsonResponse:
             return _deny("a valid API token with the access:decide scope is required", status=401)
         parsed = _validate(_parse(request))
         if parsed.aud:
-            application = selectors.application_by_aud(parsed.aud)
+            application = decisions.application_by_aud(parsed.aud)
         else:
-            application = selectors.application_for_host(parsed.hostname, parsed.path)
+            application = decisions.application_for_host(parsed.hostname, parsed.path)
         if application is None:
             return _deny("no application matches", status=404)
-        user = None
-        if parsed.email:
-            user = User.objects.filter(email=parsed.email, is_active=True).first()
-            if user is None:
-                return _deny("no active user has that e-mail")
         service_token = None
         if parsed.has_service_token:
             service_token = decisions.authenticate_service_token(parsed.client_id, parsed.client_secret)
             if service_token is None:
                 return _deny("the service token is unknown, expired or revoked")
         outcome = decisions.decide(
-            application=application, source="api", issuer=issuer_for(request), user=user, token=parsed.token,
+            application=application, source="api", issuer=issuer_for(request), email=parsed.email,
+            token=parsed.token,
             ip=parsed.ip, country=parsed.country, service_token=service_token, device_id=parsed.device_id,
             identity_provider=parsed.identity_provider, auth_methods=parsed.amr, claims=parsed.claims,
         )

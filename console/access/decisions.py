@@ -1,7 +1,11 @@
 """Deciding a request end to end: build the contexts, ask the engine, keep the session, sign
 the token, write the authentication log. The decision API, the App Launcher and session
 re-evaluation all come through here; the policy tester calls the engine directly (it records
-nothing)."""
+nothing).
+
+The common case reads only process caches and one round trip to the shared cache
+(``hotcache``); the database is written when a session starts, when its expiry needs moving
+(at most every ``ACCESS_SESSION_WRITE_SECONDS``), and by the batched authentication log."""
 
 from __future__ import annotations
 
@@ -16,11 +20,11 @@ from typing import Any
 
 import iptocc
 import jwt
-from django.db import transaction
+from django.conf import settings
 from django.utils import timezone
 
 from accounts.models import User
-from console.access import engine, facts, policies, tokens
+from console.access import engine, facts, hotcache, logbuffer, policies, tokens
 from console.access.models import (
     AccessLogEntry,
     AccessSession,
@@ -49,6 +53,21 @@ class Outcome:
     @property
     def outcome(self) -> str:
         return self.decision.outcome.value
+
+
+@dataclass
+class Person:
+    """A user and their directory groups, as cached for decisions."""
+
+    user: User
+    groups: frozenset[int]
+
+
+@dataclass
+class SessionState:
+    id: uuid.UUID
+    expires_at: datetime
+    written_at: datetime
 
 
 def parse_ip(value: str | None) -> engine.IPAddress | None:
@@ -80,13 +99,64 @@ def service_token_hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+# --- Cached lookups (valid for the current Access version) --------------------------------------
+
+
+def _cached(table: str, key: Any, load):
+    found = hotcache.table(table)
+    if key in found:
+        return found[key]
+    value = load()
+    found[key] = value
+    return value
+
+
+def _load_person(**lookup: Any) -> Person | None:
+    user = User.objects.filter(is_active=True, **lookup).first()
+    if user is None:
+        return None
+    person = Person(user, facts.groups_by_user([user.pk]).get(user.pk, frozenset()))
+    hotcache.table("people_by_email")[user.email] = person
+    hotcache.table("people_by_id")[user.pk] = person
+    return person
+
+
+def person_by_email(email: str) -> Person | None:
+    return _cached("people_by_email", email, lambda: _load_person(email=email))
+
+
+def person_by_id(user_id: int) -> Person | None:
+    return _cached("people_by_id", user_id, lambda: _load_person(pk=user_id))
+
+
+def application_by_aud(aud: str) -> Application | None:
+    return _cached("apps_by_aud", aud, lambda: Application.objects.filter(aud=aud).defer("logo").first())
+
+
+def application_for_host(hostname: str, path: str) -> Application | None:
+    from console.access.selectors import application_for_host as lookup
+
+    return _cached("apps_by_host", (hostname, path), lambda: lookup(hostname, path))
+
+
+def device_by_id(device_id: str) -> Device | None:
+    return _cached("devices", device_id, lambda: Device.objects.filter(device_id=device_id).first())
+
+
+def _touch(model, obj, now: datetime) -> None:
+    """Record use at most once a minute per process."""
+    if obj.last_used_at is None or obj.last_used_at < now - timedelta(minutes=1):
+        obj.last_used_at = now
+        model.objects.filter(pk=obj.pk).update(last_used_at=now)
+
+
 def authenticate_service_token(client_id: str, client_secret: str) -> ServiceToken | None:
-    token = ServiceToken.objects.filter(client_id=client_id).first()
+    token = _cached("service_tokens", client_id, lambda: ServiceToken.objects.filter(client_id=client_id).first())
     if token is None or not token.is_usable:
         return None
     if not hmac.compare_digest(token.secret_hash, service_token_hash(client_secret)):
         return None
-    ServiceToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
+    _touch(ServiceToken, token, timezone.now())
     return token
 
 
@@ -107,38 +177,61 @@ def _session_seconds(policy_set: policies.PolicySet, decision: engine.Decision) 
     return policy_set.session_seconds
 
 
+def _session_key(user: User | None, service_token: ServiceToken | None, application: Application) -> tuple:
+    if user is not None:
+        return ("user", user.pk, application.pk)
+    return ("machine", service_token.pk if service_token else None, application.pk)
+
+
 def _keep_session(
     *, user: User | None, service_token: ServiceToken | None, application: Application,
     decision: engine.Decision, seconds: int, request: engine.RequestContext, device: Device | None,
-    identity_provider: str, auth_methods: Iterable[str], session: AccessSession | None,
+    identity_provider: str, auth_methods: Iterable[str], known: SessionState | None,
 ) -> AccessSession:
-    expires = request.now + timedelta(seconds=max(seconds, MIN_TOKEN_SECONDS))
+    """Extend the open session (writing its expiry back only now and then) or start one."""
+    now = request.now
+    wanted = now + timedelta(seconds=max(seconds, MIN_TOKEN_SECONDS))
     policy_id = decision.policy.id if decision.policy else None
     policy_name = decision.policy.name if decision.policy else ""
-    if session is None:
-        lookup = AccessSession.objects.filter(
-            application=application, revoked_at__isnull=True, expires_at__gt=request.now,
-        )
+    sessions = hotcache.table("sessions")
+    key = _session_key(user, service_token, application)
+    if known is None:
+        # Not cached in this process (yet): the database knows whether one is open.
+        lookup = AccessSession.objects.filter(application=application, revoked_at__isnull=True, expires_at__gt=now)
         if user is not None:
             lookup = lookup.filter(user=user)
         else:
             lookup = lookup.filter(user__isnull=True, service_token=service_token)
-        session = lookup.order_by("-last_seen_at").first()
-    if session is None:
-        return AccessSession.objects.create(
-            user=user, service_token=service_token, application=application, policy_id=policy_id,
-            policy_name=policy_name, created_at=request.now, last_seen_at=request.now, expires_at=expires,
+        row = lookup.order_by("-last_seen_at").values_list("pk", "expires_at", "last_seen_at").first()
+        if row is not None:
+            known = SessionState(*row)
+    if known is not None and known.expires_at > now:
+        stale = (now - known.written_at).total_seconds() >= settings.ACCESS_SESSION_WRITE_SECONDS
+        if not stale:
+            return AccessSession(pk=known.id, user=user, service_token=service_token, application=application,
+                                 expires_at=known.expires_at, policy_id=policy_id, policy_name=policy_name)
+        new_expiry = max(known.expires_at, wanted) if seconds else wanted
+        updated = AccessSession.objects.filter(pk=known.id, revoked_at__isnull=True).update(
+            last_seen_at=now, expires_at=new_expiry, policy_id=policy_id, policy_name=policy_name,
             ip=str(request.ip) if request.ip else None, country=request.country,
-            device_id=device.device_id if device else "", identity_provider=identity_provider,
-            auth_methods=sorted(auth_methods),
         )
-    session.last_seen_at = request.now
-    session.expires_at = max(session.expires_at, expires) if seconds else expires
-    session.policy_id, session.policy_name = policy_id, policy_name
-    session.ip = str(request.ip) if request.ip else session.ip
-    session.country = request.country or session.country
-    session.save(update_fields=["last_seen_at", "expires_at", "policy", "policy_name", "ip", "country"])
+        if updated:
+            sessions[key] = SessionState(known.id, new_expiry, now)
+            return AccessSession(pk=known.id, user=user, service_token=service_token, application=application,
+                                 expires_at=new_expiry, policy_id=policy_id, policy_name=policy_name)
+    session = AccessSession.objects.create(
+        user=user, service_token=service_token, application=application, policy_id=policy_id,
+        policy_name=policy_name, created_at=now, last_seen_at=now, expires_at=wanted,
+        ip=str(request.ip) if request.ip else None, country=request.country,
+        device_id=device.device_id if device else "", identity_provider=identity_provider,
+        auth_methods=sorted(auth_methods),
+    )
+    sessions[key] = SessionState(session.pk, session.expires_at, now)
     return session
+
+
+def _signing_key():
+    return _cached("signing_key", "current", tokens.current_key)
 
 
 def decide(
@@ -147,6 +240,7 @@ def decide(
     source: str,
     issuer: str,
     user: User | None = None,
+    email: str = "",
     token: str = "",
     ip: str | None = None,
     country: str = "",
@@ -157,92 +251,132 @@ def decide(
     claims: Mapping[str, Any] | None = None,
     now: datetime | None = None,
 ) -> Outcome:
-    """Decide one request. Identity comes from ``user`` (the caller authenticated the person),
-    or from ``token`` (an application token this console issued earlier), or is absent (a
-    machine presenting ``service_token``)."""
+    """Decide one request. Identity comes from ``user`` or ``email`` (the caller authenticated
+    the person), or from ``token`` (an application token this console issued earlier), or is
+    absent (a machine presenting ``service_token``)."""
     now = now or timezone.now()
-    session: AccessSession | None = None
     problem = ""
+    token_claims: dict[str, Any] = {}
     if token:
         try:
-            claims_in = tokens.verify(token, audience=application.aud, issuer=issuer)
-            session = AccessSession.objects.select_related("user").filter(pk=claims_in["jti"]).first()
+            token_claims = tokens.verify(token, audience=application.aud, issuer=issuer)
+        except jwt.ExpiredSignatureError:
+            problem = "the session of this token has expired"
         except (jwt.InvalidTokenError, ValueError, KeyError) as exc:
             problem = f"the application token is not valid ({exc.__class__.__name__})"
-        else:
-            if session is None or session.revoked_at is not None:
-                problem = "the session of this token was revoked"
-                session = None
-            elif session.expires_at <= now:
-                problem = "the session of this token has expired"
-                session = None
-            else:
-                user = session.user
-                identity_provider = session.identity_provider
-                auth_methods = session.auth_methods
-    if problem:
-        user = None
-    if user is not None and not user.is_active:
-        problem, user = "the account is deactivated", None
 
-    device = Device.objects.filter(device_id=device_id).first() if device_id else None
+    # One round trip: the shared version, and whether the sessions in question were revoked.
+    sessions = hotcache.table("sessions")
+    candidate = None
+    if user is None and email:
+        known = hotcache.table("people_by_email").get(email)  # a peek: nothing is loaded yet
+        if known is not None:
+            candidate = sessions.get(_session_key(known.user, None, application))
+    elif user is not None or service_token is not None:
+        candidate = sessions.get(_session_key(user, service_token, application))
+    keys = []
+    if token_claims:
+        keys.append(hotcache.revoked_key(token_claims["jti"]))
+    if candidate is not None:
+        keys.append(hotcache.revoked_key(candidate.id))
+    markers = hotcache.sync(keys)
+    sessions = hotcache.table("sessions")  # a new version starts from an empty table
+    if candidate is not None and (
+        hotcache.revoked_key(candidate.id) in markers or candidate not in sessions.values()
+    ):
+        candidate = None
+
+    person: Person | None = None
+    if token_claims:
+        if hotcache.revoked_key(token_claims["jti"]) in markers:
+            problem = "the session of this token was revoked"
+        elif token_claims.get("type") != "app":
+            problem = "machine tokens are checked with their service token"
+        else:
+            person = person_by_id(int(token_claims["sub"]))
+            if person is None:
+                problem = "the account is deactivated"
+            else:
+                identity_provider = token_claims.get("identity_provider", "")
+                auth_methods = token_claims.get("amr", [])
+                state = sessions.get(_session_key(person.user, None, application))
+                if state is None or str(state.id) != token_claims["jti"]:
+                    expires = datetime.fromtimestamp(token_claims["exp"], tz=now.tzinfo)
+                    state = SessionState(uuid.UUID(token_claims["jti"]), expires, now)
+                    sessions[_session_key(person.user, None, application)] = state
+                candidate = state
+    elif user is not None:
+        person = person_by_id(user.pk)
+        if person is None:
+            problem = "the account is deactivated"
+    elif email:
+        person = person_by_email(email)
+        if person is None:
+            problem = "no active user has that e-mail"
+    user = person.user if person is not None else None
+    if problem:
+        user, person, candidate = None, None, None
+
+    device = device_by_id(device_id) if device_id else None
     if device is not None and user is not None and device.user_id != user.pk:
         device = None  # someone else's device says nothing about this request
     request = request_context(ip=ip, country=country, service_token=service_token, device=device, now=now)
-    policy_set = policies.policy_set_for(application)
+    policy_set = policies.policy_set_for(application, synced=True)
 
     if problem or (user is None and service_token is None):
         decision = engine.NO_MATCH
     else:
         context = facts.user_context(
-            user, identity_provider=identity_provider, auth_methods=auth_methods, claims=claims
-        ) if user is not None else None
+            user, identity_provider=identity_provider, auth_methods=auth_methods, claims=claims,
+            groups=person.groups,
+        ) if person is not None else None
         decision = engine.decide(policy_set.policies, context, request)
 
     if decision.policy is not None and decision.policy.action == engine.Action.SERVICE_AUTH:
         # Service Auth lets the machine in, not a person: the session and token are the token's.
-        user, identity_provider, auth_methods = None, "", ()
+        user, identity_provider, auth_methods, candidate = None, "", (), None
+        candidate = sessions.get(_session_key(None, service_token, application))
     result = Outcome(decision=decision, application=application, user=user, problem=problem)
-    with transaction.atomic():
-        if decision.outcome == engine.Outcome.ALLOW:
-            seconds = _session_seconds(policy_set, decision)
-            session = _keep_session(
-                user=user, service_token=service_token, application=application, decision=decision,
-                seconds=seconds, request=request, device=device, identity_provider=identity_provider,
-                auth_methods=auth_methods, session=session,
-            )
-            result.session = session
-            result.expires_at = session.expires_at
-            token_expiry = min(session.expires_at, now + timedelta(seconds=max(seconds, MIN_TOKEN_SECONDS)))
-            result.token = tokens.issue(
-                key=tokens.current_key(), issuer=issuer, audience=application.aud,
-                subject=str(user.pk) if user else (
-                    f"service-token:{service_token.pk}" if service_token else "non-identity"
-                ),
-                session_id=str(session.pk), expires_at=token_expiry, issued_at=now,
-                claims={
-                    "email": user.email if user else "",
-                    "type": "app" if user else "service",
-                    "identity_provider": identity_provider,
-                    "amr": sorted(auth_methods),
-                    "country": request.country,
-                    "policy": decision.policy.name if decision.policy else "",
-                },
-            )
-            result.expires_at = token_expiry
-        result.log = AccessLogEntry.objects.create(
-            at=now, user_id=user.pk if user else None,
-            email=user.email if user else (f"service token {service_token.name}" if service_token else ""),
-            application_id=application.pk, application_name=application.name,
-            outcome=decision.outcome.value,
-            policy_id=decision.policy.id if decision.policy else None,
-            policy_name=decision.policy.name if decision.policy else "",
-            reason=(f"Denied: {problem}." if problem else decision.reason)[:300],
-            challenge=[c.as_dict() for c in decision.challenge],
-            ip=str(request.ip) if request.ip else None, country=request.country,
-            method=("service token" if service_token and user is None else identity_provider)[:60],
-            source=source, session_id=session.pk if session else None,
+    session: AccessSession | None = None
+    if decision.outcome == engine.Outcome.ALLOW:
+        seconds = _session_seconds(policy_set, decision)
+        session = _keep_session(
+            user=user, service_token=service_token, application=application, decision=decision,
+            seconds=seconds, request=request, device=device, identity_provider=identity_provider,
+            auth_methods=auth_methods, known=candidate,
         )
+        result.session = session
+        token_expiry = min(session.expires_at, now + timedelta(seconds=max(seconds, MIN_TOKEN_SECONDS)))
+        result.token = tokens.issue(
+            key=_signing_key(), issuer=issuer, audience=application.aud,
+            subject=str(user.pk) if user else (
+                f"service-token:{service_token.pk}" if service_token else "non-identity"
+            ),
+            session_id=str(session.pk), expires_at=token_expiry, issued_at=now,
+            claims={
+                "email": user.email if user else "",
+                "type": "app" if user else "service",
+                "identity_provider": identity_provider,
+                "amr": sorted(auth_methods),
+                "country": request.country,
+                "policy": decision.policy.name if decision.policy else "",
+            },
+        )
+        result.expires_at = token_expiry
+    result.log = AccessLogEntry(
+        at=now, user_id=user.pk if user else None,
+        email=user.email if user else (f"service token {service_token.name}" if service_token else ""),
+        application_id=application.pk, application_name=application.name,
+        outcome=decision.outcome.value,
+        policy_id=decision.policy.id if decision.policy else None,
+        policy_name=decision.policy.name if decision.policy else "",
+        reason=(f"Denied: {problem}." if problem else decision.reason)[:300],
+        challenge=[c.as_dict() for c in decision.challenge],
+        ip=str(request.ip) if request.ip else None, country=request.country,
+        method=("service token" if service_token and user is None else identity_provider)[:60],
+        source=source, session_id=session.pk if session else None,
+    )
+    logbuffer.record(result.log)
     return result
 
 

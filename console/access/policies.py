@@ -1,20 +1,14 @@
-"""Compiled policy sets per application, cached in each process.
+"""Compiled policy sets per application, cached in each process (``hotcache``).
 
-Compiling turns stored rules into engine selectors once; a shared version number in the cache
-(bumped by every change to applications, policies or service tokens) tells each process when
-to compile again. One cache read per decision."""
+Compiling turns stored rules into engine selectors once; the shared version number tells each
+process when to compile again."""
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 
-from django.core.cache import cache
-
-from console.access import engine
+from console.access import engine, hotcache
 from console.access.models import Application, ApplicationPolicy
-
-VERSION_KEY = "access:policy-version"
 
 
 @dataclass(frozen=True)
@@ -24,20 +18,9 @@ class PolicySet:
     session_seconds: int
 
 
-_lock = threading.Lock()
-_compiled: dict[int, tuple[int, PolicySet]] = {}
-
-
 def bump_version() -> None:
     """Call after any change that can alter a decision (in ``transaction.on_commit``)."""
-    try:
-        cache.incr(VERSION_KEY)
-    except ValueError:
-        cache.set(VERSION_KEY, 1, timeout=None)
-
-
-def current_version() -> int:
-    return cache.get(VERSION_KEY) or 0
+    hotcache.bump_version()
 
 
 def _with_labels(rules: dict, names: dict[str, dict[str, str]]) -> dict:
@@ -87,20 +70,21 @@ def compile_application(application: Application, attachments: list[ApplicationP
     return PolicySet(application.pk, engine.evaluation_order(compiled), application.session_seconds)
 
 
-def policy_set_for(application: Application) -> PolicySet:
-    version = current_version()
-    cached = _compiled.get(application.pk)
-    if cached is not None and cached[0] == version:
-        return cached[1]
+def policy_set_for(application: Application, *, synced: bool = False) -> PolicySet:
+    """``synced``: the caller has just read the shared version (the decision hot path)."""
+    if not synced:
+        hotcache.ensure_fresh()
+    compiled = hotcache.table("policy_sets")
+    found = compiled.get(application.pk)
+    if found is not None:
+        return found
     attachments = list(
         ApplicationPolicy.objects.filter(application=application).select_related("policy").order_by("position")
     )
     policy_set = compile_application(application, attachments)
-    with _lock:
-        _compiled[application.pk] = (version, policy_set)
+    compiled[application.pk] = policy_set
     return policy_set
 
 
 def clear_local_cache() -> None:
-    with _lock:
-        _compiled.clear()
+    hotcache.clear()

@@ -162,9 +162,11 @@ def application_delete(*, actor: User, application: Application) -> None:
 
 
 def facts_changed_later(user_id: int, reason: str) -> None:
-    """Queue a re-evaluation of the user's sessions once the current transaction commits."""
+    """Once the current transaction commits: drop every process's cached view of people and
+    queue a re-evaluation of the user's sessions."""
     from console.access.tasks import reevaluate_user_sessions
 
+    _changed()
     transaction.on_commit(lambda: reevaluate_user_sessions.delay(user_id, reason))
 
 
@@ -342,6 +344,7 @@ def api_token_create(*, actor: User, name: str, scopes: Sequence[str]) -> tuple[
     )
     audit_record(actor=actor, action="api_token.created", obj=token,
                  changes={"name": {"old": None, "new": name}, "scopes": {"old": None, "new": token.scopes}})
+    _changed()
     return token, f"ztc_{prefix}_{secret}"
 
 
@@ -354,6 +357,7 @@ def api_token_revoke(*, actor: User, token: ApiToken) -> None:
     token.revoked_at = timezone.now()
     token.save(update_fields=["revoked_at"])
     audit_record(actor=actor, action="api_token.revoked", obj=token)
+    _changed()
 
 
 # --- Devices ----------------------------------------------------------------------------------
@@ -393,6 +397,7 @@ def device_save(
     target.save()
     audit_record(actor=actor, action="access.device.updated" if device else "access.device.registered",
                  obj=target, changes=changes)
+    _changed()
     transaction.on_commit(lambda: user_facts_changed(user_id=user.pk, reason="device posture changed"))
     return target
 
@@ -404,6 +409,7 @@ def device_delete(*, actor: User, device: Device) -> None:
                  changes={"device_id": {"old": device.device_id, "new": None}})
     user_id = device.user_id
     device.delete()
+    _changed()
     transaction.on_commit(lambda: user_facts_changed(user_id=user_id, reason="device removed"))
 
 
@@ -411,7 +417,20 @@ def device_delete(*, actor: User, device: Device) -> None:
 
 
 def _revoke(queryset, *, reason: str) -> int:
-    return queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now(), revoked_reason=reason[:200])
+    """Revoke in the database and mark the sessions revoked in the shared cache, which every
+    process checks at the next decision. The marks are written at once: should the transaction
+    roll back, the worst outcome is a person asked to sign in again, never a revoked session
+    that still works."""
+    from console.access import hotcache
+
+    open_sessions = list(queryset.filter(revoked_at__isnull=True).values_list("pk", "expires_at"))
+    if not open_sessions:
+        return 0
+    count = AccessSession.objects.filter(pk__in=[pk for pk, _ in open_sessions], revoked_at__isnull=True).update(
+        revoked_at=timezone.now(), revoked_reason=reason[:200]
+    )
+    hotcache.mark_revoked(open_sessions)
+    return count
 
 
 @transaction.atomic
@@ -445,6 +464,7 @@ def sessions_revoke_for_application(*, actor: User, application: Application) ->
 
 def end_sessions_of_deactivated(user: User) -> int:
     """Called inside the deactivation's transaction: a deactivated person has no session."""
+    _changed()
     return _revoke(AccessSession.objects.filter(user=user), reason="account deactivated")
 
 

@@ -60,6 +60,7 @@ def _signer(key: SigningKey):
         found = serialization.load_pem_private_key(key.private_pem.encode(), password=None)
         with _lock:
             _private[key.kid] = found
+            _public[key.kid] = found.public_key()
     return found
 
 

@@ -230,8 +230,8 @@ def test_changing_a_policy_reaches_the_next_decision(wiki, employee, super_admin
 
 
 def test_expired_sessions_are_not_extended(wiki, employee):
-    first = decisions.decide(application=wiki, source="api", issuer=ISSUER, user=employee)
-    AccessSession.objects.update(expires_at=timezone.now() - timezone.timedelta(seconds=1))
+    long_ago = timezone.now() - timezone.timedelta(hours=2)
+    first = decisions.decide(application=wiki, source="api", issuer=ISSUER, user=employee, now=long_ago)
     refused = decisions.decide(application=wiki, source="api", issuer=ISSUER, token=first.token)
     assert refused.outcome == "deny" and "expired" in refused.problem
     second = decisions.decide(application=wiki, source="api", issuer=ISSUER, user=employee)

@@ -1,0 +1,74 @@
+"""The Access authentication log, written in batches.
+
+Decisions append to a per-process buffer; a background thread bulk-inserts it every
+``ACCESS_LOG_FLUSH_SECONDS`` (or sooner once 500 entries wait), and the buffer is flushed when
+the process exits. A process killed outright loses at most that interval's entries; with
+``ACCESS_LOG_BUFFERED=false`` every decision is inserted before the answer goes out."""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+
+from django.conf import settings
+from django.db import close_old_connections
+
+from console.access.models import AccessLogEntry
+
+log = logging.getLogger(__name__)
+BATCH = 500
+
+_lock = threading.Lock()
+_pending: list[AccessLogEntry] = []
+_wake = threading.Event()
+_thread: threading.Thread | None = None
+
+
+def record(entry: AccessLogEntry) -> None:
+    if not settings.ACCESS_LOG_BUFFERED:
+        entry.save(force_insert=True)
+        return
+    with _lock:
+        _pending.append(entry)
+        size = len(_pending)
+    _start()
+    if size >= BATCH:
+        _wake.set()
+
+
+def flush() -> int:
+    """Insert everything waiting; returns how many entries were written."""
+    with _lock:
+        batch = _pending[:]
+        _pending.clear()
+    if not batch:
+        return 0
+    try:
+        AccessLogEntry.objects.bulk_create(batch, batch_size=BATCH)
+    except Exception:  # a lost batch must not take the web process down
+        log.exception("could not write %d access log entries", len(batch))
+        return 0
+    return len(batch)
+
+
+def _run() -> None:
+    while True:
+        _wake.wait(timeout=settings.ACCESS_LOG_FLUSH_SECONDS)
+        _wake.clear()
+        close_old_connections()
+        flush()
+
+
+def _start() -> None:
+    global _thread
+    if _thread is not None and _thread.is_alive():
+        return
+    with _lock:
+        if _thread is not None and _thread.is_alive():
+            return
+        _thread = threading.Thread(target=_run, name="access-log-writer", daemon=True)
+        _thread.start()
+
+
+atexit.register(flush)

@@ -1,0 +1,101 @@
+"""The decision hot path with its process caches on, as in production: the database stays
+untouched in the common case, and every change still reaches the next decision."""
+
+from __future__ import annotations
+
+import pytest
+
+from accounts import services as accounts_services
+from accounts.tests.factories import GroupFactory
+from console.access import decisions, hotcache, logbuffer, services
+from console.access.models import AccessLogEntry, AccessSession
+
+pytestmark = pytest.mark.django_db(transaction=True)  # changes really commit, as in production
+
+ISSUER = "http://testserver"
+
+
+@pytest.fixture(autouse=True)
+def _hot(settings):
+    settings.ACCESS_HOT_CACHE = True
+    settings.ACCESS_LOG_BUFFERED = True
+    settings.ACCESS_SESSION_WRITE_SECONDS = 60
+    hotcache.clear()
+    yield
+    logbuffer.flush()
+    hotcache.clear()
+
+
+@pytest.fixture
+def setup(super_admin, employee):
+    group = GroupFactory(name="Engineering")
+    group.members.add(employee)
+    app = services.application_create(actor=super_admin, name="Wiki", type="self_hosted",
+                                       domain="wiki.corp.example")
+    policy = services.policy_create(actor=super_admin, name="Engineers", action="allow",
+                                    rules={"include": [{"type": "group", "values": [group.pk]}]})
+    services.application_set_policies(actor=super_admin, application=app, policy_ids=[policy.pk])
+    return app, policy, group
+
+
+def decide(app, **kwargs):
+    return decisions.decide(application=app, source="api", issuer=ISSUER, **kwargs)
+
+
+def test_repeated_decisions_do_not_touch_the_database(setup, employee, django_assert_num_queries):
+    app, _, _ = setup
+    first = decide(app, email=employee.email)
+    assert first.outcome == "allow"
+    with django_assert_num_queries(0):
+        again = decide(app, email=employee.email)
+        by_token = decide(app, token=first.token)
+    assert again.outcome == by_token.outcome == "allow"
+    assert again.session.pk == by_token.session.pk == first.session.pk
+    assert AccessLogEntry.objects.count() == 0  # still in the buffer
+    assert logbuffer.flush() == 3
+    assert list(AccessLogEntry.objects.values_list("outcome", flat=True)) == ["allow"] * 3
+
+
+def test_a_revocation_reaches_the_next_decision_without_a_cache_refresh(setup, employee, super_admin):
+    app, _, _ = setup
+    first = decide(app, email=employee.email)
+    services.session_revoke(actor=super_admin, session=AccessSession.objects.get())
+    refused = decide(app, token=first.token)
+    assert refused.outcome == "deny" and "revoked" in refused.problem
+    fresh = decide(app, email=employee.email)
+    assert fresh.outcome == "allow" and fresh.session.pk != first.session.pk
+
+
+def test_policy_and_membership_changes_reach_the_next_decision(setup, employee, super_admin):
+    app, policy, group = setup
+    assert decide(app, email=employee.email).outcome == "allow"
+    services.policy_update(actor=super_admin, policy=policy, name=policy.name, action="block", rules=policy.rules)
+    assert decide(app, email=employee.email).outcome == "deny"
+    services.policy_update(actor=super_admin, policy=policy, name=policy.name, action="allow", rules=policy.rules)
+    assert decide(app, email=employee.email).outcome == "allow"
+    accounts_services.group_remove_member(actor=super_admin, group=group, user=employee)
+    assert decide(app, email=employee.email).outcome == "deny"
+
+
+def test_deactivation_and_revoked_tokens_reach_the_next_decision(setup, employee, super_admin):
+    app, _, _ = setup
+    first = decide(app, email=employee.email)
+    accounts_services.user_deactivate(actor=super_admin, user=employee)
+    assert decide(app, token=first.token).outcome == "deny"
+    assert decide(app, email=employee.email).outcome == "deny"
+
+
+def test_a_revoked_api_token_is_refused_at_once(client, setup, employee, super_admin):
+    import json
+
+    app, _, _ = setup
+    token, secret = services.api_token_create(actor=super_admin, name="edge", scopes=["access:decide"])
+
+    def call():
+        return client.post("/api/v1/access/decide", data=json.dumps({"application": app.aud,
+                                                                         "user": {"email": employee.email}}),
+                           content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {secret}")
+
+    assert call().json()["decision"] == "allow"
+    services.api_token_revoke(actor=super_admin, token=token)
+    assert call().status_code == 401
