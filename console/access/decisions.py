@@ -279,7 +279,9 @@ def decide(
         keys.append(hotcache.revoked_key(token_claims["jti"]))
     if candidate is not None:
         keys.append(hotcache.revoked_key(candidate.id))
-    markers = hotcache.sync(keys)
+    # A token's revocation is checked on every decision; the rest at most every
+    # ACCESS_CACHE_SECONDS, which spares the common case its only round trip.
+    markers = hotcache.sync(keys) if (token_claims or hotcache.is_stale()) else {}
     sessions = hotcache.table("sessions")  # a new version starts from an empty table
     if candidate is not None and (
         hotcache.revoked_key(candidate.id) in markers or candidate not in sessions.values()

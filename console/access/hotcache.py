@@ -1,5 +1,14 @@
 """Process-local caches for the decision hot path.
 
+What reaches a decision how fast:
+
+* A revoked session's token is refused at the very next decision in every process: decisions
+  about a token always read its revocation marker from the shared cache.
+* Any other change (policies, applications, people and groups, devices, tokens) reaches every
+  process within ``ACCESS_CACHE_SECONDS`` (1 s by default): decisions re-read the shared version
+  at most that often, and at once in the process that made the change.
+
+
 A proxy asks for a decision on every request, so the common case must not touch the database.
 Each process keeps what decisions read (applications, compiled policies, API and service tokens,
 people and their groups, devices, open sessions, the signing key) in memory, tagged with a
@@ -26,18 +35,68 @@ from django.utils import timezone
 VERSION_KEY = "access:version"
 REVOKED_PREFIX = "access:revoked:"
 
+
+class _Shared:
+    """The shared store: Redis directly when the cache is Redis (one client per process; Django's
+    cache builds a new client object per call, which costs more than the round trip), otherwise
+    Django's cache (the embedded default's file cache)."""
+
+    def __init__(self) -> None:
+        self._redis = None
+        self._prefix = ""
+
+    def _client(self):
+        url = getattr(settings, "CACHE_URL", "")
+        if not url.startswith(("redis://", "rediss://", "unix://")):
+            return None
+        if self._redis is None:
+            import redis
+
+            self._redis = redis.Redis.from_url(url)
+            self._prefix = f"{settings.CACHES['default'].get('KEY_PREFIX', '')}:hot:"
+        return self._redis
+
+    def get_many(self, keys: list[str]) -> dict[str, Any]:
+        client = self._client()
+        if client is None:
+            return cache.get_many(keys)
+        values = client.mget([self._prefix + k for k in keys])
+        return {k: v for k, v in zip(keys, values, strict=True) if v is not None}
+
+    def incr(self, key: str) -> None:
+        client = self._client()
+        if client is None:
+            try:
+                cache.incr(key)
+            except ValueError:
+                cache.add(key, 0, timeout=None)
+                cache.incr(key)
+            return
+        client.incr(self._prefix + key)
+
+    def set_many(self, mapping: dict[str, Any], timeout: int) -> None:
+        client = self._client()
+        if client is None:
+            cache.set_many(mapping, timeout=timeout)
+            return
+        with client.pipeline(transaction=False) as pipe:
+            for key in mapping:
+                pipe.set(self._prefix + key, b"1", ex=timeout)
+            pipe.execute()
+
+
+shared = _Shared()
+
 _lock = threading.Lock()
 _tables: dict[str, dict[Any, Any]] = {}
 _state = {"version": None, "synced_at": 0.0}
 
 
 def bump_version() -> None:
-    """Tell every process that what decisions read has changed (call after commit)."""
-    try:
-        cache.incr(VERSION_KEY)
-    except ValueError:
-        cache.add(VERSION_KEY, 1, timeout=None)
-        cache.incr(VERSION_KEY)
+    """Tell every process that what decisions read has changed (call after commit). This
+    process forgets at once; the others at their next read of the version."""
+    shared.incr(VERSION_KEY)
+    clear()
 
 
 def _apply(version: Any) -> None:
@@ -52,16 +111,20 @@ def _apply(version: Any) -> None:
 def sync(extra_keys: Iterable[str] = ()) -> dict[str, Any]:
     """Read the version and ``extra_keys`` in one round trip; drop stale caches."""
     keys = [VERSION_KEY, *extra_keys]
-    values = cache.get_many(keys)
+    values = shared.get_many(keys)
     _apply(values.get(VERSION_KEY))
     return values
+
+
+def is_stale() -> bool:
+    return time.monotonic() - _state["synced_at"] >= settings.ACCESS_CACHE_SECONDS
 
 
 def ensure_fresh() -> None:
     """For callers outside the hot path: re-read the version if it is older than
     ``ACCESS_CACHE_SECONDS`` (0 means on every call)."""
     if time.monotonic() - _state["synced_at"] >= settings.ACCESS_CACHE_SECONDS:
-        _apply(cache.get(VERSION_KEY))
+        _apply(shared.get_many([VERSION_KEY]).get(VERSION_KEY))
 
 
 def table(name: str) -> dict[Any, Any]:
@@ -96,4 +159,4 @@ def mark_revoked(sessions: Iterable[tuple[Any, datetime]]) -> None:
             markers[revoked_key(session_id)] = True
             longest = max(longest, remaining)
     if markers:
-        cache.set_many(markers, timeout=longest)
+        shared.set_many(markers, timeout=longest)

@@ -430,6 +430,7 @@ def _revoke(queryset, *, reason: str) -> int:
         revoked_at=timezone.now(), revoked_reason=reason[:200]
     )
     hotcache.mark_revoked(open_sessions)
+    _changed()  # other processes drop the sessions they remember, within ACCESS_CACHE_SECONDS
     return count
 
 
