@@ -19,6 +19,7 @@ urlpatterns = [
     path("applications/<int:app_id>/sessions/revoke/", views.app_sessions_revoke, name="app-sessions-revoke"),
     path("policies/", views.policy_list, name="policy-list"),
     path("policies/new/", views.policy_create, name="policy-create"),
+    path("policies/impact/", views.policy_impact, name="policy-impact"),
     path("policies/<int:policy_id>/", views.policy_detail, name="policy-detail"),
     path("policies/<int:policy_id>/edit/", views.policy_edit, name="policy-edit"),
     path("policies/<int:policy_id>/delete/", views.policy_delete, name="policy-delete"),

@@ -344,7 +344,45 @@ def _policy_editor(request: HttpRequest, policy: Policy | None) -> HttpResponse:
     return render(request, "access/policy_form.html", {
         "form": form, "formset": formset, "policy": policy, "creating": policy is None,
         "selector_labels": SELECTOR_LABELS, "value_help": VALUE_HELP,
+        "applications": Application.objects.defer("logo").order_by("name") if policy is None else [],
     })
+
+
+@roles_required(ADMINS)
+@require_POST
+def policy_impact(request: HttpRequest) -> HttpResponse:
+    """The editor's "Preview impact": the edited form, evaluated against everyone, not saved."""
+    from console.access import impact
+    from console.access.services import validate_rules
+
+    stored = None
+    if request.POST.get("policy_id", "").isdigit():
+        stored = selectors.get_policy_for(request.user, int(request.POST["policy_id"]))
+    form = PolicyForm(request.POST)
+    formset = RuleFormSet(request.POST, prefix="rules")
+    context: dict = {"stored": stored}
+    if not (form.is_valid() and formset.is_valid()):
+        context["problem"] = "Fix the highlighted fields first."
+        return render(request, "access/policy_form.html#impact", context)
+    try:
+        rules = validate_rules(form.cleaned_data["action"], rules_from_formset(formset))
+    except ConsoleError as exc:
+        context["problem"] = exc.message
+        return render(request, "access/policy_form.html#impact", context)
+    except Exception as exc:  # the rows' own errors
+        if exc.__class__.__name__ != "ValidationError":
+            raise
+        context["problem"] = "Some rules need fixing; save to see the messages next to them."
+        return render(request, "access/policy_form.html#impact", context)
+    proposed = Policy(pk=stored.pk if stored else 0, name=form.cleaned_data["name"] or "(this policy)",
+                      action=form.cleaned_data["action"], rules=rules,
+                      session_seconds=form.cleaned_data["session_seconds"])
+    application = None
+    if stored is None and request.POST.get("preview_application", "").isdigit():
+        application = Application.objects.filter(pk=int(request.POST["preview_application"])).defer("logo").first()
+    context["impacts"] = impact.preview(proposed=proposed, stored=stored, application=application)
+    context["new_without_app"] = stored is None and application is None
+    return render(request, "access/policy_form.html#impact", context)
 
 
 @roles_required(ADMINS)

@@ -196,3 +196,44 @@ def test_list_pages_do_not_grow_queries_with_rows(client_for, auditor, super_adm
     for url in ("/access/applications/", "/access/policies/", "/access/sessions/", "/access/log/"):
         with django_assert_max_num_queries(10):
             assert client.get(url).status_code == 200
+
+
+def test_impact_preview_lists_who_gains_and_loses_before_saving(client_for, security_admin, employee, make_user):
+    engineering = GroupFactory(name="Engineering")
+    engineering.members.add(employee)
+    contractor = make_user("employee", email="contractor@vendor.example")
+    app = services.application_create(actor=security_admin, name="Wiki", type="self_hosted",
+                                      domain="wiki.corp.example")
+    policy = services.policy_create(actor=security_admin, name="Staff", action="allow",
+                                    rules={"include": [{"type": "email_domain", "values": ["corp.example"]}]})
+    services.application_set_policies(actor=security_admin, application=app, policy_ids=[policy.pk])
+    client = client_for(security_admin)
+    # Edit: engineers only, plus the contractor's domain.
+    response = client.post("/access/policies/impact/", {
+        "policy_id": policy.pk, "name": "Staff", "action": "allow", "session_seconds": "",
+        **rule_rows({"kind": "include", "type": "group", "values": "Engineering"},
+                    {"kind": "include", "type": "email_domain", "values": "vendor.example"}),
+    }, HTTP_HX_REQUEST="true")
+    [impact] = response.context["impacts"]
+    assert [u.email for u in impact.gained.users] == [contractor.email]
+    lost = {u.email for u in impact.lost.users}
+    assert employee.email not in lost and "sec@corp.example" in lost
+    assert "would lose access" in response.content.decode()
+    policy.refresh_from_db()
+    assert policy.rules["include"][0]["type"] == "email_domain"  # nothing was saved
+    assert not AuditEvent.objects.filter(action="access.policy.updated").exists()
+
+
+def test_impact_preview_of_a_new_policy_against_an_application(client_for, security_admin, employee):
+    app = services.application_create(actor=security_admin, name="Wiki", type="self_hosted",
+                                      domain="wiki.corp.example")
+    response = client_for(security_admin).post("/access/policies/impact/", {
+        "name": "New", "action": "allow", "preview_application": app.pk,
+        **rule_rows({"kind": "include", "type": "email", "values": employee.email}),
+    }, HTTP_HX_REQUEST="true")
+    [impact] = response.context["impacts"]
+    assert [u.email for u in impact.gained.users] == [employee.email] and impact.lost.count == 0
+    bad = client_for(security_admin).post("/access/policies/impact/", {
+        "name": "New", "action": "allow", **rule_rows({"kind": "include", "type": "ip_range", "values": "x"}),
+    }, HTTP_HX_REQUEST="true")
+    assert "Some rules need fixing" in bad.content.decode()
