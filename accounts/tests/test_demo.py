@@ -24,3 +24,26 @@ def test_the_demo_organization_is_realistic_and_idempotent(capsys):
     assert User.objects.exclude(country="").values("country").distinct().count() >= 8
     call_command("seed_demo", "--users", "120")
     assert User.objects.count() == 120
+
+
+def test_the_demo_has_working_access_policies(client):
+    from console.access import engine, services
+    from console.access.launcher import tiles_for
+    from console.access.models import Application, Policy
+
+    call_command("seed_demo", "--users", "60")
+    for policy in Policy.objects.all():
+        services.validate_rules(policy.action, policy.rules)  # every demo policy compiles
+    employee = User.objects.get(email="employee@acme.example")
+    client.force_login(employee, backend="django.contrib.auth.backends.ModelBackend")
+    request = client.get("/launcher/").wsgi_request
+    names = {t.application.name for t in tiles_for(request, employee)}
+    assert {"Company Wiki", "Grafana", "GitHub", "Internal LLM", "Employee handbook"} <= names
+    assert "Payroll" not in names
+    finance = User.objects.filter(directory_groups__name="Finance", role="employee").first()
+    payroll = Application.objects.get(name="Payroll")
+    from console.access import decisions
+
+    outcome = decisions.decide(application=payroll, source="api", issuer="http://t", user=finance)
+    assert outcome.decision.outcome == engine.Outcome.CHALLENGE
+    assert outcome.decision.challenge[0].methods == ("security_key",)

@@ -17,6 +17,13 @@ class Command(BaseCommand):
             raise SystemExit(2)
         result = seed_demo(users=users, seed=seed, password=password)
         self.stdout.write(f"Demo organization ready: {result.users} people in {result.groups} groups.")
+        from console.access.demo import seed_access_demo
+
+        access = seed_access_demo()
+        self.stdout.write(
+            f"Access: {access['applications']} applications, {access['policies']} policies, "
+            f"{access['devices']} devices."
+        )
         self.stdout.write(f"Demo logins (password: {result.password}):")
         for email, role in result.logins:
             self.stdout.write(f"  {role:<15} {email}")
