@@ -13,7 +13,6 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
@@ -45,7 +44,7 @@ def _deny(reason: str, status: int = 200, **extra: Any) -> JsonResponse:
 
 
 def _authenticate(request: HttpRequest, scope: str) -> ApiToken | None:
-    header = request.headers.get("Authorization", "")
+    header = request.META.get("HTTP_AUTHORIZATION", "")
     if not header.startswith("Bearer ztc_"):
         return None
     try:
@@ -131,7 +130,7 @@ class ParsedRequest:
     client_id: str = ""
     client_secret: str = ""
     has_service_token: bool = False
-    ip: str = ""
+    ip: object = None  # an ipaddress address, parsed once
     country: str = ""
     device_id: str = ""
 
@@ -180,8 +179,9 @@ def _validate(body: dict) -> ParsedRequest:
         parsed.has_service_token = True
 
     parsed.token = _text(body, "token", limit=4096)
-    parsed.ip = _text(body, "ip", limit=45)
-    if parsed.ip and decisions.parse_ip(parsed.ip) is None:
+    ip = _text(body, "ip", limit=45)
+    parsed.ip = decisions.parse_ip(ip) if ip else None
+    if ip and parsed.ip is None:
         raise BadRequest("ip is not an IP address", "ip")
     parsed.country = _text(body, "country", limit=2).upper()
     if "country" in body and (len(parsed.country) != 2 or not parsed.country.isalpha()):
@@ -193,14 +193,13 @@ def _validate(body: dict) -> ParsedRequest:
 
 
 def issuer_for(request: HttpRequest) -> str:
-    return settings.ACCESS_TOKEN_ISSUER or f"{request.scheme}://{request.get_host()}"
+    return hotcache.config().issuer or f"{request.scheme}://{request.get_host()}"
 
 
 @csrf_exempt
 @api_view
 @require_POST
 def decide(request: HttpRequest) -> JsonResponse:
-    request_id = uuid.uuid4().hex
     try:
         if _authenticate(request, ApiToken.Scope.ACCESS_DECIDE) is None:
             return _deny("a valid API token with the access:decide scope is required", status=401)
@@ -225,6 +224,7 @@ def decide(request: HttpRequest) -> JsonResponse:
     except BadRequest as exc:
         return _deny(f"bad request: {exc.message}", status=400, error=exc.message, field=exc.field)
     except Exception:  # fail closed, whatever went wrong
+        request_id = uuid.uuid4().hex
         log.exception("decision API failed closed (request %s)", request_id)
         return _deny(f"internal error; the request was denied (reference {request_id})", request_id=request_id)
 

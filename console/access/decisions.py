@@ -16,17 +16,16 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import iptocc
 import jwt
-from django.conf import settings
 from django.utils import timezone
 
 from accounts.models import User
 from console.access import engine, facts, hotcache, logbuffer, policies, tokens
 from console.access.models import (
-    AccessLogEntry,
     AccessSession,
     Application,
     Device,
@@ -47,7 +46,7 @@ class Outcome:
     token: str = ""
     expires_at: datetime | None = None
     problem: str = ""  # why an identity could not be established (bad token, unknown user...)
-    log: AccessLogEntry | None = None
+    log: SimpleNamespace | None = None  # the fields of the AccessLogEntry written for it
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -161,10 +160,10 @@ def authenticate_service_token(client_id: str, client_secret: str) -> ServiceTok
 
 
 def request_context(
-    *, ip: str | None, country: str = "", service_token: ServiceToken | None = None,
+    *, ip: str | engine.IPAddress | None, country: str = "", service_token: ServiceToken | None = None,
     device: Device | None = None, now: datetime | None = None,
 ) -> engine.RequestContext:
-    address = parse_ip(ip)
+    address = ip if isinstance(ip, ipaddress.IPv4Address | ipaddress.IPv6Address) else parse_ip(ip)
     return engine.RequestContext(
         now=now or timezone.now(), ip=address, country=(country or country_of(address)).upper()[:2],
         service_token=str(service_token.pk) if service_token else "", device=device_posture(device),
@@ -206,7 +205,7 @@ def _keep_session(
         if row is not None:
             known = SessionState(*row)
     if known is not None and known.expires_at > now:
-        stale = (now - known.written_at).total_seconds() >= settings.ACCESS_SESSION_WRITE_SECONDS
+        stale = (now - known.written_at).total_seconds() >= hotcache.config().session_write_seconds
         if not stale:
             return AccessSession(pk=known.id, user=user, service_token=service_token, application=application,
                                  expires_at=known.expires_at, policy_id=policy_id, policy_name=policy_name)
@@ -242,7 +241,7 @@ def decide(
     user: User | None = None,
     email: str = "",
     token: str = "",
-    ip: str | None = None,
+    ip: str | engine.IPAddress | None = None,
     country: str = "",
     service_token: ServiceToken | None = None,
     device_id: str = "",
@@ -365,7 +364,7 @@ def decide(
             },
         )
         result.expires_at = token_expiry
-    result.log = AccessLogEntry(
+    result.log = SimpleNamespace(
         at=now, user_id=user.pk if user else None,
         email=user.email if user else (f"service token {service_token.name}" if service_token else ""),
         application_id=application.pk, application_name=application.name,

@@ -30,10 +30,42 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.utils import timezone
 
 VERSION_KEY = "access:version"
 REVOKED_PREFIX = "access:revoked:"
+
+
+class _Config:
+    """The settings the hot path reads, copied once (settings access is not free at this rate)."""
+
+    def __init__(self) -> None:
+        self.loaded = False
+
+    def load(self) -> _Config:
+        self.enabled = settings.ACCESS_HOT_CACHE
+        self.ttl = settings.ACCESS_CACHE_SECONDS
+        self.buffered = settings.ACCESS_LOG_BUFFERED
+        self.session_write_seconds = settings.ACCESS_SESSION_WRITE_SECONDS
+        self.issuer = settings.ACCESS_TOKEN_ISSUER
+        self.loaded = True
+        return self
+
+
+_config = _Config()
+
+
+def config() -> _Config:
+    return _config if _config.loaded else _config.load()
+
+
+@receiver(setting_changed)
+def _settings_changed(setting: str, **kwargs: Any) -> None:
+    if setting.startswith("ACCESS_") or setting == "CACHES":
+        _config.loaded = False
+        shared.reset()
 
 
 class _Shared:
@@ -42,18 +74,23 @@ class _Shared:
     Django's cache (the embedded default's file cache)."""
 
     def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
         self._redis = None
+        self._checked = False
         self._prefix = ""
 
     def _client(self):
+        if self._checked:
+            return self._redis
         url = getattr(settings, "CACHE_URL", "")
-        if not url.startswith(("redis://", "rediss://", "unix://")):
-            return None
-        if self._redis is None:
+        if url.startswith(("redis://", "rediss://", "unix://")):
             import redis
 
             self._redis = redis.Redis.from_url(url)
             self._prefix = f"{settings.CACHES['default'].get('KEY_PREFIX', '')}:hot:"
+        self._checked = True
         return self._redis
 
     def get_many(self, keys: list[str]) -> dict[str, Any]:
@@ -117,18 +154,18 @@ def sync(extra_keys: Iterable[str] = ()) -> dict[str, Any]:
 
 
 def is_stale() -> bool:
-    return time.monotonic() - _state["synced_at"] >= settings.ACCESS_CACHE_SECONDS
+    return time.monotonic() - _state["synced_at"] >= config().ttl
 
 
 def ensure_fresh() -> None:
     """For callers outside the hot path: re-read the version if it is older than
     ``ACCESS_CACHE_SECONDS`` (0 means on every call)."""
-    if time.monotonic() - _state["synced_at"] >= settings.ACCESS_CACHE_SECONDS:
+    if time.monotonic() - _state["synced_at"] >= config().ttl:
         _apply(shared.get_many([VERSION_KEY]).get(VERSION_KEY))
 
 
 def table(name: str) -> dict[Any, Any]:
-    if not settings.ACCESS_HOT_CACHE:
+    if not config().enabled:
         return {}  # nothing kept: every decision reads the database (the test suite's default)
     found = _tables.get(name)
     if found is None:

@@ -8,26 +8,30 @@ the process exits. A process killed outright loses at most that interval's entri
 from __future__ import annotations
 
 import atexit
+import json
 import logging
 import threading
+from types import SimpleNamespace
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
 
+from console.access import hotcache
 from console.access.models import AccessLogEntry
 
 log = logging.getLogger(__name__)
 BATCH = 500
 
 _lock = threading.Lock()
-_pending: list[AccessLogEntry] = []
+_pending: list[SimpleNamespace] = []
 _wake = threading.Event()
 _thread: threading.Thread | None = None
 
 
-def record(entry: AccessLogEntry) -> None:
-    if not settings.ACCESS_LOG_BUFFERED:
-        entry.save(force_insert=True)
+def record(entry: SimpleNamespace) -> None:
+    """``entry`` holds the fields of an ``AccessLogEntry``; the row is built when written."""
+    if not hotcache.config().buffered:
+        AccessLogEntry.objects.create(**vars(entry))
         return
     with _lock:
         _pending.append(entry)
@@ -45,11 +49,32 @@ def flush() -> int:
     if not batch:
         return 0
     try:
-        AccessLogEntry.objects.bulk_create(batch, batch_size=BATCH)
+        if connection.vendor == "postgresql":
+            _copy(batch)
+        else:
+            AccessLogEntry.objects.bulk_create([AccessLogEntry(**vars(e)) for e in batch], batch_size=BATCH)
     except Exception:  # a lost batch must not take the web process down
         log.exception("could not write %d access log entries", len(batch))
         return 0
     return len(batch)
+
+
+COLUMNS = (
+    "at", "user_id", "email", "application_id", "application_name", "outcome", "policy_id", "policy_name",
+    "reason", "challenge", "ip", "country", "method", "source", "session_id",
+)
+
+
+def _copy(batch: list[SimpleNamespace]) -> None:
+    """PostgreSQL COPY: an order of magnitude cheaper per row than building model instances."""
+    table = AccessLogEntry._meta.db_table
+    with connection.cursor() as cursor:
+        raw = cursor.cursor  # psycopg's own cursor
+        with raw.copy(f"COPY {table} ({', '.join(COLUMNS)}) FROM STDIN") as copy:
+            for entry in batch:
+                row = [getattr(entry, name) for name in COLUMNS]
+                row[9] = json.dumps(row[9])
+                copy.write_row(row)
 
 
 def _run() -> None:

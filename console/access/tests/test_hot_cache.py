@@ -99,3 +99,15 @@ def test_a_revoked_api_token_is_refused_at_once(client, setup, employee, super_a
     assert call().json()["decision"] == "allow"
     services.api_token_revoke(actor=super_admin, token=token)
     assert call().status_code == 401
+
+
+def test_the_buffered_log_writes_every_field(setup, employee):
+    app, _, _ = setup
+    outcome = decide(app, email=employee.email, ip="8.8.8.8")
+    decide(app, email="nobody@corp.example")
+    assert logbuffer.flush() == 2
+    allowed, denied = AccessLogEntry.objects.order_by("id")
+    assert (allowed.outcome, allowed.email, allowed.policy_name, allowed.country, allowed.ip) == (
+        "allow", employee.email, "Engineers", "US", "8.8.8.8")
+    assert allowed.session_id == outcome.session.pk and allowed.source == "api"
+    assert denied.outcome == "deny" and "no active user" in denied.reason and denied.challenge == []
