@@ -114,7 +114,13 @@ def user_list(request: HttpRequest) -> HttpResponse:
 @roles_required(PEOPLE_READERS)
 def user_detail(request: HttpRequest, user_id: int) -> HttpResponse:
     person = selectors.get_user_for(request.user, user_id)
+    from console.access.selectors import active_sessions, devices_of
+
     return render(request, "accounts/user_detail.html", {
+        "access_sessions": active_sessions().filter(user=person).count(),
+        "devices": devices_of(person),
+        "can_revoke": request.user.role in ADMINS,
+        "show_access": request.user.role in CONSOLE_READERS,
         "person": person,
         "groups": selectors.user_groups(person),
         "reports": selectors.user_reports(person),

@@ -61,6 +61,10 @@ def active_sessions() -> QuerySet[AccessSession]:
     )
 
 
+def devices_of(user: User) -> list[Device]:
+    return list(Device.objects.filter(user=user).order_by("name"))
+
+
 def application_by_aud(aud: str) -> Application | None:
     return Application.objects.filter(aud=aud).defer("logo").first()
 

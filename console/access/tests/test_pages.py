@@ -237,3 +237,19 @@ def test_impact_preview_of_a_new_policy_against_an_application(client_for, secur
         "name": "New", "action": "allow", **rule_rows({"kind": "include", "type": "ip_range", "values": "x"}),
     }, HTTP_HX_REQUEST="true")
     assert "Some rules need fixing" in bad.content.decode()
+
+
+def test_a_persons_page_links_their_sessions_and_devices(client_for, security_admin, hr_user, employee):
+    app = services.application_create(actor=security_admin, name="Wiki", type="self_hosted",
+                                      domain="wiki.corp.example")
+    policy = services.policy_create(actor=security_admin, name="All", action="allow",
+                                    rules={"include": [{"type": "everyone"}]})
+    services.application_set_policies(actor=security_admin, application=app, policy_ids=[policy.pk])
+    decisions.decide(application=app, source="api", issuer="http://t", user=employee)
+    services.device_save(actor=security_admin, user=employee, device_id="d1", name="Work Mac", os="macOS",
+                         managed=True)
+    page = client_for(security_admin).get(f"/accounts/users/{employee.pk}/").content.decode()
+    assert "1 active session" in page and "Work Mac" in page and 'data-testid="user-revoke-all"' in page
+    client_for(security_admin).post(f"/access/users/{employee.pk}/sessions/revoke/")
+    assert "0 active sessions" in client_for(security_admin).get(f"/accounts/users/{employee.pk}/").content.decode()
+    assert "Access sessions" not in client_for(hr_user).get(f"/accounts/users/{employee.pk}/").content.decode()
