@@ -205,7 +205,11 @@ def _keep_session(
         if row is not None:
             known = SessionState(*row)
     if known is not None and known.expires_at > now:
-        stale = (now - known.written_at).total_seconds() >= hotcache.config().session_write_seconds
+        # Write the expiry back now and then, and before the stored one runs short.
+        stale = (
+            (now - known.written_at).total_seconds() >= hotcache.config().session_write_seconds
+            or (known.expires_at - now).total_seconds() < MIN_TOKEN_SECONDS / 2
+        )
         if not stale:
             return AccessSession(pk=known.id, user=user, service_token=service_token, application=application,
                                  expires_at=known.expires_at, policy_id=policy_id, policy_name=policy_name)
@@ -266,13 +270,14 @@ def decide(
 
     # One round trip: the shared version, and whether the sessions in question were revoked.
     sessions = hotcache.table("sessions")
-    candidate = None
+    candidate_key = None
     if user is None and email:
         known = hotcache.table("people_by_email").get(email)  # a peek: nothing is loaded yet
         if known is not None:
-            candidate = sessions.get(_session_key(known.user, None, application))
+            candidate_key = _session_key(known.user, None, application)
     elif user is not None or service_token is not None:
-        candidate = sessions.get(_session_key(user, service_token, application))
+        candidate_key = _session_key(user, service_token, application)
+    candidate = sessions.get(candidate_key) if candidate_key is not None else None
     keys = []
     if token_claims:
         keys.append(hotcache.revoked_key(token_claims["jti"]))
@@ -283,7 +288,7 @@ def decide(
     markers = hotcache.sync(keys) if (token_claims or hotcache.is_stale()) else {}
     sessions = hotcache.table("sessions")  # a new version starts from an empty table
     if candidate is not None and (
-        hotcache.revoked_key(candidate.id) in markers or candidate not in sessions.values()
+        hotcache.revoked_key(candidate.id) in markers or sessions.get(candidate_key) is not candidate
     ):
         candidate = None
 
