@@ -74,3 +74,8 @@ def users_with_groups(queryset: QuerySet[User]) -> QuerySet[User]:
     return queryset.prefetch_related(
         Prefetch("memberships", queryset=GroupMembership.objects.select_related("group"))
     )
+
+
+def active_emails(limit: int = 2000) -> list[str]:
+    """E-mail suggestions for pickers (a datalist), active people only."""
+    return list(User.objects.filter(is_active=True).order_by("email").values_list("email", flat=True)[:limit])

@@ -28,6 +28,7 @@ from accounts.roles import ADMINS, CONSOLE_READERS, PEOPLE_READERS, PEOPLE_WRITE
 from console.audit.selectors import audit_events_by_actor, audit_events_for_object
 from console.core import ratelimit
 from console.core.errors import ConsoleError
+from console.core.forms import add_service_error
 from console.core.listing import build_listing
 from console.core.permissions import public, roles_required
 from console.core.request_context import client_ip
@@ -72,11 +73,7 @@ oidc_start = public(ProviderAuthenticationRequestView.as_view())
 oidc_callback = public(ProviderAuthenticationCallbackView.as_view())
 
 
-def _form_error(form, exc: ConsoleError) -> None:
-    if exc.field and exc.field in form.fields:
-        form.add_error(exc.field, exc.message)
-    else:
-        form.add_error(None, exc.message)
+_form_error = add_service_error
 
 
 def _assignable_roles(actor: User) -> list[str]:
@@ -87,8 +84,6 @@ def _assignable_roles(actor: User) -> list[str]:
     return [Role.EMPLOYEE]
 
 
-def _people_emails() -> list[str]:
-    return list(User.objects.filter(is_active=True).order_by("email").values_list("email", flat=True)[:2000])
 
 
 # --- Users ------------------------------------------------------------------------------------
@@ -166,7 +161,7 @@ def user_create(request: HttpRequest) -> HttpResponse:
             messages.success(request, f"{person.full_name} was added.")
             return redirect("accounts:user-detail", user_id=person.pk)
     return render(request, "accounts/user_form.html", {
-        "form": form, "creating": True, "people_emails": _people_emails(),
+        "form": form, "creating": True, "people_emails": selectors.active_emails(),
     })
 
 
@@ -196,7 +191,7 @@ def user_edit(request: HttpRequest, user_id: int) -> HttpResponse:
             messages.success(request, "Changes saved.")
             return redirect("accounts:user-detail", user_id=person.pk)
     return render(request, "accounts/user_form.html", {
-        "form": form, "person": person, "creating": False, "people_emails": _people_emails(),
+        "form": form, "person": person, "creating": False, "people_emails": selectors.active_emails(),
     })
 
 
@@ -295,7 +290,7 @@ def group_detail(request: HttpRequest, group_id: int) -> HttpResponse:
     template = "accounts/group_detail.html#results" if request.htmx else "accounts/group_detail.html"
     return render(request, template, {
         "group": group, "listing": listing, "can_write": request.user.role in ADMINS,
-        "add_form": AddMemberForm(), "people_emails": _people_emails(),
+        "add_form": AddMemberForm(), "people_emails": selectors.active_emails(),
         "history": audit_events_for_object("accounts.group", str(group.pk)),
     })
 

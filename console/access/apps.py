@@ -7,7 +7,7 @@ class AccessConfig(AppConfig):
     verbose_name = "Access"
 
     def ready(self) -> None:
-        from accounts.roles import ADMINS, CONSOLE_READERS
+        from accounts.roles import CONSOLE_READERS
         from console.core.navigation import NavItem, register
 
         register(
@@ -18,5 +18,5 @@ class AccessConfig(AppConfig):
             NavItem("Access", "Service tokens", "access:token-list", CONSOLE_READERS, order=50),
             NavItem("Logs", "Access authentication", "access:log-list", CONSOLE_READERS, order=20),
             NavItem("Directory", "Devices", "access:device-list", CONSOLE_READERS, order=30),
-            NavItem("Settings", "API tokens", "access:apitoken-list", ADMINS | {"auditor"}, order=20),
+            NavItem("Settings", "API tokens", "access:apitoken-list", CONSOLE_READERS, order=20),
         )

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import csv
 from datetime import timedelta
 
 import django_filters
@@ -13,6 +12,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.models import User
 from accounts.roles import ADMINS, CONSOLE_READERS, EVERYONE
+from accounts.selectors import active_emails
 from console.access import decisions, engine, facts, policies, selectors, services
 from console.access.forms import (
     SELECTOR_LABELS,
@@ -38,8 +38,9 @@ from console.access.models import (
     ServiceToken,
 )
 from console.audit.selectors import audit_events_for_object
-from console.audit.views import csv_cell
+from console.core.csv_export import stream_csv
 from console.core.errors import ConsoleError
+from console.core.forms import add_service_error
 from console.core.listing import build_listing
 from console.core.permissions import roles_required
 
@@ -110,15 +111,7 @@ class LogFilter(django_filters.FilterSet):
         )
 
 
-def _form_error(form, exc: ConsoleError) -> None:
-    if exc.field and exc.field in form.fields:
-        form.add_error(exc.field, exc.message)
-    else:
-        form.add_error(None, exc.message)
-
-
-def _people_emails() -> list[str]:
-    return list(User.objects.filter(is_active=True).order_by("email").values_list("email", flat=True)[:2000])
+_form_error = add_service_error
 
 
 # --- Applications -----------------------------------------------------------------------------
@@ -438,7 +431,7 @@ def tester(request: HttpRequest) -> HttpResponse:
                 "allowed_pct": round(100 * len(allowed) / total, 1), "denied_pct": round(100 * len(denied) / total, 1),
                 "challenged_pct": round(100 * len(challenged) / total, 1),
             }
-    return render(request, "access/tester.html", {"form": form, "result": result, "people_emails": _people_emails()})
+    return render(request, "access/tester.html", {"form": form, "result": result, "people_emails": active_emails()})
 
 
 # --- Sessions ---------------------------------------------------------------------------------
@@ -490,19 +483,24 @@ def token_list(request: HttpRequest) -> HttpResponse:
     })
 
 
-@roles_required(ADMINS)
-def token_create(request: HttpRequest) -> HttpResponse:
-    form = ServiceTokenForm(request.POST or None)
+def _create_with_secret(request: HttpRequest, form_class, create, template: str) -> HttpResponse:
+    """Create a credential and show its secret once (never cached by the browser)."""
+    form = form_class(request.POST or None)
     created = secret = None
     if request.method == "POST" and form.is_valid():
         try:
-            created, secret = services.service_token_create(actor=request.user, **form.cleaned_data)
+            created, secret = create(actor=request.user, **form.cleaned_data)
         except ConsoleError as exc:
             _form_error(form, exc)
-    response = render(request, "access/token_created.html" if created else "access/token_form.html",
+    response = render(request, f"access/{template}_created.html" if created else f"access/{template}_form.html",
                       {"form": form, "token": created, "secret": secret})
     response["Cache-Control"] = "no-store"
     return response
+
+
+@roles_required(ADMINS)
+def token_create(request: HttpRequest) -> HttpResponse:
+    return _create_with_secret(request, ServiceTokenForm, services.service_token_create, "token")
 
 
 @roles_required(ADMINS)
@@ -514,7 +512,7 @@ def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
     return redirect("access:token-list")
 
 
-@roles_required(ADMINS | {"auditor"})
+@roles_required(CONSOLE_READERS)
 def apitoken_list(request: HttpRequest) -> HttpResponse:
     return render(request, "access/apitoken_list.html", {
         "tokens": ApiToken.objects.all(), "can_write": request.user.role in ADMINS,
@@ -523,17 +521,7 @@ def apitoken_list(request: HttpRequest) -> HttpResponse:
 
 @roles_required(ADMINS)
 def apitoken_create(request: HttpRequest) -> HttpResponse:
-    form = ApiTokenForm(request.POST or None)
-    created = secret = None
-    if request.method == "POST" and form.is_valid():
-        try:
-            created, secret = services.api_token_create(actor=request.user, **form.cleaned_data)
-        except ConsoleError as exc:
-            _form_error(form, exc)
-    response = render(request, "access/apitoken_created.html" if created else "access/apitoken_form.html",
-                      {"form": form, "token": created, "secret": secret})
-    response["Cache-Control"] = "no-store"
-    return response
+    return _create_with_secret(request, ApiTokenForm, services.api_token_create, "apitoken")
 
 
 @roles_required(ADMINS)
@@ -593,7 +581,7 @@ def _device_editor(request: HttpRequest, device: Device | None) -> HttpResponse:
             messages.success(request, "Device saved; its owner's sessions are checked again.")
             return redirect("access:device-list")
     return render(request, "access/device_form.html", {"form": form, "device": device,
-                                                       "people_emails": _people_emails()})
+                                                       "people_emails": active_emails()})
 
 
 @roles_required(ADMINS)
@@ -633,26 +621,15 @@ def log_list(request: HttpRequest) -> HttpResponse:
     return render(request, template, {"listing": listing, "summary": summary})
 
 
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
 @roles_required(CONSOLE_READERS)
 def log_export(request: HttpRequest) -> StreamingHttpResponse:
     filterset = LogFilter(request.GET, queryset=AccessLogEntry.objects.all(), request=request)
     queryset = filterset.qs if filterset.is_valid() else AccessLogEntry.objects.none()
-    writer = csv.writer(_Echo())
-
-    def rows():
-        yield writer.writerow(LOG_COLUMNS)
-        for entry in queryset.order_by("at", "id").iterator(chunk_size=2000):
-            yield writer.writerow([csv_cell(getattr(entry, c).isoformat() if c == "at" else getattr(entry, c))
-                                   for c in LOG_COLUMNS])
-
-    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="access-log-{timezone.now():%Y%m%d-%H%M%S}.csv"'
-    return response
+    rows = (
+        [e.at.isoformat() if c == "at" else getattr(e, c) for c in LOG_COLUMNS]
+        for e in queryset.order_by("at", "id").iterator(chunk_size=2000)
+    )
+    return stream_csv(LOG_COLUMNS, rows, "access-log")
 
 
 # --- App Launcher -----------------------------------------------------------------------------

@@ -1,16 +1,15 @@
 from __future__ import annotations
 
-import csv
 import json
 
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
-from django.utils import timezone
 
 from accounts.roles import CONSOLE_READERS
 from console.audit import selectors
 from console.audit.filters import AuditEventFilter
 from console.audit.models import AuditEvent
+from console.core.csv_export import stream_csv
 from console.core.listing import build_listing
 from console.core.permissions import roles_required
 
@@ -37,40 +36,17 @@ def audit_detail(request: HttpRequest, event_id: int) -> HttpResponse:
     return render(request, "audit/audit_detail.html", {"event": event})
 
 
-def csv_cell(value: object) -> str:
-    """A cell that a spreadsheet will not run as a formula (CSV injection)."""
-    text = "" if value is None else str(value)
-    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + text
-    return text
-
-
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
 @roles_required(CONSOLE_READERS)
 def audit_export(request: HttpRequest) -> StreamingHttpResponse:
     """The filtered trail as CSV, streamed so a large export never sits in memory."""
     filterset = AuditEventFilter(request.GET, queryset=selectors.audit_events(), request=request)
     queryset = filterset.qs if filterset.is_valid() else AuditEvent.objects.none()
-    writer = csv.writer(_Echo())
 
-    def rows():
-        yield writer.writerow(CSV_COLUMNS)
-        for event in queryset.order_by("at", "id").iterator(chunk_size=2000):
-            values = []
-            for column in CSV_COLUMNS:
-                value = getattr(event, column)
-                if column == "changes":
-                    value = json.dumps(value, sort_keys=True)
-                elif column == "at":
-                    value = value.isoformat()
-                values.append(csv_cell(value))
-            yield writer.writerow(values)
+    def value(event: AuditEvent, column: str) -> object:
+        raw = getattr(event, column)
+        if column == "changes":
+            return json.dumps(raw, sort_keys=True)
+        return raw.isoformat() if column == "at" else raw
 
-    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
-    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="audit-trail-{stamp}.csv"'
-    return response
+    rows = ([value(e, c) for c in CSV_COLUMNS] for e in queryset.order_by("at", "id").iterator(chunk_size=2000))
+    return stream_csv(CSV_COLUMNS, rows, "audit-trail")
