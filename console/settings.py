@@ -103,6 +103,8 @@ INSTALLED_APPS = [
     "console.audit",
     "console.access",
     "accounts",
+    "django_otp",
+    "mfa",
 ]
 
 MIDDLEWARE = [
@@ -260,6 +262,18 @@ ACCESS_LOG_BUFFERED = env.bool("ACCESS_LOG_BUFFERED", default=True)
 ACCESS_LOG_FLUSH_SECONDS = env.float("ACCESS_LOG_FLUSH_SECONDS", default=1.0)
 # A session's expiry is written back at most this often while it is being used (seconds).
 ACCESS_SESSION_WRITE_SECONDS = env.int("ACCESS_SESSION_WRITE_SECONDS", default=60)
+
+# Independent MFA. The WebAuthn relying party id is the console's host name (no port); the
+# allowed origins are the URLs people open the console at. Empty: the host of each request.
+WEBAUTHN_RP_ID = env.str("WEBAUTHN_RP_ID", default="")
+WEBAUTHN_RP_NAME = env.str("WEBAUTHN_RP_NAME", default="Zero Trust Console")
+WEBAUTHN_ALLOWED_ORIGINS = env.list("WEBAUTHN_ALLOWED_ORIGINS", default=[])
+MFA_ALLOWED_AAGUIDS = env.list("MFA_ALLOWED_AAGUIDS", default=[])
+MFA_ATTEMPTS_PER_USER = env.int("MFA_ATTEMPTS_PER_USER", default=10)
+MFA_ATTEMPTS_PER_IP = env.int("MFA_ATTEMPTS_PER_IP", default=50)
+MFA_ATTEMPT_WINDOW = env.int("MFA_ATTEMPT_WINDOW", default=300)
+MFA_RECENT_SECONDS = env.int("MFA_RECENT_SECONDS", default=600)
+OTP_TOTP_THROTTLE_FACTOR = env.int("OTP_TOTP_THROTTLE_FACTOR", default=1)
 
 # --- Security headers -----------------------------------------------------------------------
 

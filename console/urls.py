@@ -6,6 +6,7 @@ urlpatterns = [
     path("audit/", include("console.audit.urls")),
     path("access/", include("console.access.urls")),
     path("api/v1/", include("console.access.api_urls")),
+    path("mfa/", include("mfa.urls")),
 ]
 
 handler403 = "console.core.errors_views.forbidden"

@@ -121,5 +121,10 @@ def test_employees_reach_only_the_launcher(client, employee, sample_kwargs):
         name for name, url, access in all_urls(sample_kwargs)
         if access not in (PUBLIC, API) and Role.EMPLOYEE in access
     ]
-    assert sorted(allowed) == ["access:app-logo", "access:launch", "core:home", "core:launcher"]
+    assert sorted(allowed) == [
+        "access:app-logo", "access:launch", "core:home", "core:launcher",
+        "mfa:backup-codes", "mfa:devices", "mfa:remove", "mfa:rename", "mfa:totp-setup", "mfa:verify",
+        "mfa:webauthn-register-complete", "mfa:webauthn-register-options", "mfa:webauthn-verify-complete",
+        "mfa:webauthn-verify-options",
+    ]
     assert client.get(reverse("core:home"))["Location"] == reverse("core:launcher")

@@ -1,0 +1,117 @@
+"""Authenticators. Both kinds are django-otp devices, so they share its device model and
+throttling; the TOTP key is encrypted at rest."""
+
+from __future__ import annotations
+
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django_otp.models import Device, ThrottlingMixin, TimestampMixin
+from django_otp.oath import TOTP
+
+from console.core.fields import EncryptedTextField
+
+
+class Method(models.TextChoices):
+    SECURITY_KEY = "security_key", "Security key"
+    BIOMETRICS = "biometrics", "Biometrics"
+    TOTP = "totp", "Authenticator app"
+    BACKUP_CODE = "backup_code", "Backup code"
+
+
+def _new_key() -> str:
+    return secrets.token_hex(20)
+
+
+class TotpAuthenticator(TimestampMixin, ThrottlingMixin, Device):
+    """An authenticator app (RFC 6238: SHA-1, 30 s, 6 digits). One per person."""
+
+    key = EncryptedTextField(default=_new_key)
+    last_t = models.BigIntegerField(default=-1, help_text="The last time step used: a code works once.")
+    drift = models.SmallIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user"], name="mfa_one_totp_per_user")]
+
+    method = Method.TOTP
+
+    def get_throttle_factor(self) -> int:
+        return settings.OTP_TOTP_THROTTLE_FACTOR
+
+    @property
+    def bin_key(self) -> bytes:
+        return bytes.fromhex(self.key)
+
+    def verify_token(self, token: str) -> bool:
+        """True once per code; wrong codes back off exponentially (django-otp throttling)."""
+        allowed, _ = self.verify_is_allowed()
+        if not allowed:
+            return False
+        token = (token or "").strip().replace(" ", "")
+        verified = False
+        if token.isdigit() and len(token) == 6:
+            totp = TOTP(self.bin_key, step=30, t0=0, digits=6, drift=self.drift)
+            totp.time = timezone.now().timestamp()
+            verified = totp.verify(int(token), tolerance=1, min_t=self.last_t + 1)
+            if verified:
+                self.last_t = totp.t()
+                self.drift = totp.drift
+                self.throttle_reset(commit=False)
+                self.set_last_used_timestamp(commit=False)
+                self.save()
+        if not verified:
+            self.throttle_increment(commit=True)
+        return verified
+
+
+class WebAuthnAuthenticator(TimestampMixin, Device):
+    """A security key (cross-platform) or a biometric platform authenticator (WebAuthn)."""
+
+    kind = models.CharField(max_length=16, choices=[(Method.SECURITY_KEY, "Security key"),
+                                                    (Method.BIOMETRICS, "Biometrics")])
+    credential_id = models.BinaryField(unique=True)
+    credential_data = models.BinaryField(help_text="AttestedCredentialData: id and public key")
+    aaguid = models.CharField(max_length=36, blank=True)
+    sign_count = models.BigIntegerField(default=0)
+    user_verified = models.BooleanField(default=False)
+    suspected_clone_at = models.DateTimeField(null=True, blank=True)
+
+    @property
+    def method(self) -> str:
+        return self.kind
+
+    def verify_token(self, token: str) -> bool:  # WebAuthn does not use typed codes
+        return False
+
+
+class BackupCode(models.Model):
+    """One-time backup codes, stored as hashes."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="backup_codes")
+    code_hash = models.CharField(max_length=128)
+    created_at = models.DateTimeField(default=timezone.now)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "used_at"], name="mfa_backup_user_idx")]
+
+    def __str__(self) -> str:
+        return f"backup code of {self.user_id} ({'used' if self.used_at else 'unused'})"
+
+
+class Verification(models.Model):
+    """A successful MFA verification: what Access's "MFA method used" selector reads."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="mfa_verifications")
+    method = models.CharField(max_length=16, choices=Method.choices)
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    authenticator = models.CharField(max_length=120, blank=True)
+
+    class Meta:
+        ordering = ["-at"]
+        indexes = [models.Index(fields=["user", "method", "at"], name="mfa_verification_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} verified with {self.method} at {self.at:%Y-%m-%d %H:%M}"

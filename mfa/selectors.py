@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timedelta
+
+from django.db.models import Max
+from django.utils import timezone
+
+from accounts.models import User
+from mfa.models import BackupCode, Method, TotpAuthenticator, Verification, WebAuthnAuthenticator
+
+# How far back a verification can count for the "MFA method used" selector.
+FACTS_WINDOW = timedelta(days=31)
+
+
+def authenticators_of(user: User) -> list:
+    """Every enrolled authenticator, newest first."""
+    devices = list(TotpAuthenticator.objects.filter(user=user, confirmed=True))
+    devices += list(WebAuthnAuthenticator.objects.filter(user=user, confirmed=True))
+    return sorted(devices, key=lambda d: d.created_at or timezone.now(), reverse=True)
+
+
+def methods_of(user: User) -> set[str]:
+    return {d.method for d in authenticators_of(user)} | (
+        {Method.BACKUP_CODE} if BackupCode.objects.filter(user=user, used_at__isnull=True).exists() else set()
+    )
+
+
+def unused_backup_codes(user: User) -> int:
+    return BackupCode.objects.filter(user=user, used_at__isnull=True).count()
+
+
+class LatestVerifications(Mapping):
+    """Method → time of the person's last verification with it, read on first use: decisions
+    about applications whose policies never ask about MFA pay nothing for it."""
+
+    def __init__(self, user_id: int) -> None:
+        self.user_id = user_id
+        self._data: dict | None = None
+
+    def _load(self) -> dict:
+        if self._data is None:
+            since = timezone.now() - FACTS_WINDOW
+            rows = (
+                Verification.objects.filter(user_id=self.user_id, at__gte=since)
+                .values("method").annotate(latest=Max("at")).order_by()
+            )
+            self._data = {row["method"]: row["latest"] for row in rows}
+        return self._data
+
+    def __getitem__(self, key: str):
+        return self._load()[key]
+
+    def __iter__(self):
+        return iter(self._load())
+
+    def __len__(self) -> int:
+        return len(self._load())
+
+
+def mfa_facts(user: User) -> dict:
+    """Access facts provider: when the person last verified with each MFA method."""
+    return {"mfa": LatestVerifications(user.pk)}

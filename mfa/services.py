@@ -1,0 +1,310 @@
+"""Enrolling, verifying and removing authenticators. Every verification attempt is rate
+limited per person and per address; failures, lockouts, enrolments and removals are audited."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.http import HttpRequest
+from django.utils import timezone
+from fido2.webauthn import AttestedCredentialData
+
+from accounts.models import User
+from accounts.roles import ADMINS
+from console.audit.services import audit_record
+from console.core import ratelimit
+from console.core.errors import Conflict, PermissionRefused, ValidationFailed
+from console.core.request_context import client_ip
+from mfa import selectors, webauthn
+from mfa.models import BackupCode, Method, TotpAuthenticator, Verification, WebAuthnAuthenticator
+
+RECENT_KEY = "mfa_verified_at"
+BACKUP_CODE_COUNT = 10
+
+
+class RateLimited(PermissionRefused):
+    """Too many verification attempts."""
+
+
+def _limit(request: HttpRequest, user: User) -> None:
+    per_user = ratelimit.hit("mfa-user", str(user.pk), limit=settings.MFA_ATTEMPTS_PER_USER,
+                             window=settings.MFA_ATTEMPT_WINDOW)
+    per_ip = ratelimit.hit("mfa-ip", client_ip(request) or "unknown", limit=settings.MFA_ATTEMPTS_PER_IP,
+                           window=settings.MFA_ATTEMPT_WINDOW)
+    if not (per_user and per_ip):
+        audit_record(actor=user, action="mfa.locked_out", obj=user,
+                     changes={"by": "person" if not per_user else "address"})
+        raise RateLimited("Too many verification attempts. Wait a few minutes and try again.")
+
+
+def _verified(request: HttpRequest, user: User, method: str, authenticator: str) -> Verification:
+    verification = Verification.objects.create(user=user, method=method, authenticator=authenticator[:120])
+    request.session[RECENT_KEY] = verification.at.timestamp()
+    transaction.on_commit(lambda: _facts_changed(user))
+    return verification
+
+
+def _facts_changed(user: User) -> None:
+    from console.access.services import facts_changed_later
+
+    facts_changed_later(user.pk, "MFA verified")
+
+
+def recently_verified(request: HttpRequest) -> bool:
+    """A verification within the last ten minutes in this browser session (needed to add or
+    remove authenticators once one exists)."""
+    at = request.session.get(RECENT_KEY)
+    return bool(at) and timezone.now().timestamp() - at <= settings.MFA_RECENT_SECONDS
+
+
+def _require_fresh_mfa(request: HttpRequest, user: User) -> None:
+    if selectors.authenticators_of(user) and not recently_verified(request):
+        raise PermissionRefused("Verify with one of your authenticators first.")
+
+
+# --- TOTP -------------------------------------------------------------------------------------
+
+
+def totp_begin(request: HttpRequest) -> str:
+    """A new secret kept in the session until the first code confirms it."""
+    user = request.user
+    if TotpAuthenticator.objects.filter(user=user).exists():
+        raise Conflict("You already have an authenticator app. Remove it first to set up another.")
+    _require_fresh_mfa(request, user)
+    secret = request.session.get("totp_pending") or secrets.token_hex(20)
+    request.session["totp_pending"] = secret
+    return secret
+
+
+@transaction.atomic
+def totp_confirm(request: HttpRequest, *, code: str, name: str) -> TotpAuthenticator:
+    user = request.user
+    secret = request.session.get("totp_pending")
+    if not secret:
+        raise ValidationFailed("Start the setup again: no pending authenticator app.")
+    _require_fresh_mfa(request, user)
+    _limit(request, user)
+    device = TotpAuthenticator(user=user, name=(name or "Authenticator app").strip()[:64], key=secret)
+    device.throttling_failure_count = 0
+    # Check the first code before saving anything.
+    from django_otp.oath import TOTP
+
+    totp = TOTP(bytes.fromhex(secret), step=30, t0=0, digits=6)
+    totp.time = timezone.now().timestamp()
+    code = (code or "").strip().replace(" ", "")
+    if not (code.isdigit() and len(code) == 6 and totp.verify(int(code), tolerance=1)):
+        audit_record(actor=user, action="mfa.enrollment_failed", obj=user, changes={"method": Method.TOTP})
+        raise ValidationFailed("That code does not match. Check the time on your phone and try the next code.",
+                               field="code")
+    device.last_t = totp.t()
+    device.save()
+    request.session.pop("totp_pending", None)
+    audit_record(actor=user, action="mfa.enrolled", obj=user,
+                 changes={"method": Method.TOTP, "name": device.name})
+    _verified(request, user, Method.TOTP, device.name)
+    return device
+
+
+def verify_totp(request: HttpRequest, *, code: str) -> bool:
+    user = request.user
+    _limit(request, user)
+    device = TotpAuthenticator.objects.filter(user=user, confirmed=True).first()
+    if device is None:
+        raise ValidationFailed("You have no authenticator app.")
+    allowed, _detail = device.verify_is_allowed()
+    if not allowed:
+        audit_record(actor=user, action="mfa.throttled", obj=user, changes={"method": Method.TOTP})
+        raise RateLimited("Too many wrong codes: wait a little before the next try.")
+    with transaction.atomic():
+        if device.verify_token(code):
+            _verified(request, user, Method.TOTP, device.name)
+            return True
+    audit_record(actor=user, action="mfa.failed", obj=user, changes={"method": Method.TOTP})
+    return False
+
+
+# --- Backup codes -----------------------------------------------------------------------------
+
+
+def _hash_code(code: str) -> str:
+    return hashlib.sha256(f"{settings.SECRET_KEY}:{code}".encode()).hexdigest()
+
+
+@transaction.atomic
+def backup_codes_generate(request: HttpRequest) -> list[str]:
+    """New codes replace old ones; shown once."""
+    user = request.user
+    _require_fresh_mfa(request, user)
+    if not selectors.authenticators_of(user):
+        raise Conflict("Enroll an authenticator first; backup codes stand in for it when it is lost.")
+    BackupCode.objects.filter(user=user).delete()
+    codes = [f"{secrets.randbelow(10**10):010d}" for _ in range(BACKUP_CODE_COUNT)]
+    BackupCode.objects.bulk_create([BackupCode(user=user, code_hash=_hash_code(c)) for c in codes])
+    audit_record(actor=user, action="mfa.backup_codes_generated", obj=user, changes={"count": len(codes)})
+    return [f"{c[:5]}-{c[5:]}" for c in codes]
+
+
+def verify_backup_code(request: HttpRequest, *, code: str) -> bool:
+    user = request.user
+    _limit(request, user)
+    digest = _hash_code((code or "").replace("-", "").replace(" ", "").strip())
+    with transaction.atomic():
+        for candidate in BackupCode.objects.select_for_update().filter(user=user, used_at__isnull=True):
+            if hmac.compare_digest(candidate.code_hash, digest):
+                candidate.used_at = timezone.now()
+                candidate.save(update_fields=["used_at"])
+                audit_record(actor=user, action="mfa.backup_code_used", obj=user,
+                             changes={"left": selectors.unused_backup_codes(user)})
+                _verified(request, user, Method.BACKUP_CODE, "backup code")
+                return True
+    audit_record(actor=user, action="mfa.failed", obj=user, changes={"method": Method.BACKUP_CODE})
+    return False
+
+
+# --- WebAuthn ---------------------------------------------------------------------------------
+
+
+def _aaguid_allowed(aaguid: str) -> bool:
+    allowed = {a.replace("-", "").lower() for a in settings.MFA_ALLOWED_AAGUIDS}
+    return not allowed or aaguid.replace("-", "").lower() in allowed
+
+
+def webauthn_register_begin(request: HttpRequest, *, kind: str) -> dict:
+    if kind not in (Method.SECURITY_KEY, Method.BIOMETRICS):
+        raise ValidationFailed("Unknown kind of authenticator.")
+    _require_fresh_mfa(request, request.user)
+    existing = [bytes(d.credential_data) for d in WebAuthnAuthenticator.objects.filter(user=request.user)]
+    return webauthn.registration_options(request, kind=kind, existing=existing)
+
+
+@transaction.atomic
+def webauthn_register_complete(request: HttpRequest, *, kind: str, response: dict, name: str) -> WebAuthnAuthenticator:
+    user = request.user
+    _require_fresh_mfa(request, user)
+    state = webauthn.take_state(request, f"register:{kind}")
+    try:
+        auth_data = webauthn.server(request).register_complete(state, response)
+    except (ValueError, KeyError, TypeError) as exc:
+        audit_record(actor=user, action="mfa.enrollment_failed", obj=user, changes={"method": kind, "reason": str(exc)})
+        raise ValidationFailed(f"The authenticator's answer was refused: {exc}")
+    credential = auth_data.credential_data
+    aaguid = str(credential.aaguid)
+    if not _aaguid_allowed(aaguid):
+        audit_record(actor=user, action="mfa.enrollment_refused", obj=user, changes={"aaguid": aaguid})
+        raise ValidationFailed("This model of authenticator is not allowed by your organization.")
+    if kind == Method.BIOMETRICS and not auth_data.is_user_verified():
+        raise ValidationFailed("Biometrics must verify you (fingerprint, face or PIN).")
+    if WebAuthnAuthenticator.objects.filter(credential_id=credential.credential_id).exists():
+        raise Conflict("This authenticator is already enrolled.")
+    device = WebAuthnAuthenticator.objects.create(
+        user=user, name=(name or dict(WebAuthnAuthenticator._meta.get_field("kind").choices)[kind]).strip()[:64],
+        kind=kind, credential_id=credential.credential_id, credential_data=bytes(credential),
+        aaguid=aaguid, sign_count=auth_data.counter, user_verified=auth_data.is_user_verified(),
+    )
+    audit_record(actor=user, action="mfa.enrolled", obj=user, changes={"method": kind, "name": device.name,
+                                                                          "aaguid": aaguid})
+    _verified(request, user, kind, device.name)
+    return device
+
+
+def webauthn_authenticate_begin(request: HttpRequest, *, methods: list[str]) -> dict:
+    devices = WebAuthnAuthenticator.objects.filter(user=request.user, kind__in=methods, confirmed=True)
+    if not devices:
+        raise ValidationFailed("You have no security key or biometric authenticator for this.")
+    require_uv = all(d.kind == Method.BIOMETRICS for d in devices)
+    return webauthn.authentication_options(request, credentials=[bytes(d.credential_data) for d in devices],
+                                           require_uv=require_uv)
+
+
+def webauthn_authenticate_complete(request: HttpRequest, *, response: dict) -> WebAuthnAuthenticator:
+    user = request.user
+    _limit(request, user)
+    state = webauthn.take_state(request, "authenticate")
+    devices = list(WebAuthnAuthenticator.objects.filter(user=user, confirmed=True))
+    credentials = [AttestedCredentialData(bytes(d.credential_data)) for d in devices]
+    try:
+        used = webauthn.server(request).authenticate_complete(state, credentials, response)
+    except (ValueError, KeyError, TypeError) as exc:
+        audit_record(actor=user, action="mfa.failed", obj=user, changes={"method": "webauthn", "reason": str(exc)})
+        raise ValidationFailed(f"The authenticator's answer was refused: {exc}")
+    device = next(d for d in devices if bytes(d.credential_id) == used.credential_id)
+    from fido2.webauthn import AuthenticationResponse
+
+    counter = AuthenticationResponse.from_dict(response).response.authenticator_data.counter
+    with transaction.atomic():
+        device = WebAuthnAuthenticator.objects.select_for_update().get(pk=device.pk)
+        went_back = counter <= device.sign_count and not (counter == 0 and device.sign_count == 0)
+        if device.suspected_clone_at or went_back:
+            if not device.suspected_clone_at:
+                device.suspected_clone_at = timezone.now()
+                device.save(update_fields=["suspected_clone_at"])
+            audit_record(actor=user, action="mfa.clone_suspected", obj=user,
+                         changes={"authenticator": device.name, "stored_counter": device.sign_count,
+                                  "presented_counter": counter})
+            raise PermissionRefused(
+                "This authenticator may have been copied: its counter went backwards. It is blocked; "
+                "ask your IT team."
+            )
+        device.sign_count = counter
+        device.set_last_used_timestamp(commit=False)
+        device.save(update_fields=["sign_count", "last_used_at"])
+        _verified(request, user, device.kind, device.name)
+    return device
+
+
+# --- Management -------------------------------------------------------------------------------
+
+
+def _find(user: User, persistent_id: str):
+    for device in selectors.authenticators_of(user):
+        if device.persistent_id == persistent_id:
+            return device
+    raise ValidationFailed("No such authenticator.")
+
+
+@transaction.atomic
+def authenticator_rename(request: HttpRequest, *, persistent_id: str, name: str) -> None:
+    device = _find(request.user, persistent_id)
+    name = (name or "").strip()[:64]
+    if not name:
+        raise ValidationFailed("Give the authenticator a name.", field="name")
+    old, device.name = device.name, name
+    device.save(update_fields=["name"])
+    audit_record(actor=request.user, action="mfa.renamed", obj=request.user,
+                 changes={"name": {"old": old, "new": name}})
+
+
+@transaction.atomic
+def authenticator_remove(request: HttpRequest, *, persistent_id: str) -> None:
+    user = request.user
+    if not recently_verified(request):
+        raise PermissionRefused("Verify with one of your authenticators first.")
+    device = _find(user, persistent_id)
+    device.delete()
+    audit_record(actor=user, action="mfa.removed", obj=user, changes={"method": device.method, "name": device.name})
+
+
+@transaction.atomic
+def admin_revoke(*, actor: User, user: User, persistent_id: str | None = None) -> int:
+    """An admin removes one or all of a person's authenticators (lost device, leaver)."""
+    if actor.role not in ADMINS:
+        raise PermissionRefused("Only admins can remove someone's authenticators.")
+    devices = selectors.authenticators_of(user)
+    if persistent_id:
+        devices = [d for d in devices if d.persistent_id == persistent_id]
+    for device in devices:
+        device.delete()
+    if persistent_id is None:
+        BackupCode.objects.filter(user=user).delete()
+    audit_record(actor=actor, action="mfa.revoked_by_admin", obj=user,
+                 changes={"removed": [f"{d.method}: {d.name}" for d in devices]})
+    return len(devices)
+
+
+def recent_window() -> timedelta:
+    return timedelta(seconds=settings.MFA_RECENT_SECONDS)

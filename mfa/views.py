@@ -1,0 +1,247 @@
+from __future__ import annotations
+
+import io
+import json
+from urllib.parse import quote
+
+import qrcode
+import qrcode.image.svg
+from django.contrib import messages
+from django.db.models import Q
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from accounts.models import User
+from accounts.roles import ADMINS, CONSOLE_READERS, EVERYONE
+from accounts.selectors import get_user_for
+from console.core.errors import ConsoleError
+from console.core.permissions import roles_required
+from mfa import selectors, services
+from mfa.models import Method, TotpAuthenticator, WebAuthnAuthenticator
+
+METHOD_LABELS = dict(Method.choices)
+
+
+def _next_url(request: HttpRequest, default: str = "mfa:devices") -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
+                                                   require_https=request.is_secure()):
+        return target
+    return redirect(default).url
+
+
+def _json_body(request: HttpRequest) -> dict:
+    try:
+        body = json.loads(request.body or b"{}")
+    except ValueError:
+        body = {}
+    return body if isinstance(body, dict) else {}
+
+
+@roles_required(EVERYONE)
+def devices(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    return render(request, "mfa/devices.html", {
+        "authenticators": selectors.authenticators_of(user),
+        "has_totp": TotpAuthenticator.objects.filter(user=user).exists(),
+        "backup_codes_left": selectors.unused_backup_codes(user),
+        "recently_verified": services.recently_verified(request),
+        "labels": METHOD_LABELS,
+    })
+
+
+@roles_required(EVERYONE)
+def totp_setup(request: HttpRequest) -> HttpResponse:
+    try:
+        secret = services.totp_begin(request)
+    except ConsoleError as exc:
+        messages.error(request, exc.message)
+        return redirect(_needs_verification(request, exc))
+    error = None
+    if request.method == "POST":
+        try:
+            services.totp_confirm(request, code=request.POST.get("code", ""), name=request.POST.get("name", ""))
+        except ConsoleError as exc:
+            error = exc.message
+        else:
+            messages.success(request, "Your authenticator app is set up.")
+            return redirect("mfa:devices")
+    import base64
+
+    b32 = base64.b32encode(bytes.fromhex(secret)).decode().rstrip("=")
+    issuer = "Zero Trust Console"
+    uri = f"otpauth://totp/{quote(issuer)}:{quote(request.user.email)}?secret={b32}&issuer={quote(issuer)}&digits=6&period=30"
+    image = qrcode.make(uri, image_factory=qrcode.image.svg.SvgPathImage, box_size=8)
+    svg = io.BytesIO()
+    image.save(svg)
+    markup = svg.getvalue().decode()
+    markup = markup[markup.index("<svg"):]  # no XML declaration inside HTML
+    return render(request, "mfa/totp_setup.html", {
+        "secret": " ".join(b32[i:i + 4] for i in range(0, len(b32), 4)), "qr_svg": markup,
+        "uri": uri, "error": error,
+    })
+
+
+def _needs_verification(request: HttpRequest, exc: ConsoleError) -> str:
+    if "Verify" in exc.message:
+        return f"{redirect('mfa:verify').url}?next={quote(request.get_full_path())}"
+    return redirect("mfa:devices").url
+
+
+@roles_required(EVERYONE)
+@require_POST
+def webauthn_register_options(request: HttpRequest) -> JsonResponse:
+    kind = _json_body(request).get("kind", "")
+    try:
+        return JsonResponse(services.webauthn_register_begin(request, kind=kind))
+    except ConsoleError as exc:
+        return JsonResponse({"error": exc.message}, status=400)
+
+
+@roles_required(EVERYONE)
+@require_POST
+def webauthn_register_complete(request: HttpRequest) -> JsonResponse:
+    body = _json_body(request)
+    try:
+        device = services.webauthn_register_complete(
+            request, kind=body.get("kind", ""), response=body.get("credential") or {}, name=body.get("name", ""),
+        )
+    except ConsoleError as exc:
+        return JsonResponse({"error": exc.message}, status=400)
+    messages.success(request, f"{device.name} is enrolled.")
+    return JsonResponse({"ok": True, "next": redirect("mfa:devices").url})
+
+
+@roles_required(EVERYONE)
+def verify(request: HttpRequest) -> HttpResponse:
+    """Step-up: prove one of the allowed methods, then go back where you were going."""
+    user = request.user
+    wanted = [m for m in request.GET.get("methods", "").split(",") if m in METHOD_LABELS] or list(METHOD_LABELS)
+    enrolled = selectors.methods_of(user)
+    offered = [m for m in wanted if m in enrolled]
+    if Method.BACKUP_CODE in enrolled and Method.BACKUP_CODE not in offered and request.GET.get("methods") is None:
+        offered.append(Method.BACKUP_CODE)
+    error = None
+    if request.method == "POST":
+        method = request.POST.get("method")
+        try:
+            if method == Method.TOTP:
+                ok = services.verify_totp(request, code=request.POST.get("code", ""))
+            elif method == Method.BACKUP_CODE:
+                ok = services.verify_backup_code(request, code=request.POST.get("code", ""))
+            else:
+                ok = False
+        except ConsoleError as exc:
+            error = exc.message
+        else:
+            if ok:
+                messages.success(request, "Verified.")
+                return redirect(_next_url(request))
+            error = "That code is not right (or was already used)."
+    return render(request, "mfa/verify.html", {
+        "offered": offered, "labels": METHOD_LABELS, "error": error, "next": _next_url(request),
+        "webauthn_methods": ",".join(m for m in offered if m in (Method.SECURITY_KEY, Method.BIOMETRICS)),
+        "missing": [m for m in wanted if m not in enrolled and m != Method.BACKUP_CODE],
+    })
+
+
+@roles_required(EVERYONE)
+@require_POST
+def webauthn_verify_options(request: HttpRequest) -> JsonResponse:
+    methods = [m for m in str(_json_body(request).get("methods", "")).split(",")
+               if m in (Method.SECURITY_KEY, Method.BIOMETRICS)] or [Method.SECURITY_KEY, Method.BIOMETRICS]
+    try:
+        return JsonResponse(services.webauthn_authenticate_begin(request, methods=methods))
+    except ConsoleError as exc:
+        return JsonResponse({"error": exc.message}, status=400)
+
+
+@roles_required(EVERYONE)
+@require_POST
+def webauthn_verify_complete(request: HttpRequest) -> JsonResponse:
+    body = _json_body(request)
+    try:
+        device = services.webauthn_authenticate_complete(request, response=body.get("credential") or {})
+    except ConsoleError as exc:
+        return JsonResponse({"error": exc.message}, status=400)
+    messages.success(request, f"Verified with {device.name}.")
+    target = body.get("next") or ""
+    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        target = redirect("mfa:devices").url
+    return JsonResponse({"ok": True, "next": target})
+
+
+@roles_required(EVERYONE)
+@require_POST
+def rename(request: HttpRequest) -> HttpResponse:
+    try:
+        services.authenticator_rename(request, persistent_id=request.POST.get("device", ""),
+                                      name=request.POST.get("name", ""))
+    except ConsoleError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "Renamed.")
+    return redirect("mfa:devices")
+
+
+@roles_required(EVERYONE)
+@require_POST
+def remove(request: HttpRequest) -> HttpResponse:
+    try:
+        services.authenticator_remove(request, persistent_id=request.POST.get("device", ""))
+    except ConsoleError as exc:
+        messages.error(request, exc.message)
+        if "Verify" in exc.message:
+            return redirect(f"{redirect('mfa:verify').url}?next={quote(redirect('mfa:devices').url)}")
+    else:
+        messages.success(request, "The authenticator was removed.")
+    return redirect("mfa:devices")
+
+
+@roles_required(EVERYONE)
+@require_POST
+def backup_codes(request: HttpRequest) -> HttpResponse:
+    try:
+        codes = services.backup_codes_generate(request)
+    except ConsoleError as exc:
+        messages.error(request, exc.message)
+        if "Verify" in exc.message:
+            return redirect(f"{redirect('mfa:verify').url}?next={quote(redirect('mfa:devices').url)}")
+        return redirect("mfa:devices")
+    response = render(request, "mfa/backup_codes.html", {"codes": codes})
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+# --- Admin ------------------------------------------------------------------------------------
+
+
+@roles_required(CONSOLE_READERS)
+def admin_list(request: HttpRequest) -> HttpResponse:
+    query = request.GET.get("q", "").strip()[:100]
+    people = User.objects.filter(
+        Q(totpauthenticator__isnull=False) | Q(webauthnauthenticator__isnull=False)
+    ).distinct().order_by("email")
+    if query:
+        people = people.filter(Q(email__icontains=query) | Q(full_name__icontains=query))
+    from django.core.paginator import Paginator
+
+    page = Paginator(people, 25).get_page(request.GET.get("page"))
+    rows = [(person, selectors.authenticators_of(person)) for person in page.object_list]
+    return render(request, "mfa/admin_list.html", {
+        "rows": rows, "page": page, "query": query, "labels": METHOD_LABELS,
+        "clones": WebAuthnAuthenticator.objects.filter(suspected_clone_at__isnull=False).select_related("user"),
+        "can_write": request.user.role in ADMINS,
+    })
+
+
+@roles_required(ADMINS)
+@require_POST
+def admin_revoke(request: HttpRequest, user_id: int) -> HttpResponse:
+    person = get_user_for(request.user, user_id)
+    device = request.POST.get("device") or None
+    count = services.admin_revoke(actor=request.user, user=person, persistent_id=device)
+    messages.success(request, f"{count} authenticator(s) of {person.email} removed.")
+    return redirect(request.POST.get("back") or "mfa:admin-list")
