@@ -1,0 +1,148 @@
+"""TOTP checked against an independent generator (pyotp), backup codes, rate limits, and the
+path from a verification to an Access decision."""
+
+from __future__ import annotations
+
+import base64
+import time
+
+import pyotp
+import pytest
+
+from console.access import decisions, engine, services as access_services
+from console.audit.models import AuditEvent
+from mfa.models import BackupCode, TotpAuthenticator, Verification
+
+pytestmark = pytest.mark.django_db
+
+
+def b32(hex_key: str) -> str:
+    return base64.b32encode(bytes.fromhex(hex_key)).decode()
+
+
+def enroll_totp(client) -> pyotp.TOTP:
+    page = client.get("/mfa/totp/")
+    secret = page.context["secret"].replace(" ", "")
+    generator = pyotp.TOTP(secret)
+    response = client.post("/mfa/totp/", {"code": generator.now(), "name": "Phone"})
+    assert response.status_code == 302, page.content
+    return generator
+
+
+def test_enrolling_an_authenticator_app_with_an_independent_generator(client_for, employee):
+    client = client_for(employee)
+    page = client.get("/mfa/totp/")
+    assert "<svg" in page.content.decode() and page.context["uri"].startswith("otpauth://totp/")
+    secret = page.context["secret"].replace(" ", "")
+    wrong = client.post("/mfa/totp/", {"code": "000000", "name": "Phone"})
+    assert "does not match" in wrong.content.decode() and not TotpAuthenticator.objects.exists()
+    client.post("/mfa/totp/", {"code": pyotp.TOTP(secret).now(), "name": "Phone"})
+    device = TotpAuthenticator.objects.get(user=employee)
+    assert device.name == "Phone" and b32(device.key).rstrip("=") == secret
+    assert AuditEvent.objects.filter(action="mfa.enrolled", object_id=str(employee.pk)).exists()
+    # The key is encrypted at rest.
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT key FROM mfa_totpauthenticator WHERE id = %s", [device.pk])
+        assert device.key not in cursor.fetchone()[0]
+
+
+def test_a_code_works_once_and_wrong_codes_back_off(client_for, employee, settings):
+    settings.OTP_TOTP_THROTTLE_FACTOR = 0  # the back-off is tested on its own below
+    client = client_for(employee)
+    generator = enroll_totp(client)
+    # The enrolment used the current code: it cannot be used again.
+    replay = client.post("/mfa/verify/", {"method": "totp", "code": generator.now(), "next": "/launcher/"})
+    assert replay.status_code == 200 and "already used" in replay.content.decode()
+    future = generator.at(time.time() + 30)
+    ok = client.post("/mfa/verify/", {"method": "totp", "code": future, "next": "/launcher/"})
+    assert ok.status_code == 302 and ok["Location"] == "/launcher/"
+    assert Verification.objects.filter(user=employee, method="totp").count() == 2  # enrolment + this
+    again = client.post("/mfa/verify/", {"method": "totp", "code": future, "next": "/launcher/"})
+    assert again.status_code == 200
+    assert AuditEvent.objects.filter(action="mfa.failed").count() == 2
+
+
+def test_wrong_codes_lock_the_authenticator_for_a_while(client_for, employee, settings):
+    settings.OTP_TOTP_THROTTLE_FACTOR = 10
+    client = client_for(employee)
+    generator = enroll_totp(client)
+    client.post("/mfa/verify/", {"method": "totp", "code": "123456"})
+    locked = client.post("/mfa/verify/", {"method": "totp", "code": generator.at(time.time() + 30)})
+    assert "wait a little" in locked.content.decode()
+    assert AuditEvent.objects.filter(action="mfa.throttled").exists()
+
+
+def test_too_many_attempts_are_refused_and_audited(client_for, employee, settings):
+    settings.OTP_TOTP_THROTTLE_FACTOR = 0
+    settings.MFA_ATTEMPTS_PER_USER = 3
+    client = client_for(employee)
+    enroll_totp(client)
+    for _ in range(2):
+        client.post("/mfa/verify/", {"method": "totp", "code": "000000"})
+    refused = client.post("/mfa/verify/", {"method": "totp", "code": "000000"})
+    assert "Too many verification attempts" in refused.content.decode()
+    assert AuditEvent.objects.filter(action="mfa.locked_out", object_id=str(employee.pk)).exists()
+
+
+def test_backup_codes_are_shown_once_and_work_once(client_for, employee, settings):
+    settings.OTP_TOTP_THROTTLE_FACTOR = 0
+    client = client_for(employee)
+    enroll_totp(client)
+    page = client.post("/mfa/backup-codes/")
+    codes = page.context["codes"]
+    assert len(codes) == 10 and page["Cache-Control"] == "no-store"
+    stored = list(BackupCode.objects.filter(user=employee).values_list("code_hash", flat=True))
+    assert all(c.replace("-", "") not in "".join(stored) for c in codes)  # only hashes are kept
+    assert client.post("/mfa/verify/", {"method": "backup_code", "code": codes[0]}).status_code == 302
+    assert client.post("/mfa/verify/", {"method": "backup_code", "code": codes[0]}).status_code == 200
+    assert BackupCode.objects.filter(user=employee, used_at__isnull=True).count() == 9
+
+
+def test_changing_devices_needs_a_recent_verification(client_for, employee, settings):
+    settings.OTP_TOTP_THROTTLE_FACTOR = 0
+    client = client_for(employee)
+    generator = enroll_totp(client)
+    session = client.session
+    session["mfa_verified_at"] = 0  # long ago
+    session.save()
+    device = TotpAuthenticator.objects.get()
+    refused = client.post("/mfa/remove/", {"device": device.persistent_id})
+    assert refused["Location"].startswith("/mfa/verify/")
+    assert TotpAuthenticator.objects.exists()
+    client.post("/mfa/verify/", {"method": "totp", "code": generator.at(time.time() + 30)})
+    client.post("/mfa/remove/", {"device": device.persistent_id})
+    assert not TotpAuthenticator.objects.exists()
+    assert AuditEvent.objects.filter(action="mfa.removed").exists()
+
+
+def test_a_verification_satisfies_an_access_step_up(client_for, employee, super_admin, settings):
+    settings.OTP_TOTP_THROTTLE_FACTOR = 0
+    app = access_services.application_create(actor=super_admin, name="Payroll", type="self_hosted",
+                                             domain="payroll.corp.example")
+    policy = access_services.policy_create(actor=super_admin, name="Finance", action="allow", rules={
+        "include": [{"type": "email", "values": [employee.email]}],
+        "require": [{"type": "mfa_method", "values": ["totp"], "max_age_minutes": 10}],
+    })
+    access_services.application_set_policies(actor=super_admin, application=app, policy_ids=[policy.pk])
+    before = decisions.decide(application=app, source="api", issuer="http://t", user=employee)
+    assert before.decision.outcome == engine.Outcome.CHALLENGE
+    client = client_for(employee)
+    refused = client.get(f"/access/applications/{app.pk}/launch/")
+    assert 'data-testid="step-up"' in refused.content.decode()
+    enroll_totp(client)  # enrolling verifies too
+    assert decisions.decide(application=app, source="api", issuer="http://t", user=employee).outcome == "allow"
+    assert client.get(f"/access/applications/{app.pk}/launch/")["Location"] == "https://payroll.corp.example/"
+
+
+def test_admins_see_and_remove_authenticators(client_for, employee, super_admin, auditor, settings):
+    settings.OTP_TOTP_THROTTLE_FACTOR = 0
+    enroll_totp(client_for(employee))
+    listing = client_for(auditor).get("/mfa/admin/")
+    assert employee.email in listing.content.decode() and "Remove all" not in listing.content.decode()
+    admin = client_for(super_admin)
+    admin.post(f"/mfa/admin/users/{employee.pk}/revoke/")
+    assert not TotpAuthenticator.objects.exists()
+    event = AuditEvent.objects.get(action="mfa.revoked_by_admin")
+    assert event.actor_email == super_admin.email and event.changes["removed"] == ["totp: Phone"]
