@@ -9,7 +9,8 @@ import time
 import pyotp
 import pytest
 
-from console.access import decisions, engine, services as access_services
+from console.access import decisions, engine
+from console.access import services as access_services
 from console.audit.models import AuditEvent
 from mfa.models import BackupCode, TotpAuthenticator, Verification
 
