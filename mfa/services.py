@@ -81,8 +81,8 @@ def totp_begin(request: HttpRequest) -> str:
     return secret
 
 
-@transaction.atomic
 def totp_confirm(request: HttpRequest, *, code: str, name: str) -> TotpAuthenticator:
+    """Failures are audited outside any transaction, so that refusing does not erase the record."""
     user = request.user
     secret = request.session.get("totp_pending")
     if not secret:
@@ -102,11 +102,12 @@ def totp_confirm(request: HttpRequest, *, code: str, name: str) -> TotpAuthentic
         raise ValidationFailed("That code does not match. Check the time on your phone and try the next code.",
                                field="code")
     device.last_t = totp.t()
-    device.save()
+    with transaction.atomic():
+        device.save()
+        audit_record(actor=user, action="mfa.enrolled", obj=user,
+                     changes={"method": Method.TOTP, "name": device.name})
+        _verified(request, user, Method.TOTP, device.name)
     request.session.pop("totp_pending", None)
-    audit_record(actor=user, action="mfa.enrolled", obj=user,
-                 changes={"method": Method.TOTP, "name": device.name})
-    _verified(request, user, Method.TOTP, device.name)
     return device
 
 
@@ -182,8 +183,8 @@ def webauthn_register_begin(request: HttpRequest, *, kind: str) -> dict:
     return webauthn.registration_options(request, kind=kind, existing=existing)
 
 
-@transaction.atomic
 def webauthn_register_complete(request: HttpRequest, *, kind: str, response: dict, name: str) -> WebAuthnAuthenticator:
+    """Refusals are audited outside any transaction, so that refusing does not erase the record."""
     user = request.user
     _require_fresh_mfa(request, user)
     state = webauthn.take_state(request, f"register:{kind}")
@@ -198,17 +199,20 @@ def webauthn_register_complete(request: HttpRequest, *, kind: str, response: dic
         audit_record(actor=user, action="mfa.enrollment_refused", obj=user, changes={"aaguid": aaguid})
         raise ValidationFailed("This model of authenticator is not allowed by your organization.")
     if kind == Method.BIOMETRICS and not auth_data.is_user_verified():
+        audit_record(actor=user, action="mfa.enrollment_failed", obj=user,
+                     changes={"method": kind, "reason": "no user verification"})
         raise ValidationFailed("Biometrics must verify you (fingerprint, face or PIN).")
     if WebAuthnAuthenticator.objects.filter(credential_id=credential.credential_id).exists():
         raise Conflict("This authenticator is already enrolled.")
-    device = WebAuthnAuthenticator.objects.create(
-        user=user, name=(name or dict(WebAuthnAuthenticator._meta.get_field("kind").choices)[kind]).strip()[:64],
-        kind=kind, credential_id=credential.credential_id, credential_data=bytes(credential),
-        aaguid=aaguid, sign_count=auth_data.counter, user_verified=auth_data.is_user_verified(),
-    )
-    audit_record(actor=user, action="mfa.enrolled", obj=user, changes={"method": kind, "name": device.name,
-                                                                          "aaguid": aaguid})
-    _verified(request, user, kind, device.name)
+    with transaction.atomic():
+        device = WebAuthnAuthenticator.objects.create(
+            user=user, name=(name or dict(WebAuthnAuthenticator._meta.get_field("kind").choices)[kind]).strip()[:64],
+            kind=kind, credential_id=credential.credential_id, credential_data=bytes(credential),
+            aaguid=aaguid, sign_count=auth_data.counter, user_verified=auth_data.is_user_verified(),
+        )
+        audit_record(actor=user, action="mfa.enrolled", obj=user,
+                     changes={"method": kind, "name": device.name, "aaguid": aaguid})
+        _verified(request, user, kind, device.name)
     return device
 
 
@@ -236,24 +240,29 @@ def webauthn_authenticate_complete(request: HttpRequest, *, response: dict) -> W
     from fido2.webauthn import AuthenticationResponse
 
     counter = AuthenticationResponse.from_dict(response).response.authenticator_data.counter
+    blocked = False
     with transaction.atomic():
         device = WebAuthnAuthenticator.objects.select_for_update().get(pk=device.pk)
         went_back = counter <= device.sign_count and not (counter == 0 and device.sign_count == 0)
         if device.suspected_clone_at or went_back:
+            # Recorded and committed before refusing: the block must outlast this request.
+            blocked = True
             if not device.suspected_clone_at:
                 device.suspected_clone_at = timezone.now()
                 device.save(update_fields=["suspected_clone_at"])
             audit_record(actor=user, action="mfa.clone_suspected", obj=user,
                          changes={"authenticator": device.name, "stored_counter": device.sign_count,
                                   "presented_counter": counter})
-            raise PermissionRefused(
-                "This authenticator may have been copied: its counter went backwards. It is blocked; "
-                "ask your IT team."
-            )
-        device.sign_count = counter
-        device.set_last_used_timestamp(commit=False)
-        device.save(update_fields=["sign_count", "last_used_at"])
-        _verified(request, user, device.kind, device.name)
+        else:
+            device.sign_count = counter
+            device.set_last_used_timestamp(commit=False)
+            device.save(update_fields=["sign_count", "last_used_at"])
+            _verified(request, user, device.kind, device.name)
+    if blocked:
+        raise PermissionRefused(
+            "This authenticator may have been copied: its counter went backwards. It is blocked; "
+            "ask your IT team."
+        )
     return device
 
 
