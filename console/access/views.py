@@ -653,4 +653,8 @@ def launch(request: HttpRequest, app_id: int) -> HttpResponse:
     if outcome.decision.outcome in (engine.Outcome.ALLOW, engine.Outcome.BYPASS) and app.launch_url:
         return redirect(app.launch_url)
     status = 200 if outcome.decision.outcome == engine.Outcome.CHALLENGE else 403
-    return render(request, "access/launch_refused.html", {"app": app, "outcome": outcome}, status=status)
+    from mfa.models import Method
+
+    return render(request, "access/launch_refused.html", {
+        "app": app, "outcome": outcome, "method_labels": dict(Method.choices),
+    }, status=status)
