@@ -14,5 +14,10 @@ class MfaConfig(AppConfig):
         register(
             NavItem("Access", "My MFA devices", "mfa:devices", EVERYONE, order=95),
             NavItem("MFA", "Enrolled authenticators", "mfa:admin-list", CONSOLE_READERS, order=10),
+            NavItem("MFA", "Settings", "mfa:settings", CONSOLE_READERS, order=20),
         )
         facts.register(mfa_facts)
+        from console.access.policies import register_requirement_hook
+        from mfa.rules import requirement_selectors
+
+        register_requirement_hook(requirement_selectors)

@@ -115,3 +115,40 @@ class Verification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} verified with {self.method} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class Level(models.TextChoices):
+    """How an application or a policy relates to the level above it."""
+
+    RESPECT = "respect", "Respect the level above"
+    CUSTOM = "custom", "Custom MFA settings"
+    DISABLED = "disabled", "Disable MFA"
+
+
+PHISHING_RESISTANT = (Method.SECURITY_KEY, Method.BIOMETRICS)
+
+
+class OrganizationSettings(models.Model):
+    """The organization's MFA settings (one row)."""
+
+    required_for_all = models.BooleanField(
+        default=False, help_text="Apply these settings to every application unless it says otherwise.",
+    )
+    allowed_methods = models.JSONField(default=list, help_text="Empty: every method.")
+    reverify_minutes = models.PositiveIntegerField(
+        default=1440, help_text="How long a verification lasts; 0 asks again at every sign-in.",
+    )
+    phishing_resistant_only = models.BooleanField(default=False)
+    allowed_aaguids = models.JSONField(default=list, help_text="Authenticator models allowed to enroll.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "MFA settings"
+
+    def __str__(self) -> str:
+        return "MFA settings"
+
+    @classmethod
+    def load(cls) -> OrganizationSettings:
+        found = cls.objects.order_by("pk").first()
+        return found if found is not None else cls.objects.create()

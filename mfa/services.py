@@ -171,7 +171,11 @@ def verify_backup_code(request: HttpRequest, *, code: str) -> bool:
 
 
 def _aaguid_allowed(aaguid: str) -> bool:
-    allowed = {a.replace("-", "").lower() for a in settings.MFA_ALLOWED_AAGUIDS}
+    """Checked at enrollment only; the console's setting wins over the environment's."""
+    from mfa.models import OrganizationSettings
+
+    configured = OrganizationSettings.load().allowed_aaguids or settings.MFA_ALLOWED_AAGUIDS
+    allowed = {a.replace("-", "").lower() for a in configured}
     return not allowed or aaguid.replace("-", "").lower() in allowed
 
 
@@ -317,3 +321,44 @@ def admin_revoke(*, actor: User, user: User, persistent_id: str | None = None) -
 
 def recent_window() -> timedelta:
     return timedelta(seconds=settings.MFA_RECENT_SECONDS)
+
+
+ORG_FIELDS = ("required_for_all", "allowed_methods", "reverify_minutes", "phishing_resistant_only", "allowed_aaguids")
+
+
+@transaction.atomic
+def org_settings_update(
+    *, actor: User, required_for_all: bool, allowed_methods: list[str], reverify_minutes: int,
+    phishing_resistant_only: bool, allowed_aaguids: list[str],
+):
+    """The organization's MFA settings; every Access decision reflects them after commit."""
+    from console.access.services import _changed
+    from console.audit.services import diff, snapshot
+    from mfa.models import OrganizationSettings
+
+    if actor.role not in ADMINS:
+        raise PermissionRefused("Only admins change MFA settings.")
+    unknown = [m for m in allowed_methods if m not in (Method.SECURITY_KEY, Method.BIOMETRICS, Method.TOTP)]
+    if unknown:
+        raise ValidationFailed(f"Unknown method(s): {', '.join(unknown)}.", field="allowed_methods")
+    if reverify_minutes > 43200:
+        raise ValidationFailed("At most 30 days (43200 minutes).", field="reverify_minutes")
+    cleaned = []
+    for value in allowed_aaguids:
+        compact = value.strip().replace("-", "").lower()
+        if len(compact) != 32 or any(c not in "0123456789abcdef" for c in compact):
+            raise ValidationFailed(f"{value!r} is not an AAGUID (32 hexadecimal digits).", field="allowed_aaguids")
+        cleaned.append(compact)
+    org = OrganizationSettings.load()
+    org = OrganizationSettings.objects.select_for_update().get(pk=org.pk)
+    before = snapshot(org, ORG_FIELDS)
+    org.required_for_all, org.allowed_methods = required_for_all, sorted(set(allowed_methods))
+    org.reverify_minutes, org.phishing_resistant_only = reverify_minutes, phishing_resistant_only
+    org.allowed_aaguids = sorted(set(cleaned))
+    changes = diff(before, snapshot(org, ORG_FIELDS))
+    if not changes:
+        return org
+    org.save()
+    audit_record(actor=actor, action="mfa.settings_updated", obj=org, changes=changes)
+    _changed()
+    return org

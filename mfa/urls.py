@@ -16,5 +16,6 @@ urlpatterns = [
     path("remove/", views.remove, name="remove"),
     path("backup-codes/", views.backup_codes, name="backup-codes"),
     path("admin/", views.admin_list, name="admin-list"),
+    path("settings/", views.org_settings, name="settings"),
     path("admin/users/<int:user_id>/revoke/", views.admin_revoke, name="admin-revoke"),
 ]

@@ -245,3 +245,32 @@ def admin_revoke(request: HttpRequest, user_id: int) -> HttpResponse:
     count = services.admin_revoke(actor=request.user, user=person, persistent_id=device)
     messages.success(request, f"{count} authenticator(s) of {person.email} removed.")
     return redirect(request.POST.get("back") or "mfa:admin-list")
+
+
+@roles_required(CONSOLE_READERS)
+def org_settings(request: HttpRequest) -> HttpResponse:
+    from mfa.forms import OrganizationSettingsForm
+    from mfa.models import OrganizationSettings
+
+    org = OrganizationSettings.load()
+    initial = {
+        "required_for_all": org.required_for_all, "allowed_methods": org.allowed_methods,
+        "reverify_minutes": org.reverify_minutes, "phishing_resistant_only": org.phishing_resistant_only,
+        "allowed_aaguids": "\n".join(org.allowed_aaguids),
+    }
+    can_write = request.user.role in ADMINS
+    form = OrganizationSettingsForm(request.POST if can_write and request.method == "POST" else None, initial=initial)
+    if request.method == "POST":
+        if not can_write:
+            return HttpResponse(status=403)
+        if form.is_valid():
+            try:
+                services.org_settings_update(actor=request.user, **form.cleaned_data)
+            except ConsoleError as exc:
+                from console.core.forms import add_service_error
+
+                add_service_error(form, exc)
+            else:
+                messages.success(request, "MFA settings saved; they apply to the next decision.")
+                return redirect("mfa:settings")
+    return render(request, "mfa/settings.html", {"form": form, "can_write": can_write})

@@ -172,7 +172,10 @@ def rules_from_formset(formset) -> dict[str, list[dict[str, Any]]]:
 SESSION_FIELD_CHOICES = [(str(v), label) for v, label in SESSION_CHOICES]
 
 
-class PolicyForm(forms.Form):
+from mfa.forms import MfaLevelFields  # noqa: E402
+
+
+class PolicyForm(MfaLevelFields, forms.Form):
     name = forms.CharField(max_length=120)
     action = forms.ChoiceField(choices=Policy.Action.choices)
     description = forms.CharField(max_length=300, required=False)
@@ -182,7 +185,7 @@ class PolicyForm(forms.Form):
     )
 
 
-class ApplicationForm(forms.Form):
+class ApplicationForm(MfaLevelFields, forms.Form):
     name = forms.CharField(max_length=120)
     type = forms.ChoiceField(choices=Application.Type.choices)
     domain = forms.CharField(max_length=253, required=False, label="Hostname",

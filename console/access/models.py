@@ -54,6 +54,12 @@ class Application(models.Model):
     launcher_visible = models.BooleanField(default=True)
     session_seconds = models.PositiveIntegerField(default=DAY)
     aud = models.CharField(max_length=64, unique=True, default=_aud)
+    mfa_mode = models.CharField(max_length=16, default="respect",
+                                choices=[("respect", "Respect the organization's settings"),
+                                         ("custom", "Custom MFA settings"), ("disabled", "Disable MFA")])
+    mfa_methods = models.JSONField(default=list, blank=True)
+    mfa_reverify_minutes = models.PositiveIntegerField(default=1440)
+    mfa_phishing_resistant = models.BooleanField(default=False)
     policies = models.ManyToManyField("Policy", through="ApplicationPolicy", related_name="applications")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
@@ -100,6 +106,12 @@ class Policy(models.Model):
     session_seconds = models.PositiveIntegerField(
         null=True, blank=True, help_text="Empty: same as the application's session duration."
     )
+    mfa_mode = models.CharField(max_length=16, default="respect",
+                                choices=[("respect", "Respect the application's settings"),
+                                         ("custom", "Custom MFA settings"), ("disabled", "Disable MFA")])
+    mfa_methods = models.JSONField(default=list, blank=True)
+    mfa_reverify_minutes = models.PositiveIntegerField(default=1440)
+    mfa_phishing_resistant = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 

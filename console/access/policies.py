@@ -18,6 +18,16 @@ class PolicySet:
     session_seconds: int
 
 
+# Other features add Require rules to Allow policies when they are compiled (MFA requirements set
+# on the organization, the application or the policy). Each hook: (application, policy) -> configs.
+_requirement_hooks: list = []
+
+
+def register_requirement_hook(hook) -> None:
+    if hook not in _requirement_hooks:
+        _requirement_hooks.append(hook)
+
+
 def bump_version() -> None:
     """Call after any change that can alter a decision (in ``transaction.on_commit``)."""
     hotcache.bump_version()
@@ -63,8 +73,12 @@ def compile_application(application: Application, attachments: list[ApplicationP
     names = _names(attachments)
     for attachment in attachments:
         policy = attachment.policy
+        rules = _with_labels(policy.rules, names)
+        extra = [config for hook in _requirement_hooks for config in hook(application, policy)]
+        if extra:
+            rules = {**rules, "require": [*rules.get("require", []), *extra]}
         compiled.append(engine.compile_policy(
-            id=policy.pk, name=policy.name, action=policy.action, rules=_with_labels(policy.rules, names),
+            id=policy.pk, name=policy.name, action=policy.action, rules=rules,
             session_seconds=policy.session_seconds,
         ))
     return PolicySet(application.pk, engine.evaluation_order(compiled), application.session_seconds)

@@ -32,8 +32,27 @@ from console.core.errors import Conflict, PermissionRefused, ValidationFailed
 HOSTNAME_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
 LOGO_MAX_BYTES = 256 * 1024
 LOGO_TYPES = {b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8\xff": "image/jpeg", b"RIFF": "image/webp"}
-APP_FIELDS = ("name", "type", "domain", "path", "url", "description", "launcher_visible", "session_seconds")
-POLICY_FIELDS = ("name", "action", "description", "rules", "session_seconds")
+MFA_FIELDS = ("mfa_mode", "mfa_methods", "mfa_reverify_minutes", "mfa_phishing_resistant")
+APP_FIELDS = ("name", "type", "domain", "path", "url", "description", "launcher_visible", "session_seconds",
+              *MFA_FIELDS)
+POLICY_FIELDS = ("name", "action", "description", "rules", "session_seconds", *MFA_FIELDS)
+
+
+def _clean_mfa(values: dict) -> dict:
+    """The MFA level fields of an application or policy, checked."""
+    mode = values.get("mfa_mode") or "respect"
+    if mode not in ("respect", "custom", "disabled"):
+        raise ValidationFailed(f"Unknown MFA setting {mode!r}.", field="mfa_mode")
+    methods = sorted(set(values.get("mfa_methods") or []))
+    unknown = [m for m in methods if m not in ("security_key", "biometrics", "totp")]
+    if unknown:
+        raise ValidationFailed(f"Unknown MFA method(s): {', '.join(unknown)}.", field="mfa_methods")
+    minutes = values.get("mfa_reverify_minutes")
+    minutes = 1440 if minutes is None else int(minutes)
+    if not 0 <= minutes <= 43200:
+        raise ValidationFailed("Between 0 and 43200 minutes (30 days).", field="mfa_reverify_minutes")
+    return {"mfa_mode": mode, "mfa_methods": methods, "mfa_reverify_minutes": minutes,
+            "mfa_phishing_resistant": bool(values.get("mfa_phishing_resistant"))}
 
 
 def _require_admin(actor: User, what: str) -> None:
@@ -96,15 +115,16 @@ def _clean_logo(logo: bytes | None) -> tuple[bytes, str] | None:
 def application_create(
     *, actor: User, name: str, type: str, domain: str = "", path: str = "", url: str = "",
     description: str = "", launcher_visible: bool = True, session_seconds: int = 86400,
-    logo: bytes | None = None, policy_ids: Sequence[int] = (),
+    logo: bytes | None = None, policy_ids: Sequence[int] = (), **mfa: Any,
 ) -> Application:
+    """``mfa``: mfa_mode, mfa_methods, mfa_reverify_minutes, mfa_phishing_resistant."""
     _require_admin(actor, "create applications")
     name, domain, path, url = _clean_application(
         name=name, type=type, domain=domain, path=path, url=url, session_seconds=session_seconds, app=None
     )
     app = Application(
         name=name, type=type, domain=domain, path=path, url=url, description=(description or "").strip(),
-        launcher_visible=launcher_visible, session_seconds=session_seconds,
+        launcher_visible=launcher_visible, session_seconds=session_seconds, **_clean_mfa(mfa),
     )
     cleaned = _clean_logo(logo)
     if cleaned:
@@ -122,7 +142,7 @@ def application_create(
 def application_update(
     *, actor: User, application: Application, name: str, type: str, domain: str = "", path: str = "",
     url: str = "", description: str = "", launcher_visible: bool = True, session_seconds: int = 86400,
-    logo: bytes | None = None, remove_logo: bool = False,
+    logo: bytes | None = None, remove_logo: bool = False, **mfa: Any,
 ) -> Application:
     _require_admin(actor, "change applications")
     app = Application.objects.select_for_update().get(pk=application.pk)
@@ -133,6 +153,8 @@ def application_update(
     app.name, app.type, app.domain, app.path, app.url = name, type, domain, path, url
     app.description = (description or "").strip()
     app.launcher_visible, app.session_seconds = launcher_visible, session_seconds
+    for field, value in _clean_mfa(mfa).items():
+        setattr(app, field, value)
     changes = diff(before, snapshot(app, APP_FIELDS))
     cleaned = _clean_logo(logo)
     if cleaned:
@@ -234,13 +256,14 @@ def _clean_policy(*, name: str, action: str, session_seconds: int | None, policy
 @transaction.atomic
 def policy_create(
     *, actor: User, name: str, action: str, rules: Mapping[str, Any], description: str = "",
-    session_seconds: int | None = None,
+    session_seconds: int | None = None, **mfa: Any,
 ) -> Policy:
+    """``mfa`` (Allow policies): mfa_mode, mfa_methods, mfa_reverify_minutes, mfa_phishing_resistant."""
     _require_admin(actor, "create policies")
     name = _clean_policy(name=name, action=action, session_seconds=session_seconds, policy=None)
     policy = Policy.objects.create(
         name=name, action=action, rules=validate_rules(action, rules),
-        description=(description or "").strip(), session_seconds=session_seconds,
+        description=(description or "").strip(), session_seconds=session_seconds, **_clean_mfa(mfa),
     )
     audit_record(actor=actor, action="access.policy.created", obj=policy,
                  changes=diff({}, snapshot(policy, POLICY_FIELDS)))
@@ -250,7 +273,7 @@ def policy_create(
 @transaction.atomic
 def policy_update(
     *, actor: User, policy: Policy, name: str, action: str, rules: Mapping[str, Any], description: str = "",
-    session_seconds: int | None = None,
+    session_seconds: int | None = None, **mfa: Any,
 ) -> Policy:
     _require_admin(actor, "change policies")
     policy = Policy.objects.select_for_update().get(pk=policy.pk)
@@ -258,6 +281,8 @@ def policy_update(
     before = snapshot(policy, POLICY_FIELDS)
     policy.name, policy.action, policy.rules = name, action, validate_rules(action, rules)
     policy.description, policy.session_seconds = (description or "").strip(), session_seconds
+    for field, value in _clean_mfa(mfa).items():
+        setattr(policy, field, value)
     changes = diff(before, snapshot(policy, POLICY_FIELDS))
     if not changes:
         return policy

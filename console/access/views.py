@@ -171,7 +171,8 @@ def app_create(request: HttpRequest) -> HttpResponse:
 def app_edit(request: HttpRequest, app_id: int) -> HttpResponse:
     app = selectors.get_application_for(request.user, app_id)
     initial = {f: getattr(app, f) for f in ("name", "type", "domain", "path", "url", "description",
-                                              "launcher_visible")}
+                                              "launcher_visible", "mfa_mode", "mfa_methods",
+                                              "mfa_reverify_minutes", "mfa_phishing_resistant")}
     initial["session_seconds"] = str(app.session_seconds)
     form = ApplicationForm(request.POST or None, request.FILES or None, initial=initial)
     if request.method == "POST" and form.is_valid():
@@ -309,7 +310,10 @@ def policy_detail(request: HttpRequest, policy_id: int) -> HttpResponse:
 def _policy_editor(request: HttpRequest, policy: Policy | None) -> HttpResponse:
     if policy is not None:
         initial = {"name": policy.name, "action": policy.action, "description": policy.description,
-                   "session_seconds": "" if policy.session_seconds is None else str(policy.session_seconds)}
+                   "session_seconds": "" if policy.session_seconds is None else str(policy.session_seconds),
+                   "mfa_mode": policy.mfa_mode, "mfa_methods": policy.mfa_methods,
+                   "mfa_reverify_minutes": policy.mfa_reverify_minutes,
+                   "mfa_phishing_resistant": policy.mfa_phishing_resistant}
         rows = rule_rows(policy.rules)
     else:
         initial, rows = {"action": "allow"}, [{"kind": "include", "type": "email_domain"}]
@@ -369,7 +373,9 @@ def policy_impact(request: HttpRequest) -> HttpResponse:
         return render(request, "access/policy_form.html#impact", context)
     proposed = Policy(pk=stored.pk if stored else 0, name=form.cleaned_data["name"] or "(this policy)",
                       action=form.cleaned_data["action"], rules=rules,
-                      session_seconds=form.cleaned_data["session_seconds"])
+                      session_seconds=form.cleaned_data["session_seconds"],
+                      **{f: form.cleaned_data[f] for f in ("mfa_mode", "mfa_methods", "mfa_reverify_minutes",
+                                                          "mfa_phishing_resistant")})
     application = None
     if stored is None and request.POST.get("preview_application", "").isdigit():
         application = Application.objects.filter(pk=int(request.POST["preview_application"])).defer("logo").first()
