@@ -6,7 +6,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from console.access import decisions, engine, policies, services as access_services
+from console.access import decisions, engine, policies
+from console.access import services as access_services
 from console.audit.models import AuditEvent
 from mfa import rules, services
 from mfa.models import OrganizationSettings, Verification
