@@ -176,6 +176,7 @@ from mfa.forms import MfaLevelFields  # noqa: E402
 
 
 class PolicyForm(MfaLevelFields, forms.Form):
+    field_order = ["name", "action", "description", "session_seconds"]  # MFA last
     name = forms.CharField(max_length=120)
     action = forms.ChoiceField(choices=Policy.Action.choices)
     description = forms.CharField(max_length=300, required=False)
@@ -186,6 +187,8 @@ class PolicyForm(MfaLevelFields, forms.Form):
 
 
 class ApplicationForm(MfaLevelFields, forms.Form):
+    field_order = ["name", "type", "domain", "path", "url", "description", "session_seconds", "launcher_visible",
+                   "logo", "remove_logo"]  # MFA last
     name = forms.CharField(max_length=120)
     type = forms.ChoiceField(choices=Application.Type.choices)
     domain = forms.CharField(max_length=253, required=False, label="Hostname",
