@@ -25,6 +25,7 @@ BATCH = 500
 _lock = threading.Lock()
 _pending: list[SimpleNamespace] = []
 _wake = threading.Event()
+_stop = threading.Event()
 _thread: threading.Thread | None = None
 
 
@@ -78,11 +79,28 @@ def _copy(batch: list[SimpleNamespace]) -> None:
 
 
 def _run() -> None:
-    while True:
-        _wake.wait(timeout=settings.ACCESS_LOG_FLUSH_SECONDS)
-        _wake.clear()
-        close_old_connections()
-        flush()
+    try:
+        while not _stop.is_set():
+            _wake.wait(timeout=settings.ACCESS_LOG_FLUSH_SECONDS)
+            _wake.clear()
+            if _pending:  # touch the database only when there is something to write
+                close_old_connections()
+                flush()
+    finally:
+        connection.close()  # this thread's own connection
+
+
+def stop() -> None:
+    """Write what is waiting and end the writer thread (process shutdown, tests)."""
+    global _thread
+    thread = _thread
+    if thread is not None and thread.is_alive():
+        _stop.set()
+        _wake.set()
+        thread.join(timeout=10)
+    _stop.clear()
+    _thread = None
+    flush()
 
 
 def _start() -> None:
@@ -96,4 +114,4 @@ def _start() -> None:
         _thread.start()
 
 
-atexit.register(flush)
+atexit.register(stop)
