@@ -110,8 +110,10 @@ def user_list(request: HttpRequest) -> HttpResponse:
 def user_detail(request: HttpRequest, user_id: int) -> HttpResponse:
     person = selectors.get_user_for(request.user, user_id)
     from console.access.selectors import active_sessions, devices_of
+    from mfa.selectors import authenticators_of
 
     return render(request, "accounts/user_detail.html", {
+        "authenticators": authenticators_of(person),
         "access_sessions": active_sessions().filter(user=person).count(),
         "devices": devices_of(person),
         "can_revoke": request.user.role in ADMINS,

@@ -244,7 +244,10 @@ def admin_revoke(request: HttpRequest, user_id: int) -> HttpResponse:
     device = request.POST.get("device") or None
     count = services.admin_revoke(actor=request.user, user=person, persistent_id=device)
     messages.success(request, f"{count} authenticator(s) of {person.email} removed.")
-    return redirect(request.POST.get("back") or "mfa:admin-list")
+    back = request.POST.get("back") or request.META.get("HTTP_REFERER", "")
+    if back and url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+        return redirect(back)
+    return redirect("mfa:admin-list")
 
 
 @roles_required(CONSOLE_READERS)

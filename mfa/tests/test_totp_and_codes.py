@@ -147,3 +147,15 @@ def test_admins_see_and_remove_authenticators(client_for, employee, super_admin,
     assert not TotpAuthenticator.objects.exists()
     event = AuditEvent.objects.get(action="mfa.revoked_by_admin")
     assert event.actor_email == super_admin.email and event.changes["removed"] == ["totp: Phone"]
+
+
+def test_a_persons_page_lists_their_authenticators_for_admins(client_for, employee, super_admin, settings):
+    settings.OTP_TOTP_THROTTLE_FACTOR = 0
+    enroll_totp(client_for(employee))
+    admin = client_for(super_admin)
+    page = admin.get(f"/accounts/users/{employee.pk}/").content.decode()
+    assert "Phone" in page and 'data-testid="user-mfa-revoke"' in page
+    response = admin.post(f"/mfa/admin/users/{employee.pk}/revoke/",
+                          HTTP_REFERER=f"http://testserver/accounts/users/{employee.pk}/")
+    assert response["Location"] == f"http://testserver/accounts/users/{employee.pk}/"
+    assert not TotpAuthenticator.objects.exists()
