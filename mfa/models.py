@@ -66,6 +66,16 @@ class TotpAuthenticator(TimestampMixin, ThrottlingMixin, Device):
         return verified
 
 
+# A few authenticator models people will recognise, by AAGUID; others show the AAGUID itself.
+KNOWN_MODELS = {
+    "cb69481e-8ff7-4039-93ec-0a2729a154a8": "YubiKey 5 series",
+    "08987058-cadc-4b81-b6e1-30de50dcbe96": "Windows Hello",
+    "fbfc3007-154e-4ecc-8c0b-6e020557d7bd": "iCloud Keychain",
+    "ea9b8d66-4d01-1d21-3ce4-b6b48cb575d4": "Google Password Manager",
+    "adce0002-35bc-c60a-648b-0b25f1f05503": "Chrome on Mac",
+}
+
+
 class WebAuthnAuthenticator(TimestampMixin, Device):
     """A security key (cross-platform) or a biometric platform authenticator (WebAuthn)."""
 
@@ -81,6 +91,12 @@ class WebAuthnAuthenticator(TimestampMixin, Device):
     @property
     def method(self) -> str:
         return self.kind
+
+    @property
+    def model(self) -> str:
+        if not self.aaguid or self.aaguid == "00000000-0000-0000-0000-000000000000":
+            return "model not disclosed"
+        return KNOWN_MODELS.get(self.aaguid, self.aaguid)
 
     def verify_token(self, token: str) -> bool:  # WebAuthn does not use typed codes
         return False

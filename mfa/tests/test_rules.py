@@ -105,3 +105,11 @@ def test_the_settings_page_is_for_admins_to_change_and_auditors_to_read(client_f
     read_only = client_for(auditor)
     assert b"mfa-settings-save" not in read_only.get("/mfa/settings/").content
     assert read_only.post("/mfa/settings/", {"reverify_minutes": "5"}).status_code == 403
+
+
+def test_authenticator_models_are_named_when_known():
+    from mfa.models import WebAuthnAuthenticator
+
+    assert WebAuthnAuthenticator(aaguid="cb69481e-8ff7-4039-93ec-0a2729a154a8").model == "YubiKey 5 series"
+    assert WebAuthnAuthenticator(aaguid="00000000-0000-0000-0000-000000000000").model == "model not disclosed"
+    assert WebAuthnAuthenticator(aaguid="12345678-1234-1234-1234-123456789abc").model.startswith("12345678")
