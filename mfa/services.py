@@ -43,16 +43,11 @@ def _limit(request: HttpRequest, user: User) -> None:
 
 
 def _verified(request: HttpRequest, user: User, method: str, authenticator: str) -> Verification:
+    """Recorded for Access, which reads verifications when a decision asks about MFA (so no
+    cache needs clearing: a verification only ever allows more)."""
     verification = Verification.objects.create(user=user, method=method, authenticator=authenticator[:120])
     request.session[RECENT_KEY] = verification.at.timestamp()
-    transaction.on_commit(lambda: _facts_changed(user))
     return verification
-
-
-def _facts_changed(user: User) -> None:
-    from console.access.services import facts_changed_later
-
-    facts_changed_later(user.pk, "MFA verified")
 
 
 def recently_verified(request: HttpRequest) -> bool:
