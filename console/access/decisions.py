@@ -203,7 +203,7 @@ def _keep_session(
             lookup = lookup.filter(user__isnull=True, service_token=service_token)
         row = lookup.order_by("-last_seen_at").values_list("pk", "expires_at", "last_seen_at").first()
         if row is not None:
-            known = SessionState(*row)
+            known = sessions[key] = SessionState(*row)
     if known is not None and known.expires_at > now:
         # Write the expiry back now and then, and before the stored one runs short.
         stale = (

@@ -111,3 +111,15 @@ def test_the_buffered_log_writes_every_field(setup, employee):
         "allow", employee.email, "Engineers", "US", "8.8.8.8")
     assert allowed.session_id == outcome.session.pk and allowed.source == "api"
     assert denied.outcome == "deny" and "no active user" in denied.reason and denied.challenge == []
+
+
+def test_a_session_opened_by_another_process_is_remembered_after_one_lookup(
+    setup, employee, django_assert_num_queries
+):
+    app, _, _ = setup
+    first = decide(app, email=employee.email)
+    hotcache.clear()  # as if this process had never seen it
+    decide(app, email=employee.email)  # loads the person and finds the open session in the database
+    with django_assert_num_queries(0):
+        again = decide(app, email=employee.email)
+    assert again.session.pk == first.session.pk
