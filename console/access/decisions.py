@@ -42,7 +42,7 @@ class Outcome:
     decision: engine.Decision
     application: Application
     user: User | None = None
-    session: AccessSession | None = None
+    session: SessionRef | None = None
     token: str = ""
     expires_at: datetime | None = None
     problem: str = ""  # why an identity could not be established (bad token, unknown user...)
@@ -60,6 +60,16 @@ class Person:
 
     user: User
     groups: frozenset[int]
+
+
+@dataclass
+class SessionRef:
+    """The session a decision kept, as the caller needs it (a model instance costs more to build)."""
+
+    pk: uuid.UUID
+    user: User | None
+    service_token: ServiceToken | None
+    expires_at: datetime
 
 
 @dataclass
@@ -186,7 +196,7 @@ def _keep_session(
     *, user: User | None, service_token: ServiceToken | None, application: Application,
     decision: engine.Decision, seconds: int, request: engine.RequestContext, device: Device | None,
     identity_provider: str, auth_methods: Iterable[str], known: SessionState | None,
-) -> AccessSession:
+) -> SessionRef:
     """Extend the open session (writing its expiry back only now and then) or start one."""
     now = request.now
     wanted = now + timedelta(seconds=max(seconds, MIN_TOKEN_SECONDS))
@@ -211,8 +221,7 @@ def _keep_session(
             or (known.expires_at - now).total_seconds() < MIN_TOKEN_SECONDS / 2
         )
         if not stale:
-            return AccessSession(pk=known.id, user=user, service_token=service_token, application=application,
-                                 expires_at=known.expires_at, policy_id=policy_id, policy_name=policy_name)
+            return SessionRef(known.id, user, service_token, known.expires_at)
         new_expiry = max(known.expires_at, wanted) if seconds else wanted
         updated = AccessSession.objects.filter(pk=known.id, revoked_at__isnull=True).update(
             last_seen_at=now, expires_at=new_expiry, policy_id=policy_id, policy_name=policy_name,
@@ -220,8 +229,7 @@ def _keep_session(
         )
         if updated:
             sessions[key] = SessionState(known.id, new_expiry, now)
-            return AccessSession(pk=known.id, user=user, service_token=service_token, application=application,
-                                 expires_at=new_expiry, policy_id=policy_id, policy_name=policy_name)
+            return SessionRef(known.id, user, service_token, new_expiry)
     session = AccessSession.objects.create(
         user=user, service_token=service_token, application=application, policy_id=policy_id,
         policy_name=policy_name, created_at=now, last_seen_at=now, expires_at=wanted,
@@ -230,7 +238,7 @@ def _keep_session(
         auth_methods=sorted(auth_methods),
     )
     sessions[key] = SessionState(session.pk, session.expires_at, now)
-    return session
+    return SessionRef(session.pk, user, service_token, session.expires_at)
 
 
 def _signing_key():
@@ -343,7 +351,7 @@ def decide(
         user, identity_provider, auth_methods, candidate = None, "", (), None
         candidate = sessions.get(_session_key(None, service_token, application))
     result = Outcome(decision=decision, application=application, user=user, problem=problem)
-    session: AccessSession | None = None
+    session: SessionRef | None = None
     if decision.outcome == engine.Outcome.ALLOW:
         seconds = _session_seconds(policy_set, decision)
         session = _keep_session(
