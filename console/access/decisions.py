@@ -77,6 +77,10 @@ class SessionState:
     id: uuid.UUID
     expires_at: datetime
     written_at: datetime
+    # The last token signed for this session, reused while the same claims would be signed again.
+    token: str = ""
+    token_key: tuple = ()
+    token_expires_at: datetime | None = None
 
 
 def parse_ip(value: str | None) -> engine.IPAddress | None:
@@ -361,22 +365,35 @@ def decide(
         )
         result.session = session
         token_expiry = min(session.expires_at, now + timedelta(seconds=max(seconds, MIN_TOKEN_SECONDS)))
-        result.token = tokens.issue(
-            key=_signing_key(), issuer=issuer, audience=application.aud,
-            subject=str(user.pk) if user else (
-                f"service-token:{service_token.pk}" if service_token else "non-identity"
-            ),
-            session_id=str(session.pk), expires_at=token_expiry, issued_at=now,
-            claims={
-                "email": user.email if user else "",
-                "type": "app" if user else "service",
-                "identity_provider": identity_provider,
-                "amr": sorted(auth_methods),
-                "country": request.country,
-                "policy": decision.policy.name if decision.policy else "",
-            },
-        )
-        result.expires_at = token_expiry
+        state = hotcache.table("sessions").get(_session_key(user, service_token, application))
+        token_key = (issuer, application.aud, decision.policy.name if decision.policy else "", request.country,
+                     identity_provider, tuple(sorted(auth_methods)))
+        if state is not None and state.id == session.pk and state.token and state.token_key == token_key:
+            lifetime = (token_expiry - now).total_seconds()
+            remaining = (state.token_expires_at - now).total_seconds()
+            # Signing costs more than the rest of a decision: reuse a token while it is fresh
+            # (more than half its life left, at most a minute behind a sliding expiry).
+            if remaining >= lifetime / 2 and (token_expiry - state.token_expires_at).total_seconds() <= 60:
+                result.token, result.expires_at = state.token, state.token_expires_at
+        if not result.token:
+            result.token = tokens.issue(
+                key=_signing_key(), issuer=issuer, audience=application.aud,
+                subject=str(user.pk) if user else (
+                    f"service-token:{service_token.pk}" if service_token else "non-identity"
+                ),
+                session_id=str(session.pk), expires_at=token_expiry, issued_at=now,
+                claims={
+                    "email": user.email if user else "",
+                    "type": "app" if user else "service",
+                    "identity_provider": identity_provider,
+                    "amr": sorted(auth_methods),
+                    "country": request.country,
+                    "policy": decision.policy.name if decision.policy else "",
+                },
+            )
+            result.expires_at = token_expiry
+            if state is not None and state.id == session.pk:
+                state.token, state.token_key, state.token_expires_at = result.token, token_key, token_expiry
     result.log = SimpleNamespace(
         at=now, user_id=user.pk if user else None,
         email=user.email if user else (f"service token {service_token.name}" if service_token else ""),

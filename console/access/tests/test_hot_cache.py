@@ -123,3 +123,14 @@ def test_a_session_opened_by_another_process_is_remembered_after_one_lookup(
     with django_assert_num_queries(0):
         again = decide(app, email=employee.email)
     assert again.session.pk == first.session.pk
+
+
+def test_a_fresh_token_is_reused_until_its_claims_change(setup, employee, super_admin):
+    app, policy, _ = setup
+    first = decide(app, email=employee.email, country="DE")
+    assert decide(app, email=employee.email, country="DE").token == first.token
+    moved = decide(app, email=employee.email, country="FR")
+    assert moved.token != first.token  # another country is another claim
+    services.policy_update(actor=super_admin, policy=policy, name="Engineers, renamed", action="allow",
+                           rules=policy.rules)
+    assert decide(app, email=employee.email, country="FR").token != moved.token
