@@ -105,6 +105,7 @@ INSTALLED_APPS = [
     "accounts",
     "django_otp",
     "mfa",
+    "risk",
 ]
 
 MIDDLEWARE = [
@@ -273,6 +274,18 @@ MFA_ATTEMPTS_PER_USER = env.int("MFA_ATTEMPTS_PER_USER", default=10)
 MFA_ATTEMPTS_PER_IP = env.int("MFA_ATTEMPTS_PER_IP", default=50)
 MFA_ATTEMPT_WINDOW = env.int("MFA_ATTEMPT_WINDOW", default=300)
 MFA_RECENT_SECONDS = env.int("MFA_RECENT_SECONDS", default=600)
+
+# User risk scoring (see docs/risk.md). Batches larger than RISK_INGEST_SYNC_MAX_BYTES (after
+# gzip) are stored by a worker; the sender polls the batch's status URL.
+RISK_INGEST_MAX_BYTES = env.int("RISK_INGEST_MAX_BYTES", default=50 * 1024 * 1024)
+RISK_INGEST_MAX_INFLATED_BYTES = env.int("RISK_INGEST_MAX_INFLATED_BYTES", default=256 * 1024 * 1024)
+RISK_INGEST_SYNC_MAX_BYTES = env.int("RISK_INGEST_SYNC_MAX_BYTES", default=1024 * 1024)
+RISK_INGEST_MAX_REPORTED_REJECTS = env.int("RISK_INGEST_MAX_REPORTED_REJECTS", default=1000)
+# A MaxMind-format city database (GeoLite2 City, DB-IP City Lite) for impossible travel. Empty:
+# addresses are placed at their country's capital.
+RISK_GEOIP_CITY_DATABASE = env.str("RISK_GEOIP_CITY_DATABASE", default="")
+RISK_RESCORE_CHUNK = env.int("RISK_RESCORE_CHUNK", default=10000)
+RISK_RESCORE_MINUTES = env.int("RISK_RESCORE_MINUTES", default=15)
 OTP_TOTP_THROTTLE_FACTOR = env.int("OTP_TOTP_THROTTLE_FACTOR", default=1)
 
 # --- Security headers -----------------------------------------------------------------------

@@ -229,7 +229,8 @@ def _keep_session(
         new_expiry = max(known.expires_at, wanted) if seconds else wanted
         updated = AccessSession.objects.filter(pk=known.id, revoked_at__isnull=True).update(
             last_seen_at=now, expires_at=new_expiry, policy_id=policy_id, policy_name=policy_name,
-            ip=str(request.ip) if request.ip else None, country=request.country,
+            ip=str(request.ip) if request.ip else None, country=request.country, step_up_required_at=None,
+            step_up_reason="",
         )
         if updated:
             sessions[key] = SessionState(known.id, new_expiry, now)

@@ -235,6 +235,10 @@ class AccessSession(models.Model):
     auth_methods = models.JSONField(default=list, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     revoked_reason = models.CharField(max_length=200, blank=True)
+    # Set when a re-evaluation found the session now needs a step-up (MFA, identity
+    # verification); the next decision challenges, and an allowed decision clears it.
+    step_up_required_at = models.DateTimeField(null=True, blank=True)
+    step_up_reason = models.CharField(max_length=200, blank=True)
 
     class Meta:
         ordering = ["-last_seen_at"]

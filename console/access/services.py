@@ -499,7 +499,7 @@ def _reevaluate(sessions, *, reason: str) -> int:
     from console.access import facts as facts_module
 
     now = timezone.now()
-    revoked = 0
+    revoked = marked = 0
     for session in sessions:
         app = session.application
         policy_set = policies.policy_set_for(app)
@@ -515,15 +515,22 @@ def _reevaluate(sessions, *, reason: str) -> int:
                 context = facts_module.user_context(
                     session.user, identity_provider=session.identity_provider, auth_methods=session.auth_methods,
                 )
-                allowed = engine.decide(policy_set.policies, context, request).outcome == engine.Outcome.ALLOW
+                outcome = engine.decide(policy_set.policies, context, request)
+                if outcome.outcome == engine.Outcome.CHALLENGE:
+                    # Still allowed once they pass the challenge: keep the session, say so.
+                    what = ", ".join(c.kind.replace("_", " ") for c in outcome.challenge) or "a step-up"
+                    marked += AccessSession.objects.filter(pk=session.pk, step_up_required_at__isnull=True).update(
+                        step_up_required_at=now, step_up_reason=f"needs {what}: {reason}"[:200])
+                    continue
+                allowed = outcome.outcome == engine.Outcome.ALLOW
         else:
             token_ok = session.service_token is not None and session.service_token.is_usable
             allowed = token_ok and engine.decide(policy_set.policies, None, request).outcome == engine.Outcome.ALLOW
         if not allowed:
             revoked += _revoke(AccessSession.objects.filter(pk=session.pk), reason=f"no longer allowed: {reason}")
-    if revoked:
+    if revoked or marked:
         audit_record(actor=None, action="access.session.reevaluated", object_type="access.accesssession",
-                     object_repr=reason[:255], changes={"revoked": revoked})
+                     object_repr=reason[:255], changes={"revoked": revoked, "step_up_required": marked})
     return revoked
 
 

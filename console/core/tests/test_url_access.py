@@ -53,10 +53,19 @@ def sample_kwargs(super_admin) -> dict[str, object]:
     device = Device.objects.create(user=person, device_id="d-1", name="Laptop", os="macOS")
     session = AccessSession.objects.create(user=person, application=app,
                                            expires_at=timezone.now() + timedelta(hours=1))
+    from risk.models import AuthEvent, IngestBatch, RescoreRun, TelemetrySource
+
+    source = TelemetrySource.objects.create(name="Logpush", kind="access_requests", prefix="p1", secret_hash="h")
+    batch = IngestBatch.objects.create(source=source, kind=source.kind)
+    sign_in = AuthEvent.objects.create(event_key="k1", at=timezone.now(), email=person.email, user=person,
+                                       allowed=True)
+    run = RescoreRun.objects.create()
     return {
         "user_id": person.pk, "group_id": group.pk, "idp_id": idp.pk, "event_id": event.pk,
         "check_id": check.pk, "slug": idp.slug, "app_id": app.pk, "policy_id": policy.pk,
         "token_id": token.pk, "device_id": device.pk, "session_id": session.pk,
+        "run_id": run.pk, "key": "impossible_travel", "source_id": source.pk, "kind": "auth",
+        "row_id": sign_in.pk, "batch_id": batch.pk,
     }
 
 

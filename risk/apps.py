@@ -1,0 +1,21 @@
+from django.apps import AppConfig
+
+
+class RiskConfig(AppConfig):
+    name = "risk"
+    verbose_name = "User risk"
+
+    def ready(self) -> None:
+        from accounts.roles import CONSOLE_READERS
+        from console.access import facts
+        from console.core.navigation import NavItem, register
+        from risk import signals  # noqa: F401  (connects our own features' signals)
+        from risk.selectors import risk_facts
+
+        register(
+            NavItem("Risk", "Users at risk", "risk:user-list", CONSOLE_READERS, order=10),
+            NavItem("Risk", "Risk behaviours", "risk:behaviour-list", CONSOLE_READERS, order=20),
+            NavItem("Risk", "Telemetry sources", "risk:source-list", CONSOLE_READERS, order=30),
+            NavItem("Logs", "Risk telemetry", "risk:telemetry", CONSOLE_READERS, order=40),
+        )
+        facts.register(risk_facts)

@@ -1,0 +1,432 @@
+"""Reading telemetry batches: the body (NDJSON or a JSON array, gzip or not), then each row in
+the field names of its source, into the columns we keep.
+
+A bad row never stops the good ones: it becomes a ``Rejected`` entry with its line (or array
+position), the field at fault and the reason. Parsers are pure; they only need a way to turn an
+e-mail or a device id into a user id, which the caller passes in."""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import json
+import zlib
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+
+class BodyError(ValueError):
+    """The batch as a whole cannot be read (bad gzip, not JSON at all, too large)."""
+
+
+class RowError(ValueError):
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(reason)
+        self.field, self.reason = field, reason
+
+
+@dataclass(frozen=True)
+class Rejected:
+    line: int
+    field: str
+    reason: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"line": self.line, "field": self.field, "reason": self.reason}
+
+
+# --- The body ---------------------------------------------------------------------------------
+
+
+def decompress(raw: bytes, *, encoding: str = "", limit: int) -> bytes:
+    """Undo gzip (by header or by its magic bytes), refusing to inflate beyond ``limit``."""
+    if encoding.lower() not in ("", "identity", "gzip", "x-gzip"):
+        raise BodyError(f"Content-Encoding {encoding!r} is not supported; send gzip or plain bytes.")
+    if not (encoding.lower() in ("gzip", "x-gzip") or raw[:2] == b"\x1f\x8b"):
+        if len(raw) > limit:
+            raise BodyError(f"The batch is larger than {limit} bytes; split it.")
+        return raw
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        out = inflater.decompress(raw, limit + 1)
+    except zlib.error as exc:
+        raise BodyError(f"The body is not valid gzip ({exc}).") from None
+    if len(out) > limit or inflater.unconsumed_tail:
+        raise BodyError(f"The batch inflates to more than {limit} bytes; split it.")
+    if not inflater.eof:
+        raise BodyError("The gzip body is truncated.")
+    return out
+
+
+def rows(body: bytes) -> Iterator[tuple[int, Any]]:
+    """(line or array position, decoded object or the JSON error) for each row. A JSON array is
+    read whole; anything else is NDJSON, one object per non-empty line."""
+    text = body.lstrip()
+    if not text:
+        return
+    if text[:1] == b"[":
+        try:
+            items = json.loads(body)
+        except ValueError as exc:
+            raise BodyError(f"The body starts like a JSON array but is not valid JSON ({exc}).") from None
+        if not isinstance(items, list):
+            raise BodyError("Send a JSON array of objects or one JSON object per line (NDJSON).")
+        yield from enumerate(items, start=1)
+        return
+    for number, line in enumerate(body.split(b"\n"), start=1):
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            yield number, json.loads(line)
+        except ValueError as exc:
+            yield number, RowError("", f"not valid JSON ({exc.args[0].split(':')[0]})")
+
+
+# --- Field helpers ----------------------------------------------------------------------------
+
+
+def _get(row: Mapping[str, Any], *names: str) -> Any:
+    for name in names:
+        value = row.get(name)
+        if value not in (None, ""):
+            return value
+    return None
+
+
+def timestamp(row: Mapping[str, Any], *names: str, required: bool = True) -> datetime | None:
+    value = _get(row, *names)
+    if value is None:
+        if required:
+            raise RowError(names[0], "is required")
+        return None
+    if isinstance(value, bool):
+        raise RowError(names[0], "must be a timestamp")
+    if isinstance(value, int | float):
+        # Logpush sends unix seconds, milliseconds or nanoseconds depending on the job's format.
+        seconds = value / 1e9 if value > 1e17 else value / 1e3 if value > 1e11 else value
+        try:
+            return datetime.fromtimestamp(seconds, tz=UTC)
+        except (OverflowError, OSError, ValueError):
+            raise RowError(names[0], f"{value!r} is not a valid timestamp") from None
+    if isinstance(value, str):
+        text = value.strip().replace("Z", "+00:00").replace("z", "+00:00")
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            raise RowError(names[0], f"{value!r} is not an RFC 3339 timestamp or a unix time") from None
+        if moment.tzinfo is None:
+            raise RowError(names[0], f"{value!r} has no time zone (add Z or an offset)")
+        return moment.astimezone(UTC)
+    raise RowError(names[0], "must be a timestamp")
+
+
+def text(row: Mapping[str, Any], *names: str, limit: int, required: bool = False) -> str:
+    value = _get(row, *names)
+    if value is None:
+        if required:
+            raise RowError(names[0], "is required")
+        return ""
+    if not isinstance(value, str | int | float) or isinstance(value, bool):
+        raise RowError(names[0], "must be a string")
+    return str(value).strip()[:limit]
+
+
+def boolean(row: Mapping[str, Any], name: str, *, required: bool = False, default: bool = False) -> bool:
+    value = row.get(name)
+    if value is None:
+        if required:
+            raise RowError(name, "is required (true or false)")
+        return default
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise RowError(name, "must be true or false")
+
+
+def integer(row: Mapping[str, Any], name: str, *, low: int = 0, high: int = 2**62) -> int | None:
+    value = row.get(name)
+    if value in (None, ""):
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise RowError(name, "must be a whole number")
+    try:
+        number = int(value)
+    except ValueError:
+        raise RowError(name, f"{value!r} is not a whole number") from None
+    if not low <= number <= high:
+        raise RowError(name, f"must be between {low} and {high}")
+    return number
+
+
+def string_list(row: Mapping[str, Any], name: str, *, limit: int = 50) -> list:
+    value = row.get(name)
+    if value in (None, ""):
+        return []
+    if not isinstance(value, list):
+        raise RowError(name, "must be an array")
+    out = []
+    for item in value[:limit]:
+        if isinstance(item, dict):  # DLP profile entries may come as objects with a name
+            item = item.get("name") or item.get("id") or ""
+        if isinstance(item, bool) or not isinstance(item, str | int):
+            raise RowError(name, "must be an array of strings or numbers")
+        out.append(item if isinstance(item, int) else str(item)[:200])
+    return out
+
+
+def ip(row: Mapping[str, Any], *names: str) -> str | None:
+    value = _get(row, *names)
+    if value is None:
+        return None
+    try:
+        return str(ipaddress.ip_address(str(value).strip()))
+    except ValueError:
+        raise RowError(names[0], f"{value!r} is not an IP address") from None
+
+
+def country(row: Mapping[str, Any], *names: str) -> str:
+    value = _get(row, *names)
+    if value is None:
+        return ""
+    code = str(value).strip().upper()
+    if len(code) != 2 or not code.isalpha():
+        raise RowError(names[0], f"{value!r} is not a two-letter country code")
+    return code
+
+
+def email(row: Mapping[str, Any], *names: str, required: bool = False) -> str:
+    value = _get(row, *names)
+    if value is None:
+        if required:
+            raise RowError(names[0], "is required")
+        return ""
+    address = str(value).strip().lower()
+    if "@" not in address or len(address) > 254:
+        raise RowError(names[0], f"{value!r} is not an e-mail address")
+    return address
+
+
+def event_key(row: Mapping[str, Any], sender_id: str | None, kind: str) -> str:
+    """The sender's own id when it gives one, else a hash of the whole row: either way the same
+    row sent twice gets the same key."""
+    if sender_id:
+        key = f"{kind[:4]}:{sender_id}"
+        if len(key) <= 64:
+            return key
+    canonical = json.dumps(row, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(f"{kind}\n{canonical}".encode()).hexdigest()
+
+
+# --- The sources ------------------------------------------------------------------------------
+
+Resolver = Callable[[str, str], int | None]  # (e-mail, device id) -> user id
+
+
+def parse_access(row: Mapping[str, Any], resolve: Resolver) -> dict[str, Any]:
+    address = email(row, "Email", "user_email", required=True)
+    action = text(row, "Action", "action", limit=16) or "login"
+    if action not in ("login", "logout"):
+        raise RowError("Action", f"{action!r} is not login or logout")
+    return {
+        "event_key": event_key(row, text(row, "RayID", "ray_id", limit=64), "access_requests"),
+        "at": timestamp(row, "CreatedAt", "created_at"),
+        "email": address,
+        "user_id": resolve(address, ""),
+        "origin": "external",
+        "action": action,
+        "allowed": boolean(row, "allowed" if "allowed" in row and "Allowed" not in row else "Allowed", required=True),
+        "app_domain": text(row, "AppDomain", "app_domain", limit=255),
+        "app_uid": text(row, "AppUUID", "app_uid", limit=64),
+        "connection": text(row, "Connection", "connection", limit=64),
+        "ip": ip(row, "IPAddress", "ip_address"),
+        "country": country(row, "Country", "country"),
+        "ray_id": text(row, "RayID", "ray_id", limit=64),
+    }
+
+
+def _file_bytes(row: Mapping[str, Any]) -> tuple[int, int]:
+    """Bytes up and down: the proxy's own counts when it sends them, else the sizes of the files
+    it saw (``FileInfo.files[].size`` by direction)."""
+    sent = integer(row, "UploadBytes") or 0
+    received = integer(row, "DownloadBytes") or 0
+    info = row.get("FileInfo")
+    if isinstance(info, dict) and isinstance(info.get("files"), list) and not (sent or received):
+        for item in info["files"]:
+            if not isinstance(item, dict):
+                continue
+            size = item.get("size")
+            if isinstance(size, int) and not isinstance(size, bool) and size > 0:
+                if str(item.get("direction", "")).lower().startswith("up"):
+                    sent += size
+                else:
+                    received += size
+    return sent, received
+
+
+def parse_gateway_http(row: Mapping[str, Any], resolve: Resolver) -> dict[str, Any]:
+    address = email(row, "Email")
+    device = text(row, "DeviceID", limit=120)
+    host = text(row, "HTTPHost", limit=255).lower()
+    url = text(row, "URL", limit=2000)
+    if not host and not url:
+        raise RowError("HTTPHost", "is required (or URL)")
+    if not host:
+        host = url.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0].lower()
+    upload = string_list(row, "UploadMatchedDlpProfiles")
+    download = string_list(row, "DownloadMatchedDlpProfiles")
+    sent, received = _file_bytes(row)
+    return {
+        "event_key": event_key(row, text(row, "RequestID", limit=60), "gateway_http"),
+        "at": timestamp(row, "Datetime"),
+        "email": address,
+        "user_id": resolve(address, device) if (address or device) else None,
+        "device_id": device,
+        "device_name": text(row, "DeviceName", limit=120),
+        "host": host,
+        "url": url,
+        "http_method": text(row, "HTTPMethod", limit=12).upper(),
+        "http_status": integer(row, "HTTPStatusCode", high=999) or 0,
+        "action": text(row, "Action", limit=32),
+        "policy_name": text(row, "PolicyName", limit=200),
+        "application_ids": string_list(row, "ApplicationIDs"),
+        "application_names": string_list(row, "ApplicationNames"),
+        "category_ids": string_list(row, "CategoryIDs"),
+        "category_names": string_list(row, "CategoryNames"),
+        "upload_dlp_profiles": upload,
+        "download_dlp_profiles": download,
+        "dlp_match_count": min(len(upload) + len(download), 32767),
+        "blocked_file_name": text(row, "BlockedFileName", limit=255),
+        "blocked_file_reason": text(row, "BlockedFileReason", limit=64),
+        "blocked_file_hash": text(row, "BlockedFileHash", limit=128),
+        "source_ip": ip(row, "SourceIP"),
+        "source_country": country(row, "SourceIPCountryCode"),
+        "user_agent": text(row, "UserAgent", limit=300),
+        "bytes_sent": sent,
+        "bytes_received": received,
+    }
+
+
+def parse_gateway_dns(row: Mapping[str, Any], resolve: Resolver) -> dict[str, Any]:
+    address = email(row, "Email")
+    device = text(row, "DeviceID", limit=120)
+    names = string_list(row, "QueryCategoryNames") or string_list(row, "CategoryNames")
+    return {
+        "event_key": event_key(row, text(row, "QueryID", limit=60), "gateway_dns"),
+        "at": timestamp(row, "Datetime"),
+        "email": address,
+        "user_id": resolve(address, device) if (address or device) else None,
+        "device_id": device,
+        "query_name": text(row, "QueryName", limit=255, required=True).rstrip(".").lower(),
+        "category_ids": string_list(row, "QueryCategoryIDs") or string_list(row, "CategoryIDs"),
+        "category_names": names,
+        "resolver_decision": text(row, "ResolverDecision", limit=40),
+        "policy_name": text(row, "PolicyName", limit=200),
+        "source_ip": ip(row, "SrcIP", "SourceIP"),
+        "source_country": country(row, "SrcIPCountryCode", "SourceIPCountryCode"),
+    }
+
+
+def _score(assessment: Mapping[str, Any], name: str) -> int | None:
+    return integer(assessment, name, low=0, high=100)
+
+
+PLATFORMS = {"mac": "macOS", "windows": "Windows", "linux": "Linux", "ios": "iOS", "android": "Android"}
+
+
+def parse_crowdstrike(row: Mapping[str, Any], resolve: Resolver) -> dict[str, Any]:
+    """A Zero Trust Assessment resource (``/zero-trust-assessment/entities/assessments/v1``):
+    ``aid``, ``assessment.{overall,os,sensor_config}``, ``modified_time``. The person comes from
+    an ``email`` field when the sender adds one, else from the device registered under ``aid``."""
+    aid = text(row, "aid", limit=120, required=True)
+    assessment = row.get("assessment")
+    if not isinstance(assessment, dict):
+        raise RowError("assessment", "is required (an object with overall, os and sensor_config)")
+    scores = {name: _score(assessment, name) for name in ("overall", "os", "sensor_config")}
+    if all(v is None for v in scores.values()):
+        raise RowError("assessment", "has none of overall, os, sensor_config")
+    address = email(row, "email", "user_email")
+    at = timestamp(row, "modified_time", "updated_timestamp")
+    platform = text(row, "platform_name", "event_platform", limit=60)
+    return {
+        "event_key": event_key(row, f"{aid}:{at.isoformat()}" if at else None, "crowdstrike_zta"),
+        "at": at,
+        "email": address,
+        "user_id": resolve(address, aid),
+        "provider": "crowdstrike",
+        "device_id": aid,
+        "device_name": text(row, "hostname", "system_serial_number", limit=120),
+        "os_name": PLATFORMS.get(platform.lower(), platform),
+        "os_version": text(row, "os_version", limit=60),
+        "overall_score": scores["overall"],
+        "os_score": scores["os"],
+        "sensor_config_score": scores["sensor_config"],
+    }
+
+
+def parse_sentinelone(row: Mapping[str, Any], resolve: Resolver) -> dict[str, Any]:
+    """A threat as SentinelOne's ``/web/api/v2.1/threats`` returns it (``threatInfo``,
+    ``agentRealtimeInfo``, ``agentDetectionInfo``)."""
+    info = row.get("threatInfo")
+    if not isinstance(info, dict):
+        raise RowError("threatInfo", "is required (an object)")
+    agent = row.get("agentRealtimeInfo") if isinstance(row.get("agentRealtimeInfo"), dict) else {}
+    detection = row.get("agentDetectionInfo") if isinstance(row.get("agentDetectionInfo"), dict) else {}
+    threat_id = text(info, "threatId", limit=64) or text(row, "id", limit=64)
+    if not threat_id:
+        raise RowError("threatInfo.threatId", "is required")
+    device = text(agent, "agentUuid", "agentId", limit=120) or text(detection, "agentUuid", limit=120)
+    if not device:
+        raise RowError("agentRealtimeInfo.agentUuid", "is required")
+    upn = text(detection, "agentLastLoggedInUpn", limit=254)
+    address = email(row, "email") or (upn.lower() if "@" in upn else "")
+    at = timestamp(info, "updatedAt", "createdAt")
+    return {
+        "event_key": event_key(row, f"{threat_id}:{at.isoformat()}" if at else None, "sentinelone_threats"),
+        "at": at,
+        "email": address,
+        "user_id": resolve(address, device),
+        "provider": "sentinelone",
+        "device_id": device,
+        "device_name": text(agent, "agentComputerName", limit=120),
+        "os_name": text(agent, "agentOsName", limit=60),
+        "os_version": text(agent, "agentOsRevision", limit=60),
+        "threat_id": threat_id,
+        "threat_name": text(info, "threatName", limit=255),
+        "classification": text(info, "classification", limit=64),
+        "confidence_level": text(info, "confidenceLevel", limit=32).lower(),
+        "mitigation_status": text(info, "mitigationStatus", limit=64).lower(),
+    }
+
+
+PARSERS: dict[str, Callable[[Mapping[str, Any], Resolver], dict[str, Any]]] = {
+    "access_requests": parse_access,
+    "gateway_http": parse_gateway_http,
+    "gateway_dns": parse_gateway_dns,
+    "crowdstrike_zta": parse_crowdstrike,
+    "sentinelone_threats": parse_sentinelone,
+}
+
+
+def parse(kind: str, body: bytes, resolve: Resolver) -> tuple[list[dict[str, Any]], list[Rejected], int]:
+    """All rows of a body: (good rows, rejected rows, how many rows there were)."""
+    parser = PARSERS[kind]
+    good: list[dict[str, Any]] = []
+    bad: list[Rejected] = []
+    total = 0
+    for line, item in rows(body):
+        total += 1
+        if isinstance(item, RowError):
+            bad.append(Rejected(line, item.field, item.reason))
+            continue
+        if not isinstance(item, dict):
+            bad.append(Rejected(line, "", "each row must be a JSON object"))
+            continue
+        try:
+            good.append(parser(item, resolve))
+        except RowError as exc:
+            bad.append(Rejected(line, exc.field, exc.reason))
+    return good, bad, total

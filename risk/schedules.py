@@ -1,0 +1,17 @@
+from django.conf import settings
+
+SCHEDULE = {
+    "risk-rescore": {
+        "task": "risk.tasks.scheduled_rescore",
+        "schedule": float(settings.RISK_RESCORE_MINUTES * 60),
+    },
+    "risk-import-access-decisions": {
+        "task": "risk.tasks.import_access_decisions",
+        "schedule": 10.0,
+        "options": {"expires": 10.0},
+    },
+    "risk-requeue-stalled": {
+        "task": "risk.tasks.requeue_stalled",
+        "schedule": 300.0,
+    },
+}

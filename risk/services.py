@@ -1,0 +1,609 @@
+"""Every write of risk scoring: behaviour settings, telemetry sources, ingest, detection,
+scoring, resets and compromise marks."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from accounts.models import User
+from accounts.roles import ADMINS
+from console.access import decisions as access_decisions
+from console.audit.services import audit_record
+from console.core.errors import Conflict, PermissionRefused, ValidationFailed
+from risk import scoring
+from risk.behaviours import REGISTRY, ParamError, Trigger, by_source
+from risk.ingest import parsing, storage
+from risk.models import (
+    AuthEvent,
+    BehaviourConfig,
+    DeviceSignal,
+    GatewayDnsEvent,
+    GatewayHttpEvent,
+    IngestBatch,
+    Level,
+    RescoreRun,
+    RiskEvent,
+    RiskLevelChange,
+    RiskSettings,
+    TelemetryKind,
+    TelemetrySource,
+    UserRisk,
+)
+
+log = logging.getLogger(__name__)
+
+
+def _require_admin(actor: User, what: str) -> None:
+    if actor.role not in ADMINS:
+        raise PermissionRefused(f"Your role ({actor.role_label}) cannot {what}.")
+
+
+# --- Configuration ----------------------------------------------------------------------------
+
+
+def ensure_configs() -> dict[str, BehaviourConfig]:
+    """Configuration rows for every registered behaviour (created disabled, at the default level)."""
+    existing = {c.key: c for c in BehaviourConfig.objects.all()}
+    missing = [
+        BehaviourConfig(key=key, enabled=False, level=b.default_level, params=b.default_params())
+        for key, b in REGISTRY.items() if key not in existing
+    ]
+    if missing:
+        BehaviourConfig.objects.bulk_create(missing, ignore_conflicts=True)
+        existing = {c.key: c for c in BehaviourConfig.objects.all()}
+    return existing
+
+
+def risk_settings() -> RiskSettings:
+    found = RiskSettings.objects.order_by("pk").first()
+    return found or RiskSettings.objects.create()
+
+
+def params_of(config: BehaviourConfig) -> dict[str, Any]:
+    """The behaviour's parameters as stored, falling back to defaults for anything unusable
+    (a parameter a newer version added, say)."""
+    behaviour = REGISTRY[config.key]
+    params = behaviour.default_params()
+    for name, value in (config.params or {}).items():
+        try:
+            params[name] = behaviour.clean_params({name: value})[name]
+        except ParamError:
+            log.warning("risk behaviour %s: ignoring unusable parameter %s", config.key, name)
+    return params
+
+
+@transaction.atomic
+def behaviour_update(
+    *, actor: User, key: str, enabled: bool, level: int | str, params: Mapping[str, Any],
+) -> BehaviourConfig:
+    _require_admin(actor, "change risk behaviours")
+    if key not in REGISTRY:
+        raise ValidationFailed(f"There is no risk behaviour {key!r}.", field="key")
+    ensure_configs()
+    config = BehaviourConfig.objects.select_for_update().get(key=key)
+    try:
+        new_level = Level(int(level)) if str(level).isdigit() else Level.from_name(str(level))
+    except (KeyError, ValueError):
+        raise ValidationFailed("Pick Low, Medium or High.", field="level") from None
+    if new_level == Level.UNSCORED:
+        raise ValidationFailed("Pick Low, Medium or High.", field="level")
+    try:
+        cleaned = REGISTRY[key].clean_params(params)
+    except ParamError as exc:
+        raise ValidationFailed(str(exc), field="params") from None
+    before = {"enabled": config.enabled, "level": Level(config.level).label, "params": params_of(config)}
+    after = {"enabled": bool(enabled), "level": new_level.label, "params": cleaned}
+    if before == after:
+        return config
+    config.enabled, config.level, config.params = bool(enabled), int(new_level), cleaned
+    config.updated_at, config.updated_by_email = timezone.now(), actor.email
+    config.save(update_fields=["enabled", "level", "params", "updated_at", "updated_by_email"])
+    audit_record(actor=actor, action="risk.behaviour.updated", obj=config, object_repr=REGISTRY[key].name,
+                 changes={k: {"old": before[k], "new": after[k]} for k in before if before[k] != after[k]})
+    if before["enabled"] != after["enabled"] or before["level"] != after["level"]:
+        # What counts changed for everyone: rescore everyone (the history says why).
+        _start_rescore(requested_by=actor.email, cause=RiskLevelChange.Cause.CONFIGURATION)
+    return config
+
+
+@transaction.atomic
+def settings_update(*, actor: User, lookback_days: int) -> RiskSettings:
+    _require_admin(actor, "change risk settings")
+    try:
+        days = int(lookback_days)
+    except (TypeError, ValueError):
+        raise ValidationFailed("Give a number of days (0 for no limit).", field="lookback_days") from None
+    if not 0 <= days <= 3650:
+        raise ValidationFailed("Give between 0 and 3650 days (0 for no limit).", field="lookback_days")
+    current = risk_settings()
+    if current.lookback_days == days:
+        return current
+    audit_record(actor=actor, action="risk.settings.updated", obj=current,
+                 changes={"lookback_days": {"old": current.lookback_days, "new": days}})
+    current.lookback_days, current.updated_at, current.updated_by_email = days, timezone.now(), actor.email
+    current.save(update_fields=["lookback_days", "updated_at", "updated_by_email"])
+    _start_rescore(requested_by=actor.email, cause=RiskLevelChange.Cause.CONFIGURATION)
+    return current
+
+
+# --- Telemetry sources ------------------------------------------------------------------------
+
+
+def _token_hash(secret: str) -> str:
+    return access_decisions.service_token_hash(secret)
+
+
+@transaction.atomic
+def telemetry_source_create(*, actor: User, name: str, kind: str) -> tuple[TelemetrySource, str]:
+    """A new sender and its bearer token (returned once, never stored)."""
+    _require_admin(actor, "create telemetry sources")
+    name = (name or "").strip()
+    if not name:
+        raise ValidationFailed("A name is required.", field="name")
+    if len(name) > 120:
+        raise ValidationFailed("Keep the name under 120 characters.", field="name")
+    if kind not in TelemetryKind.values:
+        raise ValidationFailed("Pick what this source sends.", field="kind")
+    if TelemetrySource.objects.filter(name__iexact=name).exists():
+        raise Conflict(f"A telemetry source named {name} already exists.", field="name")
+    prefix = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(32)
+    source = TelemetrySource.objects.create(name=name, kind=kind, prefix=prefix, secret_hash=_token_hash(secret),
+                                            created_by_email=actor.email)
+    audit_record(actor=actor, action="risk.source.created", obj=source,
+                 changes={"name": {"old": None, "new": name}, "kind": {"old": None, "new": kind}})
+    return source, f"zts_{prefix}_{secret}"
+
+
+@transaction.atomic
+def telemetry_source_revoke(*, actor: User, source: TelemetrySource) -> None:
+    _require_admin(actor, "revoke telemetry sources")
+    source = TelemetrySource.objects.select_for_update().get(pk=source.pk)
+    if source.revoked_at is not None:
+        return
+    source.revoked_at = timezone.now()
+    source.save(update_fields=["revoked_at"])
+    audit_record(actor=actor, action="risk.source.revoked", obj=source,
+                 changes={"revoked_at": {"old": None, "new": source.revoked_at}})
+
+
+def authenticate_source(header: str) -> TelemetrySource | None:
+    """The active source a ``Bearer zts_…`` header belongs to, or ``None``."""
+    import hmac
+
+    if not header.startswith("Bearer zts_"):
+        return None
+    try:
+        _, prefix, secret = header.removeprefix("Bearer ").split("_", 2)
+    except ValueError:
+        return None
+    source = TelemetrySource.objects.filter(prefix=prefix).first()
+    if source is None or not hmac.compare_digest(source.secret_hash, _token_hash(secret)):
+        return None
+    if source.revoked_at is not None:
+        return None
+    return source
+
+
+# --- Ingest -----------------------------------------------------------------------------------
+
+
+def ingest(*, source: TelemetrySource, body: bytes, content_encoding: str = "") -> IngestBatch:
+    """Take a POSTed batch. Small ones are stored now and scored by a worker; large ones are
+    kept and handed to a worker whole, so no web worker is held for long."""
+    limit = settings.RISK_INGEST_MAX_INFLATED_BYTES
+    try:
+        data = parsing.decompress(body, encoding=content_encoding, limit=limit)
+    except parsing.BodyError as exc:
+        raise ValidationFailed(str(exc), field="body") from None
+    batch = IngestBatch.objects.create(source=source, kind=source.kind, size_bytes=len(data),
+                                       status=IngestBatch.Status.QUEUED)
+    if len(data) > settings.RISK_INGEST_SYNC_MAX_BYTES:
+        IngestBatch.objects.filter(pk=batch.pk).update(payload=data)
+        from risk.tasks import process_batch
+
+        transaction.on_commit(lambda: process_batch.delay(str(batch.pk)))
+        return batch
+    return _process(batch, data)
+
+
+def process_queued_batch(batch_id: str) -> IngestBatch | None:
+    """Store a queued batch (a worker's job). Safe to run twice: a batch already done is left
+    alone, and rows stored by an interrupted run are recognised by their keys."""
+    with transaction.atomic():
+        batch = IngestBatch.objects.select_for_update(skip_locked=True).filter(pk=batch_id).first()
+        if batch is None or batch.status == IngestBatch.Status.DONE:
+            return batch
+        batch.status = IngestBatch.Status.PROCESSING
+        batch.save(update_fields=["status"])
+    data = bytes(batch.payload or b"")
+    return _process(batch, data)
+
+
+def _process(batch: IngestBatch, data: bytes) -> IngestBatch:
+    resolver = storage.Resolver()
+    try:
+        good, bad, total = parsing.parse(batch.kind, data, resolver)
+    except parsing.BodyError as exc:
+        IngestBatch.objects.filter(pk=batch.pk).update(
+            status=IngestBatch.Status.FAILED, message=str(exc)[:300], finished_at=timezone.now(), payload=None)
+        TelemetrySource.objects.filter(pk=batch.source_id).update(last_used_at=timezone.now())
+        raise ValidationFailed(str(exc), field="body") from None
+    stored = storage.store(batch.kind, good, source_id=batch.source_id)
+    cap = settings.RISK_INGEST_MAX_REPORTED_REJECTS
+    batch.status = IngestBatch.Status.DONE
+    batch.rows_total, batch.rows_stored, batch.rows_duplicate = total, len(stored.ids), stored.duplicates
+    batch.rows_rejected, batch.rejected = len(bad), [r.as_dict() for r in bad[:cap]]
+    batch.finished_at, batch.payload = timezone.now(), None
+    batch.save(update_fields=["status", "rows_total", "rows_stored", "rows_duplicate", "rows_rejected",
+                              "rejected", "finished_at", "payload"])
+    TelemetrySource.objects.filter(pk=batch.source_id).update(
+        last_used_at=timezone.now(), events_accepted=F("events_accepted") + len(stored.ids),
+        events_rejected=F("events_rejected") + len(bad))
+    if stored.ids and stored.user_ids:
+        kind = storage.SOURCE_KIND[batch.kind]
+        from risk.tasks import detect_events
+
+        ids = stored.ids
+        for start in range(0, len(ids), storage.CHUNK):
+            part = ids[start:start + storage.CHUNK]
+            transaction.on_commit(lambda part=part: detect_events.delay(kind, part))
+    return batch
+
+
+# --- Detection --------------------------------------------------------------------------------
+
+EVENT_FIELDS = {
+    "auth": (AuthEvent, ("id", "user_id", "at", "allowed", "action", "latitude", "longitude", "city", "country",
+                         "ip")),
+    "gateway_http": (GatewayHttpEvent, ("id", "user_id", "at", "host", "dlp_match_count", "upload_dlp_profiles",
+                                        "download_dlp_profiles", "blocked_file_name", "blocked_file_reason",
+                                        "blocked_file_hash")),
+    "gateway_dns": (GatewayDnsEvent, ("id", "user_id", "at", "query_name", "category_names", "resolver_decision")),
+    "device": (DeviceSignal, ("id", "user_id", "at", "provider", "device_id", "device_name", "os_name",
+                              "os_version", "overall_score", "os_score", "sensor_config_score", "threat_id",
+                              "threat_name", "classification", "confidence_level", "mitigation_status")),
+}
+
+
+def _audit_events(ids: Sequence[int]) -> list[dict[str, Any]]:
+    from console.audit.models import AuditEvent
+
+    rows = []
+    for e in AuditEvent.objects.filter(pk__in=ids).values("id", "at", "action", "object_type", "object_id",
+                                                          "object_repr", "changes"):
+        user_id = _audit_subject(e)
+        if user_id is not None:
+            rows.append({"id": e["id"], "at": e["at"], "action": e["action"], "user_id": user_id,
+                         "changes": e["changes"], "new": True})
+    return rows
+
+
+def _audit_subject(event: Mapping[str, Any]) -> int | None:
+    if event["object_type"] == "accounts.user" and str(event["object_id"]).isdigit():
+        return int(event["object_id"])
+    if event["object_repr"] and "@" in event["object_repr"]:
+        return User.objects.filter(email__iexact=event["object_repr"]).values_list("pk", flat=True).first()
+    return None
+
+
+def detect(source_kind: str, ids: Sequence[int]) -> set[int]:
+    """Run the enabled behaviours that read ``source_kind`` over the new events ``ids`` (with
+    whatever earlier and later telemetry each needs); store what they find. Returns the people
+    something was found for."""
+    configs = {k: c for k, c in ensure_configs().items() if c.enabled}
+    behaviours = [b for b in by_source(source_kind) if b.key in configs]
+    if not behaviours or not ids:
+        return set()
+    if source_kind == "audit":
+        new = _audit_events(ids)
+        model, fields = None, ()
+    else:
+        model, fields = EVENT_FIELDS[source_kind]
+        new = list(model.objects.filter(pk__in=ids, user_id__isnull=False).values(*fields))
+        for row in new:
+            row["new"] = True
+    if not new:
+        return set()
+    users = {row["user_id"] for row in new}
+    found: list[tuple[str, Trigger]] = []
+    for behaviour in behaviours:
+        params = params_of(configs[behaviour.key])
+        before, after = behaviour.context_seconds(params)
+        events = new
+        if model is not None and (before or after):
+            low = min(r["at"] for r in new) - timedelta(seconds=before)
+            high = max(r["at"] for r in new) + timedelta(seconds=after)
+            context = (model.objects.filter(user_id__in=users, at__gte=low, at__lte=high)
+                       .exclude(pk__in=list(ids)).values(*fields))
+            events = new + [dict(row, new=False) for row in context]
+        found += [(behaviour.key, t) for t in behaviour.evaluate(events, params)]
+    if not found:
+        return set()
+    kind_of_source = source_kind
+    RiskEvent.objects.bulk_create([
+        RiskEvent(user_id=t.user_id, behaviour=key, level=configs[key].level, at=t.at, source_kind=kind_of_source,
+                  source_id=t.source_id, summary=t.summary[:300], details=dict(t.details),
+                  dedupe_key=f"{key}:{t.dedupe}"[:160])
+        for key, t in found
+    ], ignore_conflicts=True)
+    touched = {t.user_id for _, t in found}
+    UserRisk.objects.bulk_create([UserRisk(user_id=u, level=Level.UNSCORED) for u in touched], ignore_conflicts=True)
+    UserRisk.objects.filter(pk__in=touched).update(last_event_at=timezone.now())
+    return touched
+
+
+def detect_and_score(source_kind: str, ids: Sequence[int]) -> list[scoring.Change]:
+    """A worker's job after an ingest: detection, then the new scores of the people concerned."""
+    touched = detect(source_kind, ids)
+    if not touched:
+        return []
+    return score_users(touched, cause=RiskLevelChange.Cause.DETECTION)
+
+
+# --- Scoring ----------------------------------------------------------------------------------
+
+
+def score_users(
+    user_ids: Iterable[int], *, cause: str, actor_email: str = "", reason: str = "",
+) -> list[scoring.Change]:
+    """Score these people again now; record and act on every change."""
+    ids = sorted(set(user_ids))
+    if not ids:
+        return []
+    lookback = risk_settings().lookback_days
+    with transaction.atomic():
+        # One scorer per person at a time, so each change is recorded once.
+        list(UserRisk.objects.select_for_update().filter(pk__in=ids).order_by("pk").values_list("pk", flat=True))
+        changes = scoring.changed_levels_for(ids, lookback_days=lookback)
+        _apply(changes, cause=cause, actor_email=actor_email, reason=reason)
+    return changes
+
+
+def _apply(changes: Sequence[scoring.Change], *, cause: str, actor_email: str = "", reason: str = "") -> None:
+    """Within the caller's transaction: store the new levels and their history, tell Shared
+    Signals receivers, and once committed let Access decide each person's sessions again."""
+    if not changes:
+        return
+    now = timezone.now()
+    by_level: dict[int, list[int]] = {}
+    for c in changes:
+        by_level.setdefault(c.current, []).append(c.user_id)
+    for level, users in by_level.items():
+        for start in range(0, len(users), 5000):
+            UserRisk.objects.filter(pk__in=users[start:start + 5000]).update(level=level, changed_at=now)
+    RiskLevelChange.objects.bulk_create([
+        RiskLevelChange(user_id=c.user_id, at=now, previous=c.previous, current=c.current, cause=cause,
+                        actor_email=actor_email, reason=reason[:500])
+        for c in changes
+    ], batch_size=2000)
+    from risk import effects
+
+    effects.level_changed(changes, cause=cause, actor_email=actor_email, reason=reason, at=now)
+
+
+def _start_rescore(*, requested_by: str, cause: str) -> RescoreRun:
+    run = RescoreRun.objects.create(requested_by_email=requested_by, message=cause)
+    from risk.tasks import rescore
+
+    transaction.on_commit(lambda: rescore.delay(run.pk))
+    return run
+
+
+def rescore_start(*, actor: User) -> RescoreRun:
+    _require_admin(actor, "rescore everyone")
+    running = RescoreRun.objects.filter(status__in=[RescoreRun.Status.QUEUED, RescoreRun.Status.RUNNING]).first()
+    if running is not None:
+        return running
+    with transaction.atomic():
+        audit_record(actor=actor, action="risk.rescore.requested", object_type="risk.rescorerun",
+                     object_repr="Full rescore")
+        return _start_rescore(requested_by=actor.email, cause=RiskLevelChange.Cause.RESCORE)
+
+
+def rescore_run(run_id: int, *, chunk_size: int | None = None) -> RescoreRun | None:
+    """A full rescore, chunk by chunk (each chunk one statement and one short transaction).
+    Running it again finds nothing left to change."""
+    with transaction.atomic():
+        run = RescoreRun.objects.select_for_update(skip_locked=True).filter(pk=run_id).first()
+        if run is None or run.status in (RescoreRun.Status.DONE, RescoreRun.Status.FAILED):
+            return run
+        bounds = scoring.chunk_bounds(chunk_size or settings.RISK_RESCORE_CHUNK)
+        run.status, run.started_at = RescoreRun.Status.RUNNING, run.started_at or timezone.now()
+        run.chunks_total, run.chunks_done, run.users_scored, run.users_changed = len(bounds), 0, 0, 0
+        run.save(update_fields=["status", "started_at", "chunks_total", "chunks_done", "users_scored",
+                                "users_changed"])
+    cause = run.message if run.message in RiskLevelChange.Cause.values else RiskLevelChange.Cause.RESCORE
+    lookback = risk_settings().lookback_days
+    try:
+        for low, high in bounds:
+            with transaction.atomic():
+                list(UserRisk.objects.select_for_update().filter(pk__gte=low, pk__lte=high)
+                     .order_by("pk").values_list("pk", flat=True))
+                changes = scoring.changed_levels_between(low, high, lookback_days=lookback)
+                _apply(changes, cause=cause, actor_email=run.requested_by_email)
+                scored = UserRisk.objects.filter(pk__gte=low, pk__lte=high).count()
+                RescoreRun.objects.filter(pk=run.pk).update(
+                    chunks_done=F("chunks_done") + 1, users_scored=F("users_scored") + scored,
+                    users_changed=F("users_changed") + len(changes))
+    except Exception as exc:
+        RescoreRun.objects.filter(pk=run.pk).update(status=RescoreRun.Status.FAILED, finished_at=timezone.now(),
+                                                    message=f"Failed: {exc}"[:300])
+        raise
+    RescoreRun.objects.filter(pk=run.pk).update(status=RescoreRun.Status.DONE, finished_at=timezone.now())
+    run.refresh_from_db()
+    return run
+
+
+# --- Investigators ----------------------------------------------------------------------------
+
+
+def _reason(reason: str) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationFailed("Say why (it is kept in the person's risk history).", field="reason")
+    if len(reason) > 500:
+        raise ValidationFailed("Keep the reason under 500 characters.", field="reason")
+    return reason
+
+
+@transaction.atomic
+def risk_reset(*, actor: User, user: User, reason: str) -> scoring.Change | None:
+    """Forgive everything up to now: the person is Unscored until they trigger a behaviour
+    again. History is kept; Access gives back what policy allows."""
+    _require_admin(actor, "reset risk scores")
+    reason = _reason(reason)
+    risk, _ = UserRisk.objects.select_for_update().get_or_create(user=user)
+    now = timezone.now()
+    previous = risk.level
+    risk.last_reset_at, risk.level, risk.changed_at = now, Level.UNSCORED, now
+    cleared = risk.compromised_at is not None
+    risk.compromised_at, risk.compromised_by_email, risk.compromised_reason = None, "", ""
+    risk.save(update_fields=["last_reset_at", "level", "changed_at", "compromised_at", "compromised_by_email",
+                             "compromised_reason"])
+    RiskLevelChange.objects.create(user=user, at=now, previous=previous, current=Level.UNSCORED,
+                                   cause=RiskLevelChange.Cause.RESET, actor_email=actor.email, reason=reason)
+    audit_record(actor=actor, action="risk.reset", obj=user,
+                 changes={"level": {"old": Level(previous).label, "new": Level.UNSCORED.label}, "reason": reason,
+                          **({"confirmed_compromised": {"old": True, "new": False}} if cleared else {})})
+    change = scoring.Change(user.pk, previous, int(Level.UNSCORED))
+    from risk import effects
+
+    effects.level_changed([change] if previous != Level.UNSCORED else [], cause=RiskLevelChange.Cause.RESET,
+                          actor_email=actor.email, reason=reason, at=now)
+    return change
+
+
+@transaction.atomic
+def risk_mark_compromised(*, actor: User, user: User, reason: str) -> None:
+    """Confirmed compromised: High until reset, and every open session revoked now."""
+    _require_admin(actor, "mark people compromised")
+    reason = _reason(reason)
+    if user.pk == actor.pk:
+        raise PermissionRefused("Ask another admin to mark your own account compromised.")
+    risk, _ = UserRisk.objects.select_for_update().get_or_create(user=user)
+    if risk.compromised_at is not None:
+        raise Conflict(f"{user.email} is already marked confirmed compromised.")
+    now = timezone.now()
+    previous = risk.level
+    risk.compromised_at, risk.compromised_by_email, risk.compromised_reason = now, actor.email, reason
+    risk.level, risk.changed_at = Level.HIGH, now
+    risk.save(update_fields=["compromised_at", "compromised_by_email", "compromised_reason", "level", "changed_at"])
+    RiskLevelChange.objects.create(user=user, at=now, previous=previous, current=Level.HIGH,
+                                   cause=RiskLevelChange.Cause.COMPROMISED, actor_email=actor.email, reason=reason)
+    audit_record(actor=actor, action="risk.compromised", obj=user,
+                 changes={"level": {"old": Level(previous).label, "new": Level.HIGH.label}, "reason": reason})
+    from risk import effects
+
+    effects.level_changed(
+        [scoring.Change(user.pk, previous, int(Level.HIGH))] if previous != Level.HIGH else [],
+        cause=RiskLevelChange.Cause.COMPROMISED, actor_email=actor.email, reason=reason, at=now,
+    )
+    from console.access.services import sessions_revoke_for_user
+
+    sessions_revoke_for_user(actor=actor, user=user)
+
+
+# --- Our own signals --------------------------------------------------------------------------
+
+SIGN_IN_ACTIONS = {"auth.login": True, "auth.login_failed": False}
+SIGNAL_ACTIONS = frozenset({"mfa.clone_suspected", "mfa.locked_out", "identity.verification_failed"})
+
+
+def record_audit_signal(audit_id: int) -> list[scoring.Change]:
+    """A worker's job for an audit event that says something about risk: console sign-ins
+    become Access authentication events, the rest feed the built-in behaviours."""
+    from console.audit.models import AuditEvent
+
+    event = AuditEvent.objects.filter(pk=audit_id).first()
+    if event is None:
+        return []
+    if event.action in SIGN_IN_ACTIONS:
+        return _console_sign_in(event)
+    if event.action in SIGNAL_ACTIONS:
+        return detect_and_score("audit", [event.pk])
+    return []
+
+
+def _console_sign_in(event: Any) -> list[scoring.Change]:
+    subject = _audit_subject({"object_type": event.object_type, "object_id": event.object_id,
+                              "object_repr": event.object_repr})
+    if subject is None:
+        return []
+    email = User.objects.filter(pk=subject).values_list("email", flat=True).first() or ""
+    row = {"event_key": f"audit:{event.pk}", "at": event.at, "email": email.lower(), "user_id": subject,
+           "origin": AuthEvent.Origin.CONSOLE, "action": "login", "allowed": SIGN_IN_ACTIONS[event.action],
+           "app_domain": "", "app_uid": "", "connection": str((event.changes or {}).get("method", ""))[:64],
+           "ip": event.ip, "country": access_decisions.country_of(access_decisions.parse_ip(event.ip)) if event.ip
+           else "", "ray_id": ""}
+    stored = storage.store("access_requests", [row], source_id=None)
+    return detect_and_score("auth", stored.ids)
+
+
+def import_access_decisions(limit: int = 20000) -> int:
+    """Our own Access decisions that started a session count as sign-ins (impossible travel
+    reads them): read the authentication log from where the last run stopped."""
+    from console.access.models import AccessLogEntry
+
+    with transaction.atomic():
+        current = RiskSettings.objects.select_for_update(skip_locked=True).filter(pk=risk_settings().pk).first()
+        if current is None:
+            return 0  # another worker is on it
+        entries = list(
+            AccessLogEntry.objects.filter(pk__gt=current.access_log_cursor).order_by("pk")
+            .values("pk", "at", "user_id", "email", "application_name", "outcome", "ip", "country", "method",
+                    "session_id")[:limit]
+        )
+        if not entries:
+            return 0
+        rows = [{
+            "event_key": f"acc:{e['session_id']}", "at": e["at"], "email": e["email"].lower(),
+            "user_id": e["user_id"], "origin": AuthEvent.Origin.ACCESS, "action": "login", "allowed": True,
+            "app_domain": e["application_name"][:255], "app_uid": "", "connection": e["method"][:64],
+            "ip": e["ip"], "country": e["country"], "ray_id": "",
+        } for e in entries if e["outcome"] == "allow" and e["user_id"] and e["session_id"]]
+        stored = storage.store("access_requests", rows, source_id=None) if rows else storage.Stored()
+        current.access_log_cursor = entries[-1]["pk"]
+        current.save(update_fields=["access_log_cursor"])
+    if stored.ids:
+        detect_and_score("auth", stored.ids)
+    return len(stored.ids)
+
+
+def rescore_scheduled() -> RescoreRun | None:
+    """The periodic rescore (look-back windows move on even when nothing new arrives)."""
+    if RescoreRun.objects.filter(status__in=[RescoreRun.Status.QUEUED, RescoreRun.Status.RUNNING]).exists():
+        return None
+    run = RescoreRun.objects.create(requested_by_email="", message=RiskLevelChange.Cause.RESCORE)
+    return rescore_run(run.pk)
+
+
+def requeue_stalled(older_than: timedelta = timedelta(minutes=15)) -> int:
+    """Batches and rescores left queued or half-done by a worker that died."""
+    from risk.tasks import process_batch, rescore
+
+    cutoff = timezone.now() - older_than
+    count = 0
+    for batch_id in IngestBatch.objects.filter(
+        status__in=[IngestBatch.Status.QUEUED, IngestBatch.Status.PROCESSING], received_at__lt=cutoff,
+        payload__isnull=False,
+    ).values_list("pk", flat=True):
+        IngestBatch.objects.filter(pk=batch_id).update(status=IngestBatch.Status.QUEUED)
+        process_batch.delay(str(batch_id))
+        count += 1
+    for run_id in RescoreRun.objects.filter(
+        status__in=[RescoreRun.Status.QUEUED, RescoreRun.Status.RUNNING], created_at__lt=cutoff,
+    ).values_list("pk", flat=True):
+        RescoreRun.objects.filter(pk=run_id).update(status=RescoreRun.Status.QUEUED)
+        rescore.delay(run_id)
+        count += 1
+    return count

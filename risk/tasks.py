@@ -1,0 +1,57 @@
+"""Celery entry points of risk scoring: thin, idempotent, primitive arguments."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+
+@shared_task(acks_late=True, soft_time_limit=540, time_limit=600, ignore_result=True)
+def process_batch(batch_id: str) -> None:
+    from risk import services
+
+    services.process_queued_batch(batch_id)
+
+
+@shared_task(acks_late=True, soft_time_limit=240, time_limit=300, ignore_result=True)
+def detect_events(source_kind: str, event_ids: list[int]) -> None:
+    from risk import services
+
+    services.detect_and_score(source_kind, event_ids)
+
+
+@shared_task(acks_late=True, soft_time_limit=100, time_limit=120, ignore_result=True)
+def audit_signal(audit_id: int) -> None:
+    from risk import services
+
+    services.record_audit_signal(audit_id)
+
+
+@shared_task(acks_late=True, soft_time_limit=3000, time_limit=3600, ignore_result=True)
+def rescore(run_id: int) -> None:
+    from risk import services
+
+    services.rescore_run(run_id)
+
+
+@shared_task(acks_late=True, soft_time_limit=100, time_limit=120, ignore_result=True)
+def scheduled_rescore() -> None:
+    """The beat schedule's full rescore: look-back windows move on even when nothing is sent."""
+    from risk import services
+
+    services.rescore_scheduled()
+
+
+@shared_task(acks_late=True, soft_time_limit=100, time_limit=120, ignore_result=True)
+def import_access_decisions() -> None:
+    from risk import services
+
+    services.import_access_decisions()
+
+
+@shared_task(acks_late=True, soft_time_limit=100, time_limit=120, ignore_result=True)
+def requeue_stalled() -> None:
+    """Re-queue batches and rescores a dead worker left behind (the broker redelivers with
+    Redis; the filesystem broker of the embedded default does not)."""
+    from risk import services
+
+    services.requeue_stalled()

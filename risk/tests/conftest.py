@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+import pytest
+
+from risk import services
+from risk.models import BehaviourConfig
+
+
+@pytest.fixture
+def enable(db):
+    """Enable behaviours (all predefined ones are off by default)."""
+
+    def on(*keys: str, **params) -> None:
+        services.ensure_configs()
+        for key in keys:
+            config = BehaviourConfig.objects.get(key=key)
+            config.enabled = True
+            if key in params:
+                config.params = params[key]
+            config.save()
+
+    return on
+
+
+@pytest.fixture
+def source(db, security_admin):
+    def make(kind: str, name: str = ""):
+        return services.telemetry_source_create(actor=security_admin, name=name or f"{kind} sender", kind=kind)
+
+    return make

@@ -1,0 +1,403 @@
+"""Risk scoring pages: users at risk, a person's risk, behaviours, telemetry sources and the
+telemetry itself. Auditors read everything; admins change things."""
+
+from __future__ import annotations
+
+import django_filters
+from django import forms
+from django.contrib import messages
+from django.db.models import Count, Q, QuerySet
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+from django_htmx.http import HttpResponseStopPolling
+
+from accounts.models import User
+from accounts.roles import ADMINS, CONSOLE_READERS
+from console.access.models import AccessSession
+from console.core.errors import ConsoleError
+from console.core.forms import add_service_error
+from console.core.listing import build_listing
+from console.core.permissions import roles_required
+from risk import charts, selectors, services
+from risk.behaviours import REGISTRY
+from risk.models import (
+    AuthEvent,
+    BehaviourConfig,
+    DeviceSignal,
+    GatewayDnsEvent,
+    GatewayHttpEvent,
+    IngestBatch,
+    Level,
+    RescoreRun,
+    RiskEvent,
+    TelemetryKind,
+    TelemetrySource,
+    UserRisk,
+)
+
+LEVEL_CHOICES = [(str(int(v)), label) for v, label in Level.choices]
+
+
+# --- Users at risk ----------------------------------------------------------------------------
+
+
+class UserRiskFilter(django_filters.FilterSet):
+    q = django_filters.CharFilter(method="search", label="Search")
+    level = django_filters.ChoiceFilter(choices=LEVEL_CHOICES, empty_label="Any level")
+    behaviour = django_filters.ChoiceFilter(
+        method="by_behaviour", label="Behaviour", empty_label="Any behaviour",
+        choices=sorted(((k, b.name) for k, b in REGISTRY.items()), key=lambda kv: kv[1]),
+    )
+    compromised = django_filters.BooleanFilter(field_name="compromised_at", lookup_expr="isnull", exclude=True,
+                                               label="Confirmed compromised")
+
+    class Meta:
+        model = UserRisk
+        fields: list[str] = []
+
+    def search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return queryset.filter(Q(user__email__icontains=value) | Q(user__full_name__icontains=value))
+
+    def by_behaviour(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return queryset.filter(user__risk_events__behaviour=value).distinct()
+
+
+USER_SORTS = {"level": "level", "person": "user__email", "changed": "changed_at", "events": "events",
+              "last_event": "last_event"}
+
+
+@roles_required(CONSOLE_READERS)
+def user_list(request: HttpRequest) -> HttpResponse:
+    queryset = selectors.users_at_risk()
+    if not request.GET.get("level") and not request.GET.get("all"):
+        queryset = queryset.exclude(level=Level.UNSCORED, compromised_at__isnull=True)
+    listing = build_listing(request, queryset, sorts=USER_SORTS, default_sort="-level", filterset_class=UserRiskFilter)
+    counts = dict(UserRisk.objects.values_list("level").annotate(n=Count("pk")).order_by())
+    context = {
+        "listing": listing,
+        "counts": [(Level(v), counts.get(int(v), 0)) for v in (Level.HIGH, Level.MEDIUM, Level.LOW)],
+        "rescore": RescoreRun.objects.first(),
+        "can_write": request.user.role in ADMINS,
+        "enabled": BehaviourConfig.objects.filter(enabled=True).count(),
+    }
+    template = "risk/user_list.html#results" if request.htmx else "risk/user_list.html"
+    return render(request, template, context)
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(max_length=500, widget=forms.Textarea(attrs={"rows": 3}),
+                             help_text="Kept in the person's risk history and the audit trail.")
+
+
+@roles_required(CONSOLE_READERS)
+def user_detail(request: HttpRequest, user_id: int) -> HttpResponse:
+    person = User.objects.filter(pk=user_id).first()
+    if person is None:
+        raise Http404("No such person.")
+    risk = UserRisk.objects.filter(pk=person.pk).first()
+    events = list(selectors.contributing_events(person)[:200])
+    history = list(selectors.history(person)[:100])
+    for event in events:
+        event.name = selectors.behaviour_name(event.behaviour)
+        event.log_url = (reverse("risk:telemetry-row", args=[event.source_kind, event.source_id])
+                         if event.source_kind != RiskEvent.SourceKind.AUDIT
+                         else f"{reverse('audit:list')}?q={event.source_id}")
+    sessions = AccessSession.objects.filter(user=person, revoked_at__isnull=True, expires_at__gt=timezone.now())
+    return render(request, "risk/user_detail.html", {
+        "person": person, "risk": risk, "level": Level(risk.level if risk else 0), "events": events,
+        "history": history, "figure": charts.timeline(person),
+        "reset_form": ReasonForm(prefix="reset"), "compromise_form": ReasonForm(prefix="compromise"),
+        "can_write": request.user.role in ADMINS, "open_sessions": sessions.count(),
+    })
+
+
+@roles_required(ADMINS)
+@require_POST
+def user_reset(request: HttpRequest, user_id: int) -> HttpResponse:
+    return _investigate(request, user_id, services.risk_reset, "reset",
+                        "The score was reset; access comes back as policy allows.")
+
+
+@roles_required(ADMINS)
+@require_POST
+def user_compromised(request: HttpRequest, user_id: int) -> HttpResponse:
+    return _investigate(request, user_id, services.risk_mark_compromised, "compromise",
+                        "Marked confirmed compromised: the score is High and every session was revoked.")
+
+
+def _investigate(request: HttpRequest, user_id: int, action, prefix: str, done: str) -> HttpResponse:
+    person = User.objects.filter(pk=user_id).first()
+    if person is None:
+        raise Http404("No such person.")
+    form = ReasonForm(request.POST, prefix=prefix)
+    if form.is_valid():
+        try:
+            action(actor=request.user, user=person, reason=form.cleaned_data["reason"])
+        except ConsoleError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, done)
+    else:
+        messages.error(request, "Say why: a reason is required and kept in the person's risk history.")
+    return redirect("risk:user-detail", user_id=person.pk)
+
+
+@roles_required(ADMINS)
+@require_POST
+def rescore_start(request: HttpRequest) -> HttpResponse:
+    run = services.rescore_start(actor=request.user)
+    messages.success(request, "A full rescore started; its progress shows below.")
+    return redirect(f"{reverse('risk:user-list')}?rescore={run.pk}")
+
+
+@roles_required(CONSOLE_READERS)
+def rescore_status(request: HttpRequest, run_id: int) -> HttpResponse:
+    run = RescoreRun.objects.filter(pk=run_id).first()
+    if run is None:
+        raise Http404("No such rescore.")
+    response = render(request, "risk/_rescore.html", {"rescore": run})
+    if run.status in (RescoreRun.Status.DONE, RescoreRun.Status.FAILED) and request.htmx:
+        response.status_code = HttpResponseStopPolling.status_code
+    return response
+
+
+# --- Behaviours -------------------------------------------------------------------------------
+
+
+@roles_required(CONSOLE_READERS)
+def behaviour_list(request: HttpRequest) -> HttpResponse:
+    configs = services.ensure_configs()
+    rows = []
+    q = request.GET.get("q", "").strip().lower()
+    state = request.GET.get("state", "")
+    for key, behaviour in sorted(REGISTRY.items(), key=lambda kv: kv[1].name):
+        config = configs[key]
+        if q and q not in behaviour.name.lower() and q not in behaviour.description.lower():
+            continue
+        if state in ("on", "off") and config.enabled != (state == "on"):
+            continue
+        params = services.params_of(config)
+        rows.append({"key": key, "behaviour": behaviour, "config": config, "level": Level(config.level),
+                     "params": [(p, params[p.name]) for p in behaviour.params]})
+    return render(request, "risk/behaviour_list.html", {
+        "rows": rows, "q": q, "state": state, "settings": services.risk_settings(),
+        "can_write": request.user.role in ADMINS,
+    })
+
+
+class BehaviourForm(forms.Form):
+    enabled = forms.BooleanField(required=False, label="Enabled")
+    level = forms.ChoiceField(choices=[(str(int(v)), label) for v, label in Level.choices if v],
+                              label="Risk level")
+
+    def __init__(self, *args, behaviour, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.behaviour = behaviour
+        for param in behaviour.params:
+            if param.kind == "list":
+                field = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), label=param.label,
+                                        help_text=(param.help + " " if param.help else "") + "Comma-separated.")
+            else:
+                field = forms.FloatField(label=f"{param.label}" + (f" ({param.unit})" if param.unit else ""),
+                                         help_text=param.help, min_value=param.minimum, max_value=param.maximum)
+                if param.kind == "int":
+                    field = forms.IntegerField(label=field.label, help_text=param.help,
+                                               min_value=param.minimum, max_value=param.maximum)
+            self.fields[f"param_{param.name}"] = field
+
+
+@roles_required(CONSOLE_READERS)
+def behaviour_edit(request: HttpRequest, key: str) -> HttpResponse:
+    behaviour = REGISTRY.get(key)
+    if behaviour is None:
+        raise Http404("No such behaviour.")
+    config = services.ensure_configs()[key]
+    params = services.params_of(config)
+    initial = {"enabled": config.enabled, "level": str(config.level)}
+    for p in behaviour.params:
+        initial[f"param_{p.name}"] = ", ".join(params[p.name]) if p.kind == "list" else params[p.name]
+    can_write = request.user.role in ADMINS
+    form = BehaviourForm(request.POST or None, initial=initial, behaviour=behaviour)
+    if request.method == "POST":
+        if not can_write:
+            return HttpResponse("Your role cannot change risk behaviours.", status=403)
+        if form.is_valid():
+            values = {p.name: form.cleaned_data[f"param_{p.name}"] for p in behaviour.params}
+            try:
+                services.behaviour_update(actor=request.user, key=key, enabled=form.cleaned_data["enabled"],
+                                          level=form.cleaned_data["level"], params=values)
+            except ConsoleError as exc:
+                add_service_error(form, exc)
+            else:
+                messages.success(request, f"{behaviour.name} saved. Everyone is being rescored.")
+                return redirect("risk:behaviour-list")
+    return render(request, "risk/behaviour_form.html", {"behaviour": behaviour, "config": config, "form": form,
+                                                        "can_write": can_write})
+
+
+class SettingsForm(forms.Form):
+    lookback_days = forms.IntegerField(min_value=0, max_value=3650, label="Look-back (days)",
+                                       help_text="Events older than this stop counting. 0 counts everything since "
+                                                 "the last reset.")
+
+
+@roles_required(ADMINS)
+@require_POST
+def settings_update(request: HttpRequest) -> HttpResponse:
+    form = SettingsForm(request.POST)
+    if form.is_valid():
+        try:
+            services.settings_update(actor=request.user, lookback_days=form.cleaned_data["lookback_days"])
+        except ConsoleError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, "Settings saved. Everyone is being rescored.")
+    else:
+        messages.error(request, "Look-back: give a whole number of days between 0 and 3650.")
+    return redirect("risk:behaviour-list")
+
+
+# --- Telemetry sources ------------------------------------------------------------------------
+
+
+class SourceFilter(django_filters.FilterSet):
+    q = django_filters.CharFilter(field_name="name", lookup_expr="icontains", label="Search")
+    kind = django_filters.ChoiceFilter(choices=TelemetryKind.choices, empty_label="Any kind")
+    revoked = django_filters.BooleanFilter(field_name="revoked_at", lookup_expr="isnull", exclude=True,
+                                           label="Revoked")
+
+    class Meta:
+        model = TelemetrySource
+        fields: list[str] = []
+
+
+SOURCE_SORTS = {"name": "name", "kind": "kind", "used": "last_used_at", "accepted": "events_accepted",
+                "created": "created_at"}
+
+
+@roles_required(CONSOLE_READERS)
+def source_list(request: HttpRequest) -> HttpResponse:
+    listing = build_listing(request, TelemetrySource.objects.all(), sorts=SOURCE_SORTS, default_sort="name",
+                            filterset_class=SourceFilter)
+    template = "risk/source_list.html#results" if request.htmx else "risk/source_list.html"
+    return render(request, template, {"listing": listing, "can_write": request.user.role in ADMINS})
+
+
+class SourceForm(forms.Form):
+    name = forms.CharField(max_length=120, help_text="e.g. Logpush – Gateway HTTP, CrowdStrike webhook")
+    kind = forms.ChoiceField(choices=TelemetryKind.choices, label="Sends")
+
+
+@roles_required(ADMINS)
+def source_create(request: HttpRequest) -> HttpResponse:
+    form = SourceForm(request.POST or None)
+    source = token = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            source, token = services.telemetry_source_create(actor=request.user, **form.cleaned_data)
+        except ConsoleError as exc:
+            add_service_error(form, exc)
+    if source is not None:
+        url = request.build_absolute_uri(reverse("risk-api:telemetry-ingest", args=[source.kind]))
+        response = render(request, "risk/source_created.html", {"source": source, "token": token, "url": url})
+    else:
+        response = render(request, "risk/source_form.html", {"form": form})
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@roles_required(CONSOLE_READERS)
+def source_detail(request: HttpRequest, source_id: int) -> HttpResponse:
+    source = TelemetrySource.objects.filter(pk=source_id).first()
+    if source is None:
+        raise Http404("No such telemetry source.")
+    listing = build_listing(request, IngestBatch.objects.filter(source=source).defer("payload"),
+                            sorts={"received": "received_at", "rejected": "rows_rejected", "stored": "rows_stored"},
+                            default_sort="-received")
+    url = request.build_absolute_uri(reverse("risk-api:telemetry-ingest", args=[source.kind]))
+    template = "risk/source_detail.html#results" if request.htmx else "risk/source_detail.html"
+    return render(request, template, {"source": source, "listing": listing, "url": url,
+                                      "can_write": request.user.role in ADMINS})
+
+
+@roles_required(ADMINS)
+@require_POST
+def source_revoke(request: HttpRequest, source_id: int) -> HttpResponse:
+    source = TelemetrySource.objects.filter(pk=source_id).first()
+    if source is None:
+        raise Http404("No such telemetry source.")
+    services.telemetry_source_revoke(actor=request.user, source=source)
+    messages.success(request, f"{source.name} was revoked; its token is refused from now on.")
+    return redirect("risk:source-detail", source_id=source.pk)
+
+
+# --- Telemetry --------------------------------------------------------------------------------
+
+TELEMETRY = {
+    "auth": (AuthEvent, "Access authentication", ["at", "email", "allowed", "origin", "ip", "country", "city",
+                                                  "app_domain"]),
+    "gateway_http": (GatewayHttpEvent, "Gateway HTTP", ["at", "email", "http_method", "host", "action",
+                                                        "category_names", "dlp_match_count", "blocked_file_reason"]),
+    "gateway_dns": (GatewayDnsEvent, "Gateway DNS", ["at", "email", "query_name", "category_names",
+                                                     "resolver_decision"]),
+    "device": (DeviceSignal, "EDR signals", ["at", "email", "provider", "device_id", "overall_score", "os_score",
+                                             "sensor_config_score", "threat_name"]),
+}
+
+
+class TelemetryFilter(django_filters.FilterSet):
+    q = django_filters.CharFilter(method="search", label="Search")
+    since = django_filters.DateFilter(field_name="at", lookup_expr="date__gte", label="From",
+                                      widget=forms.DateInput(attrs={"type": "date"}))
+    until = django_filters.DateFilter(field_name="at", lookup_expr="date__lte", label="To",
+                                      widget=forms.DateInput(attrs={"type": "date"}))
+
+    def search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        model = queryset.model
+        condition = Q(email__icontains=value)
+        for field in ("host", "query_name", "device_id", "ip", "threat_name"):
+            if any(f.name == field for f in model._meta.fields):
+                condition |= Q(**{f"{field}__icontains": value})
+        return queryset.filter(condition)
+
+
+@roles_required(CONSOLE_READERS)
+def telemetry(request: HttpRequest) -> HttpResponse:
+    kind = request.GET.get("kind", "auth")
+    if kind not in TELEMETRY:
+        kind = "auth"
+    model, title, columns = TELEMETRY[kind]
+
+    class Filter(TelemetryFilter):
+        class Meta:
+            model = TELEMETRY[kind][0]
+            fields: list[str] = []
+
+    listing = build_listing(request, model.objects.all(), sorts={"at": "at", "email": "email"}, default_sort="-at",
+                            filterset_class=Filter)
+    rows = [{"pk": obj.pk, "cells": [getattr(obj, c) for c in columns]} for obj in listing.page.object_list]
+    template = "risk/telemetry.html#results" if request.htmx else "risk/telemetry.html"
+    return render(request, template, {
+        "listing": listing, "kind": kind, "title": title, "rows": rows,
+        "columns": [model._meta.get_field(c).verbose_name for c in columns],
+        "kinds": [(k, v[1]) for k, v in TELEMETRY.items()],
+    })
+
+
+@roles_required(CONSOLE_READERS)
+def telemetry_row(request: HttpRequest, kind: str, row_id: int) -> HttpResponse:
+    if kind not in TELEMETRY:
+        raise Http404("No such telemetry.")
+    model, title, _ = TELEMETRY[kind]
+    row = model.objects.filter(pk=row_id).first()
+    if row is None:
+        raise Http404("That log row no longer exists.")
+    fields = [(f.verbose_name, getattr(row, f.attname)) for f in model._meta.concrete_fields]
+    triggered = RiskEvent.objects.filter(source_kind=kind, source_id=row.pk).select_related("user")
+    for event in triggered:
+        event.name = selectors.behaviour_name(event.behaviour)
+    return render(request, "risk/telemetry_row.html", {"row": row, "kind": kind, "title": title, "fields": fields,
+                                                       "triggered": triggered})
