@@ -89,7 +89,8 @@ def test_the_score_is_the_highest_level_and_a_reset_forgives_it(employee, securi
     services.score_users([employee.pk], cause="rescore")
     assert UserRisk.objects.get(user=employee).level == Level.UNSCORED
     # ...but something new does.
-    services.ingest(source=dns, body=ndjson([dns_row(employee.email, datetime.now(UTC) + timedelta(minutes=1), name="x.example",
+    later = datetime.now(UTC) + timedelta(minutes=1)
+    services.ingest(source=dns, body=ndjson([dns_row(employee.email, later, name="x.example",
                                                      categories=["Violence"])]))
     _score_all("gateway_dns")
     assert UserRisk.objects.get(user=employee).level == Level.MEDIUM
