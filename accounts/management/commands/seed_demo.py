@@ -24,6 +24,10 @@ class Command(BaseCommand):
             f"Access: {access['applications']} applications, {access['policies']} policies, "
             f"{access['devices']} devices."
         )
+        from risk.demo import seed_risk_demo
+
+        risk = seed_risk_demo()
+        self.stdout.write(f"Risk: {risk['events']} new telemetry events, {risk['scored']} people scored.")
         self.stdout.write(f"Demo logins (password: {result.password}):")
         for email, role in result.logins:
             self.stdout.write(f"  {role:<15} {email}")
