@@ -3,6 +3,7 @@ stable ids, so running it again stores nothing new)."""
 
 from __future__ import annotations
 
+import secrets
 from datetime import timedelta
 
 from django.db import transaction
@@ -22,8 +23,9 @@ def _source(name: str, kind: str) -> TelemetrySource:
     found = TelemetrySource.objects.filter(name=name).first()
     if found is None:
         # A demo sender: its token is never shown (create your own to send telemetry).
-        found = TelemetrySource.objects.create(name=name, kind=kind, prefix=f"demo{sorted(TelemetryKind.values).index(kind)}",
-                                               secret_hash="demo-source-without-a-usable-token")
+        # A random hash that no token can match.
+        prefix = f"demo{sorted(TelemetryKind.values).index(kind)}"
+        found = TelemetrySource.objects.create(name=name, kind=kind, prefix=prefix, secret_hash=secrets.token_hex(32))
     return found
 
 
