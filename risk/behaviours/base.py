@@ -115,6 +115,16 @@ def by_source(source: str) -> list[Behaviour]:
     return [b for b in REGISTRY.values() if b.source == source]
 
 
+def first_per_dedupe(triggers: list[Trigger]) -> list[Trigger]:
+    """One trigger per dedupe key (the earliest), whatever order the rows came in."""
+    best: dict[str, Trigger] = {}
+    for trigger in triggers:
+        known = best.get(trigger.dedupe)
+        if known is None or (trigger.at, trigger.source_id) < (known.at, known.source_id):
+            best[trigger.dedupe] = trigger
+    return sorted(best.values(), key=lambda t: (t.at, t.source_id))
+
+
 def count_in_window(
     events: Sequence[Mapping[str, Any]], *, threshold: int, window_seconds: int,
 ) -> list[tuple[Mapping[str, Any], int]]:

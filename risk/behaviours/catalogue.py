@@ -10,7 +10,7 @@ import itertools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from risk.behaviours.base import Behaviour, Param, Trigger, count_in_window, register
+from risk.behaviours.base import Behaviour, Param, ParamError, Trigger, count_in_window, first_per_dedupe, register
 from risk.geo import distance_km
 from risk.models import Level
 
@@ -253,7 +253,7 @@ class SentinelOneThreat(Behaviour):
                          "classification": e["classification"], "confidence": e["confidence_level"],
                          "mitigation": e["mitigation_status"]},
             ))
-        return triggers
+        return first_per_dedupe(triggers)
 
 
 class _CrowdStrikeScore(Behaviour):
@@ -341,8 +341,6 @@ class DeviceNeedsUpdate(Behaviour):
         for entry in cleaned["minimum_versions"]:
             name, _, version = entry.partition("=")
             if not name.strip() or not _version(version.strip()):
-                from risk.behaviours.base import ParamError
-
                 raise ParamError(f"Minimum versions: {entry!r} should look like macOS=14.0.")
         return cleaned
 
@@ -366,7 +364,7 @@ class DeviceNeedsUpdate(Behaviour):
                 details={"device": _device_name(e), "os": e["os_name"], "version": e["os_version"],
                          "minimum": wanted[0]},
             ))
-        return triggers
+        return first_per_dedupe(triggers)
 
 
 # --- Our own features (read from the audit trail) ---------------------------------------------
