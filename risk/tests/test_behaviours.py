@@ -38,7 +38,8 @@ def _sample(source: str, n: int = 60, seed: int = 3) -> list[dict]:
             base |= {"provider": provider, "device_id": f"d{i % 4}", "device_name": "", "os_name": "Windows",
                      "os_version": rnd.choice(["10.0.19041", "10.0.22631"]),
                      "overall_score": rnd.randint(0, 100), "os_score": rnd.randint(0, 100),
-                     "sensor_config_score": rnd.randint(0, 100), "threat_id": f"t{i}" if provider == "sentinelone" else "",
+                     "sensor_config_score": rnd.randint(0, 100),
+                     "threat_id": f"t{i}" if provider == "sentinelone" else "",
                      "threat_name": "EICAR", "classification": "Malware", "confidence_level": "malicious",
                      "mitigation_status": "not_mitigated"}
         elif source == "audit":
