@@ -131,45 +131,69 @@ def sign_in(live_server) -> Callable:
 # --- A real Celery worker ------------------------------------------------------------------------
 
 
-@pytest.fixture
-def celery_worker_process(transactional_db, django_db_blocker) -> Iterator[dict]:
-    """A separate ``celery worker`` process on the real Redis broker, using this test's database.
+class WorkerPool:
+    """Real ``celery worker`` processes on the Redis broker, all on one queue of their own (so
+    parallel test workers never take each other's tasks), using this test's database."""
 
-    It listens on a queue of its own, so parallel test workers never take each other's tasks."""
-    from django.db import connection
+    def __init__(self, database: dict) -> None:
+        self.queue = f"test-{uuid.uuid4().hex[:10]}"
+        self.database = database
+        self.processes: list[tuple[subprocess.Popen, object]] = []
 
-    from console.celery import app
-
-    queue = f"test-{uuid.uuid4().hex[:10]}"
-    db = connection.settings_dict
-    env = dict(os.environ)
-    env.update({
-        "DJANGO_SETTINGS_MODULE": "console.settings_test",
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "CELERY_DEFAULT_QUEUE": queue,
-        "DATABASE_CONN_MAX_AGE": "0",
-    })
-    log_path = Path(tempfile.gettempdir()) / f"console-test-worker-{queue}.log"
-    log = log_path.open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "console", "worker", "-Q", queue, "--pool", "solo",
-         "-n", f"{queue}@%h", "--without-gossip", "--without-mingle", "-l", "info"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    previous_queue = app.conf.task_default_queue
-    app.conf.task_default_queue = queue
-    try:
+    def start(self, **extra_env: str) -> dict:
+        db = self.database
+        env = dict(os.environ)
+        env.update({
+            "DJANGO_SETTINGS_MODULE": "console.settings_test",
+            "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+            "CELERY_DEFAULT_QUEUE": self.queue,
+            "DATABASE_CONN_MAX_AGE": "0",
+        } | extra_env)
+        name = f"{self.queue}-{len(self.processes)}"
+        log_path = Path(tempfile.gettempdir()) / f"console-test-worker-{name}.log"
+        log = log_path.open("wb")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "console", "worker", "-Q", self.queue, "--pool", "solo",
+             "-n", f"{name}@%h", "--without-gossip", "--without-mingle", "-l", "info"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+        self.processes.append((process, log))
         deadline = time.monotonic() + 30
         while b" ready." not in log_path.read_bytes():
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("the Celery worker did not start:\n" + log_path.read_text())
             time.sleep(0.1)
-        yield {"pid": process.pid, "queue": queue, "log": log_path}
+        return {"pid": process.pid, "queue": self.queue, "log": log_path, "process": process}
+
+    def stop_all(self) -> None:
+        for process, log in self.processes:
+            if process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+            log.close()
+
+
+@pytest.fixture
+def celery_workers(transactional_db, django_db_blocker) -> Iterator[WorkerPool]:
+    """Start workers with ``celery_workers.start(**env)``; tasks queued by the test go to them."""
+    from django.db import connection
+
+    from console.celery import app
+
+    pool = WorkerPool(connection.settings_dict)
+    previous_queue = app.conf.task_default_queue
+    app.conf.task_default_queue = pool.queue
+    try:
+        yield pool
     finally:
         app.conf.task_default_queue = previous_queue
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
+        pool.stop_all()
+
+
+@pytest.fixture
+def celery_worker_process(celery_workers) -> dict:
+    """One real worker process (see ``celery_workers``)."""
+    return celery_workers.start()

@@ -110,3 +110,35 @@ def test_a_large_batch_is_answered_at_once_and_stored_by_a_worker(client, employ
                                      "reason": "'yesterday' is not an RFC 3339 timestamp or a unix time"}
     assert GatewayHttpEvent.objects.count() == 300
     assert IngestBatch.objects.get().payload is None  # nothing kept once stored
+
+
+def test_a_worker_killed_mid_batch_loses_nothing_and_doubles_nothing(client, employee, source, settings,
+                                                                     celery_workers):
+    import signal
+    import time
+
+    settings.RISK_INGEST_SYNC_MAX_BYTES = 1000
+    first = celery_workers.start(CELERY_VISIBILITY_TIMEOUT="2")
+    _, token = source("gateway_http")
+    total = 60000
+    rows = [http_row(employee.email, T0 + timedelta(milliseconds=i), host=f"h{i % 97}.example",
+                     request_id=f"r{i}") for i in range(total)]
+    assert _post(client, "gateway_http", ndjson(rows), token).status_code == 202
+    deadline = time.monotonic() + 30
+    while not GatewayHttpEvent.objects.exists():
+        assert time.monotonic() < deadline, "the first worker never started storing"
+        time.sleep(0.02)
+    first["process"].send_signal(signal.SIGKILL)
+    first["process"].wait()
+    stored_when_killed = GatewayHttpEvent.objects.count()
+    assert 0 < stored_when_killed < total, "the batch finished before the worker could be killed"
+
+    celery_workers.start(CELERY_VISIBILITY_TIMEOUT="2")  # the broker hands the unacknowledged job over
+    deadline = time.monotonic() + 60
+    while IngestBatch.objects.filter(status="done").count() == 0:
+        assert time.monotonic() < deadline, "the second worker did not finish the batch"
+        time.sleep(0.2)
+    batch = IngestBatch.objects.get()
+    assert GatewayHttpEvent.objects.count() == total
+    assert batch.rows_stored + batch.rows_duplicate == total
+    assert batch.rows_duplicate == stored_when_killed
