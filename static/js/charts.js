@@ -12,7 +12,7 @@
       if (!source) return;
       const figure = JSON.parse(source.textContent);
       element.dataset.drawn = "1";
-      Plotly.newPlot(element, figure.data, figure.layout, { displaylogo: false, responsive: true });
+      Plotly.newPlot(element, figure.data, figure.layout, { displaylogo: false, displayModeBar: false, responsive: true });
       element.on("plotly_click", function (data) {
         const point = data.points && data.points[0];
         const url = point && point.customdata;
