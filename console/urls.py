@@ -7,6 +7,8 @@ urlpatterns = [
     path("access/", include("console.access.urls")),
     path("api/v1/", include("console.access.api_urls")),
     path("mfa/", include("mfa.urls")),
+    path("risk/ssf/", include("risk.ssf.urls")),
+    path("", include("risk.ssf.api_urls")),
 ]
 
 handler403 = "console.core.errors_views.forbidden"
