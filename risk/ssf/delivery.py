@@ -100,6 +100,15 @@ def _deliverable(stream: Stream):
     return rows.order_by("id")
 
 
+def signed(stream: Stream, row: Delivery) -> str:
+    """The row's SET signed now. ``iss`` and ``aud`` are taken from the stream as it is at
+    this moment, so fixing a stream's audience lets its waiting events through."""
+    claims = dict(row.claims)
+    claims["iss"] = stream.issuer
+    claims["aud"] = stream.audience[0] if len(stream.audience) == 1 else list(stream.audience)
+    return keys.sign(claims)
+
+
 def push_one(stream: Stream, row: Delivery) -> Attempt:
     """POST one signed SET to the receiver (RFC 8935 §2): success is a 2xx (202 Accepted by the
     RFC); a 400 carries ``{"err", "description"}``."""
@@ -107,7 +116,7 @@ def push_one(stream: Stream, row: Delivery) -> Attempt:
     if stream.authorization_header:
         headers["Authorization"] = stream.authorization_header
     try:
-        token = keys.sign(row.claims)
+        token = signed(stream, row)
         response = requests.post(stream.endpoint_url, data=token.encode(), headers=headers, allow_redirects=False,
                                  timeout=(settings.SSF_PUSH_CONNECT_TIMEOUT, settings.SSF_PUSH_READ_TIMEOUT))
     except requests.RequestException as exc:
@@ -257,7 +266,7 @@ def poll(stream: Stream, *, max_events: int, return_immediately: bool, ack: list
             break
         time.sleep(0.25)
     rows = rows[:max_events]
-    sets = {row.jti: keys.sign(row.claims) for row in rows}
+    sets = {row.jti: signed(stream, row) for row in rows}
     if rows:
         Delivery.objects.filter(pk__in=[r.pk for r in rows]).update(last_attempt_at=timezone.now(),
                                                                     attempts=F("attempts") + 1)
