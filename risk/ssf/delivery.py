@@ -119,8 +119,15 @@ def push_one(stream: Stream, row: Delivery) -> Attempt:
         token = signed(stream, row)
         response = requests.post(stream.endpoint_url, data=token.encode(), headers=headers, allow_redirects=False,
                                  timeout=(settings.SSF_PUSH_CONNECT_TIMEOUT, settings.SSF_PUSH_READ_TIMEOUT))
+    except requests.ConnectTimeout:
+        return Attempt(False, f"receiver unreachable: no connection within {settings.SSF_PUSH_CONNECT_TIMEOUT:g} s")
+    except requests.ReadTimeout:
+        return Attempt(False, f"receiver did not answer within {settings.SSF_PUSH_READ_TIMEOUT:g} s")
+    except requests.ConnectionError as exc:
+        reason = "connection refused" if "refused" in str(exc).lower() else "connection failed"
+        return Attempt(False, f"receiver unreachable: {reason}")
     except requests.RequestException as exc:
-        return Attempt(False, f"receiver unreachable: {exc.__class__.__name__}: {str(exc)[:300]}")
+        return Attempt(False, f"push failed: {exc.__class__.__name__}")
     if 200 <= response.status_code < 300:
         return Attempt(True)
     detail = ""

@@ -157,3 +157,18 @@ def test_authenticator_changes_send_credential_change_events(super_admin, make_u
     got = {(_event(r)["credential_type"], _event(r)["change_type"], _event(r)["friendly_name"],
             _event(r)["initiating_entity"]) for r in Delivery.objects.all()}
     assert got == {("app", "revoke", "Phone", "admin"), ("fido2-roaming", "revoke", "YubiKey", "admin")}
+
+
+def test_enrolling_and_removing_an_authenticator_app_sends_create_and_delete(super_admin, client_for, employee):
+    from mfa.models import TotpAuthenticator
+    from mfa.tests.test_totp_and_codes import enroll_totp
+
+    _stream(super_admin)
+    client = client_for(employee)
+    enroll_totp(client)
+    device = TotpAuthenticator.objects.get(user=employee)
+    client.post("/mfa/remove/", {"device": device.persistent_id})
+    assert not TotpAuthenticator.objects.filter(user=employee).exists()
+    got = [(_event(r)["credential_type"], _event(r)["change_type"], _event(r)["initiating_entity"])
+           for r in Delivery.objects.order_by("id")]
+    assert got == [("app", "create", "user"), ("app", "delete", "user")]
