@@ -297,6 +297,9 @@ SSF_POLL_REDELIVER_SECONDS = env.int("SSF_POLL_REDELIVER_SECONDS", default=60)
 SSF_MIN_VERIFICATION_INTERVAL = env.int("SSF_MIN_VERIFICATION_INTERVAL", default=10)
 SSF_KEY_RETENTION_DAYS = env.int("SSF_KEY_RETENTION_DAYS", default=7)
 SSF_MAX_SUBJECTS_PER_STREAM = env.int("SSF_MAX_SUBJECTS_PER_STREAM", default=100_000)
+SSF_OUTBOX_RETENTION_DAYS = env.int("SSF_OUTBOX_RETENTION_DAYS", default=30)
+# Refuse push endpoints on private, loopback and link-local addresses (production).
+SSF_ALLOW_PRIVATE_ENDPOINTS = env.bool("SSF_ALLOW_PRIVATE_ENDPOINTS", default=not PRODUCTION)
 
 # --- Security headers -----------------------------------------------------------------------
 

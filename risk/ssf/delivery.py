@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import random
 import secrets
+import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -70,17 +71,26 @@ def enqueue_stream_updated(stream: Stream, *, status: str, reason: str = "") -> 
                    sub_id={"format": "opaque", "id": stream.stream_id}, subject_label=f"stream {stream.stream_id}")
 
 
-def schedule(stream_pk: int, *, countdown: float = 0) -> None:
-    """Queue push delivery of a stream after the current transaction commits."""
-    from risk.ssf.tasks import deliver_stream
+_local = threading.local()  # per thread, like Django's database connections and their transactions
 
-    def send() -> None:
-        try:
-            deliver_stream.apply_async((stream_pk,), countdown=countdown)
-        except Exception:
-            log.warning("could not queue SSF delivery for stream %s; the sweep will", stream_pk, exc_info=True)
 
-    transaction.on_commit(send)
+def schedule(stream_pk: int) -> None:
+    """Queue push delivery of a stream once the current transaction commits. A transaction that
+    publishes thousands of events queues each stream once."""
+    connection = transaction.get_connection()
+    # Keyed by the outermost transaction, so one that rolled back leaves nothing behind.
+    key = id(connection.atomic_blocks[0]) if connection.in_atomic_block else None
+    if key is None or getattr(_local, "key", None) != key:
+        _local.key, _local.waiting = key, set()
+    _local.waiting.add(stream_pk)
+    transaction.on_commit(_send_waiting)
+
+
+def _send_waiting() -> None:
+    waiting = getattr(_local, "waiting", None) or set()
+    _local.key, _local.waiting = None, set()
+    for stream_pk in sorted(waiting):
+        schedule_now(stream_pk)
 
 
 # --- Push ---------------------------------------------------------------------------------------
@@ -220,8 +230,13 @@ def _deliver_locked(stream_pk: int) -> tuple[int, float | None]:
 
 def sweep() -> int:
     """Re-queue every push stream with events that are due (a lost task, a dead worker, a
-    stream resumed); returns how many streams were queued."""
+    stream resumed) and forget finished events older than ``SSF_OUTBOX_RETENTION_DAYS``;
+    returns how many streams were queued."""
     now = timezone.now()
+    Delivery.objects.filter(
+        status__in=(Delivery.Status.DELIVERED, Delivery.Status.DROPPED),
+        created_at__lt=now - timedelta(days=settings.SSF_OUTBOX_RETENTION_DAYS),
+    ).delete()
     due = (Delivery.objects.filter(status=Delivery.Status.PENDING, next_attempt_at__lte=now,
                                    stream__delivery_method=Stream.Method.PUSH)
            .filter(Q(stream__status=Stream.Status.ENABLED) | Q(control=True))

@@ -5,6 +5,8 @@ with its token (``receiver``); both are recorded in the audit trail."""
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
@@ -49,7 +51,22 @@ def clean_endpoint(url: str, *, field: str = "delivery.endpoint_url") -> str:
         raise ValidationFailed(f"The endpoint URL must be an {' or '.join(allowed)} URL.", field=field)
     if parts.username or parts.password:
         raise ValidationFailed("Put credentials in the authorization header, not in the URL.", field=field)
+    if not settings.SSF_ALLOW_PRIVATE_ENDPOINTS:
+        _refuse_internal(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80), field)
     return url
+
+
+def _refuse_internal(host: str, port: int, field: str) -> None:
+    """Receivers choose where we POST: never to this machine or the private network."""
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)}
+    except (socket.gaierror, UnicodeError):
+        raise ValidationFailed(f"The endpoint's host {host} does not resolve.", field=field)
+    for address in addresses:
+        ip = ipaddress.ip_address(address.split("%")[0])
+        if not ip.is_global or ip.is_multicast:
+            raise ValidationFailed(f"The endpoint's host {host} is on a private or local address ({ip}).",
+                                   field=field)
 
 
 def clean_method(method: Any, *, field: str = "delivery.method") -> str:

@@ -340,3 +340,19 @@ def test_a_paused_poll_stream_holds_its_events(ssf_api, receiver_token, make_use
     assert held == {"sets": {}, "moreAvailable": False}
     ssf_api("POST", "/ssf/status", auth, {"stream_id": stream_id, "status": "enabled"})
     assert len(ssf_api("POST", f"/ssf/poll/{stream_id}", auth, {"returnImmediately": True}).json()["sets"]) == 1
+
+
+@pytest.mark.parametrize("endpoint", ["https://127.0.0.1/events", "https://10.1.2.3/events",
+                                      "https://[::1]/events", "https://169.254.169.254/latest"])
+def test_receivers_cannot_point_pushes_into_the_private_network(ssf_api, receiver_token, settings, endpoint):
+    settings.SSF_ALLOW_PRIVATE_ENDPOINTS = False
+    settings.SSF_ALLOW_HTTP_ENDPOINTS = False
+    _, auth = receiver_token()
+    response = ssf_api("POST", STREAMS, auth, {"delivery": {"method": PUSH, "endpoint_url": endpoint}})
+    assert response.status_code == 400
+    assert response.json()["field"] == "delivery.endpoint_url"
+    assert "private or local address" in response.json()["description"]
+    public = ssf_api("POST", STREAMS, auth, {"delivery": {"method": PUSH, "endpoint_url": "https://93.184.216.34/e"}})
+    assert public.status_code == 201
+    plain = ssf_api("POST", STREAMS, auth, {"delivery": {"method": PUSH, "endpoint_url": "http://93.184.216.34/e"}})
+    assert plain.json()["description"] == "The endpoint URL must be an https URL."

@@ -152,3 +152,15 @@ def test_auditors_read_and_change_nothing(client_for, auditor, super_admin):
 def test_the_risk_menu_lists_the_pages(client_for, auditor):
     page = client_for(auditor).get("/risk/ssf/streams/").content.decode()
     assert "Shared Signals streams" in page and "Shared Signals outbox" in page and "Shared Signals keys" in page
+
+
+def test_list_pages_read_a_fixed_number_of_queries(client_for, super_admin, make_user,
+                                                   django_assert_max_num_queries):
+    for n in range(5):
+        _stream(super_admin, description=f"Stream {n}")
+    for _ in range(10):
+        publish.session_revoked(user=make_user(), reason="x", initiating_entity="admin")
+    client = client_for(super_admin)
+    for url in ("/risk/ssf/streams/", "/risk/ssf/outbox/", "/risk/ssf/keys/"):
+        with django_assert_max_num_queries(14):
+            assert client.get(url).status_code == 200

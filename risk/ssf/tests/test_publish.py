@@ -172,3 +172,33 @@ def test_enrolling_and_removing_an_authenticator_app_sends_create_and_delete(sup
     got = [(_event(r)["credential_type"], _event(r)["change_type"], _event(r)["initiating_entity"])
            for r in Delivery.objects.order_by("id")]
     assert got == [("app", "create", "user"), ("app", "delete", "user")]
+
+
+def test_a_transaction_full_of_events_queues_each_stream_once(super_admin, make_user, monkeypatch,
+                                                              django_capture_on_commit_callbacks):
+    from risk.ssf import delivery
+
+    push = _stream(super_admin, delivery_method=Stream.Method.PUSH, endpoint_url="https://rx.example/events")
+    _stream(super_admin)  # poll: nothing to queue
+    queued = []
+    monkeypatch.setattr(delivery, "schedule_now", lambda pk, countdown=0: queued.append(pk))
+    people = [make_user() for _ in range(30)]
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        for person in people:
+            publish.session_revoked(user=person, reason="x", initiating_entity="admin")
+    assert Delivery.objects.count() == 60
+    assert queued == [push.pk]
+
+
+def test_the_sweep_forgets_old_finished_events_and_keeps_the_rest(super_admin, make_user):
+    from risk.ssf import delivery
+
+    _stream(super_admin)
+    for _ in range(3):
+        publish.session_revoked(user=make_user(), reason="x", initiating_entity="admin")
+    old, failed, recent = Delivery.objects.order_by("id")
+    Delivery.objects.filter(pk__in=[old.pk, failed.pk, recent.pk]).update(status="delivered")
+    Delivery.objects.filter(pk=failed.pk).update(status="failed")
+    Delivery.objects.filter(pk__in=[old.pk, failed.pk]).update(created_at=timezone.now() - timedelta(days=31))
+    delivery.sweep()
+    assert set(Delivery.objects.values_list("pk", flat=True)) == {failed.pk, recent.pk}
