@@ -9,6 +9,7 @@ the claims SSF 1.0 requires, and keeps what it accepted.
         [claims] = receiver.wait_for(1)
         assert claims["events"][USER_RISK_CHANGE]["current_level"] == "high"
 
+``push_stream(receiver, issuer=live_server.url)`` creates the stream to it.
 ``receiver.stop()`` / ``receiver.start()`` take it down and bring it back on the same port;
 ``receiver.fail_next(n)`` answers the next ``n`` pushes with HTTP 503."""
 
@@ -165,6 +166,17 @@ class SetReceiver:
         """The accepted SETs of one event type."""
         with self._lock:
             return [c for c in self.received if event_type in c["events"]]
+
+
+def push_stream(receiver: SetReceiver, *, issuer: str, events_requested: list[str] | None = None):
+    """A push stream from this transmitter to ``receiver`` (its ``audience``, or the origin of its
+    URL), created as the system would; returns the ``Stream``."""
+    from risk.ssf import services
+    from risk.ssf.models import PUSH
+
+    return services.stream_create(actor=None, issuer=issuer, delivery_method=PUSH, endpoint_url=receiver.url,
+                                  audience=[receiver.audience] if receiver.audience else None,
+                                  events_requested=events_requested)
 
 
 @contextmanager

@@ -11,7 +11,7 @@ from django.db import transaction
 
 from risk.ssf import events, publish, services
 from risk.ssf.models import Delivery, Stream
-from risk.ssf.testing import run_set_receiver
+from risk.ssf.testing import push_stream, run_set_receiver
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 AUD = "https://rx.example"
@@ -39,8 +39,7 @@ def test_the_worker_pushes_a_committed_event_to_the_receiver(quick_retries, cele
     person = make_user(email="pia@corp.example")
     with run_set_receiver(jwks_url=f"{live_server.url}/ssf/jwks.json", issuer=live_server.url,
                           audience=AUD) as receiver:
-        services.stream_create(actor=super_admin, issuer=live_server.url, delivery_method=Stream.Method.PUSH,
-                               endpoint_url=receiver.url, audience=[AUD])
+        push_stream(receiver, issuer=live_server.url)
         started = time.monotonic()
         with transaction.atomic():
             publish.user_risk_changed(user=person, previous="low", current="high", initiating_entity="policy",
