@@ -106,6 +106,7 @@ INSTALLED_APPS = [
     "django_otp",
     "mfa",
     "risk",
+    "risk.ssf",
 ]
 
 MIDDLEWARE = [
@@ -287,6 +288,31 @@ RISK_GEOIP_CITY_DATABASE = env.str("RISK_GEOIP_CITY_DATABASE", default="")
 RISK_RESCORE_CHUNK = env.int("RISK_RESCORE_CHUNK", default=10000)
 RISK_RESCORE_MINUTES = env.int("RISK_RESCORE_MINUTES", default=15)
 OTP_TOTP_THROTTLE_FACTOR = env.int("OTP_TOTP_THROTTLE_FACTOR", default=1)
+
+# Shared Signals transmitter (see docs/ssf.md). The issuer receivers know us by; empty: the
+# console's own URL per request (it is stored with each stream when the stream is created).
+SSF_ISSUER = env.str("SSF_ISSUER", default="")
+SSF_DEFAULT_SUBJECTS = env.str("SSF_DEFAULT_SUBJECTS", default="ALL")
+if SSF_DEFAULT_SUBJECTS not in ("ALL", "NONE"):
+    raise ImproperlyConfigured("SSF_DEFAULT_SUBJECTS must be ALL or NONE")
+# Plain http push endpoints only outside production (a receiver on this machine, a test).
+SSF_ALLOW_HTTP_ENDPOINTS = env.bool("SSF_ALLOW_HTTP_ENDPOINTS", default=not PRODUCTION)
+SSF_PUSH_CONNECT_TIMEOUT = env.float("SSF_PUSH_CONNECT_TIMEOUT", default=5.0)
+SSF_PUSH_READ_TIMEOUT = env.float("SSF_PUSH_READ_TIMEOUT", default=15.0)
+SSF_PUSH_BATCH = env.int("SSF_PUSH_BATCH", default=200)
+SSF_RETRY_BASE_SECONDS = env.float("SSF_RETRY_BASE_SECONDS", default=5.0)
+SSF_RETRY_MAX_SECONDS = env.float("SSF_RETRY_MAX_SECONDS", default=3600.0)
+SSF_MAX_ATTEMPTS = env.int("SSF_MAX_ATTEMPTS", default=20)
+SSF_DELIVERY_LOCK_SECONDS = env.int("SSF_DELIVERY_LOCK_SECONDS", default=300)
+SSF_SWEEP_SECONDS = env.int("SSF_SWEEP_SECONDS", default=60)
+SSF_POLL_WAIT_SECONDS = env.float("SSF_POLL_WAIT_SECONDS", default=10.0)
+SSF_POLL_REDELIVER_SECONDS = env.int("SSF_POLL_REDELIVER_SECONDS", default=60)
+SSF_MIN_VERIFICATION_INTERVAL = env.int("SSF_MIN_VERIFICATION_INTERVAL", default=10)
+SSF_KEY_RETENTION_DAYS = env.int("SSF_KEY_RETENTION_DAYS", default=7)
+SSF_MAX_SUBJECTS_PER_STREAM = env.int("SSF_MAX_SUBJECTS_PER_STREAM", default=100_000)
+SSF_OUTBOX_RETENTION_DAYS = env.int("SSF_OUTBOX_RETENTION_DAYS", default=30)
+# Refuse push endpoints on private, loopback and link-local addresses (production).
+SSF_ALLOW_PRIVATE_ENDPOINTS = env.bool("SSF_ALLOW_PRIVATE_ENDPOINTS", default=not PRODUCTION)
 
 # --- Security headers -----------------------------------------------------------------------
 

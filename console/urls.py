@@ -9,6 +9,8 @@ urlpatterns = [
     path("mfa/", include("mfa.urls")),
     path("risk/", include("risk.urls")),
     path("api/v1/", include("risk.api_urls")),
+    path("risk/ssf/", include("risk.ssf.urls")),
+    path("", include("risk.ssf.api_urls")),
 ]
 
 handler403 = "console.core.errors_views.forbidden"

@@ -31,6 +31,17 @@ class RateLimited(PermissionRefused):
     """Too many verification attempts."""
 
 
+# CAEP credential types of our authenticators, for credential-change events to SSF receivers.
+CAEP_CREDENTIAL = {Method.TOTP: "app", Method.SECURITY_KEY: "fido2-roaming", Method.BIOMETRICS: "fido2-platform"}
+
+
+def _credential_changed(user: User, device, change_type: str, initiating_entity: str) -> None:
+    from risk.ssf import publish
+
+    publish.credential_changed(user=user, credential_type=CAEP_CREDENTIAL[device.method], change_type=change_type,
+                               friendly_name=device.name, initiating_entity=initiating_entity)
+
+
 def _limit(request: HttpRequest, user: User) -> None:
     per_user = ratelimit.hit("mfa-user", str(user.pk), limit=settings.MFA_ATTEMPTS_PER_USER,
                              window=settings.MFA_ATTEMPT_WINDOW)
@@ -101,6 +112,7 @@ def totp_confirm(request: HttpRequest, *, code: str, name: str) -> TotpAuthentic
         device.save()
         audit_record(actor=user, action="mfa.enrolled", obj=user,
                      changes={"method": Method.TOTP, "name": device.name})
+        _credential_changed(user, device, "create", "user")
         _verified(request, user, Method.TOTP, device.name)
     request.session.pop("totp_pending", None)
     return device
@@ -211,6 +223,7 @@ def webauthn_register_complete(request: HttpRequest, *, kind: str, response: dic
         )
         audit_record(actor=user, action="mfa.enrolled", obj=user,
                      changes={"method": kind, "name": device.name, "aaguid": aaguid})
+        _credential_changed(user, device, "create", "user")
         _verified(request, user, kind, device.name)
     return device
 
@@ -295,6 +308,7 @@ def authenticator_remove(request: HttpRequest, *, persistent_id: str) -> None:
     device = _find(user, persistent_id)
     device.delete()
     audit_record(actor=user, action="mfa.removed", obj=user, changes={"method": device.method, "name": device.name})
+    _credential_changed(user, device, "delete", "user")
 
 
 @transaction.atomic
@@ -307,6 +321,7 @@ def admin_revoke(*, actor: User, user: User, persistent_id: str | None = None) -
         devices = [d for d in devices if d.persistent_id == persistent_id]
     for device in devices:
         device.delete()
+        _credential_changed(user, device, "revoke", "admin")
     if persistent_id is None:
         BackupCode.objects.filter(user=user).delete()
     audit_record(actor=actor, action="mfa.revoked_by_admin", obj=user,

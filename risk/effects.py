@@ -27,9 +27,15 @@ INITIATOR = {
 
 
 def _publisher():
+    """The Shared Signals publishing API, or ``None`` when no stream wants risk changes (one
+    query, so a full rescore that changes many levels pays nothing when nobody listens)."""
     try:
-        from risk.ssf import publish
+        from risk.ssf import events, publish
+        from risk.ssf.models import Stream
     except ImportError:  # the Shared Signals transmitter is not installed
+        return None
+    wanted = Stream.objects.exclude(status=Stream.Status.DISABLED).values_list("events_delivered", flat=True)
+    if not any(events.USER_RISK_CHANGE in (delivered or []) for delivered in wanted):
         return None
     return publish
 

@@ -441,20 +441,24 @@ def device_delete(*, actor: User, device: Device) -> None:
 # --- Sessions ---------------------------------------------------------------------------------
 
 
-def _revoke(queryset, *, reason: str) -> int:
+def _revoke(queryset, *, reason: str, initiating_entity: str = "admin") -> int:
     """Revoke in the database and mark the sessions revoked in the shared cache, which every
     process checks at the next decision. The marks are written at once: should the transaction
     roll back, the worst outcome is a person asked to sign in again, never a revoked session
     that still works."""
     from console.access import hotcache
+    from risk.ssf import publish
 
-    open_sessions = list(queryset.filter(revoked_at__isnull=True).values_list("pk", "expires_at"))
+    open_sessions = list(queryset.filter(revoked_at__isnull=True).values_list("pk", "expires_at", "user_id"))
     if not open_sessions:
         return 0
-    count = AccessSession.objects.filter(pk__in=[pk for pk, _ in open_sessions], revoked_at__isnull=True).update(
+    count = AccessSession.objects.filter(pk__in=[pk for pk, _, _ in open_sessions], revoked_at__isnull=True).update(
         revoked_at=timezone.now(), revoked_reason=reason[:200]
     )
-    hotcache.mark_revoked(open_sessions)
+    hotcache.mark_revoked([(pk, expires_at) for pk, expires_at, _ in open_sessions])
+    # One CAEP session-revoked event per person to Shared Signals receivers, sent after commit.
+    publish.sessions_revoked_for(user_ids={u for _, _, u in open_sessions}, reason=reason,
+                                 initiating_entity=initiating_entity)
     _changed()  # other processes drop the sessions they remember, within ACCESS_CACHE_SECONDS
     return count
 
@@ -527,7 +531,8 @@ def _reevaluate(sessions, *, reason: str) -> int:
             token_ok = session.service_token is not None and session.service_token.is_usable
             allowed = token_ok and engine.decide(policy_set.policies, None, request).outcome == engine.Outcome.ALLOW
         if not allowed:
-            revoked += _revoke(AccessSession.objects.filter(pk=session.pk), reason=f"no longer allowed: {reason}")
+            revoked += _revoke(AccessSession.objects.filter(pk=session.pk), reason=f"no longer allowed: {reason}",
+                               initiating_entity="policy")
     if revoked or marked:
         audit_record(actor=None, action="access.session.reevaluated", object_type="access.accesssession",
                      object_repr=reason[:255], changes={"revoked": revoked, "step_up_required": marked})

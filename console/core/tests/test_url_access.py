@@ -60,7 +60,13 @@ def sample_kwargs(super_admin) -> dict[str, object]:
     sign_in = AuthEvent.objects.create(event_key="k1", at=timezone.now(), email=person.email, user=person,
                                        allowed=True)
     run = RescoreRun.objects.create()
+    from risk.ssf.models import Delivery, Stream, StreamSubject
+
+    stream = Stream.objects.create(issuer="http://testserver", audience=["https://rx.example"])
+    subject = StreamSubject.objects.create(stream=stream, key="email:a@corp.example", subject={})
+    outbox_row = Delivery.objects.create(stream=stream, event_type="x", claims={})
     return {
+        "stream_pk": stream.pk, "stream_id": stream.stream_id, "subject_id": subject.pk, "delivery_id": outbox_row.pk,
         "user_id": person.pk, "group_id": group.pk, "idp_id": idp.pk, "event_id": event.pk,
         "check_id": check.pk, "slug": idp.slug, "app_id": app.pk, "policy_id": policy.pk,
         "token_id": token.pk, "device_id": device.pk, "session_id": session.pk,

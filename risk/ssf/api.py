@@ -1,0 +1,369 @@
+"""The SSF HTTP interface: transmitter metadata, JWKS, the stream management API (SSF 1.0 §8)
+and poll delivery (RFC 8936).
+
+Receivers authenticate with an API token that has the ``ssf:stream`` scope (a bearer token,
+RFC 6750); each token sees and manages only its own streams. Errors are JSON bodies in the
+shape RFC 8935/8936 use, ``{"err": ..., "description": ..., "field": ...}``, with the status
+codes SSF 1.0 names for each endpoint."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET
+
+from console.access.api import _authenticate
+from console.access.models import ApiToken
+from console.core import ratelimit
+from console.core.errors import Conflict, ConsoleError, PermissionRefused
+from console.core.permissions import api_view, public
+from console.core.request_context import client_ip
+from risk.ssf import delivery, keys, selectors, services
+from risk.ssf.models import POLL, PUSH, Stream
+
+MAX_BODY = 64 * 1024
+RECEIVER_FIELDS = {"delivery", "events_requested", "description"}
+TRANSMITTER_FIELDS = {"stream_id", "iss", "aud", "events_supported", "events_delivered", "min_verification_interval",
+                      "inactivity_timeout"}
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, err: str, description: str, field: str = "") -> None:
+        super().__init__(description)
+        self.status, self.err, self.description, self.field = status, err, description, field
+
+
+def _error(status: int, err: str, description: str, field: str = "") -> JsonResponse:
+    body = {"err": err, "description": description} | ({"field": field} if field else {})
+    response = JsonResponse(body, status=status)
+    response["Cache-Control"] = "no-store"
+    if status == 401:
+        response["WWW-Authenticate"] = 'Bearer realm="ssf"'
+    return response
+
+
+def _ok(body: Any = None, status: int = 200) -> HttpResponse:
+    if body is None:
+        response = HttpResponse(status=status)
+    else:
+        response = JsonResponse(body, status=status, safe=False)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _receiver(request: HttpRequest) -> ApiToken:
+    token = _authenticate(request, ApiToken.Scope.SSF_STREAM)
+    if token is None:
+        if not ratelimit.hit("ssf-auth", client_ip(request) or "unknown", limit=60, window=60):
+            raise ApiError(429, "too_many_requests", "too many failed authentications; wait a minute")
+        raise ApiError(401, "authentication_failed",
+                       "send Authorization: Bearer <API token with the ssf:stream scope>")
+    return token
+
+
+def _body(request: HttpRequest) -> dict[str, Any]:
+    try:
+        raw = request.body
+    except RequestDataTooBig:
+        raise ApiError(400, "invalid_request", "the body is larger than 64 KB") from None
+    if len(raw) > MAX_BODY:
+        raise ApiError(400, "invalid_request", "the body is larger than 64 KB")
+    if request.content_type not in ("", "application/json", "text/plain"):
+        raise ApiError(400, "invalid_request", "send a JSON body (Content-Type: application/json)")
+    try:
+        body = json.loads(raw or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "invalid_request", "the body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_request", "the body must be a JSON object")
+    return body
+
+
+def _stream_of(token: ApiToken, stream_id: Any, *, field: str = "stream_id") -> Stream:
+    if not isinstance(stream_id, str) or not stream_id:
+        raise ApiError(400, "invalid_request", f"{field} is required", field)
+    stream = Stream.objects.filter(stream_id=stream_id, receiver=token).first()
+    if stream is None:
+        raise ApiError(404, "not_found", f"no stream {stream_id} for this receiver", field)
+    return stream
+
+
+def _handle(view):
+    """Turn ``ApiError`` and service errors into SSF error responses."""
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except ApiError as exc:
+            return _error(exc.status, exc.err, exc.description, exc.field)
+        except PermissionRefused as exc:
+            return _error(403, "access_denied", exc.message, exc.field or "")
+        except Conflict as exc:
+            return _error(409, "conflict", exc.message, exc.field or "")
+        except ConsoleError as exc:
+            return _error(400, "invalid_request", exc.message, exc.field or "")
+
+    wrapper.__name__ = view.__name__
+    wrapper.__doc__ = view.__doc__
+    return wrapper
+
+
+# --- Discovery ----------------------------------------------------------------------------------
+
+
+@public
+@require_GET
+def configuration(request: HttpRequest) -> JsonResponse:
+    """``/.well-known/ssf-configuration``: what a receiver needs to set itself up."""
+    response = JsonResponse(selectors.transmitter_configuration(selectors.issuer_for(request)))
+    response["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+@public
+@require_GET
+def jwks(request: HttpRequest) -> JsonResponse:
+    keys.current_key()  # a transmitter always publishes the key it will sign with
+    response = JsonResponse(keys.jwks())
+    response["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+# --- Stream configuration -----------------------------------------------------------------------
+
+
+def _delivery_values(body: dict[str, Any], *, stream: Stream | None) -> dict[str, Any]:
+    delivery_obj = body.get("delivery")
+    if delivery_obj is None:
+        return {}
+    if not isinstance(delivery_obj, dict):
+        raise ApiError(400, "invalid_request", "delivery must be an object", "delivery")
+    unknown = set(delivery_obj) - {"method", "endpoint_url", "authorization_header"}
+    if unknown:
+        name = sorted(unknown)[0]
+        raise ApiError(400, "invalid_request", f"delivery.{name} is not a delivery property", f"delivery.{name}")
+    method = services.clean_method(delivery_obj.get("method", POLL))
+    values: dict[str, Any] = {"delivery_method": method}
+    endpoint = delivery_obj.get("endpoint_url")
+    if endpoint is not None and not isinstance(endpoint, str):
+        raise ApiError(400, "invalid_request", "delivery.endpoint_url must be a string", "delivery.endpoint_url")
+    if method == PUSH:
+        values["endpoint_url"] = endpoint or ""
+        header = delivery_obj.get("authorization_header")
+        if header is not None and not isinstance(header, str):
+            raise ApiError(400, "invalid_request", "delivery.authorization_header must be a string",
+                           "delivery.authorization_header")
+        if header is not None:
+            values["authorization_header"] = header
+    elif endpoint and (stream is None or stream.is_push or endpoint != selectors.poll_url(stream)):
+        raise ApiError(400, "invalid_request", "the poll endpoint_url is set by the transmitter; leave it out",
+                       "delivery.endpoint_url")
+    return values
+
+
+def _check_fields(body: dict[str, Any], stream: Stream | None) -> None:
+    """Receiver-supplied fields are taken; transmitter-supplied ones must match what we hold
+    (SSF 1.0 §8.1.1.3); anything else is refused by name."""
+    for name in body:
+        if name in RECEIVER_FIELDS:
+            continue
+        if name in TRANSMITTER_FIELDS and stream is not None:
+            expected = selectors.stream_config(stream).get(name)
+            if name == "aud" and isinstance(body[name], list) and len(body[name]) == 1:
+                matches = body[name][0] == expected or body[name] == expected
+            else:
+                matches = body[name] == expected
+            if not matches:
+                raise ApiError(400, "invalid_request", f"{name} is set by the transmitter and does not match", name)
+            continue
+        if name in TRANSMITTER_FIELDS:
+            raise ApiError(400, "invalid_request", f"{name} is set by the transmitter", name)
+        raise ApiError(400, "invalid_request", f"unknown stream property {name}", name)
+
+
+def _values(body: dict[str, Any], stream: Stream | None) -> dict[str, Any]:
+    values = _delivery_values(body, stream=stream)
+    if "events_requested" in body:
+        values["events_requested"] = body["events_requested"]
+    if "description" in body:
+        if not isinstance(body["description"], str):
+            raise ApiError(400, "invalid_request", "description must be a string", "description")
+        values["description"] = body["description"][:300]
+    return values
+
+
+@csrf_exempt
+@api_view
+@_handle
+def streams(request: HttpRequest) -> HttpResponse:
+    """The configuration endpoint: POST creates, GET reads (one or all), PATCH updates, PUT
+    replaces, DELETE deletes."""
+    if request.method not in ("GET", "POST", "PATCH", "PUT", "DELETE"):
+        raise ApiError(405, "invalid_request", "use GET, POST, PATCH, PUT or DELETE")
+    token = _receiver(request)
+    if request.method == "GET":
+        stream_id = request.GET.get("stream_id")
+        if stream_id is None:
+            return _ok([selectors.stream_config(s) for s in Stream.objects.filter(receiver=token).order_by("id")])
+        return _ok(selectors.stream_config(_stream_of(token, stream_id)))
+    if request.method == "DELETE":
+        services.stream_delete(actor=None, stream=_stream_of(token, request.GET.get("stream_id")), receiver=token)
+        return _ok(status=204)
+    body = _body(request)
+    if request.method == "POST":
+        _check_fields(body, None)
+        values = _values(body, None)
+        stream = services.stream_create(
+            actor=None, receiver=token, issuer=selectors.issuer_for(request),
+            description=values.get("description", ""), delivery_method=values.get("delivery_method", POLL),
+            endpoint_url=values.get("endpoint_url", ""), authorization_header=values.get("authorization_header", ""),
+            events_requested=values.get("events_requested"),
+        )
+        return _ok(selectors.stream_config(stream), status=201)
+    stream = _stream_of(token, body.get("stream_id"))
+    _check_fields(body, stream)
+    values = _values(body, stream)
+    if request.method == "PATCH" and "delivery" in body and "delivery_method" in values:
+        if values["delivery_method"] == PUSH and "endpoint_url" not in body["delivery"]:
+            values["endpoint_url"] = stream.endpoint_url
+    stream = services.stream_update(actor=None, stream=stream, receiver=token, replace=request.method == "PUT",
+                                    **values)
+    return _ok(selectors.stream_config(stream))
+
+
+# --- Status, subjects, verification -------------------------------------------------------------
+
+
+def _status_body(stream: Stream) -> dict[str, str]:
+    body = {"stream_id": stream.stream_id, "status": stream.status}
+    if stream.status_reason:
+        body["reason"] = stream.status_reason
+    return body
+
+
+@csrf_exempt
+@api_view
+@_handle
+def status(request: HttpRequest) -> HttpResponse:
+    if request.method not in ("GET", "POST"):
+        raise ApiError(405, "invalid_request", "use GET or POST")
+    token = _receiver(request)
+    if request.method == "GET":
+        return _ok(_status_body(_stream_of(token, request.GET.get("stream_id"))))
+    body = _body(request)
+    unknown = set(body) - {"stream_id", "status", "reason"}
+    if unknown:
+        name = sorted(unknown)[0]
+        raise ApiError(400, "invalid_request", f"unknown status property {name}", name)
+    stream = _stream_of(token, body.get("stream_id"))
+    new_status, reason = body.get("status"), body.get("reason", "")
+    if new_status not in Stream.Status.values:
+        raise ApiError(400, "invalid_request", "status must be enabled, paused or disabled", "status")
+    if not isinstance(reason, str):
+        raise ApiError(400, "invalid_request", "reason must be a string", "reason")
+    stream = services.stream_status_set(actor=None, stream=stream, status=new_status, reason=reason, receiver=token)
+    return _ok(_status_body(stream))
+
+
+def _subject_request(request: HttpRequest, allowed: set[str]) -> tuple[ApiToken, Stream, dict[str, Any]]:
+    if request.method != "POST":
+        raise ApiError(405, "invalid_request", "use POST")
+    token = _receiver(request)
+    body = _body(request)
+    unknown = set(body) - allowed
+    if unknown:
+        name = sorted(unknown)[0]
+        raise ApiError(400, "invalid_request", f"unknown property {name}", name)
+    stream = _stream_of(token, body.get("stream_id"))
+    if "subject" not in body:
+        raise ApiError(400, "invalid_request", "subject is required", "subject")
+    if not ratelimit.hit("ssf-subjects", stream.stream_id, limit=600, window=60):
+        raise ApiError(429, "too_many_requests", "at most 600 subject changes a minute per stream")
+    return token, stream, body
+
+
+@csrf_exempt
+@api_view
+@_handle
+def subjects_add(request: HttpRequest) -> HttpResponse:
+    token, stream, body = _subject_request(request, {"stream_id", "subject", "verified"})
+    services.subject_add(actor=None, stream=stream, subject=body["subject"], verified=body.get("verified", True),
+                         receiver=token)
+    return _ok(status=200)
+
+
+@csrf_exempt
+@api_view
+@_handle
+def subjects_remove(request: HttpRequest) -> HttpResponse:
+    token, stream, body = _subject_request(request, {"stream_id", "subject"})
+    services.subject_remove(actor=None, stream=stream, subject=body["subject"], receiver=token)
+    return _ok(status=204)
+
+
+@csrf_exempt
+@api_view
+@_handle
+def verify(request: HttpRequest) -> HttpResponse:
+    if request.method != "POST":
+        raise ApiError(405, "invalid_request", "use POST")
+    token = _receiver(request)
+    body = _body(request)
+    unknown = set(body) - {"stream_id", "state"}
+    if unknown:
+        name = sorted(unknown)[0]
+        raise ApiError(400, "invalid_request", f"unknown property {name}", name)
+    stream = _stream_of(token, body.get("stream_id"))
+    if not ratelimit.hit("ssf-verify", stream.stream_id, limit=1, window=settings.SSF_MIN_VERIFICATION_INTERVAL):
+        raise ApiError(429, "too_many_requests",
+                       f"at most one verification every {settings.SSF_MIN_VERIFICATION_INTERVAL} s "
+                       "(min_verification_interval)")
+    services.verification_request(actor=None, stream=stream, state=body.get("state", ""), receiver=token)
+    return _ok(status=204)
+
+
+# --- Poll delivery (RFC 8936) -------------------------------------------------------------------
+
+
+def _poll_arguments(body: dict[str, Any]) -> tuple[int, bool, list[str], dict[str, dict[str, str]]]:
+    unknown = set(body) - {"maxEvents", "returnImmediately", "ack", "setErrs"}
+    if unknown:
+        name = sorted(unknown)[0]
+        raise ApiError(400, "invalid_request", f"unknown poll parameter {name}", name)
+    max_events = body.get("maxEvents", 100)
+    if isinstance(max_events, bool) or not isinstance(max_events, int) or not 0 <= max_events <= 1000:
+        raise ApiError(400, "invalid_request", "maxEvents must be a whole number from 0 to 1000", "maxEvents")
+    immediately = body.get("returnImmediately", False)
+    if not isinstance(immediately, bool):
+        raise ApiError(400, "invalid_request", "returnImmediately must be true or false", "returnImmediately")
+    ack = body.get("ack", [])
+    if not isinstance(ack, list) or len(ack) > 1000 or not all(isinstance(j, str) and len(j) <= 64 for j in ack):
+        raise ApiError(400, "invalid_request", "ack must be a list of at most 1000 jti strings", "ack")
+    errs = body.get("setErrs", {})
+    if not isinstance(errs, dict) or len(errs) > 1000:
+        raise ApiError(400, "invalid_request", "setErrs must be an object of jti → {err, description}", "setErrs")
+    for jti, problem in errs.items():
+        if (not isinstance(problem, dict) or not isinstance(problem.get("err"), str)
+                or not isinstance(problem.get("description", ""), str)):
+            raise ApiError(400, "invalid_request", f"setErrs.{jti} must be {{err, description}}", f"setErrs.{jti}")
+    return max_events, immediately, ack, errs
+
+
+@csrf_exempt
+@api_view
+@_handle
+def poll(request: HttpRequest, stream_id: str) -> HttpResponse:
+    """RFC 8936: acknowledge what the receiver processed and hand out what is waiting."""
+    if request.method != "POST":
+        raise ApiError(405, "invalid_request", "use POST")
+    token = _receiver(request)
+    stream = _stream_of(token, stream_id)
+    if stream.is_push:
+        raise ApiError(400, "invalid_request", "this stream delivers by push, not poll")
+    max_events, immediately, ack, errs = _poll_arguments(_body(request))
+    result = delivery.poll(stream, max_events=max_events, return_immediately=immediately, ack=ack, set_errs=errs)
+    return _ok({"sets": result.sets, "moreAvailable": result.more_available})

@@ -1,0 +1,87 @@
+"""Reads: streams as receivers and the console see them, outbox statistics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Count, Q, QuerySet
+from django.http import Http404
+from django.urls import reverse
+
+from risk.ssf import events
+from risk.ssf.models import POLL, PUSH, Delivery, Stream
+
+
+def issuer_for(request) -> str:
+    """The transmitter's issuer: ``SSF_ISSUER``, or the URL this request came in on."""
+    return (settings.SSF_ISSUER or f"{request.scheme}://{request.get_host()}").rstrip("/")
+
+
+def transmitter_configuration(issuer: str) -> dict[str, Any]:
+    """SSF 1.0 §6.1 Transmitter Configuration Metadata."""
+    def url(name: str) -> str:
+        return f"{issuer}{reverse(name)}"
+
+    return {
+        "spec_version": "1_0",
+        "issuer": issuer,
+        "jwks_uri": url("ssf-api:jwks"),
+        "delivery_methods_supported": [PUSH, POLL],
+        "configuration_endpoint": url("ssf-api:streams"),
+        "status_endpoint": url("ssf-api:status"),
+        "add_subject_endpoint": url("ssf-api:subjects-add"),
+        "remove_subject_endpoint": url("ssf-api:subjects-remove"),
+        "verification_endpoint": url("ssf-api:verify"),
+        "authorization_schemes": [{"spec_urn": "urn:ietf:rfc:6750"}],
+        "default_subjects": settings.SSF_DEFAULT_SUBJECTS,
+    }
+
+
+def poll_url(stream: Stream) -> str:
+    return f"{stream.issuer}{reverse('ssf-api:poll', kwargs={'stream_id': stream.stream_id})}"
+
+
+def stream_config(stream: Stream) -> dict[str, Any]:
+    """SSF 1.0 §8.1.1 Stream Configuration. The authorization header is never sent back."""
+    delivery: dict[str, Any] = {"method": stream.delivery_method}
+    delivery["endpoint_url"] = stream.endpoint_url if stream.is_push else poll_url(stream)
+    config: dict[str, Any] = {
+        "stream_id": stream.stream_id,
+        "iss": stream.issuer,
+        "aud": stream.audience[0] if len(stream.audience) == 1 else stream.audience,
+        "events_supported": list(events.SUPPORTED),
+        "events_requested": stream.events_requested,
+        "events_delivered": stream.events_delivered,
+        "delivery": delivery,
+        "min_verification_interval": settings.SSF_MIN_VERIFICATION_INTERVAL,
+    }
+    if stream.description:
+        config["description"] = stream.description
+    return config
+
+
+def streams_with_stats() -> QuerySet[Stream]:
+    return Stream.objects.select_related("receiver").annotate(
+        pending=Count("deliveries", filter=Q(deliveries__status=Delivery.Status.PENDING)),
+        delivered=Count("deliveries", filter=Q(deliveries__status=Delivery.Status.DELIVERED)),
+        failed=Count("deliveries", filter=Q(deliveries__status=Delivery.Status.FAILED)),
+        subject_count=Count("subjects", distinct=True),
+    )
+
+
+def get_stream_for(user, pk: int) -> Stream:
+    """Streams are visible to every console reader; views check the role."""
+    stream = Stream.objects.select_related("receiver").filter(pk=pk).first()
+    if stream is None:
+        raise Http404("No such stream.")
+    return stream
+
+
+def deliveries() -> QuerySet[Delivery]:
+    return Delivery.objects.select_related("stream")
+
+
+def stats(stream: Stream) -> dict[str, int]:
+    counts = dict(stream.deliveries.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
+    return {status: counts.get(status, 0) for status in Delivery.Status.values}
