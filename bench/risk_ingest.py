@@ -68,11 +68,13 @@ def _setup(db_name: str, queue: str) -> None:
 
 
 def _people(count: int) -> list[tuple[int, str]]:
+    from django.contrib.auth.hashers import make_password
+
     from accounts.models import User
 
     existing = User.objects.count()
     User.objects.bulk_create([
-        User(email=f"person{i}@bench.example", full_name=f"Person {i}", password="!")
+        User(email=f"person{i}@bench.example", full_name=f"Person {i}", password=make_password(None))
         for i in range(existing, count)
     ], batch_size=5000)
     return list(User.objects.order_by("pk").values_list("pk", "email")[:count])
@@ -110,7 +112,7 @@ def bench_ingest(events: int, batch: int, people: list[tuple[int, str]]) -> dict
 
     settings.RISK_INGEST_SYNC_MAX_BYTES = 1 << 40  # measure the API's own work, in the request
     settings.RISK_INGEST_MAX_BYTES = 1 << 40
-    admin = User.objects.create_user(email="bench-admin@bench.example", password="x", role="super_admin",
+    admin = User.objects.create_user(email="bench-admin@bench.example", password=None, role="super_admin",
                                      full_name="Bench")
     _, token = services.telemetry_source_create(actor=admin, name="bench", kind="gateway_http")
     rows = _rows(events, [e for _, e in people])
@@ -145,7 +147,7 @@ def bench_ingest(events: int, batch: int, people: list[tuple[int, str]]) -> dict
     with connection.cursor() as cursor:
         raw = cursor.cursor
         for i in range(0, len(tuples), batch):
-            with raw.copy(f"COPY bench_copy ({', '.join(names)}) FROM STDIN") as copy:  # noqa: S608
+            with raw.copy(f"COPY bench_copy ({', '.join(names)}) FROM STDIN") as copy:
                 for values in tuples[i:i + batch]:
                     copy.write_row(values)
     copy_seconds = time.perf_counter() - started
@@ -158,7 +160,7 @@ def bench_rescore(people_count: int, per_person: int) -> dict:
 
     from risk import scoring, services
     from risk.behaviours import REGISTRY
-    from risk.models import BehaviourConfig, RescoreRun, RiskEvent, UserRisk
+    from risk.models import BehaviourConfig, RescoreRun, UserRisk
 
     people = _people(people_count)
     services.ensure_configs()
@@ -238,7 +240,7 @@ def bench_latency(runs: int, queue: str) -> dict:
     app = access.application_create(actor=admin, name="Finance", type="self_hosted", domain="finance.bench.example")
     access.application_set_policies(actor=admin, application=app, policy_ids=[policy.pk])
     _, token = services.telemetry_source_create(actor=admin, name="latency", kind="access_requests")
-    travellers = [User.objects.create_user(email=f"traveller{i}@bench.example", password="x", full_name="T")
+    travellers = [User.objects.create_user(email=f"traveller{i}@bench.example", password=None, full_name="T")
                   for i in range(runs)]
     db = connection.settings_dict
     env = dict(os.environ) | {"DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{db['NAME']}",
@@ -276,7 +278,7 @@ def bench_latency(runs: int, queue: str) -> dict:
         worker.wait(timeout=20)
     latencies.sort()
     return {"runs": runs, "p50": statistics.median(latencies),
-            "p95": latencies[max(0, int(round(0.95 * len(latencies))) - 1)], "max": latencies[-1]}
+            "p95": latencies[max(0, round(0.95 * len(latencies)) - 1)], "max": latencies[-1]}
 
 
 def main(argv: list[str] | None = None) -> int:
