@@ -43,9 +43,22 @@ def _decide(app, user):
     return decisions.decide(application=app, source="api", issuer="https://console.test", user=user)
 
 
+@pytest.fixture
+def receiver(live_server):
+    """A Shared Signals receiver with a push stream to it: it verifies every SET against our JWKS."""
+    from risk.ssf.testing import push_stream, run_set_receiver
+
+    with run_set_receiver(jwks_url=f"{live_server.url}/ssf/jwks.json", issuer=live_server.url,
+                          audience="https://okta.example") as running:
+        push_stream(running, issuer=live_server.url)
+        yield running
+
+
 def test_impossible_travel_revokes_the_session_and_a_reset_brings_access_back(
-    client, super_admin, employee, enable, source, celery_worker_process,
+    client, super_admin, employee, enable, source, celery_worker_process, receiver,
 ):
+    from risk.ssf import events
+
     enable("impossible_travel")
     app = _finance(super_admin)
     first = _decide(app, employee)
@@ -74,6 +87,16 @@ def test_impossible_travel_revokes_the_session_and_a_reset_brings_access_back(
     again = _decide(app, employee)
     assert again.outcome == "allow"
     assert again.session.pk != session_id
+
+    # The receiver got signed, verified events: the rise, the revocation and the reset.
+    receiver.wait_for(3)
+    risk_sets = receiver.events_of(events.USER_RISK_CHANGE)
+    changes = [c["events"][events.USER_RISK_CHANGE] for c in risk_sets]
+    assert [(c["previous_level"], c["current_level"]) for c in changes] == [("low", "high"), ("high", "low")]
+    assert [c["initiating_entity"] for c in changes] == ["policy", "admin"]
+    assert "VPN" in changes[1]["reason_admin"]["en"]
+    assert all(c["sub_id"] == {"format": "email", "email": employee.email} for c in risk_sets)
+    assert receiver.events_of(events.SESSION_REVOKED)
 
 
 def test_a_score_that_needs_step_up_marks_the_session_instead_of_revoking_it(
