@@ -171,9 +171,10 @@ def bench_rescore(people_count: int, per_person: int) -> dict:
     with connection.cursor() as cursor:
         cursor.execute("TRUNCATE risk_riskevent, risk_userrisk, risk_risklevelchange")
         raw = cursor.cursor
-        with raw.copy("COPY risk_userrisk (user_id, level, changed_at) FROM STDIN") as copy:
+        with raw.copy("COPY risk_userrisk (user_id, level, changed_at, compromised_by_email, compromised_reason) "
+                      "FROM STDIN") as copy:
             for pk, _ in people:
-                copy.write_row((pk, 0, now))
+                copy.write_row((pk, 0, now, "", ""))
         n = 0
         with raw.copy("COPY risk_riskevent (user_id, behaviour, level, at, detected_at, source_kind, source_id, "
                       "summary, details, dedupe_key) FROM STDIN") as copy:

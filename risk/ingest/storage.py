@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db import connection, models, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
+from psycopg import IntegrityError as DatabaseIntegrityError
 
 from accounts.models import User
 from console.access.models import Device
@@ -116,30 +117,64 @@ def _columns(model: type[models.Model]) -> list[models.Field]:
 
 
 def _copy_insert(model: type[models.Model], chunk: Sequence[dict[str, Any]]) -> list[tuple[int, Any, datetime]]:
+    """Drop the rows whose keys are stored already (or repeat within the chunk), take ids from
+    the table's sequence, and COPY the rest straight into the table. Should another writer
+    store one of the same keys in between, the COPY fails on the unique key and the chunk goes
+    through a temporary table and ``INSERT … ON CONFLICT DO NOTHING`` instead."""
     fields = _columns(model)
-    names = [f.column for f in fields]
-    attnames = [f.attname for f in fields]
-    defaults = {f.attname: f.get_default() for f in fields}
-    is_json = [isinstance(f, models.JSONField) for f in fields]
     table = model._meta.db_table
-    column_list = ", ".join(names)
     with connection.cursor() as cursor:
         raw = cursor.cursor
-        raw.execute(f"CREATE TEMP TABLE IF NOT EXISTS risk_incoming_{table} ON COMMIT DELETE ROWS "  # noqa: S608
-                    f"AS SELECT {column_list} FROM {table} WITH NO DATA")
-        with raw.copy(f"COPY risk_incoming_{table} ({column_list}) FROM STDIN") as copy:
-            for row in chunk:
-                values = []
-                for name, flag in zip(attnames, is_json, strict=True):
-                    value = row.get(name, defaults[name])
-                    values.append(json.dumps(value) if flag else value)
-                copy.write_row(values)
-        raw.execute(
-            f"INSERT INTO {table} ({column_list}) SELECT {column_list} FROM risk_incoming_{table} "  # noqa: S608
-            f"ON CONFLICT (event_key) DO NOTHING RETURNING id, user_id, at"
-        )
-        inserted = raw.fetchall()
-        raw.execute(f"TRUNCATE risk_incoming_{table}")
+        stored = _stored_keys(raw, table, list({row["event_key"]: None for row in chunk}))
+        fresh, seen = [], set(stored)
+        for row in chunk:
+            if row["event_key"] not in seen:
+                seen.add(row["event_key"])
+                fresh.append(row)
+        if not fresh:
+            return []
+        raw.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+                    [table, len(fresh)])
+        ids = [pk for (pk,) in raw.fetchall()]
+        try:
+            with transaction.atomic():
+                _copy(raw, table, fields, fresh, ids)
+        except (IntegrityError, DatabaseIntegrityError):  # the raw cursor raises psycopg's own
+            return _copy_through_temporary(raw, table, fields, fresh, ids)
+    return [(pk, row.get("user_id"), row["at"]) for pk, row in zip(ids, fresh, strict=True)]
+
+
+def _stored_keys(raw, table: str, keys: list[str]) -> set[str]:
+    raw.execute(f"SELECT event_key FROM {table} WHERE event_key = ANY(%s)", [keys])  # noqa: S608
+    return {key for (key,) in raw.fetchall()}
+
+
+def _copy(raw, table: str, fields: list[models.Field], rows: Sequence[dict[str, Any]], ids: list[int]) -> None:
+    names = ", ".join(["id", *(f.column for f in fields)])
+    plan = [(f.attname, f.get_default(), isinstance(f, models.JSONField)) for f in fields]
+    with raw.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+        for pk, row in zip(ids, rows, strict=True):
+            values = [pk]
+            for name, default, is_json in plan:
+                value = row.get(name, default)
+                if is_json:
+                    value = json.dumps(value) if value else "[]" if value == [] else "{}"
+                values.append(value)
+            copy.write_row(values)
+
+
+def _copy_through_temporary(
+    raw, table: str, fields: list[models.Field], rows: Sequence[dict[str, Any]], ids: list[int],
+) -> list[tuple[int, Any, datetime]]:
+    names = ", ".join(["id", *(f.column for f in fields)])
+    incoming = f"risk_incoming_{table}"
+    raw.execute(f"CREATE TEMP TABLE IF NOT EXISTS {incoming} ON COMMIT DELETE ROWS "  # noqa: S608
+                f"AS SELECT {names} FROM {table} WITH NO DATA")
+    _copy(raw, incoming, fields, rows, ids)
+    raw.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {incoming} "  # noqa: S608
+                f"ON CONFLICT (event_key) DO NOTHING RETURNING id, user_id, at")
+    inserted = raw.fetchall()
+    raw.execute(f"TRUNCATE {incoming}")
     return inserted
 
 

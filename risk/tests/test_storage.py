@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from risk.ingest import storage
+from risk.models import GatewayDnsEvent
+
+pytestmark = pytest.mark.django_db(transaction=True)
+T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+
+
+def _rows(keys):
+    return [{"event_key": k, "at": T0 + timedelta(seconds=i), "email": "", "user_id": None,
+             "query_name": f"{k}.example", "category_names": ["News"]} for i, k in enumerate(keys)]
+
+
+def test_rows_are_stored_once_even_when_repeated_within_a_batch():
+    first = storage.store("gateway_dns", _rows(["a", "b", "a"]), source_id=None)
+    assert (len(first.ids), first.duplicates) == (2, 1)
+    second = storage.store("gateway_dns", _rows(["b", "c"]), source_id=None)
+    assert (len(second.ids), second.duplicates) == (1, 1)
+    assert sorted(GatewayDnsEvent.objects.values_list("event_key", flat=True)) == ["a", "b", "c"]
+    assert set(GatewayDnsEvent.objects.values_list("pk", flat=True)) == set(first.ids + second.ids)
+
+
+def test_a_key_stored_by_another_writer_in_between_is_not_doubled(monkeypatch):
+    storage.store("gateway_dns", _rows(["a"]), source_id=None)
+    # The other writer's row is not seen by the check: the COPY hits the unique key and the chunk
+    # takes the slower path that skips conflicts.
+    monkeypatch.setattr(storage, "_stored_keys", lambda raw, table, keys: set())
+    result = storage.store("gateway_dns", _rows(["a", "b"]), source_id=None)
+    assert (len(result.ids), result.duplicates) == (1, 1)
+    assert GatewayDnsEvent.objects.count() == 2
+    assert GatewayDnsEvent.objects.get(event_key="b").pk == result.ids[0]
