@@ -77,10 +77,17 @@ def rows(body: bytes) -> Iterator[tuple[int, Any]]:
             raise BodyError("Send a JSON array of objects or one JSON object per line (NDJSON).")
         yield from enumerate(items, start=1)
         return
-    for number, line in enumerate(body.split(b"\n"), start=1):
-        line = line.strip()
-        if not line:
-            continue
+    numbered = [(number, line) for number, line in enumerate(body.split(b"\n"), start=1) if line.strip()]
+    try:
+        # Decoding the lines as one array is several times faster than line by line; any bad
+        # line (or a line holding two values) sends us the slow way, which finds it.
+        items = orjson.loads(b"[" + b",".join(line for _, line in numbered) + b"]")
+    except ValueError:
+        items = None
+    if items is not None and len(items) == len(numbered):
+        yield from zip((number for number, _ in numbered), items, strict=True)
+        return
+    for number, line in numbered:
         try:
             yield number, orjson.loads(line)
         except ValueError as exc:
@@ -93,7 +100,7 @@ def rows(body: bytes) -> Iterator[tuple[int, Any]]:
 def _get(row: Mapping[str, Any], *names: str) -> Any:
     for name in names:
         value = row.get(name)
-        if value not in (None, ""):
+        if value is not None and value != "":
             return value
     return None
 
@@ -114,9 +121,8 @@ def timestamp(row: Mapping[str, Any], *names: str, required: bool = True) -> dat
         except (OverflowError, OSError, ValueError):
             raise RowError(names[0], f"{value!r} is not a valid timestamp") from None
     if isinstance(value, str):
-        text = value.strip().replace("Z", "+00:00").replace("z", "+00:00")
         try:
-            moment = datetime.fromisoformat(text)
+            moment = datetime.fromisoformat(value.strip())  # RFC 3339, "Z" included
         except ValueError:
             raise RowError(names[0], f"{value!r} is not an RFC 3339 timestamp or a unix time") from None
         if moment.tzinfo is None:
@@ -127,8 +133,10 @@ def timestamp(row: Mapping[str, Any], *names: str, required: bool = True) -> dat
 
 def text(row: Mapping[str, Any], *names: str, limit: int, required: bool = False) -> str:
     value = row.get(names[0])
-    if type(value) is str and value:  # the common case, without the general checks below
+    if type(value) is str and value:  # the common cases, without the general checks below
         return value.strip()[:limit]
+    if value is None and len(names) == 1 and not required:
+        return ""
     value = _get(row, *names)
     if value is None:
         if required:

@@ -7,12 +7,13 @@ itself and tells us exactly which rows are new. Elsewhere (the embedded SQLite d
 
 from __future__ import annotations
 
-import json
+import operator
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import orjson
 from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
 from psycopg import IntegrityError as DatabaseIntegrityError
@@ -151,15 +152,19 @@ def _stored_keys(raw, table: str, keys: list[str]) -> set[str]:
 
 def _copy(raw, table: str, fields: list[models.Field], rows: Sequence[dict[str, Any]], ids: list[int]) -> None:
     names = ", ".join(["id", *(f.column for f in fields)])
-    plan = [(f.attname, f.get_default(), isinstance(f, models.JSONField)) for f in fields]
+    attnames = [f.attname for f in fields]
+    defaults = {f.attname: f.get_default() for f in fields}
+    json_positions = [n for n, f in enumerate(fields, start=1) if isinstance(f, models.JSONField)]
+    take = operator.itemgetter(*attnames)
     with raw.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
         for pk, row in zip(ids, rows, strict=True):
-            values = [pk]
-            for name, default, is_json in plan:
-                value = row.get(name, default)
-                if is_json:
-                    value = json.dumps(value) if value else "[]" if value == [] else "{}"
-                values.append(value)
+            try:
+                values = [pk, *take(row)]
+            except KeyError:  # a row without some columns: their defaults
+                values = [pk, *(row.get(name, defaults[name]) for name in attnames)]
+            for n in json_positions:
+                value = values[n]
+                values[n] = "[]" if value == [] else orjson.dumps(value).decode()
             copy.write_row(values)
 
 
