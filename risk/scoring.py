@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from django.db import connection
 from django.utils import timezone
 
-from risk.models import BehaviourConfig, Level, RiskEvent, UserRisk
+from risk.models import BehaviourConfig, Level, RiskEvent, RiskLevelChange, UserRisk
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -55,28 +55,84 @@ WHERE x.old_level <> x.new_level
 """
 
 
-def changed_levels_for(user_ids: Sequence[int], *, lookback_days: int, now: datetime | None = None) -> list[Change]:
-    """New levels of these people, for those whose level changed."""
-    if not user_ids:
+# PostgreSQL does the whole step in one statement: compute, store the new levels, write the
+# history, and hand back what changed (for Shared Signals and Access).
+RECORD_SQL = """
+WITH changed AS ({changed}),
+updated AS (
+    UPDATE {risk} AS u SET level = c.new_level, changed_at = %s
+    FROM changed c WHERE u.user_id = c.user_id
+    RETURNING u.user_id
+),
+history AS (
+    INSERT INTO {history} (user_id, at, previous, current, cause, actor_email, reason)
+    SELECT user_id, %s, old_level, new_level, %s, %s, %s FROM changed
+)
+SELECT user_id, old_level, new_level FROM changed
+"""
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Whom to score: these people, or everyone whose id is in a range."""
+
+    user_ids: tuple[int, ...] = ()
+    low: int | None = None
+    high: int | None = None
+
+    def sql(self) -> tuple[str, str, list[int]]:
+        if self.low is not None:
+            return "e.user_id BETWEEN %s AND %s", "u.user_id BETWEEN %s AND %s", [self.low, self.high]
+        marks = ", ".join(["%s"] * len(self.user_ids))
+        return f"e.user_id IN ({marks})", f"u.user_id IN ({marks})", list(self.user_ids)
+
+
+def changed_levels(scope: Scope, *, lookback_days: int, now: datetime | None = None) -> list[Change]:
+    """New levels of the people in ``scope``, for those whose level changed (nothing written)."""
+    if scope.low is None and not scope.user_ids:
         return []
     now = now or timezone.now()
-    ids = sorted(set(user_ids))
-    marks = ", ".join(["%s"] * len(ids))
-    sql = CHANGED_SQL.format(high=int(Level.HIGH), event_scope=f"e.user_id IN ({marks})",
-                             risk_scope=f"u.user_id IN ({marks})", **_tables())
+    event_scope, risk_scope, params = scope.sql()
+    sql = CHANGED_SQL.format(high=int(Level.HIGH), event_scope=event_scope, risk_scope=risk_scope, **_tables())
     with connection.cursor() as cursor:
-        cursor.execute(sql, [_since(lookback_days, now), *ids, *ids])
+        cursor.execute(sql, [_since(lookback_days, now), *params, *params])
         return [Change(*row) for row in cursor.fetchall()]
 
 
-def changed_levels_between(low: int, high: int, *, lookback_days: int, now: datetime | None = None) -> list[Change]:
-    """New levels of everyone with ``low <= user id <= high``, for those whose level changed."""
+def record_changes(
+    scope: Scope, *, lookback_days: int, cause: str, actor_email: str = "", reason: str = "",
+    now: datetime | None = None,
+) -> list[Change]:
+    """Compute the people's levels and store every change with its history row; returns the
+    changes. One statement on PostgreSQL; elsewhere a query and a few bulk writes."""
+    if scope.low is None and not scope.user_ids:
+        return []
     now = now or timezone.now()
-    sql = CHANGED_SQL.format(high=int(Level.HIGH), event_scope="e.user_id BETWEEN %s AND %s",
-                             risk_scope="u.user_id BETWEEN %s AND %s", **_tables())
+    if connection.vendor != "postgresql":
+        changes = changed_levels(scope, lookback_days=lookback_days, now=now)
+        _write(changes, cause=cause, actor_email=actor_email, reason=reason, now=now)
+        return changes
+    event_scope, risk_scope, params = scope.sql()
+    changed = CHANGED_SQL.format(high=int(Level.HIGH), event_scope=event_scope, risk_scope=risk_scope, **_tables())
+    sql = RECORD_SQL.format(changed=changed, risk=UserRisk._meta.db_table, history=RiskLevelChange._meta.db_table)
     with connection.cursor() as cursor:
-        cursor.execute(sql, [_since(lookback_days, now), low, high, low, high])
+        cursor.execute(sql, [_since(lookback_days, now), *params, *params, now, now, cause, actor_email,
+                             reason[:500]])
         return [Change(*row) for row in cursor.fetchall()]
+
+
+def _write(changes: Sequence[Change], *, cause: str, actor_email: str, reason: str, now: datetime) -> None:
+    by_level: dict[int, list[int]] = {}
+    for c in changes:
+        by_level.setdefault(c.current, []).append(c.user_id)
+    for level, users in by_level.items():
+        for start in range(0, len(users), 5000):
+            UserRisk.objects.filter(pk__in=users[start:start + 5000]).update(level=level, changed_at=now)
+    RiskLevelChange.objects.bulk_create([
+        RiskLevelChange(user_id=c.user_id, at=now, previous=c.previous, current=c.current, cause=cause,
+                        actor_email=actor_email, reason=reason[:500])
+        for c in changes
+    ], batch_size=2000)
 
 
 def chunk_bounds(size: int) -> list[tuple[int, int]]:

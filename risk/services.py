@@ -364,31 +364,20 @@ def score_users(
     with transaction.atomic():
         # One scorer per person at a time, so each change is recorded once.
         list(UserRisk.objects.select_for_update().filter(pk__in=ids).order_by("pk").values_list("pk", flat=True))
-        changes = scoring.changed_levels_for(ids, lookback_days=lookback)
-        _apply(changes, cause=cause, actor_email=actor_email, reason=reason)
+        changes = scoring.record_changes(scoring.Scope(user_ids=tuple(ids)), lookback_days=lookback, cause=cause,
+                                         actor_email=actor_email, reason=reason)
+        _after_changes(changes, cause=cause, actor_email=actor_email, reason=reason)
     return changes
 
 
-def _apply(changes: Sequence[scoring.Change], *, cause: str, actor_email: str = "", reason: str = "") -> None:
-    """Within the caller's transaction: store the new levels and their history, tell Shared
-    Signals receivers, and once committed let Access decide each person's sessions again."""
+def _after_changes(changes: Sequence[scoring.Change], *, cause: str, actor_email: str = "", reason: str = "") -> None:
+    """Within the caller's transaction, once the changes are stored: tell Shared Signals
+    receivers, and once committed let Access decide each person's sessions again."""
     if not changes:
         return
-    now = timezone.now()
-    by_level: dict[int, list[int]] = {}
-    for c in changes:
-        by_level.setdefault(c.current, []).append(c.user_id)
-    for level, users in by_level.items():
-        for start in range(0, len(users), 5000):
-            UserRisk.objects.filter(pk__in=users[start:start + 5000]).update(level=level, changed_at=now)
-    RiskLevelChange.objects.bulk_create([
-        RiskLevelChange(user_id=c.user_id, at=now, previous=c.previous, current=c.current, cause=cause,
-                        actor_email=actor_email, reason=reason[:500])
-        for c in changes
-    ], batch_size=2000)
     from risk import effects
 
-    effects.level_changed(changes, cause=cause, actor_email=actor_email, reason=reason, at=now)
+    effects.level_changed(changes, cause=cause, actor_email=actor_email, reason=reason)
 
 
 def _start_rescore(*, requested_by: str, cause: str) -> RescoreRun:
@@ -429,8 +418,9 @@ def rescore_run(run_id: int, *, chunk_size: int | None = None) -> RescoreRun | N
             with transaction.atomic():
                 list(UserRisk.objects.select_for_update().filter(pk__gte=low, pk__lte=high)
                      .order_by("pk").values_list("pk", flat=True))
-                changes = scoring.changed_levels_between(low, high, lookback_days=lookback)
-                _apply(changes, cause=cause, actor_email=run.requested_by_email)
+                changes = scoring.record_changes(scoring.Scope(low=low, high=high), lookback_days=lookback,
+                                                 cause=cause, actor_email=run.requested_by_email)
+                _after_changes(changes, cause=cause, actor_email=run.requested_by_email)
                 scored = UserRisk.objects.filter(pk__gte=low, pk__lte=high).count()
                 RescoreRun.objects.filter(pk=run.pk).update(
                     chunks_done=F("chunks_done") + 1, users_scored=F("users_scored") + scored,
