@@ -103,6 +103,7 @@ INSTALLED_APPS = [
     "console.audit",
     "console.access",
     "accounts",
+    "accounts.onboarding",
     "django_otp",
     "mfa",
 ]
@@ -116,6 +117,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "accounts.onboarding.middleware.OnboardingGateMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "console.core.middleware.RequestContextMiddleware",
@@ -275,6 +277,31 @@ MFA_ATTEMPT_WINDOW = env.int("MFA_ATTEMPT_WINDOW", default=300)
 MFA_RECENT_SECONDS = env.int("MFA_RECENT_SECONDS", default=600)
 OTP_TOTP_THROTTLE_FACTOR = env.int("OTP_TOTP_THROTTLE_FACTOR", default=1)
 
+# Identity-verified onboarding (docs/onboarding.md).
+ONBOARDING_INVITATION_HOURS = env.int("ONBOARDING_INVITATION_HOURS", default=72)
+VERIFICATION_RETENTION_DAYS = env.int("VERIFICATION_RETENTION_DAYS", default=365)
+OUTBOX_RETENTION_DAYS = env.int("OUTBOX_RETENTION_DAYS", default=30)
+VERIFICATION_FLOW_SECONDS = env.int("VERIFICATION_FLOW_SECONDS", default=900)
+VERIFICATION_CLOCK_SKEW_SECONDS = env.int("VERIFICATION_CLOCK_SKEW_SECONDS", default=60)
+VERIFICATION_ATTEMPTS_PER_IP = env.int("VERIFICATION_ATTEMPTS_PER_IP", default=30)
+VERIFICATION_ATTEMPTS_PER_PERSON = env.int("VERIFICATION_ATTEMPTS_PER_PERSON", default=10)
+VERIFICATION_ATTEMPT_WINDOW = env.int("VERIFICATION_ATTEMPT_WINDOW", default=300)
+if VERIFICATION_RETENTION_DAYS < 1:
+    raise ImproperlyConfigured("VERIFICATION_RETENTION_DAYS must be at least 1")
+# The development identity-verification provider that `./dev run` starts. It can never be
+# used in production: setting it there is refused, and providers whose discovery document says
+# they are for development only are refused too.
+DEV_VERIFICATION_PROVIDER = env.bool("DEV_VERIFICATION_PROVIDER", default=CONSOLE_ENV == "development")
+if PRODUCTION and DEV_VERIFICATION_PROVIDER:
+    raise ImproperlyConfigured(
+        "DEV_VERIFICATION_PROVIDER cannot be enabled when CONSOLE_ENV=production: the development "
+        "identity-verification provider accepts anyone. Connect a real verification vendor."
+    )
+DEV_VERIFICATION_PROVIDER_URL = env.str("DEV_VERIFICATION_PROVIDER_URL", default="http://localhost:8001")
+DEV_VERIFICATION_PROVIDER_CLIENT_SECRET = env.str("DEV_VERIFICATION_PROVIDER_CLIENT_SECRET", default="")
+# Where people open the console, for links in e-mails sent outside a request (the demo data).
+CONSOLE_URL = env.str("CONSOLE_URL", default="http://localhost:8000")
+
 # --- Security headers -----------------------------------------------------------------------
 
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -329,7 +356,8 @@ if not PRODUCTION:
 
 def _mailer(url: str) -> dict:
     """``smtp://user:pass@host:587?tls=1`` (or ``smtps://`` for implicit TLS), ``console://``,
-    ``locmem://`` or ``file:///path`` as a Django 6.1 ``MAILERS`` entry."""
+    ``locmem://``, ``file:///path`` or ``outbox://`` (kept in the console's Outbox page) as a
+    Django 6.1 ``MAILERS`` entry."""
     from urllib.parse import parse_qs, unquote, urlsplit
 
     parts = urlsplit(url)
@@ -339,6 +367,7 @@ def _mailer(url: str) -> dict:
         "console": "django.core.mail.backends.console.EmailBackend",
         "locmem": "django.core.mail.backends.locmem.EmailBackend",
         "file": "django.core.mail.backends.filebased.EmailBackend",
+        "outbox": "accounts.onboarding.mail.OutboxBackend",
     }
     if parts.scheme not in backends:
         raise ImproperlyConfigured(f"EMAIL_URL scheme must be one of {', '.join(backends)}")
@@ -361,7 +390,7 @@ def _mailer(url: str) -> dict:
 
 MAILERS = {
     "default": _mailer(
-        env.str("EMAIL_URL", default="smtp://localhost:25" if PRODUCTION else "console://")
+        env.str("EMAIL_URL", default="smtp://localhost:25" if PRODUCTION else "outbox://")
     )
 }
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="console@localhost")

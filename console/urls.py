@@ -7,6 +7,7 @@ urlpatterns = [
     path("access/", include("console.access.urls")),
     path("api/v1/", include("console.access.api_urls")),
     path("mfa/", include("mfa.urls")),
+    path("onboarding/", include("accounts.onboarding.urls")),
 ]
 
 handler403 = "console.core.errors_views.forbidden"

@@ -24,6 +24,13 @@ class Command(BaseCommand):
             f"Access: {access['applications']} applications, {access['policies']} policies, "
             f"{access['devices']} devices."
         )
+        from accounts.onboarding.demo import seed_onboarding_demo
+
+        onboarding = seed_onboarding_demo()
+        if onboarding["providers"]:
+            self.stdout.write(
+                f"Onboarding: the development identity-verification provider and {onboarding['cases']} new case(s)."
+            )
         self.stdout.write(f"Demo logins (password: {result.password}):")
         for email, role in result.logins:
             self.stdout.write(f"  {role:<15} {email}")
