@@ -373,7 +373,7 @@ def invitation_redeem(request: HttpRequest, *, token: str, redirect_uri: str) ->
     _limit(request)
     case = invitation_open(token=token)
     with transaction.atomic():
-        case = OnboardingCase.objects.select_for_update().select_related("provider").get(pk=case.pk)
+        case = OnboardingCase.objects.select_for_update(of=("self",)).select_related("provider").get(pk=case.pk)
         if case.invitation_used_at is not None or case.status != Status.INVITED:
             raise Conflict("This invitation link was already used. Each link works once: if you did not use it, "
                            "tell the person who invited you at once; they can send you a new one.")

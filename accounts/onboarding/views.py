@@ -23,6 +23,24 @@ from console.core.permissions import public, roles_required
 Purpose = VerificationRecord.Purpose
 
 
+def _provider_form_action(response: HttpResponse) -> HttpResponse:
+    """Pages whose form starts a verification: the POST answers with a redirect to the provider,
+    and CSP's form-action also governs where a form's redirects may lead."""
+    from urllib.parse import urlsplit
+
+    from django.conf import settings
+
+    origins = sorted({
+        f"{parts.scheme}://{parts.netloc}" for parts in
+        (urlsplit(idp.authorization_endpoint) for idp in services.verification_providers()) if parts.netloc
+    })
+    if origins:
+        config = dict(settings.SECURE_CSP)
+        config["form-action"] = [*config.get("form-action", []), *origins]
+        response._csp_config = config  # type: ignore[attr-defined]
+    return response
+
+
 def _callback_url(request: HttpRequest) -> str:
     return request.build_absolute_uri(reverse("onboarding:callback"))
 
@@ -168,9 +186,8 @@ def invite(request: HttpRequest, token: str) -> HttpResponse:
         if mine is not None and mine.status == OnboardingCase.Status.PENDING:
             return redirect("onboarding:retry")
         return render(request, "onboarding/invite.html", {"error": exc.message}, status=410)
-    response = render(request, "onboarding/invite.html", {"case": case})
-    response["Referrer-Policy"] = "no-referrer"
-    return response
+    # The token in the URL never leaves in a Referer: the console's policy is same-origin.
+    return _provider_form_action(render(request, "onboarding/invite.html", {"case": case}))
 
 
 @public
@@ -187,7 +204,7 @@ def retry(request: HttpRequest) -> HttpResponse:
             "ok": False, "message": "This browser has no onboarding in progress. Open the link from your "
                                     "invitation e-mail.",
         }, status=404)
-    return render(request, "onboarding/retry.html", {"case": case})
+    return _provider_form_action(render(request, "onboarding/retry.html", {"case": case}))
 
 
 @public
@@ -201,10 +218,10 @@ def callback(request: HttpRequest) -> HttpResponse:
     if result.ok:
         messages.success(request, result.message)
         return HttpResponseRedirect(result.next_url)
-    return render(request, "onboarding/result.html", {
+    return _provider_form_action(render(request, "onboarding/result.html", {
         "ok": False, "message": result.message, "check": result.check, "purpose": result.purpose,
         "retry": result.can_retry,
-    }, status=400)
+    }, status=400))
 
 
 @roles_required(EVERYONE)
@@ -255,9 +272,9 @@ def _verify_page(request: HttpRequest, *, purpose: str, template: str, next_url:
             error = exc.message
         else:
             return HttpResponseRedirect(url)
-    return render(request, template, {
+    return _provider_form_action(render(request, template, {
         "provider": providers[0] if providers else None, "next": next_url, "error": error,
-    }, status=200 if error is None else 409)
+    }, status=200 if error is None else 409))
 
 
 @roles_required(EVERYONE)
@@ -286,5 +303,6 @@ def recover(request: HttpRequest) -> HttpResponse:
             add_service_error(form, exc)
         else:
             return HttpResponseRedirect(url)
-    return render(request, "onboarding/recover.html", {"form": form,
-                                                       "available": bool(services.verification_providers())})
+    return _provider_form_action(render(request, "onboarding/recover.html", {
+        "form": form, "available": bool(services.verification_providers()),
+    }))
