@@ -49,9 +49,10 @@ def _clients(*redirect_uris: str) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def idv_provider(live_server) -> Iterator[RunningProvider]:
-    callback = f"{live_server.url}/onboarding/verify/callback/"
-    with run_oidc_provider(clients=_clients(TESTSERVER_CALLBACK, callback), accounts=ACCOUNTS) as running:
+def idv_provider() -> Iterator[RunningProvider]:
+    """For tests through Django's test client (``http://testserver``); browser tests start one
+    that also knows the live server."""
+    with run_oidc_provider(clients=_clients(TESTSERVER_CALLBACK), accounts=ACCOUNTS) as running:
         yield running
 
 

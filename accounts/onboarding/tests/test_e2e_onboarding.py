@@ -15,11 +15,18 @@ from playwright.sync_api import Page, expect
 
 from accounts.models import User
 from accounts.onboarding.models import OnboardingCase, VerificationRecord
-from accounts.onboarding.tests.conftest import connect
+from accounts.onboarding.tests.conftest import ACCOUNTS, _clients, connect
 from console.audit.models import AuditEvent
-from console.testing.oidc import complete_dev_login
+from console.testing.oidc import complete_dev_login, run_oidc_provider
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture(scope="module")
+def idv_provider(live_server):
+    with run_oidc_provider(clients=_clients(f"{live_server.url}/onboarding/verify/callback/"),
+                           accounts=ACCOUNTS) as running:
+        yield running
 
 
 @pytest.fixture(autouse=True)
