@@ -249,7 +249,8 @@ def test_a_token_for_another_client_is_refused(client, hr_user, idv, idv_provide
     assert not result.ok and result.check == "audience"
     case.refresh_from_db()
     assert (case.status, case.failure_check) == (Status.PENDING, "audience")
-    assert failures("audience").get().changes["reason"] == "The ID token was issued for another client, not this console."
+    assert failures("audience").get().changes["reason"] == (
+        "The ID token was issued for another client, not this console.")
 
 
 def test_a_token_whose_claims_were_changed_fails_the_signature(client, hr_user, idv,
@@ -341,7 +342,7 @@ def test_verification_attempts_are_rate_limited(hr_user, idv, settings, django_c
 
     settings.VERIFICATION_ATTEMPTS_PER_IP = 2
     client = Client(REMOTE_ADDR=f"203.0.113.{secrets.randbelow(250) + 1}")  # counters of its own
-    case, link = invite(hr_user, idv, django_capture_on_commit_callbacks, work_email="ada.new@corp.example")
+    _, link = invite(hr_user, idv, django_capture_on_commit_callbacks, work_email="ada.new@corp.example")
     start(client, link)  # two hits: the link and the verification it starts
     refused = client.post("/onboarding/retry/")
     assert refused.status_code == 409 and "Too many verification attempts" in refused.content.decode()
