@@ -45,7 +45,9 @@ def seed_onboarding_demo() -> dict[str, int]:
     if idp is None or hr is None:
         return {"providers": 0, "cases": 0}
     engineering = Group.objects.filter(name="Engineering").first()
-    manager = engineering.memberships.order_by("added_at").first().user if engineering else None
+    # The head of Engineering (the demo gives each group's head the first title of its list).
+    manager = User.objects.filter(memberships__group=engineering, title="VP Engineering").first() \
+        if engineering else None
     created = 0
     work = f"jordan.rivera@{DOMAIN}"
     if not OnboardingCase.objects.filter(work_email=work).exists() and not User.objects.filter(email=work).exists():

@@ -253,6 +253,23 @@ def test_a_token_for_another_client_is_refused(client, hr_user, idv, idv_provide
         "The ID token was issued for another client, not this console.")
 
 
+def test_a_token_from_another_issuer_is_refused(client, hr_user, idv, django_capture_on_commit_callbacks):
+    """The same keys and audience, but the console expects another issuer (a provider whose
+    issuer URL changed, or a token replayed from a look-alike)."""
+    from types import SimpleNamespace
+
+    _, link = invite(hr_user, idv, django_capture_on_commit_callbacks, work_email="ada.new@corp.example")
+    auth = start(client, link)
+    flow = _flow(client, query(auth)["state"])
+    token = _exchange(idv, provider_answer(auth, "ada.new@corp.example"), flow)
+    elsewhere = SimpleNamespace(issuer="https://verify.elsewhere.example", client_id=idv.client_id,
+                                jwks_uri=idv.jwks_uri, name=idv.name)
+    with pytest.raises(protocol.TokenRejected) as caught:
+        protocol.validate_id_token(elsewhere, token, nonce=flow["nonce"])
+    assert caught.value.check == "issuer"
+    assert protocol.validate_id_token(idv, token, nonce=flow["nonce"])["email"] == "ada.new@corp.example"
+
+
 def test_a_token_whose_claims_were_changed_fails_the_signature(client, hr_user, idv,
                                                               django_capture_on_commit_callbacks):
     case, link = invite(hr_user, idv, django_capture_on_commit_callbacks, work_email="low.new@corp.example")
