@@ -161,9 +161,11 @@ def _check_verification(idp: Any, document: dict) -> list[CheckResult]:
 
 
 def _enabled_provider(slug: str):
+    """Only primary providers sign people in: an identity verification provider proves who
+    someone is for onboarding and step-up, and must never open a session by itself."""
     from accounts.models import IdentityProvider
 
-    return IdentityProvider.objects.filter(slug=slug, enabled=True).first()
+    return IdentityProvider.objects.filter(slug=slug, enabled=True, kind=IdentityProvider.Kind.PRIMARY).first()
 
 
 class ProviderAuthenticationRequestView(OIDCAuthenticationRequestView):

@@ -161,3 +161,12 @@ def test_the_identity_facts_provider_is_registered_for_access():
     from console.access.facts import _providers
 
     assert identity_facts in _providers
+
+
+def test_a_verification_provider_cannot_be_used_to_sign_in(idv, employee):
+    """Its answers prove an identity for onboarding and step-up; they never open a session."""
+    client = Client()
+    response = client.get(f"/accounts/oidc/{idv.slug}/start/")
+    assert response["Location"] == "/accounts/login/"
+    assert "That sign-in provider is not available." in client.get("/accounts/login/").content.decode()
+    assert f"sso-{idv.slug}" not in client.get("/accounts/login/").content.decode()
