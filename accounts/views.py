@@ -109,10 +109,13 @@ def user_list(request: HttpRequest) -> HttpResponse:
 @roles_required(PEOPLE_READERS)
 def user_detail(request: HttpRequest, user_id: int) -> HttpResponse:
     person = selectors.get_user_for(request.user, user_id)
+    from accounts.onboarding.selectors import latest_verified_at, onboarding_case_of
     from console.access.selectors import active_sessions, devices_of
     from mfa.selectors import authenticators_of
 
     return render(request, "accounts/user_detail.html", {
+        "identity_verified_at": latest_verified_at(person.pk),
+        "onboarding_case": onboarding_case_of(person),
         "authenticators": authenticators_of(person),
         "access_sessions": active_sessions().filter(user=person).count(),
         "devices": devices_of(person),

@@ -117,9 +117,10 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    "accounts.onboarding.middleware.OnboardingGateMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Someone signed in only to enroll a first authenticator (onboarding, recovery) goes nowhere else.
+    "accounts.onboarding.middleware.OnboardingGateMiddleware",
     "console.core.middleware.RequestContextMiddleware",
     "axes.middleware.AxesMiddleware",
 ]

@@ -59,6 +59,10 @@ def get_message_for(viewer: User, message_id: int) -> OutboxMessage:
         raise Http404("No such message")
 
 
+def onboarding_case_of(user: User) -> OnboardingCase | None:
+    return OnboardingCase.objects.filter(user=user).order_by("-created_at").first()
+
+
 def latest_verified_at(user_id: int) -> datetime | None:
     return VerificationRecord.objects.filter(
         user_id=user_id, outcome=VerificationRecord.Outcome.VERIFIED

@@ -57,6 +57,8 @@ def test_an_access_policy_asks_for_identity_verification_and_the_step_up_satisfi
     assert (record.purpose, record.outcome) == ("step_up", "verified")
     assert AuditEvent.objects.filter(action="identity.verified", actor_email=employee.email).exists()
     assert decisions.decide(application=app, source="api", issuer="http://t", user=employee).outcome == "allow"
+    person = client_for(super_admin).get(f"/accounts/users/{employee.pk}/").content.decode()
+    assert f'data-testid="user-identity-verified">{timezone.localtime(record.at):%Y-%m-%d %H:%M}' in person
 
 
 def test_an_old_verification_no_longer_satisfies_a_policy_with_a_time_limit(employee, super_admin):
