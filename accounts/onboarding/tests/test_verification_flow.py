@@ -90,6 +90,8 @@ def test_a_verified_new_hire_gets_an_account_and_is_held_until_an_authenticator_
 
     # Signed in, but only the portal and enrollment are open until an authenticator exists.
     assert client.get("/launcher/")["Location"] == "/onboarding/welcome/"
+    swapped = client.get("/launcher/", HTTP_HX_REQUEST="true")
+    assert (swapped.status_code, swapped["HX-Redirect"]) == (204, "/onboarding/welcome/")
     assert client.get("/onboarding/welcome/").status_code == 200
     assert client.get("/mfa/totp/").status_code == 200
     finish = client.post("/onboarding/welcome/finish/")
