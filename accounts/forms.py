@@ -82,6 +82,22 @@ class IdentityProviderForm(forms.Form):
     )
     scopes = forms.CharField(max_length=255, initial="openid email profile")
     email_claim = forms.CharField(max_length=64, initial="email", label="E-mail claim")
+    verified_claim = forms.CharField(
+        max_length=128, initial="identity_verified", label="Verified claim", required=False,
+        help_text="Identity verification: the claim that is true when the person was verified.",
+    )
+    assurance_claim = forms.CharField(
+        max_length=128, initial="verification_level", label="Assurance-level claim", required=False,
+        help_text="Identity verification: the claim with the assurance level (empty: none is checked). "
+        "Dotted paths reach nested claims.",
+    )
+    assurance_levels = forms.CharField(
+        max_length=255, initial="low medium high", label="Assurance levels, lowest first", required=False,
+        help_text="The values the provider uses, separated by spaces; numbers compare as numbers.",
+    )
+    min_assurance_level = forms.CharField(
+        max_length=64, initial="high", label="Minimum level accepted", required=False,
+    )
     enabled = forms.BooleanField(required=False, initial=True)
     create_users = forms.BooleanField(
         required=False, label="Create accounts on first sign-in",

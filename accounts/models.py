@@ -48,6 +48,7 @@ class User(AbstractBaseUser):
         LOCAL = "local", "Created in the console"
         IMPORT = "import", "CSV import"
         OIDC = "oidc", "Identity provider"
+        ONBOARDING = "onboarding", "Onboarding (identity verified)"
         DEMO = "demo", "Demo data"
 
     email = models.EmailField(max_length=254, unique=True)
@@ -141,6 +142,24 @@ class IdentityProvider(models.Model):
     client_secret = EncryptedTextField(blank=True)
     scopes = models.CharField(max_length=255, default="openid email profile")
     email_claim = models.CharField(max_length=64, default="email")
+    # Claim mapping of identity verification providers (dotted paths reach nested claims).
+    verified_claim = models.CharField(
+        max_length=128, default="identity_verified",
+        help_text="The claim that is true when the provider verified the person.",
+    )
+    assurance_claim = models.CharField(
+        max_length=128, blank=True, default="verification_level",
+        help_text="The claim holding the assurance level; empty: no level is checked.",
+    )
+    assurance_levels = models.CharField(
+        max_length=255, default="low medium high",
+        help_text="The levels the provider uses, lowest first (numbers compare as numbers).",
+    )
+    min_assurance_level = models.CharField(max_length=64, blank=True, default="high")
+    development_only = models.BooleanField(
+        default=False,
+        help_text="The provider says it is for development only (its discovery document); refused in production.",
+    )
     enabled = models.BooleanField(default=True)
     create_users = models.BooleanField(
         default=False,

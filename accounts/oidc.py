@@ -102,24 +102,70 @@ def test_connection(idp: Any) -> list[CheckResult]:
         "All requested scopes are offered." if not unsupported
         else f"Not offered by the provider: {', '.join(unsupported)}.",
     ))
-    try:
-        jwks = _get_json(document["jwks_uri"], "key set (JWKS)")
-        keys = [k for k in jwks.get("keys", []) if k.get("kty") == "RSA"]
-        results.append(CheckResult(
-            "Signing keys", bool(keys),
-            f"{len(keys)} RSA key(s) published." if keys else "The JWKS has no RSA keys.",
-        ))
-    except ExternalServiceError as exc:
-        results.append(CheckResult("Signing keys", False, exc.message))
+    results.append(_check_jwks(document["jwks_uri"]))
+    if idp.kind == "verification":
+        results.extend(_check_verification(idp, document))
     if not idp.has_secret:
         results.append(CheckResult("Client secret", False, "No client secret is stored."))
     return results
 
 
+def _check_jwks(jwks_uri: str) -> CheckResult:
+    """The published signing keys, with what is wrong with them if anything."""
+    try:
+        jwks = _get_json(jwks_uri, "key set (JWKS)")
+    except ExternalServiceError as exc:
+        return CheckResult("Signing keys", False, exc.message)
+    keys = jwks.get("keys")
+    if not isinstance(keys, list) or not keys:
+        return CheckResult("Signing keys", False, f"The JWKS at {jwks_uri} has no keys.")
+    signing = [k for k in keys if isinstance(k, dict) and k.get("use", "sig") == "sig"
+               and k.get("kty") in ("RSA", "EC", "OKP")]
+    if not signing:
+        return CheckResult("Signing keys", False,
+                           "The JWKS has no public signing key (RSA, EC or OKP with use sig).")
+    rsa = [k for k in signing if k.get("kty") == "RSA"]
+    without_kid = [k for k in signing if not k.get("kid")]
+    if len(signing) > 1 and without_kid:
+        return CheckResult("Signing keys", False,
+                           f"{len(without_kid)} of {len(signing)} signing keys have no kid: "
+                           "tokens cannot name their key.")
+    return CheckResult("Signing keys", True, f"{len(rsa)} RSA key(s) published." if rsa
+                       else f"{len(signing)} signing key(s) published.")
+
+
+def _check_verification(idp: Any, document: dict) -> list[CheckResult]:
+    """What an identity verification provider must also offer: the mapped claims, and not be a
+    development provider where those are refused."""
+    results = []
+    supported = document.get("claims_supported")
+    wanted = [c for c in (idp.email_claim, idp.verified_claim, idp.assurance_claim) if c]
+    if isinstance(supported, list) and supported:
+        missing = [c for c in wanted if c.split(".")[0] not in supported]
+        results.append(CheckResult(
+            "Claims", not missing,
+            f"The provider offers {', '.join(wanted)}." if not missing
+            else f"The provider does not list {', '.join(missing)} in claims_supported: check the claim mapping.",
+        ))
+    else:
+        results.append(CheckResult("Claims", True,
+                                   "The provider does not list its claims; a test verification shows them."))
+    if document.get("x_development_only") is True:
+        allowed = bool(settings.DEV_VERIFICATION_PROVIDER)
+        results.append(CheckResult(
+            "Development provider", allowed,
+            "For development only: accepted here because DEV_VERIFICATION_PROVIDER is on." if allowed
+            else "This provider is for development only and is refused with these settings.",
+        ))
+    return results
+
+
 def _enabled_provider(slug: str):
+    """Only primary providers sign people in: an identity verification provider proves who
+    someone is for onboarding and step-up, and must never open a session by itself."""
     from accounts.models import IdentityProvider
 
-    return IdentityProvider.objects.filter(slug=slug, enabled=True).first()
+    return IdentityProvider.objects.filter(slug=slug, enabled=True, kind=IdentityProvider.Kind.PRIMARY).first()
 
 
 class ProviderAuthenticationRequestView(OIDCAuthenticationRequestView):

@@ -517,8 +517,47 @@ def group_remove_member(*, actor: User, group: Group, user: User) -> bool:
 
 IDP_AUDIT_FIELDS = (
     "name", "kind", "issuer", "client_id", "client_secret", "scopes", "email_claim",
+    "verified_claim", "assurance_claim", "assurance_levels", "min_assurance_level",
     "enabled", "create_users",
 )
+CLAIM_RE = re.compile(r"^[A-Za-z0-9_:/.\-]{1,128}$")
+
+
+def _clean_claim_mapping(
+    *, kind: str, verified_claim: str, assurance_claim: str, assurance_levels: str, min_assurance_level: str
+) -> tuple[str, str, str, str]:
+    """The claim mapping of a verification provider: claim names (dotted paths allowed), the
+    ordered levels and the minimum, which must be one of them (or a number when they are)."""
+    verified_claim, assurance_claim = (verified_claim or "").strip(), (assurance_claim or "").strip()
+    levels = " ".join((assurance_levels or "").replace(",", " ").split())
+    minimum = (min_assurance_level or "").strip()
+    if kind != IdentityProvider.Kind.VERIFICATION:
+        return verified_claim or "identity_verified", assurance_claim, levels or "low medium high", minimum
+    if not CLAIM_RE.match(verified_claim):
+        raise ValidationFailed("Name the claim that says the person was verified (e.g. identity_verified).",
+                               field="verified_claim")
+    if assurance_claim and not CLAIM_RE.match(assurance_claim):
+        raise ValidationFailed(f"{assurance_claim!r} is not a claim name.", field="assurance_claim")
+    if assurance_claim:
+        if not minimum:
+            raise ValidationFailed("Pick the minimum level accepted.", field="min_assurance_level")
+        from accounts.onboarding.claims import level_rank
+
+        if level_rank(minimum, levels.split()) is None:
+            raise ValidationFailed(
+                f"{minimum} is not one of the levels ({levels or 'none given'}).", field="min_assurance_level"
+            )
+    return verified_claim, assurance_claim, levels or "low medium high", minimum
+
+
+def _refuse_development_provider(idp: IdentityProvider) -> None:
+    from django.conf import settings
+
+    if idp.development_only and not settings.DEV_VERIFICATION_PROVIDER:
+        raise ValidationFailed(
+            "This provider says it is for development only (its discovery document); it cannot be used here.",
+            field="issuer",
+        )
 
 
 def _unique_slug(name: str, *, idp: IdentityProvider | None) -> str:
@@ -554,7 +593,9 @@ def _apply_discovery(idp: IdentityProvider) -> None:
     idp.token_endpoint = document["token_endpoint"]
     idp.userinfo_endpoint = document.get("userinfo_endpoint", "")
     idp.jwks_uri = document["jwks_uri"]
+    idp.development_only = document.get("x_development_only") is True
     idp.discovered_at = timezone.now()
+    _refuse_development_provider(idp)
 
 
 @transaction.atomic
@@ -570,6 +611,10 @@ def idp_create(
     email_claim: str = "email",
     enabled: bool = True,
     create_users: bool = False,
+    verified_claim: str = "identity_verified",
+    assurance_claim: str = "verification_level",
+    assurance_levels: str = "low medium high",
+    min_assurance_level: str = "high",
 ) -> IdentityProvider:
     """Discovery is fetched before saving: a provider whose issuer does not answer is refused
     with the reason."""
@@ -578,10 +623,16 @@ def idp_create(
     _validate_idp(name=name, issuer=issuer, client_id=client_id, scopes=scopes, idp=None)
     if not client_secret:
         raise ValidationFailed("A client secret is required.", field="client_secret")
+    verified_claim, assurance_claim, assurance_levels, min_assurance_level = _clean_claim_mapping(
+        kind=kind, verified_claim=verified_claim, assurance_claim=assurance_claim,
+        assurance_levels=assurance_levels, min_assurance_level=min_assurance_level,
+    )
     idp = IdentityProvider(
         name=name.strip(), kind=kind, issuer=issuer, client_id=client_id.strip(),
         client_secret=client_secret, scopes=" ".join(scopes.split()),
         email_claim=email_claim.strip() or "email", enabled=enabled, create_users=create_users,
+        verified_claim=verified_claim, assurance_claim=assurance_claim, assurance_levels=assurance_levels,
+        min_assurance_level=min_assurance_level,
     )
     idp.slug = _unique_slug(idp.name, idp=None)
     _apply_discovery(idp)
@@ -607,6 +658,10 @@ def idp_update(
     email_claim: str = "email",
     enabled: bool = True,
     create_users: bool = False,
+    verified_claim: str = "identity_verified",
+    assurance_claim: str = "verification_level",
+    assurance_levels: str = "low medium high",
+    min_assurance_level: str = "high",
 ) -> IdentityProvider:
     """An empty ``client_secret`` keeps the stored one (it is never shown back)."""
     _require(actor, ADMINS, "configure identity providers")
@@ -617,6 +672,11 @@ def idp_update(
     idp.name, idp.kind, idp.client_id = name.strip(), kind, client_id.strip()
     idp.scopes, idp.email_claim = " ".join(scopes.split()), email_claim.strip() or "email"
     idp.enabled, idp.create_users = enabled, create_users
+    (idp.verified_claim, idp.assurance_claim, idp.assurance_levels,
+     idp.min_assurance_level) = _clean_claim_mapping(
+        kind=kind, verified_claim=verified_claim, assurance_claim=assurance_claim,
+        assurance_levels=assurance_levels, min_assurance_level=min_assurance_level,
+    )
     if client_secret:
         idp.client_secret = client_secret
     if issuer != idp.issuer or not idp.discovered_at:
@@ -651,7 +711,7 @@ def idp_refresh_discovery(*, actor: User, idp: IdentityProvider) -> IdentityProv
     _apply_discovery(idp)
     idp.save(update_fields=[
         "authorization_endpoint", "token_endpoint", "userinfo_endpoint", "jwks_uri",
-        "discovered_at", "updated_at",
+        "development_only", "discovered_at", "updated_at",
     ])
     changes = diff(before, snapshot(idp, before.keys()))
     audit_record(actor=actor, action="idp.discovery_refreshed", obj=idp, changes=changes)
@@ -672,3 +732,23 @@ def user_unlock(*, actor: User, user: User) -> int:
     if cleared:
         audit_record(actor=actor, action="user.unlocked", obj=user, changes={"lockouts_cleared": cleared})
     return cleared
+
+
+def user_create_onboarded(
+    *, email: str, full_name: str, manager: User | None, groups: list[Group], case_id: int
+) -> User:
+    """The account of a new hire whose identity was just verified (no actor: the system acts on
+    HR's invitation). Call inside the onboarding service's transaction."""
+    email, full_name, role, _ = _clean_user_fields(
+        email=email, full_name=full_name, role=Role.EMPLOYEE, country="", manager=manager, user=None
+    )
+    user = User(email=email, full_name=full_name, role=role, manager=manager, source=User.Source.ONBOARDING)
+    user.set_unusable_password()
+    user.save()
+    audit_record(
+        actor=None, action="user.created", obj=user,
+        changes=diff({}, snapshot(user, USER_AUDIT_FIELDS)) | {"source": {"old": None, "new": f"onboarding:{case_id}"}},
+    )
+    for group in groups:
+        _add_member(actor=None, group=group, user=user)
+    return user

@@ -21,7 +21,9 @@ _METHODS = {
 @receiver(user_logged_in)
 def _on_login(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
     backend = getattr(user, "backend", "")
-    changes: dict[str, Any] = {"method": _METHODS.get(backend, backend)}
+    # A sign-in that follows an identity verification (onboarding, account recovery) says so.
+    method = getattr(request, "login_method", None) or _METHODS.get(backend, backend)
+    changes: dict[str, Any] = {"method": method}
     provider = getattr(request, "oidc_provider_slug", None)
     if provider:
         changes["provider"] = provider

@@ -109,10 +109,13 @@ def user_list(request: HttpRequest) -> HttpResponse:
 @roles_required(PEOPLE_READERS)
 def user_detail(request: HttpRequest, user_id: int) -> HttpResponse:
     person = selectors.get_user_for(request.user, user_id)
+    from accounts.onboarding.selectors import latest_verified_at, onboarding_case_of
     from console.access.selectors import active_sessions, devices_of
     from mfa.selectors import authenticators_of
 
     return render(request, "accounts/user_detail.html", {
+        "identity_verified_at": latest_verified_at(person.pk),
+        "onboarding_case": onboarding_case_of(person),
         "authenticators": authenticators_of(person),
         "access_sessions": active_sessions().filter(user=person).count(),
         "devices": devices_of(person),
@@ -365,11 +368,18 @@ def group_remove_member(request: HttpRequest, group_id: int, user_id: int) -> Ht
 # --- Identity providers -----------------------------------------------------------------------
 
 
+def _callback_urls(request: HttpRequest) -> dict[str, str]:
+    return {
+        "callback_url": request.build_absolute_uri(reverse("accounts:oidc-callback")),
+        "verification_callback_url": request.build_absolute_uri(reverse("onboarding:callback")),
+    }
+
+
 @roles_required(CONSOLE_READERS)
 def idp_list(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/idp_list.html", {
         "providers": selectors.identity_providers(), "can_write": request.user.role in ADMINS,
-        "callback_url": request.build_absolute_uri(reverse("accounts:oidc-callback")),
+        **_callback_urls(request),
     })
 
 
@@ -377,8 +387,7 @@ def idp_list(request: HttpRequest) -> HttpResponse:
 def idp_detail(request: HttpRequest, idp_id: int) -> HttpResponse:
     idp = selectors.get_idp_for(request.user, idp_id)
     return render(request, "accounts/idp_detail.html", {
-        "idp": idp, "can_write": request.user.role in ADMINS,
-        "callback_url": request.build_absolute_uri(reverse("accounts:oidc-callback")),
+        "idp": idp, "can_write": request.user.role in ADMINS, **_callback_urls(request),
         "history": audit_events_for_object("accounts.identityprovider", str(idp.pk)),
     })
 
@@ -395,8 +404,7 @@ def idp_create(request: HttpRequest) -> HttpResponse:
             messages.success(request, f"{idp.name} was added. Its discovery document was read.")
             return redirect("accounts:idp-detail", idp_id=idp.pk)
     return render(request, "accounts/idp_form.html", {
-        "form": form, "creating": True,
-        "callback_url": request.build_absolute_uri(reverse("accounts:oidc-callback")),
+        "form": form, "creating": True, **_callback_urls(request),
     })
 
 
@@ -406,7 +414,9 @@ def idp_edit(request: HttpRequest, idp_id: int) -> HttpResponse:
     initial = {
         "name": idp.name, "kind": idp.kind, "issuer": idp.issuer, "client_id": idp.client_id,
         "scopes": idp.scopes, "email_claim": idp.email_claim, "enabled": idp.enabled,
-        "create_users": idp.create_users,
+        "create_users": idp.create_users, "verified_claim": idp.verified_claim,
+        "assurance_claim": idp.assurance_claim, "assurance_levels": idp.assurance_levels,
+        "min_assurance_level": idp.min_assurance_level,
     }
     form = IdentityProviderForm(request.POST or None, initial=initial, editing=True)
     if request.method == "POST" and form.is_valid():
@@ -418,8 +428,7 @@ def idp_edit(request: HttpRequest, idp_id: int) -> HttpResponse:
             messages.success(request, "Changes saved.")
             return redirect("accounts:idp-detail", idp_id=idp.pk)
     return render(request, "accounts/idp_form.html", {
-        "form": form, "idp": idp, "creating": False,
-        "callback_url": request.build_absolute_uri(reverse("accounts:oidc-callback")),
+        "form": form, "idp": idp, "creating": False, **_callback_urls(request),
     })
 
 

@@ -103,6 +103,7 @@ INSTALLED_APPS = [
     "console.audit",
     "console.access",
     "accounts",
+    "accounts.onboarding",
     "django_otp",
     "mfa",
     "risk",
@@ -120,6 +121,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Someone signed in only to enroll a first authenticator (onboarding, recovery) goes nowhere else.
+    "accounts.onboarding.middleware.OnboardingGateMiddleware",
     "console.core.middleware.RequestContextMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
@@ -313,6 +316,30 @@ SSF_MAX_SUBJECTS_PER_STREAM = env.int("SSF_MAX_SUBJECTS_PER_STREAM", default=100
 SSF_OUTBOX_RETENTION_DAYS = env.int("SSF_OUTBOX_RETENTION_DAYS", default=30)
 # Refuse push endpoints on private, loopback and link-local addresses (production).
 SSF_ALLOW_PRIVATE_ENDPOINTS = env.bool("SSF_ALLOW_PRIVATE_ENDPOINTS", default=not PRODUCTION)
+# Identity-verified onboarding (docs/onboarding.md).
+ONBOARDING_INVITATION_HOURS = env.int("ONBOARDING_INVITATION_HOURS", default=72)
+VERIFICATION_RETENTION_DAYS = env.int("VERIFICATION_RETENTION_DAYS", default=365)
+OUTBOX_RETENTION_DAYS = env.int("OUTBOX_RETENTION_DAYS", default=30)
+VERIFICATION_FLOW_SECONDS = env.int("VERIFICATION_FLOW_SECONDS", default=900)
+VERIFICATION_CLOCK_SKEW_SECONDS = env.int("VERIFICATION_CLOCK_SKEW_SECONDS", default=60)
+VERIFICATION_ATTEMPTS_PER_IP = env.int("VERIFICATION_ATTEMPTS_PER_IP", default=30)
+VERIFICATION_ATTEMPTS_PER_PERSON = env.int("VERIFICATION_ATTEMPTS_PER_PERSON", default=10)
+VERIFICATION_ATTEMPT_WINDOW = env.int("VERIFICATION_ATTEMPT_WINDOW", default=300)
+if VERIFICATION_RETENTION_DAYS < 1:
+    raise ImproperlyConfigured("VERIFICATION_RETENTION_DAYS must be at least 1")
+# The development identity-verification provider that `./dev run` starts. It can never be
+# used in production: setting it there is refused, and providers whose discovery document says
+# they are for development only are refused too.
+DEV_VERIFICATION_PROVIDER = env.bool("DEV_VERIFICATION_PROVIDER", default=CONSOLE_ENV == "development")
+if PRODUCTION and DEV_VERIFICATION_PROVIDER:
+    raise ImproperlyConfigured(
+        "DEV_VERIFICATION_PROVIDER cannot be enabled when CONSOLE_ENV=production: the development "
+        "identity-verification provider accepts anyone. Connect a real verification vendor."
+    )
+DEV_VERIFICATION_PROVIDER_URL = env.str("DEV_VERIFICATION_PROVIDER_URL", default="http://localhost:8001")
+DEV_VERIFICATION_PROVIDER_CLIENT_SECRET = env.str("DEV_VERIFICATION_PROVIDER_CLIENT_SECRET", default="")
+# Where people open the console, for links in e-mails sent outside a request (the demo data).
+CONSOLE_URL = env.str("CONSOLE_URL", default="http://localhost:8000")
 
 # --- Security headers -----------------------------------------------------------------------
 
@@ -368,7 +395,8 @@ if not PRODUCTION:
 
 def _mailer(url: str) -> dict:
     """``smtp://user:pass@host:587?tls=1`` (or ``smtps://`` for implicit TLS), ``console://``,
-    ``locmem://`` or ``file:///path`` as a Django 6.1 ``MAILERS`` entry."""
+    ``locmem://``, ``file:///path`` or ``outbox://`` (kept in the console's Outbox page) as a
+    Django 6.1 ``MAILERS`` entry."""
     from urllib.parse import parse_qs, unquote, urlsplit
 
     parts = urlsplit(url)
@@ -378,6 +406,7 @@ def _mailer(url: str) -> dict:
         "console": "django.core.mail.backends.console.EmailBackend",
         "locmem": "django.core.mail.backends.locmem.EmailBackend",
         "file": "django.core.mail.backends.filebased.EmailBackend",
+        "outbox": "accounts.onboarding.mail.OutboxBackend",
     }
     if parts.scheme not in backends:
         raise ImproperlyConfigured(f"EMAIL_URL scheme must be one of {', '.join(backends)}")
@@ -400,7 +429,7 @@ def _mailer(url: str) -> dict:
 
 MAILERS = {
     "default": _mailer(
-        env.str("EMAIL_URL", default="smtp://localhost:25" if PRODUCTION else "console://")
+        env.str("EMAIL_URL", default="smtp://localhost:25" if PRODUCTION else "outbox://")
     )
 }
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="console@localhost")

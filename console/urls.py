@@ -11,6 +11,7 @@ urlpatterns = [
     path("api/v1/", include("risk.api_urls")),
     path("risk/ssf/", include("risk.ssf.urls")),
     path("", include("risk.ssf.api_urls")),
+    path("onboarding/", include("accounts.onboarding.urls")),
 ]
 
 handler403 = "console.core.errors_views.forbidden"

@@ -372,3 +372,18 @@ def org_settings_update(
     audit_record(actor=actor, action="mfa.settings_updated", obj=org, changes=changes)
     _changed()
     return org
+
+
+@transaction.atomic
+def authenticators_reset(*, user: User, reason: str) -> int:
+    """Remove all of a person's authenticators and backup codes because they proved who they are
+    again (identity verification) after losing them; they enroll new ones next."""
+    devices = selectors.authenticators_of(user)
+    for device in devices:
+        device.delete()
+    codes, _ = BackupCode.objects.filter(user=user).delete()
+    if devices or codes:
+        audit_record(actor=user, action="mfa.reset_after_verification", obj=user,
+                     changes={"removed": [f"{d.method}: {d.name}" for d in devices], "backup_codes": codes,
+                              "reason": reason})
+    return len(devices)

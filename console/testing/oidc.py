@@ -155,13 +155,14 @@ def run_oidc_provider(
     clients: list[dict[str, Any]],
     accounts: dict[str, dict[str, Any]] | None = None,
     port: int | None = None,
+    id_token_ttl: int | None = None,
 ) -> Iterator[RunningProvider]:
     """Start the test OIDC provider and stop it on exit.
 
     ``clients`` are client metadata objects, at least ``client_id``,
     ``client_secret`` and ``redirect_uris``; ``accounts`` maps a login to the
     extra claims released for it (``name``, ``identity_verified``,
-    ``verification_level``, ...).
+    ``verification_level``, ...). ``id_token_ttl`` shortens the ID tokens' lifetime (seconds).
     """
     ensure_node_modules()
     if port is None:
@@ -174,6 +175,8 @@ def run_oidc_provider(
         "OIDC_CLIENTS": json.dumps(clients),
         "OIDC_ACCOUNTS": json.dumps(accounts or {}),
     }
+    if id_token_ttl is not None:
+        env["OIDC_ID_TOKEN_TTL"] = str(id_token_ttl)
     env.pop("DEBUG", None)  # the `debug` package would flood stderr
     process = subprocess.Popen(
         [_node(), "server.mjs"],

@@ -28,6 +28,13 @@ class Command(BaseCommand):
 
         risk = seed_risk_demo()
         self.stdout.write(f"Risk: {risk['events']} new telemetry events, {risk['scored']} people scored.")
+        from accounts.onboarding.demo import seed_onboarding_demo
+
+        onboarding = seed_onboarding_demo()
+        if onboarding["providers"]:
+            self.stdout.write(
+                f"Onboarding: the development identity-verification provider and {onboarding['cases']} new case(s)."
+            )
         self.stdout.write(f"Demo logins (password: {result.password}):")
         for email, role in result.logins:
             self.stdout.write(f"  {role:<15} {email}")

@@ -65,8 +65,17 @@ def sample_kwargs(super_admin) -> dict[str, object]:
     stream = Stream.objects.create(issuer="http://testserver", audience=["https://rx.example"])
     subject = StreamSubject.objects.create(stream=stream, key="email:a@corp.example", subject={})
     outbox_row = Delivery.objects.create(stream=stream, event_type="x", claims={})
+    from accounts.onboarding.models import OnboardingCase, OutboxMessage
+
+    case = OnboardingCase.objects.create(
+        legal_name="Sam Sample", personal_email="sam@home.example", work_email="sam@corp.example",
+        start_date=timezone.localdate(), invitation_token_hash="h" * 64,
+        invitation_expires_at=timezone.now() + timedelta(days=1),
+    )
+    message = OutboxMessage.objects.create(to="sam@home.example", from_email="c@x", subject="Hi", body="Hello")
     return {
         "stream_pk": stream.pk, "stream_id": stream.stream_id, "subject_id": subject.pk, "delivery_id": outbox_row.pk,
+        "case_id": case.pk, "message_id": message.pk, "token": "sample-invitation-token",
         "user_id": person.pk, "group_id": group.pk, "idp_id": idp.pk, "event_id": event.pk,
         "check_id": check.pk, "slug": idp.slug, "app_id": app.pk, "policy_id": policy.pk,
         "token_id": token.pk, "device_id": device.pk, "session_id": session.pk,
@@ -140,6 +149,7 @@ def test_employees_reach_only_the_launcher(client, employee, sample_kwargs):
         "access:app-logo", "access:launch", "core:home", "core:launcher",
         "mfa:backup-codes", "mfa:devices", "mfa:remove", "mfa:rename", "mfa:totp-setup", "mfa:verify",
         "mfa:webauthn-register-complete", "mfa:webauthn-register-options", "mfa:webauthn-verify-complete",
-        "mfa:webauthn-verify-options",
+        "mfa:webauthn-verify-options", "onboarding:finish", "onboarding:portal",
+        "onboarding:replace-authenticators", "onboarding:verify",
     ]
     assert client.get(reverse("core:home"))["Location"] == reverse("core:launcher")

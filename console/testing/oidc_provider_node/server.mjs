@@ -16,6 +16,7 @@
 //                  {"alice@corp.example": {"name": "Alice",
 //                   "identity_verified": true, "verification_level": "high"}}
 //   OIDC_REQUIRE_PKCE  "0" to make PKCE optional (default: required).
+//   OIDC_ID_TOKEN_TTL  seconds an ID token is valid (default 3600); tests of expired tokens use 1.
 //
 // Prints exactly one line "READY <issuer>" on stdout once listening; all
 // diagnostics go to stderr. Exits 0 on SIGTERM/SIGINT.
@@ -134,7 +135,7 @@ const configuration = {
     AuthorizationCode: 600,
     ClientCredentials: 600,
     Grant: 3600,
-    IdToken: 3600,
+    IdToken: Number.parseInt(process.env.OIDC_ID_TOKEN_TTL || '3600', 10),
     Interaction: 3600,
     RefreshToken: 86400,
     Session: 86400,

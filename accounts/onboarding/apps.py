@@ -1,0 +1,34 @@
+from django.apps import AppConfig
+
+
+class OnboardingConfig(AppConfig):
+    name = "accounts.onboarding"
+    label = "onboarding"
+    verbose_name = "Onboarding and identity verification"
+
+    def ready(self) -> None:
+        from django.contrib.auth.signals import user_logged_in
+
+        from accounts.onboarding.selectors import identity_facts
+        from accounts.roles import PEOPLE_READERS, PEOPLE_WRITERS
+        from console.access import facts
+        from console.core.navigation import NavItem, register
+
+        register(
+            NavItem("Onboarding", "New hires", "onboarding:case-list", PEOPLE_READERS, order=10),
+            NavItem("Onboarding", "Identity verifications", "onboarding:verification-list", PEOPLE_READERS,
+                    order=20),
+            NavItem("Onboarding", "Outbox", "onboarding:outbox", PEOPLE_WRITERS, order=30),
+        )
+        facts.register(identity_facts)
+        user_logged_in.connect(_gate_on_sign_in, dispatch_uid="onboarding-gate-on-sign-in")
+
+
+def _gate_on_sign_in(sender, request, user, **kwargs) -> None:
+    """A verified but not yet activated new hire who signs in (say, with the workforce IdP) is
+    still held at the onboarding portal until an authenticator is enrolled."""
+    if request is None:
+        return
+    from accounts.onboarding.services import gate_after_sign_in
+
+    gate_after_sign_in(request, user)

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from django import forms
+
+from accounts.models import Group, IdentityProvider, User
+
+
+class CaseForm(forms.Form):
+    legal_name = forms.CharField(max_length=200, label="Legal name",
+                                 help_text="As on the new hire's government ID: the provider compares them.")
+    personal_email = forms.EmailField(max_length=254, label="Personal e-mail",
+                                      help_text="The invitation goes here.")
+    work_email = forms.EmailField(max_length=254, label="Work e-mail",
+                                  help_text="Their account; the verified e-mail must match it.")
+    start_date = forms.DateField(label="Start date", widget=forms.DateInput(attrs={"type": "date"}))
+    manager = forms.EmailField(
+        required=False, label="Manager's e-mail",
+        widget=forms.EmailInput(attrs={"list": "people-emails", "autocomplete": "off"}),
+    )
+    groups = forms.ModelMultipleChoiceField(
+        queryset=Group.objects.order_by("name"), required=False, widget=forms.CheckboxSelectMultiple,
+    )
+    provider = forms.ModelChoiceField(
+        queryset=IdentityProvider.objects.none(), label="Identity verification provider", empty_label=None,
+    )
+
+    def __init__(self, *args, providers: list[IdentityProvider] | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        ids = [p.pk for p in providers or []]
+        self.fields["provider"].queryset = IdentityProvider.objects.filter(pk__in=ids).order_by("name")
+
+    def clean_manager(self) -> User | None:
+        email = (self.cleaned_data.get("manager") or "").strip().lower()
+        if not email:
+            return None
+        manager = User.objects.filter(email__iexact=email).first()
+        if manager is None:
+            raise forms.ValidationError(f"No user with the e-mail {email} exists.")
+        return manager
+
+
+class RecoveryForm(forms.Form):
+    email = forms.EmailField(max_length=254, label="Your work e-mail")

@@ -1,0 +1,82 @@
+"""Reads for onboarding and identity verification. ``get_*_for`` apply the role check."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Max, QuerySet
+from django.http import Http404
+
+from accounts.models import User
+from accounts.onboarding.models import OnboardingCase, OutboxMessage, VerificationRecord
+from accounts.roles import PEOPLE_READERS, PEOPLE_WRITERS
+from console.audit.models import AuditEvent
+
+
+def cases_for_list() -> QuerySet[OnboardingCase]:
+    return OnboardingCase.objects.select_related("manager", "provider", "user")
+
+
+def case_counts() -> dict[str, int]:
+    counts = dict(OnboardingCase.objects.values_list("status").annotate(n=Count("id")).order_by())
+    return {status: counts.get(status, 0) for status in OnboardingCase.Status.values}
+
+
+def get_case_for(viewer: User, case_id: int) -> OnboardingCase:
+    if viewer.role not in PEOPLE_READERS:
+        raise PermissionDenied
+    try:
+        return cases_for_list().get(pk=case_id)
+    except OnboardingCase.DoesNotExist:
+        raise Http404("No such onboarding case")
+
+
+def case_timeline(case: OnboardingCase) -> list[AuditEvent]:
+    """Everything that happened to the case, oldest first (its audit events)."""
+    return list(AuditEvent.objects.filter(object_type="onboarding.onboardingcase", object_id=str(case.pk))
+                .order_by("at", "id"))
+
+
+def case_verifications(case: OnboardingCase) -> list[VerificationRecord]:
+    return list(case.verifications.select_related("provider").order_by("-at", "-id"))
+
+
+def verifications_for_list() -> QuerySet[VerificationRecord]:
+    return VerificationRecord.objects.select_related("user", "case")
+
+
+def outbox_for_list() -> QuerySet[OutboxMessage]:
+    return OutboxMessage.objects.all()
+
+
+def get_message_for(viewer: User, message_id: int) -> OutboxMessage:
+    if viewer.role not in PEOPLE_WRITERS:
+        raise PermissionDenied
+    try:
+        return OutboxMessage.objects.get(pk=message_id)
+    except OutboxMessage.DoesNotExist:
+        raise Http404("No such message")
+
+
+def onboarding_case_of(user: User) -> OnboardingCase | None:
+    return OnboardingCase.objects.filter(user=user).order_by("-created_at").first()
+
+
+def latest_verified_at(user_id: int) -> datetime | None:
+    return VerificationRecord.objects.filter(
+        user_id=user_id, outcome=VerificationRecord.Outcome.VERIFIED
+    ).aggregate(latest=Max("at"))["latest"]
+
+
+def identity_facts(user: User) -> dict:
+    """Access facts provider: when the person last passed identity verification. Cached per
+    process for the current Access version (a verification bumps it)."""
+    from console.access import hotcache
+
+    table = hotcache.table("identity_verified_at")
+    if user.pk in table:
+        return {"identity_verified_at": table[user.pk]}
+    latest = latest_verified_at(user.pk)
+    table[user.pk] = latest
+    return {"identity_verified_at": latest}

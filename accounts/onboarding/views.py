@@ -1,0 +1,308 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
+
+from accounts.onboarding import selectors, services
+from accounts.onboarding.filters import CaseFilter, OutboxFilter, VerificationFilter
+from accounts.onboarding.forms import CaseForm, RecoveryForm
+from accounts.onboarding.mail import outbox_in_use
+from accounts.onboarding.models import OnboardingCase, VerificationRecord
+from accounts.roles import EVERYONE, PEOPLE_READERS, PEOPLE_WRITERS
+from accounts.selectors import active_emails
+from console.core.errors import ConsoleError
+from console.core.forms import add_service_error
+from console.core.listing import build_listing
+from console.core.permissions import public, roles_required
+
+Purpose = VerificationRecord.Purpose
+
+
+def _provider_form_action(response: HttpResponse) -> HttpResponse:
+    """Pages whose form starts a verification: the POST answers with a redirect to the provider,
+    and CSP's form-action also governs where a form's redirects may lead."""
+    from urllib.parse import urlsplit
+
+    from django.conf import settings
+
+    origins = sorted({
+        f"{parts.scheme}://{parts.netloc}" for parts in
+        (urlsplit(idp.authorization_endpoint) for idp in services.verification_providers()) if parts.netloc
+    })
+    if origins:
+        config = dict(settings.SECURE_CSP)
+        config["form-action"] = [*config.get("form-action", []), *origins]
+        response._csp_config = config  # type: ignore[attr-defined]
+    return response
+
+
+def _callback_url(request: HttpRequest) -> str:
+    return request.build_absolute_uri(reverse("onboarding:callback"))
+
+
+def _link_base(request: HttpRequest) -> str:
+    return request.build_absolute_uri(reverse("onboarding:invite", kwargs={"token": "x"})).rsplit("/x/", 1)[0]
+
+
+def _safe_next(request: HttpRequest, value: str) -> str:
+    if value and url_has_allowed_host_and_scheme(value, allowed_hosts={request.get_host()},
+                                                 require_https=request.is_secure()):
+        return value
+    return reverse("core:home")
+
+
+# --- HR ---------------------------------------------------------------------------------------
+
+CASE_SORTS = {"name": "legal_name", "work_email": "work_email", "start": "start_date", "status": "status",
+              "created": "created_at", "updated": "updated_at"}
+
+
+@roles_required(PEOPLE_READERS)
+def case_list(request: HttpRequest) -> HttpResponse:
+    listing = build_listing(request, selectors.cases_for_list(), sorts=CASE_SORTS, default_sort="-created",
+                            filterset_class=CaseFilter)
+    template = "onboarding/case_list.html#results" if request.htmx else "onboarding/case_list.html"
+    counts = selectors.case_counts()
+    return render(request, template, {
+        "listing": listing, "can_write": request.user.role in PEOPLE_WRITERS,
+        "counts": [(value, label, counts[value]) for value, label in OnboardingCase.Status.choices],
+        "has_provider": bool(services.verification_providers()),
+    })
+
+
+@roles_required(PEOPLE_WRITERS)
+def case_create(request: HttpRequest) -> HttpResponse:
+    providers = services.verification_providers()
+    form = CaseForm(request.POST or None, providers=providers,
+                    initial={"provider": providers[0].pk if providers else None})
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            case = services.case_create(
+                actor=request.user, legal_name=data["legal_name"], personal_email=data["personal_email"],
+                work_email=data["work_email"], start_date=data["start_date"], manager=data["manager"],
+                groups=list(data["groups"]), provider=data["provider"], link_base=_link_base(request),
+            )
+        except ConsoleError as exc:
+            add_service_error(form, exc)
+        else:
+            messages.success(request, f"{case.legal_name} was invited: the link went to {case.personal_email}.")
+            return redirect("onboarding:case-detail", case_id=case.pk)
+    return render(request, "onboarding/case_form.html", {
+        "form": form, "providers": providers, "people_emails": active_emails(),
+    })
+
+
+@roles_required(PEOPLE_READERS)
+def case_detail(request: HttpRequest, case_id: int) -> HttpResponse:
+    case = selectors.get_case_for(request.user, case_id)
+    return render(request, "onboarding/case_detail.html", {
+        "case": case, "groups": list(case.groups.order_by("name")),
+        "timeline": selectors.case_timeline(case), "verifications": selectors.case_verifications(case),
+        "can_write": request.user.role in PEOPLE_WRITERS, "outbox": outbox_in_use(),
+    })
+
+
+@roles_required(PEOPLE_WRITERS)
+@require_POST
+def case_resend(request: HttpRequest, case_id: int) -> HttpResponse:
+    case = selectors.get_case_for(request.user, case_id)
+    try:
+        services.case_resend(actor=request.user, case=case, link_base=_link_base(request))
+    except ConsoleError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"A new invitation went to {case.personal_email}; the old link no longer works.")
+    return redirect("onboarding:case-detail", case_id=case.pk)
+
+
+@roles_required(PEOPLE_WRITERS)
+@require_POST
+def case_cancel(request: HttpRequest, case_id: int) -> HttpResponse:
+    case = selectors.get_case_for(request.user, case_id)
+    try:
+        services.case_cancel(actor=request.user, case=case)
+    except ConsoleError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "The onboarding was cancelled; the invitation link no longer works.")
+    return redirect("onboarding:case-detail", case_id=case.pk)
+
+
+VERIFICATION_SORTS = {"at": "at", "email": "email", "purpose": "purpose", "outcome": "outcome"}
+
+
+@roles_required(PEOPLE_READERS)
+def verification_list(request: HttpRequest) -> HttpResponse:
+    listing = build_listing(request, selectors.verifications_for_list(), sorts=VERIFICATION_SORTS,
+                            default_sort="-at", filterset_class=VerificationFilter)
+    template = "onboarding/verification_list.html#results" if request.htmx else "onboarding/verification_list.html"
+    from django.conf import settings
+
+    return render(request, template, {"listing": listing, "retention_days": settings.VERIFICATION_RETENTION_DAYS})
+
+
+OUTBOX_SORTS = {"sent": "sent_at", "to": "to", "subject": "subject"}
+
+
+@roles_required(PEOPLE_WRITERS)
+def outbox_list(request: HttpRequest) -> HttpResponse:
+    listing = build_listing(request, selectors.outbox_for_list(), sorts=OUTBOX_SORTS, default_sort="-sent",
+                            filterset_class=OutboxFilter)
+    template = "onboarding/outbox_list.html#results" if request.htmx else "onboarding/outbox_list.html"
+    return render(request, template, {"listing": listing, "in_use": outbox_in_use()})
+
+
+@roles_required(PEOPLE_WRITERS)
+def outbox_detail(request: HttpRequest, message_id: int) -> HttpResponse:
+    message = selectors.get_message_for(request.user, message_id)
+    response = render(request, "onboarding/outbox_detail.html", {"message": message})
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+# --- The new hire -----------------------------------------------------------------------------
+
+
+@public
+@never_cache
+def invite(request: HttpRequest, token: str) -> HttpResponse:
+    """The link in the invitation. GET explains (link scanners may open it); POST uses it."""
+    if request.method == "POST":
+        try:
+            url = services.invitation_redeem(request, token=token, redirect_uri=_callback_url(request))
+        except ConsoleError as exc:
+            return render(request, "onboarding/invite.html", {"error": exc.message}, status=409)
+        return HttpResponseRedirect(url)
+    try:
+        case = services.invitation_open(token=token)
+    except ConsoleError as exc:
+        mine = services.case_of_browser(request)
+        if mine is not None and mine.status == OnboardingCase.Status.PENDING:
+            return redirect("onboarding:retry")
+        return render(request, "onboarding/invite.html", {"error": exc.message}, status=410)
+    # The token in the URL never leaves in a Referer: the console's policy is same-origin.
+    return _provider_form_action(render(request, "onboarding/invite.html", {"case": case}))
+
+
+@public
+@never_cache
+def retry(request: HttpRequest) -> HttpResponse:
+    case = services.case_of_browser(request)
+    if request.method == "POST":
+        try:
+            return HttpResponseRedirect(services.onboarding_retry(request, redirect_uri=_callback_url(request)))
+        except ConsoleError as exc:
+            return render(request, "onboarding/result.html", {"ok": False, "message": exc.message}, status=409)
+    if case is None:
+        return render(request, "onboarding/result.html", {
+            "ok": False, "message": "This browser has no onboarding in progress. Open the link from your "
+                                    "invitation e-mail.",
+        }, status=404)
+    return _provider_form_action(render(request, "onboarding/retry.html", {"case": case}))
+
+
+@public
+@never_cache
+def callback(request: HttpRequest) -> HttpResponse:
+    """Where the provider sends the browser back."""
+    try:
+        result = services.verification_complete(request, params=request.GET)
+    except ConsoleError as exc:
+        return render(request, "onboarding/result.html", {"ok": False, "message": exc.message}, status=429)
+    if result.ok:
+        messages.success(request, result.message)
+        return HttpResponseRedirect(result.next_url)
+    return _provider_form_action(render(request, "onboarding/result.html", {
+        "ok": False, "message": result.message, "check": result.check, "purpose": result.purpose,
+        "retry": result.can_retry,
+    }, status=400))
+
+
+@roles_required(EVERYONE)
+def portal(request: HttpRequest) -> HttpResponse:
+    """The onboarding portal: after verification, enroll a first authenticator, then finish."""
+    from mfa.selectors import authenticators_of
+
+    gate = services.gate_of(request)
+    if gate is None:
+        return redirect("core:launcher")
+    case = None
+    if gate.get("case"):
+        case = OnboardingCase.objects.filter(pk=gate["case"], user=request.user).select_related("provider").first()
+    return render(request, "onboarding/portal.html", {
+        "gate": gate, "case": case, "authenticators": authenticators_of(request.user),
+        "recovery": gate.get("purpose") == Purpose.RECOVERY,
+    })
+
+
+@roles_required(EVERYONE)
+@require_POST
+def finish(request: HttpRequest) -> HttpResponse:
+    try:
+        case = services.onboarding_finish(request)
+    except ConsoleError as exc:
+        messages.error(request, exc.message)
+        return redirect("onboarding:portal")
+    if case is not None:
+        messages.success(request, f"Welcome aboard, {request.user.get_short_name()}! Your account is active.")
+    else:
+        messages.success(request, "You are all set.")
+    return redirect("core:launcher")
+
+
+# --- Signed-in people: step-up, lost authenticators -------------------------------------------
+
+
+def _verify_page(request: HttpRequest, *, purpose: str, template: str, next_url: str = "") -> HttpResponse:
+    error = None
+    providers = services.verification_providers()
+    if request.method == "POST":
+        try:
+            url = services.verification_begin(
+                request, purpose=purpose, idp=providers[0] if providers else None,
+                redirect_uri=_callback_url(request), email=request.user.email, user=request.user, next_url=next_url,
+            )
+        except ConsoleError as exc:
+            error = exc.message
+        else:
+            return HttpResponseRedirect(url)
+    return _provider_form_action(render(request, template, {
+        "provider": providers[0] if providers else None, "next": next_url, "error": error,
+    }, status=200 if error is None else 409))
+
+
+@roles_required(EVERYONE)
+def verify(request: HttpRequest) -> HttpResponse:
+    """Step-up: an Access policy asks for a (recent) identity verification."""
+    next_url = _safe_next(request, request.POST.get("next") or request.GET.get("next", ""))
+    return _verify_page(request, purpose=Purpose.STEP_UP, template="onboarding/verify.html", next_url=next_url)
+
+
+@roles_required(EVERYONE)
+def replace_authenticators(request: HttpRequest) -> HttpResponse:
+    """Lost every authenticator: prove who you are again instead of calling the help desk."""
+    return _verify_page(request, purpose=Purpose.MFA_RESET, template="onboarding/replace.html")
+
+
+@public
+@never_cache
+def recover(request: HttpRequest) -> HttpResponse:
+    """Account recovery for someone who cannot sign in any more."""
+    form = RecoveryForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            url = services.recovery_begin(request, email=form.cleaned_data["email"],
+                                          redirect_uri=_callback_url(request))
+        except ConsoleError as exc:
+            add_service_error(form, exc)
+        else:
+            return HttpResponseRedirect(url)
+    return _provider_form_action(render(request, "onboarding/recover.html", {
+        "form": form, "available": bool(services.verification_providers()),
+    }))
