@@ -15,7 +15,7 @@ from django.core.handlers.exception import convert_exception_to_response
 from django.core.handlers.wsgi import WSGIHandler
 from django.utils.module_loading import import_string
 
-FAST_PATHS = frozenset({"/api/v1/access/decide"})
+FAST_PATHS = frozenset({"/api/v1/access/decide", "/api/v1/gateway/evaluate"})
 FAST_MIDDLEWARE = (
     "django.middleware.security.SecurityMiddleware",
     "console.core.middleware.RequestContextMiddleware",
