@@ -105,6 +105,7 @@ INSTALLED_APPS = [
     "accounts",
     "django_otp",
     "mfa",
+    "shadow_ai",
 ]
 
 MIDDLEWARE = [

@@ -53,10 +53,20 @@ def sample_kwargs(super_admin) -> dict[str, object]:
     device = Device.objects.create(user=person, device_id="d-1", name="Laptop", os="macOS")
     session = AccessSession.objects.create(user=person, application=app,
                                            expires_at=timezone.now() + timedelta(hours=1))
+    from shadow_ai.models import Application as LibraryApplication
+    from shadow_ai.models import ApplicationHostname, GatewayPolicy
+
+    library_app = LibraryApplication.objects.create(key="custom-sample", name="Sample SaaS", category="business")
+    ApplicationHostname.objects.create(application=library_app, hostname="sample-saas.example")
+    gateway_policy = GatewayPolicy.objects.create(
+        name="Sample gateway policy", position=1, action="block",
+        conditions=[{"type": "status", "operator": "in", "values": ["unapproved"]}],
+    )
     return {
         "user_id": person.pk, "group_id": group.pk, "idp_id": idp.pk, "event_id": event.pk,
         "check_id": check.pk, "slug": idp.slug, "app_id": app.pk, "policy_id": policy.pk,
         "token_id": token.pk, "device_id": device.pk, "session_id": session.pk,
+        "library_app_id": library_app.pk, "gateway_policy_id": gateway_policy.pk,
     }
 
 
