@@ -26,7 +26,8 @@ from shadow_ai.models import Application, ApplicationHostname, Category, Evidenc
 CATALOGUE_PATH = Path(__file__).resolve().parent / "data" / "app_library.toml"
 KEY_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 SYNCED_FIELDS = ("name", "vendor", "category", "is_gen_ai", "description", "aliases", "url", "trust_url", "evidence",
-                 "evidence_as_of", "catalogue_digest", "updated_at", "saas_score", "genai_score")
+                 "evidence_as_of", "catalogue_digest", "updated_at", "saas_score", "genai_score", "saas_known",
+                 "genai_known")
 _ENTRY_FIELDS = {"key", "name", "vendor", "category", "gen_ai", "hostnames", "url", "aliases", "description",
                  "evidence"}
 

@@ -90,6 +90,9 @@ class Application(models.Model):
     trust_url = models.URLField(max_length=500, blank=True)
     saas_score = models.DecimalField(max_digits=2, decimal_places=1, null=True, blank=True, db_index=True)
     genai_score = models.DecimalField(max_digits=2, decimal_places=1, null=True, blank=True, db_index=True)
+    # How many of each rubric's scored facts are known: a score from few facts is shown as such.
+    saas_known = models.PositiveSmallIntegerField(default=0)
+    genai_known = models.PositiveSmallIntegerField(default=0)
     catalogue_digest = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)

@@ -137,7 +137,8 @@ def _share(evidence: Mapping[str, Any], keys: tuple[str, ...], names: dict[str, 
         parts.append("lacks " + ", ".join(names[k] for k in lacking))
     if unknown:
         parts.append("unknown: " + ", ".join(names[k] for k in unknown))
-    return points * len(have) / len(keys), "; ".join(parts) + "."
+    text = "; ".join(parts) + "."
+    return points * len(have) / len(keys), text[:1].upper() + text[1:]
 
 
 # --- SaaS rubric ------------------------------------------------------------------------------

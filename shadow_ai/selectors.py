@@ -8,10 +8,12 @@ version of the decision caches into a suffix map (``shadow_ai.hostnames.Hostname
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, QuerySet
+from django.db.models import Count, QuerySet, Value
+from django.db.models.functions import Coalesce
 from django.http import Http404
 
 from accounts.models import User
@@ -42,7 +44,12 @@ def get_gateway_policy_for(viewer: User, pk: int) -> GatewayPolicy:
 
 
 def applications_for_list() -> QuerySet[Application]:
-    return Application.objects.annotate(hostname_count=Count("hostnames", distinct=True))
+    """With hostname counts, and scores to sort by where unscored sorts below every score."""
+    return Application.objects.annotate(
+        hostname_count=Count("hostnames", distinct=True),
+        saas_sort=Coalesce("saas_score", Value(Decimal("-1"))),
+        genai_sort=Coalesce("genai_score", Value(Decimal("-1"))),
+    )
 
 
 def gateway_policies() -> QuerySet[GatewayPolicy]:

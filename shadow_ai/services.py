@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
@@ -25,6 +24,7 @@ from shadow_ai.models import Application, ApplicationHostname, Category, Evidenc
 
 REASON_MAX = 500
 APP_FIELDS = ("name", "vendor", "category", "is_gen_ai", "url", "description")
+SCORE_FIELDS = ["saas_score", "genai_score", "saas_known", "genai_known"]
 
 
 def _require_admin(actor: User, what: str) -> None:
@@ -50,9 +50,11 @@ def rescore(application: Application, evidence: Mapping[str, Any]) -> bool:
     results = scoring.scores_for(evidence, gen_ai=application.is_gen_ai)
     saas = results["saas"].score
     genai = results["gen_ai"].score if "gen_ai" in results else None
-    before = (application.saas_score, application.genai_score)
+    known = (results["saas"].known, results["gen_ai"].known if "gen_ai" in results else 0)
+    before = (application.saas_score, application.genai_score, application.saas_known, application.genai_known)
     application.saas_score, application.genai_score = saas, genai
-    return tuple(None if v is None else Decimal(v) for v in before) != (saas, genai)
+    application.saas_known, application.genai_known = known
+    return before != (saas, genai, *known)
 
 
 def _reason(reason: str) -> str:
@@ -313,7 +315,7 @@ def evidence_override_set(
     overrides[field] = value
     old_scores = (app.saas_score, app.genai_score)
     if rescore(app, effective_evidence(app.evidence, overrides)):
-        app.save(update_fields=["saas_score", "genai_score"])
+        app.save(update_fields=SCORE_FIELDS)
     audit_record(actor=actor, action="shadow_ai.evidence.overridden", obj=app, changes={
         field: {"old": spec.display(before), "new": spec.display(value)}, "note": note,
         "shipped": spec.display(app.evidence.get(field)),
@@ -338,7 +340,7 @@ def evidence_override_clear(*, actor: User, application: Application, field: str
     existing.delete()
     old_scores = (app.saas_score, app.genai_score)
     if rescore(app, effective_evidence(app.evidence, overrides_of(app))):
-        app.save(update_fields=["saas_score", "genai_score"])
+        app.save(update_fields=SCORE_FIELDS)
     audit_record(actor=actor, action="shadow_ai.evidence.override_removed", obj=app, changes={
         field: {"old": spec.display(existing.value), "new": spec.display(app.evidence.get(field))}, "note": note,
         **_score_changes(old_scores, app),

@@ -41,13 +41,14 @@ from shadow_ai.models import Application, Category, GatewayPolicy, Status
 
 # --- Library ----------------------------------------------------------------------------------
 
+YES_NO = [("yes", "Yes"), ("no", "No")]
+
 
 class LibraryFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(method="search", label="Search")
     category = django_filters.ChoiceFilter(choices=Category.choices, empty_label="Any")
     status = django_filters.ChoiceFilter(choices=Status.choices, empty_label="Any")
-    gen_ai = django_filters.BooleanFilter(field_name="is_gen_ai", label="Generative AI",
-                                          widget=django_filters.widgets.BooleanWidget())
+    gen_ai = django_filters.ChoiceFilter(choices=YES_NO, empty_label="Any", method="yes_no", label="Generative AI")
     min_saas = django_filters.NumberFilter(field_name="saas_score", lookup_expr="gte", label="SaaS score ≥",
                                            widget=django_forms.NumberInput(attrs={"step": "0.1", "min": "0",
                                                                                   "max": "5"}))
@@ -60,6 +61,9 @@ class LibraryFilter(django_filters.FilterSet):
         model = Application
         fields: list[str] = []
 
+    def yes_no(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return queryset.filter(is_gen_ai=value == "yes")
+
     def search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         value = value.strip()
         matches = Application.objects.filter(
@@ -70,7 +74,7 @@ class LibraryFilter(django_filters.FilterSet):
 
 
 LIBRARY_SORTS = {"name": "name", "vendor": "vendor", "category": "category", "status": "status",
-                 "saas": "saas_score", "genai": "genai_score", "updated": "updated_at"}
+                 "saas": "saas_sort", "genai": "genai_sort", "updated": "updated_at"}
 
 
 @roles_required(CONSOLE_READERS)
@@ -80,6 +84,8 @@ def library(request: HttpRequest) -> HttpResponse:
     template = "shadow_ai/library.html#results" if request.htmx else "shadow_ai/library.html"
     return render(request, template, {
         "listing": listing, "can_write": request.user.role in ADMINS, "statuses": Status.choices,
+        "saas_total": len([f for f in scoring.SAAS.fields if f.scored]),
+        "genai_total": len([f for f in scoring.GEN_AI.fields if f.scored]),
         "library_empty": not Application.objects.exists(),
     })
 
@@ -225,11 +231,14 @@ def app_delete(request: HttpRequest, library_app_id: int) -> HttpResponse:
 class PolicyFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(method="search", label="Search")
     action = django_filters.ChoiceFilter(choices=GatewayPolicy.Action.choices, empty_label="Any")
-    enabled = django_filters.BooleanFilter(label="Enabled", widget=django_filters.widgets.BooleanWidget())
+    enabled = django_filters.ChoiceFilter(choices=YES_NO, empty_label="Any", method="yes_no", label="Enabled")
 
     class Meta:
         model = GatewayPolicy
         fields: list[str] = []
+
+    def yes_no(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return queryset.filter(enabled=value == "yes")
 
     def search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         return queryset.filter(Q(name__icontains=value) | Q(description__icontains=value))

@@ -42,7 +42,7 @@ def test_the_library_searches_filters_sorts_and_pages(client_for, auditor, libra
     assert names_on(client.get("/shadow-ai/library/?q=notion+ai")) == ["notion"]  # aliases
     assert names_on(client.get("/shadow-ai/library/?q=chat.openai")) == ["chatgpt"]  # hostnames
     assert names_on(client.get("/shadow-ai/library/?status=approved")) == ["claude"]
-    gen_ai = names_on(client.get("/shadow-ai/library/?gen_ai=true&category=artificial_intelligence&per_page=100"))
+    gen_ai = names_on(client.get("/shadow-ai/library/?gen_ai=yes&category=artificial_intelligence&per_page=100"))
     assert "chatgpt" in gen_ai and "slack" not in gen_ai
     scored = client.get("/shadow-ai/library/?min_genai=4&sort=-genai&per_page=100")
     keys = names_on(scored)

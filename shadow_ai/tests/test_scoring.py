@@ -54,7 +54,7 @@ def test_a_mixed_saas_record_by_hand():
     # session monitoring, incident transparency and breach history are unknown; SCIM is not scored.
     assert (result.known, result.total) == (11, 14)
     controls = next(c for c in result.components if c.key == "security_controls")
-    assert controls.explanation == "has MFA, SSO, TLS 1.3; lacks RBAC; unknown: session monitoring."
+    assert controls.explanation == "Has MFA, SSO, TLS 1.3; lacks RBAC; unknown: session monitoring."
     scim = next(f for f in controls.fields if f.key == "scim")
     assert (scim.scored, scim.display) == (False, "Yes")
 
