@@ -108,6 +108,7 @@ INSTALLED_APPS = [
     "mfa",
     "risk",
     "risk.ssf",
+    "shadow_ai",
 ]
 
 MIDDLEWARE = [

@@ -171,6 +171,7 @@ class ApiToken(models.Model):
     class Scope(models.TextChoices):
         ACCESS_DECIDE = "access:decide", "Access decisions (proxies)"
         SSF_STREAM = "ssf:stream", "Shared Signals streams (SSF receivers)"
+        GATEWAY_EVALUATE = "gateway:evaluate", "Gateway HTTP policy decisions (secure web gateways)"
 
     name = models.CharField(max_length=120, unique=True)
     prefix = models.CharField(max_length=16, unique=True)

@@ -1,4 +1,5 @@
-"""The OpenAPI 3.1 document of the Access API (served at /api/v1/openapi.json)."""
+"""The OpenAPI 3.1 document of the console's API (served at /api/v1/openapi.json): the Access
+decision API here, other features' endpoints added with ``extend`` from their AppConfig."""
 
 _DECISION = {
     "type": "object",
@@ -42,14 +43,16 @@ OPENAPI = {
     "info": {
         "title": "Zero Trust Console API",
         "version": "1.0.0",
-        "description": "Access decisions for proxies in front of applications. Every answer other "
-        "than a complete evaluation is a deny: bad input (400), bad credentials (401), unknown "
-        "application (404) and internal errors all say decision=deny.",
+        "description": "Access decisions for proxies in front of applications, and Gateway HTTP "
+        "policy decisions for secure web gateways. Both fail closed: every answer other than a "
+        "complete evaluation is a deny (Access: decision=deny) or a block (Gateway: action=block): "
+        "bad input (400), bad credentials (401), unknown application (404) and internal errors.",
     },
     "components": {
         "securitySchemes": {
-            "apiToken": {"type": "http", "scheme": "bearer", "description": "An API token with the "
-                         "access:decide scope (Settings → API tokens), e.g. ztc_<prefix>_<secret>."},
+            "apiToken": {"type": "http", "scheme": "bearer", "description": "An API token (Settings → API "
+                         "tokens), e.g. ztc_<prefix>_<secret>, with the scope the endpoint names: "
+                         "access:decide or gateway:evaluate."},
         },
         "schemas": {
             "DecisionRequest": {
@@ -128,3 +131,13 @@ OPENAPI = {
         },
     },
 }
+
+
+def extend(*, paths: dict, schemas: dict) -> None:
+    """Add another feature's endpoints and schemas to the document (from ``AppConfig.ready``)."""
+    for existing, added in ((OPENAPI["paths"], paths), (OPENAPI["components"]["schemas"], schemas)):
+        taken = [name for name, value in added.items() if existing.get(name, value) is not value]
+        if taken:
+            raise ValueError(f"OpenAPI names already used: {taken}")
+    OPENAPI["paths"].update(paths)
+    OPENAPI["components"]["schemas"].update(schemas)

@@ -1,11 +1,11 @@
-"""The WSGI application: the console, plus a short path for the hot machine API.
+"""The WSGI application: the console, plus a short path for the hot machine APIs.
 
-A proxy calls the decision API on every request it forwards, so that endpoint skips the
-middleware a browser page needs (sessions, CSRF, authentication, messages, htmx, lockouts,
-static files, CSP) and keeps the ones that matter to an API: HTTPS redirect and security headers
-(SecurityMiddleware) and the client address for logs (RequestContextMiddleware). The view
-authenticates callers itself with API tokens. URL resolution, signals and error handling are
-Django's own."""
+A proxy calls the decision API (and a secure web gateway the Gateway evaluate API) on every
+request it forwards, so those endpoints skip the middleware a browser page needs (sessions, CSRF,
+authentication, messages, htmx, lockouts, static files, CSP) and keep the ones that matter to an
+API: HTTPS redirect and security headers (SecurityMiddleware) and the client address for logs
+(RequestContextMiddleware). The views authenticate callers themselves with API tokens. URL
+resolution, signals and error handling are Django's own."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from django.core.handlers.exception import convert_exception_to_response
 from django.core.handlers.wsgi import WSGIHandler
 from django.utils.module_loading import import_string
 
-FAST_PATHS = frozenset({"/api/v1/access/decide"})
+FAST_PATHS = frozenset({"/api/v1/access/decide", "/api/v1/gateway/evaluate"})
 FAST_MIDDLEWARE = (
     "django.middleware.security.SecurityMiddleware",
     "console.core.middleware.RequestContextMiddleware",

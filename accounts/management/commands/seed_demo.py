@@ -35,6 +35,13 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"Onboarding: the development identity-verification provider and {onboarding['cases']} new case(s)."
             )
+        from shadow_ai.demo import seed_shadow_ai_demo
+
+        shadow = seed_shadow_ai_demo()
+        self.stdout.write(
+            f"Shadow AI: {shadow['applications']} applications in the library, {shadow['reviewed']} reviewed, "
+            f"{shadow['policies']} Gateway policies."
+        )
         self.stdout.write(f"Demo logins (password: {result.password}):")
         for email, role in result.logins:
             self.stdout.write(f"  {role:<15} {email}")

@@ -73,6 +73,15 @@ def sample_kwargs(super_admin) -> dict[str, object]:
         invitation_expires_at=timezone.now() + timedelta(days=1),
     )
     message = OutboxMessage.objects.create(to="sam@home.example", from_email="c@x", subject="Hi", body="Hello")
+    from shadow_ai.models import Application as LibraryApplication
+    from shadow_ai.models import ApplicationHostname, GatewayPolicy
+
+    library_app = LibraryApplication.objects.create(key="custom-sample", name="Sample SaaS", category="business")
+    ApplicationHostname.objects.create(application=library_app, hostname="sample-saas.example")
+    gateway_policy = GatewayPolicy.objects.create(
+        name="Sample gateway policy", position=1, action="block",
+        conditions=[{"type": "status", "operator": "in", "values": ["unapproved"]}],
+    )
     return {
         "stream_pk": stream.pk, "stream_id": stream.stream_id, "subject_id": subject.pk, "delivery_id": outbox_row.pk,
         "case_id": case.pk, "message_id": message.pk, "token": "sample-invitation-token",
@@ -81,6 +90,7 @@ def sample_kwargs(super_admin) -> dict[str, object]:
         "token_id": token.pk, "device_id": device.pk, "session_id": session.pk,
         "run_id": run.pk, "key": "impossible_travel", "source_id": source.pk, "kind": "auth",
         "row_id": sign_in.pk, "batch_id": batch.pk,
+        "library_app_id": library_app.pk, "gateway_policy_id": gateway_policy.pk,
     }
 
 

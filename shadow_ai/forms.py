@@ -1,0 +1,310 @@
+"""Forms for the library pages and the Gateway policy editor. A policy's conditions are rows of
+a formset (condition type and the inputs that type needs), turned into the configurations the
+engine compiles (``shadow_ai.gateway.engine.CONDITIONS``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.forms import formset_factory
+
+from accounts.models import Group, User
+from shadow_ai import scoring
+from shadow_ai.gateway import engine
+from shadow_ai.models import Application, Category, GatewayPolicy, Status
+
+UNKNOWN = "unknown"
+
+
+def _lines(text: str) -> list[str]:
+    return [line.strip() for line in (text or "").replace(",", "\n").splitlines() if line.strip()]
+
+
+class ApplicationForm(forms.Form):
+    name = forms.CharField(max_length=120)
+    vendor = forms.CharField(max_length=120, required=False)
+    category = forms.ChoiceField(choices=Category.choices)
+    hostnames = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="One per line, e.g. chat.example.com. Subdomains are included; a hostname belongs to one "
+        "application only.",
+    )
+    is_gen_ai = forms.BooleanField(required=False, label="Generative AI application")
+    url = forms.CharField(max_length=500, required=False, label="URL",
+                          help_text="Where people open it; empty: https:// and the first hostname.")
+    description = forms.CharField(max_length=300, required=False)
+
+    def clean_hostnames(self) -> list[str]:
+        return _lines(self.cleaned_data["hostnames"])
+
+
+class StatusForm(forms.Form):
+    status = forms.ChoiceField(choices=Status.choices)
+    reason = forms.CharField(max_length=500,
+                             widget=forms.TextInput(attrs={"placeholder": "Why (kept in the audit trail)"}))
+
+
+class BulkStatusForm(StatusForm):
+    applications = forms.TypedMultipleChoiceField(coerce=int, choices=[], required=False)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        ids = [v for v in self.data.getlist("applications") if str(v).isdigit()] if self.data else []
+        self.fields["applications"].choices = [(int(i), i) for i in ids]
+
+
+def evidence_choices(field: scoring.Field) -> list[tuple[str, str]]:
+    def encode(value: Any) -> str:
+        return "true" if value is True else "false" if value is False else str(value)
+
+    return [(encode(v), label) for v, label in field.choices] + [(UNKNOWN, "Unknown")]
+
+
+def decode_evidence(field: scoring.Field, raw: str) -> Any:
+    if raw == UNKNOWN:
+        return None
+    for value, _ in field.choices:
+        if (value is True and raw == "true") or (value is False and raw == "false") or value == raw:
+            return value
+    raise forms.ValidationError(f"{raw!r} is not a value of {field.label}.")
+
+
+class EvidenceForm(forms.Form):
+    field = forms.ChoiceField(choices=[(k, f.label) for k, f in scoring.FIELDS.items()])
+    value = forms.CharField(max_length=40, required=False)
+    note = forms.CharField(max_length=500, widget=forms.TextInput(attrs={"placeholder": "Source or reason"}))
+    clear = forms.BooleanField(required=False)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if "field" in data and not data.get("clear"):
+            data["value"] = decode_evidence(scoring.FIELDS[data["field"]], data.get("value") or "")
+        return data
+
+
+# --- Gateway policy editor --------------------------------------------------------------------
+
+CONDITION_LABELS = {
+    "application": "Application",
+    "category": "Application category",
+    "status": "Approval status",
+    "gen_ai": "Generative AI",
+    "saas_score": "SaaS confidence score",
+    "genai_score": "Gen-AI confidence score",
+    "hostname": "Host",
+    "user_email": "User e-mail",
+    "group": "User group",
+    "device_posture": "Device posture",
+    "risk_score": "User risk score",
+}
+VALUE_HELP = {
+    "application": "Application names, one per line (as in the library).",
+    "hostname": "Hostnames, one per line; subdomains are included.",
+    "user_email": "E-mail addresses, or @domain for everyone at a domain, one per line.",
+    "group": "Group names, one per line.",
+}
+USES_TEXT = frozenset(VALUE_HELP)
+USES_OPERATOR = frozenset({"application", "category", "status", "hostname", "user_email", "group", "risk_score"})
+
+
+class ConditionForm(forms.Form):
+    type = forms.ChoiceField(choices=list(CONDITION_LABELS.items()), label="Condition")
+    operator = forms.ChoiceField(choices=[("in", "is"), ("not_in", "is not")], required=False)
+    values = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    categories = forms.MultipleChoiceField(choices=Category.choices, required=False,
+                                           widget=forms.SelectMultiple(attrs={"size": 6}))
+    statuses = forms.MultipleChoiceField(choices=Status.choices, required=False,
+                                         widget=forms.CheckboxSelectMultiple)
+    risk_levels = forms.MultipleChoiceField(choices=[(r, r.capitalize()) for r in engine.RISK_LEVELS],
+                                            required=False, widget=forms.CheckboxSelectMultiple)
+    gen_ai = forms.ChoiceField(choices=[("true", "is a generative AI application"),
+                                        ("false", "is not a generative AI application")], required=False)
+    comparison = forms.ChoiceField(choices=[("lt", "<"), ("lte", "≤"), ("gt", ">"), ("gte", "≥")], required=False)
+    threshold = forms.DecimalField(required=False, min_value=0, max_value=5, decimal_places=1, max_digits=2)
+    match_unscored = forms.BooleanField(required=False, label="Unscored applications match too")
+    posture = forms.ChoiceField(choices=[("passes", "passes"), ("fails", "fails")], required=False)
+    managed = forms.BooleanField(required=False)
+    disk_encrypted = forms.BooleanField(required=False)
+    min_edr_score = forms.IntegerField(required=False, min_value=0, max_value=100)
+
+    def to_config(self) -> dict[str, Any]:
+        """The condition's configuration; ``forms.ValidationError`` when it is wrong."""
+        data = self.cleaned_data
+        kind = data["type"]
+        label = CONDITION_LABELS[kind]
+        config: dict[str, Any] = {"type": kind}
+        if kind in USES_OPERATOR:
+            config["operator"] = data.get("operator") or "in"
+        values = _lines(data.get("values", ""))
+        if kind in USES_TEXT and not values:
+            raise forms.ValidationError(f"{label}: enter at least one value.")
+        if kind == "application":
+            by_name = {n.lower(): k for n, k in Application.objects.values_list("name", "key")}
+            by_key = set(by_name.values())
+            missing = [v for v in values if v.lower() not in by_name and v not in by_key]
+            if missing:
+                raise forms.ValidationError(f"Not in the library: {', '.join(missing)}.")
+            config["values"] = [by_name.get(v.lower(), v) for v in values]
+        elif kind == "group":
+            groups = {g.name.lower(): g.pk for g in Group.objects.all()}
+            missing = [v for v in values if v.lower() not in groups]
+            if missing:
+                raise forms.ValidationError(f"Unknown group(s): {', '.join(missing)}.")
+            config["values"] = [groups[v.lower()] for v in values]
+        elif kind in ("hostname", "user_email"):
+            config["values"] = [v.lower() for v in values]
+        elif kind == "category":
+            config["values"] = list(data.get("categories") or [])
+        elif kind == "status":
+            config["values"] = list(data.get("statuses") or [])
+        elif kind == "risk_score":
+            config["values"] = list(data.get("risk_levels") or [])
+        elif kind == "gen_ai":
+            config["value"] = (data.get("gen_ai") or "true") == "true"
+        elif kind in ("saas_score", "genai_score"):
+            if data.get("threshold") is None:
+                raise forms.ValidationError(f"{label}: enter a threshold from 0 to 5.")
+            config["comparison"] = data.get("comparison") or "lt"
+            config["value"] = float(data["threshold"])
+            if data.get("match_unscored"):
+                config["match_unscored"] = True
+        elif kind == "device_posture":
+            config["result"] = data.get("posture") or "passes"
+            if data.get("managed"):
+                config["managed"] = True
+            if data.get("disk_encrypted"):
+                config["disk_encrypted"] = True
+            if data.get("min_edr_score") is not None:
+                config["min_edr_score"] = data["min_edr_score"]
+        if kind in ("category", "status", "risk_score") and not config["values"]:
+            raise forms.ValidationError(f"{label}: pick at least one.")
+        try:
+            engine.compile_condition(config, categories=dict(Category.choices))
+        except engine.ConditionError as exc:
+            raise forms.ValidationError(f"{label}: {exc}") from None
+        return config
+
+
+ConditionFormSet = formset_factory(ConditionForm, extra=0, can_delete=True, min_num=1, validate_min=True)
+
+
+def condition_rows(conditions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Initial editor rows from stored conditions."""
+    names = dict(Application.objects.values_list("key", "name"))
+    groups = dict(Group.objects.values_list("pk", "name"))
+    rows = []
+    for config in conditions:
+        kind = config.get("type")
+        row: dict[str, Any] = {"type": kind, "operator": config.get("operator", "in")}
+        values = config.get("values") or []
+        if kind == "application":
+            row["values"] = "\n".join(names.get(v, v) for v in values)
+        elif kind == "group":
+            row["values"] = "\n".join(groups.get(int(v), f"(deleted group {v})") for v in values)
+        elif kind in ("hostname", "user_email"):
+            row["values"] = "\n".join(values)
+        row["categories"] = values if kind == "category" else []
+        row["statuses"] = values if kind == "status" else []
+        row["risk_levels"] = values if kind == "risk_score" else []
+        if kind == "gen_ai":
+            row["gen_ai"] = "true" if config.get("value") else "false"
+        if kind in ("saas_score", "genai_score"):
+            row["comparison"], row["threshold"] = config.get("comparison"), config.get("value")
+            row["match_unscored"] = config.get("match_unscored", False)
+        if kind == "device_posture":
+            row["posture"] = config.get("result", "passes")
+            row["managed"], row["disk_encrypted"] = config.get("managed", False), config.get("disk_encrypted", False)
+            row["min_edr_score"] = config.get("min_edr_score")
+        rows.append(row)
+    return rows
+
+
+def conditions_from_formset(formset) -> list[dict[str, Any]]:
+    """Stored conditions from a valid formset; adds row errors and raises ValidationError otherwise."""
+    conditions: list[dict[str, Any]] = []
+    failed = False
+    for form in formset.forms:
+        if not form.cleaned_data or form.cleaned_data.get("DELETE"):
+            continue
+        try:
+            conditions.append(form.to_config())
+        except forms.ValidationError as exc:
+            form.add_error(None, exc)
+            failed = True
+    if failed:
+        raise forms.ValidationError("Some conditions need fixing.")
+    if not conditions:
+        raise forms.ValidationError("Add at least one condition.")
+    return conditions
+
+
+class GatewayPolicyForm(forms.Form):
+    name = forms.CharField(max_length=120)
+    description = forms.CharField(max_length=300, required=False)
+    action = forms.ChoiceField(choices=GatewayPolicy.Action.choices)
+    enabled = forms.BooleanField(required=False, initial=True)
+    target = forms.ModelChoiceField(
+        queryset=Application.objects.filter(status=Status.APPROVED).order_by("name"), required=False,
+        label="Approved alternative", empty_label="—",
+        help_text="Redirect: where people are sent. Block: what the block page suggests instead. Only Approved "
+        "applications are offered.",
+    )
+    block_message = forms.CharField(max_length=500, required=False, label="Block page message",
+                                    widget=forms.Textarea(attrs={"rows": 2}),
+                                    help_text="Why it is blocked, shown on the block page.")
+    isolate_block_upload = forms.BooleanField(required=False, label="Block uploads")
+    isolate_block_download = forms.BooleanField(required=False, label="Block downloads")
+    isolate_block_copy = forms.BooleanField(required=False, label="Block copy")
+    isolate_block_paste = forms.BooleanField(required=False, label="Block paste")
+    isolate_block_print = forms.BooleanField(required=False, label="Block printing")
+    capture_prompts = forms.BooleanField(required=False, label="Capture prompts")
+    capture_groups = forms.CharField(required=False, label="Capture prompts only for these groups",
+                                     widget=forms.Textarea(attrs={"rows": 2}),
+                                     help_text="Group names, one per line; empty: everyone the policy matches.")
+
+    def clean_capture_groups(self) -> list[int]:
+        names = _lines(self.cleaned_data.get("capture_groups", ""))
+        groups = {g.name.lower(): g.pk for g in Group.objects.all()} if names else {}
+        missing = [n for n in names if n.lower() not in groups]
+        if missing:
+            raise forms.ValidationError(f"Unknown group(s): {', '.join(missing)}.")
+        return [groups[n.lower()] for n in names]
+
+    def service_kwargs(self) -> dict[str, Any]:
+        data = dict(self.cleaned_data)
+        data["isolation"] = {c: data.pop(f"isolate_block_{c}") for c in ("upload", "download", "copy", "paste",
+                                                                            "print")}
+        return data
+
+
+class TesterForm(forms.Form):
+    email = forms.CharField(
+        required=False, label="User",
+        widget=forms.EmailInput(attrs={"list": "people-emails", "autocomplete": "off",
+                                       "placeholder": "Empty: all active users"}),
+    )
+    destination = forms.CharField(max_length=4096, label="Hostname or URL",
+                                  widget=forms.TextInput(attrs={"placeholder": "e.g. chatgpt.com"}))
+    device_id = forms.CharField(max_length=120, required=False, label="Device id")
+
+    def clean_email(self) -> User | None:
+        email = (self.cleaned_data.get("email") or "").strip().lower()
+        if not email:
+            return None
+        user = User.objects.filter(email__iexact=email, is_active=True).first()
+        if user is None:
+            raise forms.ValidationError(f"No active user with the e-mail {email} exists.")
+        return user
+
+    def clean_destination(self) -> str:
+        from urllib.parse import urlsplit
+
+        from shadow_ai import hostnames
+
+        raw = self.cleaned_data["destination"].strip()
+        host = urlsplit(raw if "://" in raw else f"https://{raw}").hostname or ""
+        try:
+            return hostnames.normalize(host)
+        except ValueError:
+            raise forms.ValidationError("Enter a hostname such as chatgpt.com, or a URL.") from None

@@ -1,0 +1,174 @@
+"""``POST /api/v1/gateway/evaluate``: Gateway HTTP policy decisions for secure web gateways.
+
+It fails closed: a missing or wrong API token (401), a malformed request (400), an unknown
+person and any internal error all answer ``action: block`` with the reason; only a complete
+evaluation answers anything else."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.core import signing
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from accounts.models import normalize_email
+from console.access.api import BadRequest, _authenticate, _json, _text
+from console.access.models import ApiToken
+from console.core.permissions import api_view
+from shadow_ai import hostnames
+from shadow_ai.gateway import engine, runtime
+
+log = logging.getLogger(__name__)
+MAX_BODY = 16 * 1024
+FIELDS = frozenset({"hostname", "url", "method", "user", "device_id"})
+BLOCK_PAGE_SALT = "shadow_ai.block_page"
+
+
+def block_page_token(*, hostname: str, application: str, policy: str, message: str,
+                     alternative: engine.AppFacts | None) -> str:
+    """What the block page shows, signed so nobody can make the console's page say something else."""
+    payload: dict[str, Any] = {"h": hostname, "a": application, "p": policy, "m": message}
+    if alternative is not None:
+        payload["alt"] = [alternative.name, alternative.url]
+    return signing.dumps(payload, salt=BLOCK_PAGE_SALT, compress=True)
+
+
+def read_block_page_token(token: str, *, max_age: int = 7 * 86400) -> dict[str, Any] | None:
+    try:
+        payload = signing.loads(token, salt=BLOCK_PAGE_SALT, max_age=max_age)
+    except signing.BadSignature:
+        return None
+    return payload if isinstance(payload, dict) else None
+
+
+def _app_ref(app: engine.AppFacts) -> dict[str, str]:
+    return {"key": app.key, "name": app.name, "url": app.url}
+
+
+def _body(
+    request: HttpRequest, decision: engine.Decision, *, hostname: str = "", app: engine.AppFacts | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    policy = decision.policy
+    block = None
+    if decision.action == engine.Action.BLOCK:
+        message = decision.block_message or decision.reason
+        token = block_page_token(hostname=hostname, application=app.name if app else hostname,
+                                 policy=policy.name if policy else "", message=message,
+                                 alternative=decision.alternative)
+        block = {
+            "message": message,
+            "page_url": request.build_absolute_uri(reverse("shadow_ai:blocked")) + f"?t={token}",
+            "alternative": _app_ref(decision.alternative) if decision.alternative else None,
+        }
+    return {
+        "action": decision.action.value,
+        "reason": decision.reason,
+        "policy": {"id": policy.id, "name": policy.name} if policy else None,
+        "application": app.as_dict() if app else None,
+        "redirect": {"url": decision.redirect_to.url, "application": _app_ref(decision.redirect_to)}
+        if decision.redirect_to else None,
+        "block": block,
+        "isolation": decision.isolation.as_dict() if decision.isolation else None,
+        "capture_prompts": decision.capture_prompts,
+        "inspect": decision.inspected,
+    } | extra
+
+
+def _refuse(request: HttpRequest, reason: str, status: int, **extra: Any) -> HttpResponse:
+    decision = engine.Decision(engine.Action.BLOCK, reason)
+    return _json(_body(request, decision, **extra), status=status)
+
+
+def _parse(request: HttpRequest) -> dict:
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > MAX_BODY:
+        raise BadRequest("the body is larger than 16 KB")
+    try:
+        raw = request.body
+    except RequestDataTooBig:
+        raise BadRequest("the body is larger than 16 KB") from None
+    if len(raw) > MAX_BODY:
+        raise BadRequest("the body is larger than 16 KB")
+    if request.content_type != "application/json":
+        raise BadRequest("send Content-Type: application/json")
+    try:
+        body = json.loads(raw or b"null")
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("the body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be a JSON object")
+    unknown = set(body) - FIELDS
+    if unknown:
+        raise BadRequest(f"unknown field(s): {', '.join(sorted(unknown))}", sorted(unknown)[0])
+    return body
+
+
+def _validate(body: dict) -> dict[str, str]:
+    url = _text(body, "url", limit=4096)
+    raw_host = _text(body, "hostname", limit=253)
+    url_host = ""
+    if url:
+        parts = urlsplit(url if "://" in url else f"https://{url}")
+        try:
+            url_host = hostnames.normalize(parts.hostname or "")
+        except ValueError:
+            raise BadRequest("url has no valid hostname", "url") from None
+    if raw_host:
+        try:
+            host = hostnames.normalize(raw_host)
+        except ValueError:
+            raise BadRequest("hostname is not a hostname (e.g. chatgpt.com)", "hostname") from None
+        if url_host and url_host != host:
+            raise BadRequest(f"url is on {url_host} but hostname says {host}", "url")
+    elif url_host:
+        host = url_host
+    else:
+        raise BadRequest("hostname is required (or a url to take it from)", "hostname")
+    if "user" not in body:
+        raise BadRequest("user is required: {\"email\": …}, the person the gateway identified", "user")
+    user = body["user"]
+    if not isinstance(user, dict):
+        raise BadRequest("user must be an object", "user")
+    if set(user) - {"email"}:
+        raise BadRequest("user takes only email", "user")
+    email = normalize_email(_text(user, "email", limit=254, required=True, where="user"))
+    if "@" not in email or email.startswith("@") or email.endswith("@"):
+        raise BadRequest("user.email is not an e-mail address", "user.email")
+    method = _text(body, "method", limit=16).upper()
+    if method and not method.isalpha():
+        raise BadRequest("method is not an HTTP method", "method")
+    return {"hostname": host, "url": url, "email": email, "method": method,
+            "device_id": _text(body, "device_id", limit=120)}
+
+
+@csrf_exempt
+@api_view
+@require_POST
+def evaluate(request: HttpRequest) -> HttpResponse:
+    try:
+        if _authenticate(request, ApiToken.Scope.GATEWAY_EVALUATE) is None:
+            return _refuse(request, "Blocked: a valid API token with the gateway:evaluate scope is required.", 401)
+        parsed = _validate(_parse(request))
+        outcome = runtime.evaluate(hostname=parsed["hostname"], email=parsed["email"], url=parsed["url"],
+                                   method=parsed["method"], device_id=parsed["device_id"])
+        body = _body(request, outcome.decision, hostname=parsed["hostname"], app=outcome.request.app)
+    except BadRequest as exc:
+        return _refuse(request, f"Blocked: bad request: {exc.message}.", 400, error=exc.message, field=exc.field)
+    except Exception:  # fail closed, whatever went wrong
+        request_id = uuid.uuid4().hex
+        log.exception("gateway evaluate failed closed (request %s)", request_id)
+        return _refuse(request, f"Blocked: internal error; the request was blocked (reference {request_id}).", 200,
+                       request_id=request_id)
+    return _json(body)

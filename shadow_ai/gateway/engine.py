@@ -1,0 +1,531 @@
+"""The Gateway HTTP policy engine: a pure function of (ordered policies, one request) → decision
+with the policy that made it and why. No Django, no database: callers compile the stored
+policies once per version (``shadow_ai.gateway.runtime``) and build the request facts.
+
+Semantics, after Cloudflare Gateway's HTTP policies:
+
+* A policy has one action (Allow, Block, Redirect, Isolate, Do Not Inspect) and a list of
+  conditions that must all hold (And). Several values in one condition are any-of (``in``);
+  ``not_in`` negates the condition.
+* Do Not Inspect policies are evaluated first (they act on the TLS handshake, before anything
+  else could); then the others, top-down. The first match decides. Nothing matching: allow.
+* Application conditions (application, category, status, scores, generative AI) describe the
+  library application the hostname belongs to; for a hostname outside the library they do not
+  hold (and their ``not_in`` form does).
+* Redirect sends the person to the policy's target application, which must still be Approved
+  when the request is decided; if it is not, the request is blocked and the answer says why
+  (failing closed rather than sending people to something no longer sanctioned). A redirect
+  policy is skipped for requests to its own target.
+* Isolate carries the browser-isolation controls; Allow and Isolate may capture prompts, for
+  everyone the policy matches or only for members of chosen groups.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from typing import Any
+
+from console.access.engine import DevicePosture
+
+RISK_LEVELS = ("low", "medium", "high", "unscored")
+STATUSES = ("approved", "unapproved", "in_review", "unreviewed")
+ISOLATION_CONTROLS = ("upload", "download", "copy", "paste", "print")
+
+
+class Action(StrEnum):
+    ALLOW = "allow"
+    BLOCK = "block"
+    REDIRECT = "redirect"
+    ISOLATE = "isolate"
+    DO_NOT_INSPECT = "do_not_inspect"
+
+
+# --- Facts ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AppFacts:
+    """A library application as decisions see it."""
+
+    id: int
+    key: str
+    name: str
+    category: str
+    status: str
+    gen_ai: bool
+    saas_score: Decimal | None = None
+    genai_score: Decimal | None = None
+    url: str = ""
+    vendor: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "key": self.key, "name": self.name, "vendor": self.vendor, "category": self.category,
+            "status": self.status, "gen_ai": self.gen_ai,
+            "scores": {"saas": None if self.saas_score is None else float(self.saas_score),
+                       "gen_ai": None if self.genai_score is None else float(self.genai_score)},
+            "url": self.url,
+        }
+
+
+@dataclass(frozen=True)
+class UserFacts:
+    email: str
+    groups: frozenset[int] = frozenset()
+    risk_level: str = "unscored"
+
+
+@dataclass(frozen=True)
+class GatewayRequest:
+    hostname: str
+    app: AppFacts | None
+    user: UserFacts | None
+    device: DevicePosture | None = None
+    url: str = ""
+    method: str = ""
+
+
+# --- Conditions -------------------------------------------------------------------------------
+
+
+class ConditionError(ValueError):
+    """A condition's configuration is invalid; the message says what to fix."""
+
+
+@dataclass(frozen=True)
+class Condition:
+    type: str
+    label: str
+    test: Callable[[GatewayRequest], bool]
+
+
+def _values(config: Mapping[str, Any]) -> list:
+    values = config.get("values")
+    if not isinstance(values, list) or not values:
+        raise ConditionError("needs a non-empty list of values")
+    return values
+
+
+def _strings(config: Mapping[str, Any], *, lower: bool = True) -> frozenset[str]:
+    out = set()
+    for value in _values(config):
+        if not isinstance(value, str) or not value.strip():
+            raise ConditionError(f"{value!r} is not a text value")
+        out.add(value.strip().lower() if lower else value.strip())
+    return frozenset(out)
+
+
+def _negated(config: Mapping[str, Any]) -> bool:
+    operator = config.get("operator", "in")
+    if operator not in ("in", "not_in"):
+        raise ConditionError(f"operator must be in or not_in, not {operator!r}")
+    return operator == "not_in"
+
+
+def _labelled(config: Mapping[str, Any], values: Iterable[str]) -> list[str]:
+    labels = config.get("labels")
+    return [str(x) for x in labels] if labels else sorted(str(v) for v in values)
+
+
+def _membership(kind: str, noun: str, config: Mapping[str, Any], values: frozenset,
+                get: Callable[[GatewayRequest], Any]) -> Condition:
+    negate = _negated(config)
+    shown = ", ".join(_labelled(config, values))
+
+    def test(r: GatewayRequest) -> bool:
+        return (get(r) in values) != negate
+
+    return Condition(kind, f"{noun} {'is not' if negate else 'is'} {shown}", test)
+
+
+def _application(config: Mapping[str, Any]) -> Condition:
+    keys = _strings(config)
+    return _membership("application", "Application", config, keys, lambda r: r.app.key if r.app else None)
+
+
+def _category(config: Mapping[str, Any], categories: Mapping[str, str] | None = None) -> Condition:
+    values = _strings(config)
+    if categories is not None:
+        unknown = values - set(categories)
+        if unknown:
+            raise ConditionError(f"unknown categor{'ies' if len(unknown) > 1 else 'y'} {', '.join(sorted(unknown))}")
+        config = {**config, "labels": [categories[v] for v in sorted(values)]}
+    return _membership("category", "Category", config, values, lambda r: r.app.category if r.app else None)
+
+
+def _status(config: Mapping[str, Any]) -> Condition:
+    values = frozenset(v.replace(" ", "_") for v in _strings(config))
+    unknown = values - set(STATUSES)
+    if unknown:
+        raise ConditionError(f"unknown status {', '.join(sorted(unknown))}; use {', '.join(STATUSES)}")
+    config = {**config, "labels": [v.replace("_", " ").capitalize() for v in sorted(values)]}
+    return _membership("status", "Status", config, values, lambda r: r.app.status if r.app else None)
+
+
+_COMPARISONS: dict[str, tuple[str, Callable[[Decimal, Decimal], bool]]] = {
+    "lt": ("<", lambda a, b: a < b), "lte": ("≤", lambda a, b: a <= b),
+    "gt": (">", lambda a, b: a > b), "gte": ("≥", lambda a, b: a >= b),
+}
+
+
+def _score(kind: str, config: Mapping[str, Any]) -> Condition:
+    comparison = config.get("comparison")
+    if comparison not in _COMPARISONS:
+        raise ConditionError("comparison must be one of lt, lte, gt, gte")
+    try:
+        threshold = Decimal(str(config.get("value")))
+    except (InvalidOperation, ValueError):
+        raise ConditionError("the threshold must be a number from 0 to 5") from None
+    if not threshold.is_finite() or not Decimal(0) <= threshold <= Decimal(5):
+        raise ConditionError("the threshold must be a number from 0 to 5")
+    unscored = bool(config.get("match_unscored"))
+    symbol, compare = _COMPARISONS[comparison]
+    attribute = "saas_score" if kind == "saas_score" else "genai_score"
+    noun = "SaaS confidence score" if kind == "saas_score" else "Gen-AI confidence score"
+
+    def test(r: GatewayRequest) -> bool:
+        if r.app is None:
+            return False
+        value = getattr(r.app, attribute)
+        if value is None:
+            return unscored
+        return compare(value, threshold)
+
+    label = f"{noun} {symbol} {threshold}" + (" (or not scored)" if unscored else "")
+    return Condition(kind, label, test)
+
+
+def _gen_ai(config: Mapping[str, Any]) -> Condition:
+    wanted = config.get("value")
+    if not isinstance(wanted, bool):
+        raise ConditionError("value must be true or false")
+
+    def test(r: GatewayRequest) -> bool:
+        return r.app is not None and r.app.gen_ai == wanted
+
+    return Condition("gen_ai", "Generative AI application" if wanted else "Not a generative AI application", test)
+
+
+def _hostname(config: Mapping[str, Any]) -> Condition:
+    hosts = _strings(config)
+    for host in hosts:
+        if "/" in host or " " in host or host.startswith("*"):
+            raise ConditionError(f"{host!r} is not a hostname (subdomains are included without *.)")
+    negate = _negated(config)
+    suffixes = tuple("." + h for h in hosts)
+
+    def test(r: GatewayRequest) -> bool:
+        found = r.hostname in hosts or r.hostname.endswith(suffixes)
+        return found != negate
+
+    return Condition("hostname", f"Host {'is not' if negate else 'is'} {', '.join(sorted(hosts))} (or a subdomain)",
+                     test)
+
+
+def _user_email(config: Mapping[str, Any]) -> Condition:
+    entries = _strings(config)
+    for entry in entries:
+        if "@" not in entry:
+            raise ConditionError(f"{entry!r} is not an e-mail address or @domain")
+    emails = frozenset(e for e in entries if not e.startswith("@"))
+    domains = frozenset(e[1:] for e in entries if e.startswith("@"))
+    negate = _negated(config)
+
+    def test(r: GatewayRequest) -> bool:
+        if r.user is None:
+            return negate
+        email = r.user.email.lower()
+        found = email in emails or email.rpartition("@")[2] in domains
+        return found != negate
+
+    return Condition("user_email", f"User e-mail {'is not' if negate else 'is'} {', '.join(sorted(entries))}", test)
+
+
+def _group(config: Mapping[str, Any]) -> Condition:
+    ids = []
+    for value in _values(config):
+        try:
+            ids.append(int(value))
+        except (TypeError, ValueError):
+            raise ConditionError(f"{value!r} is not a group id") from None
+    groups = frozenset(ids)
+    negate = _negated(config)
+    shown = ", ".join(_labelled(config, (str(g) for g in groups)))
+
+    def test(r: GatewayRequest) -> bool:
+        member = r.user is not None and not groups.isdisjoint(r.user.groups)
+        return member != negate
+
+    return Condition("group", f"User {'is not' if negate else 'is'} in {shown}", test)
+
+
+def _risk_score(config: Mapping[str, Any]) -> Condition:
+    levels = _strings(config)
+    unknown = levels - set(RISK_LEVELS)
+    if unknown:
+        raise ConditionError(f"unknown risk level(s) {', '.join(sorted(unknown))}; use {', '.join(RISK_LEVELS)}")
+    return _membership("risk_score", "User risk score", config, levels,
+                       lambda r: r.user.risk_level.lower() if r.user else None)
+
+
+def _device_posture(config: Mapping[str, Any]) -> Condition:
+    checks: list[tuple[str, Callable[[DevicePosture], bool]]] = []
+    if config.get("managed"):
+        checks.append(("managed", lambda d: d.managed))
+    if config.get("disk_encrypted"):
+        checks.append(("disk encrypted", lambda d: d.disk_encrypted))
+    min_edr = config.get("min_edr_score")
+    if min_edr not in (None, ""):
+        if isinstance(min_edr, bool) or not isinstance(min_edr, int) or not 0 <= min_edr <= 100:
+            raise ConditionError("the lowest EDR score must be a whole number from 0 to 100")
+        checks.append((f"EDR score ≥ {min_edr}", lambda d: d.edr_score is not None and d.edr_score >= min_edr))
+    if not checks:
+        raise ConditionError("pick at least one device check")
+    result = config.get("result", "passes")
+    if result not in ("passes", "fails"):
+        raise ConditionError("result must be passes or fails")
+    fails = result == "fails"
+    tests = tuple(t for _, t in checks)
+
+    def test(r: GatewayRequest) -> bool:
+        passed = r.device is not None and all(t(r.device) for t in tests)
+        return passed != fails
+
+    names = ", ".join(n for n, _ in checks)
+    return Condition("device_posture", f"Device {'fails' if fails else 'passes'} posture: {names}", test)
+
+
+CONDITIONS: dict[str, Callable[[Mapping[str, Any]], Condition]] = {
+    "application": _application,
+    "category": _category,
+    "status": _status,
+    "saas_score": lambda c: _score("saas_score", c),
+    "genai_score": lambda c: _score("genai_score", c),
+    "gen_ai": _gen_ai,
+    "hostname": _hostname,
+    "user_email": _user_email,
+    "group": _group,
+    "device_posture": _device_posture,
+    "risk_score": _risk_score,
+}
+
+
+def compile_condition(config: Mapping[str, Any], *, categories: Mapping[str, str] | None = None) -> Condition:
+    if not isinstance(config, Mapping):
+        raise ConditionError("a condition must be an object")
+    kind = config.get("type")
+    if kind not in CONDITIONS:
+        raise ConditionError(f"unknown condition type {kind!r}")
+    if kind == "category":
+        return _category(config, categories)
+    return CONDITIONS[kind](config)
+
+
+# --- Policies ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Isolation:
+    blocked: frozenset[str] = frozenset()
+
+    def as_dict(self) -> dict[str, bool]:
+        """``{"upload": True, ...}``: True means the control is blocked in the isolated browser."""
+        return {control: control in self.blocked for control in ISOLATION_CONTROLS}
+
+    @property
+    def label(self) -> str:
+        if not self.blocked:
+            return "no controls restricted"
+        return ", ".join(c for c in ISOLATION_CONTROLS if c in self.blocked) + " blocked"
+
+
+@dataclass(frozen=True)
+class CompiledPolicy:
+    id: int
+    name: str
+    action: Action
+    conditions: tuple[Condition, ...]
+    block_message: str = ""
+    target: AppFacts | None = None
+    isolation: Isolation | None = None
+    capture_prompts: bool = False
+    capture_groups: frozenset[int] = frozenset()
+    capture_label: str = ""
+
+
+class PolicyError(ValueError):
+    """The policy cannot be used; ``where`` names the condition ("condition 2 (status)")."""
+
+    def __init__(self, message: str, where: str = "") -> None:
+        super().__init__(f"{where}: {message}" if where else message)
+        self.where, self.reason = where, message
+
+
+def compile_policy(
+    *, id: int, name: str, action: str, conditions: Sequence[Mapping[str, Any]], block_message: str = "",
+    target: AppFacts | None = None, isolation: Mapping[str, bool] | None = None, capture_prompts: bool = False,
+    capture_groups: Iterable[int] = (), capture_label: str = "", categories: Mapping[str, str] | None = None,
+    require_target: bool = True,
+) -> CompiledPolicy:
+    """``require_target``: a Redirect needs its target (False only to describe a broken policy)."""
+    try:
+        act = Action(action)
+    except ValueError:
+        raise PolicyError(f"unknown action {action!r}") from None
+    if not isinstance(conditions, Sequence) or not conditions:
+        raise PolicyError("a policy needs at least one condition", "conditions")
+    compiled = []
+    for index, config in enumerate(conditions, start=1):
+        try:
+            compiled.append(compile_condition(config, categories=categories))
+        except ConditionError as exc:
+            kind = config.get("type", "?") if isinstance(config, Mapping) else "?"
+            raise PolicyError(str(exc), f"condition {index} ({kind})") from None
+    if act == Action.REDIRECT and target is None and require_target:
+        raise PolicyError("a Redirect policy needs the application to send people to", "target")
+    if capture_prompts and act not in (Action.ALLOW, Action.ISOLATE):
+        raise PolicyError("prompts can be captured only when the request goes through (Allow or Isolate)",
+                          "capture_prompts")
+    blocked = frozenset(c for c, on in (isolation or {}).items() if on and c in ISOLATION_CONTROLS)
+    return CompiledPolicy(
+        id=id, name=name, action=act, conditions=tuple(compiled), block_message=block_message.strip(),
+        target=target, isolation=Isolation(blocked) if act == Action.ISOLATE else None,
+        capture_prompts=capture_prompts, capture_groups=frozenset(capture_groups), capture_label=capture_label,
+    )
+
+
+def evaluation_order(policies: Iterable[CompiledPolicy]) -> tuple[CompiledPolicy, ...]:
+    """Do Not Inspect first (keeping their order), then the rest in order."""
+    ordered = list(policies)
+    return tuple([p for p in ordered if p.action == Action.DO_NOT_INSPECT]
+                 + [p for p in ordered if p.action != Action.DO_NOT_INSPECT])
+
+
+# --- Decisions --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConditionTrace:
+    type: str
+    label: str
+    matched: bool
+
+
+@dataclass(frozen=True)
+class PolicyTrace:
+    policy_id: int
+    name: str
+    action: str
+    result: str  # "matched", "not matched", "skipped"
+    conditions: tuple[ConditionTrace, ...] = ()
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Action
+    reason: str
+    policy: CompiledPolicy | None = None
+    redirect_to: AppFacts | None = None
+    alternative: AppFacts | None = None
+    block_message: str = ""
+    isolation: Isolation | None = None
+    capture_prompts: bool = False
+    trace: tuple[PolicyTrace, ...] = field(default=())
+
+    @property
+    def inspected(self) -> bool:
+        return self.action != Action.DO_NOT_INSPECT
+
+
+DEFAULT = Decision(Action.ALLOW, "No policy matched: the gateway allows by default.")
+
+
+def _what(request: GatewayRequest) -> str:
+    return request.app.name if request.app else request.hostname
+
+
+def _captures(policy: CompiledPolicy, request: GatewayRequest) -> bool:
+    if not policy.capture_prompts:
+        return False
+    if not policy.capture_groups:
+        return True
+    return request.user is not None and not policy.capture_groups.isdisjoint(request.user.groups)
+
+
+def _decide(policy: CompiledPolicy, request: GatewayRequest) -> Decision | None:
+    """The decision of a matching policy, or None when it does not apply to this request."""
+    name = policy.name
+    if policy.action == Action.ALLOW:
+        capture = _captures(policy, request)
+        return Decision(Action.ALLOW, f"Policy {name} allows {_what(request)}"
+                        + (", and its prompts are captured." if capture else "."), policy, capture_prompts=capture)
+    if policy.action == Action.BLOCK:
+        text = f"Policy {name} blocks {_what(request)}"
+        if policy.block_message:
+            text += f": {policy.block_message.rstrip('.!?')}"
+        text += "."
+        alternative = policy.target if policy.target is not None and policy.target.status == "approved" else None
+        if alternative is not None:
+            text += f" Use {alternative.name} instead."
+        return Decision(Action.BLOCK, text, policy, alternative=alternative, block_message=policy.block_message)
+    if policy.action == Action.REDIRECT:
+        target = policy.target
+        if target is not None and request.app is not None and request.app.id == target.id:
+            return None
+        if target is None or target.status != "approved":
+            where = target.name if target else "a deleted application"
+            return Decision(Action.BLOCK, f"Policy {name} would redirect {_what(request)} to {where}, which is not "
+                            "Approved: the request is blocked instead.", policy,
+                            block_message="The approved alternative is not available right now.")
+        return Decision(Action.REDIRECT, f"Policy {name} redirects {_what(request)} to {target.name}, the approved "
+                        "alternative.", policy, redirect_to=target)
+    if policy.action == Action.ISOLATE:
+        capture = _captures(policy, request)
+        isolation = policy.isolation or Isolation()
+        return Decision(Action.ISOLATE, f"Policy {name} opens {_what(request)} in an isolated browser "
+                        f"({isolation.label})" + ("; its prompts are captured." if capture else "."), policy,
+                        isolation=isolation, capture_prompts=capture)
+    return Decision(Action.DO_NOT_INSPECT, f"Policy {name} exempts {_what(request)} from inspection: no logging, "
+                    "DLP or prompt capture.", policy)
+
+
+def evaluate(policies: Sequence[CompiledPolicy], request: GatewayRequest) -> Decision:
+    """``policies`` must be enabled ones in evaluation order (``evaluation_order``)."""
+    for policy in policies:
+        for condition in policy.conditions:
+            if not condition.test(request):
+                break
+        else:
+            decision = _decide(policy, request)
+            if decision is not None:
+                return decision
+    return DEFAULT
+
+
+def explain(policies: Sequence[CompiledPolicy], request: GatewayRequest) -> Decision:
+    """The same decision as ``evaluate``, with every policy and condition looked at."""
+    traces: list[PolicyTrace] = []
+    decision: Decision | None = None
+    for policy in policies:
+        if decision is not None:
+            traces.append(PolicyTrace(policy.id, policy.name, policy.action.value, "skipped",
+                                      note="An earlier policy already decided."))
+            continue
+        conditions = tuple(ConditionTrace(c.type, c.label, c.test(request)) for c in policy.conditions)
+        if not all(c.matched for c in conditions):
+            traces.append(PolicyTrace(policy.id, policy.name, policy.action.value, "not matched", conditions,
+                                      "A condition does not hold."))
+            continue
+        decision = _decide(policy, request)
+        if decision is None:
+            traces.append(PolicyTrace(policy.id, policy.name, policy.action.value, "not matched", conditions,
+                                      "The request already goes to the policy's redirect target."))
+            continue
+        traces.append(PolicyTrace(policy.id, policy.name, policy.action.value, "matched", conditions))
+    final = decision or DEFAULT
+    return Decision(final.action, final.reason, final.policy, final.redirect_to, final.alternative,
+                    final.block_message, final.isolation, final.capture_prompts, tuple(traces))

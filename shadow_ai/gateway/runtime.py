@@ -1,0 +1,111 @@
+"""Deciding a gateway request end to end: find the application, the person and their device,
+compile the enabled policies (once per cache version, like Access), ask the engine. The
+evaluate API and the policy tester both come through ``evaluate``.
+
+The common case reads only process caches: the library's suffix map and the compiled policies
+(``shadow_ai.selectors``, this module) and the people and devices Access already caches
+(``console.access.decisions``); the shared version is re-read at most every
+``ACCESS_CACHE_SECONDS``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from accounts.models import Group, User
+from console.access import decisions, facts, hotcache
+from shadow_ai import selectors
+from shadow_ai.gateway import engine
+from shadow_ai.models import Category, GatewayPolicy
+
+CACHE_TABLE = "shadow_ai.policies"
+CATEGORIES = dict(Category.choices)
+
+
+def compile_stored(
+    policy: GatewayPolicy, snapshot: selectors.LibrarySnapshot, group_names: dict[int, str]
+) -> engine.CompiledPolicy:
+    """A stored policy as the engine runs it, with names for ids (for explanations)."""
+    conditions = []
+    for config in policy.conditions:
+        if config.get("type") == "application":
+            labels = [snapshot.by_key[k].name if k in snapshot.by_key else f"{k} (not in the library)"
+                      for k in sorted(config.get("values") or [])]
+            config = {**config, "labels": labels}
+        elif config.get("type") == "group":
+            labels = [group_names.get(int(v), f"deleted group #{v}") for v in config.get("values") or []
+                      if str(v).isdigit()]
+            config = {**config, "labels": labels}
+        conditions.append(config)
+    capture_groups = [int(g) for g in policy.capture_groups or []]
+    return engine.compile_policy(
+        id=policy.pk, name=policy.name, action=policy.action, conditions=conditions,
+        block_message=policy.block_message,
+        target=snapshot.by_id.get(policy.target_id) if policy.target_id else None,
+        isolation=policy.isolation, capture_prompts=policy.capture_prompts, capture_groups=capture_groups,
+        capture_label=", ".join(group_names.get(g, f"#{g}") for g in capture_groups), categories=CATEGORIES,
+        require_target=False,
+    )
+
+
+def group_names_for(policies: Iterable[GatewayPolicy]) -> dict[int, str]:
+    ids: set[int] = set()
+    for policy in policies:
+        ids.update(int(g) for g in policy.capture_groups or [])
+        for config in policy.conditions:
+            if config.get("type") == "group":
+                ids.update(int(v) for v in config.get("values") or [] if str(v).isdigit())
+    return dict(Group.objects.filter(pk__in=ids).values_list("pk", "name")) if ids else {}
+
+
+def compiled_policies(*, synced: bool = False) -> tuple[engine.CompiledPolicy, ...]:
+    """The enabled policies in evaluation order. Raises ``engine.PolicyError`` if a stored policy
+    cannot be compiled (callers fail closed)."""
+    if not synced:
+        hotcache.ensure_fresh()
+    table = hotcache.table(CACHE_TABLE)
+    found = table.get("enabled")
+    if found is None:
+        stored = list(GatewayPolicy.objects.filter(enabled=True).order_by("position", "pk"))
+        snapshot = selectors.library_snapshot(synced=True)
+        names = group_names_for(stored)
+        found = table["enabled"] = engine.evaluation_order(compile_stored(p, snapshot, names) for p in stored)
+    return found
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    decision: engine.Decision
+    request: engine.GatewayRequest
+    user: User | None
+
+
+def evaluate(
+    *, hostname: str, email: str = "", user: User | None = None, url: str = "", method: str = "",
+    device_id: str = "", explain: bool = False,
+) -> Evaluation:
+    """Decide one request. ``hostname`` must be normalized (``hostnames.normalize``); the person
+    is ``user`` or the active user with ``email``. Nobody known means block: the gateway cannot
+    apply identity conditions to an unknown person, so it fails closed."""
+    hotcache.ensure_fresh()
+    snapshot = selectors.library_snapshot(synced=True)
+    app = snapshot.matcher.match(hostname)
+    person = decisions.person_by_id(user.pk) if user is not None else decisions.person_by_email(email)
+    if person is None:
+        request = engine.GatewayRequest(hostname=hostname, app=app, user=None, url=url, method=method)
+        who = user.email if user is not None else email
+        decision = engine.Decision(engine.Action.BLOCK, f"Blocked: no active user has the e-mail {who}; the gateway "
+                                   "fails closed for people it does not know.")
+        return Evaluation(decision, request, None)
+    context = facts.user_context(person.user, groups=person.groups)
+    device = decisions.device_by_id(device_id) if device_id else None
+    if device is not None and device.user_id != person.user.pk:
+        device = None  # someone else's device says nothing about this request
+    request = engine.GatewayRequest(
+        hostname=hostname, app=app,
+        user=engine.UserFacts(email=person.user.email, groups=person.groups, risk_level=context.risk_level),
+        device=decisions.device_posture(device), url=url, method=method,
+    )
+    policies = compiled_policies(synced=True)
+    decision = engine.explain(policies, request) if explain else engine.evaluate(policies, request)
+    return Evaluation(decision, request, person.user)

@@ -1,0 +1,119 @@
+"""The Gateway part of the console's OpenAPI document (added in ``ShadowAiConfig.ready``)."""
+
+from shadow_ai.gateway.engine import ISOLATION_CONTROLS, RISK_LEVELS, STATUSES, Action
+from shadow_ai.models import Category
+
+_NULLABLE_NUMBER = {"type": ["number", "null"], "minimum": 0, "maximum": 5}
+_APP_REF = {
+    "type": "object", "required": ["key", "name", "url"],
+    "properties": {"key": {"type": "string"}, "name": {"type": "string"}, "url": {"type": "string"}},
+}
+
+GATEWAY_SCHEMAS = {
+    "GatewayEvaluateRequest": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["user"],
+        "anyOf": [{"required": ["hostname"]}, {"required": ["url"]}],
+        "properties": {
+            "hostname": {"type": "string", "minLength": 1, "maxLength": 253,
+                         "description": "The requested host (SNI or Host header); a port is ignored."},
+            "url": {"type": "string", "minLength": 1, "maxLength": 4096,
+                    "description": "The full URL requested; its host is used when hostname is absent and "
+                    "must agree with hostname when both are sent."},
+            "method": {"type": "string", "maxLength": 16, "description": "The HTTP method, e.g. POST."},
+            "user": {
+                "type": "object", "additionalProperties": False, "required": ["email"],
+                "description": "The person, as the gateway identified them. Unknown people are blocked.",
+                "properties": {"email": {"type": "string", "minLength": 3, "maxLength": 254}},
+            },
+            "device_id": {"type": "string", "maxLength": 120,
+                          "description": "The device's id (Directory → Devices) for posture conditions."},
+        },
+    },
+    "GatewayDecision": {
+        "type": "object",
+        "required": ["action", "reason", "policy", "application", "redirect", "block", "isolation",
+                     "capture_prompts", "inspect"],
+        "properties": {
+            "action": {"type": "string", "enum": [a.value for a in Action]},
+            "reason": {"type": "string", "description": "Why, in words a person can read."},
+            "policy": {"oneOf": [
+                {"type": "null"},
+                {"type": "object", "required": ["id", "name"],
+                 "properties": {"id": {"type": "integer"}, "name": {"type": "string"}}},
+            ]},
+            "application": {"oneOf": [
+                {"type": "null"},
+                {"type": "object",
+                 "required": ["id", "key", "name", "vendor", "category", "status", "gen_ai", "scores", "url"],
+                 "properties": {
+                     "id": {"type": "integer"}, "key": {"type": "string"}, "name": {"type": "string"},
+                     "vendor": {"type": "string"},
+                     "category": {"type": "string", "enum": list(Category.values)},
+                     "status": {"type": "string", "enum": list(STATUSES)},
+                     "gen_ai": {"type": "boolean"},
+                     "scores": {"type": "object", "required": ["saas", "gen_ai"],
+                                "properties": {"saas": _NULLABLE_NUMBER, "gen_ai": _NULLABLE_NUMBER}},
+                     "url": {"type": "string"},
+                 }},
+            ], "description": "The library application the hostname belongs to, or null."},
+            "redirect": {"oneOf": [
+                {"type": "null"},
+                {"type": "object", "required": ["url", "application"],
+                 "properties": {"url": {"type": "string"}, "application": _APP_REF}},
+            ], "description": "On redirect: where to send the person (the approved alternative)."},
+            "block": {"oneOf": [
+                {"type": "null"},
+                {"type": "object", "required": ["message", "page_url", "alternative"],
+                 "properties": {
+                     "message": {"type": "string"},
+                     "page_url": {"type": "string", "description": "A signed link to the console's block "
+                                  "page, which says why and where to go instead."},
+                     "alternative": {"oneOf": [{"type": "null"}, _APP_REF]},
+                 }},
+            ]},
+            "isolation": {"oneOf": [
+                {"type": "null"},
+                {"type": "object", "required": list(ISOLATION_CONTROLS),
+                 "properties": {c: {"type": "boolean"} for c in ISOLATION_CONTROLS},
+                 "description": "true: the control is blocked in the isolated browser."},
+            ]},
+            "capture_prompts": {"type": "boolean", "description": "Log the prompts sent to this application."},
+            "inspect": {"type": "boolean", "description": "false for Do Not Inspect: no TLS inspection, "
+                        "logging, DLP or prompt capture."},
+            "error": {"type": "string"},
+            "field": {"type": "string"},
+            "request_id": {"type": "string"},
+        },
+    },
+}
+
+_RISK = ", ".join(RISK_LEVELS)
+
+GATEWAY_PATHS = {
+    "/api/v1/gateway/evaluate": {
+        "post": {
+            "operationId": "gatewayEvaluate",
+            "summary": "Decide what a secure web gateway does with one HTTP request",
+            "description": "Evaluates the enabled Gateway HTTP policies in order (Do Not Inspect first) for "
+            "the application the hostname belongs to, the person, their groups, device posture and risk "
+            f"score ({_RISK}). The first matching policy decides; nothing matching allows. Needs an API "
+            "token with the gateway:evaluate scope. Fails closed: a bad token, malformed input, an unknown "
+            "person or an internal error answers action=block with the reason.",
+            "security": [{"apiToken": []}],
+            "requestBody": {"required": True, "content": {"application/json": {
+                "schema": {"$ref": "#/components/schemas/GatewayEvaluateRequest"}}}},
+            "responses": {
+                code: {"description": text, "content": {"application/json": {
+                    "schema": {"$ref": "#/components/schemas/GatewayDecision"}}}}
+                for code, text in (
+                    ("200", "The decision (an unknown person or an internal error also answers 200 with "
+                     "action=block)"),
+                    ("400", "Malformed request: block, with error and field"),
+                    ("401", "Missing or invalid API token: block"),
+                )
+            },
+        },
+    },
+}

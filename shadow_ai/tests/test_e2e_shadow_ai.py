@@ -1,0 +1,138 @@
+"""Shadow AI, clicked through in Chromium against the live server: an admin reviews ChatGPT and
+Claude in the library, writes "redirect unapproved AI to Claude" in the policy editor, and the
+gateway's evaluate API then sends a ChatGPT request to Claude. Nothing leaves the machine: the
+applications' own addresses are never opened."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from shadow_ai.models import Application, GatewayPolicy, Status
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+
+def sidebar(page: Page):
+    return page.get_by_role("complementary", name="Main navigation").get_by_role("navigation")
+
+
+def test_admin_reviews_apps_writes_a_redirect_policy_and_the_gateway_redirects(
+    page, sign_in, live_server, library, super_admin, employee, gateway_token,
+):
+    sign_in(page, super_admin.email)
+
+    # ChatGPT: Unapproved, from its own page.
+    sidebar(page).get_by_role("link", name="Application library").click()
+    expect(page.get_by_role("heading", name="Application library", level=1)).to_be_visible()
+    page.get_by_role("searchbox", name="Search").fill("chatgpt")
+    rows = page.get_by_test_id("library-row")
+    expect(rows).to_have_count(2)  # ChatGPT, and Sora on sora.chatgpt.com
+    page.locator("[data-testid=library-row][data-key=chatgpt]").get_by_role("link", name="ChatGPT").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("ChatGPT")
+    expect(page.get_by_test_id("rubric-saas")).to_be_visible()
+    page.get_by_test_id("status-select").select_option(label="Unapproved")
+    page.get_by_test_id("status-reason-input").fill("Consumer plans train on prompts.")
+    page.get_by_test_id("status-save").click()
+    expect(page.get_by_text("ChatGPT is now Unapproved.")).to_be_visible()
+    expect(page.get_by_test_id("status-history")).to_contain_text("Consumer plans train on prompts.")
+
+    # Claude: Approved, with the bulk form of the library.
+    sidebar(page).get_by_role("link", name="Application library").click()
+    page.get_by_role("searchbox", name="Search").fill("claude")
+    expect(page.locator("[data-testid=library-row][data-key=claude]")).to_have_count(1)
+    page.get_by_role("checkbox", name="Select Claude", exact=True).check()
+    expect(page.locator("[data-bulk-count]")).to_have_text("1")
+    page.get_by_test_id("bulk-status").select_option(label="Approved")
+    page.get_by_test_id("bulk-reason").fill("Enterprise agreement: no training on our data.")
+    page.get_by_test_id("bulk-submit").click()
+    expect(page.get_by_text("1 of 1 application(s) set to Approved.")).to_be_visible()
+    assert Application.objects.get(key="claude").status == Status.APPROVED
+    assert Application.objects.get(key="chatgpt").status == Status.UNAPPROVED
+
+    # The policy, in the editor.
+    sidebar(page).get_by_role("link", name="Gateway policies", exact=True).click()
+    expect(page.get_by_text("No Gateway policies yet")).to_be_visible()
+    page.get_by_role("link", name="New policy").click()
+    expect(page.get_by_role("heading", name="New Gateway policy", level=1)).to_be_visible()
+    page.get_by_role("textbox", name="Name", exact=True).fill("Redirect unapproved AI to Claude")
+    target = page.get_by_role("combobox", name="Approved alternative")
+    page.get_by_role("combobox", name="Action", exact=True).select_option(label="Block")
+    expect(page.get_by_role("textbox", name="Block page message")).to_be_visible()
+    page.get_by_role("combobox", name="Action", exact=True).select_option(label="Redirect")
+    expect(page.get_by_role("textbox", name="Block page message")).to_be_hidden()
+    expect(target).to_be_visible()
+    target.select_option(label="Claude")
+
+    conditions = page.locator("[data-rule]")
+    expect(conditions).to_have_count(1)
+    first = conditions.nth(0)
+    first.locator("select[name$='-type']").select_option(label="Approval status")
+    expect(first.locator("textarea[name$='-values']")).to_be_hidden()
+    first.get_by_label("Unapproved").check()
+    page.get_by_role("button", name="Add a condition").click()
+    expect(conditions).to_have_count(2)
+    second = conditions.nth(1)
+    second.locator("select[name$='-type']").select_option(label="Generative AI")
+    second.locator("select[name$='-gen_ai']").select_option(label="is a generative AI application")
+    page.get_by_role("button", name="Create policy").click()
+
+    expect(page).to_have_url(re.compile(r"/shadow-ai/policies/\d+/$"))
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Redirect unapproved AI to Claude")
+    expect(page.get_by_text("Status is Unapproved")).to_be_visible()
+    expect(page.get_by_text("Generative AI application", exact=True)).to_be_visible()
+    policy = GatewayPolicy.objects.get()
+    assert (policy.action, policy.target.key) == ("redirect", "claude")
+
+    # The tester agrees before any gateway asks.
+    sidebar(page).get_by_role("link", name="Gateway policy tester").click()
+    page.get_by_role("combobox", name="User").fill(employee.email)  # an input with a datalist
+    page.get_by_role("textbox", name="Hostname or URL").fill("https://chatgpt.com/c/42")
+    page.get_by_test_id("tester-run").click()
+    expect(page.get_by_test_id("tester-action")).to_have_text("REDIRECT")
+    expect(page.get_by_test_id("tester-reason")).to_contain_text("redirects ChatGPT to Claude")
+
+    # And the gateway, through the API, is sent to Claude.
+    response = page.request.post(
+        f"{live_server.url}/api/v1/gateway/evaluate",
+        headers={"Authorization": f"Bearer {gateway_token}", "Content-Type": "application/json"},
+        data={"hostname": "chatgpt.com", "url": "https://chatgpt.com/c/42", "method": "POST",
+              "user": {"email": employee.email}},
+    )
+    answer = response.json()
+    assert response.status == 200, answer
+    assert answer["action"] == "redirect"
+    assert answer["redirect"]["url"] == "https://claude.ai/" and answer["redirect"]["application"]["key"] == "claude"
+    assert answer["policy"] == {"id": policy.pk, "name": "Redirect unapproved AI to Claude"}
+    assert answer["application"]["key"] == "chatgpt" and answer["application"]["status"] == "unapproved"
+    claude = page.request.post(
+        f"{live_server.url}/api/v1/gateway/evaluate",
+        headers={"Authorization": f"Bearer {gateway_token}", "Content-Type": "application/json"},
+        data={"hostname": "claude.ai", "user": {"email": employee.email}},
+    ).json()
+    assert claude["action"] == "allow"
+
+
+def test_admin_orders_policies_by_dragging_and_disables_one(page, sign_in, live_server, library, super_admin):
+    from shadow_ai.gateway import services
+
+    for name, action in (("Allow AI", "allow"), ("Block AI", "block"), ("Isolate AI", "isolate")):
+        services.gateway_policy_create(actor=super_admin, name=name, action=action,
+                                       conditions=[{"type": "gen_ai", "value": True}])
+    sign_in(page, super_admin.email)
+    page.goto(f"{live_server.url}/shadow-ai/policies/")
+    rows = page.get_by_test_id("policy-row")
+    expect(rows).to_have_count(3)
+    rows.nth(1).drag_to(rows.nth(0), target_position={"x": 10, "y": 2})
+    expect(page.get_by_text("Policy order saved.")).to_be_visible()
+    expect(rows.nth(0)).to_contain_text("Block AI")
+    assert list(GatewayPolicy.objects.values_list("name", flat=True)) == ["Block AI", "Allow AI", "Isolate AI"]
+
+    rows.nth(2).get_by_role("button", name="Move Isolate AI up").click()
+    expect(rows.nth(1)).to_contain_text("Isolate AI")
+    rows.nth(0).get_by_test_id("toggle").click()
+    expect(rows.nth(0)).to_contain_text("Disabled")
+    assert list(GatewayPolicy.objects.values_list("name", "enabled")) == [
+        ("Block AI", False), ("Isolate AI", True), ("Allow AI", True)]

@@ -1,0 +1,26 @@
+from django.urls import path
+
+from shadow_ai import views
+
+app_name = "shadow_ai"
+
+urlpatterns = [
+    path("library/", views.library, name="library"),
+    path("library/new/", views.app_create, name="app-create"),
+    path("library/status/", views.bulk_status, name="bulk-status"),
+    path("library/<int:library_app_id>/", views.app_detail, name="app-detail"),
+    path("library/<int:library_app_id>/edit/", views.app_edit, name="app-edit"),
+    path("library/<int:library_app_id>/delete/", views.app_delete, name="app-delete"),
+    path("library/<int:library_app_id>/status/", views.app_status, name="app-status"),
+    path("library/<int:library_app_id>/evidence/", views.app_evidence, name="app-evidence"),
+    path("policies/", views.policy_list, name="policy-list"),
+    path("policies/new/", views.policy_create, name="policy-create"),
+    path("policies/order/", views.policy_order, name="policy-order"),
+    path("policies/<int:gateway_policy_id>/", views.policy_detail, name="policy-detail"),
+    path("policies/<int:gateway_policy_id>/edit/", views.policy_edit, name="policy-edit"),
+    path("policies/<int:gateway_policy_id>/delete/", views.policy_delete, name="policy-delete"),
+    path("policies/<int:gateway_policy_id>/toggle/", views.policy_toggle, name="policy-toggle"),
+    path("policies/<int:gateway_policy_id>/move/", views.policy_move, name="policy-move"),
+    path("tester/", views.tester, name="tester"),
+    path("blocked/", views.blocked, name="blocked"),
+]
