@@ -87,6 +87,19 @@ class Scope:
         return f"e.user_id IN ({marks})", f"u.user_id IN ({marks})", list(self.user_ids)
 
 
+def lock(scope: Scope) -> int:
+    """Lock the scored people in ``scope`` until the transaction ends (one scorer per person at
+    a time, so each change is computed from what is committed and recorded once); returns how
+    many there are. Only a count travels back."""
+    _, risk_scope, params = scope.sql()
+    table = UserRisk._meta.db_table
+    suffix = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT COUNT(*) FROM (SELECT u.user_id FROM {table} u WHERE {risk_scope} "  # noqa: S608
+                       f"ORDER BY u.user_id{suffix}) locked", params)
+        return cursor.fetchone()[0]
+
+
 def changed_levels(scope: Scope, *, lookback_days: int, now: datetime | None = None) -> list[Change]:
     """New levels of the people in ``scope``, for those whose level changed (nothing written)."""
     if scope.low is None and not scope.user_ids:

@@ -363,9 +363,10 @@ def score_users(
     lookback = risk_settings().lookback_days
     with transaction.atomic():
         # One scorer per person at a time, so each change is recorded once.
-        list(UserRisk.objects.select_for_update().filter(pk__in=ids).order_by("pk").values_list("pk", flat=True))
-        changes = scoring.record_changes(scoring.Scope(user_ids=tuple(ids)), lookback_days=lookback, cause=cause,
-                                         actor_email=actor_email, reason=reason)
+        scope = scoring.Scope(user_ids=tuple(ids))
+        scoring.lock(scope)
+        changes = scoring.record_changes(scope, lookback_days=lookback, cause=cause, actor_email=actor_email,
+                                         reason=reason)
         _after_changes(changes, cause=cause, actor_email=actor_email, reason=reason)
     return changes
 
@@ -416,12 +417,11 @@ def rescore_run(run_id: int, *, chunk_size: int | None = None) -> RescoreRun | N
     try:
         for low, high in bounds:
             with transaction.atomic():
-                list(UserRisk.objects.select_for_update().filter(pk__gte=low, pk__lte=high)
-                     .order_by("pk").values_list("pk", flat=True))
-                changes = scoring.record_changes(scoring.Scope(low=low, high=high), lookback_days=lookback,
-                                                 cause=cause, actor_email=run.requested_by_email)
+                scope = scoring.Scope(low=low, high=high)
+                scored = scoring.lock(scope)
+                changes = scoring.record_changes(scope, lookback_days=lookback, cause=cause,
+                                                 actor_email=run.requested_by_email)
                 _after_changes(changes, cause=cause, actor_email=run.requested_by_email)
-                scored = UserRisk.objects.filter(pk__gte=low, pk__lte=high).count()
                 RescoreRun.objects.filter(pk=run.pk).update(
                     chunks_done=F("chunks_done") + 1, users_scored=F("users_scored") + scored,
                     users_changed=F("users_changed") + len(changes))
