@@ -49,25 +49,48 @@ class Stored:
 
 
 class Resolver:
-    """E-mail or device id → user id, loaded once per batch in two queries."""
+    """E-mail or device id → user id. The maps are loaded once per Access cache version in each
+    process (any change to people or devices bumps it), or once per batch when that cache is off."""
 
     def __init__(self) -> None:
-        self._emails: dict[str, int | None] | None = None
+        self._emails: dict[str, int] | None = None
         self._devices: dict[str, int] | None = None
+        self._unknown: set[str] = set()
 
     def __call__(self, email: str, device_id: str) -> int | None:
         if email:
             if self._emails is None:
-                self._emails = dict(User.objects.filter(is_active=True).values_list("email", "pk"))
-                self._emails = {k.lower(): v for k, v in self._emails.items()}
+                self._emails = _cached_map("risk_people_by_email", _load_emails)
             found = self._emails.get(email)
+            if found is None and email not in self._unknown:
+                # Someone added since the map was loaded (adding people does not bump the version).
+                found = User.objects.filter(email__iexact=email, is_active=True).values_list("pk", flat=True).first()
+                if found is None:
+                    self._unknown.add(email)
+                else:
+                    self._emails[email] = found
             if found is not None:
                 return found
         if device_id:
             if self._devices is None:
-                self._devices = dict(Device.objects.values_list("device_id", "user_id"))
+                self._devices = _cached_map("risk_people_by_device",
+                                            lambda: dict(Device.objects.values_list("device_id", "user_id")))
             return self._devices.get(device_id)
         return None
+
+
+def _load_emails() -> dict[str, int]:
+    return {address.lower(): pk for address, pk in User.objects.filter(is_active=True).values_list("email", "pk")}
+
+
+def _cached_map(name: str, load) -> dict:
+    from console.access import hotcache
+
+    hotcache.ensure_fresh()
+    table = hotcache.table("risk_maps")
+    if name not in table:
+        table[name] = load()
+    return table[name]
 
 
 def add_locations(rows: Iterable[dict[str, Any]]) -> None:

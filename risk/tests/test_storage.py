@@ -34,3 +34,18 @@ def test_a_key_stored_by_another_writer_in_between_is_not_doubled(monkeypatch):
     assert (len(result.ids), result.duplicates) == (1, 1)
     assert GatewayDnsEvent.objects.count() == 2
     assert GatewayDnsEvent.objects.get(event_key="b").pk == result.ids[0]
+
+
+def test_people_are_found_by_e_mail_even_when_added_after_the_map_was_loaded(settings, make_user):
+    from console.access import hotcache
+
+    settings.ACCESS_HOT_CACHE = True
+    hotcache.clear()
+    try:
+        first = make_user(email="first@corp.example")
+        assert storage.Resolver()("first@corp.example", "") == first.pk  # loads the map
+        later = make_user(email="later@corp.example")  # no version bump for a new person
+        assert storage.Resolver()("later@corp.example", "") == later.pk
+        assert storage.Resolver()("nobody@corp.example", "") is None
+    finally:
+        hotcache.clear()
