@@ -23,7 +23,7 @@ from console.core.errors import ValidationFailed
 from console.core.permissions import api_view
 from console.core.request_context import client_ip
 from risk import services
-from risk.models import IngestBatch, TelemetryKind, TelemetrySource
+from risk.models import IngestBatch, Level, TelemetryKind, TelemetrySource
 
 log = logging.getLogger(__name__)
 FAILED_AUTH_PER_ADDRESS = 30  # per minute
@@ -112,3 +112,133 @@ def batch_status(request: HttpRequest, batch_id: str) -> HttpResponse:
     if batch is None:
         return _error(404, "No batch with that id was sent with this token.", "batch")
     return _json(batch_body(batch, request))
+
+
+# --- Scores, for SIEM and SOAR tools (API tokens with risk:read / risk:write) -----------------
+
+PAGE_SIZE = 100
+
+
+def _token(request: HttpRequest, scope: str):
+    from console.access.api import _authenticate
+
+    token = _authenticate(request, scope)
+    if token is None:
+        address = client_ip(request) or "unknown"
+        if not ratelimit.hit("risk-api-auth", address, limit=FAILED_AUTH_PER_ADDRESS, window=60):
+            return None, _error(429, "Too many requests with a bad token from this address; wait a minute.",
+                                Retry_After="60")
+        return None, _error(401, f"Send an API token with the {scope} scope as 'Authorization: Bearer ztc_…'.",
+                            "Authorization", WWW_Authenticate='Bearer realm="risk"')
+    return token, None
+
+
+def _person(risk) -> dict[str, Any]:
+    return {"user_id": risk.user_id, "email": risk.user.email, "name": risk.user.full_name,
+            "risk_level": Level(risk.level).key, "level_since": risk.changed_at,
+            "last_reset_time": risk.last_reset_at, "confirmed_compromised": risk.compromised_at is not None}
+
+
+@require_GET
+@api_view
+def behaviours(request: HttpRequest) -> HttpResponse:
+    _, problem = _token(request, "risk:read")
+    if problem is not None:
+        return problem
+    from risk.behaviours import REGISTRY
+
+    configs = services.ensure_configs()
+    return _json({"behaviours": {
+        key: {"name": b.name, "description": b.description, "enabled": configs[key].enabled,
+              "risk_level": Level(configs[key].level).key, "parameters": services.params_of(configs[key])}
+        for key, b in sorted(REGISTRY.items())
+    }})
+
+
+@require_GET
+@api_view
+def scores(request: HttpRequest) -> HttpResponse:
+    """Everyone with a score (or only ``?level=``), highest first, 100 per page (``?page=``)."""
+    _, problem = _token(request, "risk:read")
+    if problem is not None:
+        return problem
+    from risk.models import UserRisk
+
+    queryset = UserRisk.objects.select_related("user").order_by("-level", "-changed_at", "user_id")
+    level = request.GET.get("level", "")
+    if level:
+        try:
+            queryset = queryset.filter(level=Level.from_name(level))
+        except KeyError:
+            return _error(400, "level must be one of unscored, low, medium, high.", "level")
+    else:
+        queryset = queryset.exclude(level=Level.UNSCORED)
+    try:
+        page = max(int(request.GET.get("page", "1")), 1)
+    except ValueError:
+        return _error(400, "page must be a whole number from 1.", "page")
+    rows = list(queryset[(page - 1) * PAGE_SIZE: page * PAGE_SIZE + 1])
+    more = len(rows) > PAGE_SIZE
+    body = {"users": [_person(r) for r in rows[:PAGE_SIZE]], "page": page, "next": None}
+    if more:
+        query = request.GET.copy()
+        query["page"] = str(page + 1)
+        body["next"] = request.build_absolute_uri(f"{request.path}?{query.urlencode()}")
+    return _json(body)
+
+
+@api_view
+def person(request: HttpRequest, user_id: int) -> HttpResponse:
+    if request.method != "GET":
+        return _error(405, "Use GET.", "method")
+    _, problem = _token(request, "risk:read")
+    if problem is not None:
+        return problem
+    from accounts.models import User
+    from risk import selectors
+    from risk.models import UserRisk
+
+    user = User.objects.filter(pk=user_id).first()
+    if user is None:
+        return _error(404, "No person with that id.", "user_id")
+    risk = UserRisk.objects.filter(pk=user.pk).select_related("user").first()
+    body = _person(risk) if risk else {"user_id": user.pk, "email": user.email, "name": user.full_name,
+                                       "risk_level": "unscored", "level_since": None, "last_reset_time": None,
+                                       "confirmed_compromised": False}
+    body["events"] = [
+        {"id": e.pk, "behaviour": e.behaviour, "name": selectors.behaviour_name(e.behaviour),
+         "risk_level": Level(e.level).key, "timestamp": e.at, "summary": e.summary, "event_details": e.details,
+         "source": {"kind": e.source_kind, "id": e.source_id}}
+        for e in selectors.contributing_events(user)[:100]
+    ]
+    body["history"] = [
+        {"at": h.at, "previous": Level(h.previous).key, "current": Level(h.current).key, "cause": h.cause,
+         "actor": h.actor_email, "reason": h.reason}
+        for h in selectors.history(user)[:100]
+    ]
+    return _json(body)
+
+
+@csrf_exempt
+@require_POST
+@api_view
+def reset(request: HttpRequest, user_id: int) -> HttpResponse:
+    token, problem = _token(request, "risk:write")
+    if problem is not None:
+        return problem
+    from accounts.models import User
+
+    user = User.objects.filter(pk=user_id).first()
+    if user is None:
+        return _error(404, "No person with that id.", "user_id")
+    try:
+        body = json.loads(request.read(16 * 1024) or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        return _error(400, "The body is not valid JSON.", "body")
+    if not isinstance(body, dict) or not isinstance(body.get("reason", ""), str):
+        return _error(400, 'Send {"reason": "…"}.', "reason")
+    try:
+        services.risk_reset(actor=None, user=user, reason=body.get("reason", ""), via=f"API token {token.name}")
+    except ValidationFailed as exc:
+        return _error(400, exc.message, exc.field or "reason")
+    return _json({"user_id": user.pk, "risk_level": "unscored", "reset": True})

@@ -19,3 +19,8 @@ class RiskConfig(AppConfig):
             NavItem("Logs", "Risk telemetry", "risk:telemetry", CONSOLE_READERS, order=40),
         )
         facts.register(risk_facts)
+        from console.access import openapi
+        from risk.openapi import RISK_PATHS, RISK_SCHEMAS, TELEMETRY_SCHEME
+
+        openapi.extend(paths=RISK_PATHS, schemas=RISK_SCHEMAS)
+        openapi.OPENAPI["components"]["securitySchemes"]["telemetrySource"] = TELEMETRY_SCHEME

@@ -447,11 +447,17 @@ def _reason(reason: str) -> str:
 
 
 @transaction.atomic
-def risk_reset(*, actor: User, user: User, reason: str) -> scoring.Change | None:
+def risk_reset(*, actor: User | None, user: User, reason: str, via: str = "") -> scoring.Change | None:
     """Forgive everything up to now: the person is Unscored until they trigger a behaviour
-    again. History is kept; Access gives back what policy allows."""
-    _require_admin(actor, "reset risk scores")
+    again. History is kept; Access gives back what policy allows. ``actor`` is the admin, or
+    ``None`` with ``via`` naming the API token of a SOAR tool."""
+    if actor is None:
+        if not via:
+            raise PermissionRefused("A reset needs an admin or an API token with the risk:write scope.")
+    else:
+        _require_admin(actor, "reset risk scores")
     reason = _reason(reason)
+    by = actor.email if actor is not None else via
     risk, _ = UserRisk.objects.select_for_update().get_or_create(user=user)
     now = timezone.now()
     previous = risk.level
@@ -461,15 +467,16 @@ def risk_reset(*, actor: User, user: User, reason: str) -> scoring.Change | None
     risk.save(update_fields=["last_reset_at", "level", "changed_at", "compromised_at", "compromised_by_email",
                              "compromised_reason"])
     RiskLevelChange.objects.create(user=user, at=now, previous=previous, current=Level.UNSCORED,
-                                   cause=RiskLevelChange.Cause.RESET, actor_email=actor.email, reason=reason)
+                                   cause=RiskLevelChange.Cause.RESET, actor_email=by[:254], reason=reason)
     audit_record(actor=actor, action="risk.reset", obj=user,
                  changes={"level": {"old": Level(previous).label, "new": Level.UNSCORED.label}, "reason": reason,
+                          **({"via": via} if actor is None else {}),
                           **({"confirmed_compromised": {"old": True, "new": False}} if cleared else {})})
     change = scoring.Change(user.pk, previous, int(Level.UNSCORED))
     from risk import effects
 
     effects.level_changed([change] if previous != Level.UNSCORED else [], cause=RiskLevelChange.Cause.RESET,
-                          actor_email=actor.email, reason=reason, at=now)
+                          actor_email=by, reason=reason, at=now)
     return change
 
 

@@ -172,6 +172,8 @@ class ApiToken(models.Model):
         ACCESS_DECIDE = "access:decide", "Access decisions (proxies)"
         SSF_STREAM = "ssf:stream", "Shared Signals streams (SSF receivers)"
         GATEWAY_EVALUATE = "gateway:evaluate", "Gateway HTTP policy decisions (secure web gateways)"
+        RISK_READ = "risk:read", "Read risk scores, events and behaviours (SIEM, SOAR)"
+        RISK_WRITE = "risk:write", "Reset risk scores (SOAR)"
 
     name = models.CharField(max_length=120, unique=True)
     prefix = models.CharField(max_length=16, unique=True)

@@ -52,7 +52,7 @@ OPENAPI = {
         "securitySchemes": {
             "apiToken": {"type": "http", "scheme": "bearer", "description": "An API token (Settings → API "
                          "tokens), e.g. ztc_<prefix>_<secret>, with the scope the endpoint names: "
-                         "access:decide or gateway:evaluate."},
+                         "access:decide, gateway:evaluate, risk:read or risk:write."},
         },
         "schemas": {
             "DecisionRequest": {
