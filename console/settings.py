@@ -457,7 +457,10 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
 elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     # A task whose worker dies is redelivered after this many seconds.
     CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
+        "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
+        # How often each worker looks for such tasks (kombu's default cadence, every 100 s).
+        "unacked_restore_interval": env.int("CELERY_UNACKED_RESTORE_SECONDS", default=100),
+        "unacked_restore_throttle": 1,
     }
 CELERY_RESULT_BACKEND = "django-db"
 CELERY_RESULT_EXTENDED = True

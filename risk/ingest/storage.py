@@ -141,22 +141,15 @@ def _columns(model: type[models.Model]) -> list[models.Field]:
 
 
 def _copy_insert(model: type[models.Model], chunk: Sequence[dict[str, Any]]) -> list[tuple[int, Any, datetime]]:
-    """Drop the rows whose keys are stored already (or repeat within the chunk), take ids from
-    the table's sequence, and COPY the rest straight into the table. Should another writer
-    store one of the same keys in between, the COPY fails on the unique key and the chunk goes
-    through a temporary table and ``INSERT … ON CONFLICT DO NOTHING`` instead."""
+    """Take ids from the table's sequence and COPY the rows straight into the table (repeats
+    within the chunk dropped first). Rows sent before make the COPY fail on the unique key;
+    then the chunk goes through a temporary table and ``INSERT … ON CONFLICT DO NOTHING``,
+    which stores exactly the new ones. Fresh telemetry, the common case, pays for COPY alone."""
     fields = _columns(model)
     table = model._meta.db_table
+    fresh = list({row["event_key"]: row for row in reversed(chunk)}.values())[::-1]  # the first of each key
     with connection.cursor() as cursor:
         raw = cursor.cursor
-        stored = _stored_keys(raw, table, list({row["event_key"]: None for row in chunk}))
-        fresh, seen = [], set(stored)
-        for row in chunk:
-            if row["event_key"] not in seen:
-                seen.add(row["event_key"])
-                fresh.append(row)
-        if not fresh:
-            return []
         raw.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
                     [table, len(fresh)])
         ids = [pk for (pk,) in raw.fetchall()]
@@ -166,11 +159,6 @@ def _copy_insert(model: type[models.Model], chunk: Sequence[dict[str, Any]]) -> 
         except (IntegrityError, DatabaseIntegrityError):  # the raw cursor raises psycopg's own
             return _copy_through_temporary(raw, table, fields, fresh, ids)
     return [(pk, row.get("user_id"), row["at"]) for pk, row in zip(ids, fresh, strict=True)]
-
-
-def _stored_keys(raw, table: str, keys: list[str]) -> set[str]:
-    raw.execute(f"SELECT event_key FROM {table} WHERE event_key = ANY(%s)", [keys])  # noqa: S608
-    return {key for (key,) in raw.fetchall()}
 
 
 def _copy(raw, table: str, fields: list[models.Field], rows: Sequence[dict[str, Any]], ids: list[int]) -> None:

@@ -118,7 +118,8 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_doubles_nothing(client, emp
     import time
 
     settings.RISK_INGEST_SYNC_MAX_BYTES = 1000
-    first = celery_workers.start(CELERY_VISIBILITY_TIMEOUT="2")
+    quick = {"CELERY_VISIBILITY_TIMEOUT": "2", "CELERY_UNACKED_RESTORE_SECONDS": "1"}
+    first = celery_workers.start(**quick)
     _, token = source("gateway_http")
     total = 60000
     rows = [http_row(employee.email, T0 + timedelta(milliseconds=i), host=f"h{i % 97}.example",
@@ -133,7 +134,7 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_doubles_nothing(client, emp
     stored_when_killed = GatewayHttpEvent.objects.count()
     assert 0 < stored_when_killed < total, "the batch finished before the worker could be killed"
 
-    celery_workers.start(CELERY_VISIBILITY_TIMEOUT="2")  # the broker hands the unacknowledged job over
+    celery_workers.start(**quick)  # the broker hands the unacknowledged job over
     deadline = time.monotonic() + 60
     while IngestBatch.objects.filter(status="done").count() == 0:
         assert time.monotonic() < deadline, "the second worker did not finish the batch"
