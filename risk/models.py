@@ -297,7 +297,10 @@ class UserRisk(models.Model):
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, primary_key=True, on_delete=models.CASCADE,
                                 related_name="risk")
-    level = models.PositiveSmallIntegerField(choices=Level.choices, default=Level.UNSCORED, db_index=True)
+    # Not indexed: a rescore rewrites many levels, and without an index on it PostgreSQL can
+    # update the rows in place (HOT, helped by the fill factor the migration sets); lists of
+    # scored people read the whole (small) table anyway.
+    level = models.PositiveSmallIntegerField(choices=Level.choices, default=Level.UNSCORED)
     changed_at = models.DateTimeField(default=timezone.now)
     last_event_at = models.DateTimeField(null=True, blank=True)
     last_reset_at = models.DateTimeField(null=True, blank=True)
