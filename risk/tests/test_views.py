@@ -102,3 +102,21 @@ def test_a_source_token_is_shown_once(client_for, security_admin):
     detail = client_for(security_admin).get(f"/risk/sources/{source.pk}/").content.decode()
     assert token not in detail and "/api/v1/telemetry/gateway_http" in detail
     assert services.authenticate_source(f"Bearer {token}") == source
+
+
+def test_list_pages_do_not_query_per_row(client_for, auditor, make_user, django_assert_max_num_queries):
+    from risk.models import IngestBatch, RiskEvent
+
+    for i in range(30):
+        person = make_user(email=f"p{i}@corp.example")
+        UserRisk.objects.create(user=person, level=1 + i % 3)
+        RiskEvent.objects.create(user=person, behaviour="high_risk_domain", level=2, at=T0, source_kind="gateway_dns",
+                                 source_id=i, summary="x", dedupe_key=f"k{i}")
+    sender = TelemetrySource.objects.create(name="s", kind="gateway_dns", prefix="pp", secret_hash="h")
+    for _ in range(30):
+        IngestBatch.objects.create(source=sender, kind=sender.kind, rejected=[{"line": 1, "field": "", "reason": "x"}])
+    client = client_for(auditor)
+    for url in ("/risk/users/", "/risk/sources/", f"/risk/sources/{sender.pk}/", "/risk/telemetry/?kind=gateway_dns",
+                "/risk/behaviours/"):
+        with django_assert_max_num_queries(20):
+            assert client.get(url).status_code == 200
