@@ -752,3 +752,18 @@ def user_create_onboarded(
     for group in groups:
         _add_member(actor=None, group=group, user=user)
     return user
+
+
+def console_sessions_end(*, user: User) -> int:
+    """Sign the person out of the console everywhere (their browser sessions), e.g. when their
+    account is confirmed compromised. Returns how many sessions ended. Callers audit the reason."""
+    from django.contrib.auth import SESSION_KEY
+    from django.contrib.sessions.models import Session
+
+    ended = []
+    for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator(chunk_size=2000):
+        if str(session.get_decoded().get(SESSION_KEY, "")) == str(user.pk):
+            ended.append(session.pk)
+    if ended:
+        Session.objects.filter(pk__in=ended).delete()
+    return len(ended)

@@ -503,7 +503,8 @@ def risk_reset(*, actor: User | None, user: User, reason: str, via: str = "") ->
 
 @transaction.atomic
 def risk_mark_compromised(*, actor: User, user: User, reason: str) -> None:
-    """Confirmed compromised: High until reset, and every open session revoked now."""
+    """Confirmed compromised: High until reset, every open Access session revoked and the
+    person signed out of the console everywhere, now."""
     _require_admin(actor, "mark people compromised")
     reason = _reason(reason)
     if user.pk == actor.pk:
@@ -526,9 +527,14 @@ def risk_mark_compromised(*, actor: User, user: User, reason: str) -> None:
         [scoring.Change(user.pk, previous, int(Level.HIGH))] if previous != Level.HIGH else [],
         cause=RiskLevelChange.Cause.COMPROMISED, actor_email=actor.email, reason=reason, at=now,
     )
+    from accounts.services import console_sessions_end
     from console.access.services import sessions_revoke_for_user
 
     sessions_revoke_for_user(actor=actor, user=user)
+    signed_out = console_sessions_end(user=user)
+    if signed_out:
+        audit_record(actor=actor, action="auth.sessions_ended", obj=user,
+                     changes={"console_sessions": signed_out, "reason": "confirmed compromised"})
 
 
 # --- Our own signals --------------------------------------------------------------------------

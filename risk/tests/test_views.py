@@ -65,10 +65,17 @@ def test_marking_compromised_forces_high_and_revokes_sessions(client_for, securi
 
     from console.access.models import AccessSession, Application
 
+    from django.test import Client
+
     app = Application.objects.create(name="Wiki", domain="wiki.corp.example")
     session = AccessSession.objects.create(user=employee, application=app,
                                            expires_at=timezone.now() + timedelta(hours=1))
+    victim = Client()
+    victim.force_login(employee, backend="django.contrib.auth.backends.ModelBackend")
+    assert victim.get("/launcher/").status_code == 200
     client_for(security_admin).post(f"/risk/users/{employee.pk}/compromised", {"compromise-reason": "Phished"})
+    assert victim.get("/launcher/").status_code == 302  # signed out of the console too
+    assert AuditEvent.objects.get(action="auth.sessions_ended").changes["console_sessions"] == 1
     assert UserRisk.objects.get(user=employee).level == Level.HIGH
     session.refresh_from_db()
     assert session.revoked_at is not None
