@@ -61,11 +61,10 @@ def test_reset_from_the_page_needs_a_reason_and_is_audited(client_for, security_
 
 
 def test_marking_compromised_forces_high_and_revokes_sessions(client_for, security_admin, employee):
+    from django.test import Client
     from django.utils import timezone
 
     from console.access.models import AccessSession, Application
-
-    from django.test import Client
 
     app = Application.objects.create(name="Wiki", domain="wiki.corp.example")
     session = AccessSession.objects.create(user=employee, application=app,
