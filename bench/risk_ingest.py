@@ -328,7 +328,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"   rescore, every level changes  {rescore['cold_seconds']:6.2f} s  ({rescore['cold_changed']:,} changed)")
     print(f"   rescore, nothing changes      {rescore['warm_seconds']:6.2f} s  ({rescore['warm_changed']:,} changed)")
     print(f"   one SQL query, same levels    {rescore['query_seconds']:6.2f} s")
-    print(f"   rescore / query, steady state {warm_ratio:6.2f}×   (target ≤ 2×: {'met' if warm_ratio <= 2 else 'NOT met'})")
+    verdict = "met" if warm_ratio <= 2 else "NOT met"
+    print(f"   rescore / query, steady state {warm_ratio:6.2f}×   (target ≤ 2×: {verdict})")
     print(f"   rescore / query, all change   {ratio:6.2f}×   (also writes {rescore['cold_changed']:,} scores and "
           f"as many history rows, which the query does not: {'within' if ratio <= 2 else 'beyond'} 2×)")
 
