@@ -291,6 +291,10 @@ RISK_INGEST_MAX_REPORTED_REJECTS = env.int("RISK_INGEST_MAX_REPORTED_REJECTS", d
 RISK_GEOIP_CITY_DATABASE = env.str("RISK_GEOIP_CITY_DATABASE", default="")
 RISK_RESCORE_CHUNK = env.int("RISK_RESCORE_CHUNK", default=10000)
 RISK_RESCORE_MINUTES = env.int("RISK_RESCORE_MINUTES", default=15)
+# Raw telemetry is deleted after this many days (risk events and scores stay); batch records
+# (counts and rejected rows) after RISK_BATCH_RETENTION_DAYS.
+RISK_TELEMETRY_RETENTION_DAYS = env.int("RISK_TELEMETRY_RETENTION_DAYS", default=180)
+RISK_BATCH_RETENTION_DAYS = env.int("RISK_BATCH_RETENTION_DAYS", default=30)
 OTP_TOTP_THROTTLE_FACTOR = env.int("OTP_TOTP_THROTTLE_FACTOR", default=1)
 
 # Shared Signals transmitter (see docs/ssf.md). The issuer receivers know us by; empty: the

@@ -10,6 +10,10 @@ SCHEDULE = {
         "schedule": 10.0,
         "options": {"expires": 10.0},
     },
+    "risk-prune-telemetry": {
+        "task": "risk.tasks.prune_telemetry",
+        "schedule": 6 * 3600.0,
+    },
     "risk-requeue-stalled": {
         "task": "risk.tasks.requeue_stalled",
         "schedule": 300.0,

@@ -611,6 +611,32 @@ def rescore_scheduled() -> RescoreRun | None:
     return rescore_run(run.pk)
 
 
+def prune_telemetry(*, batch_size: int = 10000) -> dict[str, int]:
+    """Delete raw telemetry older than ``RISK_TELEMETRY_RETENTION_DAYS`` and batch records older
+    than ``RISK_BATCH_RETENTION_DAYS``, in short batches (no long lock). Risk events keep their
+    summaries and details; their link to the log row then says the row is no longer kept."""
+    now = timezone.now()
+    cutoff = now - timedelta(days=settings.RISK_TELEMETRY_RETENTION_DAYS)
+    deleted: dict[str, int] = {}
+    for model in (AuthEvent, GatewayHttpEvent, GatewayDnsEvent, DeviceSignal):
+        total = 0
+        while True:
+            ids = list(model.objects.filter(at__lt=cutoff).values_list("pk", flat=True)[:batch_size])
+            if not ids:
+                break
+            total += model.objects.filter(pk__in=ids).delete()[0]
+        deleted[model._meta.model_name] = total
+    batches = IngestBatch.objects.filter(
+        received_at__lt=now - timedelta(days=settings.RISK_BATCH_RETENTION_DAYS),
+        status__in=[IngestBatch.Status.DONE, IngestBatch.Status.FAILED],
+    ).delete()[0]
+    deleted["ingestbatch"] = batches
+    if any(deleted.values()):
+        audit_record(actor=None, action="risk.telemetry.pruned", object_type="risk.telemetry",
+                     object_repr="Telemetry retention", changes=deleted)
+    return deleted
+
+
 def requeue_stalled(older_than: timedelta = timedelta(minutes=15)) -> int:
     """Batches and rescores left queued or half-done by a worker that died."""
     from risk.tasks import process_batch, rescore

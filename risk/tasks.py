@@ -55,3 +55,10 @@ def requeue_stalled() -> None:
     from risk import services
 
     services.requeue_stalled()
+
+
+@shared_task(acks_late=True, soft_time_limit=3000, time_limit=3600, ignore_result=True)
+def prune_telemetry() -> None:
+    from risk import services
+
+    services.prune_telemetry()

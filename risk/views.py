@@ -394,7 +394,7 @@ def telemetry_row(request: HttpRequest, kind: str, row_id: int) -> HttpResponse:
     model, title, _ = TELEMETRY[kind]
     row = model.objects.filter(pk=row_id).first()
     if row is None:
-        raise Http404("That log row no longer exists.")
+        raise Http404("That log row is no longer kept (see the telemetry retention in docs/risk.md).")
     fields = [(f.verbose_name, getattr(row, f.attname)) for f in model._meta.concrete_fields]
     triggered = RiskEvent.objects.filter(source_kind=kind, source_id=row.pk).select_related("user")
     for event in triggered:
