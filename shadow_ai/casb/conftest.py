@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import pytest
 
-from shadow_ai.casb.testing import VendorServer
-
-NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+from shadow_ai.casb.testing import (
+    NOW,
+    VendorServer,
+)
 
 
 @pytest.fixture
@@ -40,3 +41,55 @@ def make_ctx(vendor_server, waits) -> Callable:
         return connector, ctx
 
     return make
+
+
+@pytest.fixture
+def make_integration(db, vendor_server) -> Callable:
+    """An integration of ``vendor`` whose vendor requests go to the loopback server."""
+    import json
+
+    from shadow_ai.casb.models import Integration
+
+    def make(vendor: str = "openai", *, credentials: dict[str, str] | None = None, config: dict | None = None,
+             name: str | None = None, **fields):
+        if credentials is None:
+            from shadow_ai.casb.connectors.openai.tests.payloads import ADMIN_KEY
+
+            credentials = {"admin_api_key": ADMIN_KEY}
+        return Integration.objects.create(
+            name=name or f"{vendor} {Integration.objects.count() + 1}", vendor=vendor,
+            credentials=json.dumps(credentials), config=config or {}, base_url=vendor_server.url, **fields)
+
+    return make
+
+
+@pytest.fixture
+def openai_integration(make_integration, vendor_server):
+    from shadow_ai.casb.connectors.openai.tests import payloads
+
+    payloads.serve(vendor_server)
+    return make_integration("openai", config={"workspace_id": "ws-acme"}, name="OpenAI (Acme)")
+
+
+@pytest.fixture
+def scan(db) -> Callable:
+    """``scan(integration)``: run a whole scan in this process, as a worker would; returns the run."""
+    from shadow_ai.casb import scanner
+    from shadow_ai.casb.models import ScanRun
+
+    def run(integration, *, owner: str = "test-worker"):
+        scan_run = ScanRun.objects.create(integration=integration)
+        outcome = scanner.execute(scan_run.pk, owner=owner, sleep=lambda s: None)
+        scan_run.refresh_from_db()
+        scan_run.outcome = outcome
+        return scan_run
+
+    return run
+
+
+@pytest.fixture
+def library(db):
+    """The application library shipped with the console."""
+    from shadow_ai.catalogue import sync_library
+
+    return sync_library()

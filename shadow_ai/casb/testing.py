@@ -13,11 +13,16 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from shadow_ai.casb.connectors.base import Connector, Context, Observation, Skip
+
+# The replayed payloads date things relative to this moment (taken once, when tests start), so
+# a worker process using the real clock sees the same ages as a test using this one.
+NOW = datetime.now(UTC).replace(microsecond=0)
 
 
 @dataclass

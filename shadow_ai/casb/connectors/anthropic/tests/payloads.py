@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
-from shadow_ai.casb.testing import VendorServer, after_cursor_pages
+from shadow_ai.casb.testing import (
+    NOW,
+    VendorServer,
+    after_cursor_pages,
+)
 
-NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 ADMIN_KEY = "sk-ant-admin01-replay"
 
 

@@ -5,15 +5,19 @@ connector reads."""
 from __future__ import annotations
 
 import functools
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from shadow_ai.casb.testing import Request, Response, VendorServer
+from shadow_ai.casb.testing import (
+    NOW,
+    Request,
+    Response,
+    VendorServer,
+)
 
-NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 ORG = "acme"
 APP_ID = "424242"
 INSTALLATION = "7654321"

@@ -7,15 +7,20 @@ from __future__ import annotations
 
 import functools
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from shadow_ai.casb.testing import Request, Response, VendorServer, token_pages
+from shadow_ai.casb.testing import (
+    NOW,
+    Request,
+    Response,
+    VendorServer,
+    token_pages,
+)
 
-NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 ADMIN = "root@acme.example"
 SCOPE = "https://www.googleapis.com/auth/"
 

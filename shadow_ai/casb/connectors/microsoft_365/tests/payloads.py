@@ -3,11 +3,15 @@ Microsoft Graph v1.0 collections (``value`` + ``@odata.nextLink`` with a ``$skip
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
-from shadow_ai.casb.testing import Request, Response, VendorServer
+from shadow_ai.casb.testing import (
+    NOW,
+    Request,
+    Response,
+    VendorServer,
+)
 
-NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 TENANT = "7d3c1a2b-0000-4000-8000-acme00000001"
 CLIENT_ID = "5e2f9a10-1111-4111-8111-casb00000001"
 SECRET = "Qx8Q~replay-secret"

@@ -3,11 +3,14 @@ organization with something to find in every check. Times are Unix seconds, as O
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
-from shadow_ai.casb.testing import VendorServer, after_cursor_pages
+from shadow_ai.casb.testing import (
+    NOW,
+    VendorServer,
+    after_cursor_pages,
+)
 
-NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 ADMIN_KEY = "sk-admin-replay-0123456789"
 
 
