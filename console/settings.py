@@ -357,6 +357,9 @@ CASB_SCAN_MAX_ATTEMPTS = env.int("CASB_SCAN_MAX_ATTEMPTS", default=6)
 CASB_RETRY_BASE_SECONDS = env.float("CASB_RETRY_BASE_SECONDS", default=30.0)
 CASB_RETRY_MAX_SECONDS = env.float("CASB_RETRY_MAX_SECONDS", default=1800.0)
 CASB_DISPATCH_SECONDS = env.int("CASB_DISPATCH_SECONDS", default=60)
+# Empty: scans run on the default queue. Set (e.g. "connectors") to run them on workers started
+# with -Q connectors only.
+CASB_QUEUE = env.str("CASB_QUEUE", default="")
 CASB_TEST_CONNECTION_LIMIT = env.int("CASB_TEST_CONNECTION_LIMIT", default=10)
 CASB_KEY_ROTATION_DAYS = env.int("CASB_KEY_ROTATION_DAYS", default=90)
 CASB_UNUSED_DAYS = env.int("CASB_UNUSED_DAYS", default=30)

@@ -97,7 +97,7 @@ class FindingFilter(django_filters.FilterSet):
                                         label="Open or resolved")
     integration = django_filters.ModelChoiceFilter(queryset=Integration.objects.order_by("name"), empty_label="Any")
     vendor = django_filters.ChoiceFilter(choices=connectors.choices, field_name="integration__vendor",
-                                         empty_label="Any")
+                                         empty_label="Any", label="Vendor")
 
     class Meta:
         model = Finding
@@ -128,7 +128,9 @@ INSTANCE_TABS = [("active", "Active"), ("hidden", "Hidden"), ("resolved", "Resol
 
 class InstanceFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(method="search", label="Search")
-    show = django_filters.ChoiceFilter(choices=INSTANCE_TABS, method="by_tab", empty_label="Active", label="Show")
+    # Chosen with the tabs above the list; a hidden input keeps it while searching.
+    show = django_filters.ChoiceFilter(choices=INSTANCE_TABS, method="by_tab", empty_label="Active", label="Show",
+                                       widget=forms.HiddenInput)
 
     class Meta:
         model = FindingInstance

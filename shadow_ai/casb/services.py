@@ -319,15 +319,24 @@ def integration_delete(*, actor: User, integration: Integration) -> None:
 # --- Scans -------------------------------------------------------------------------------------
 
 
+def queue_scan(run_id: int) -> None:
+    """Hand a run to the workers: on ``CASB_QUEUE`` when set (a worker dedicated to vendor
+    scans), otherwise on the default queue. Retries of the task stay on the same queue."""
+    from shadow_ai.casb.tasks import run_scan
+
+    if settings.CASB_QUEUE:
+        run_scan.apply_async((run_id,), queue=settings.CASB_QUEUE)
+    else:
+        run_scan.delay(run_id)
+
+
 def _start_scan(integration: Integration, trigger: str, actor: User | None) -> ScanRun:
     existing = ScanRun.objects.filter(integration=integration, status__in=ScanRun.ACTIVE).first()
     if existing is not None:
         return existing
     run = ScanRun.objects.create(integration=integration, trigger=trigger,
                                  requested_by_email=getattr(actor, "email", "") or "")
-    from shadow_ai.casb.tasks import run_scan
-
-    transaction.on_commit(lambda: run_scan.delay(run.pk))
+    transaction.on_commit(lambda: queue_scan(run.pk))
     return run
 
 
@@ -351,8 +360,6 @@ def scan_start(*, actor: User, integration: Integration) -> tuple[ScanRun, bool]
 def scans_dispatch_due(*, now=None) -> list[int]:
     """The scheduler's job: a scan for every active integration that is due, and a new task for
     runs whose worker vanished (their lease ran out long ago, or they were never picked up)."""
-    from shadow_ai.casb.tasks import run_scan
-
     now = now or timezone.now()
     started = []
     due = Integration.objects.filter(status=Integration.Status.ACTIVE, is_demo=False, next_scan_at__lte=now)
@@ -370,10 +377,10 @@ def scans_dispatch_due(*, now=None) -> list[int]:
     stale = now - timedelta(seconds=scanner.lease_seconds() * 2)
     for run_id in ScanRun.objects.filter(status__in=ScanRun.ACTIVE).filter(
             lease_until__lt=stale).values_list("pk", flat=True):
-        run_scan.delay(run_id)
+        queue_scan(run_id)
     for run_id in ScanRun.objects.filter(status=ScanRun.Status.QUEUED, lease_until__isnull=True,
                                          created_at__lt=stale).values_list("pk", flat=True):
-        run_scan.delay(run_id)
+        queue_scan(run_id)
     return started
 
 

@@ -99,12 +99,12 @@ def integration_detail(request: HttpRequest, integration_id: int) -> HttpRespons
                          per_page=25)
     connector = integration.connector
     config = [(spec.label, integration.config.get(spec.name, "")) for spec in connector.config_fields]
+    stored = integration.secret_values()
     return render(request, "casb/integration_detail.html", {
         "integration": integration, "connector": connector, "config": config, "listing": runs,
         "run": selectors.latest_run(integration), "severities": selectors.severity_summary(integration),
         "can_write": _can_write(request), "history": audit_events_for_object("casb.integration", str(integration.pk)),
-        "secret_labels": [spec.label for spec in connector.credential_fields if integration.secret_values().get(
-            spec.name)],
+        "secret_labels": [spec.label for spec in connector.credential_fields if spec.name in stored],
     })
 
 

@@ -23,6 +23,14 @@ def queued(monkeypatch) -> list[int]:
     return sent
 
 
+def test_scans_can_have_a_queue_of_their_own(monkeypatch, settings):
+    sent = []
+    monkeypatch.setattr(tasks.run_scan, "apply_async", lambda args, queue: sent.append((args, queue)))
+    settings.CASB_QUEUE = "connectors"
+    services.queue_scan(7)
+    assert sent == [((7,), "connectors")]
+
+
 def test_only_admins_write(make_user, openai_integration):
     auditor = make_user("auditor", email="a@corp.example")
     with pytest.raises(PermissionRefused):
