@@ -7,6 +7,7 @@ they are never returned, logged or written to the audit trail."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
@@ -30,6 +31,7 @@ from shadow_ai.gateway import services as gateway_services
 from shadow_ai.models import Application, GatewayPolicy
 
 REASON_MAX = 500
+CONFIG_VALUE = re.compile(r"[A-Za-z0-9._@:+-]+")
 SETTING_FIELDS = ("name", "config", "base_url", "scan_interval_hours")
 
 
@@ -88,6 +90,10 @@ def clean_config(connector: Connector, values: Mapping[str, Any]) -> dict[str, s
             raise ValidationFailed(f"{spec.label} is required.", field=spec.name)
         if len(value) > 300:
             raise ValidationFailed(f"Keep {spec.label} under 300 characters.", field=spec.name)
+        if value and not CONFIG_VALUE.fullmatch(value):
+            # These values end up in vendor URLs: no slashes, spaces or query characters.
+            raise ValidationFailed(f"{spec.label} may contain only letters, digits and . _ @ : + -",
+                                   field=spec.name)
         if value:
             cleaned[spec.name] = value
     for name in ("app_id", "installation_id"):
@@ -148,7 +154,7 @@ def connection_check(*, actor: User, vendor: str, credentials: Mapping[str, str]
         raise ValidationFailed("Too many connection tests in a minute: wait a moment and try again.")
     connector = connectors.get(vendor)
     ctx = connectors.context_for(connector, credentials=credentials, config=config, base_url=base_url, max_retries=1,
-                                 max_wait=5.0)
+                                 max_wait=5.0, timeout=min(settings.CASB_HTTP_TIMEOUT, 10.0))
     return connector.check(ctx)
 
 

@@ -56,14 +56,15 @@ def context_for(
     connector: Connector, *, credentials: Mapping[str, str], config: Mapping[str, Any], base_url: str = "",
     now: datetime | None = None, state: dict[str, Any] | None = None,
     on_wait: Callable[[float], None] | None = None, sleep: Callable[[float], None] | None = None,
-    max_retries: int | None = None, max_wait: float | None = None,
+    max_retries: int | None = None, max_wait: float | None = None, timeout: float | None = None,
 ) -> Context:
     """A ready context: ``base_url`` replaces the vendor's hosts only where settings allow it
     (never in production). Token-based connectors fetch their token on the first request."""
     override = base_url if (base_url and settings.CASB_ALLOW_BASE_URL_OVERRIDE) else ""
     options = connector.http_options(credentials, config)
     http = VendorHTTP(
-        vendor=connector.label, hosts=connector.hosts, override=override, timeout=settings.CASB_HTTP_TIMEOUT,
+        vendor=connector.label, hosts=connector.hosts, override=override,
+        timeout=settings.CASB_HTTP_TIMEOUT if timeout is None else timeout,
         max_retries=settings.CASB_HTTP_MAX_RETRIES if max_retries is None else max_retries,
         max_wait=settings.CASB_HTTP_MAX_WAIT_SECONDS if max_wait is None else max_wait,
         on_wait=on_wait, **({"sleep": sleep} if sleep else {}), **options,

@@ -68,6 +68,11 @@ def test_names_intervals_and_settings_are_checked(super_admin, openai_integratio
                                     config={"workspace_id": "ws-acme"}, scan_interval_hours=0,
                                     base_url=openai_integration.base_url)
     assert bad.value.field == "scan_interval_hours"
+    with pytest.raises(ValidationFailed) as bad:
+        services.integration_create(actor=super_admin, vendor="microsoft_365", name="M365",
+                                    credentials={"client_secret": "s"},
+                                    config={"tenant_id": "../../evil?x=", "client_id": "c"})
+    assert bad.value.field == "tenant_id"
 
 
 def test_changed_settings_are_tested_before_they_are_saved(super_admin, openai_integration, vendor_server):

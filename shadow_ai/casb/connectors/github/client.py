@@ -12,6 +12,7 @@ import re
 import time
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote
 
 import jwt
 
@@ -100,7 +101,7 @@ def repositories(http: VendorHTTP, org: str, link: str | None, per_page: int = 3
 def branch_protection(http: VendorHTTP, full_name: str, branch: str) -> Mapping[str, Any] | None:
     """The default branch's protection rule, or None when the branch is not protected."""
     try:
-        reply = http.get(f"/repos/{full_name}/branches/{branch}/protection")
+        reply = http.get(f"/repos/{full_name}/branches/{quote(branch, safe='')}/protection")
     except NotFound:
         return None
     return reply.data if isinstance(reply.data, Mapping) else {}
