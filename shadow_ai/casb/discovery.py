@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 from django.utils import timezone
 
@@ -23,6 +24,8 @@ from shadow_ai.casb.models import DiscoveredApp, Integration
 from shadow_ai.models import Application
 
 MAX_USERS = 500
+UPDATED_FIELDS = ["name", "publisher", "hostnames", "scopes", "users", "user_count", "is_ai", "match", "application",
+                  "last_seen_at", "last_seen_run", "resolved_at"]
 _WORD = re.compile(r"[a-z0-9]+")
 AI_WORDS = {"ai", "gpt", "chatgpt", "llm", "copilot", "chatbot", "claude", "gemini", "openai", "anthropic",
             "mistral", "perplexity", "genai", "gpts", "bard", "deepseek", "grok", "llama"}
@@ -49,8 +52,8 @@ def _names() -> dict[str, int]:
     return found
 
 
-def match(sighting: AppSighting, names: dict[str, int]) -> tuple[int | None, str]:
-    matcher = library.hostname_matcher()
+def match(sighting: AppSighting, names: dict[str, int], matcher: Any = None) -> tuple[int | None, str]:
+    matcher = matcher or library.hostname_matcher()
     for host in sighting.hostnames:
         facts = matcher.match(host)
         if facts is not None:
@@ -75,6 +78,9 @@ def record(integration: Integration, sightings: Iterable[AppSighting], *, run_id
         integration=integration, external_id__in=list(grouped))}
     names: dict[str, int] | None = None
     linked: dict[str, int | None] = {}
+    snapshot = library.library_snapshot()
+    added: list[DiscoveredApp] = []
+    changed: list[DiscoveredApp] = []
     for external_id, group in grouped.items():
         first = group[0]
         app = existing.get(external_id) or DiscoveredApp(integration=integration, external_id=external_id,
@@ -91,14 +97,16 @@ def record(integration: Integration, sightings: Iterable[AppSighting], *, run_id
         if app.application_id is None:
             if names is None:
                 names = _names()
-            found, how = match(first, names)
+            found, how = match(first, names, snapshot.matcher)
             if found is None and looks_like_ai(first.name, app.hostnames) and app.hostnames:
                 found, how = _add_to_library(integration, app)
             app.application_id, app.match = found, how
-        app.is_ai = looks_like_ai(app.name, app.hostnames) or bool(
-            app.application_id and Application.objects.filter(pk=app.application_id, is_gen_ai=True).exists())
-        app.save()
+        facts = snapshot.by_id.get(app.application_id) if app.application_id else None
+        app.is_ai = looks_like_ai(app.name, app.hostnames) or bool(facts and facts.gen_ai)
+        (changed if app.pk else added).append(app)
         linked[external_id] = app.application_id
+    DiscoveredApp.objects.bulk_create(added)
+    DiscoveredApp.objects.bulk_update(changed, UPDATED_FIELDS)
     return linked
 
 
