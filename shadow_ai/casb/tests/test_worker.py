@@ -62,6 +62,9 @@ def test_a_scan_killed_mid_way_is_finished_by_another_worker_without_duplicates(
         "the scan finished before the worker could be killed"
     stored_when_killed = FindingInstance.objects.count()
 
+    # Redis hands an unacknowledged task to a worker that starts polling once the task is older
+    # than the visibility timeout (later sweeps come only every ~100 s): let it age first.
+    time.sleep(2.5)
     celery_workers.start(CELERY_VISIBILITY_TIMEOUT="2", CASB_SCAN_LEASE_SECONDS="3")
     done = wait_for(lambda: ScanRun.objects.filter(pk=run.pk).exclude(status__in=ScanRun.ACTIVE).first(),
                     timeout=90, what="the second worker to finish the scan", every=0.2)
