@@ -109,6 +109,7 @@ INSTALLED_APPS = [
     "risk",
     "risk.ssf",
     "shadow_ai",
+    "shadow_ai.casb",
 ]
 
 MIDDLEWARE = [
@@ -343,6 +344,34 @@ if PRODUCTION and DEV_VERIFICATION_PROVIDER:
     )
 DEV_VERIFICATION_PROVIDER_URL = env.str("DEV_VERIFICATION_PROVIDER_URL", default="http://localhost:8001")
 DEV_VERIFICATION_PROVIDER_CLIENT_SECRET = env.str("DEV_VERIFICATION_PROVIDER_CLIENT_SECRET", default="")
+# CASB scans of SaaS and AI vendors (docs/casb.md). The vendors' API hosts are fixed; outside
+# production an integration may send them to another address instead (tests, local replay).
+CASB_ALLOW_BASE_URL_OVERRIDE = env.bool("CASB_ALLOW_BASE_URL_OVERRIDE", default=not PRODUCTION)
+if PRODUCTION and CASB_ALLOW_BASE_URL_OVERRIDE:
+    raise ImproperlyConfigured(
+        "CASB_ALLOW_BASE_URL_OVERRIDE cannot be enabled when CONSOLE_ENV=production: integrations must talk to "
+        "the vendors' own API hosts."
+    )
+CASB_HTTP_TIMEOUT = env.float("CASB_HTTP_TIMEOUT", default=30.0)
+CASB_HTTP_MAX_RETRIES = env.int("CASB_HTTP_MAX_RETRIES", default=4)
+CASB_HTTP_MAX_WAIT_SECONDS = env.float("CASB_HTTP_MAX_WAIT_SECONDS", default=60.0)
+CASB_SCAN_LEASE_SECONDS = env.int("CASB_SCAN_LEASE_SECONDS", default=120)
+CASB_SCAN_SLICE_SECONDS = env.int("CASB_SCAN_SLICE_SECONDS", default=300)
+CASB_SCAN_MAX_ATTEMPTS = env.int("CASB_SCAN_MAX_ATTEMPTS", default=6)
+CASB_RETRY_BASE_SECONDS = env.float("CASB_RETRY_BASE_SECONDS", default=30.0)
+CASB_RETRY_MAX_SECONDS = env.float("CASB_RETRY_MAX_SECONDS", default=1800.0)
+CASB_DISPATCH_SECONDS = env.int("CASB_DISPATCH_SECONDS", default=60)
+# Empty: scans run on the default queue. Set (e.g. "connectors") to run them on workers started
+# with -Q connectors only.
+CASB_QUEUE = env.str("CASB_QUEUE", default="")
+CASB_TEST_CONNECTION_LIMIT = env.int("CASB_TEST_CONNECTION_LIMIT", default=10)
+CASB_KEY_ROTATION_DAYS = env.int("CASB_KEY_ROTATION_DAYS", default=90)
+CASB_UNUSED_DAYS = env.int("CASB_UNUSED_DAYS", default=30)
+CASB_INACTIVE_DAYS = env.int("CASB_INACTIVE_DAYS", default=30)
+CASB_STALE_INVITE_DAYS = env.int("CASB_STALE_INVITE_DAYS", default=7)
+CASB_STALE_REPOSITORY_DAYS = env.int("CASB_STALE_REPOSITORY_DAYS", default=365)
+CASB_PASSWORD_AGE_DAYS = env.int("CASB_PASSWORD_AGE_DAYS", default=90)
+CASB_SYNC_AGE_DAYS = env.int("CASB_SYNC_AGE_DAYS", default=7)
 # Where people open the console, for links in e-mails sent outside a request (the demo data).
 CONSOLE_URL = env.str("CONSOLE_URL", default="http://localhost:8000")
 

@@ -13,6 +13,7 @@ urlpatterns = [
     path("risk/ssf/", include("risk.ssf.urls")),
     path("", include("risk.ssf.api_urls")),
     path("onboarding/", include("accounts.onboarding.urls")),
+    path("shadow-ai/casb/", include("shadow_ai.casb.urls")),
     path("shadow-ai/", include("shadow_ai.urls")),
 ]
 

@@ -151,6 +151,28 @@ def application_create(
     return app
 
 
+@transaction.atomic
+def application_record_discovered(
+    *, name: str, hostnames: Sequence[str], found_by: str, vendor: str = "", description: str = "",
+) -> Application:
+    """A generative AI application that a CASB scan found people using (an OAuth grant) and the
+    library did not know: added as a custom, Unreviewed application so Gateway policies can act
+    on it and admins can review it. A system action: the audit row says what found it."""
+    fields = _clean_app(name=name, vendor=vendor, category=Category.ARTIFICIAL_INTELLIGENCE, url="",
+                        description=description, application=None)
+    hosts = _clean_hostnames(hostnames, None)
+    app = Application(key=_new_key(fields["name"]), source=Application.Source.CUSTOM, is_gen_ai=True, **fields)
+    rescore(app, {})
+    app.save()
+    ApplicationHostname.objects.bulk_create([ApplicationHostname(application=app, hostname=h) for h in hosts])
+    audit_record(actor=None, action="shadow_ai.application.discovered", obj=app, changes={
+        **{f: {"old": None, "new": getattr(app, f)} for f in APP_FIELDS}, "hostnames": {"old": None, "new": hosts},
+        "found_by": found_by,
+    })
+    _changed()
+    return app
+
+
 def _custom_only(application: Application, what: str) -> None:
     if not application.is_custom:
         raise Conflict(f"{application.name} comes with the library and is kept up to date by it; you cannot {what} "

@@ -20,6 +20,7 @@ from console.core.forms import add_service_error
 from console.core.listing import build_listing
 from console.core.permissions import public, roles_required
 from shadow_ai import scoring, selectors, services
+from shadow_ai.casb import selectors as casb_selectors
 from shadow_ai.forms import (
     CONDITION_LABELS,
     VALUE_HELP,
@@ -56,6 +57,8 @@ class LibraryFilter(django_filters.FilterSet):
                                             widget=django_forms.NumberInput(attrs={"step": "0.1", "min": "0",
                                                                                    "max": "5"}))
     source = django_filters.ChoiceFilter(choices=Application.Source.choices, empty_label="Any")
+    discovered = django_filters.ChoiceFilter(choices=YES_NO, empty_label="Any", method="by_discovered",
+                                             label="Discovered by CASB")
 
     class Meta:
         model = Application
@@ -63,6 +66,10 @@ class LibraryFilter(django_filters.FilterSet):
 
     def yes_no(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         return queryset.filter(is_gen_ai=value == "yes")
+
+    def by_discovered(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        found = casb_selectors.discovered_application_ids()
+        return queryset.filter(pk__in=found) if value == "yes" else queryset.exclude(pk__in=found)
 
     def search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         value = value.strip()
@@ -79,7 +86,8 @@ LIBRARY_SORTS = {"name": "name", "vendor": "vendor", "category": "category", "st
 
 @roles_required(CONSOLE_READERS)
 def library(request: HttpRequest) -> HttpResponse:
-    listing = build_listing(request, selectors.applications_for_list(), sorts=LIBRARY_SORTS, default_sort="name",
+    applications = selectors.applications_for_list().annotate(discovered=casb_selectors.discovered_exists())
+    listing = build_listing(request, applications, sorts=LIBRARY_SORTS, default_sort="name",
                             filterset_class=LibraryFilter)
     template = "shadow_ai/library.html#results" if request.htmx else "shadow_ai/library.html"
     return render(request, template, {
@@ -126,7 +134,7 @@ def app_detail(request: HttpRequest, library_app_id: int) -> HttpResponse:
         "status_history": [e for e in history if e.action == "shadow_ai.application.status_changed"],
         "history": history, "policies": services.policies_naming(app),
         "evidence_choices": {key: evidence_choices(field) for key, field in scoring.FIELDS.items()},
-        "can_write": request.user.role in ADMINS,
+        "can_write": request.user.role in ADMINS, "discoveries": casb_selectors.discoveries_of_application(app.pk),
     })
 
 

@@ -42,6 +42,13 @@ class Command(BaseCommand):
             f"Shadow AI: {shadow['applications']} applications in the library, {shadow['reviewed']} reviewed, "
             f"{shadow['policies']} Gateway policies."
         )
+        from shadow_ai.casb.demo import seed_casb_demo
+
+        casb = seed_casb_demo()
+        self.stdout.write(
+            f"CASB: {casb['integrations']} demo integrations (sample data, never scanned) with {casb['findings']} "
+            "findings."
+        )
         self.stdout.write(f"Demo logins (password: {result.password}):")
         for email, role in result.logins:
             self.stdout.write(f"  {role:<15} {email}")

@@ -82,7 +82,16 @@ def sample_kwargs(super_admin) -> dict[str, object]:
         name="Sample gateway policy", position=1, action="block",
         conditions=[{"type": "status", "operator": "in", "values": ["unapproved"]}],
     )
+    from shadow_ai.casb.models import Finding, FindingInstance, Integration, ScanRun
+
+    integration = Integration.objects.create(name="Sample CASB", vendor="openai", credentials='{"admin_api_key": "k"}')
+    scan_run = ScanRun.objects.create(integration=integration, status="succeeded")
+    finding = Finding.objects.create(integration=integration, type_key="openai.stale_pending_invite",
+                                     title="OpenAI: Stale pending invite", vendor="OpenAI", severity=1)
+    instance = FindingInstance.objects.create(finding=finding, key="invite:1", asset="a@corp.example")
     return {
+        "integration_id": integration.pk, "scan_run_id": scan_run.pk, "finding_id": finding.pk,
+        "instance_id": instance.pk, "vendor": "openai",
         "stream_pk": stream.pk, "stream_id": stream.stream_id, "subject_id": subject.pk, "delivery_id": outbox_row.pk,
         "case_id": case.pk, "message_id": message.pk, "token": "sample-invitation-token",
         "user_id": person.pk, "group_id": group.pk, "idp_id": idp.pk, "event_id": event.pk,

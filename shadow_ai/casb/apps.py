@@ -1,0 +1,17 @@
+from django.apps import AppConfig
+
+
+class CasbConfig(AppConfig):
+    name = "shadow_ai.casb"
+    label = "casb"
+    verbose_name = "CASB"
+
+    def ready(self) -> None:
+        from accounts.roles import CONSOLE_READERS
+        from console.core.navigation import NavItem, register
+
+        register(
+            NavItem("Shadow AI", "CASB integrations", "casb:integration-list", CONSOLE_READERS, order=40),
+            NavItem("Shadow AI", "CASB findings", "casb:finding-list", CONSOLE_READERS, order=50),
+            NavItem("Shadow AI", "Discovered apps", "casb:discovered-list", CONSOLE_READERS, order=60),
+        )

@@ -1,0 +1,140 @@
+"""Google Workspace APIs with a service account and domain-wide delegation.
+
+The service account signs a JWT (RS256) asking for the scopes on behalf of an admin of the domain
+(``sub``) and trades it at Google's token endpoint for an access token (OAuth 2.0 JWT bearer
+grant). The Directory API (``admin.googleapis.com``) then lists users (``users.list``, paged
+with ``pageToken`` / ``nextPageToken``) and the OAuth tokens each user granted to third-party
+applications (``tokens.list``, one call per user, not paged). Gemini licences come from the
+Enterprise License Manager API (``licensing.googleapis.com``)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import jwt
+
+from shadow_ai.casb.connectors.base import items
+from shadow_ai.casb.connectors.errors import AuthError, BadRequest, ConnectorError, MalformedResponse, NotFound
+from shadow_ai.casb.connectors.http import VendorHTTP
+
+HOSTS = {
+    "oauth": "https://oauth2.googleapis.com",
+    "admin": "https://admin.googleapis.com",
+    "licensing": "https://licensing.googleapis.com",
+}
+# The audience Google documents for service-account assertions. The key file's own token_uri is
+# ignored on purpose: a credential must not decide where the console sends signed assertions.
+AUDIENCE = "https://oauth2.googleapis.com/token"
+SCOPE = "https://www.googleapis.com/auth/"
+USERS_READ = SCOPE + "admin.directory.user.readonly"
+USERS_SECURITY = SCOPE + "admin.directory.user.security"
+CUSTOMER_READ = SCOPE + "admin.directory.customer.readonly"
+LICENSING = SCOPE + "apps.licensing"
+
+
+def service_account(raw: str) -> dict[str, str]:
+    """The service account key file (JSON), checked; ``AuthError`` says what is wrong with it."""
+    try:
+        data = json.loads(raw or "")
+    except ValueError:
+        raise AuthError("The service account key is not valid JSON: paste the whole key file downloaded from "
+                        "Google Cloud (IAM › Service accounts › Keys).") from None
+    if not isinstance(data, dict) or data.get("type") != "service_account":
+        raise AuthError("This JSON is not a service account key (its “type” must be “service_account”).")
+    missing = [k for k in ("client_email", "private_key", "client_id") if not data.get(k)]
+    if missing:
+        raise AuthError(f"The service account key lacks {', '.join(missing)}.")
+    if "PRIVATE KEY" not in str(data["private_key"]):
+        raise AuthError("The service account key's private_key is not a PEM private key.")
+    return {k: str(v) for k, v in data.items() if isinstance(v, str)}
+
+
+def fetch_token(http: VendorHTTP, account: Mapping[str, str], subject: str, scopes: Sequence[str]) -> str:
+    now = int(time.time())
+    claims = {"iss": account["client_email"], "scope": " ".join(scopes), "aud": AUDIENCE, "sub": subject,
+              "iat": now, "exp": now + 3600}
+    try:
+        assertion = jwt.encode(claims, account["private_key"], algorithm="RS256",
+                               headers={"kid": account.get("private_key_id", "")})
+    except (ValueError, TypeError, jwt.PyJWTError) as exc:
+        raise AuthError(f"The service account's private key cannot sign: {exc}.") from None
+    try:
+        reply = http.post("/token", host="oauth", authenticated=False,
+                          data={"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer", "assertion": assertion})
+    except (AuthError, BadRequest, NotFound) as exc:
+        raise AuthError(_token_problem(exc, account, subject, scopes), status=exc.status) from None
+    token = reply.data.get("access_token") if isinstance(reply.data, Mapping) else None
+    if not token:
+        raise AuthError("Google's token endpoint answered without an access token.")
+    return str(token)
+
+
+def _token_problem(exc: ConnectorError, account: Mapping[str, str], subject: str, scopes: Sequence[str]) -> str:
+    said = exc.message
+    if "unauthorized_client" in said:
+        return (f"Domain-wide delegation is not set up for client ID {account.get('client_id')}, or it does not "
+                f"grant every scope the scan needs: {', '.join(scopes)}. Add them in the Admin console › Security › "
+                "Access and data control › API controls › Domain-wide delegation.")
+    if "Invalid email or User ID" in said:
+        return f"{subject} is not a user of this Google Workspace: give the e-mail of a super admin to act as."
+    if "Invalid JWT Signature" in said or "invalid_grant" in said:
+        return ("Google refused the service account key (" + said + "). The key may have been deleted or disabled: "
+                "create a new key and rotate the credentials.")
+    return f"Google refused the service account: {said}"
+
+
+def users_page(http: VendorHTTP, customer: str, page_token: str | None, max_results: int = 50
+               ) -> tuple[list[Mapping[str, Any]], str | None]:
+    params: dict[str, Any] = {"customer": customer or "my_customer", "maxResults": max_results, "orderBy": "email"}
+    if page_token:
+        params["pageToken"] = page_token
+    reply = http.get("/admin/directory/v1/users", host="admin", params=params)
+    following = reply.data.get("nextPageToken") if isinstance(reply.data, Mapping) else None
+    return items(reply.data, "users"), (str(following) if following and following != page_token else None)
+
+
+def user_tokens(http: VendorHTTP, user_key: str) -> list[Mapping[str, Any]]:
+    """OAuth tokens the user issued to third-party applications ([] for a user gone meanwhile)."""
+    try:
+        reply = http.get(f"/admin/directory/v1/users/{user_key}/tokens", host="admin")
+    except NotFound:
+        return []
+    return items(reply.data, "items") if reply.data is not None else []
+
+
+def customer(http: VendorHTTP, key: str = "my_customer") -> Mapping[str, Any]:
+    reply = http.get(f"/admin/directory/v1/customers/{key}", host="admin")
+    if not isinstance(reply.data, Mapping) or not reply.data.get("id"):
+        raise MalformedResponse("The Directory API answered without a customer id.")
+    return reply.data
+
+
+def licence_page(http: VendorHTTP, product: str, customer_id: str, page_token: str | None, max_results: int = 1000
+                 ) -> tuple[list[Mapping[str, Any]], str | None]:
+    params: dict[str, Any] = {"customerId": customer_id, "maxResults": max_results}
+    if page_token:
+        params["pageToken"] = page_token
+    reply = http.get(f"/apps/licensing/v1/product/{product}/users", host="licensing", params=params)
+    following = reply.data.get("nextPageToken") if isinstance(reply.data, Mapping) else None
+    return items(reply.data, "items"), (str(following) if following and following != page_token else None)
+
+
+def token_auth(ctx: Any, scopes: Sequence[str]) -> None:
+    """Give ``ctx.http`` a bearer token for the admin named in the config, fetched on first use
+    and again when Google says it expired."""
+    def current() -> dict[str, str]:
+        token = ctx.cache.get("google_token")
+        if token is None:
+            account = service_account(ctx.credentials.get("service_account_json", ""))
+            token = ctx.cache["google_token"] = fetch_token(ctx.http, account, ctx.config.get("admin_email", ""),
+                                                            scopes)
+        return {"Authorization": f"Bearer {token}"}
+
+    def refresh() -> None:
+        ctx.cache.pop("google_token", None)
+
+    ctx.http.auth = current
+    ctx.http.refresh_auth = refresh

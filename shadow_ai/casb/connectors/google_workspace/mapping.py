@@ -1,0 +1,140 @@
+"""Google Workspace users and OAuth tokens → finding instances."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from shadow_ai.casb.connectors.base import AppSighting, Observation, parse_time
+from shadow_ai.casb.findings import FindingType, Severity
+
+V = "Google Workspace"
+
+
+def _t(key: str, title: str, severity: Severity, remediation: str, asset_kind: str, *, app: bool = False):
+    return FindingType(f"google_workspace.{key}", V, f"Google Workspace: {title}", severity, remediation, asset_kind,
+                       True, app)
+
+
+ADMIN_2FA = _t("admin_2fa_disabled", "Admin user with 2FA disabled", Severity.CRITICAL,
+               "Enroll the admin in 2-Step Verification today and enforce it for admin organizational units "
+               "(Admin console › Security › 2-Step Verification); prefer security keys for admins.", "User")
+USER_2FA = _t("user_2fa_disabled", "User with 2FA disabled", Severity.HIGH,
+              "Enforce 2-Step Verification for the user's organizational unit and ask the user to enroll.", "User")
+NO_RECOVERY_EMAIL = _t("no_recovery_email", "User without recovery email", Severity.LOW,
+                       "Ask the user to add a recovery e-mail so they can regain access without an admin.", "User")
+NO_RECOVERY_PHONE = _t("no_recovery_phone", "User without recovery phone number", Severity.LOW,
+                       "Ask the user to add a recovery phone number.", "User")
+INACTIVE_ADMIN = _t("inactive_admin", "Inactive admin user", Severity.MEDIUM,
+                    "Remove admin privileges from accounts that have not signed in for 30 days, or suspend them.",
+                    "User")
+SUSPENDED_ADMIN = _t("suspended_admin", "Suspended admin user", Severity.MEDIUM,
+                     "Remove the admin role from the suspended account, or delete the account.", "User")
+INACTIVE_USER = _t("inactive_user", "Inactive user", Severity.LOW,
+                   "Suspend or delete accounts nobody has signed in to for 30 days.", "User")
+SUSPENDED_USER = _t("suspended_user", "Suspended user", Severity.LOW,
+                    "Delete suspended accounts that are no longer needed (transfer their data first).", "User")
+_APP_FIX = ("Review the application: if it is not approved, remove its access (Admin console › Security › API controls "
+            "› Manage third-party app access) and block it; if it is, mark it trusted and limit it to the scopes it "
+            "needs.")
+APP_DRIVE = _t("app_drive", "Installed 3rd-party app with Drive access", Severity.HIGH, _APP_FIX, "OAuth grant",
+               app=True)
+APP_GMAIL = _t("app_gmail", "Installed 3rd-party app with Gmail access", Severity.HIGH, _APP_FIX, "OAuth grant",
+               app=True)
+APP_DOCS = _t("app_docs", "Installed 3rd-party app with Google Docs access", Severity.MEDIUM, _APP_FIX,
+              "OAuth grant", app=True)
+APP_CALENDAR = _t("app_calendar", "Installed 3rd-party app with Google Calendar access", Severity.MEDIUM, _APP_FIX,
+                  "OAuth grant", app=True)
+APP_SLIDES = _t("app_slides", "Installed 3rd-party app with Google Slides access", Severity.MEDIUM, _APP_FIX,
+                "OAuth grant", app=True)
+APP_SHEETS = _t("app_sheets", "Installed 3rd-party app with Google Sheets access", Severity.MEDIUM, _APP_FIX,
+                "OAuth grant", app=True)
+APP_SIGN_IN = _t("app_sign_in", "Installed 3rd-party app with Google Sign In access", Severity.LOW,
+                 "Sign-in only shares the user's name and e-mail address; review whether the application is one "
+                 "people should use with their work account.", "OAuth grant", app=True)
+
+USER_TYPES = (ADMIN_2FA, USER_2FA, NO_RECOVERY_EMAIL, NO_RECOVERY_PHONE, INACTIVE_ADMIN, SUSPENDED_ADMIN,
+              INACTIVE_USER, SUSPENDED_USER)
+APP_TYPES = (APP_DRIVE, APP_GMAIL, APP_DOCS, APP_CALENDAR, APP_SLIDES, APP_SHEETS, APP_SIGN_IN)
+TYPES = USER_TYPES + APP_TYPES
+
+SCOPE = "https://www.googleapis.com/auth/"
+SIGN_IN_SCOPES = {"openid", "email", "profile", SCOPE + "userinfo.email", SCOPE + "userinfo.profile",
+                  SCOPE + "plus.me"}
+NEVER = datetime(1971, 1, 1, tzinfo=UTC)
+
+
+def scope_categories(scopes: Iterable[str]) -> list[FindingType]:
+    """Which access a token's scopes give, most severe first; sign-in only when nothing else."""
+    found: list[FindingType] = []
+    scopes = [str(s) for s in scopes]
+
+    def has(*prefixes: str) -> bool:
+        return any(s == p or s.startswith(p) for s in scopes for p in prefixes)
+
+    if has(SCOPE + "drive"):
+        found.append(APP_DRIVE)
+    if has("https://mail.google.com", SCOPE + "gmail."):
+        found.append(APP_GMAIL)
+    if has(SCOPE + "documents"):
+        found.append(APP_DOCS)
+    if has(SCOPE + "calendar"):
+        found.append(APP_CALENDAR)
+    if has(SCOPE + "presentations"):
+        found.append(APP_SLIDES)
+    if has(SCOPE + "spreadsheets"):
+        found.append(APP_SHEETS)
+    if not found and any(s in SIGN_IN_SCOPES for s in scopes):
+        found.append(APP_SIGN_IN)
+    return found
+
+
+def _email(user: Mapping[str, Any]) -> str:
+    return str(user.get("primaryEmail") or user.get("id") or "")
+
+
+def user(row: Mapping[str, Any], *, inactive_before: datetime) -> list[Observation]:
+    email = _email(row)
+    admin = bool(row.get("isAdmin") or row.get("isDelegatedAdmin"))
+    created = parse_time(row.get("creationTime"))
+    last_login = parse_time(row.get("lastLoginTime"))
+    if last_login is not None and last_login < NEVER:
+        last_login = None  # Google reports 1970-01-01 for "never"
+    base = {"key": f"user:{row.get('id')}", "asset": email, "asset_kind": "User", "owner": email,
+            "details": {"admin": admin, "last_login": last_login.isoformat() if last_login else None,
+                        "two_step_enrolled": bool(row.get("isEnrolledIn2Sv")),
+                        "two_step_enforced": bool(row.get("isEnforcedIn2Sv"))}}
+    if row.get("suspended"):
+        return [Observation((SUSPENDED_ADMIN if admin else SUSPENDED_USER).key, **base)]
+    found = []
+    if not row.get("isEnrolledIn2Sv"):
+        found.append(Observation((ADMIN_2FA if admin else USER_2FA).key, **base))
+    if not row.get("recoveryEmail"):
+        found.append(Observation(NO_RECOVERY_EMAIL.key, **base))
+    if not row.get("recoveryPhone"):
+        found.append(Observation(NO_RECOVERY_PHONE.key, **base))
+    old_enough = created is None or created < inactive_before
+    if old_enough and (last_login is None or last_login < inactive_before):
+        found.append(Observation((INACTIVE_ADMIN if admin else INACTIVE_USER).key, **base))
+    return found
+
+
+def tokens(user_row: Mapping[str, Any], grants: Iterable[Mapping[str, Any]]) -> list[Observation]:
+    """Each third-party application the user authorized, once per kind of access it has."""
+    email = _email(user_row)
+    found = []
+    for grant in grants:
+        client_id = str(grant.get("clientId") or "")
+        if not client_id:
+            continue
+        scopes = tuple(str(s) for s in grant.get("scopes") or [])
+        name = str(grant.get("displayText") or client_id)
+        sighting = AppSighting(external_id=client_id, name=name, scopes=scopes, user=email)
+        for kind in scope_categories(scopes):
+            found.append(Observation(
+                kind.key, key=f"app:{client_id}:{user_row.get('id')}", asset=name, asset_kind="OAuth grant",
+                owner=email, app=sighting,
+                details={"client_id": client_id, "scopes": list(scopes), "native_app": bool(grant.get("nativeApp")),
+                         "anonymous": bool(grant.get("anonymous"))}))
+    return found

@@ -1,0 +1,132 @@
+"""Replies shaped like Google's documented responses: the OAuth token endpoint (JWT bearer grant),
+Directory API ``users.list`` / ``tokens.list`` / ``customers.get`` and the Enterprise License
+Manager's ``licenseAssignments.listForProduct``. The token endpoint checks the assertion's
+signature against the service account's public key, like Google does."""
+
+from __future__ import annotations
+
+import functools
+import json
+from datetime import timedelta
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from shadow_ai.casb.testing import (
+    NOW,
+    Request,
+    Response,
+    VendorServer,
+    token_pages,
+)
+
+ADMIN = "root@acme.example"
+SCOPE = "https://www.googleapis.com/auth/"
+
+
+@functools.cache
+def _key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def service_account_json() -> str:
+    pem = _key().private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                               serialization.NoEncryption()).decode()
+    return json.dumps({
+        "type": "service_account", "project_id": "acme-casb", "private_key_id": "4f1c0ffee",
+        "private_key": pem, "client_email": "casb-reader@acme-casb.iam.gserviceaccount.com",
+        "client_id": "109876543210987654321", "auth_uri": "https://accounts.google.com/o/oauth2/auth",
+        "token_uri": "https://oauth2.googleapis.com/token",
+        "auth_provider_x509_cert_url": "https://www.googleapis.com/oauth2/v1/certs",
+    })
+
+
+def token_endpoint(allowed_scopes: set[str], *, subject: str = ADMIN):
+    """Google's token endpoint: verifies the signed assertion, answers like Google does."""
+
+    def handler(request: Request) -> Response:
+        form = request.form
+        if form.get("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer":
+            return Response(400, {"error": "unsupported_grant_type", "error_description": "Invalid grant_type"})
+        try:
+            claims = jwt.decode(form["assertion"], _key().public_key(), algorithms=["RS256"],
+                                audience="https://oauth2.googleapis.com/token")
+        except jwt.PyJWTError:
+            return Response(400, {"error": "invalid_grant", "error_description": "Invalid JWT Signature."})
+        if claims.get("sub") != subject:
+            return Response(400, {"error": "invalid_grant", "error_description": "Invalid email or User ID"})
+        if not set(claims["scope"].split()) <= allowed_scopes:
+            return Response(401, {"error": "unauthorized_client", "error_description": "Client is unauthorized to "
+                                  "retrieve access tokens using this method, or client not authorized for any of "
+                                  "the scopes requested."})
+        return Response(200, {"access_token": "ya29.replay-token", "expires_in": 3599, "token_type": "Bearer"})
+
+    return handler
+
+
+def at(days_ago: float) -> str:
+    return (NOW - timedelta(days=days_ago)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def user(user_id: str, email: str, *, admin: bool = False, enrolled: bool = True, suspended: bool = False,
+         last_login: float | None = 1, created: float = 400, recovery: bool = True) -> dict:
+    body = {"kind": "admin#directory#user", "id": user_id, "etag": '"e1"', "primaryEmail": email,
+            "name": {"givenName": email.split("@")[0].title(), "familyName": "Acme",
+                     "fullName": f"{email.split('@')[0].title()} Acme"},
+            "isAdmin": admin, "isDelegatedAdmin": False,
+            "lastLoginTime": at(last_login) if last_login is not None else "1970-01-01T00:00:00.000Z",
+            "creationTime": at(created), "agreedToTerms": True, "suspended": suspended, "archived": False,
+            "changePasswordAtNextLogin": False, "ipWhitelisted": False, "emails": [{"address": email, "primary": True}],
+            "customerId": "C03az79cb", "orgUnitPath": "/", "isMailboxSetup": True,
+            "isEnrolledIn2Sv": enrolled, "isEnforcedIn2Sv": False, "includeInGlobalAddressList": True}
+    if recovery:
+        body["recoveryEmail"] = email.replace("@acme.example", "@home.example")
+        body["recoveryPhone"] = "+15555550100"
+    return body
+
+
+def users() -> list[dict]:
+    return [
+        user("100001", ADMIN, admin=True, enrolled=False),
+        user("100002", "ben@acme.example", enrolled=False, recovery=False),
+        user("100003", "cleo@acme.example", last_login=90),
+        user("100004", "dora@acme.example", admin=True, suspended=True),
+        user("100005", "eli@acme.example", last_login=None, created=200),
+    ]
+
+
+def token(client_id: str, name: str, scopes: list[str], user_key: str, native: bool = False) -> dict:
+    return {"kind": "admin#directory#token", "etag": '"t1"', "clientId": client_id, "displayText": name,
+            "anonymous": False, "nativeApp": native, "userKey": user_key, "scopes": scopes}
+
+
+def tokens() -> dict[str, list[dict]]:
+    return {
+        "100002": [
+            token("1234-chatgpt.apps.googleusercontent.com", "ChatGPT",
+                  [SCOPE + "drive.readonly", "openid", SCOPE + "userinfo.email"], "100002"),
+            token("5678-notetaker.apps.googleusercontent.com", "Notetaker AI",
+                  [SCOPE + "calendar.readonly", SCOPE + "documents.readonly"], "100002"),
+        ],
+        "100003": [
+            token("1234-chatgpt.apps.googleusercontent.com", "ChatGPT", [SCOPE + "drive.readonly"], "100003"),
+            token("9999-puzzle.apps.googleusercontent.com", "Puzzle Night", ["openid", "email", "profile"], "100003"),
+            token("4242-mailer.apps.googleusercontent.com", "Mail Merge Pro", ["https://mail.google.com/"], "100003"),
+        ],
+    }
+
+
+WORKSPACE_SCOPES = {SCOPE + "admin.directory.user.readonly", SCOPE + "admin.directory.user.security"}
+
+
+def serve(server: VendorServer, *, page_size: int = 2, scopes: set[str] = WORKSPACE_SCOPES) -> None:
+    server.route("POST", "/token", token_endpoint(scopes))
+    server.route("GET", "/admin/directory/v1/users", token_pages(
+        users(), size=page_size, key="users", extra={"kind": "admin#directory#users", "etag": '"u"'}))
+    granted = tokens()
+    for item in users():
+        found = granted.get(item["id"])
+        body = {"kind": "admin#directory#tokenList", "etag": '"l"', **({"items": found} if found else {})}
+        server.route("GET", f"/admin/directory/v1/users/{item['id']}/tokens", body)
+        server.route("GET", f"/admin/directory/v1/users/{item['primaryEmail']}/tokens", body)

@@ -1,0 +1,109 @@
+"""The Google Workspace connector against a loopback server replaying Google's token endpoint and
+Directory API (users.list, tokens.list)."""
+
+from __future__ import annotations
+
+import pytest
+
+from shadow_ai.casb.connectors.errors import AuthError, MalformedResponse
+from shadow_ai.casb.connectors.google_workspace import mapping
+from shadow_ai.casb.connectors.google_workspace.tests import payloads
+from shadow_ai.casb.testing import Response, Script, collect
+
+
+@pytest.fixture
+def creds():
+    return {"service_account_json": payloads.service_account_json()}
+
+
+@pytest.fixture
+def workspace(make_ctx, vendor_server, creds):
+    payloads.serve(vendor_server)
+    return make_ctx("google_workspace", credentials=creds, config={"admin_email": payloads.ADMIN})
+
+
+def test_a_scan_reads_every_user_page_and_each_users_oauth_grants(workspace, vendor_server):
+    connector, ctx = workspace
+    found = collect(connector, ctx)
+    assert found.keys(mapping.ADMIN_2FA.key) == {"user:100001"}
+    assert found.keys(mapping.USER_2FA.key) == {"user:100002"}
+    assert found.keys(mapping.NO_RECOVERY_EMAIL.key) == found.keys(mapping.NO_RECOVERY_PHONE.key) == {"user:100002"}
+    assert found.keys(mapping.INACTIVE_USER.key) == {"user:100003", "user:100005"}  # 90 days; never signed in
+    assert found.keys(mapping.SUSPENDED_ADMIN.key) == {"user:100004"}
+    assert found.keys(mapping.APP_DRIVE.key) == {"app:1234-chatgpt.apps.googleusercontent.com:100002",
+                                                  "app:1234-chatgpt.apps.googleusercontent.com:100003"}
+    assert found.keys(mapping.APP_CALENDAR.key) == found.keys(mapping.APP_DOCS.key) == {
+        "app:5678-notetaker.apps.googleusercontent.com:100002"}
+    assert found.keys(mapping.APP_GMAIL.key) == {"app:4242-mailer.apps.googleusercontent.com:100003"}
+    assert found.keys(mapping.APP_SIGN_IN.key) == {"app:9999-puzzle.apps.googleusercontent.com:100003"}
+    chatgpt = found.of(mapping.APP_DRIVE.key)[0]
+    assert chatgpt.asset == "ChatGPT" and chatgpt.owner == "ben@acme.example"
+    assert chatgpt.app.name == "ChatGPT" and chatgpt.app.external_id.startswith("1234-chatgpt")
+    pages = vendor_server.hits("/admin/directory/v1/users")
+    assert [r.arg("pageToken") for r in pages] == [None, "2", "4"]
+    assert pages[0].arg("customer") == "my_customer"
+    assert pages[0].headers["Authorization"] == "Bearer ya29.replay-token"
+    assert vendor_server.hits("/admin/directory/v1/users/100004/tokens") == []  # suspended: not asked
+    assert len(vendor_server.hits("/token", "POST")) == 1  # one token for the whole scan
+
+
+def test_the_token_request_is_a_signed_assertion_for_the_admin(workspace, vendor_server):
+    connector, ctx = workspace
+    checks = connector.check(ctx)
+    assert all(c.ok for c in checks), checks
+    form = vendor_server.hits("/token", "POST")[0].form
+    assert form["grant_type"] == "urn:ietf:params:oauth:grant-type:jwt-bearer"
+
+
+def test_missing_delegated_scopes_say_which_and_where_to_add_them(make_ctx, vendor_server, creds):
+    payloads.serve(vendor_server, scopes={payloads.SCOPE + "admin.directory.user.readonly"})
+    connector, ctx = make_ctx("google_workspace", credentials=creds, config={"admin_email": payloads.ADMIN})
+    checks = connector.check(ctx)
+    assert len(checks) == 1 and not checks[0].ok
+    assert "Domain-wide delegation" in checks[0].detail and "admin.directory.user.security" in checks[0].detail
+
+
+def test_a_wrong_admin_and_a_broken_key_file_are_named(make_ctx, vendor_server, creds):
+    payloads.serve(vendor_server)
+    connector, ctx = make_ctx("google_workspace", credentials=creds, config={"admin_email": "nobody@acme.example"})
+    assert "nobody@acme.example is not a user" in connector.check(ctx)[0].detail
+    connector, ctx = make_ctx("google_workspace", credentials={"service_account_json": "{not json"},
+                              config={"admin_email": payloads.ADMIN})
+    assert "not valid JSON" in connector.check(ctx)[0].detail
+
+
+def test_a_429_waits_and_a_401_mid_scan_gets_a_new_token_once(workspace, vendor_server, waits):
+    connector, ctx = workspace
+    users = payloads.users()
+    vendor_server.route("GET", "/admin/directory/v1/users", Script(
+        Response(429, {"error": {"code": 429, "message": "Quota exceeded for quota metric 'Queries'",
+                                 "status": "RESOURCE_EXHAUSTED"}}, {"Retry-After": "2"}),
+        Response(401, {"error": {"code": 401, "message": "Request had invalid authentication credentials.",
+                                 "status": "UNAUTHENTICATED"}}),
+        {"kind": "admin#directory#users", "users": users[:1]},
+    ))
+    found = collect(connector, ctx)
+    assert waits == [2.0] and found.keys(mapping.ADMIN_2FA.key) == {"user:100001"}
+    assert len(vendor_server.hits("/token", "POST")) == 2
+
+
+def test_a_401_that_persists_is_an_auth_error(workspace, vendor_server):
+    connector, ctx = workspace
+    vendor_server.route("GET", "/admin/directory/v1/users", Response(401, {"error": {
+        "code": 401, "message": "Request had invalid authentication credentials.", "status": "UNAUTHENTICATED"}}))
+    with pytest.raises(AuthError, match="UNAUTHENTICATED"):
+        collect(connector, ctx)
+
+
+def test_malformed_json_from_the_directory(workspace, vendor_server):
+    connector, ctx = workspace
+    vendor_server.route("GET", "/admin/directory/v1/users", Response(200, raw=b"{'users': []}"))
+    with pytest.raises(MalformedResponse):
+        collect(connector, ctx)
+
+
+def test_scope_categories_follow_the_reference():
+    assert mapping.scope_categories(["openid", payloads.SCOPE + "userinfo.profile"]) == [mapping.APP_SIGN_IN]
+    assert mapping.scope_categories([payloads.SCOPE + "spreadsheets", payloads.SCOPE + "presentations.readonly"]) == [
+        mapping.APP_SLIDES, mapping.APP_SHEETS]
+    assert mapping.scope_categories([payloads.SCOPE + "youtube"]) == []

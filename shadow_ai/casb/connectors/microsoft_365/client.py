@@ -1,0 +1,95 @@
+"""Microsoft Graph with an app registration (OAuth 2.0 client credentials).
+
+The console trades the app's client ID and secret at the Microsoft identity platform's token
+endpoint (``login.microsoftonline.com/{tenant}/oauth2/v2.0/token``, scope
+``https://graph.microsoft.com/.default``) for a token carrying the application permissions an
+admin consented to. Graph collections page with ``@odata.nextLink`` (a full URL to follow as is)
+and throttle with 429 + ``Retry-After``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from shadow_ai.casb.connectors.base import items
+from shadow_ai.casb.connectors.errors import AuthError, BadRequest, NotFound
+from shadow_ai.casb.connectors.http import VendorHTTP
+
+HOSTS = {"login": "https://login.microsoftonline.com", "graph": "https://graph.microsoft.com"}
+GRAPH_SCOPE = "https://graph.microsoft.com/.default"
+SERVICE_PRINCIPAL_FIELDS = ("id,appId,displayName,appOwnerOrganizationId,publisherName,verifiedPublisher,"
+                            "accountEnabled,homepage,replyUrls,info,disabledByMicrosoftStatus,servicePrincipalType")
+USER_FIELDS = ("id,userPrincipalName,displayName,accountEnabled,passwordPolicies,lastPasswordChangeDateTime,"
+               "onPremisesSyncEnabled,onPremisesLastSyncDateTime,onPremisesProvisioningErrors,"
+               "legalAgeGroupClassification,userType")
+
+
+def fetch_token(http: VendorHTTP, tenant: str, client_id: str, secret: str) -> str:
+    try:
+        reply = http.post(f"/{tenant}/oauth2/v2.0/token", host="login", authenticated=False, data={
+            "client_id": client_id, "client_secret": secret, "scope": GRAPH_SCOPE, "grant_type": "client_credentials",
+        })
+    except (AuthError, BadRequest, NotFound) as exc:
+        said = exc.message
+        if "AADSTS7000215" in said or "invalid_client" in said:
+            hint = "The client secret is wrong or expired: create a new secret and rotate the credentials."
+        elif "AADSTS700016" in said or "unauthorized_client" in said:
+            hint = "No app with this client ID exists in the tenant: check the Application (client) ID."
+        elif "AADSTS90002" in said or "AADSTS900023" in said:
+            hint = "The tenant was not found: check the Directory (tenant) ID."
+        else:
+            hint = "Microsoft refused the app registration."
+        raise AuthError(f"{hint} ({said})", status=exc.status) from None
+    token = reply.data.get("access_token") if isinstance(reply.data, Mapping) else None
+    if not token:
+        raise AuthError("Microsoft's token endpoint answered without an access token.")
+    return str(token)
+
+
+def collection(http: VendorHTTP, path_or_link: str, params: Mapping[str, Any] | None = None
+               ) -> tuple[list[Mapping[str, Any]], str | None]:
+    """One page of a Graph collection: the rows and the next link (None at the end)."""
+    is_link = path_or_link.startswith(("http://", "https://"))
+    reply = http.get(path_or_link, host="graph", params=None if is_link else params)
+    following = reply.data.get("@odata.nextLink") if isinstance(reply.data, Mapping) else None
+    return items(reply.data, "value"), (str(following) if following and following != path_or_link else None)
+
+
+def service_principals(http: VendorHTTP, link: str | None, top: int = 999):
+    return collection(http, link or "/v1.0/servicePrincipals", {"$select": SERVICE_PRINCIPAL_FIELDS, "$top": top})
+
+
+def permission_grants(http: VendorHTTP, link: str | None, top: int = 999):
+    return collection(http, link or "/v1.0/oauth2PermissionGrants", {"$top": top})
+
+
+def users(http: VendorHTTP, link: str | None, top: int = 999):
+    return collection(http, link or "/v1.0/users", {"$select": USER_FIELDS, "$top": top})
+
+
+def domains(http: VendorHTTP, link: str | None):
+    return collection(http, link or "/v1.0/domains", {})
+
+
+def user_name(http: VendorHTTP, user_id: str) -> str:
+    try:
+        reply = http.get(f"/v1.0/users/{user_id}", host="graph", params={"$select": "userPrincipalName"})
+    except NotFound:
+        return ""
+    return str(reply.data.get("userPrincipalName") or "") if isinstance(reply.data, Mapping) else ""
+
+
+def token_auth(ctx: Any) -> None:
+    def current() -> dict[str, str]:
+        token = ctx.cache.get("graph_token")
+        if token is None:
+            token = ctx.cache["graph_token"] = fetch_token(
+                ctx.http, ctx.config.get("tenant_id", ""), ctx.config.get("client_id", ""),
+                ctx.credentials.get("client_secret", ""))
+        return {"Authorization": f"Bearer {token}"}
+
+    def refresh() -> None:
+        ctx.cache.pop("graph_token", None)
+
+    ctx.http.auth = current
+    ctx.http.refresh_auth = refresh

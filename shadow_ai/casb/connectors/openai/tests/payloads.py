@@ -1,0 +1,130 @@
+"""Replies shaped like OpenAI's documented Admin API and Compliance API responses, for an
+organization with something to find in every check. Times are Unix seconds, as OpenAI sends them."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from shadow_ai.casb.testing import (
+    NOW,
+    VendorServer,
+    after_cursor_pages,
+)
+
+ADMIN_KEY = "sk-admin-replay-0123456789"
+
+
+def ts(days_ago: float) -> int:
+    return int((NOW - timedelta(days=days_ago)).timestamp())
+
+
+def owner(user_id: str, email: str, role: str = "owner") -> dict:
+    return {"type": "user", "object": "organization.user", "id": user_id, "name": email.split("@")[0],
+            "created_at": ts(400), "role": role, "email": email}
+
+
+def admin_keys() -> list[dict]:
+    return [
+        {"object": "organization.admin_api_key", "id": "key_old", "name": "Terraform",
+         "redacted_value": "sk-admin...old1", "created_at": ts(200), "last_used_at": ts(1), "expires_at": None,
+         "owner": owner("user_ada", "ada@acme.example")},
+        {"object": "organization.admin_api_key", "id": "key_idle", "name": "Old audit export",
+         "redacted_value": "sk-admin...idl2", "created_at": ts(60), "last_used_at": ts(45), "expires_at": ts(-30),
+         "owner": owner("user_ada", "ada@acme.example")},
+        {"object": "organization.admin_api_key", "id": "key_ok", "name": "Console", "redacted_value": "sk-admin...ok33",
+         "created_at": ts(10), "last_used_at": ts(0.1), "expires_at": ts(-80),
+         "owner": owner("user_bob", "bob@acme.example")},
+    ]
+
+
+def projects() -> list[dict]:
+    return [
+        {"id": "proj_web", "object": "organization.project", "name": "Website chatbot", "created_at": ts(300),
+         "archived_at": None, "status": "active"},
+        {"id": "proj_data", "object": "organization.project", "name": "Data team", "created_at": ts(250),
+         "archived_at": None, "status": "active"},
+        {"id": "proj_old", "object": "organization.project", "name": "Hackathon", "created_at": ts(500),
+         "archived_at": ts(100), "status": "archived"},
+    ]
+
+
+def project_keys(project: str) -> list[dict]:
+    service = {"type": "service_account", "service_account": {
+        "object": "organization.project.service_account", "id": "svc_bot", "name": "chatbot backend", "role": "member",
+        "created_at": ts(300)}}
+    user = {"type": "user", "user": {"object": "organization.project.user", "id": "user_cy", "name": "Cy",
+                                     "email": "cy@acme.example", "role": "owner", "added_at": ts(300)}}
+    if project == "proj_web":
+        return [
+            {"object": "organization.project.api_key", "id": "pk_web_old", "name": "production", "created_at": ts(120),
+             "last_used_at": ts(0.5), "redacted_value": "sk-proj-...web1", "owner": service},
+            {"object": "organization.project.api_key", "id": "pk_web_new", "name": "staging", "created_at": ts(5),
+             "last_used_at": ts(1), "redacted_value": "sk-proj-...web2", "owner": service},
+        ]
+    return [{"object": "organization.project.api_key", "id": "pk_data_idle", "name": "notebook", "created_at": ts(40),
+             "last_used_at": None, "redacted_value": "sk-proj-...dat1", "owner": user}]
+
+
+def users() -> list[dict]:
+    return [
+        {"object": "organization.user", "id": "user_ada", "name": "Ada", "email": "ada@acme.example", "role": "owner",
+         "added_at": ts(400)},
+        {"object": "organization.user", "id": "user_dan", "name": "Dan", "email": "dan@acme.example", "role": "reader",
+         "added_at": ts(200)},
+        {"object": "organization.user", "id": "user_eve", "name": "Eve", "email": "eve@acme.example", "role": "reader",
+         "added_at": ts(3)},
+    ]
+
+
+def invites() -> list[dict]:
+    return [
+        {"object": "organization.invite", "id": "invite-owner", "email": "mallory@partner.example", "role": "owner",
+         "status": "pending", "invited_at": ts(2), "expires_at": ts(-5), "accepted_at": None, "projects": []},
+        {"object": "organization.invite", "id": "invite-old", "email": "fay@acme.example", "role": "reader",
+         "status": "pending", "invited_at": ts(20), "expires_at": ts(-10), "accepted_at": None, "projects": []},
+        {"object": "organization.invite", "id": "invite-done", "email": "gus@acme.example", "role": "owner",
+         "status": "accepted", "invited_at": ts(30), "expires_at": ts(23), "accepted_at": ts(29), "projects": []},
+    ]
+
+
+def logins() -> list[dict]:
+    return [
+        {"id": "audit_log-1", "type": "login.succeeded", "effective_at": ts(1),
+         "actor": {"type": "session", "session": {"user": {"id": "user_ada", "email": "ada@acme.example"},
+                                                 "ip_address": "203.0.113.9", "user_agent": "Mozilla/5.0"}},
+         "login.succeeded": {}},
+    ]
+
+
+def gpts() -> list[dict]:
+    def gpt(gpt_id: str, name: str, visibility: str, tools: list[dict]) -> dict:
+        return {"object": "compliance.workspace.gpt", "id": gpt_id, "created_at": ts(30), "owner_id": "user-ada",
+                "owner_email": "ada@acme.example", "builder_name": "Ada",
+                "sharing": {"object": "compliance.workspace.gpt.sharing", "visibility": visibility,
+                            "recipients": {"object": "list", "data": [], "has_more": False}},
+                "latest_config": {"object": "list", "has_more": False, "data": [{
+                    "object": "compliance.workspace.gpt.configuration", "id": f"gzm_cnf_{gpt_id}", "name": name,
+                    "description": "", "created_at": ts(30), "instructions": "Be helpful.",
+                    "tools": {"object": "list", "has_more": False, "data": tools}}]}}
+
+    return [
+        gpt("g-sales", "Sales deck helper", "anyone-with-link",
+            [{"type": "custom_action", "action_domain": "crm.example.net", "created_at": ts(30)},
+             {"type": "browser"}]),
+        gpt("g-analyst", "Spreadsheet analyst", "workspace", [{"type": "python"}]),
+        gpt("g-public", "Recipe ideas", "gpt-store", [{"type": "dalle"}]),
+        gpt("g-plain", "Style guide", "invite-only", []),
+    ]
+
+
+def serve(server: VendorServer, *, page_size: int = 2, workspace: str = "ws-acme") -> None:
+    """Every route the OpenAI connector reads."""
+    server.route("GET", "/v1/organization/admin_api_keys", after_cursor_pages(admin_keys(), size=page_size))
+    server.route("GET", "/v1/organization/projects", after_cursor_pages(projects(), size=page_size))
+    for project in ("proj_web", "proj_data"):
+        server.route("GET", f"/v1/organization/projects/{project}/api_keys",
+                     after_cursor_pages(project_keys(project), size=page_size))
+    server.route("GET", "/v1/organization/users", after_cursor_pages(users(), size=page_size))
+    server.route("GET", "/v1/organization/invites", after_cursor_pages(invites(), size=page_size))
+    server.route("GET", "/v1/organization/audit_logs", after_cursor_pages(logins(), size=page_size))
+    server.route("GET", f"/v1/compliance/workspaces/{workspace}/gpts", after_cursor_pages(gpts(), size=page_size))

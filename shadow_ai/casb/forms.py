@@ -1,0 +1,188 @@
+"""Forms of the CASB pages. The connect form is built from the connector's own field list, so a
+new vendor needs no form code. Secret fields are never filled in when a form is shown again."""
+
+from __future__ import annotations
+
+import django_filters
+from django import forms
+from django.conf import settings
+from django.db.models import Q, QuerySet
+
+from shadow_ai.casb import connectors
+from shadow_ai.casb.connectors.base import Connector
+from shadow_ai.casb.findings import Severity
+from shadow_ai.casb.models import DiscoveredApp, Finding, FindingInstance, Integration
+
+YES_NO = [("yes", "Yes"), ("no", "No")]
+
+
+class IntegrationForm(forms.Form):
+    """``mode``: ``create`` (everything), ``edit`` (name, schedule, settings) or ``credentials``."""
+
+    def __init__(self, *args, connector: Connector, mode: str = "create", **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.connector, self.mode = connector, mode
+        if mode in ("create", "edit"):
+            self.fields["name"] = forms.CharField(
+                max_length=120, help_text="How this integration is shown in the console.",
+                widget=forms.TextInput(attrs={"autocomplete": "off"}))
+        if mode in ("create", "credentials"):
+            for spec in connector.credential_fields:
+                widget = (forms.Textarea(attrs={"rows": 6, "autocomplete": "off", "spellcheck": "false"})
+                          if spec.multiline else forms.PasswordInput(render_value=False,
+                                                                     attrs={"autocomplete": "new-password"}))
+                help_text = spec.help + (" Stored encrypted; never shown again." if spec.secret else "")
+                self.fields[spec.name] = forms.CharField(label=spec.label, required=spec.required, widget=widget,
+                                                         help_text=help_text.strip(), strip=True)
+        if mode in ("create", "edit"):
+            for spec in connector.config_fields:
+                self.fields[spec.name] = forms.CharField(
+                    label=spec.label, required=spec.required, help_text=spec.help, initial=spec.default or None,
+                    widget=forms.TextInput(attrs={"placeholder": spec.placeholder, "autocomplete": "off"}))
+            self.fields["scan_interval_hours"] = forms.IntegerField(
+                label="Scan every (hours)", min_value=1, max_value=24, initial=connector.default_interval,
+                help_text="From 1 to 24 hours. A scan can also be started by hand at any time.")
+            if settings.CASB_ALLOW_BASE_URL_OVERRIDE:
+                self.fields["base_url"] = forms.CharField(
+                    label="Vendor address (testing only)", required=False, max_length=300,
+                    help_text="Outside production only: send every request for this vendor to this address "
+                              "(a local replay server). Leave empty to use the vendor's own API.",
+                    widget=forms.TextInput(attrs={"placeholder": "http://127.0.0.1:8900", "autocomplete": "off"}))
+
+    def credentials(self) -> dict[str, str]:
+        return {s.name: self.cleaned_data.get(s.name, "") for s in self.connector.credential_fields}
+
+    def config(self) -> dict[str, str]:
+        return {s.name: self.cleaned_data.get(s.name, "") for s in self.connector.config_fields}
+
+
+def edit_initial(integration: Integration) -> dict:
+    return {"name": integration.name, "scan_interval_hours": integration.scan_interval_hours,
+            "base_url": integration.base_url, **integration.config}
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(max_length=500, required=False)
+
+
+class SeverityForm(forms.Form):
+    severity = forms.TypedChoiceField(choices=Severity.choices, coerce=int)
+    reason = forms.CharField(max_length=500)
+
+
+# --- Filters ------------------------------------------------------------------------------------
+
+
+class IntegrationFilter(django_filters.FilterSet):
+    q = django_filters.CharFilter(method="search", label="Search")
+    vendor = django_filters.ChoiceFilter(choices=connectors.choices, empty_label="Any")
+    status = django_filters.ChoiceFilter(choices=Integration.Status.choices, empty_label="Any")
+
+    class Meta:
+        model = Integration
+        fields: list[str] = []
+
+    def search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return queryset.filter(name__icontains=value.strip())
+
+
+STATE_CHOICES = [("open", "Open"), ("resolved", "Resolved"), ("all", "All")]
+
+
+class FindingFilter(django_filters.FilterSet):
+    q = django_filters.CharFilter(method="search", label="Search")
+    severity = django_filters.ChoiceFilter(choices=Severity.choices, empty_label="Any")
+    status = django_filters.ChoiceFilter(choices=Finding.Status.choices, empty_label="Any")
+    state = django_filters.ChoiceFilter(choices=STATE_CHOICES, method="by_state", empty_label="Open",
+                                        label="Open or resolved")
+    integration = django_filters.ModelChoiceFilter(queryset=Integration.objects.order_by("name"), empty_label="Any")
+    vendor = django_filters.ChoiceFilter(choices=connectors.choices, field_name="integration__vendor",
+                                         empty_label="Any", label="Vendor")
+
+    class Meta:
+        model = Finding
+        fields: list[str] = []
+
+    def search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        value = value.strip()
+        assets = FindingInstance.objects.filter(Q(asset__icontains=value) | Q(owner__icontains=value)).values(
+            "finding_id")
+        return queryset.filter(Q(title__icontains=value) | Q(integration__name__icontains=value) | Q(pk__in=assets))
+
+    def by_state(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        if value == "resolved":
+            return queryset.filter(resolved_at__isnull=False)
+        if value == "all":
+            return queryset
+        return queryset.filter(resolved_at__isnull=True)
+
+    def filter_queryset(self, queryset: QuerySet) -> QuerySet:
+        queryset = super().filter_queryset(queryset)
+        if not self.form.cleaned_data.get("state"):
+            queryset = queryset.filter(resolved_at__isnull=True)  # the default: what is still open
+        return queryset
+
+
+INSTANCE_TABS = [("active", "Active"), ("hidden", "Hidden"), ("resolved", "Resolved")]
+
+
+class InstanceFilter(django_filters.FilterSet):
+    q = django_filters.CharFilter(method="search", label="Search")
+    # Chosen with the tabs above the list; a hidden input keeps it while searching.
+    show = django_filters.ChoiceFilter(choices=INSTANCE_TABS, method="by_tab", empty_label="Active", label="Show",
+                                       widget=forms.HiddenInput)
+
+    class Meta:
+        model = FindingInstance
+        fields: list[str] = []
+
+    def search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        value = value.strip()
+        return queryset.filter(Q(asset__icontains=value) | Q(owner__icontains=value) | Q(key__icontains=value))
+
+    def by_tab(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return queryset  # applied in filter_queryset, which also handles the default tab
+
+    def filter_queryset(self, queryset: QuerySet) -> QuerySet:
+        queryset = super().filter_queryset(queryset)
+        tab = self.form.cleaned_data.get("show") or "active"
+        if tab == "resolved":
+            return queryset.filter(resolved_at__isnull=False)
+        return queryset.filter(resolved_at__isnull=True, status=tab)
+
+
+class DiscoveredFilter(django_filters.FilterSet):
+    q = django_filters.CharFilter(method="search", label="Search")
+    integration = django_filters.ModelChoiceFilter(queryset=Integration.objects.order_by("name"), empty_label="Any")
+    ai = django_filters.ChoiceFilter(choices=YES_NO, method="by_ai", empty_label="Any", label="AI application")
+    in_library = django_filters.ChoiceFilter(choices=YES_NO, method="by_library", empty_label="Any",
+                                             label="In the library")
+    state = django_filters.ChoiceFilter(choices=STATE_CHOICES, method="by_state", empty_label="Open",
+                                        label="Still granted")
+
+    class Meta:
+        model = DiscoveredApp
+        fields: list[str] = []
+
+    def search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        value = value.strip()
+        return queryset.filter(Q(name__icontains=value) | Q(publisher__icontains=value)
+                               | Q(external_id__icontains=value))
+
+    def by_ai(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return queryset.filter(is_ai=value == "yes")
+
+    def by_library(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return queryset.filter(application__isnull=value != "yes")
+
+    def by_state(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return queryset  # applied in filter_queryset with the default
+
+    def filter_queryset(self, queryset: QuerySet) -> QuerySet:
+        queryset = super().filter_queryset(queryset)
+        state = self.form.cleaned_data.get("state") or "open"
+        if state == "open":
+            return queryset.filter(resolved_at__isnull=True)
+        if state == "resolved":
+            return queryset.filter(resolved_at__isnull=False)
+        return queryset
