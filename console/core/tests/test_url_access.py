@@ -82,6 +82,9 @@ def sample_kwargs(super_admin) -> dict[str, object]:
         name="Sample gateway policy", position=1, action="block",
         conditions=[{"type": "status", "operator": "in", "values": ["unapproved"]}],
     )
+    from shadow_ai.usage.models import UsageRollupRun
+
+    usage_run = UsageRollupRun.objects.create(kind="manual")
     return {
         "stream_pk": stream.pk, "stream_id": stream.stream_id, "subject_id": subject.pk, "delivery_id": outbox_row.pk,
         "case_id": case.pk, "message_id": message.pk, "token": "sample-invitation-token",
@@ -90,7 +93,7 @@ def sample_kwargs(super_admin) -> dict[str, object]:
         "token_id": token.pk, "device_id": device.pk, "session_id": session.pk,
         "run_id": run.pk, "key": "impossible_travel", "source_id": source.pk, "kind": "auth",
         "row_id": sign_in.pk, "batch_id": batch.pk,
-        "library_app_id": library_app.pk, "gateway_policy_id": gateway_policy.pk,
+        "library_app_id": library_app.pk, "gateway_policy_id": gateway_policy.pk, "usage_run_id": usage_run.pk,
     }
 
 
