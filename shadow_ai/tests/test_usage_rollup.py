@@ -250,3 +250,59 @@ def test_retention_forgets_old_rollups(library, people, source, settings):
     settings.SHADOW_AI_USAGE_RETENTION_DAYS = (rollup.today() - DAYS[0]).days - 1
     assert services.prune() > 0
     assert not UsageAppDay.objects.exists() and not UsagePersonDay.objects.exists()
+
+
+def test_a_run_left_running_by_a_dead_worker_is_closed_and_its_days_rolled_up(library, people, source):
+    ingest(source, make_rows(DAYS[:1], people))
+    dead = UsageRollupRun.objects.create(kind=UsageRollupRun.Kind.MANUAL, status=UsageRollupRun.Status.RUNNING)
+    run = services.rollup_scheduled()
+    assert run.status == UsageRollupRun.Status.DONE and run.days_done == 1
+    dead.refresh_from_db()
+    assert dead.status == UsageRollupRun.Status.FAILED and "worker" in dead.message
+    # Redelivered to another worker, a run interrupted mid-way starts again and finishes.
+    interrupted = UsageRollupRun.objects.create(kind=UsageRollupRun.Kind.REBUILD, status=UsageRollupRun.Status.RUNNING,
+                                                days_done=7)
+    again = services.rollup_run(interrupted.pk)
+    assert again.status == UsageRollupRun.Status.DONE and again.days_done == 1
+
+
+def test_one_rollup_at_a_time(library, people, source):
+    import psycopg
+    from django.db import connection
+
+    ingest(source, make_rows(DAYS[:1], people))
+    db = connection.settings_dict
+    with psycopg.connect(host=db["HOST"], port=db["PORT"], user=db["USER"], dbname=db["NAME"],
+                         autocommit=True) as other:
+        other.execute("SELECT pg_advisory_lock(%s)", [services.LOCK_KEY])  # another worker's run
+        assert services.rollup_scheduled() is None
+        assert not UsageRollupRun.objects.exists()
+        other.execute("SELECT pg_advisory_unlock(%s)", [services.LOCK_KEY])
+    assert services.rollup_scheduled().days_done == 1
+
+
+def test_the_scheduler_runs_the_rollup_and_the_maintenance(library, people, source, settings):
+    from console.celery import collect_beat_schedule
+    from shadow_ai import tasks
+
+    schedule = collect_beat_schedule()
+    assert schedule["shadow-ai-usage-rollup"]["task"] == "shadow_ai.tasks.usage_rollup_scheduled"
+    assert schedule["shadow-ai-usage-rollup"]["schedule"] == settings.SHADOW_AI_USAGE_ROLLUP_SECONDS
+    assert schedule["shadow-ai-usage-maintenance"]["task"] == "shadow_ai.tasks.usage_maintenance"
+    ingest(source, make_rows(DAYS[:2], people))
+    tasks.usage_rollup_scheduled()
+    assert not UsageDirtyDay.objects.exists() and UsageAppDay.objects.exists()
+    stale = UsageRollupRun.objects.create(kind=UsageRollupRun.Kind.MANUAL)
+    UsageRollupRun.objects.filter(pk=stale.pk).update(created_at=timezone.now() - timedelta(hours=1))
+    tasks.usage_maintenance()  # re-queues the run nobody took (and prunes nothing recent)
+    assert UsageAppDay.objects.exists()
+    tasks.usage_rollup(stale.pk)
+    stale.refresh_from_db()
+    assert stale.status == UsageRollupRun.Status.DONE
+
+
+def test_only_admins_start_runs(library, auditor):
+    from console.core.errors import PermissionRefused
+
+    with pytest.raises(PermissionRefused):
+        services.rollup_start(actor=auditor)

@@ -35,6 +35,7 @@ def seed_usage_demo(days: int = 30) -> dict[str, int]:
     devices = dict(Device.objects.filter(user_id__in=[pk for pk, _ in people]).order_by("pk")
                    .values_list("user_id", "device_id"))
     today = rollup.today()
+    cutoff = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)  # the same rows all hour long
     rows = []
     for offset in range(days):
         day = today - timedelta(days=offset)
@@ -54,7 +55,7 @@ def seed_usage_demo(days: int = 30) -> dict[str, int]:
             start = datetime(day.year, day.month, day.day, 8, tzinfo=UTC)
             for n, (host, _, up, down) in enumerate(hosts):
                 at = start + timedelta(seconds=rnd.randint(0, 10 * 3600))
-                if day == today and at > datetime.now(UTC):
+                if at >= cutoff:
                     continue
                 rows.append({
                     "event_key": f"demo:usage:{day}:{pk}:{n}", "at": at, "email": email, "user_id": pk,
