@@ -4,6 +4,7 @@ chart.
 
     .venv/bin/python bench/shadow_ai_dashboard.py                      # full run: 10,000,000 rows
     .venv/bin/python bench/shadow_ai_dashboard.py --rows 500000        # small
+    .venv/bin/python bench/shadow_ai_dashboard.py --keep               # the pages again, on the last run's data
     .venv/bin/python bench/shadow_ai_dashboard.py --help
 
 One run drops and creates the PostgreSQL database ``console_bench_usage`` and:
@@ -72,11 +73,12 @@ def _recreate(name: str) -> None:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
-def _setup(db_name: str) -> None:
+def _setup(db_name: str, *, keep: bool) -> None:
     os.environ["DJANGO_SETTINGS_MODULE"] = "console.settings_test"
     os.environ["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:5432/{db_name}"
     os.environ.setdefault("CELERY_DEFAULT_QUEUE", "bench-usage-unconsumed")
-    _recreate(db_name)
+    if not keep:
+        _recreate(db_name)
     import django
 
     django.setup()
@@ -167,14 +169,17 @@ def generate(rows: int, users: int, days: int) -> dict:
     return {"rows": rows, "load_seconds": loaded, "index_seconds": indexed, "start": start, "end": end}
 
 
-def rollup() -> dict:
+def rollup(*, keep: bool) -> dict:
     from django.db import connection
 
     from shadow_ai.usage import services
     from shadow_ai.usage.models import UsageAppPersonDay, UsageRollupRun
 
     started = time.perf_counter()
-    run = services.rollup_run(UsageRollupRun.objects.create(kind=UsageRollupRun.Kind.REBUILD).pk)
+    if keep:  # the rollups of the last run, as they are
+        run = UsageRollupRun.objects.filter(kind=UsageRollupRun.Kind.REBUILD, status="done").latest("created_at")
+    else:
+        run = services.rollup_run(UsageRollupRun.objects.create(kind=UsageRollupRun.Kind.REBUILD).pk)
     wall = time.perf_counter() - started
     assert run.status == UsageRollupRun.Status.DONE, run.message
     with connection.cursor() as cursor:
@@ -303,21 +308,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--requests", type=int, default=50, help="dashboard requests per measurement")
     parser.add_argument("--db-name", default="console_bench_usage")
+    parser.add_argument("--keep", action="store_true",
+                        help="reuse the data and rollups of the last run (measure the pages and the naive query)")
     args = parser.parse_args(argv)
-    _setup(args.db_name)
+    _setup(args.db_name, keep=args.keep)
 
     print(f"== Shadow AI dashboard benchmark ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, "
           f"load {os.getloadavg()[0]:.2f}, Python {sys.version.split()[0]})")
-    _people(args.users)
-    _library()
-    data = generate(args.rows, args.users, args.days)
-    print(f"\n1. Data: {data['rows']:,} Gateway HTTP log rows over {args.days} days for {args.users:,} people")
-    print(f"   generated in {data['load_seconds']:.1f} s ({data['rows'] / data['load_seconds']:,.0f} rows/s), "
-          f"indexes rebuilt in {data['index_seconds']:.1f} s")
+    if args.keep:
+        from risk.models import GatewayHttpEvent
 
-    done = rollup()
+        print(f"\n1. Data: kept from the last run ({GatewayHttpEvent.objects.count():,} Gateway HTTP log rows)")
+    else:
+        _people(args.users)
+        _library()
+        data = generate(args.rows, args.users, args.days)
+        print(f"\n1. Data: {data['rows']:,} Gateway HTTP log rows over {args.days} days for {args.users:,} people")
+        print(f"   generated in {data['load_seconds']:.1f} s ({data['rows'] / data['load_seconds']:,.0f} rows/s), "
+              f"indexes rebuilt in {data['index_seconds']:.1f} s")
+
+    done = rollup(keep=args.keep)
     run = done["run"]
-    print(f"\n2. Usage rollup of every day ({run.days_done} days, {run.rows_read:,} log rows)")
+    print(f"\n2. Usage rollup of every day ({run.days_done} days, {run.rows_read:,} log rows)"
+          + (" (kept from the last run)" if args.keep else ""))
     print(f"   {run.seconds:8.1f} s rolling up  {run.rows_per_second:>12,.0f} rows/s   "
           f"({done['wall']:.1f} s with the run's bookkeeping and cache warming)")
     print(f"   re-rolling one day ({done['one_day_rows']:,} rows): {done['one_day']:.2f} s, same numbers")

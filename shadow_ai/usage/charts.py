@@ -85,7 +85,9 @@ def app_series(result: q.AppSeries, *, params: Params) -> dict[str, Any] | None:
                "customdata": [app_url(app.id, params)] * len(users),
                "hovertemplate": "%{x}<br>%{y} people<extra>%{fullData.name}</extra>"}
               for n, (app, users) in enumerate(zip(result.apps, result.users, strict=True))]
-    return _figure(traces, xaxis={"type": "date"}, yaxis={"title": {"text": "people"}, "rangemode": "tozero"})
+    return _figure(traces, height=300 + 22 * ((len(traces) + 1) // 2), xaxis={"type": "date"},
+                   yaxis={"title": {"text": "people"}, "rangemode": "tozero"},
+                   legend={"orientation": "h", "y": -0.15, "yanchor": "top"})
 
 
 def _hbar(labels: Sequence[str], values: Sequence[float], urls: Sequence[str], *, colours: Sequence[str] | str,
@@ -117,13 +119,14 @@ def uploads(result: q.AppRows, *, params: Params) -> dict[str, Any] | None:
                  colours="#e03131", text=[human_bytes(r.bytes_up) for r in rows], axis="bytes uploaded")
 
 
-def ranking(result: q.Ranking, *, url: Callable[[q.Ranked], str], colour: str = "#364fc7",
-            label: Callable[[q.Ranked], str] | None = None) -> dict[str, Any] | None:
+def ranking(result: q.Ranking, *, url: Callable[[q.Ranked], str], colour: str = "#364fc7") -> dict[str, Any] | None:
+    """Busiest first; a row's ``detail`` (a device's person) is shown with its numbers."""
     rows = result.rows
     if not rows:
         return None
-    return _hbar([label(r) if label else r.label for r in rows], [r.requests for r in rows], [url(r) for r in rows],
-                 colours=colour, text=[f"{r.requests:,} requests · {human_bytes(r.bytes_up)} up" for r in rows],
+    return _hbar([r.label for r in rows], [r.requests for r in rows], [url(r) for r in rows], colours=colour,
+                 text=[f"{r.requests:,} requests · {human_bytes(r.bytes_up)} up"
+                       + (f" · {r.detail}" if r.detail else "") for r in rows],
                  axis="requests")
 
 

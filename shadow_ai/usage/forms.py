@@ -24,6 +24,12 @@ class RangeForm(forms.Form):
     end = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}),
                           error_messages={"invalid": "Enter the last day as a date, e.g. 2026-03-31."})
 
+    def __init__(self, data: Any = None, *args: Any, **kwargs: Any) -> None:
+        if data is not None and not data.get("range"):  # show the default in the picker
+            data = data.copy()
+            data["range"] = dashboard.DEFAULT_RANGE
+        super().__init__(data, *args, **kwargs)
+
     def clean(self) -> dict[str, Any]:
         data = super().clean()
         if data.get("range") != "custom":

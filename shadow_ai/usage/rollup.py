@@ -171,7 +171,8 @@ INSERTS = (
        FROM usage_rows WHERE app_id IS NOT NULL GROUP BY app_id""",
     """INSERT INTO {app_person} (application_id, day, person, user_id, requests, bytes_up, bytes_down, last_at)
        SELECT app_id, %(day)s, person, MAX(user_id), SUM(requests), SUM(up), SUM(down), MAX(last_at)
-       FROM usage_rows WHERE app_id IS NOT NULL AND person <> '' GROUP BY app_id, person""",
+       FROM usage_rows WHERE app_id IS NOT NULL AND person <> '' GROUP BY app_id, person
+       ORDER BY app_id, person""",
     """INSERT INTO {person_day} (day, person, user_id, requests, bytes_up, bytes_down, apps, ai_requests,
                                  ai_bytes_up, ai_bytes_down, ai_apps, last_at)
        SELECT %(day)s, person, MAX(user_id), SUM(requests), SUM(up), SUM(down), COUNT(DISTINCT app_id),

@@ -8,16 +8,16 @@ never with the number of log rows."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Count, Max, Min, Q, Sum
 from django.utils import timezone
 
-from shadow_ai.models import Application
 from shadow_ai.usage import cache, rollup
 from shadow_ai.usage import queries as q
 from shadow_ai.usage.models import (
@@ -51,17 +51,27 @@ def run_all(queries: Sequence[Any]) -> list[Any]:
     at = cache.version()
     keys = [cache.key_for(query, at) for query in queries]
     found = cache.get_many(list(dict.fromkeys(keys)))
+    missing = {key: query for key, query in zip(keys, queries, strict=True) if key not in found}
     computed: dict[str, Any] = {}
-    results = []
-    for key, query in zip(keys, queries, strict=True):
-        if key in found:
-            results.append(found[key])
-            continue
-        if key not in computed:
-            computed[key] = run(query)
-        results.append(computed[key])
-    cache.set_many(computed)
-    return results
+    if missing:
+        with _memory():
+            for key, query in missing.items():
+                computed[key] = run(query)
+        cache.set_many(computed)
+    return [found[key] if key in found else computed[key] for key in keys]
+
+
+@contextmanager
+def _memory() -> Iterator[None]:
+    """On PostgreSQL, let the aggregates group tens of thousands of people in memory (the
+    default work_mem spills them to disk), for these queries only."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('work_mem', %s, true)", [settings.SHADOW_AI_USAGE_WORK_MEM])
+        yield
 
 
 def run_one(query: Any) -> Any:
@@ -243,9 +253,26 @@ def _count_people(query: q.Window, where: str, params: list[Any]) -> int:
     return int(_fetch(sql, params)[0][0])
 
 
+TOP_SQL = """
+SELECT {key}, SUM({p}requests) AS requests, SUM({p}bytes_up), SUM({p}bytes_down), COUNT(*) OVER ()
+FROM {table} WHERE day >= %s AND day <= %s {where}
+GROUP BY {key} ORDER BY requests DESC, {key} LIMIT %s
+"""
+
+
+def _top(query: q.Window, table: str, key: str, limit: int) -> list[tuple]:
+    """The busiest people or devices: numbers only (grouping text labels too costs twice as much)."""
+    prefix, where = ("ai_", " AND ai_requests > 0") if query.scope == "ai" else ("", "")
+    return _fetch(TOP_SQL.format(key=key, p=prefix, table=table, where=where),
+                  [_d(query.start), _d(query.end), limit])
+
+
 @runner(q.TopPeopleQuery)
 def top_people(query: q.TopPeopleQuery) -> q.Ranking:
-    return _people(query, limit=query.limit)
+    found = _top(query, UsagePersonDay._meta.db_table, "person", query.limit)
+    return q.Ranking(rows=tuple(q.Ranked(key=person, label=person, requests=_int(r), bytes_up=_int(up),
+                                         bytes_down=_int(down)) for person, r, up, down, _ in found),
+                     total=int(found[0][-1]) if found else 0)
 
 
 @runner(q.PeopleListQuery)
@@ -253,23 +280,21 @@ def people_list(query: q.PeopleListQuery) -> q.Ranking:
     return _people(query, search=query.search, sort=query.sort, offset=query.offset, limit=query.limit)
 
 
-DEVICES_SQL = """
-SELECT device, MAX(device_name), MAX(person), SUM({p}requests) AS requests, SUM({p}bytes_up),
-       SUM({p}bytes_down), MAX(last_at), COUNT(*) OVER ()
-FROM {table} WHERE day >= %s AND day <= %s {where}
-GROUP BY device ORDER BY requests DESC, device LIMIT %s
-"""
-
-
 @runner(q.TopDevicesQuery)
 def top_devices(query: q.TopDevicesQuery) -> q.Ranking:
-    prefix = "ai_" if query.scope == "ai" else ""
-    where = " AND ai_requests > 0" if query.scope == "ai" else ""
-    sql = DEVICES_SQL.format(p=prefix, table=UsageDeviceDay._meta.db_table, where=where)
-    found = _fetch(sql, [_d(query.start), _d(query.end), query.limit])
-    rows = tuple(q.Ranked(key=device, label=name or device, detail=person or "", requests=_int(r), bytes_up=_int(up),
-                          bytes_down=_int(down), last_at=last)
-                 for device, name, person, r, up, down, last, _ in found)
+    table = UsageDeviceDay._meta.db_table
+    found = _top(query, table, "device", query.limit)
+    labels: dict[str, tuple] = {}
+    if found:  # names and people of these few devices: one index probe per (day, device)
+        days, devices = [_d(d) for d in query.days], [row[0] for row in found]
+        labels = {device: (name, person, last) for device, name, person, last in _fetch(
+            f"SELECT device, MAX(device_name), MAX(person), MAX(last_at) FROM {table} "  # noqa: S608
+            f"WHERE day IN ({', '.join(['%s'] * len(days))}) AND device IN ({', '.join(['%s'] * len(devices))}) "
+            "GROUP BY device", [*days, *devices])}
+    rows = tuple(q.Ranked(key=device, label=labels.get(device, ("",))[0] or device,
+                          detail=labels.get(device, ("", ""))[1] or "", requests=_int(r), bytes_up=_int(up),
+                          bytes_down=_int(down), last_at=labels.get(device, ("", "", None))[2])
+                 for device, r, up, down, _ in found)
     return q.Ranking(rows=rows, total=int(found[0][-1]) if found else 0)
 
 
@@ -435,6 +460,3 @@ def person_usage(query: q.PersonUsageQuery) -> q.PersonApps:
                         requests=sum(r.requests for r in rows), bytes_up=sum(r.bytes_up for r in rows),
                         bytes_down=sum(r.bytes_down for r in rows))
 
-
-def application_exists(pk: int) -> bool:
-    return Application.objects.filter(pk=pk).exists()

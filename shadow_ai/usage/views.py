@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Page, Paginator
 from django.http import Http404, HttpRequest, HttpResponse
@@ -59,8 +60,7 @@ def usage_dashboard(request: HttpRequest, scope: str = "ai") -> HttpResponse:
         "top_apps": charts.top_apps(results["top_apps"], params=params),
         "uploads": charts.uploads(results["uploads"], params=params),
         "people": charts.ranking(people, url=person_link),
-        "devices": charts.ranking(devices, url=device_link, colour="#0ca678",
-                                  label=lambda r: f"{r.label} ({r.detail})" if r.detail else r.label),
+        "devices": charts.ranking(devices, url=device_link, colour="#0ca678"),
         "countries": charts.ranking(results["countries"], colour="#ae3ec9",
                                     url=lambda r: charts.list_url({**params, "scope": scope}, country=r.key)
                                     if r.key else ""),
@@ -74,16 +74,10 @@ def usage_dashboard(request: HttpRequest, scope: str = "ai") -> HttpResponse:
         "top_apps": results["top_apps"], "hosts": results["hosts"], "new_apps": results["new_apps"],
         "figures": figures, "state": state, "can_write": request.user.role in ADMINS,
         "statuses": [(s, dict(Status.choices)[s], results["summary"].by_status.get(s, 0)) for s in q.STATUS_ORDER],
-        "rollup_minutes": max(1, round(_setting("SHADOW_AI_USAGE_ROLLUP_SECONDS") / 60)),
+        "rollup_minutes": max(1, round(settings.SHADOW_AI_USAGE_ROLLUP_SECONDS / 60)),
         "is_empty": not results["summary"].applications and not results["hosts"].rows,
-        "time_zone": _setting("TIME_ZONE"),
+        "time_zone": settings.TIME_ZONE,
     })
-
-
-def _setting(name: str) -> Any:
-    from django.conf import settings
-
-    return getattr(settings, name)
 
 
 # --- Lists ------------------------------------------------------------------------------------
@@ -94,6 +88,15 @@ class _Filters:
 
     def __init__(self, form: Any) -> None:
         self.form = form
+
+
+class UsageListing(Listing):
+    @property
+    def is_filtered(self) -> bool:
+        """Filtered by something other than the default time range."""
+        data = getattr(self.filterset.form, "cleaned_data", {})
+        return any(value not in (None, "", []) and not (name == "range" and value == dashboard.DEFAULT_RANGE)
+                   for name, value in data.items())
 
 
 def runner_listing(request: HttpRequest, form: Any, *, sorts: dict[str, str], default_sort: str,
@@ -117,8 +120,8 @@ def runner_listing(request: HttpRequest, form: Any, *, sorts: dict[str, str], de
     if number > paginator.num_pages:
         number = paginator.num_pages
         rows, total = fetch(sort, (number - 1) * size, size)
-    return Listing(page=Page(list(rows), number, paginator), sort=sort, sorts=sorts, filterset=_Filters(form),
-                   total=total)
+    return UsageListing(page=Page(list(rows), number, paginator), sort=sort, sorts=sorts, filterset=_Filters(form),
+                        total=total)
 
 
 APP_LIST_SORTS = {key: key for key in runners.APP_SORTS}
