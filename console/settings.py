@@ -298,6 +298,16 @@ RISK_TELEMETRY_RETENTION_DAYS = env.int("RISK_TELEMETRY_RETENTION_DAYS", default
 RISK_BATCH_RETENTION_DAYS = env.int("RISK_BATCH_RETENTION_DAYS", default=30)
 OTP_TOTP_THROTTLE_FACTOR = env.int("OTP_TOTP_THROTTLE_FACTOR", default=1)
 
+# Shadow AI usage discovery (see docs/shadow_ai.md): how often the scheduler rolls up the days
+# that received Gateway HTTP logs, how long an application counts as newly seen, how long
+# dashboard results are cached (0: not at all) and rollups kept, and the memory a day's rollup
+# may use on PostgreSQL.
+SHADOW_AI_USAGE_ROLLUP_SECONDS = env.int("SHADOW_AI_USAGE_ROLLUP_SECONDS", default=120)
+SHADOW_AI_USAGE_NEW_DAYS = env.int("SHADOW_AI_USAGE_NEW_DAYS", default=7)
+SHADOW_AI_USAGE_CACHE_SECONDS = env.int("SHADOW_AI_USAGE_CACHE_SECONDS", default=3600)
+SHADOW_AI_USAGE_RETENTION_DAYS = env.int("SHADOW_AI_USAGE_RETENTION_DAYS", default=400)
+SHADOW_AI_USAGE_WORK_MEM = env.str("SHADOW_AI_USAGE_WORK_MEM", default="64MB")
+
 # Shared Signals transmitter (see docs/ssf.md). The issuer receivers know us by; empty: the
 # console's own URL per request (it is stored with each stream when the stream is created).
 SSF_ISSUER = env.str("SSF_ISSUER", default="")

@@ -28,6 +28,9 @@ ACCESS_CACHE_SECONDS = 0.0
 # process caches never happen: keep nothing. test_hot_cache.py turns it on and commits.
 ACCESS_HOT_CACHE = False
 ACCESS_SESSION_WRITE_SECONDS = 0
+# Usage dashboards: no cached results (tests share the cache and their data never commits);
+# test_usage_cache.py turns it on.
+SHADOW_AI_USAGE_CACHE_SECONDS = 0
 
 # Hashing speed is not what the tests are about.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -258,4 +258,9 @@ def sync_library(*, catalogue: Catalogue | None = None) -> SyncResult:
                      "hostnames_kept_elsewhere": [h for h, _, _ in result.hostnames_kept_elsewhere]},
         )
         transaction.on_commit(policies.bump_version)
+        from shadow_ai.usage import cache as usage_cache
+        from shadow_ai.usage import services as usage
+
+        usage.reattribute_everything()  # hostnames may have moved: past usage is rolled up again
+        transaction.on_commit(usage_cache.bump)
     return result

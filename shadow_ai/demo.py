@@ -49,8 +49,18 @@ POLICIES = (
 )
 
 
-@transaction.atomic
 def seed_shadow_ai_demo() -> dict[str, int]:
+    """The library, reviewed applications and policies; then 30 days of Gateway logs rolled up
+    for the usage dashboards."""
+    from shadow_ai.usage.demo import seed_usage_demo
+
+    result = _seed_library_and_policies()
+    usage = seed_usage_demo()
+    return {**result, "usage_rows": usage["rows"], "usage_days": usage["days"]}
+
+
+@transaction.atomic
+def _seed_library_and_policies() -> dict[str, int]:
     library = sync_library()
     now = timezone.now()
     apps = {a.key: a for a in Application.objects.filter(key__in=[*STATUSES, "claude"])}

@@ -196,3 +196,17 @@ class GatewayPolicy(models.Model):
 
 
 ISOLATION_CONTROLS = ("upload", "download", "copy", "paste", "print")
+
+
+# The usage rollups live in their own module; importing them here registers them with the app.
+from shadow_ai.usage.models import (  # noqa: E402, F401
+    UsageAppDay,
+    UsageAppPersonDay,
+    UsageAppSeen,
+    UsageCountryDay,
+    UsageDeviceDay,
+    UsageDirtyDay,
+    UsageHostDay,
+    UsagePersonDay,
+    UsageRollupRun,
+)

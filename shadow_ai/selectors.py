@@ -8,13 +8,16 @@ version of the decision caches into a suffix map (``shadow_ai.hostnames.Hostname
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, QuerySet, Value
+from django.db.models import BooleanField, Case, Count, F, QuerySet, Value, When
 from django.db.models.functions import Coalesce
 from django.http import Http404
+from django.utils import timezone
 
 from accounts.models import User
 from accounts.roles import CONSOLE_READERS
@@ -24,6 +27,7 @@ from shadow_ai.gateway.engine import AppFacts
 from shadow_ai.models import Application, ApplicationHostname, EvidenceOverride, GatewayPolicy
 
 CACHE_TABLE = "shadow_ai.library"
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # never seen sorts as the oldest
 
 
 def _get(model, viewer: User, pk: int):
@@ -43,12 +47,23 @@ def get_gateway_policy_for(viewer: User, pk: int) -> GatewayPolicy:
     return _get(GatewayPolicy, viewer, pk)
 
 
+def new_since() -> datetime:
+    """Applications first used through the gateway after this moment are newly seen."""
+    return timezone.now() - timedelta(days=settings.SHADOW_AI_USAGE_NEW_DAYS)
+
+
 def applications_for_list() -> QuerySet[Application]:
-    """With hostname counts, and scores to sort by where unscored sorts below every score."""
+    """With hostname counts, scores to sort by where unscored sorts below every score, and when
+    the gateway first and last saw each in use (``is_new``: first seen recently)."""
     return Application.objects.annotate(
         hostname_count=Count("hostnames", distinct=True),
         saas_sort=Coalesce("saas_score", Value(Decimal("-1"))),
         genai_sort=Coalesce("genai_score", Value(Decimal("-1"))),
+        first_seen=F("usage_seen__first_at"),
+        last_seen=F("usage_seen__last_at"),
+        last_seen_sort=Coalesce("usage_seen__last_at", Value(EPOCH)),
+        is_new=Case(When(usage_seen__first_at__gte=new_since(), then=Value(True)), default=Value(False),
+                    output_field=BooleanField()),
     )
 
 

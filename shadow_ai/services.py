@@ -21,6 +21,8 @@ from console.core.errors import Conflict, NotFound, PermissionRefused, Validatio
 from shadow_ai import hostnames as hostname_rules
 from shadow_ai import scoring
 from shadow_ai.models import Application, ApplicationHostname, Category, EvidenceOverride, GatewayPolicy, Status
+from shadow_ai.usage import cache as usage_cache
+from shadow_ai.usage import services as usage
 
 REASON_MAX = 500
 APP_FIELDS = ("name", "vendor", "category", "is_gen_ai", "url", "description")
@@ -34,6 +36,7 @@ def _require_admin(actor: User, what: str) -> None:
 
 def _changed() -> None:
     transaction.on_commit(access_policies.bump_version)
+    transaction.on_commit(usage_cache.bump)  # dashboards show names and statuses
 
 
 def effective_evidence(shipped: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
@@ -144,6 +147,8 @@ def application_create(
     rescore(app, {})
     app.save()
     ApplicationHostname.objects.bulk_create([ApplicationHostname(application=app, hostname=h) for h in hosts])
+    # Past logs of these hosts (unmatched, or counted for an application of a parent domain) move to it.
+    usage.reattribute(hosts=hosts, application_ids=usage.covering_applications(hosts, exclude=app.pk))
     audit_record(actor=actor, action="shadow_ai.application.created", obj=app, changes={
         **{f: {"old": None, "new": getattr(app, f)} for f in APP_FIELDS}, "hostnames": {"old": None, "new": hosts},
     })
@@ -205,9 +210,11 @@ def application_update(
     app.save()
     if "hostnames" in changes:
         ApplicationHostname.objects.filter(application=app).exclude(hostname__in=hosts).delete()
-        ApplicationHostname.objects.bulk_create(
-            [ApplicationHostname(application=app, hostname=h) for h in hosts if h not in old_hosts]
-        )
+        added = [h for h in hosts if h not in old_hosts]
+        ApplicationHostname.objects.bulk_create([ApplicationHostname(application=app, hostname=h) for h in added])
+        usage.reattribute(hosts=added, application_ids={app.pk, *usage.covering_applications(added, exclude=app.pk)})
+    elif "is_gen_ai" in changes:
+        usage.reattribute(application_ids=[app.pk])  # person and device rollups count AI use apart
     audit_record(actor=actor, action="shadow_ai.application.updated", obj=app, changes=changes)
     _changed()
     return app
@@ -235,6 +242,7 @@ def application_delete(*, actor: User, application: Application) -> None:
                        "change them first.")
     audit_record(actor=actor, action="shadow_ai.application.deleted", obj=app,
                  changes={"name": {"old": app.name, "new": None}, "hostnames": {"old": _host_list(app), "new": None}})
+    usage.reattribute(application_ids=[app.pk])  # its logs become unmatched hosts
     app.delete()
     _changed()
 

@@ -1,10 +1,18 @@
 from django.urls import path
 
 from shadow_ai import views
+from shadow_ai.usage import views as usage_views
 
 app_name = "shadow_ai"
 
 urlpatterns = [
+    path("dashboard/ai/", usage_views.usage_dashboard, name="dashboard"),
+    path("dashboard/all/", usage_views.usage_dashboard, {"scope": "all"}, name="dashboard-all"),
+    path("usage/applications/", usage_views.usage_apps, name="usage-apps"),
+    path("usage/people/", usage_views.usage_people, name="usage-people"),
+    path("usage/person/", usage_views.usage_person, name="usage-person"),
+    path("usage/rollup/", usage_views.rollup_start, name="usage-rollup"),
+    path("usage/rollup/<int:usage_run_id>/", usage_views.rollup_status, name="usage-run"),
     path("library/", views.library, name="library"),
     path("library/new/", views.app_create, name="app-create"),
     path("library/status/", views.bulk_status, name="bulk-status"),

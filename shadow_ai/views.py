@@ -39,10 +39,12 @@ from shadow_ai.gateway import engine, runtime
 from shadow_ai.gateway import services as gateway_services
 from shadow_ai.gateway.api import read_block_page_token
 from shadow_ai.models import Application, Category, GatewayPolicy, Status
+from shadow_ai.usage.views import app_usage_context
 
 # --- Library ----------------------------------------------------------------------------------
 
 YES_NO = [("yes", "Yes"), ("no", "No")]
+USAGE_CHOICES = [("new", "Newly seen"), ("seen", "Seen in use"), ("never", "Never seen")]
 
 
 class LibraryFilter(django_filters.FilterSet):
@@ -59,6 +61,7 @@ class LibraryFilter(django_filters.FilterSet):
     source = django_filters.ChoiceFilter(choices=Application.Source.choices, empty_label="Any")
     discovered = django_filters.ChoiceFilter(choices=YES_NO, empty_label="Any", method="by_discovered",
                                              label="Discovered by CASB")
+    usage = django_filters.ChoiceFilter(choices=USAGE_CHOICES, empty_label="Any", method="by_usage", label="Usage")
 
     class Meta:
         model = Application
@@ -71,6 +74,11 @@ class LibraryFilter(django_filters.FilterSet):
         found = casb_selectors.discovered_application_ids()
         return queryset.filter(pk__in=found) if value == "yes" else queryset.exclude(pk__in=found)
 
+    def by_usage(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        if value == "new":
+            return queryset.filter(usage_seen__first_at__gte=selectors.new_since())
+        return queryset.filter(usage_seen__isnull=value != "seen")
+
     def search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         value = value.strip()
         matches = Application.objects.filter(
@@ -81,7 +89,7 @@ class LibraryFilter(django_filters.FilterSet):
 
 
 LIBRARY_SORTS = {"name": "name", "vendor": "vendor", "category": "category", "status": "status",
-                 "saas": "saas_sort", "genai": "genai_sort", "updated": "updated_at"}
+                 "saas": "saas_sort", "genai": "genai_sort", "updated": "updated_at", "last_seen": "last_seen_sort"}
 
 
 @roles_required(CONSOLE_READERS)
@@ -127,8 +135,12 @@ def bulk_status(request: HttpRequest) -> HttpResponse:
 @roles_required(CONSOLE_READERS)
 def app_detail(request: HttpRequest, library_app_id: int) -> HttpResponse:
     app = selectors.get_application_for(request.user, library_app_id)
+    usage = app_usage_context(request, app)
+    if request.htmx and request.headers.get("HX-Target") == "results":
+        return render(request, "shadow_ai/app_detail.html#results", {"app": app, **usage})
     history = audit_events_for_object("shadow_ai.application", str(app.pk), limit=50)
     return render(request, "shadow_ai/app_detail.html", {
+        **usage,
         "app": app, "hostnames": list(app.hostnames.all()), "rubrics": selectors.score_views(app),
         "status_form": StatusForm(initial={"status": app.status}),
         "status_history": [e for e in history if e.action == "shadow_ai.application.status_changed"],
@@ -189,6 +201,9 @@ def _app_editor(request: HttpRequest, app: Application | None) -> HttpResponse:
     if app is not None:
         initial = {f: getattr(app, f) for f in ("name", "vendor", "category", "is_gen_ai", "url", "description")}
         initial["hostnames"] = "\n".join(h.hostname for h in app.hostnames.all())
+    if app is None:  # "Add as custom application" from the dashboards' unmatched hosts
+        initial = {"hostnames": (request.GET.get("hostname") or "")[:253],
+                   "name": (request.GET.get("name") or "")[:120]}
     form = ApplicationForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:

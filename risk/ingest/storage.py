@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 from django.db import IntegrityError, connection, models, transaction
+from django.dispatch import Signal
 from django.utils import timezone
 from psycopg import IntegrityError as DatabaseIntegrityError
 
@@ -38,6 +39,11 @@ SOURCE_KIND = {  # telemetry kind -> RiskEvent.SourceKind (which behaviours read
     "sentinelone_threats": "device",
 }
 CHUNK = 5000
+
+stored_rows = Signal()
+"""Sent with ``kind`` and ``rows`` (the new rows' ``(id, user_id, at)``) inside the transaction
+that stored them, so what a receiver writes commits or rolls back with the rows (Shadow AI
+marks the days its usage rollups must rebuild)."""
 
 
 @dataclass
@@ -126,6 +132,8 @@ def store(kind: str, rows: Sequence[dict[str, Any]], *, source_id: int | None) -
                 new = _copy_insert(model, chunk)
             else:
                 new = _bulk_insert(model, chunk)
+            if new:
+                stored_rows.send(sender=model, kind=kind, rows=new)
         result.duplicates += len(chunk) - len(new)
         for pk, user_id, at in new:
             result.ids.append(pk)

@@ -50,3 +50,34 @@ def evaluate(client) -> Callable:
         return client.post("/api/v1/gateway/evaluate", data=data, content_type=content_type, **headers)
 
     return call
+
+
+# --- Usage discovery ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def people(make_user) -> list:
+    """The senders of the usage tests' Gateway logs, and who the rollups count each as."""
+    from console.access.models import Device
+    from shadow_ai.tests.usage_data import Person
+
+    make_user(email="ada@corp.example", full_name="Ada")
+    make_user(email="bob@corp.example", full_name="Bob")
+    dee = make_user(email="dee@corp.example", full_name="Dee")
+    Device.objects.create(user=dee, device_id="mac-dee", name="Dee's Mac", os="macOS")
+    return [
+        Person("ada@corp.example", "mac-ada", "Ada's Mac", "ada@corp.example"),
+        Person("bob@corp.example", "win-bob", "Bob's PC", "bob@corp.example"),
+        Person("", "mac-dee", "Dee's Mac", "dee@corp.example"),  # no e-mail in the logs: known by device
+        Person("eve@partner.example", "eve-1", "Eve's laptop", "eve@partner.example"),  # not in the directory
+        Person("", "kiosk-1", "Lobby kiosk", ""),  # nobody: counted in requests, not people
+    ]
+
+
+@pytest.fixture
+def source(super_admin):
+    """A Gateway HTTP logs telemetry source."""
+    from risk import services
+
+    found, _ = services.telemetry_source_create(actor=super_admin, name="Logpush", kind="gateway_http")
+    return found

@@ -28,8 +28,17 @@ def test_seed_demo_loads_the_library_statuses_and_policies_idempotently(capsys):
     assert Application.objects.count() >= 150
     assert Application.objects.get(key="claude").status == "approved"
     assert Application.objects.get(key="chatgpt").status == "unapproved"
+    from shadow_ai.usage.models import UsageAppDay, UsageHostDay
+
+    usage = list(UsageAppDay.objects.order_by("day", "application_id").values_list("day", "application_id",
+                                                                                   "requests", "users"))
+    assert usage and UsageHostDay.objects.filter(host="intranet.acme.example").exists()
+    assert "new Gateway log rows for the usage dashboards" in out
     call_command("seed_demo", "--users", "40")
+    assert "; 0 new Gateway log rows" in capsys.readouterr().out
     assert state() == first
+    assert list(UsageAppDay.objects.order_by("day", "application_id").values_list(
+        "day", "application_id", "requests", "users")) == usage
 
     policies = runtime.compiled_policies()  # every demo policy compiles
     assert [p.name for p in policies][:2] == ["Block AI for high-risk users", "Redirect unapproved AI to Claude"]

@@ -1,13 +1,18 @@
 """Shadow AI, clicked through in Chromium against the live server: an admin reviews ChatGPT and
 Claude in the library, writes "redirect unapproved AI to Claude" in the policy editor, and the
-gateway's evaluate API then sends a ChatGPT request to Claude. Nothing leaves the machine: the
-applications' own addresses are never opened."""
+gateway's evaluate API then sends a ChatGPT request to Claude; the gateway's HTTP logs then come
+in through the telemetry API, a real worker rolls them up on demand (progress bar), and the
+Shadow AI dashboard and ChatGPT's page show the numbers, computed here from the rows sent.
+Nothing leaves the machine: the applications' own addresses are never opened."""
 
 from __future__ import annotations
 
+import json
 import re
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.template.defaultfilters import filesizeformat
 from playwright.sync_api import Page, expect
 
 from shadow_ai.models import Application, GatewayPolicy, Status
@@ -20,14 +25,16 @@ def sidebar(page: Page):
 
 
 def test_admin_reviews_apps_writes_a_redirect_policy_and_the_gateway_redirects(
-    page, sign_in, live_server, library, super_admin, employee, gateway_token,
+    page, sign_in, live_server, library, super_admin, employee, gateway_token, celery_worker_process,
 ):
     sign_in(page, super_admin.email)
 
     # ChatGPT: Unapproved, from its own page.
     sidebar(page).get_by_role("link", name="Application library").click()
     expect(page.get_by_role("heading", name="Application library", level=1)).to_be_visible()
+    # Enter as well as typing: the search works whether or not htmx has started yet on a busy machine.
     page.get_by_role("searchbox", name="Search").fill("chatgpt")
+    page.get_by_role("searchbox", name="Search").press("Enter")
     rows = page.get_by_test_id("library-row")
     expect(rows).to_have_count(2)  # ChatGPT, and Sora on sora.chatgpt.com
     page.locator("[data-testid=library-row][data-key=chatgpt]").get_by_role("link", name="ChatGPT").click()
@@ -42,6 +49,7 @@ def test_admin_reviews_apps_writes_a_redirect_policy_and_the_gateway_redirects(
     # Claude: Approved, with the bulk form of the library.
     sidebar(page).get_by_role("link", name="Application library").click()
     page.get_by_role("searchbox", name="Search").fill("claude")
+    page.get_by_role("searchbox", name="Search").press("Enter")
     expect(page.locator("[data-testid=library-row][data-key=claude]")).to_have_count(1)
     page.get_by_role("checkbox", name="Select Claude", exact=True).check()
     expect(page.locator("[data-bulk-count]")).to_have_text("1")
@@ -113,6 +121,103 @@ def test_admin_reviews_apps_writes_a_redirect_policy_and_the_gateway_redirects(
         data={"hostname": "claude.ai", "user": {"email": employee.email}},
     ).json()
     assert claude["action"] == "allow"
+
+    see_usage_on_the_dashboard(page, live_server, employee)
+
+
+def gateway_logs(employee_email: str) -> list[dict]:
+    """What the gateway logged: the employee and a partner (not in the directory) on ChatGPT and
+    Claude, someone the logs do not name, GitHub (not AI) and an internal host."""
+    now = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
+    rows = []
+
+    def log(host: str, email: str | None, up: int, down: int = 4000) -> None:
+        row = {"RequestID": f"e2e-{len(rows)}", "Datetime": (now - timedelta(seconds=len(rows))).isoformat(),
+               "HTTPHost": host, "URL": f"https://{host}/", "HTTPMethod": "POST", "HTTPStatusCode": 200,
+               "Action": "allow", "UploadBytes": up, "DownloadBytes": down, "SourceIPCountryCode": "DE"}
+        if email:
+            row["Email"] = email
+        rows.append(row)
+
+    for n in range(5):
+        log("chatgpt.com", employee_email, 1024 * (n + 1))
+    for _ in range(3):
+        log("claude.ai", employee_email, 2048)
+    for _ in range(2):
+        log("chat.openai.com", "partner@vendor.example", 512)
+    for _ in range(4):
+        log("claude.ai", "partner@vendor.example", 100)
+    log("chatgpt.com", None, 300)
+    log("github.com", employee_email, 50)
+    for _ in range(2):
+        log("wiki.internal.example", employee_email, 10)
+    return rows
+
+
+def see_usage_on_the_dashboard(page: Page, live_server, employee) -> None:
+    rows = gateway_logs(employee.email)
+    ai = [r for r in rows if r["HTTPHost"] in ("chatgpt.com", "chat.openai.com", "claude.ai")]
+    chatgpt = [r for r in ai if r["HTTPHost"] != "claude.ai"]
+    named = {r["Email"] for r in ai if "Email" in r}
+
+    # A telemetry source for the gateway's HTTP logs; its token is shown once.
+    sidebar(page).get_by_role("link", name="Telemetry sources").click()
+    page.get_by_test_id("source-new").click()
+    page.get_by_role("textbox", name="Name").fill("Logpush: Gateway HTTP")
+    page.get_by_role("combobox", name="Sends").select_option(label="Gateway HTTP logs")
+    page.get_by_test_id("source-save").click()
+    token = page.get_by_test_id("source-token").inner_text().strip()
+    answer = page.request.post(f"{live_server.url}/api/v1/telemetry/gateway_http",
+                               headers={"Authorization": f"Bearer {token}", "Content-Type": "application/x-ndjson"},
+                               data="\n".join(json.dumps(r) for r in rows))
+    assert answer.status == 200 and answer.json()["stored"] == len(rows), answer.text()
+
+    # Not rolled up yet; an admin runs the rollup now and a worker does it while the bar fills.
+    sidebar(page).get_by_role("link", name="Shadow AI dashboard").click()
+    expect(page.get_by_text("Gateway logs are waiting to be rolled up")).to_be_visible()
+    page.get_by_test_id("rollup-now").click()
+    expect(page.get_by_text("New Gateway logs are being rolled up")).to_be_visible()
+    progress = page.get_by_test_id("usage-run")
+    expect(progress).to_have_attribute("data-status", "done", timeout=30_000)
+    expect(page.get_by_test_id("usage-run-message")).to_contain_text(f"{len(rows)} log rows")
+
+    # Rebuilding every day asks first, and gives the same numbers.
+    page.get_by_test_id("rollup-rebuild").click()
+    page.get_by_test_id("confirm-rollup-rebuild").click()
+    expect(page.get_by_text("Every day with Gateway logs is being rolled up again")).to_be_visible()
+    expect(page.get_by_test_id("usage-run")).to_have_attribute("data-status", "done", timeout=30_000)
+    expect(page.get_by_test_id("usage-run")).to_contain_text("Rebuild of every day")
+
+    page.reload()
+    tiles = page.get_by_test_id("usage-tiles")
+    expect(tiles.get_by_test_id("tile-applications")).to_contain_text("2")  # ChatGPT and Claude
+    expect(tiles.get_by_test_id("tile-status-approved")).to_contain_text("1")
+    expect(tiles.get_by_test_id("tile-status-unapproved")).to_contain_text("1")
+    expect(tiles.get_by_test_id("tile-people")).to_contain_text(str(len(named)))
+    expect(tiles.get_by_test_id("tile-unapproved-people")).to_contain_text(
+        str(len({r["Email"] for r in chatgpt if "Email" in r})))
+    expect(tiles.get_by_test_id("tile-requests").locator(".stat-value")).to_have_text(str(len(ai)))
+    expect(tiles.get_by_test_id("tile-uploaded-unapproved").locator(".stat-value")).to_have_text(
+        filesizeformat(sum(r["UploadBytes"] for r in chatgpt)))
+    chatgpt_app = Application.objects.get(key="chatgpt")
+    expect(page.locator(f"[data-testid=top-app-row][data-app='{chatgpt_app.pk}'] [data-testid=top-app-requests]")
+           ).to_have_text(str(len(chatgpt)))
+    expect(page.locator("[data-testid=unmatched-host][data-host='wiki.internal.example']")).to_contain_text("2")
+
+    # Drill down from the "uploaded to unapproved AI" chart to ChatGPT's people.
+    point = page.get_by_test_id("chart-uploads").locator(".point path").first
+    point.scroll_into_view_if_needed()
+    bar = point.bounding_box()
+    page.mouse.move(bar["x"] + bar["width"] / 2, bar["y"] + bar["height"] / 2)  # plotly picks the bar on hover
+    page.mouse.click(bar["x"] + bar["width"] / 2, bar["y"] + bar["height"] / 2)
+    expect(page).to_have_url(re.compile(rf"/shadow-ai/library/{chatgpt_app.pk}/\?range=30d#usage$"))
+    expect(page.get_by_test_id("app-usage-requests")).to_have_text(str(len(chatgpt)))
+    people = page.get_by_test_id("app-person-row")
+    expect(people).to_have_count(2)
+    for email in sorted(named):
+        mine = sum(1 for r in chatgpt if r.get("Email") == email)
+        expect(page.locator(f"[data-testid=app-person-row][data-person='{email}'] [data-testid=app-person-requests]"
+                            )).to_have_text(str(mine))
 
 
 def test_admin_orders_policies_by_dragging_and_disables_one(page, sign_in, live_server, library, super_admin):

@@ -40,7 +40,8 @@ class Command(BaseCommand):
         shadow = seed_shadow_ai_demo()
         self.stdout.write(
             f"Shadow AI: {shadow['applications']} applications in the library, {shadow['reviewed']} reviewed, "
-            f"{shadow['policies']} Gateway policies."
+            f"{shadow['policies']} Gateway policies; {shadow['usage_rows']} new Gateway log rows for the usage "
+            f"dashboards, {shadow['usage_days']} day(s) rolled up."
         )
         from shadow_ai.casb.demo import seed_casb_demo
 

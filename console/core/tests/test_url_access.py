@@ -89,6 +89,9 @@ def sample_kwargs(super_admin) -> dict[str, object]:
     finding = Finding.objects.create(integration=integration, type_key="openai.stale_pending_invite",
                                      title="OpenAI: Stale pending invite", vendor="OpenAI", severity=1)
     instance = FindingInstance.objects.create(finding=finding, key="invite:1", asset="a@corp.example")
+    from shadow_ai.usage.models import UsageRollupRun
+
+    usage_run = UsageRollupRun.objects.create(kind="manual")
     return {
         "integration_id": integration.pk, "scan_run_id": scan_run.pk, "finding_id": finding.pk,
         "instance_id": instance.pk, "vendor": "openai",
@@ -99,7 +102,7 @@ def sample_kwargs(super_admin) -> dict[str, object]:
         "token_id": token.pk, "device_id": device.pk, "session_id": session.pk,
         "run_id": run.pk, "key": "impossible_travel", "source_id": source.pk, "kind": "auth",
         "row_id": sign_in.pk, "batch_id": batch.pk,
-        "library_app_id": library_app.pk, "gateway_policy_id": gateway_policy.pk,
+        "library_app_id": library_app.pk, "gateway_policy_id": gateway_policy.pk, "usage_run_id": usage_run.pk,
     }
 
 
