@@ -20,3 +20,9 @@ def hit(scope: str, key: str, *, limit: int, window: int) -> bool:
         cache.add(cache_key, 1, timeout=window + 1)
         return True
     return count <= limit
+
+
+def once_per(scope: str, key: str, *, seconds: int) -> bool:
+    """True at most once per ``seconds`` for this key (a sliding interval from the last allowed
+    call, unlike ``hit``'s fixed windows, which would let two calls through across a boundary)."""
+    return cache.add(f"once:{scope}:{key}", 1, timeout=max(int(seconds), 1))

@@ -318,7 +318,7 @@ def verify(request: HttpRequest) -> HttpResponse:
         name = sorted(unknown)[0]
         raise ApiError(400, "invalid_request", f"unknown property {name}", name)
     stream = _stream_of(token, body.get("stream_id"))
-    if not ratelimit.hit("ssf-verify", stream.stream_id, limit=1, window=settings.SSF_MIN_VERIFICATION_INTERVAL):
+    if not ratelimit.once_per("ssf-verify", stream.stream_id, seconds=settings.SSF_MIN_VERIFICATION_INTERVAL):
         raise ApiError(429, "too_many_requests",
                        f"at most one verification every {settings.SSF_MIN_VERIFICATION_INTERVAL} s "
                        "(min_verification_interval)")

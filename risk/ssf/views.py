@@ -197,7 +197,7 @@ def stream_status(request: HttpRequest, stream_pk: int) -> HttpResponse:
 @require_POST
 def stream_verify(request: HttpRequest, stream_pk: int) -> HttpResponse:
     stream = selectors.get_stream_for(request.user, stream_pk)
-    if not ratelimit.hit("ssf-verify", stream.stream_id, limit=1, window=settings.SSF_MIN_VERIFICATION_INTERVAL):
+    if not ratelimit.once_per("ssf-verify", stream.stream_id, seconds=settings.SSF_MIN_VERIFICATION_INTERVAL):
         messages.error(request, f"One verification event every {settings.SSF_MIN_VERIFICATION_INTERVAL} seconds: "
                                 "wait a moment.")
         return redirect("ssf:stream-detail", stream_pk=stream.pk)
