@@ -13,7 +13,6 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
@@ -25,6 +24,7 @@ from console.access.models import ApiToken
 from console.access.openapi import OPENAPI
 from console.access.services import api_token_hash
 from console.access.tokens import jwks
+from console.core import jsonbody
 from console.core.permissions import api_view, public
 
 log = logging.getLogger(__name__)
@@ -93,31 +93,14 @@ def _object(body: dict, name: str) -> dict | None:
     return value
 
 
+REQUEST_FIELDS = frozenset({"application", "user", "token", "service_token", "ip", "country", "device_id"})
+
+
 def _parse(request: HttpRequest) -> dict:
     try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        declared = 0
-    if declared > MAX_BODY:
-        raise BadRequest("the body is larger than 64 KB")
-    try:
-        raw = request.body
-    except RequestDataTooBig:
-        raise BadRequest("the body is larger than 64 KB") from None
-    if len(raw) > MAX_BODY:
-        raise BadRequest("the body is larger than 64 KB")
-    if not request.content_type or request.content_type != "application/json":
-        raise BadRequest("send Content-Type: application/json")
-    try:
-        body = json.loads(raw or b"null")
-    except (ValueError, UnicodeDecodeError):
-        raise BadRequest("the body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise BadRequest("the body must be a JSON object")
-    unknown = set(body) - {"application", "user", "token", "service_token", "ip", "country", "device_id"}
-    if unknown:
-        raise BadRequest(f"unknown field(s): {', '.join(sorted(unknown))}", sorted(unknown)[0])
-    return body
+        return jsonbody.json_object(request, limit=MAX_BODY, fields=REQUEST_FIELDS)
+    except jsonbody.BodyError as exc:
+        raise BadRequest(exc.message, exc.field) from None
 
 
 @dataclass

@@ -75,8 +75,36 @@ def _place(event: Mapping[str, Any]) -> str:
     return ", ".join(x for x in (event.get("city") or "", event.get("country") or "") if x) or "unknown"
 
 
+class _ManyWithinWindow(Behaviour):
+    """Triggers when ``threshold`` or more of a person's matching events fall within
+    ``window_minutes`` (once per window, at the event that crosses the threshold)."""
+
+    what: str = ""  # e.g. "failed sign-ins", for the summary
+    count_field: str = ""  # the name the count goes by in the details
+
+    def matches(self, event: Mapping[str, Any]) -> bool:
+        raise NotImplementedError
+
+    def extra_details(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        return {}
+
+    def context_seconds(self, params: Mapping[str, Any]) -> tuple[int, int]:
+        return (params["window_minutes"] * 60, 0)
+
+    def evaluate(self, events: Sequence[Mapping[str, Any]], params: Mapping[str, Any]) -> list[Trigger]:
+        wanted = [e for e in events if self.matches(e)]
+        minutes = params["window_minutes"]
+        return [
+            Trigger(user_id=e["user_id"], at=e["at"], source_id=e["id"], dedupe=str(e["id"]),
+                    summary=f"{count} {self.what} within {minutes} minutes",
+                    details={self.count_field: count, "window_minutes": minutes} | self.extra_details(e))
+            for e, count in count_in_window(wanted, threshold=params["threshold"], window_seconds=minutes * 60)
+            if e["new"]
+        ]
+
+
 @register
-class FailedSignIns(Behaviour):
+class FailedSignIns(_ManyWithinWindow):
     key = "failed_sign_ins"
     name = "Repeated failed sign-ins"
     description = "Many failed sign-ins (wrong password, refused by policy) within a short time."
@@ -87,27 +115,17 @@ class FailedSignIns(Behaviour):
         Param("threshold", "Failures", "int", 10, 2, 10000),
         Param("window_minutes", "Within", "int", 15, 1, 1440, unit="minutes"),
     )
+    what, count_field = "failed sign-ins", "failures"
 
-    def context_seconds(self, params: Mapping[str, Any]) -> tuple[int, int]:
-        return (params["window_minutes"] * 60, 0)
-
-    def evaluate(self, events: Sequence[Mapping[str, Any]], params: Mapping[str, Any]) -> list[Trigger]:
-        failures = [e for e in events if not e["allowed"]]
-        window = params["window_minutes"] * 60
-        return [
-            Trigger(user_id=e["user_id"], at=e["at"], source_id=e["id"], dedupe=str(e["id"]),
-                    summary=f"{count} failed sign-ins within {params['window_minutes']} minutes",
-                    details={"failures": count, "window_minutes": params["window_minutes"]})
-            for e, count in count_in_window(failures, threshold=params["threshold"], window_seconds=window)
-            if e["new"]
-        ]
+    def matches(self, event: Mapping[str, Any]) -> bool:
+        return not event["allowed"]
 
 
 # --- Gateway HTTP -----------------------------------------------------------------------------
 
 
 @register
-class HighDlpMatches(Behaviour):
+class HighDlpMatches(_ManyWithinWindow):
     key = "high_dlp_matches"
     name = "High number of DLP policies triggered"
     description = "Many requests matching DLP profiles within a short time."
@@ -118,21 +136,13 @@ class HighDlpMatches(Behaviour):
         Param("threshold", "Requests with DLP matches", "int", 10, 2, 100000),
         Param("window_minutes", "Within", "int", 10, 1, 1440, unit="minutes"),
     )
+    what, count_field = "requests matched DLP profiles", "requests"
 
-    def context_seconds(self, params: Mapping[str, Any]) -> tuple[int, int]:
-        return (params["window_minutes"] * 60, 0)
+    def matches(self, event: Mapping[str, Any]) -> bool:
+        return bool(event["dlp_match_count"])
 
-    def evaluate(self, events: Sequence[Mapping[str, Any]], params: Mapping[str, Any]) -> list[Trigger]:
-        matched = [e for e in events if e["dlp_match_count"]]
-        window = params["window_minutes"] * 60
-        return [
-            Trigger(user_id=e["user_id"], at=e["at"], source_id=e["id"], dedupe=str(e["id"]),
-                    summary=f"{count} requests matched DLP profiles within {params['window_minutes']} minutes",
-                    details={"requests": count, "window_minutes": params["window_minutes"],
-                             "profiles": sorted(set(e["upload_dlp_profiles"]) | set(e["download_dlp_profiles"]))})
-            for e, count in count_in_window(matched, threshold=params["threshold"], window_seconds=window)
-            if e["new"]
-        ]
+    def extra_details(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        return {"profiles": sorted(set(event["upload_dlp_profiles"]) | set(event["download_dlp_profiles"]))}
 
 
 @register

@@ -6,14 +6,12 @@ evaluation answers anything else."""
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
 from django.core import signing
-from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
@@ -22,6 +20,7 @@ from django.views.decorators.http import require_POST
 from accounts.models import normalize_email
 from console.access.api import BadRequest, _authenticate, _json, _text
 from console.access.models import ApiToken
+from console.core import jsonbody
 from console.core.permissions import api_view
 from shadow_ai import hostnames
 from shadow_ai.gateway import engine, runtime
@@ -90,29 +89,9 @@ def _refuse(request: HttpRequest, reason: str, status: int, **extra: Any) -> Htt
 
 def _parse(request: HttpRequest) -> dict:
     try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        declared = 0
-    if declared > MAX_BODY:
-        raise BadRequest("the body is larger than 16 KB")
-    try:
-        raw = request.body
-    except RequestDataTooBig:
-        raise BadRequest("the body is larger than 16 KB") from None
-    if len(raw) > MAX_BODY:
-        raise BadRequest("the body is larger than 16 KB")
-    if request.content_type != "application/json":
-        raise BadRequest("send Content-Type: application/json")
-    try:
-        body = json.loads(raw or b"null")
-    except (ValueError, UnicodeDecodeError):
-        raise BadRequest("the body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise BadRequest("the body must be a JSON object")
-    unknown = set(body) - FIELDS
-    if unknown:
-        raise BadRequest(f"unknown field(s): {', '.join(sorted(unknown))}", sorted(unknown)[0])
-    return body
+        return jsonbody.json_object(request, limit=MAX_BODY, fields=FIELDS)
+    except jsonbody.BodyError as exc:
+        raise BadRequest(exc.message, exc.field) from None
 
 
 def _validate(body: dict) -> dict[str, str]:
