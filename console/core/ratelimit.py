@@ -1,5 +1,5 @@
-"""A fixed-window counter in the shared cache, for verification steps that need a ceiling
-beyond django-axes' per-account lockout (for example, many accounts tried from one address)."""
+"""Rate limits in the shared cache, for verification steps that need a ceiling beyond
+django-axes' per-account lockout (for example, many accounts tried from one address)."""
 
 from __future__ import annotations
 
@@ -9,20 +9,28 @@ from django.core.cache import cache
 
 
 def hit(scope: str, key: str, *, limit: int, window: int) -> bool:
-    """Count one attempt; True while the caller is within ``limit`` attempts per ``window`` s."""
-    bucket = int(time.time() // window)
-    cache_key = f"ratelimit:{scope}:{key}:{bucket}"
-    if cache.add(cache_key, 1, timeout=window + 1):
-        return True
-    try:
-        count = cache.incr(cache_key)
-    except ValueError:  # expired between add and incr
-        cache.add(cache_key, 1, timeout=window + 1)
-        return True
-    return count <= limit
+    """Count one attempt; True while the caller is within ``limit`` attempts per ``window`` s.
+
+    A sliding-window counter: this window's count plus the previous window's, weighted by how
+    much of it still lies within the last ``window`` seconds. Plain fixed windows would let
+    twice the limit through around a boundary (a burst at the end of one and the start of the
+    next)."""
+    now = time.time()
+    bucket = int(now // window)
+    current = f"ratelimit:{scope}:{key}:{bucket}"
+    if cache.add(current, 1, timeout=2 * window + 1):  # kept through the next window too
+        count = 1
+    else:
+        try:
+            count = cache.incr(current)
+        except ValueError:  # expired between add and incr
+            cache.add(current, 1, timeout=2 * window + 1)
+            count = 1
+    previous = cache.get(f"ratelimit:{scope}:{key}:{bucket - 1}", 0)
+    overlap = 1 - (now % window) / window
+    return count + previous * overlap <= limit
 
 
 def once_per(scope: str, key: str, *, seconds: int) -> bool:
-    """True at most once per ``seconds`` for this key (a sliding interval from the last allowed
-    call, unlike ``hit``'s fixed windows, which would let two calls through across a boundary)."""
+    """True at most once per ``seconds`` for this key, counted from the last allowed call."""
     return cache.add(f"once:{scope}:{key}", 1, timeout=max(int(seconds), 1))
