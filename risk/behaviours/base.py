@@ -10,6 +10,7 @@ decorate it with ``@register``. Its configuration row is created on first use.""
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -69,7 +70,7 @@ class Trigger:
     details: Mapping[str, Any] = field(default_factory=dict)
 
 
-class Behaviour:
+class Behaviour(ABC):
     key: ClassVar[str]
     name: ClassVar[str]
     description: ClassVar[str]
@@ -83,8 +84,9 @@ class Behaviour:
         the new events (windows, travel pairs). ``(0, 0)``: the new events alone."""
         return (0, 0)
 
+    @abstractmethod
     def evaluate(self, events: Sequence[Mapping[str, Any]], params: Mapping[str, Any]) -> list[Trigger]:
-        raise NotImplementedError
+        """The triggers among ``events`` (a pure function: same input, same triggers)."""
 
     def default_params(self) -> dict[str, Any]:
         return {p.name: p.default for p in self.params}

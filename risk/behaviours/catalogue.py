@@ -7,6 +7,7 @@ Default levels and thresholds are documented in docs/risk.md; change them there 
 from __future__ import annotations
 
 import itertools
+from abc import abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -82,8 +83,9 @@ class _ManyWithinWindow(Behaviour):
     what: str = ""  # e.g. "failed sign-ins", for the summary
     count_field: str = ""  # the name the count goes by in the details
 
+    @abstractmethod
     def matches(self, event: Mapping[str, Any]) -> bool:
-        raise NotImplementedError
+        """Whether this event counts toward the window."""
 
     def extra_details(self, event: Mapping[str, Any]) -> dict[str, Any]:
         return {}
@@ -270,8 +272,9 @@ class _CrowdStrikeScore(Behaviour):
     source = "device"
     requirement = "CrowdStrike Zero Trust Assessment webhook"
 
+    @abstractmethod
     def band(self, params: Mapping[str, Any]) -> tuple[int, int]:
-        raise NotImplementedError
+        """The scores (inclusive) this behaviour triggers on."""
 
     def evaluate(self, events: Sequence[Mapping[str, Any]], params: Mapping[str, Any]) -> list[Trigger]:
         low, high = self.band(params)
@@ -384,8 +387,9 @@ class _AuditSignal(Behaviour):
     source = "audit"
     action: str = ""
 
+    @abstractmethod
     def describe(self, event: Mapping[str, Any]) -> str:
-        raise NotImplementedError
+        """The one-line summary shown to investigators."""
 
     def evaluate(self, events: Sequence[Mapping[str, Any]], params: Mapping[str, Any]) -> list[Trigger]:
         return [

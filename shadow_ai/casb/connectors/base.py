@@ -16,6 +16,7 @@ Connectors never touch the database: everything they need between pages lives in
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -130,7 +131,7 @@ class Context:
         return self.now - timedelta(days=days)
 
 
-class Connector:
+class Connector(ABC):
     """Base class of the vendor connectors (see the module docstring)."""
 
     key: ClassVar[str]
@@ -153,13 +154,17 @@ class Connector:
 
     def prepare(self, ctx: Context) -> None:
         """Set ``ctx.http.auth`` / ``refresh_auth`` for vendors that trade credentials for a
-        token; the token is fetched on the first request (no network here)."""
+        token; the token is fetched on the first request (no network here). Optional: key-based
+        vendors need nothing here."""
+        return None
 
+    @abstractmethod
     def check(self, ctx: Context) -> list[Check]:
-        raise NotImplementedError
+        """What "test connection" reports: one line per credential, scope or reachability check."""
 
+    @abstractmethod
     def steps(self, ctx: Context) -> list[Step]:
-        raise NotImplementedError
+        """The pages a scan walks, in order (each resumable from its cursor)."""
 
     @classmethod
     def type_keys(cls) -> set[str]:
