@@ -45,6 +45,23 @@ def _no_per_address_sign_in_ceiling(settings) -> None:
     settings.LOGIN_RATE_LIMIT_PER_IP = 10_000
 
 
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits() -> None:
+    """Rate-limit counters are kept per address and person, and every test comes from 127.0.0.1:
+    each test starts with none, so attempts made by earlier tests never trip a ceiling in a later
+    one (the tests about a limit make their own attempts)."""
+    from django.core.cache import cache
+
+    backend = getattr(cache, "_cache", None)
+    if backend is None or not hasattr(backend, "get_client"):
+        return
+    redis = backend.get_client(write=True)
+    keys = [key for pattern in ("ratelimit:*", "once:*")
+            for key in redis.scan_iter(match=cache.make_key(pattern), count=1000)]
+    if keys:
+        redis.delete(*keys)
+
+
 @pytest.fixture
 def make_user(db) -> Callable:
     from accounts.tests.factories import UserFactory

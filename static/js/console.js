@@ -39,6 +39,14 @@
       setTimeout(function () { toast.remove(); }, 6000);
     });
   }
-  document.addEventListener("DOMContentLoaded", function () { scheduleToasts(document); });
-  document.addEventListener("htmx:afterSwap", function (event) { scheduleToasts(event.target); });
+  // Buttons that only work through a script are rendered disabled with data-needs-script and come
+  // alive once every deferred script has run, so a click made while the page loads is never lost.
+  function arm(root) {
+    root.querySelectorAll("[data-needs-script]").forEach(function (control) {
+      control.disabled = false;
+      control.removeAttribute("data-needs-script");
+    });
+  }
+  document.addEventListener("DOMContentLoaded", function () { arm(document); scheduleToasts(document); });
+  document.addEventListener("htmx:afterSwap", function (event) { arm(event.target); scheduleToasts(event.target); });
 })();
