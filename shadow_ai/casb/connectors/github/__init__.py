@@ -36,6 +36,8 @@ class GitHubConnector(Connector):
         "with access to all repositories.",
         "Read-only app permissions: " + ", ".join(APP_PERMISSIONS) + ".",
         "Credential authorizations are listed only for organizations with SAML single sign-on (Enterprise Cloud).",
+        "Optional: GitHub shows who may bypass a ruleset only to those who may edit it (“Administration”, write, "
+        "for organization and repository rulesets); without it, admin restrictions set by rulesets are not checked.",
     )
 
     def http_options(self, credentials: Mapping[str, str], config: Mapping[str, Any]) -> dict[str, Any]:
@@ -64,6 +66,12 @@ class GitHubConnector(Connector):
                                   "Readable.", required=False,
                                   failed="Fine-grained tokens cannot be listed without the “Personal access tokens: "
                                          "read” organization permission."))
+        results.append(check_call("Organization rulesets (Administration: write)",
+                                  lambda: client.organization_rulesets(ctx.http, org),
+                                  "Readable: who may bypass organization rulesets is checked.", required=False,
+                                  failed="Who may bypass organization rulesets cannot be read (GitHub shows it only "
+                                         "with the “Administration” organization permission, write): admin "
+                                         "restrictions set by rulesets are left unchecked, not guessed."))
         return results
 
     def steps(self, ctx: Context) -> list[Step]:
@@ -136,15 +144,42 @@ class GitHubConnector(Connector):
             found.extend(mapping.repository_age(repo, stale_before=stale))
             if ctx.state.get("protection_unavailable") or not repo.get("default_branch"):
                 continue
-            try:
-                protection = client.branch_protection(ctx.http, str(repo.get("full_name")),
-                                                      str(repo["default_branch"]))
-            except AuthError as exc:
-                if exc.status != 403:
-                    raise
-                ctx.state["protection_unavailable"] = True
-                ctx.unchecked(*(t.key for t in mapping.PROTECTION_TYPES))
-                ctx.warn(f"Branch protection could not be read ({exc.message}); it was not checked.")
+            protection = self._protection(ctx, str(repo.get("full_name")), str(repo["default_branch"]))
+            if protection is None:
                 continue
-            found.extend(mapping.repository_protection(repo, protection))
+            observations, undecided = mapping.repository_protection(repo, protection)
+            found.extend(observations)
+            if undecided:
+                ctx.unchecked(*undecided)
+                if not ctx.state.get("bypass_hidden_warned"):
+                    ctx.state["bypass_hidden_warned"] = True
+                    ctx.warn("Some rulesets' bypass lists are not visible to the app (GitHub shows them only to "
+                             "those who may edit the ruleset), so admin restrictions set by rulesets were not "
+                             f"checked (first: {repo.get('full_name')}).")
         return Page(found, len(rows), following)
+
+    def _protection(self, ctx: Context, full_name: str, branch: str) -> mapping.Protection | None:
+        """The default branch's classic protection rule and active rules, or None (and its types left
+        as they were for the rest of the scan) when GitHub refuses to show them."""
+        try:
+            classic = client.branch_protection(ctx.http, full_name, branch)
+            rules = client.branch_rules(ctx.http, full_name, branch)
+        except AuthError as exc:
+            if exc.status != 403:
+                raise
+            ctx.state["protection_unavailable"] = True
+            ctx.unchecked(*(t.key for t in mapping.PROTECTION_TYPES))
+            ctx.warn(f"Branch protection could not be read ({exc.message}); it was not checked.")
+            return None
+        return mapping.Protection(classic, rules, {r.get("ruleset_id"): self._ruleset(ctx, r) for r in rules})
+
+    def _ruleset(self, ctx: Context, rule: Mapping[str, Any]) -> dict[str, Any]:
+        """A ruleset's summary, read once per scan: organization rulesets apply to many repositories."""
+        cache = ctx.cache.setdefault("github_rulesets", {})
+        source_type, source = str(rule.get("ruleset_source_type") or ""), str(rule.get("ruleset_source") or "")
+        key = (source_type, source, rule.get("ruleset_id"))
+        if key not in cache:
+            found = client.ruleset(ctx.http, source_type, source, rule.get("ruleset_id")) \
+                if rule.get("ruleset_id") is not None and source else None
+            cache[key] = mapping.ruleset_summary(rule, found)
+        return cache[key]

@@ -107,6 +107,52 @@ def branch_protection(http: VendorHTTP, full_name: str, branch: str) -> Mapping[
     return reply.data if isinstance(reply.data, Mapping) else {}
 
 
+#: A branch has a handful of rules; this bounds a reply that keeps pointing to more pages.
+MAX_RULE_PAGES = 20
+
+
+def branch_rules(http: VendorHTTP, full_name: str, branch: str) -> list[Mapping[str, Any]]:
+    """Every active rule that applies to the branch, whatever ruleset it comes from (repository,
+    organization or enterprise), all pages: GitHub leaves out rulesets in "evaluate" or "disabled"
+    enforcement."""
+    rows: list[Mapping[str, Any]] = []
+    link: str | None = None
+    for _ in range(MAX_RULE_PAGES):
+        try:
+            chunk, link = page(http, link or f"/repos/{full_name}/rules/branches/{quote(branch, safe='')}",
+                               {"per_page": 100})
+        except NotFound:  # the repository went away since it was listed
+            return []
+        rows.extend(chunk)
+        if link is None:
+            break
+    return rows
+
+
+def ruleset(http: VendorHTTP, source_type: str, source: str, ruleset_id: int) -> Mapping[str, Any] | None:
+    """One ruleset, read where it is defined (the repository's or the organization's endpoint), or
+    None when this installation may not read it (GitHub answers 403 or 404)."""
+    if source_type == "Organization":
+        path = f"/orgs/{source}/rulesets/{ruleset_id}"
+    elif source_type == "Repository":
+        path = f"/repos/{source}/rulesets/{ruleset_id}"
+    else:  # enterprise rulesets have no endpoint an organization's app can read
+        return None
+    try:
+        reply = http.get(path)
+    except NotFound:
+        return None
+    except AuthError as exc:
+        if exc.status != 403:
+            raise
+        return None
+    return reply.data if isinstance(reply.data, Mapping) else None
+
+
+def organization_rulesets(http: VendorHTTP, org: str):
+    return page(http, f"/orgs/{org}/rulesets", {"per_page": 1})
+
+
 def token_auth(ctx: Any) -> None:
     def current() -> dict[str, str]:
         token = ctx.cache.get("github_token")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -24,12 +25,14 @@ NO_PR_REVIEW = _t("protection_no_pr_review", "Repository Default Branch Protecti
                   Severity.MEDIUM, _RULE + "“Require a pull request before merging” with at least one approval.",
                   "Repository")
 FORCE_PUSH = _t("protection_force_push", "Repository Default Branch Protection does not have Force Pushes Disabled",
-                Severity.MEDIUM, _RULE + "turn off “Allow force pushes”.", "Repository")
+                Severity.MEDIUM, "Edit the default branch's protection rule (Settings › Branches) and turn off "
+                "“Allow force pushes”, or add a ruleset for it with “Block force pushes”.", "Repository")
 STALE_REVIEWS = _t("protection_stale_reviews",
                    "Repository Default Branch Protection does not have Stale PR Approvals Disabled", Severity.MEDIUM,
                    _RULE + "“Dismiss stale pull request approvals when new commits are pushed”.", "Repository")
 NO_ADMIN_RULES = _t("protection_admins", "Repository Default Branch Protection does not have Admin Restrictions",
-                    Severity.MEDIUM, _RULE + "“Do not allow bypassing the above settings” (include administrators).",
+                    Severity.MEDIUM, _RULE + "“Do not allow bypassing the above settings” (include administrators); "
+                    "in a ruleset, leave its bypass list empty.",
                     "Repository")
 NO_STATUS_CHECKS = _t("protection_status_checks", "Repository Default Branch Protection does not have Status Checks",
                       Severity.MEDIUM, _RULE + "“Require status checks to pass before merging”.", "Repository")
@@ -149,21 +152,128 @@ def _enabled(rule: Any) -> bool:
     return isinstance(rule, Mapping) and bool(rule.get("enabled"))
 
 
-def repository_protection(repo: Mapping[str, Any], protection: Mapping[str, Any] | None) -> list[Observation]:
-    base = {"key": f"repo:{repo.get('id')}", "asset": str(repo.get("full_name")), "asset_kind": "Repository",
-            "details": {"default_branch": repo.get("default_branch"), "private": bool(repo.get("private"))}}
-    if protection is None:
-        return [Observation(NO_PROTECTION.key, **base)]
-    found = []
-    reviews = protection.get("required_pull_request_reviews")
-    if not isinstance(reviews, Mapping):
-        found.append(Observation(NO_PR_REVIEW.key, **base))
-    if _enabled(protection.get("allow_force_pushes")):
-        found.append(Observation(FORCE_PUSH.key, **base))
-    if not (isinstance(reviews, Mapping) and reviews.get("dismiss_stale_reviews")):
-        found.append(Observation(STALE_REVIEWS.key, **base))
-    if not _enabled(protection.get("enforce_admins")):
-        found.append(Observation(NO_ADMIN_RULES.key, **base))
-    if not isinstance(protection.get("required_status_checks"), Mapping):
-        found.append(Observation(NO_STATUS_CHECKS.key, **base))
-    return found
+def ruleset_summary(rule: Mapping[str, Any], found: Mapping[str, Any] | None) -> dict[str, Any]:
+    """What the scan keeps of a ruleset (cached for the scan): where it is defined, its enforcement
+    and who can bypass it. ``bypass`` is None when GitHub did not show the bypass list: it does so
+    only to those who may edit the ruleset."""
+    found = found or {}
+    actors = found.get("bypass_actors")
+    bypass = None
+    if isinstance(actors, list):
+        bypass = [_actor(a) for a in actors if isinstance(a, Mapping)]
+    return {"id": rule.get("ruleset_id"), "name": str(found.get("name") or ""),
+            "source_type": str(found.get("source_type") or rule.get("ruleset_source_type") or ""),
+            "source": str(found.get("source") or rule.get("ruleset_source") or ""),
+            "enforcement": found.get("enforcement"), "bypass": bypass}
+
+
+def _actor(actor: Mapping[str, Any]) -> str:
+    kind = str(actor.get("actor_type") or "actor")
+    ident = actor.get("actor_id")
+    who = kind if kind in ("OrganizationAdmin", "DeployKey") or ident is None else f"{kind} {ident}"
+    return f"{who} ({actor.get('bypass_mode') or 'always'})"
+
+
+def _ruleset_label(summary: Mapping[str, Any]) -> str:
+    name = f"“{summary['name']}” " if summary.get("name") else ""
+    return f"{name}#{summary.get('id')} ({summary.get('source_type', '').lower()} {summary.get('source')})".strip()
+
+
+@dataclass(frozen=True)
+class Protection:
+    """What protects a default branch: its classic protection rule (None when there is none) and
+    the active rules of the rulesets that apply to it, with those rulesets' summaries by id."""
+
+    classic: Mapping[str, Any] | None
+    rules: list[Mapping[str, Any]]
+    rulesets: Mapping[Any, Mapping[str, Any]]
+
+    def active_rules(self) -> list[Mapping[str, Any]]:
+        # GitHub returns active rules only; a ruleset read as not active (switched between the two
+        # calls) does not count either.
+        return [r for r in self.rules
+                if self.rulesets.get(r.get("ruleset_id"), {}).get("enforcement") in (None, "active")]
+
+    def rule(self, kind: str) -> list[Mapping[str, Any]]:
+        return [r for r in self.active_rules() if r.get("type") == kind]
+
+    def applied_rulesets(self) -> list[Mapping[str, Any]]:
+        ids = dict.fromkeys(r.get("ruleset_id") for r in self.active_rules())
+        return [self.rulesets.get(i) or {"id": i, "source_type": "", "source": "", "bypass": None} for i in ids]
+
+    def describe(self) -> list[str]:
+        described = []
+        for summary in self.applied_rulesets():
+            kinds = sorted({str(r.get("type")) for r in self.active_rules() if r.get("ruleset_id") == summary["id"]})
+            bypass = summary.get("bypass")
+            who = "bypass list not visible" if bypass is None else (
+                f"bypass: {', '.join(bypass)}" if bypass else "no bypass")
+            described.append(f"{_ruleset_label(summary)}: {', '.join(kinds)}; {who}")
+        return described
+
+
+def _params(rule: Mapping[str, Any]) -> Mapping[str, Any]:
+    params = rule.get("parameters")
+    return params if isinstance(params, Mapping) else {}
+
+
+def _reason(protection: Protection, classic_gap: str, ruleset_gap: str, *, named: bool = True) -> str:
+    """Why a setting is missing, in one sentence: what the classic rule and the rulesets lack."""
+    classic = f"the classic protection rule {classic_gap}" if protection.classic is not None else \
+        "no classic protection rule"
+    names = [_ruleset_label(s) for s in protection.applied_rulesets()]
+    if not names:
+        rulesets = "no active ruleset applies"
+    elif named:
+        rulesets = f"active rulesets ({'; '.join(names)}) {ruleset_gap}"
+    else:
+        rulesets = f"active rulesets {ruleset_gap}"
+    return f"{classic[0].upper()}{classic[1:]}; {rulesets}."
+
+
+def repository_protection(repo: Mapping[str, Any], protection: Protection) -> tuple[list[Observation], list[str]]:
+    """The default branch's protection findings, from classic protection and rulesets together: each
+    setting counts when either provides it. Also the types that could not be decided (a ruleset whose
+    bypass list GitHub did not show)."""
+    details = {"default_branch": repo.get("default_branch"), "private": bool(repo.get("private")),
+               "classic_protection": protection.classic is not None, "rulesets": protection.describe()}
+    base = {"key": f"repo:{repo.get('id')}", "asset": str(repo.get("full_name")), "asset_kind": "Repository"}
+
+    def finding(kind: FindingType, reason: str) -> Observation:
+        return Observation(kind.key, **base, details={**details, "reason": reason})
+
+    classic = protection.classic
+    if classic is None and not protection.active_rules():
+        return [finding(NO_PROTECTION, f"No classic protection rule and no active ruleset applies to "
+                                       f"“{repo.get('default_branch')}”.")], []
+    classic = classic or {}
+    found, undecided = [], []
+    reviews = classic.get("required_pull_request_reviews")
+    reviews = reviews if isinstance(reviews, Mapping) else None
+    pull_requests = protection.rule("pull_request")
+    if reviews is None and not pull_requests:
+        found.append(finding(NO_PR_REVIEW, _reason(protection, "does not require pull request reviews",
+                                                   "have no “Require a pull request before merging” rule")))
+    classic_blocks_force = protection.classic is not None and not _enabled(classic.get("allow_force_pushes"))
+    if not classic_blocks_force and not protection.rule("non_fast_forward"):
+        found.append(finding(FORCE_PUSH, _reason(protection, "allows force pushes",
+                                                 "have no “Block force pushes” rule")))
+    if not (reviews and reviews.get("dismiss_stale_reviews")) and \
+            not any(_params(r).get("dismiss_stale_reviews_on_push") for r in pull_requests):
+        found.append(finding(STALE_REVIEWS, _reason(protection, "does not dismiss stale approvals",
+                                                    "do not dismiss stale approvals when new commits are pushed")))
+    if not isinstance(classic.get("required_status_checks"), Mapping) and \
+            not protection.rule("required_status_checks"):
+        found.append(finding(NO_STATUS_CHECKS, _reason(protection, "does not require status checks",
+                                                       "have no “Require status checks to pass” rule")))
+    if not _enabled(classic.get("enforce_admins")):
+        applied = protection.applied_rulesets()
+        bypassed = [s for s in applied if s.get("bypass")]
+        hidden = [s for s in applied if s.get("bypass") is None]
+        if bypassed or not applied:
+            who = "; ".join(f"{_ruleset_label(s)} by {', '.join(s['bypass'])}" for s in bypassed)
+            found.append(finding(NO_ADMIN_RULES, _reason(protection, "does not include administrators",
+                                                         f"can be bypassed: {who}", named=False)))
+        elif hidden:
+            undecided.append(NO_ADMIN_RULES.key)
+    return found, undecided

@@ -114,8 +114,70 @@ def repositories() -> list[dict]:
                 "default_branch": "main", "archived": archived, "disabled": False, "pushed_at": at(pushed),
                 "updated_at": at(pushed), "created_at": at(900), "visibility": "private" if private else "public"}
 
-    return [repo(1, "api", 1), repo(2, "web", 2), repo(3, "legacy-tools", 500), repo(4, "old-archive", 900,
-                                                                                    archived=True)]
+    return [repo(1, "api", 1), repo(2, "web", 2), repo(3, "legacy-tools", 500),
+            repo(4, "old-archive", 900, archived=True),
+            repo(5, "ruleset-only", 3), repo(6, "org-ruleset", 4), repo(7, "mixed", 5), repo(8, "evaluate-only", 6)]
+
+
+# Rulesets: a repository ruleset with every rule and nobody allowed to bypass it, an organization
+# ruleset that organization admins may bypass, a repository ruleset that adds to a classic rule, and
+# one still in "evaluate" mode (GitHub leaves its rules out of a branch's rules).
+REPO_RULESET, ORG_RULESET, MIXED_RULESET, EVALUATE_RULESET = 101, 201, 102, 103
+FULL_RULES = [
+    {"type": "deletion"},
+    {"type": "non_fast_forward"},
+    {"type": "pull_request", "parameters": {"required_approving_review_count": 1, "dismiss_stale_reviews_on_push": True,
+                                            "require_code_owner_review": False, "require_last_push_approval": False,
+                                            "required_review_thread_resolution": False,
+                                            "allowed_merge_methods": ["merge", "squash", "rebase"]}},
+    {"type": "required_status_checks", "parameters": {"strict_required_status_checks_policy": True,
+                                                      "do_not_enforce_on_create": False,
+                                                      "required_status_checks": [{"context": "ci",
+                                                                                  "integration_id": 15368}]}},
+    {"type": "required_linear_history"},
+]
+MIXED_RULES = [FULL_RULES[1], FULL_RULES[3]]
+
+
+def ruleset(ruleset_id: int, name: str, source_type: str, source: str, rules: list[dict], *,
+            enforcement: str = "active", bypass: list[dict] | None = None) -> dict:
+    base = (f"https://api.github.com/orgs/{source}" if source_type == "Organization"
+            else f"https://api.github.com/repos/{source}")
+    body = {"id": ruleset_id, "name": name, "target": "branch", "source_type": source_type, "source": source,
+            "enforcement": enforcement, "bypass_actors": bypass or [],
+            "conditions": {"ref_name": {"include": ["~DEFAULT_BRANCH"], "exclude": []}},
+            "rules": rules, "node_id": f"RRS_{ruleset_id}",
+            "_links": {"self": {"href": f"{base}/rulesets/{ruleset_id}"},
+                       "html": {"href": f"https://github.com/{source}/rules/{ruleset_id}"}},
+            "created_at": at(200), "updated_at": at(20)}
+    if source_type == "Repository":
+        body["current_user_can_bypass"] = "never"
+    return body
+
+
+def rulesets() -> list[dict]:
+    return [
+        ruleset(REPO_RULESET, "Protect main", "Repository", f"{ORG}/ruleset-only", FULL_RULES),
+        ruleset(ORG_RULESET, "Org baseline", "Organization", ORG, FULL_RULES,
+                bypass=[{"actor_id": 1, "actor_type": "OrganizationAdmin", "bypass_mode": "always"}]),
+        ruleset(MIXED_RULESET, "No force pushes", "Repository", f"{ORG}/mixed", MIXED_RULES),
+        ruleset(EVALUATE_RULESET, "Trial", "Repository", f"{ORG}/evaluate-only", FULL_RULES, enforcement="evaluate"),
+    ]
+
+
+def branch_rules(full_name: str) -> list[dict]:
+    """``GET /repos/{owner}/{repo}/rules/branches/main``: the active rules, each with its ruleset."""
+    def applied(found: dict) -> list[dict]:
+        return [{**rule, "ruleset_source_type": found["source_type"], "ruleset_source": found["source"],
+                 "ruleset_id": found["id"]} for rule in found["rules"]]
+
+    by_source = {r["source"]: r for r in rulesets() if r["source_type"] == "Repository"}
+    found = by_source.get(full_name)
+    if full_name == f"{ORG}/org-ruleset":
+        return applied(rulesets()[1])
+    if found is None or found["enforcement"] != "active":
+        return []
+    return applied(found)
 
 
 def protection(full_name: str) -> Response:
@@ -128,6 +190,13 @@ def protection(full_name: str) -> Response:
             "allow_force_pushes": {"enabled": False}, "allow_deletions": {"enabled": False}}
     if full_name == f"{ORG}/api":
         return Response(200, good)
+    if full_name == f"{ORG}/mixed":
+        mixed = dict(good)
+        mixed.pop("required_status_checks")
+        mixed["required_pull_request_reviews"] = {"dismiss_stale_reviews": False, "required_approving_review_count": 2}
+        mixed["allow_force_pushes"] = {"enabled": True}
+        mixed["enforce_admins"] = {"url": "…", "enabled": False}
+        return Response(200, mixed)
     if full_name == f"{ORG}/web":
         weak = dict(good)
         weak.pop("required_status_checks")
@@ -172,3 +241,12 @@ def serve(server: VendorServer, *, page_size: int = 2) -> None:
     for repo in repositories():
         server.route("GET", f"/repos/{repo['full_name']}/branches/main/protection",
                      lambda request, name=repo["full_name"]: protection(name))
+        path = f"/repos/{repo['full_name']}/rules/branches/main"
+        server.route("GET", path, link_pages(server, path, branch_rules(repo["full_name"]), page_size))
+    for found in rulesets():
+        where = f"/orgs/{ORG}" if found["source_type"] == "Organization" else f"/repos/{found['source']}"
+        server.route("GET", f"{where}/rulesets/{found['id']}", found)
+    server.route("GET", f"/orgs/{ORG}/rulesets", link_pages(
+        server, f"/orgs/{ORG}/rulesets", [{k: v for k, v in r.items() if k not in ("rules", "bypass_actors",
+                                                                                   "conditions")}
+                                          for r in rulesets() if r["source_type"] == "Organization"], 1))
