@@ -25,7 +25,8 @@ class Microsoft365Connector(Connector):
     key = "microsoft_365"
     label = "Microsoft 365"
     vendor = "Microsoft"
-    summary = "Third-party apps consented in Entra ID, user account hygiene, unverified domains."
+    summary = ("Third-party apps consented in Entra ID, account hygiene and authentication methods, domains, "
+               "expiring app certificates, external mail forwarding and calendar sharing.")
     hosts = client.HOSTS
     finding_types = mapping.TYPES
     credential_fields = (
