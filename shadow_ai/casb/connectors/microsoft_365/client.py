@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote
 
 from shadow_ai.casb.connectors.base import items
 from shadow_ai.casb.connectors.errors import AuthError, BadRequest, NotFound
@@ -21,7 +22,12 @@ SERVICE_PRINCIPAL_FIELDS = ("id,appId,displayName,appOwnerOrganizationId,publish
                             "accountEnabled,homepage,replyUrls,info,disabledByMicrosoftStatus,servicePrincipalType")
 USER_FIELDS = ("id,userPrincipalName,displayName,accountEnabled,passwordPolicies,lastPasswordChangeDateTime,"
                "onPremisesSyncEnabled,onPremisesLastSyncDateTime,onPremisesProvisioningErrors,"
-               "legalAgeGroupClassification,userType")
+               "legalAgeGroupClassification,userType,proxyAddresses")
+# The per-user steps read users in smaller pages: each user costs one more request, and a page
+# (with its checkpoint) should take seconds, not minutes.
+PER_USER_FIELDS = "id,userPrincipalName,mail,userType"
+PER_USER_PAGE = 100
+APPLICATION_FIELDS = "id,appId,displayName,keyCredentials"
 
 
 def fetch_token(http: VendorHTTP, tenant: str, client_id: str, secret: str) -> str:
@@ -63,8 +69,42 @@ def permission_grants(http: VendorHTTP, link: str | None, top: int = 999):
     return collection(http, link or "/v1.0/oauth2PermissionGrants", {"$top": top})
 
 
-def users(http: VendorHTTP, link: str | None, top: int = 999):
-    return collection(http, link or "/v1.0/users", {"$select": USER_FIELDS, "$top": top})
+def users(http: VendorHTTP, link: str | None, top: int = 999, fields: str = USER_FIELDS):
+    return collection(http, link or "/v1.0/users", {"$select": fields, "$top": top})
+
+
+def applications(http: VendorHTTP, link: str | None, top: int = 999):
+    """The tenant's own app registrations (application objects), with their certificates."""
+    return collection(http, link or "/v1.0/applications", {"$select": APPLICATION_FIELDS, "$top": top})
+
+
+def every(http: VendorHTTP, path: str, *, max_pages: int = 20) -> list[Mapping[str, Any]]:
+    """A small per-user collection, all of its pages (a user has a handful of methods or rules)."""
+    rows, following = collection(http, path)
+    for _ in range(max_pages):
+        if not following:
+            break
+        more, following = collection(http, following)
+        rows.extend(more)
+    return rows
+
+
+def _user(user_id: str) -> str:
+    return quote(str(user_id), safe="")
+
+
+def authentication_methods(http: VendorHTTP, user_id: str) -> list[Mapping[str, Any]]:
+    """Every method registered to the user, each with its derived type's properties
+    (``@odata.type`` tells FIDO2 keys, Windows Hello keys and temporary access passes apart)."""
+    return every(http, f"/v1.0/users/{_user(user_id)}/authentication/methods")
+
+
+def inbox_rules(http: VendorHTTP, user_id: str) -> list[Mapping[str, Any]]:
+    return every(http, f"/v1.0/users/{_user(user_id)}/mailFolders/inbox/messageRules")
+
+
+def calendar_permissions(http: VendorHTTP, user_id: str) -> list[Mapping[str, Any]]:
+    return every(http, f"/v1.0/users/{_user(user_id)}/calendar/calendarPermissions")
 
 
 def domains(http: VendorHTTP, link: str | None):

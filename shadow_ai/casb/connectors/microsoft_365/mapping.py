@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -57,16 +57,55 @@ DISABLED = _t("account_disabled", "User account disabled", Severity.LOW,
 DOMAIN_UNVERIFIED = _t("domain_not_verified", "Domain not verified", Severity.MEDIUM,
                        "Verify the domain (add the DNS record Microsoft shows) or remove it from the tenant.", "Domain")
 
+PROXY_ADDRESSES = _t("proxy_addresses", "User configured proxy addresses", Severity.LOW,
+                     "Remove the e-mail aliases (proxy addresses) at domains the tenant has not verified, or verify "
+                     "the domain; in synced directories fix the proxyAddresses attribute on-premises.", "User")
+FIDO2_UNATTESTED = _t("fido2_unattested", "FIDO2 authentication method unattested", Severity.LOW,
+                      "Ask the user to replace the security key or passkey with an attested model, and turn on "
+                      "attestation enforcement in the Passkey (FIDO2) authentication methods policy.", "User")
+WHFB_WEAK = _t("whfb_weak_key", "Weak Windows Hello for Business key strength", Severity.LOW,
+               "Remove the Windows Hello for Business registration and have the user enroll again on a device "
+               "with a TPM 2.0 that creates a strong key.", "User")
+TAP_REUSABLE = _t("tap_reusable", "Reusable temporary access pass", Severity.LOW,
+                  "Delete the pass if it is no longer needed, and set the Temporary Access Pass policy to one-time "
+                  "use.", "User")
+TAP_LONG = _t("tap_long_lived", "Long-lived temporary access pass", Severity.LOW,
+              "Delete the pass once the user has registered a credential, and lower the maximum lifetime in the "
+              "Temporary Access Pass policy to a few hours.", "User")
+_RULE_FIX = ("Check with the user that the rule is wanted; disable or delete it otherwise, and block automatic "
+             "external forwarding in the outbound spam filter policy (Microsoft Defender).")
+RULE_FORWARD_ATTACHMENT = _t("rule_forwards_attachment", "Active message rule forwards externally as attachment",
+                             Severity.LOW, _RULE_FIX, "Inbox rule")
+RULE_FORWARD = _t("rule_forwards", "Active message rule forwards externally", Severity.LOW, _RULE_FIX, "Inbox rule")
+RULE_REDIRECT = _t("rule_redirects", "Active message rule redirects externally", Severity.LOW, _RULE_FIX,
+                   "Inbox rule")
+CERT_EXPIRING = _t("app_certificate_expiring", "App certification expires within 90 days", Severity.LOW,
+                   "Upload a new certificate to the app registration (Entra ID › App registrations › Certificates & "
+                   "secrets), move the application to it, then remove the old one before it expires.", "Application")
+CALENDAR_EXTERNAL = _t("calendar_shared_externally", "Calendar shared externally", Severity.LOW,
+                       "Remove the outside recipient from the calendar's sharing permissions (Outlook › Calendar › "
+                       "Sharing and permissions), and restrict external calendar sharing in the Microsoft 365 admin "
+                       "center if it is not needed.", "Calendar")
+
 APP_TYPES = (APP_MAIL, APP_FILES, APP_CALENDAR, APP_LIMITED)
 USER_TYPES = (PROVISIONING_ERROR, PASSWORD_EXPIRY_OFF, PASSWORD_OLD, STRONG_PASSWORD_OFF, SYNC_DISABLED, NOT_SYNCED,
-              MINOR, DISABLED)
-TYPES = (*APP_TYPES, APP_DISABLED, *USER_TYPES, DOMAIN_UNVERIFIED)
+              MINOR, DISABLED, PROXY_ADDRESSES)
+AUTH_METHOD_TYPES = (FIDO2_UNATTESTED, WHFB_WEAK, TAP_REUSABLE, TAP_LONG)
+RULE_TYPES = (RULE_FORWARD_ATTACHMENT, RULE_FORWARD, RULE_REDIRECT)
+TYPES = (*APP_TYPES, APP_DISABLED, *USER_TYPES, DOMAIN_UNVERIFIED, CERT_EXPIRING, *AUTH_METHOD_TYPES, *RULE_TYPES,
+         CALENDAR_EXTERNAL)
 
 MAIL_SCOPES = ("mail.", "mailboxsettings.", "imap.", "pop.", "smtp.", "ews.", "full_access_as_user")
 FILE_SCOPES = ("files.", "sites.", "notes.")
 CALENDAR_SCOPES = ("calendars.",)
 MINORS = {"minorwithoutparentalconsent", "minorwithparentalconsent", "minornoparentalconsentrequired", "notadult"}
 NOT_HOSTS = {"localhost", "127.0.0.1", "login.microsoftonline.com"}
+#: A temporary access pass that lives longer than a working day is "long-lived": a pass is meant for
+#: one onboarding session (Microsoft's policy default is one hour, its maximum 30 days).
+TAP_LONG_MINUTES = 8 * 60
+#: The message rule actions that send mail on, and the finding type of each.
+RULE_ACTIONS = (("forwardAsAttachmentTo", RULE_FORWARD_ATTACHMENT), ("forwardTo", RULE_FORWARD),
+                ("redirectTo", RULE_REDIRECT))
 
 
 def grant_category(scope: str) -> FindingType:
@@ -168,3 +207,145 @@ def domain(row: Mapping[str, Any]) -> list[Observation]:
         return []
     return [Observation(DOMAIN_UNVERIFIED.key, key=f"domain:{row.get('id')}", asset=str(row.get("id")),
                         asset_kind="Domain")]
+
+
+# --- Domains the tenant owns, and addresses outside them -------------------------------------------
+
+
+def verified_domains(rows: list[Mapping[str, Any]]) -> list[str]:
+    return sorted({str(r.get("id")).lower() for r in rows if r.get("isVerified") is True and r.get("id")})
+
+
+def external(address: Any, verified: frozenset[str] | set[str]) -> bool:
+    """An e-mail address at a domain that is not one of the tenant's verified domains. Addresses
+    without a domain (Exchange's internal ``/o=ExchangeLabs/...`` form) are internal."""
+    text = str(address or "").strip().lower()
+    if "@" not in text:
+        return False
+    return text.rsplit("@", 1)[1].rstrip(".") not in verified
+
+
+def _person(row: Mapping[str, Any]) -> dict[str, Any]:
+    name = str(row.get("userPrincipalName") or row.get("id"))
+    return {"asset": name, "owner": name}
+
+
+def proxy_addresses(row: Mapping[str, Any], verified: frozenset[str] | set[str]) -> list[Observation]:
+    """SMTP proxy addresses (``SMTP:`` primary, ``smtp:`` aliases) at domains the tenant has not
+    verified: mail for an address the organization cannot prove it owns. Other prefixes (SIP, X500)
+    are not e-mail addresses and are left alone, and so are guests (their address is elsewhere)."""
+    if row.get("userType") == "Guest":
+        return []
+    foreign = [str(a)[5:] for a in row.get("proxyAddresses") or []
+               if isinstance(a, str) and a[:5].lower() == "smtp:" and external(a[5:], verified)]
+    if not foreign:
+        return []
+    return [Observation(PROXY_ADDRESSES.key, key=f"user:{row.get('id')}", asset_kind="User", **_person(row),
+                        details={"addresses": foreign, "display_name": row.get("displayName")})]
+
+
+# --- Authentication methods ----------------------------------------------------------------------
+
+
+def _method_type(method: Mapping[str, Any]) -> str:
+    return str(method.get("@odata.type") or "").rsplit(".", 1)[-1]
+
+
+def authentication_methods(row: Mapping[str, Any], methods: list[Mapping[str, Any]], *, now: datetime
+                           ) -> list[Observation]:
+    """FIDO2 keys without attestation, weak Windows Hello keys, and temporary access passes that
+    can still be used and are reusable or live longer than ``TAP_LONG_MINUTES``."""
+    found = []
+    for method in methods:
+        kind, method_id = _method_type(method), str(method.get("id") or "")
+        base = {"key": f"method:{row.get('id')}:{method_id}", "asset_kind": "User", **_person(row)}
+        created = method.get("createdDateTime") or method.get("creationDateTime")
+        if kind == "fido2AuthenticationMethod" and method.get("attestationLevel") == "notAttested":
+            found.append(Observation(FIDO2_UNATTESTED.key, **base, details={
+                "method": method.get("displayName"), "model": method.get("model"), "aaguid": method.get("aaGuid"),
+                "registered": created}))
+        elif kind == "windowsHelloForBusinessAuthenticationMethod" and method.get("keyStrength") == "weak":
+            found.append(Observation(WHFB_WEAK.key, **base, details={
+                "device": method.get("displayName"), "key_strength": "weak", "registered": created}))
+        elif kind == "temporaryAccessPassAuthenticationMethod" and _pass_alive(method, now):
+            lifetime = method.get("lifetimeInMinutes")
+            details = {"lifetime_minutes": lifetime, "reusable": method.get("isUsableOnce") is False,
+                       "starts": method.get("startDateTime"), "usable": method.get("isUsable"),
+                       "state": method.get("methodUsabilityReason"), "created": created}
+            if method.get("isUsableOnce") is False:
+                found.append(Observation(TAP_REUSABLE.key, **base, details=details))
+            if isinstance(lifetime, int) and lifetime > TAP_LONG_MINUTES:
+                found.append(Observation(TAP_LONG.key, **base, details=details))
+    return found
+
+
+def _pass_alive(method: Mapping[str, Any], now: datetime) -> bool:
+    """A pass that has expired or was used up is no risk (Entra keeps it listed for a while)."""
+    if method.get("methodUsabilityReason") in ("Expired", "OneTimeUsed"):
+        return False
+    start, lifetime = parse_time(method.get("startDateTime")), method.get("lifetimeInMinutes")
+    if start and isinstance(lifetime, int):
+        return start + timedelta(minutes=lifetime) > now
+    return True
+
+
+# --- Mailboxes -----------------------------------------------------------------------------------
+
+
+def inbox_rules(row: Mapping[str, Any], rules: list[Mapping[str, Any]], verified: frozenset[str] | set[str]
+                ) -> list[Observation]:
+    """Enabled inbox rules (not in error) that forward, forward as attachment or redirect to an
+    address outside the verified domains: one instance per rule and kind of action."""
+    found = []
+    for rule in rules:
+        if rule.get("isEnabled") is not True or rule.get("hasError") is True:
+            continue
+        actions = rule.get("actions") if isinstance(rule.get("actions"), Mapping) else {}
+        for field_name, kind in RULE_ACTIONS:
+            recipients = [r.get("emailAddress") for r in actions.get(field_name) or [] if isinstance(r, Mapping)]
+            outside = [str(e.get("address")) for e in recipients
+                       if isinstance(e, Mapping) and external(e.get("address"), verified)]
+            if outside:
+                found.append(Observation(kind.key, key=f"rule:{row.get('id')}:{rule.get('id')}",
+                                         asset=f"{rule.get('displayName') or 'Inbox rule'} ({_person(row)['asset']})",
+                                         asset_kind="Inbox rule", owner=_person(row)["owner"],
+                                         details={"rule": rule.get("displayName"), "recipients": outside}))
+    return found
+
+
+def calendar_sharing(row: Mapping[str, Any], permissions: list[Mapping[str, Any]],
+                     verified: frozenset[str] | set[str]) -> list[Observation]:
+    """People outside the verified domains the user's primary calendar is shared with ("My
+    Organization", which has no address, and entries with the role ``none`` are not sharing)."""
+    found = []
+    for entry in permissions:
+        email = entry.get("emailAddress") if isinstance(entry.get("emailAddress"), Mapping) else {}
+        address = str(email.get("address") or "")
+        if entry.get("role") == "none" or not external(address, verified):
+            continue
+        found.append(Observation(CALENDAR_EXTERNAL.key, key=f"calendar:{row.get('id')}:{address.lower()}",
+                                 asset=f"Calendar of {_person(row)['asset']}", asset_kind="Calendar",
+                                 owner=_person(row)["owner"],
+                                 details={"shared_with": address, "role": entry.get("role")}))
+    return found
+
+
+# --- App registrations ---------------------------------------------------------------------------
+
+
+def expiring_certificates(app: Mapping[str, Any], *, now: datetime, within_days: int = 90) -> list[Observation]:
+    """Certificates (key credentials) of one of the tenant's own app registrations that expire in
+    the next ``within_days`` days. Already expired ones no longer sign anything in and are left out."""
+    found = []
+    for cert in app.get("keyCredentials") or []:
+        if not isinstance(cert, Mapping):
+            continue
+        ends = parse_time(cert.get("endDateTime"))
+        if ends is None or not now < ends <= now + timedelta(days=within_days):
+            continue
+        found.append(Observation(CERT_EXPIRING.key, key=f"cert:{app.get('id')}:{cert.get('keyId')}",
+                                 asset=str(app.get("displayName") or app.get("appId")), asset_kind="Application",
+                                 details={"certificate": cert.get("displayName"), "expires": cert.get("endDateTime"),
+                                          "days_left": (ends - now).days, "app_id": app.get("appId"),
+                                          "usage": cert.get("usage")}))
+    return found
