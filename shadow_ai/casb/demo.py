@@ -52,6 +52,25 @@ def _google_observations(now: datetime) -> list[Observation]:
         found += google.user(row, inactive_before=now - timedelta(days=30))
         tokens = [{"clientId": c, "displayText": n, "scopes": s} for c, n, s in grants.get(row["id"], [])]
         found += google.tokens(row, tokens)
+    by_id = {row["id"]: row for row in people}
+    company = {"acme.example"}
+
+    def shared(file_id: str, name: str, *permissions: dict) -> dict:
+        return {"id": file_id, "name": name, "mimeType": "application/vnd.google-apps.spreadsheet",
+                "webViewLink": f"https://docs.google.com/spreadsheets/d/{file_id}/edit", "shared": True,
+                "permissions": list(permissions)}
+
+    for owner, row in (
+        ("d2", shared("demo-pipeline", "Sales pipeline Q3", {"type": "anyone", "role": "writer"})),
+        ("d2", shared("demo-pricing", "Partner pricing", {"type": "user", "role": "reader",
+                                                          "emailAddress": "buyer@partner.example"})),
+        ("d5", shared("demo-api-notes", "API keys and notes", {"type": "anyone", "role": "reader"},
+                      {"type": "domain", "role": "writer", "domain": "acme.example"})),
+    ):
+        found += google.file_sharing(row, by_id[owner]["primaryEmail"], company)
+    found += google.public_calendar(by_id["d3"], [{"scope": {"type": "default"}, "role": "reader"}])
+    found += google.mail_delegates(by_id["d1"], [{"delegateEmail": "assistant@acme.example",
+                                                 "verificationStatus": "accepted"}])
     return found
 
 

@@ -5,13 +5,20 @@ The service account signs a JWT (RS256) asking for the scopes on behalf of an ad
 grant). The Directory API (``admin.googleapis.com``) then lists users (``users.list``, paged
 with ``pageToken`` / ``nextPageToken``) and the OAuth tokens each user granted to third-party
 applications (``tokens.list``, one call per user, not paged). Gemini licences come from the
-Enterprise License Manager API (``licensing.googleapis.com``)."""
+Enterprise License Manager API (``licensing.googleapis.com``).
+
+Sharing checks act as each user in turn (the same delegation, ``sub`` = the user, one token per
+user and scope set): Drive API v3 ``files.list`` (the files the user owns, with their
+permissions), Calendar API ``acl.list`` on the user's primary calendar and Gmail API
+``users.settings.delegates.list``. Their scopes are optional: when delegation does not grant
+one, the token endpoint answers ``unauthorized_client`` and ``ScopeNotGranted`` says which."""
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import jwt
@@ -24,6 +31,8 @@ HOSTS = {
     "oauth": "https://oauth2.googleapis.com",
     "admin": "https://admin.googleapis.com",
     "licensing": "https://licensing.googleapis.com",
+    "www": "https://www.googleapis.com",  # Drive API v3 and Calendar API v3
+    "gmail": "https://gmail.googleapis.com",
 }
 # The audience Google documents for service-account assertions. The key file's own token_uri is
 # ignored on purpose: a credential must not decide where the console sends signed assertions.
@@ -33,6 +42,21 @@ USERS_READ = SCOPE + "admin.directory.user.readonly"
 USERS_SECURITY = SCOPE + "admin.directory.user.security"
 CUSTOMER_READ = SCOPE + "admin.directory.customer.readonly"
 LICENSING = SCOPE + "apps.licensing"
+DOMAINS_READ = SCOPE + "admin.directory.domain.readonly"
+DRIVE_READ = SCOPE + "drive.readonly"
+# acl.list accepts calendar, calendar.acls or calendar.acls.readonly (not calendar.readonly): the
+# read-only one is enough.
+CALENDAR_ACLS_READ = SCOPE + "calendar.acls.readonly"
+GMAIL_SETTINGS = SCOPE + "gmail.settings.basic"
+# Every file the user owns and has not trashed: a file shared with one outside address has the
+# visibility "limited", so a visibility filter would miss it; unshared files are dropped here.
+DRIVE_QUERY = "'me' in owners and trashed = false"
+DRIVE_FIELDS = ("nextPageToken, incompleteSearch, files(id, name, mimeType, webViewLink, shared, "
+                "permissions(id, type, role, emailAddress, domain, allowFileDiscovery, deleted))")
+
+
+class ScopeNotGranted(AuthError):
+    """Domain-wide delegation does not grant a scope we asked for (``unauthorized_client``)."""
 
 
 def service_account(raw: str) -> dict[str, str]:
@@ -65,7 +89,8 @@ def fetch_token(http: VendorHTTP, account: Mapping[str, str], subject: str, scop
         reply = http.post("/token", host="oauth", authenticated=False,
                           data={"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer", "assertion": assertion})
     except (AuthError, BadRequest, NotFound) as exc:
-        raise AuthError(_token_problem(exc, account, subject, scopes), status=exc.status) from None
+        kind = ScopeNotGranted if "unauthorized_client" in exc.message else AuthError
+        raise kind(_token_problem(exc, account, subject, scopes), status=exc.status) from None
     token = reply.data.get("access_token") if isinstance(reply.data, Mapping) else None
     if not token:
         raise AuthError("Google's token endpoint answered without an access token.")
@@ -123,18 +148,87 @@ def licence_page(http: VendorHTTP, product: str, customer_id: str, page_token: s
 
 
 def token_auth(ctx: Any, scopes: Sequence[str]) -> None:
-    """Give ``ctx.http`` a bearer token for the admin named in the config, fetched on first use
-    and again when Google says it expired."""
+    """Give ``ctx.http`` a bearer token, fetched on first use and again when Google says it
+    expired: for the admin named in the config and ``scopes``, or for whoever ``acting_as``
+    names. Tokens are cached per subject and scope set."""
+    def who() -> tuple[str, tuple[str, ...]]:
+        return ctx.cache.get("google_as") or (ctx.config.get("admin_email", ""), tuple(scopes))
+
     def current() -> dict[str, str]:
-        token = ctx.cache.get("google_token")
+        subject, wanted = who()
+        tokens = ctx.cache.setdefault("google_tokens", {})
+        token = tokens.get((subject, wanted))
         if token is None:
             account = service_account(ctx.credentials.get("service_account_json", ""))
-            token = ctx.cache["google_token"] = fetch_token(ctx.http, account, ctx.config.get("admin_email", ""),
-                                                            scopes)
+            token = fetch_token(ctx.http, account, subject, wanted)
+            if len(tokens) >= 16:  # one user after another: keep the admin's, not every user's
+                admin = ctx.config.get("admin_email", "")
+                for key in [k for k in tokens if k[0] != admin]:
+                    del tokens[key]
+            tokens[(subject, wanted)] = token
         return {"Authorization": f"Bearer {token}"}
 
     def refresh() -> None:
-        ctx.cache.pop("google_token", None)
+        ctx.cache.setdefault("google_tokens", {}).pop(who(), None)
 
     ctx.http.auth = current
     ctx.http.refresh_auth = refresh
+
+
+@contextmanager
+def acting_as(ctx: Any, subject: str, scopes: Sequence[str]) -> Iterator[None]:
+    """Requests inside run as ``subject`` with ``scopes`` (domain-wide delegation)."""
+    previous = ctx.cache.get("google_as")
+    ctx.cache["google_as"] = (subject, tuple(scopes))
+    try:
+        yield
+    finally:
+        if previous is None:
+            ctx.cache.pop("google_as", None)
+        else:
+            ctx.cache["google_as"] = previous
+
+
+def domains(http: VendorHTTP, customer: str) -> list[str]:
+    """The customer's domain names and their aliases, lower case (Directory API domains.list)."""
+    reply = http.get(f"/admin/directory/v1/customer/{customer or 'my_customer'}/domains", host="admin")
+    names = []
+    for row in items(reply.data, "domains"):
+        names.append(str(row.get("domainName") or ""))
+        names.extend(str(a.get("domainAliasName") or "") for a in row.get("domainAliases") or []
+                     if isinstance(a, Mapping))
+    return sorted({n.lower() for n in names if n})
+
+
+def owned_files_page(http: VendorHTTP, page_token: str | None, page_size: int = 1000
+                     ) -> tuple[list[Mapping[str, Any]], str | None]:
+    """One page of the files the acting user owns, with their permissions (Drive files.list)."""
+    params: dict[str, Any] = {"q": DRIVE_QUERY, "fields": DRIVE_FIELDS, "pageSize": page_size, "spaces": "drive",
+                              "corpora": "user"}
+    if page_token:
+        params["pageToken"] = page_token
+    reply = http.get("/drive/v3/files", host="www", params=params)
+    following = reply.data.get("nextPageToken") if isinstance(reply.data, Mapping) else None
+    return items(reply.data, "files"), (str(following) if following and following != page_token else None)
+
+
+def calendar_acl(http: VendorHTTP, calendar: str = "primary") -> list[Mapping[str, Any]]:
+    """Every rule of a calendar's access control list (Calendar acl.list, all pages)."""
+    rules: list[Mapping[str, Any]] = []
+    page_token: str | None = None
+    while True:
+        params: dict[str, Any] = {"maxResults": 250}
+        if page_token:
+            params["pageToken"] = page_token
+        reply = http.get(f"/calendar/v3/calendars/{calendar}/acl", host="www", params=params)
+        rules.extend(items(reply.data, "items"))
+        following = reply.data.get("nextPageToken") if isinstance(reply.data, Mapping) else None
+        if not following or following == page_token:
+            return rules
+        page_token = str(following)
+
+
+def mail_delegates(http: VendorHTTP, user: str = "me") -> list[Mapping[str, Any]]:
+    """The user's mail delegates, whatever their verification status (Gmail delegates.list)."""
+    reply = http.get(f"/gmail/v1/users/{user}/settings/delegates", host="gmail")
+    return items(reply.data, "delegates") if reply.data is not None else []

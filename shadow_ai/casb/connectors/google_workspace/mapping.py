@@ -1,4 +1,5 @@
-"""Google Workspace users and OAuth tokens → finding instances."""
+"""Google Workspace users, OAuth tokens, Drive file permissions, calendar ACLs and mail delegates →
+finding instances."""
 
 from __future__ import annotations
 
@@ -54,10 +55,50 @@ APP_SIGN_IN = _t("app_sign_in", "Installed 3rd-party app with Google Sign In acc
                  "Sign-in only shares the user's name and e-mail address; review whether the application is one "
                  "people should use with their work account.", "OAuth grant", app=True)
 
+_PUBLIC_FIX = ("Open the file's Share dialog and change General access from “Anyone with the link” to Restricted or "
+               "to the organization; to stop it happening again, limit sharing outside the organization (Admin "
+               "console › Apps › Google Workspace › Drive and Docs › Sharing settings).")
+_EXTERNAL_FIX = ("Check that the outside people, groups or domains still need the file; remove the ones that do not "
+                 "(Share dialog), or allow outside sharing only to trusted domains (Drive and Docs › Sharing "
+                 "settings › Allowlisted domains).")
+_DOMAIN_FIX = ("Check that everyone in the organization should see the file; otherwise share it with the people or "
+               "groups who need it instead of the whole organization.")
+FILE_PUBLIC_EDIT = _t("file_public_edit", "File publicly accessible with edit access", Severity.CRITICAL,
+                      "Anyone with the link can change or delete this file's content. " + _PUBLIC_FIX, "File")
+FILE_PUBLIC_VIEW = _t("file_public_view", "File publicly accessible with view access", Severity.HIGH,
+                      "Anyone with the link can read this file. " + _PUBLIC_FIX, "File")
+FILE_EXTERNAL_EDIT = _t("file_external_edit", "File shared outside company with edit access", Severity.HIGH,
+                        "People outside the organization can edit this file. " + _EXTERNAL_FIX, "File")
+FILE_EXTERNAL_VIEW = _t("file_external_view", "File shared outside company with view access", Severity.MEDIUM,
+                        "People outside the organization can read this file. " + _EXTERNAL_FIX, "File")
+FILE_DOMAIN_EDIT = _t("file_domain_edit", "File shared company-wide with edit access", Severity.MEDIUM,
+                      "Everyone in the organization can edit this file. " + _DOMAIN_FIX, "File")
+FILE_DOMAIN_VIEW = _t("file_domain_view", "File shared company-wide with view access", Severity.MEDIUM,
+                      "Everyone in the organization can read this file. " + _DOMAIN_FIX, "File")
+CALENDAR_PUBLIC = _t("calendar_public", "Calendar is publicly accessible", Severity.MEDIUM,
+                     "Ask the user to turn off “Make available to public” in the calendar's Settings › Access "
+                     "permissions for events, and limit external calendar sharing (Admin console › Apps › Google "
+                     "Workspace › Calendar › Sharing settings).", "Calendar")
+MAIL_DELEGATE = _t("mail_delegation", "User delegates email access", Severity.HIGH,
+                   "Check with the user that the delegate still needs to read, send and delete their mail; remove "
+                   "the delegate otherwise (Gmail settings › Accounts › Grant access to your account, or the user's "
+                   "page in the Admin console).", "Mailbox")
+
 USER_TYPES = (ADMIN_2FA, USER_2FA, NO_RECOVERY_EMAIL, NO_RECOVERY_PHONE, INACTIVE_ADMIN, SUSPENDED_ADMIN,
               INACTIVE_USER, SUSPENDED_USER)
 APP_TYPES = (APP_DRIVE, APP_GMAIL, APP_DOCS, APP_CALENDAR, APP_SLIDES, APP_SHEETS, APP_SIGN_IN)
-TYPES = USER_TYPES + APP_TYPES
+FILE_TYPES = (FILE_PUBLIC_EDIT, FILE_PUBLIC_VIEW, FILE_EXTERNAL_EDIT, FILE_EXTERNAL_VIEW, FILE_DOMAIN_EDIT,
+              FILE_DOMAIN_VIEW)
+TYPES = USER_TYPES + APP_TYPES + FILE_TYPES + (CALENDAR_PUBLIC, MAIL_DELEGATE)
+
+# Drive roles: these can change the file (or its folder's content); reader and commenter only see it.
+EDIT_ROLES = {"owner", "organizer", "fileOrganizer", "writer"}
+VIEW_ROLES = {"reader", "commenter"}
+_FILE_KINDS = {  # audience → (edit type, view type)
+    "public": (FILE_PUBLIC_EDIT, FILE_PUBLIC_VIEW),
+    "outside": (FILE_EXTERNAL_EDIT, FILE_EXTERNAL_VIEW),
+    "company": (FILE_DOMAIN_EDIT, FILE_DOMAIN_VIEW),
+}
 
 SCOPE = "https://www.googleapis.com/auth/"
 SIGN_IN_SCOPES = {"openid", "email", "profile", SCOPE + "userinfo.email", SCOPE + "userinfo.profile",
@@ -137,4 +178,82 @@ def tokens(user_row: Mapping[str, Any], grants: Iterable[Mapping[str, Any]]) -> 
                 owner=email, app=sighting,
                 details={"client_id": client_id, "scopes": list(scopes), "native_app": bool(grant.get("nativeApp")),
                          "anonymous": bool(grant.get("anonymous"))}))
+    return found
+
+
+def _domain_of(address: str) -> str:
+    return address.rpartition("@")[2].strip().lower()
+
+
+def audience(permission: Mapping[str, Any], company: set[str]) -> str | None:
+    """Who a Drive permission opens the file to: "public", "outside" (people, groups or a domain
+    outside the customer's domains), "company" (the whole own domain), or None (named people
+    inside the company, or a deleted account)."""
+    kind = permission.get("type")
+    if kind == "anyone":
+        return "public"
+    if kind == "domain":
+        return "company" if str(permission.get("domain") or "").lower() in company else "outside"
+    if kind in ("user", "group") and not permission.get("deleted"):
+        address = str(permission.get("emailAddress") or "")
+        if address and _domain_of(address) not in company:
+            return "outside"
+    return None
+
+
+def file_sharing(row: Mapping[str, Any], owner: str, company: set[str]) -> list[Observation]:
+    """One instance per audience a file is open to (anyone, outside the company, the whole
+    company), at the strongest access any permission for that audience gives."""
+    found: dict[str, dict[str, Any]] = {}
+    for permission in row.get("permissions") or []:
+        if not isinstance(permission, Mapping):
+            continue
+        role = str(permission.get("role") or "")
+        if role not in EDIT_ROLES | VIEW_ROLES:
+            continue
+        who = audience(permission, company)
+        if who is None:
+            continue
+        seen = found.setdefault(who, {"edit": False, "grantees": set(), "roles": set()})
+        seen["edit"] = seen["edit"] or role in EDIT_ROLES
+        seen["roles"].add(role)
+        grantee = permission.get("emailAddress") or permission.get("domain") or (
+            "anyone (findable)" if permission.get("allowFileDiscovery") else "anyone with the link")
+        seen["grantees"].add(str(grantee))
+    observations = []
+    for who, seen in found.items():
+        edit_type, view_type = _FILE_KINDS[who]
+        observations.append(Observation(
+            (edit_type if seen["edit"] else view_type).key, key=f"file:{row.get('id')}",
+            asset=str(row.get("name") or row.get("id")), asset_kind="File", owner=owner,
+            details={"file_id": row.get("id"), "mime_type": row.get("mimeType"), "link": row.get("webViewLink"),
+                     "shared_with": sorted(seen["grantees"]), "roles": sorted(seen["roles"])}))
+    return observations
+
+
+def public_calendar(user_row: Mapping[str, Any], rules: Iterable[Mapping[str, Any]]) -> list[Observation]:
+    """The user's primary calendar, if a rule opens it to the public (scope type "default")."""
+    public = [r for r in rules if isinstance(r.get("scope"), Mapping) and r["scope"].get("type") == "default"
+              and r.get("role") not in (None, "", "none")]
+    if not public:
+        return []
+    email = _email(user_row)
+    roles = sorted({str(r.get("role")) for r in public})
+    return [Observation(CALENDAR_PUBLIC.key, key=f"calendar:{user_row.get('id')}", asset=email,
+                        asset_kind="Calendar", owner=email,
+                        details={"calendar": "primary", "public_roles": roles,
+                                 "free_busy_only": roles == ["freeBusyReader"]})]
+
+
+def mail_delegates(user_row: Mapping[str, Any], delegates: Iterable[Mapping[str, Any]]) -> list[Observation]:
+    """One instance per delegate who can act on the user's mailbox (verification accepted; a
+    pending invitation gives no access yet)."""
+    email = _email(user_row)
+    found = []
+    for delegate in delegates:
+        address = str(delegate.get("delegateEmail") or "")
+        if not address or delegate.get("verificationStatus") != "accepted":
+            continue
+        found.append(Observation(MAIL_DELEGATE.key, key=f"delegate:{user_row.get('id')}:{address.lower()}",
+                                 asset=email, asset_kind="Mailbox", owner=email, details={"delegate": address}))
     return found

@@ -1,7 +1,11 @@
 """Replies shaped like Google's documented responses: the OAuth token endpoint (JWT bearer grant),
-Directory API ``users.list`` / ``tokens.list`` / ``customers.get`` and the Enterprise License
-Manager's ``licenseAssignments.listForProduct``. The token endpoint checks the assertion's
-signature against the service account's public key, like Google does."""
+Directory API ``users.list`` / ``tokens.list`` / ``customers.get`` / ``domains.list``, the
+Enterprise License Manager's ``licenseAssignments.listForProduct``, Drive API v3 ``files.list``
+(with ``fields``), Calendar API ``acl.list`` and Gmail API ``users.settings.delegates.list``.
+
+The token endpoint checks the assertion's signature against the service account's public key,
+like Google does, and gives a token naming its subject and scopes, so the per-user APIs answer
+only a request made as that user with that scope (as Google's do)."""
 
 from __future__ import annotations
 
@@ -42,8 +46,13 @@ def service_account_json() -> str:
     })
 
 
-def token_endpoint(allowed_scopes: set[str], *, subject: str = ADMIN):
-    """Google's token endpoint: verifies the signed assertion, answers like Google does."""
+def user_token(subject: str, scope: str) -> str:
+    return f"ya29.{subject}~{scope.removeprefix(SCOPE)}"
+
+
+def token_endpoint(allowed_scopes: set[str], *, subject: str = ADMIN, users: set[str] = frozenset()):
+    """Google's token endpoint: verifies the signed assertion, answers like Google does. The
+    admin's token is ``ya29.replay-token``; a user's (one of ``users``) is ``user_token``."""
 
     def handler(request: Request) -> Response:
         form = request.form
@@ -54,13 +63,16 @@ def token_endpoint(allowed_scopes: set[str], *, subject: str = ADMIN):
                                 audience="https://oauth2.googleapis.com/token")
         except jwt.PyJWTError:
             return Response(400, {"error": "invalid_grant", "error_description": "Invalid JWT Signature."})
-        if claims.get("sub") != subject:
+        if claims.get("sub") != subject and claims.get("sub") not in users:
             return Response(400, {"error": "invalid_grant", "error_description": "Invalid email or User ID"})
         if not set(claims["scope"].split()) <= allowed_scopes:
             return Response(401, {"error": "unauthorized_client", "error_description": "Client is unauthorized to "
                                   "retrieve access tokens using this method, or client not authorized for any of "
                                   "the scopes requested."})
-        return Response(200, {"access_token": "ya29.replay-token", "expires_in": 3599, "token_type": "Bearer"})
+        token = "ya29.replay-token"
+        if claims["sub"] != subject or set(claims["scope"].split()) & OPTIONAL_SCOPES:
+            token = user_token(claims["sub"], claims["scope"])
+        return Response(200, {"access_token": token, "expires_in": 3599, "token_type": "Bearer"})
 
     return handler
 
@@ -92,7 +104,7 @@ def users() -> list[dict]:
         user("100002", "ben@acme.example", enrolled=False, recovery=False),
         user("100003", "cleo@acme.example", last_login=90),
         user("100004", "dora@acme.example", admin=True, suspended=True),
-        user("100005", "eli@acme.example", last_login=None, created=200),
+        {**user("100005", "eli@acme.example", last_login=None, created=200), "isMailboxSetup": False},
     ]
 
 
@@ -118,15 +130,165 @@ def tokens() -> dict[str, list[dict]]:
 
 
 WORKSPACE_SCOPES = {SCOPE + "admin.directory.user.readonly", SCOPE + "admin.directory.user.security"}
+DOMAINS = SCOPE + "admin.directory.domain.readonly"
+DRIVE = SCOPE + "drive.readonly"
+CALENDAR = SCOPE + "calendar.acls.readonly"
+GMAIL = SCOPE + "gmail.settings.basic"
+OPTIONAL_SCOPES = {DOMAINS, DRIVE, CALENDAR, GMAIL}
+ALL_SCOPES = WORKSPACE_SCOPES | OPTIONAL_SCOPES
+UNAUTHENTICATED = Response(401, {"error": {"code": 401, "message": "Request had invalid authentication credentials.",
+                                           "status": "UNAUTHENTICATED"}})
+
+
+def domains() -> dict:
+    return {"kind": "admin#directory#domains", "etag": '"d"', "domains": [
+        {"kind": "admin#directory#domain", "etag": '"d1"', "domainName": "acme.example", "isPrimary": True,
+         "verified": True, "creationTime": "1546300800000",
+         "domainAliases": [{"kind": "admin#directory#domainAlias", "etag": '"a1"',
+                            "domainAliasName": "acme-corp.example", "parentDomainName": "acme.example",
+                            "verified": True, "creationTime": "1577836800000"}]},
+    ]}
+
+
+def person(email: str, role: str, kind: str = "user") -> dict:
+    return {"id": f"perm-{email.split('@')[0]}", "type": kind, "role": role, "emailAddress": email,
+            "deleted": False}
+
+
+def anyone(role: str, *, findable: bool = False) -> dict:
+    return {"id": "anyone" if findable else "anyoneWithLink", "type": "anyone", "role": role,
+            "allowFileDiscovery": findable}
+
+
+def domain(name: str, role: str) -> dict:
+    return {"id": f"{name}-domain", "type": "domain", "role": role, "domain": name, "allowFileDiscovery": False}
+
+
+def drive_file(file_id: str, name: str, owner: str, *shares: dict) -> dict:
+    return {"id": file_id, "name": name, "mimeType": "application/vnd.google-apps.document",
+            "webViewLink": f"https://docs.google.com/document/d/{file_id}/edit?usp=drivesdk", "shared": bool(shares),
+            "permissions": [person(owner, "owner"), *shares]}
+
+
+def files() -> dict[str, list[list[dict]]]:
+    """Each user's owned files, page by page."""
+    ben, cleo = "ben@acme.example", "cleo@acme.example"
+    return {
+        ADMIN: [[]],
+        ben: [
+            [drive_file("f-budget", "Budget 2025", ben, anyone("writer")),
+             drive_file("f-notes", "Private notes", ben)],
+            [drive_file("f-roadmap", "Roadmap", ben, domain("acme.example", "reader"),
+                        person("pat@partner.example", "commenter")),
+             drive_file("f-deck", "Launch deck", ben, anyone("reader", findable=True))],
+        ],
+        cleo: [
+            [drive_file("f-contract", "Contract draft", cleo, person("lawyer@lawfirm.example", "writer")),
+             drive_file("f-wiki", "Team wiki", cleo, domain("acme.example", "writer")),
+             drive_file("f-plan", "Plan", cleo, person(ben, "writer"), person("ops@acme-corp.example", "writer",
+                                                                               kind="group")),
+             drive_file("f-gone", "Old share", cleo, {**person("ex@gone.example", "reader"), "deleted": True})],
+        ],
+    }
+
+
+def files_handler(pages: dict[str, list[list[dict]]]):
+    def handler(request: Request) -> Response | dict:
+        for email, chunks in pages.items():
+            if request.headers.get("Authorization") == f"Bearer {user_token(email, DRIVE)}":
+                index = int(request.arg("pageToken") or 0)
+                body: dict = {"incompleteSearch": False, "files": chunks[index]}
+                if index + 1 < len(chunks):
+                    body["nextPageToken"] = str(index + 1)
+                return body
+        if request.headers.get("Authorization") == f"Bearer {user_token('eli@acme.example', DRIVE)}":
+            return Response(403, {"error": {"code": 403, "message": "The user has not enabled Google Drive.",
+                                            "errors": [{"message": "The user has not enabled Google Drive.",
+                                                        "domain": "global", "reason": "forbidden"}]}})
+        return UNAUTHENTICATED
+
+    return handler
+
+
+def acl_rule(kind: str, role: str, value: str = "") -> dict:
+    rule = {"kind": "calendar#aclRule", "etag": '"r"', "id": f"{kind}:{value}" if value else kind,
+            "scope": {"type": kind, **({"value": value} if value else {})}, "role": role}
+    return rule
+
+
+def calendars() -> dict[str, list[list[dict]]]:
+    ben, cleo = "ben@acme.example", "cleo@acme.example"
+    return {
+        ADMIN: [[acl_rule("user", "owner", ADMIN), acl_rule("domain", "reader", "acme.example")]],
+        ben: [[acl_rule("user", "owner", ben), acl_rule("default", "reader")]],
+        cleo: [[acl_rule("user", "owner", cleo)], [acl_rule("default", "freeBusyReader")]],
+        "eli@acme.example": [[acl_rule("user", "owner", "eli@acme.example"), acl_rule("default", "none")]],
+    }
+
+
+def acl_handler(pages: dict[str, list[list[dict]]]):
+    def handler(request: Request) -> Response | dict:
+        for email, chunks in pages.items():
+            if request.headers.get("Authorization") == f"Bearer {user_token(email, CALENDAR)}":
+                index = int(request.arg("pageToken") or 0)
+                body: dict = {"kind": "calendar#acl", "etag": '"acl"', "items": chunks[index]}
+                if index + 1 < len(chunks):
+                    body["nextPageToken"] = str(index + 1)
+                else:
+                    body["nextSyncToken"] = "sync-1"
+                return body
+        return UNAUTHENTICATED
+
+    return handler
+
+
+def delegates() -> dict[str, dict]:
+    return {
+        ADMIN: {"delegates": [{"delegateEmail": "ben@acme.example", "verificationStatus": "accepted"},
+                              {"delegateEmail": "cleo@acme.example", "verificationStatus": "pending"}]},
+        "ben@acme.example": {},
+        "cleo@acme.example": {"delegates": [{"delegateEmail": "dora@acme.example", "verificationStatus": "expired"}]},
+    }
+
+
+def delegates_handler(answers: dict[str, dict]):
+    def handler(request: Request) -> Response | dict:
+        for email, body in answers.items():
+            if request.headers.get("Authorization") == f"Bearer {user_token(email, GMAIL)}":
+                return body
+        return UNAUTHENTICATED
+
+    return handler
 
 
 def serve(server: VendorServer, *, page_size: int = 2, scopes: set[str] = WORKSPACE_SCOPES) -> None:
-    server.route("POST", "/token", token_endpoint(scopes))
+    """The whole domain. The default ``scopes`` are the required ones only: the sharing checks
+    are then skipped, as for a customer who granted nothing more."""
+    people = users()
+    server.route("POST", "/token", token_endpoint(scopes, users={u["primaryEmail"] for u in people}))
     server.route("GET", "/admin/directory/v1/users", token_pages(
-        users(), size=page_size, key="users", extra={"kind": "admin#directory#users", "etag": '"u"'}))
+        people, size=page_size, key="users", extra={"kind": "admin#directory#users", "etag": '"u"'}))
     granted = tokens()
-    for item in users():
+    for item in people:
         found = granted.get(item["id"])
         body = {"kind": "admin#directory#tokenList", "etag": '"l"', **({"items": found} if found else {})}
         server.route("GET", f"/admin/directory/v1/users/{item['id']}/tokens", body)
         server.route("GET", f"/admin/directory/v1/users/{item['primaryEmail']}/tokens", body)
+    server.route("GET", "/admin/directory/v1/customer/my_customer/domains", domains())
+    server.route("GET", "/drive/v3/files", files_handler(files()))
+    server.route("GET", "/calendar/v3/calendars/primary/acl", acl_handler(calendars()))
+    server.route("GET", "/gmail/v1/users/me/settings/delegates", delegates_handler(delegates()))
+
+
+def acting_user(request: Request) -> str:
+    """Whom a per-user request was made as (from its token)."""
+    return request.headers.get("Authorization", "").removeprefix("Bearer ya29.").partition("~")[0]
+
+
+def token_requests(server: VendorServer) -> list[tuple[str, str]]:
+    """(subject, scopes) of every assertion traded at the token endpoint, in order."""
+    found = []
+    for request in server.hits("/token", "POST"):
+        claims = jwt.decode(request.form["assertion"], options={"verify_signature": False})
+        found.append((claims["sub"], claims["scope"]))
+    return found
