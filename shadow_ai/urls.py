@@ -8,6 +8,7 @@ app_name = "shadow_ai"
 urlpatterns = [
     path("dashboard/ai/", usage_views.usage_dashboard, name="dashboard"),
     path("dashboard/all/", usage_views.usage_dashboard, {"scope": "all"}, name="dashboard-all"),
+    path("usage/status-people/", usage_views.status_people, name="usage-status-people"),
     path("usage/applications/", usage_views.usage_apps, name="usage-apps"),
     path("usage/people/", usage_views.usage_people, name="usage-people"),
     path("usage/person/", usage_views.usage_person, name="usage-person"),

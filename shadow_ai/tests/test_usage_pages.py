@@ -101,6 +101,40 @@ def test_status_series(world, django_assert_max_num_queries):
             assert found.bytes_down[status][n] == sum(r["DownloadBytes"] for r in mine)
 
 
+@pytest.mark.parametrize("scope", ["ai", "all"])
+def test_people_per_status_per_day(world, scope, django_assert_max_num_queries):
+    found = run(q.StatusPeopleQuery(**window(world, scope)), django_assert_max_num_queries, 1)
+    assert found.days == tuple(world["days"])
+    for status in q.STATUS_ORDER:
+        expected = [len({r["_person"] for r in world["rows"] if in_scope(r, scope) and r["_person"]
+                         and r["_day"] == day and status_of(r["_app"]) == status}) for day in world["days"]]
+        assert list(found.people[status]) == expected
+    # Someone using an approved and an unapproved application on the same day counts under both.
+    assert any(found.people["approved"]) and any(found.people["unapproved"])
+
+
+def test_people_by_status_panel_loads_after_the_page(world, client_for, employee, security_admin):
+    client = client_for(security_admin)
+    page = client.get(reverse("shadow_ai:dashboard"), {"range": "7d"}).content.decode()
+    panel_url = re.search(r'hx-get="([^"]+)" hx-trigger="load"[^>]*data-testid="status-people-loading"', page).group(1)
+    assert "scope=ai" in panel_url and "range=7d" in panel_url
+    response = client.get(panel_url.replace("&amp;", "&"))
+    assert response.status_code == 200
+    drawn = figure(response.content.decode(), "fig-status-people")
+    import plotly.graph_objects as go
+
+    go.Figure(drawn)
+    unapproved = next(t for t in drawn["data"] if t["name"] == "Unapproved")
+    ai = [r for r in world["rows"] if in_scope(r, "ai") and r["_person"] and status_of(r["_app"]) == "unapproved"]
+    assert unapproved["y"][-1] == len({r["_person"] for r in ai if r["_day"] == world["today"]})
+    assert "status=unapproved" in unapproved["customdata"][0]
+    # Nobody used anything on these days: the panel says so instead of drawing an empty chart.
+    empty = client.get(reverse("shadow_ai:usage-status-people"), {"range": "custom", "start": "2001-01-01",
+                                                                   "end": "2001-01-02"})
+    assert 'data-testid="chart-status-people-empty"' in empty.content.decode()
+    assert client_for(employee).get(reverse("shadow_ai:usage-status-people")).status_code == 403
+
+
 def test_people_per_application_per_day(world, django_assert_max_num_queries):
     found = run(q.AppSeriesQuery(**window(world, "all"), limit=3), django_assert_max_num_queries, 1)
     people = defaultdict(set)

@@ -75,6 +75,25 @@ def status_series(result: q.StatusSeries, *, metric: str, params: Params, scope:
                    yaxis={"title": {"text": "bytes" if is_bytes else "requests"}, "rangemode": "tozero"})
 
 
+def status_people(result: q.StatusPeople, *, params: Params, scope: str) -> dict[str, Any] | None:
+    """Distinct people per day, one line per approval status (not stacked: one person can use
+    applications of several statuses on the same day)."""
+    if result.empty:
+        return None
+    days = [d.isoformat() for d in result.days]
+    traces = []
+    for status in q.STATUS_ORDER:
+        ys = result.people.get(status, ())
+        if not any(ys):
+            continue
+        target = list_url({**params, "scope": scope}, status=status)
+        traces.append({"type": "scatter", "x": days, "y": list(ys), "name": STATUS_LABELS[status],
+                       "mode": "lines+markers", "line": {"color": STATUS_COLOURS[status], "width": 2},
+                       "marker": {"size": 6}, "customdata": [target] * len(ys),
+                       "hovertemplate": "%{x}<br>%{y:,} people<extra>%{fullData.name}</extra>"})
+    return _figure(traces, xaxis={"type": "date"}, yaxis={"title": {"text": "people"}, "rangemode": "tozero"})
+
+
 def app_series(result: q.AppSeries, *, params: Params) -> dict[str, Any] | None:
     """Distinct people per day, one line per application."""
     if not result.apps:

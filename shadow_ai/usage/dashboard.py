@@ -72,3 +72,8 @@ def dashboard_queries(period: Period, scope: str) -> dict[str, Any]:
         "hosts": q.UnmatchedHostsQuery(**window),
         "new_apps": q.NewAppsQuery(**window, since=newly_seen_since(period.end)),
     }
+
+
+def deferred_queries(period: Period, scope: str) -> dict[str, Any]:
+    """Panels the dashboard loads after the page (slower on a cold cache), by name."""
+    return {"status_people": q.StatusPeopleQuery(start=period.start, end=period.end, scope=scope)}

@@ -47,6 +47,12 @@ class StatusSeriesQuery(Window):
 
 
 @dataclass(frozen=True)
+class StatusPeopleQuery(Window):
+    """Distinct people per approval status per day (read from the per-person rollup, so it is
+    loaded apart from the dashboard's other panels)."""
+
+
+@dataclass(frozen=True)
 class AppSeriesQuery(Window):
     """Distinct people per day for the ``limit`` busiest applications."""
 
@@ -169,6 +175,16 @@ class StatusSeries:
     @property
     def empty(self) -> bool:
         return not any(any(v) for v in self.requests.values())
+
+
+@dataclass(frozen=True)
+class StatusPeople:
+    days: tuple[date, ...]
+    people: dict[str, tuple[int, ...]]  # status → distinct people per day
+
+    @property
+    def empty(self) -> bool:
+        return not any(any(v) for v in self.people.values())
 
 
 @dataclass(frozen=True)

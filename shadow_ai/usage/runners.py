@@ -156,6 +156,18 @@ def status_series(query: q.StatusSeriesQuery) -> q.StatusSeries:
     )
 
 
+@runner(q.StatusPeopleQuery)
+def status_people(query: q.StatusPeopleQuery) -> q.StatusPeople:
+    """A person who used applications of two statuses on a day counts once under each, which is
+    why this is drawn as lines, not stacked."""
+    days = query.days
+    found: dict[str, dict[date, int]] = {}
+    for row in (UsageAppPersonDay.objects.filter(_window(query), _scope(query)).values("day", "application__status")
+                .annotate(people=Count("person", distinct=True)).order_by()):
+        found.setdefault(row["application__status"], {})[row["day"]] = _int(row["people"])
+    return q.StatusPeople(days=tuple(days), people={s: _fill(days, found.get(s, {})) for s in q.STATUS_ORDER})
+
+
 @runner(q.AppSeriesQuery)
 def app_series(query: q.AppSeriesQuery) -> q.AppSeries:
     days = query.days

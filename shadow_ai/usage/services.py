@@ -258,7 +258,9 @@ def warm() -> None:
     try:
         for scope in ("ai", "all"):
             for key in dashboard.WARM_RANGES:
-                runners.run_all(list(dashboard.dashboard_queries(dashboard.resolve_range(key), scope).values()))
+                period = dashboard.resolve_range(key)
+                runners.run_all([*dashboard.dashboard_queries(period, scope).values(),
+                                 *dashboard.deferred_queries(period, scope).values()])
     except Exception:
         log.warning("could not warm the usage dashboards", exc_info=True)
 
