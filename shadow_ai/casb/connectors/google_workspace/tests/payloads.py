@@ -130,3 +130,42 @@ def serve(server: VendorServer, *, page_size: int = 2, scopes: set[str] = WORKSP
         body = {"kind": "admin#directory#tokenList", "etag": '"l"', **({"items": found} if found else {})}
         server.route("GET", f"/admin/directory/v1/users/{item['id']}/tokens", body)
         server.route("GET", f"/admin/directory/v1/users/{item['primaryEmail']}/tokens", body)
+    server.route("GET", "/admin/directory/v1/customer/my_customer/domains", domains())
+
+
+DOMAINS_SCOPE = SCOPE + "admin.directory.domain.readonly"
+
+
+def domains() -> dict:
+    """``domains.list``: a primary domain with a verified alias, a secondary domain, and one not
+    verified yet (not checked: Gmail does not send for it)."""
+    def alias(name: str, parent: str, verified: bool = True) -> dict:
+        return {"kind": "admin#directory#domainAlias", "etag": '"a1"', "domainAliasName": name,
+                "parentDomainName": parent, "verified": verified, "creationTime": "1565000000000"}
+
+    def domain(name: str, *, primary: bool = False, verified: bool = True, aliases: list | None = None) -> dict:
+        body = {"kind": "admin#directory#domain", "etag": '"d1"', "domainName": name, "isPrimary": primary,
+                "verified": verified, "creationTime": "1565000000000"}
+        if aliases:
+            body["domainAliases"] = aliases
+        return body
+
+    return {"kind": "admin#directory#domains", "etag": '"ds"', "domains": [
+        domain("acme.example", primary=True, aliases=[alias("acme-mail.example", "acme.example"),
+                                                      alias("acme-pending.example", "acme.example", False)]),
+        domain("acme-labs.example"),
+        domain("acme-new.example", verified=False),
+    ]}
+
+
+#: What DNS says about them: acme.example is healthy, the alias lets any IP send and does not
+#: enforce DMARC, acme-labs.example has no SPF and a partly enforced DMARC without subdomains.
+MAIL_DNS = {
+    "acme.example": ["v=spf1 include:_spf.google.com ~all", "google-site-verification=Qx1"],
+    "_dmarc.acme.example": ["v=DMARC1; p=reject; rua=mailto:dmarc@acme.example"],
+    "acme-mail.example": ["v=spf1 include:_spf.google.com +all"],
+    "_dmarc.acme-mail.example": ["v=DMARC1; p=none; rua=mailto:dmarc@acme.example"],
+    "acme-labs.example": ["google-site-verification=Zz9"],
+    "_dmarc.acme-labs.example": ["v=DMARC1; p=quarantine; sp=none; pct=25"],
+    "acme-new.example": ["v=spf1 +all"],
+}

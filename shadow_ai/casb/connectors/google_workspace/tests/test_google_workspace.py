@@ -3,12 +3,19 @@ Directory API (users.list, tokens.list)."""
 
 from __future__ import annotations
 
+import jwt
 import pytest
 
 from shadow_ai.casb.connectors.errors import AuthError, MalformedResponse
 from shadow_ai.casb.connectors.google_workspace import mapping
 from shadow_ai.casb.connectors.google_workspace.tests import payloads
 from shadow_ai.casb.testing import Response, Script, collect
+
+
+def scan_tokens(vendor_server, connector) -> list:
+    """Token requests for the scan's required scopes (the optional domains scope has its own)."""
+    return [r for r in vendor_server.hits("/token", "POST") if jwt.decode(
+        r.form["assertion"], options={"verify_signature": False})["scope"] == " ".join(connector.scopes)]
 
 
 @pytest.fixture
@@ -44,13 +51,13 @@ def test_a_scan_reads_every_user_page_and_each_users_oauth_grants(workspace, ven
     assert pages[0].arg("customer") == "my_customer"
     assert pages[0].headers["Authorization"] == "Bearer ya29.replay-token"
     assert vendor_server.hits("/admin/directory/v1/users/100004/tokens") == []  # suspended: not asked
-    assert len(vendor_server.hits("/token", "POST")) == 1  # one token for the whole scan
+    assert len(scan_tokens(vendor_server, connector)) == 1  # one token for the whole scan
 
 
 def test_the_token_request_is_a_signed_assertion_for_the_admin(workspace, vendor_server):
     connector, ctx = workspace
     checks = connector.check(ctx)
-    assert all(c.ok for c in checks), checks
+    assert all(c.ok for c in checks if c.required), checks
     form = vendor_server.hits("/token", "POST")[0].form
     assert form["grant_type"] == "urn:ietf:params:oauth:grant-type:jwt-bearer"
 
@@ -84,7 +91,7 @@ def test_a_429_waits_and_a_401_mid_scan_gets_a_new_token_once(workspace, vendor_
     ))
     found = collect(connector, ctx)
     assert waits == [2.0] and found.keys(mapping.ADMIN_2FA.key) == {"user:100001"}
-    assert len(vendor_server.hits("/token", "POST")) == 2
+    assert len(scan_tokens(vendor_server, connector)) == 2
 
 
 def test_a_401_that_persists_is_an_auth_error(workspace, vendor_server):
@@ -107,3 +114,70 @@ def test_scope_categories_follow_the_reference():
     assert mapping.scope_categories([payloads.SCOPE + "spreadsheets", payloads.SCOPE + "presentations.readonly"]) == [
         mapping.APP_SLIDES, mapping.APP_SHEETS]
     assert mapping.scope_categories([payloads.SCOPE + "youtube"]) == []
+
+
+# --- Gmail admin: SPF and DMARC of the domains (Directory API domains.list + DNS on loopback) ---
+
+
+@pytest.fixture
+def mail_workspace(make_ctx, vendor_server, creds, dns_server):
+    payloads.serve(vendor_server, scopes=payloads.WORKSPACE_SCOPES | {payloads.DOMAINS_SCOPE})
+    dns_server.records.update(payloads.MAIL_DNS)
+    return make_ctx("google_workspace", credentials=creds, config={"admin_email": payloads.ADMIN})
+
+
+def test_spf_and_dmarc_of_each_verified_domain_and_alias(mail_workspace, vendor_server, dns_server):
+    connector, ctx = mail_workspace
+    found = collect(connector, ctx)
+    assert found.keys(mapping.SPF_ANY.key) == {"domain:acme-mail.example"}
+    assert found.keys(mapping.DMARC_NONE.key) == {"domain:acme-mail.example"}
+    assert found.keys(mapping.SPF_MISSING.key) == {"domain:acme-labs.example"}
+    assert found.keys(mapping.DMARC_SUBDOMAINS.key) == found.keys(mapping.DMARC_PARTIAL.key) == {
+        "domain:acme-labs.example"}
+    assert found.of(mapping.DMARC_MISSING.key) == []
+    assert not any(o.asset in {"acme.example", "acme-new.example", "acme-pending.example"} for o in found.observations)
+    spf = found.of(mapping.SPF_ANY.key)[0]
+    assert spf.asset == "acme-mail.example" and spf.asset_kind == "Domain"
+    assert spf.details == {"record": "v=spf1 include:_spf.google.com +all", "problem": "“+all” lets every IP address "
+                           "on the internet send mail as acme-mail.example and pass SPF."}
+    assert "pct=25" in found.of(mapping.DMARC_PARTIAL.key)[0].details["problem"]
+    assert found.skipped == {} and found.warnings == [] and "unchecked" not in found.state
+    asked = {name for name, _, _ in dns_server.queries}
+    assert "acme-new.example" not in asked and "_dmarc.acme-labs.example" in asked
+    listed = vendor_server.hits("/admin/directory/v1/customer/my_customer/domains")
+    assert len(listed) == 1 and listed[0].headers["Authorization"] == "Bearer ya29.replay-token"
+    assert mapping.SPF_ANY.title == "Google Workspace: Domain SPF record allows any IP address"
+
+
+def test_without_the_optional_domains_scope_the_step_is_skipped_and_told(workspace, vendor_server, dns_server):
+    connector, ctx = workspace  # delegation without admin.directory.domain.readonly
+    found = collect(connector, ctx)
+    assert "Domain-wide delegation" in found.skipped["mail_auth"]
+    assert "admin.directory.domain.readonly" in found.skipped["mail_auth"]
+    assert found.keys(mapping.ADMIN_2FA.key) == {"user:100001"}  # the rest of the scan went on
+    assert dns_server.queries == [] and vendor_server.hits("/admin/directory/v1/customer/my_customer/domains") == []
+    checks = {c.name: c for c in connector.check(ctx)}
+    domains = checks["Domains (admin.directory.domain.readonly, optional)"]
+    assert not domains.ok and not domains.required and "SPF and DMARC" in domains.detail
+    assert all(c.ok for c in checks.values() if c.required)
+
+
+def test_the_connection_test_counts_the_verified_domains(mail_workspace):
+    connector, ctx = mail_workspace
+    checks = {c.name: c for c in connector.check(ctx)}
+    assert checks["Domains (admin.directory.domain.readonly, optional)"].detail == (
+        "3 verified domain(s): SPF and DMARC are checked.")
+
+
+def test_a_dns_timeout_leaves_the_domain_unchecked(mail_workspace, dns_server, settings):
+    connector, ctx = mail_workspace
+    settings.CASB_DNS_TIMEOUT = 0.3
+    dns_server.silent.add("_dmarc.acme-labs.example")
+    found = collect(connector, ctx)
+    assert found.keys(mapping.SPF_MISSING.key) == {"domain:acme-labs.example"}  # its SPF answered
+    assert found.of(mapping.DMARC_MISSING.key) == found.of(mapping.DMARC_PARTIAL.key) == []
+    assert set(found.state["unchecked"]) == {t.key for t in (mapping.DMARC_MISSING, mapping.DMARC_NONE,
+                                                              mapping.DMARC_SUBDOMAINS, mapping.DMARC_PARTIAL)}
+    assert found.warnings == ["acme-labs.example: SPF/DMARC could not be checked (no answer for "
+                              "_dmarc.acme-labs.example TXT within 0.3 seconds); its e-mail authentication findings "
+                              "are left as they were."]
