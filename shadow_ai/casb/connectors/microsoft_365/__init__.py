@@ -3,6 +3,7 @@ hygiene and unverified domains, read through Microsoft Graph."""
 
 from __future__ import annotations
 
+from shadow_ai.casb import mailauth
 from shadow_ai.casb.connectors.base import Check, Connector, Context, Field, Page, Step, check_call
 from shadow_ai.casb.connectors.microsoft_365 import client, mapping
 
@@ -55,6 +56,8 @@ class Microsoft365Connector(Connector):
                  tuple(t.key for t in mapping.APP_TYPES)),
             Step("users", "Checking user accounts", self._users, tuple(t.key for t in mapping.USER_TYPES)),
             Step("domains", "Checking domains", self._domains, (mapping.DOMAIN_UNVERIFIED.key,)),
+            Step("mail_auth", "Checking SPF and DMARC of the verified domains", self._mail_auth,
+                 tuple(t.key for t in mapping.MAIL_TYPES)),
         ]
 
     def _applications(self, ctx: Context, cursor: str | None) -> Page:
@@ -94,3 +97,16 @@ class Microsoft365Connector(Connector):
     def _domains(self, ctx: Context, cursor: str | None) -> Page:
         rows, following = client.domains(ctx.http, cursor)
         return Page([o for row in rows for o in mapping.domain(row)], len(rows), following)
+
+    def _mail_auth(self, ctx: Context, cursor: str | None) -> Page:
+        return mailauth.domains_page(ctx, cursor, list_domains=lambda: self._mail_domains(ctx),
+                                     types=mapping.MAIL_PROBLEMS)
+
+    def _mail_domains(self, ctx: Context) -> list[str]:
+        """All pages of Graph ``/domains`` (the "Domain not verified" step's list; Domain.Read.All)."""
+        names, link = [], None
+        while True:
+            rows, link = client.domains(ctx.http, link)
+            names.extend(mapping.mail_domains(rows))
+            if not link:
+                return names
