@@ -382,6 +382,12 @@ CASB_STALE_INVITE_DAYS = env.int("CASB_STALE_INVITE_DAYS", default=7)
 CASB_STALE_REPOSITORY_DAYS = env.int("CASB_STALE_REPOSITORY_DAYS", default=365)
 CASB_PASSWORD_AGE_DAYS = env.int("CASB_PASSWORD_AGE_DAYS", default=90)
 CASB_SYNC_AGE_DAYS = env.int("CASB_SYNC_AGE_DAYS", default=7)
+# The DNS resolvers the SPF/DMARC checks of Google Workspace and Microsoft 365 domains ask: IP
+# addresses with an optional port ("192.0.2.53", "192.0.2.53:5353", "[2001:db8::53]:5353"); empty:
+# the system's resolver (/etc/resolv.conf). Seconds allowed per lookup (a timeout leaves the
+# findings as they were; it never reports a record as missing).
+CASB_DNS_RESOLVERS = env.list("CASB_DNS_RESOLVERS", default=[])
+CASB_DNS_TIMEOUT = env.float("CASB_DNS_TIMEOUT", default=5.0)
 # Where people open the console, for links in e-mails sent outside a request (the demo data).
 CONSOLE_URL = env.str("CONSOLE_URL", default="http://localhost:8000")
 

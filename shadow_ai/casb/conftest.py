@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from shadow_ai.casb.dnstesting import DnsServer
 from shadow_ai.casb.testing import (
     NOW,
     VendorServer,
@@ -17,6 +18,17 @@ from shadow_ai.casb.testing import (
 @pytest.fixture
 def vendor_server() -> Iterator[VendorServer]:
     server = VendorServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(autouse=True)
+def dns_server(settings) -> Iterator[DnsServer]:
+    """A DNS server on loopback that every CASB test's SPF/DMARC lookups go to (no records: every
+    name is NXDOMAIN until a test adds some), so no test asks the machine's resolver."""
+    server = DnsServer().start()
+    settings.CASB_DNS_RESOLVERS = [server.address]
+    settings.CASB_DNS_TIMEOUT = 2.0
     yield server
     server.stop()
 

@@ -212,7 +212,8 @@ class VendorHTTP:
             error, wait = self._attempt(method, url, where, params, data, json_body, headers, authenticated)
             if isinstance(error, Reply):
                 return error
-            if isinstance(error, AuthError) and error.status == 401 and self.refresh_auth and not refreshed:
+            if (isinstance(error, AuthError) and error.status == 401 and authenticated and self.refresh_auth
+                    and not refreshed):
                 refreshed = True
                 self.refresh_auth()
                 continue

@@ -8,6 +8,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from shadow_ai.casb import mailauth
 from shadow_ai.casb.connectors.base import Check, Connector, Context, Field, Observation, Page, Skip, Step, check_call
 from shadow_ai.casb.connectors.errors import AuthError, BadRequest, NotFound
 from shadow_ai.casb.connectors.google_workspace import client, mapping
@@ -68,7 +69,8 @@ class GoogleWorkspaceConnector(Connector):
         "A Google Cloud service account with a JSON key and domain-wide delegation.",
         "Delegated scopes: " + ", ".join(scopes) + ".",
         "Optional delegated scopes (without one, its checks are skipped): " + ", ".join(optional_scopes)
-        + " — file sharing needs the first two, public calendars the third, mail delegation the fourth.",
+        + " — file sharing needs the first two, SPF and DMARC the first, public calendars the third, mail delegation "
+        "the fourth.",
         "A super admin e-mail for the service account to act as.",
     )
 
@@ -97,8 +99,9 @@ class GoogleWorkspaceConnector(Connector):
 
         for name, scope, call, ok, without in (
             ("Domains (admin.directory.domain.readonly)", client.DOMAINS_READ,
-             lambda: client.domains(ctx.http, customer), lambda names: f"The company's domains: {', '.join(names)}.",
-             "Without it file sharing is not checked."),
+             lambda: client.domain_names(client.domain_rows(ctx.http, customer)),
+             lambda names: f"The company's domains: {', '.join(names)}.",
+             "Without it file sharing, SPF and DMARC are not checked."),
             ("Drive files (drive.readonly)", client.DRIVE_READ, lambda: client.owned_files_page(ctx.http, None, 1),
              "Files and their sharing are readable.", "Without it file sharing is not checked."),
             ("Calendar sharing (calendar.acls.readonly)", client.CALENDAR_ACLS_READ,
@@ -117,6 +120,7 @@ class GoogleWorkspaceConnector(Connector):
             Step("files", "Checking the files each user shares", self._files, _keys(mapping.FILE_TYPES)),
             Step("calendars", "Checking for public calendars", self._calendars, (mapping.CALENDAR_PUBLIC.key,)),
             Step("mail_delegation", "Checking mail delegation", self._delegation, (mapping.MAIL_DELEGATE.key,)),
+            Step("mail_auth", "Checking SPF and DMARC of the domains", self._mail_auth, _keys(mapping.MAIL_TYPES)),
         ]
 
     def _users(self, ctx: Context, cursor: str | None) -> Page:
@@ -163,8 +167,7 @@ class GoogleWorkspaceConnector(Connector):
         if found is None:
             admin = ctx.config.get("admin_email", "")
             try:
-                with client.acting_as(ctx, admin, (client.DOMAINS_READ,)):
-                    found = client.domains(ctx.http, ctx.config.get("customer_id") or "my_customer")
+                found = client.domain_names(self._domain_rows(ctx))
             except client.ScopeNotGranted as exc:
                 raise Skip(f"Without the company's domains nothing can be called “outside”. {exc.message}") from None
             if not found and "@" in admin:
@@ -236,3 +239,28 @@ class GoogleWorkspaceConnector(Connector):
                          "were in this scan.")
             ctx.unchecked(*types)
             return [], 0, None
+
+    # --- E-mail authentication of the domains (DNS) ------------------------------------------------
+
+    def _mail_auth(self, ctx: Context, cursor: str | None) -> Page:
+        return mailauth.domains_page(ctx, cursor, list_domains=lambda: self._mail_domains(ctx),
+                                     types=mapping.MAIL_PROBLEMS)
+
+    def _domain_rows(self, ctx: Context) -> list[Mapping[str, Any]]:
+        """``domains.list`` as the admin with the optional domains scope, read once per scan."""
+        rows = ctx.cache.get("google_domain_rows")
+        if rows is None:
+            with client.acting_as(ctx, ctx.config.get("admin_email", ""), (client.DOMAINS_READ,)):
+                rows = client.domain_rows(ctx.http, ctx.config.get("customer_id") or "my_customer")
+            ctx.cache["google_domain_rows"] = rows
+        return rows
+
+    def _mail_domains(self, ctx: Context) -> list[str]:
+        """The verified domains and aliases: the names people send mail as."""
+        try:
+            rows = self._domain_rows(ctx)
+        except client.ScopeNotGranted as exc:
+            raise Skip(f"SPF and DMARC were not checked: {exc.message}") from None
+        except AuthError as exc:
+            raise Skip(f"The domains could not be listed, so SPF and DMARC were not checked: {exc.message}") from None
+        return mapping.mail_domains(rows)

@@ -189,14 +189,22 @@ def acting_as(ctx: Any, subject: str, scopes: Sequence[str]) -> Iterator[None]:
             ctx.cache["google_as"] = previous
 
 
-def domains(http: VendorHTTP, customer: str) -> list[str]:
-    """The customer's domain names and their aliases, lower case (Directory API domains.list)."""
+def domain_rows(http: VendorHTTP, customer: str) -> list[Mapping[str, Any]]:
+    """Directory API ``domains.list``: the customer's domains with their aliases (one reply, not
+    paged)."""
     reply = http.get(f"/admin/directory/v1/customer/{customer or 'my_customer'}/domains", host="admin")
+    return items(reply.data, "domains")
+
+
+def domain_names(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The verified domain names and aliases of ``domain_rows``, lower case (an unverified one may
+    not be the customer's at all)."""
     names = []
-    for row in items(reply.data, "domains"):
-        names.append(str(row.get("domainName") or ""))
+    for row in rows:
+        if row.get("verified", True):
+            names.append(str(row.get("domainName") or ""))
         names.extend(str(a.get("domainAliasName") or "") for a in row.get("domainAliases") or []
-                     if isinstance(a, Mapping))
+                     if isinstance(a, Mapping) and a.get("verified", True))
     return sorted({n.lower() for n in names if n})
 
 

@@ -257,3 +257,40 @@ def mail_delegates(user_row: Mapping[str, Any], delegates: Iterable[Mapping[str,
         found.append(Observation(MAIL_DELEGATE.key, key=f"delegate:{user_row.get('id')}:{address.lower()}",
                                  asset=email, asset_kind="Mailbox", owner=email, details={"delegate": address}))
     return found
+# --- Gmail admin: e-mail authentication of the domains (SPF, DMARC; shadow_ai/casb/mailauth.py) ---
+
+_SPF_FIX = ("Publish one TXT record starting with “v=spf1” that lists the servers allowed to send for the domain "
+            "(for Gmail: include:_spf.google.com) and ends with “-all” or “~all” (Admin console › Apps › Google "
+            "Workspace › Gmail › Authenticate email, then your DNS host).")
+_DMARC_FIX = ("Publish a DMARC record at _dmarc.<domain>: start with p=none and rua= reports, then move to "
+              "p=quarantine and p=reject once legitimate senders pass SPF or DKIM.")
+SPF_ANY = _t("spf_allows_any_ip", "Domain SPF record allows any IP address", Severity.HIGH,
+             "Replace “+all” / “?all” (or a missing “all”) with “-all” or “~all”, and list only the servers that "
+             "send for the domain: anyone can send mail as the domain today.", "Domain")
+SPF_MISSING = _t("spf_not_present", "SPF record not present", Severity.MEDIUM, _SPF_FIX, "Domain")
+DMARC_MISSING = _t("dmarc_not_present", "DMARC record not present", Severity.MEDIUM, _DMARC_FIX, "Domain")
+DMARC_NONE = _t("dmarc_not_enforced", "DMARC not enforced", Severity.MEDIUM,
+                "Change p=none to p=quarantine, then p=reject, after the DMARC reports show legitimate mail passing.",
+                "Domain")
+DMARC_SUBDOMAINS = _t("dmarc_subdomains_not_enforced", "DMARC not enforced for subdomains", Severity.MEDIUM,
+                      "Remove sp=none from the DMARC record (subdomains then follow p=) or set sp=quarantine or "
+                      "sp=reject.", "Domain")
+DMARC_PARTIAL = _t("dmarc_partially_enforced", "DMARC only partially enforced", Severity.MEDIUM,
+                   "Raise pct= to 100 (or remove it) so the policy applies to all mail that fails DMARC.", "Domain")
+MAIL_TYPES = (SPF_ANY, SPF_MISSING, DMARC_MISSING, DMARC_NONE, DMARC_SUBDOMAINS, DMARC_PARTIAL)
+TYPES = TYPES + MAIL_TYPES
+# mailauth.Problem values (strings, so this module does not import mailauth, which imports the connectors)
+MAIL_PROBLEMS = dict(zip(("spf_allows_any", "spf_missing", "dmarc_missing", "dmarc_not_enforced",
+                          "dmarc_subdomains_not_enforced", "dmarc_partial"), (t.key for t in MAIL_TYPES), strict=True))
+
+
+def mail_domains(rows: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The verified domains and domain aliases of ``domains.list``: the names people send mail as."""
+    names = []
+    for row in rows:
+        if row.get("verified") and row.get("domainName"):
+            names.append(str(row["domainName"]))
+        for alias in row.get("domainAliases") or []:
+            if isinstance(alias, Mapping) and alias.get("verified") and alias.get("domainAliasName"):
+                names.append(str(alias["domainAliasName"]))
+    return names

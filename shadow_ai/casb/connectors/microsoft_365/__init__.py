@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from shadow_ai.casb import mailauth
 from shadow_ai.casb.connectors.base import Check, Connector, Context, Field, Observation, Page, Skip, Step, check_call
 from shadow_ai.casb.connectors.errors import AuthError, ConnectorError, NotFound
 from shadow_ai.casb.connectors.microsoft_365 import client, mapping
@@ -96,6 +97,8 @@ class Microsoft365Connector(Connector):
             Step("inbox_rules", "Checking inbox rules for external forwarding", self._inbox_rules,
                  tuple(t.key for t in mapping.RULE_TYPES)),
             Step("calendars", "Checking calendar sharing", self._calendars, (mapping.CALENDAR_EXTERNAL.key,)),
+            Step("mail_auth", "Checking SPF and DMARC of the verified domains", self._mail_auth,
+                 tuple(t.key for t in mapping.MAIL_TYPES)),
         ]
 
     def _applications(self, ctx: Context, cursor: str | None) -> Page:
@@ -159,6 +162,16 @@ class Microsoft365Connector(Connector):
         return _per_user(ctx, cursor, step="calendars", permission=CALENDARS, types=(mapping.CALENDAR_EXTERNAL,),
                          mailbox=True, read=client.calendar_permissions,
                          judge=lambda row, rows: mapping.calendar_sharing(row, rows, verified))
+
+
+    def _mail_auth(self, ctx: Context, cursor: str | None) -> Page:
+        return mailauth.domains_page(ctx, cursor, list_domains=lambda: self._mail_domains(ctx),
+                                     types=mapping.MAIL_PROBLEMS)
+
+    def _mail_domains(self, ctx: Context) -> list[str]:
+        """The verified domains (Graph ``/domains``, Domain.Read.All), without the *.onmicrosoft.com
+        ones: Microsoft runs their DNS."""
+        return [name for name in sorted(_verified(ctx)) if not name.endswith(".onmicrosoft.com")]
 
 
 def _has_mailbox(row: Mapping[str, Any]) -> bool:

@@ -140,16 +140,6 @@ UNAUTHENTICATED = Response(401, {"error": {"code": 401, "message": "Request had 
                                            "status": "UNAUTHENTICATED"}})
 
 
-def domains() -> dict:
-    return {"kind": "admin#directory#domains", "etag": '"d"', "domains": [
-        {"kind": "admin#directory#domain", "etag": '"d1"', "domainName": "acme.example", "isPrimary": True,
-         "verified": True, "creationTime": "1546300800000",
-         "domainAliases": [{"kind": "admin#directory#domainAlias", "etag": '"a1"',
-                            "domainAliasName": "acme-corp.example", "parentDomainName": "acme.example",
-                            "verified": True, "creationTime": "1577836800000"}]},
-    ]}
-
-
 def person(email: str, role: str, kind: str = "user") -> dict:
     return {"id": f"perm-{email.split('@')[0]}", "type": kind, "role": role, "emailAddress": email,
             "deleted": False}
@@ -292,3 +282,44 @@ def token_requests(server: VendorServer) -> list[tuple[str, str]]:
         claims = jwt.decode(request.form["assertion"], options={"verify_signature": False})
         found.append((claims["sub"], claims["scope"]))
     return found
+
+
+DOMAINS_SCOPE = SCOPE + "admin.directory.domain.readonly"
+
+
+def domains() -> dict:
+    """``domains.list``: a primary domain with a verified alias, a secondary domain, and one not
+    verified yet (not checked: Gmail does not send for it)."""
+    def alias(name: str, parent: str, verified: bool = True) -> dict:
+        return {"kind": "admin#directory#domainAlias", "etag": '"a1"', "domainAliasName": name,
+                "parentDomainName": parent, "verified": verified, "creationTime": "1565000000000"}
+
+    def domain(name: str, *, primary: bool = False, verified: bool = True, aliases: list | None = None) -> dict:
+        body = {"kind": "admin#directory#domain", "etag": '"d1"', "domainName": name, "isPrimary": primary,
+                "verified": verified, "creationTime": "1565000000000"}
+        if aliases:
+            body["domainAliases"] = aliases
+        return body
+
+    return {"kind": "admin#directory#domains", "etag": '"ds"', "domains": [
+        domain("acme.example", primary=True, aliases=[alias("acme-corp.example", "acme.example"),
+                                                      alias("acme-mail.example", "acme.example"),
+                                                      alias("acme-pending.example", "acme.example", False)]),
+        domain("acme-labs.example"),
+        domain("acme-new.example", verified=False),
+    ]}
+
+
+#: What DNS says about them: acme.example is healthy, the alias lets any IP send and does not
+#: enforce DMARC, acme-labs.example has no SPF and a partly enforced DMARC without subdomains.
+MAIL_DNS = {
+    "acme.example": ["v=spf1 include:_spf.google.com ~all", "google-site-verification=Qx1"],
+    "_dmarc.acme.example": ["v=DMARC1; p=reject; rua=mailto:dmarc@acme.example"],
+    "acme-corp.example": ["v=spf1 include:_spf.google.com -all"],
+    "_dmarc.acme-corp.example": ["v=DMARC1; p=reject; sp=reject"],
+    "acme-mail.example": ["v=spf1 include:_spf.google.com +all"],
+    "_dmarc.acme-mail.example": ["v=DMARC1; p=none; rua=mailto:dmarc@acme.example"],
+    "acme-labs.example": ["google-site-verification=Zz9"],
+    "_dmarc.acme-labs.example": ["v=DMARC1; p=quarantine; sp=none; pct=25"],
+    "acme-new.example": ["v=spf1 +all"],
+}

@@ -57,7 +57,9 @@ def test_the_token_request_is_a_signed_assertion_for_the_admin(make_ctx, vendor_
     assert [c.name for c in checks if not c.required] == [
         "Domains (admin.directory.domain.readonly)", "Drive files (drive.readonly)",
         "Calendar sharing (calendar.acls.readonly)", "Mail delegation (gmail.settings.basic)"]
-    assert checks[3].detail == "The company's domains: acme-corp.example, acme.example."
+    # Verified domains and aliases only: an unverified one may belong to anyone.
+    assert checks[3].detail == ("The company's domains: acme-corp.example, acme-labs.example, acme-mail.example, "
+                                "acme.example.")
     form = vendor_server.hits("/token", "POST")[0].form
     assert form["grant_type"] == "urn:ietf:params:oauth:grant-type:jwt-bearer"
 
@@ -126,3 +128,75 @@ def test_scope_categories_follow_the_reference():
     assert mapping.scope_categories([payloads.SCOPE + "spreadsheets", payloads.SCOPE + "presentations.readonly"]) == [
         mapping.APP_SLIDES, mapping.APP_SHEETS]
     assert mapping.scope_categories([payloads.SCOPE + "youtube"]) == []
+
+
+# --- Gmail admin: SPF and DMARC of the domains (Directory API domains.list + DNS on loopback) ---
+
+
+@pytest.fixture
+def mail_workspace(make_ctx, vendor_server, creds, dns_server):
+    payloads.serve(vendor_server, scopes=payloads.WORKSPACE_SCOPES | {payloads.DOMAINS_SCOPE})
+    dns_server.records.update(payloads.MAIL_DNS)
+    return make_ctx("google_workspace", credentials=creds, config={"admin_email": payloads.ADMIN})
+
+
+def test_spf_and_dmarc_of_each_verified_domain_and_alias(mail_workspace, vendor_server, dns_server):
+    connector, ctx = mail_workspace
+    found = collect(connector, ctx)
+    assert found.keys(mapping.SPF_ANY.key) == {"domain:acme-mail.example"}
+    assert found.keys(mapping.DMARC_NONE.key) == {"domain:acme-mail.example"}
+    assert found.keys(mapping.SPF_MISSING.key) == {"domain:acme-labs.example"}
+    assert found.keys(mapping.DMARC_SUBDOMAINS.key) == found.keys(mapping.DMARC_PARTIAL.key) == {
+        "domain:acme-labs.example"}
+    assert found.of(mapping.DMARC_MISSING.key) == []
+    assert not any(o.asset in {"acme.example", "acme-new.example", "acme-pending.example"} for o in found.observations)
+    spf = found.of(mapping.SPF_ANY.key)[0]
+    assert spf.asset == "acme-mail.example" and spf.asset_kind == "Domain"
+    assert spf.details == {"record": "v=spf1 include:_spf.google.com +all", "problem": "“+all” lets every IP address "
+                           "on the internet send mail as acme-mail.example and pass SPF."}
+    assert "pct=25" in found.of(mapping.DMARC_PARTIAL.key)[0].details["problem"]
+    assert "mail_auth" not in found.skipped and found.warnings == []
+    assert not set(found.state.get("unchecked", [])) & {t.key for t in mapping.MAIL_TYPES}
+    asked = {name for name, _, _ in dns_server.queries}
+    assert "acme-new.example" not in asked and "_dmarc.acme-labs.example" in asked
+    listed = vendor_server.hits("/admin/directory/v1/customer/my_customer/domains")
+    # Read as the admin with a token for the optional scope alone.
+    assert len(listed) == 1
+    assert listed[0].headers["Authorization"] == f"Bearer {payloads.user_token(payloads.ADMIN, payloads.DOMAINS)}"
+    assert mapping.SPF_ANY.title == "Google Workspace: Domain SPF record allows any IP address"
+
+
+def test_without_the_optional_domains_scope_the_step_is_skipped_and_told(workspace, vendor_server, dns_server):
+    connector, ctx = workspace  # delegation without admin.directory.domain.readonly
+    found = collect(connector, ctx)
+    assert "Domain-wide delegation" in found.skipped["mail_auth"]
+    assert "admin.directory.domain.readonly" in found.skipped["mail_auth"]
+    assert found.keys(mapping.ADMIN_2FA.key) == {"user:100001"}  # the rest of the scan went on
+    assert dns_server.queries == [] and vendor_server.hits("/admin/directory/v1/customer/my_customer/domains") == []
+    checks = {c.name: c for c in connector.check(ctx)}
+    domains = checks["Domains (admin.directory.domain.readonly)"]
+    assert not domains.ok and not domains.required and "SPF and DMARC" in domains.detail
+    assert all(c.ok for c in checks.values() if c.required)
+
+
+def test_the_connection_test_counts_the_verified_domains(mail_workspace):
+    connector, ctx = mail_workspace
+    checks = {c.name: c for c in connector.check(ctx)}
+    domains = checks["Domains (admin.directory.domain.readonly)"]
+    assert domains.ok and not domains.required
+    assert domains.detail == ("The company's domains: acme-corp.example, acme-labs.example, acme-mail.example, "
+                              "acme.example.")
+
+
+def test_a_dns_timeout_leaves_the_domain_unchecked(mail_workspace, dns_server, settings):
+    connector, ctx = mail_workspace
+    settings.CASB_DNS_TIMEOUT = 0.3
+    dns_server.silent.add("_dmarc.acme-labs.example")
+    found = collect(connector, ctx)
+    assert found.keys(mapping.SPF_MISSING.key) == {"domain:acme-labs.example"}  # its SPF answered
+    assert found.of(mapping.DMARC_MISSING.key) == found.of(mapping.DMARC_PARTIAL.key) == []
+    assert set(found.state["unchecked"]) == {t.key for t in (mapping.DMARC_MISSING, mapping.DMARC_NONE,
+                                                              mapping.DMARC_SUBDOMAINS, mapping.DMARC_PARTIAL)}
+    assert found.warnings == ["acme-labs.example: SPF/DMARC could not be checked (no answer for "
+                              "_dmarc.acme-labs.example TXT within 0.3 seconds); its e-mail authentication findings "
+                              "are left as they were."]

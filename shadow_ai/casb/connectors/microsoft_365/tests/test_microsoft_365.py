@@ -83,3 +83,85 @@ def test_malformed_graph_page(m365, vendor_server):
     vendor_server.route("GET", "/v1.0/users", Response(200, raw=b'{"value": [}'))
     with pytest.raises(MalformedResponse):
         collect(connector, ctx)
+
+
+# --- Email admin: SPF and DMARC of the verified domains (Graph /domains + DNS on loopback) ---
+
+MAIL_DOMAINS = [
+    {"id": "acme.example", "isVerified": True, "isDefault": True, "isInitial": False, "authenticationType": "Managed",
+     "supportedServices": ["Email", "OfficeCommunicationsOnline"]},
+    {"id": "acme-old.example", "isVerified": False, "isDefault": False, "isInitial": False,
+     "authenticationType": "Managed", "supportedServices": []},
+    {"id": "acmecorp.onmicrosoft.com", "isVerified": True, "isDefault": False, "isInitial": True,
+     "authenticationType": "Managed", "supportedServices": ["Email", "OfficeCommunicationsOnline"]},
+    {"id": "eu.acme.example", "isVerified": True, "isDefault": False, "isInitial": False,
+     "authenticationType": "Managed", "supportedServices": ["Email"]},
+    {"id": "acme-shop.example", "isVerified": True, "isDefault": False, "isInitial": False,
+     "authenticationType": "Managed", "supportedServices": ["Email"]},
+]
+MAIL_DNS = {
+    "acme.example": ["v=spf1 include:spf.protection.outlook.com -all", "MS=ms12345678"],
+    "_dmarc.acme.example": ["v=DMARC1; p=reject; sp=none; rua=mailto:dmarc@acme.example"],
+    "eu.acme.example": ["v=spf1 include:spf.protection.outlook.com ?all"],
+    "acme-shop.example": ["MS=ms87654321"],
+}
+
+
+@pytest.fixture
+def m365_mail(m365, vendor_server, dns_server):
+    vendor_server.route("GET", "/v1.0/domains", payloads.graph_pages(vendor_server, "/v1.0/domains", MAIL_DOMAINS, 2))
+    dns_server.records.update(MAIL_DNS)
+    return m365
+
+
+def test_spf_and_dmarc_of_the_verified_domains(m365_mail, dns_server):
+    connector, ctx = m365_mail
+    found = collect(connector, ctx)
+    assert found.keys(mapping.DMARC_SUBDOMAINS.key) == {"domain:acme.example"}
+    assert found.keys(mapping.SPF_ANY.key) == {"domain:eu.acme.example"}
+    # eu.acme.example has no DMARC record of its own: acme.example's sp=none applies to it
+    assert found.keys(mapping.DMARC_NONE.key) == {"domain:eu.acme.example"}
+    assert found.keys(mapping.SPF_MISSING.key) == found.keys(mapping.DMARC_MISSING.key) == {"domain:acme-shop.example"}
+    assert found.of(mapping.DMARC_PARTIAL.key) == []
+    assert found.of(mapping.DMARC_NONE.key)[0].details["problem"].startswith(
+        "The policy is sp=none (inherited from _dmarc.acme.example)")
+    asked = {name for name, _, _ in dns_server.queries}
+    assert not any("onmicrosoft" in name or "acme-old" in name for name in asked)
+    assert mapping.SPF_ANY.title == "Microsoft 365: Domain SPF allows any IP"
+    assert found.keys(mapping.DOMAIN_UNVERIFIED.key) == {"domain:acme-old.example"}
+
+
+def test_a_dns_outage_keeps_the_findings_and_a_fixed_record_resolves_them(make_integration, vendor_server, dns_server,
+                                                                          scan, settings):
+    from shadow_ai.casb.models import FindingInstance, ScanRun
+
+    payloads.serve(vendor_server)
+    vendor_server.route("GET", "/v1.0/domains", payloads.graph_pages(vendor_server, "/v1.0/domains", MAIL_DOMAINS, 10))
+    dns_server.records.update(MAIL_DNS)
+    integration = make_integration("microsoft_365", credentials={"client_secret": payloads.SECRET}, config=CONFIG)
+
+    def open_domains(type_key: str) -> set[str]:
+        return set(FindingInstance.objects.filter(finding__type_key=type_key, resolved_at__isnull=True)
+                   .values_list("asset", flat=True))
+
+    assert scan(integration).status == ScanRun.Status.SUCCEEDED
+    assert open_domains(mapping.SPF_MISSING.key) == {"acme-shop.example"}
+
+    settings.CASB_DNS_TIMEOUT = 0.3
+    dns_server.silent.add("acme-shop.example")
+    dns_server.records["acme.example"] = ["v=spf1 +all"]
+    dns_server.records["_dmarc.acme.example"] = ["v=DMARC1; p=reject"]
+    run = scan(integration)
+    assert run.status == ScanRun.Status.SUCCEEDED
+    assert open_domains(mapping.SPF_MISSING.key) == {"acme-shop.example"}  # a timeout is not "fixed"
+    assert open_domains(mapping.SPF_ANY.key) == {"acme.example", "eu.acme.example"}
+    assert any("acme-shop.example: SPF/DMARC could not be checked (no answer for acme-shop.example TXT" in m["text"]
+               for m in run.messages)
+    # DMARC of acme.example answered: its sp=none is gone
+    assert open_domains(mapping.DMARC_SUBDOMAINS.key) == set()
+
+    dns_server.silent.clear()
+    dns_server.records["acme-shop.example"] = ["v=spf1 include:spf.protection.outlook.com -all"]
+    scan(integration)
+    assert open_domains(mapping.SPF_MISSING.key) == set()
+    assert open_domains(mapping.DMARC_MISSING.key) == {"acme-shop.example"}
