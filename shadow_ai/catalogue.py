@@ -29,7 +29,9 @@ SYNCED_FIELDS = ("name", "vendor", "category", "is_gen_ai", "description", "alia
                  "evidence_as_of", "catalogue_digest", "updated_at", "saas_score", "genai_score", "saas_known",
                  "genai_known")
 _ENTRY_FIELDS = {"key", "name", "vendor", "category", "gen_ai", "hostnames", "url", "aliases", "description",
-                 "evidence"}
+                 "evidence", "sources", "checked"}
+_VENDOR_FIELDS = {"trust_url", "evidence", "sources", "checked"}
+CHECKED_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
 
 class CatalogueError(ValueError):
@@ -93,6 +95,25 @@ def _url(value: str, where: str) -> str:
     return value
 
 
+def _review(raw: dict, where: str) -> None:
+    """Checks the review record of a vendor block or an entry: ``sources`` (https URLs that back
+    its evidence) and ``checked`` (the month it was last checked against them, YYYY-MM). They are
+    for the people who maintain the file and are not stored."""
+    sources = raw.get("sources", [])
+    if not isinstance(sources, list) or not all(isinstance(s, str) and s for s in sources):
+        raise CatalogueError(f"{where}: sources must be a list of https:// URLs")
+    for source in sources:
+        if len(source) > 500 or not re.match(r"^https://[A-Za-z0-9.-]+(:\d+)?(/\S*)?$", source):
+            raise CatalogueError(f"{where}: source {source!r} is not an https:// URL")
+    if len(set(sources)) != len(sources):
+        raise CatalogueError(f"{where}: a source is listed twice")
+    checked = raw.get("checked")
+    if checked is not None and (not isinstance(checked, str) or not CHECKED_RE.match(checked)):
+        raise CatalogueError(f"{where}: checked must be a month written YYYY-MM")
+    if checked is not None and not sources:
+        raise CatalogueError(f"{where}: checked needs the sources it was checked against")
+
+
 def parse(text: str) -> Catalogue:
     """Read and check a catalogue; ``CatalogueError`` says what is wrong and where."""
     try:
@@ -102,6 +123,11 @@ def parse(text: str) -> Catalogue:
     version = _text(data, "version", "catalogue", required=True, limit=20)
     as_of = _text(data, "as_of", "catalogue", required=True, limit=20)
     vendors = data.get("vendors", {})
+    for name, raw_vendor in vendors.items():
+        unknown = set(raw_vendor) - _VENDOR_FIELDS
+        if unknown:
+            raise CatalogueError(f"vendor {name}: unknown field(s) {', '.join(sorted(unknown))}")
+        _review(raw_vendor, f"vendor {name}")
     vendor_evidence = {name: _evidence(v.get("evidence"), f"vendor {name}") for name, v in vendors.items()}
     vendor_trust = {name: _url(_text(v, "trust_url", f"vendor {name}", limit=500), f"vendor {name}")
                     for name, v in vendors.items()}
@@ -116,6 +142,7 @@ def parse(text: str) -> Catalogue:
         if unknown:
             raise CatalogueError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
         key = _text(raw, "key", where, required=True, limit=80)
+        _review(raw, where)
         if not KEY_RE.match(key) or key.startswith("custom-"):
             raise CatalogueError(f"{where}: key must be lower-case words joined by dashes, not custom-…")
         if key in keys:

@@ -41,6 +41,11 @@ def test_the_shipped_catalogue_is_valid_and_real():
     assert by_name["ChatGPT"].evidence["training_on_customer_data"] == "opt_out"
     assert by_name["DeepSeek"].evidence["recent_material_breach"] is True
     assert "soc2" not in by_name["Poe"].evidence
+    # The 2026-11 check: corrected facts (see the file's header) stay corrected.
+    assert "iso42001" not in by_name["Gemini"].evidence  # no source for it
+    assert by_name["GitHub Copilot"].evidence["iso42001"] is True
+    assert by_name["Midjourney"].evidence["training_on_customer_data"] == "used"
+    assert "third_party_sharing" not in by_name["ChatGPT"].evidence
     assert sum(1 for e in shipped.entries if not e.evidence) > 20
 
 
@@ -147,8 +152,41 @@ def test_a_custom_application_keeps_a_hostname_the_catalogue_adds_later(library,
      'hostnames = ["a.example"]\nhomepage = "x"', "unknown field(s) homepage"),
     ('version = "1"\nas_of = "x"\n[[apps]]\nkey = "Bad Key"\nname = "A"\nvendor = "V"\ncategory = "business"\n'
      'hostnames = ["a.example"]', "key must be"),
+    ('version = "1"\nas_of = "x"\n[[apps]]\nkey = "a"\nname = "A"\nvendor = "V"\ncategory = "business"\n'
+     'hostnames = ["a.example"]\nsources = ["http://a.example/trust"]', "source 'http://a.example/trust' is not"),
+    ('version = "1"\nas_of = "x"\n[[apps]]\nkey = "a"\nname = "A"\nvendor = "V"\ncategory = "business"\n'
+     'hostnames = ["a.example"]\nsources = "https://a.example/"', "sources must be a list"),
+    ('version = "1"\nas_of = "x"\n[[apps]]\nkey = "a"\nname = "A"\nvendor = "V"\ncategory = "business"\n'
+     'hostnames = ["a.example"]\nsources = ["https://a.example/"]\nchecked = "2026-13"', "checked must be a month"),
+    ('version = "1"\nas_of = "x"\n[[apps]]\nkey = "a"\nname = "A"\nvendor = "V"\ncategory = "business"\n'
+     'hostnames = ["a.example"]\nchecked = "2026-11"', "checked needs the sources"),
+    ('version = "1"\nas_of = "x"\n[vendors.V]\nsources = ["https://v.example/", "https://v.example/"]\n'
+     '[[apps]]\nkey = "a"\nname = "A"\nvendor = "V"\ncategory = "business"\nhostnames = ["a.example"]',
+     "vendor V: a source is listed twice"),
+    ('version = "1"\nas_of = "x"\n[vendors.V]\ntrust = "https://v.example/"\n'
+     '[[apps]]\nkey = "a"\nname = "A"\nvendor = "V"\ncategory = "business"\nhostnames = ["a.example"]',
+     "vendor V: unknown field(s) trust"),
 ])
 def test_a_broken_catalogue_says_where(text, message):
     with pytest.raises(catalogue.CatalogueError, match=None) as caught:
         catalogue.parse(text)
     assert message in str(caught.value)
+
+
+def test_review_records_are_checked_but_not_stored():
+    text = ('version = "1"\nas_of = "2026-11"\n[vendors.V]\nevidence = { soc2 = true }\n'
+            'sources = ["https://v.example/trust"]\nchecked = "2026-11"\n'
+            '[[apps]]\nkey = "a"\nname = "A"\nvendor = "V"\ncategory = "business"\nhostnames = ["a.example"]\n'
+            'sources = ["https://a.example/security", "https://a.example/privacy"]\nchecked = "2026-11"\n')
+    entry = catalogue.parse(text).entries[0]
+    assert entry.evidence == {"soc2": True}
+    assert "sources" not in dataclasses.asdict(entry) and "checked" not in dataclasses.asdict(entry)
+
+
+def test_every_checked_entry_of_the_shipped_catalogue_names_its_sources():
+    import tomllib
+
+    data = tomllib.loads(catalogue.CATALOGUE_PATH.read_text(encoding="utf-8"))
+    checked = [a for a in data["apps"] if a.get("checked")] + [v for v in data["vendors"].values() if v.get("checked")]
+    assert len(checked) >= 25
+    assert all(block["sources"] for block in checked)
