@@ -110,6 +110,7 @@ INSTALLED_APPS = [
     "risk.ssf",
     "shadow_ai",
     "shadow_ai.casb",
+    "shadow_ai.dlp",
 ]
 
 MIDDLEWARE = [

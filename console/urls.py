@@ -14,6 +14,7 @@ urlpatterns = [
     path("", include("risk.ssf.api_urls")),
     path("onboarding/", include("accounts.onboarding.urls")),
     path("shadow-ai/casb/", include("shadow_ai.casb.urls")),
+    path("shadow-ai/dlp/", include("shadow_ai.dlp.urls")),
     path("shadow-ai/", include("shadow_ai.urls")),
 ]
 

@@ -92,6 +92,10 @@ def sample_kwargs(super_admin) -> dict[str, object]:
     from shadow_ai.usage.models import UsageRollupRun
 
     usage_run = UsageRollupRun.objects.create(kind="manual")
+    from shadow_ai.dlp.models import DlpEntry, DlpProfile
+
+    dlp_profile = DlpProfile.objects.create(name="Sample DLP profile")
+    dlp_entry = DlpEntry.objects.create(profile=dlp_profile, kind="regex", name="Project code", pattern=r"PRJ-\d{6}")
     return {
         "integration_id": integration.pk, "scan_run_id": scan_run.pk, "finding_id": finding.pk,
         "instance_id": instance.pk, "vendor": "openai",
@@ -103,6 +107,7 @@ def sample_kwargs(super_admin) -> dict[str, object]:
         "run_id": run.pk, "key": "impossible_travel", "source_id": source.pk, "kind": "auth",
         "row_id": sign_in.pk, "batch_id": batch.pk,
         "library_app_id": library_app.pk, "gateway_policy_id": gateway_policy.pk, "usage_run_id": usage_run.pk,
+        "profile_id": dlp_profile.pk, "entry_id": dlp_entry.pk,
     }
 
 
