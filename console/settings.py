@@ -364,6 +364,8 @@ if PRODUCTION and CASB_ALLOW_BASE_URL_OVERRIDE:
         "the vendors' own API hosts."
     )
 CASB_HTTP_TIMEOUT = env.float("CASB_HTTP_TIMEOUT", default=30.0)
+# The largest file a CASB scan downloads to check against DLP profiles (text-based files only).
+CASB_DLP_MAX_BYTES = env.int("CASB_DLP_MAX_BYTES", default=10 * 1024 * 1024)
 CASB_HTTP_MAX_RETRIES = env.int("CASB_HTTP_MAX_RETRIES", default=4)
 CASB_HTTP_MAX_WAIT_SECONDS = env.float("CASB_HTTP_MAX_WAIT_SECONDS", default=60.0)
 CASB_SCAN_LEASE_SECONDS = env.int("CASB_SCAN_LEASE_SECONDS", default=120)

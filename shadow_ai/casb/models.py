@@ -36,6 +36,8 @@ class Integration(models.Model):
     last_success_at = models.DateTimeField(null=True, blank=True)
     attention_message = models.CharField(max_length=600, blank=True)
     is_demo = models.BooleanField(default=False, help_text="Sample data: never scanned")
+    dlp_profiles = models.ManyToManyField("dlp.DlpProfile", blank=True, related_name="casb_integrations",
+                                          help_text="Profiles shared files and AI files are scanned with")
     credentials_set_at = models.DateTimeField(null=True, blank=True)
     created_by_email = models.CharField(max_length=254, blank=True)
     created_at = models.DateTimeField(default=timezone.now)

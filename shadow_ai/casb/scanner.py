@@ -41,7 +41,7 @@ from django.utils import timezone
 from console.audit.services import audit_record
 from shadow_ai.casb import discovery
 from shadow_ai.casb.connectors import context_for
-from shadow_ai.casb.connectors.base import Observation, Page, Skip, Step
+from shadow_ai.casb.connectors.base import DlpCheck, Observation, Page, Skip, Step
 from shadow_ai.casb.connectors.errors import ConnectorError
 from shadow_ai.casb.findings import catalogue
 from shadow_ai.casb.models import DiscoveredApp, Finding, FindingInstance, Integration, ScanRun
@@ -203,6 +203,15 @@ def recount(finding_ids: Iterable[int], *, now: datetime | None = None) -> None:
 # --- The run ------------------------------------------------------------------------------------
 
 
+def dlp_check(integration: Integration) -> DlpCheck | None:
+    """The integration's DLP profiles, compiled for its connector (None: contents are not scanned)."""
+    from shadow_ai.dlp.services import compiled_profiles
+
+    ids = list(integration.dlp_profiles.values_list("pk", flat=True))
+    profiles = compiled_profiles(ids) if ids else []
+    return DlpCheck(tuple(profiles), settings.CASB_DLP_MAX_BYTES) if profiles else None
+
+
 def _backoff(failures: int) -> float:
     base = float(settings.CASB_RETRY_BASE_SECONDS)
     return min(float(settings.CASB_RETRY_MAX_SECONDS), base * 2 ** (failures - 1)) * (0.75 + random.random() / 2)
@@ -224,7 +233,8 @@ def execute(run_id: int, *, owner: str | None = None, sleep: Callable[[float], N
         state = dict(run.state or {})
         ctx = context_for(connector, credentials=integration.secret_values(), config=integration.config,
                           base_url=integration.base_url, state=dict(state.get("connector") or {}),
-                          on_wait=lambda seconds: keep_lease(run.pk, owner, seconds), sleep=sleep)
+                          on_wait=lambda seconds: keep_lease(run.pk, owner, seconds), sleep=sleep,
+                          dlp=dlp_check(integration))
         steps = connector.steps(ctx)
         if run.steps_total != len(steps):
             ScanRun.objects.filter(pk=run.pk).update(steps_total=len(steps))

@@ -14,7 +14,7 @@ from typing import Any
 from django.conf import settings
 
 from shadow_ai.casb.connectors.anthropic import AnthropicConnector
-from shadow_ai.casb.connectors.base import Connector, Context
+from shadow_ai.casb.connectors.base import Connector, Context, DlpCheck
 from shadow_ai.casb.connectors.gemini import GeminiConnector
 from shadow_ai.casb.connectors.github import GitHubConnector
 from shadow_ai.casb.connectors.google_workspace import GoogleWorkspaceConnector
@@ -57,6 +57,7 @@ def context_for(
     now: datetime | None = None, state: dict[str, Any] | None = None,
     on_wait: Callable[[float], None] | None = None, sleep: Callable[[float], None] | None = None,
     max_retries: int | None = None, max_wait: float | None = None, timeout: float | None = None,
+    dlp: DlpCheck | None = None,
 ) -> Context:
     """A ready context: ``base_url`` replaces the vendor's hosts only where settings allow it
     (never in production). Token-based connectors fetch their token on the first request."""
@@ -70,7 +71,7 @@ def context_for(
         on_wait=on_wait, **({"sleep": sleep} if sleep else {}), **options,
     )
     ctx = Context(http=http, credentials=dict(credentials), config=dict(config), state=state if state is not None
-                  else {}, thresholds=thresholds())
+                  else {}, thresholds=thresholds(), dlp=dlp)
     if now is not None:
         ctx.now = now
     connector.prepare(ctx)

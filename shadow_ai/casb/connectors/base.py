@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 from shadow_ai.casb.connectors.errors import ConnectorError
 from shadow_ai.casb.connectors.http import VendorHTTP
 from shadow_ai.casb.findings import FindingType
+from shadow_ai.dlp import engine as dlp_engine
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,31 @@ class Skip(ConnectorError):
     at the vendor); the scan carries on and the step's finding types keep their state."""
 
 
+@dataclass(frozen=True)
+class DlpCheck:
+    """The DLP profiles an integration scans file contents with: plain engine profiles, compiled
+    by the scanner before the scan (connectors never touch the database). ``max_bytes`` caps what
+    a connector downloads of one file; larger files are passed over and counted."""
+
+    profiles: tuple[dlp_engine.Profile, ...]
+    max_bytes: int
+
+    def scan(self, text: str) -> list[dlp_engine.ProfileResult]:
+        """The profiles this text triggers (more matches than the profile's match count)."""
+        return [result for result in dlp_engine.scan(text, self.profiles) if result.triggered]
+
+    @staticmethod
+    def details(results: Sequence[dlp_engine.ProfileResult], *, limit: int = 10) -> dict[str, Any]:
+        """What a finding keeps of a DLP match: profile names, counts and redacted matches with
+        their redacted context (never the matched text itself)."""
+        return {
+            "dlp_profiles": [r.profile_name for r in results],
+            "dlp_matches": sum(r.total for r in results),
+            "dlp_samples": [{"profile": r.profile_name, "entry": m.entry_name, "match": m.redacted,
+                             "context": m.context} for r in results for m in r.matches][:limit],
+        }
+
+
 @dataclass
 class Context:
     """What a connector sees of its integration during one check or scan."""
@@ -113,6 +139,8 @@ class Context:
     thresholds: Mapping[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     cache: dict[str, Any] = field(default_factory=dict)  # per process, not checkpointed (tokens)
+    #: The integration's DLP profiles, or None when it scans no file contents.
+    dlp: DlpCheck | None = None
 
     def warn(self, message: str) -> None:
         self.warnings.append(message)
