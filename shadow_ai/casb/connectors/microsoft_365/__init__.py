@@ -1,25 +1,30 @@
 """Microsoft 365 (Entra ID): third-party applications users or admins consented to, user account
 hygiene, authentication methods, unverified domains, expiring app certificates, inbox rules that
-send mail outside and calendars shared outside, read through Microsoft Graph.
+send mail outside, calendars shared outside, and OneDrive / SharePoint items shared with anyone or
+the whole organization by a sharing link, read through Microsoft Graph.
 
 "Outside" means an address at a domain that is not one of the tenant's verified domains (read once
-per scan into ``ctx.state``). The permissions for authentication methods, mailbox settings and
-calendars are optional: without one, its step is skipped and its finding types keep their state."""
+per scan into ``ctx.state``). The permissions for authentication methods, mailbox settings,
+calendars, OneDrive and SharePoint are optional: without one, its step is skipped and its finding
+types keep their state."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from shadow_ai.casb import mailauth
 from shadow_ai.casb.connectors.base import Check, Connector, Context, Field, Observation, Page, Skip, Step, check_call
-from shadow_ai.casb.connectors.errors import AuthError, ConnectorError, NotFound
+from shadow_ai.casb.connectors.errors import AuthError, BadRequest, ConnectorError, NotFound
 from shadow_ai.casb.connectors.microsoft_365 import client, mapping
 
 PERMISSIONS = ("Application.Read.All", "DelegatedPermissionGrant.Read.All", "User.Read.All", "Domain.Read.All")
 #: Optional permissions: each one's step is skipped without it (see ``_per_user``).
 AUTH_METHODS, MAILBOX, CALENDARS = "UserAuthenticationMethod.Read.All", "MailboxSettings.Read", "Calendars.Read"
-OPTIONAL_PERMISSIONS = (AUTH_METHODS, MAILBOX, CALENDARS)
+FILES, SITES = "Files.Read.All", "Sites.Read.All"
+OPTIONAL_PERMISSIONS = (AUTH_METHODS, MAILBOX, CALENDARS, FILES, SITES)
+SHARING_TYPES = tuple(t.key for t in mapping.SHARING_TYPES)
 
 
 class Microsoft365Connector(Connector):
@@ -27,7 +32,8 @@ class Microsoft365Connector(Connector):
     label = "Microsoft 365"
     vendor = "Microsoft"
     summary = ("Third-party apps consented in Entra ID, account hygiene and authentication methods, domains, "
-               "expiring app certificates, external mail forwarding and calendar sharing.")
+               "expiring app certificates, external mail forwarding, calendar sharing, and OneDrive and SharePoint "
+               "files shared publicly or company-wide.")
     hosts = client.HOSTS
     finding_types = mapping.TYPES
     credential_fields = (
@@ -41,8 +47,8 @@ class Microsoft365Connector(Connector):
     requirements = (
         "An app registration in Entra ID with a client secret.",
         "Microsoft Graph application permissions, admin-consented (read-only): " + ", ".join(PERMISSIONS) + ".",
-        "Optional, for authentication methods, inbox rules and calendar sharing: " + ", ".join(OPTIONAL_PERMISSIONS)
-        + ".",
+        "Optional, for authentication methods, inbox rules, calendar sharing, OneDrive sharing and SharePoint "
+        "sharing: " + ", ".join(OPTIONAL_PERMISSIONS) + ".",
     )
 
     def prepare(self, ctx: Context) -> None:
@@ -71,6 +77,10 @@ class Microsoft365Connector(Connector):
             ("Calendar sharing", CALENDARS, client.calendar_permissions, mailbox),
         ):
             results.append(_optional_check(ctx, f"{label} ({permission}, optional)", permission, call, user_id))
+        results.append(_optional_check(ctx, f"OneDrive sharing ({FILES}, optional)", FILES, _try_drive,
+                                       mailbox or anyone))
+        results.append(_optional_check(ctx, f"SharePoint sharing ({SITES}, optional)", SITES,
+                                       lambda http, _: client.sites(http, None), "tenant"))
         return results
 
     def _sample_users(self, ctx: Context) -> tuple[str, str]:
@@ -99,6 +109,8 @@ class Microsoft365Connector(Connector):
             Step("calendars", "Checking calendar sharing", self._calendars, (mapping.CALENDAR_EXTERNAL.key,)),
             Step("mail_auth", "Checking SPF and DMARC of the verified domains", self._mail_auth,
                  tuple(t.key for t in mapping.MAIL_TYPES)),
+            Step("onedrive_sharing", "Checking OneDrive sharing links", self._onedrive_sharing, SHARING_TYPES),
+            Step("sharepoint_sharing", "Checking SharePoint sharing links", self._sharepoint_sharing, SHARING_TYPES),
         ]
 
     def _applications(self, ctx: Context, cursor: str | None) -> Page:
@@ -168,6 +180,33 @@ class Microsoft365Connector(Connector):
         return mailauth.domains_page(ctx, cursor, list_domains=lambda: self._mail_domains(ctx),
                                      types=mapping.MAIL_PROBLEMS)
 
+    def _onedrive_sharing(self, ctx: Context, cursor: str | None) -> Page:
+        def containers(link: str | None) -> tuple[list[Mapping[str, Any]], str | None]:
+            return client.users(ctx.http, link, top=client.PER_USER_PAGE, fields=client.PER_USER_FIELDS)
+
+        def drives_of(row: Mapping[str, Any]) -> list[dict[str, Any]]:
+            if row.get("userType") == "Guest":
+                return []  # a guest's OneDrive is in their own tenant
+            drive = client.user_drive(ctx.http, str(row.get("id")))
+            return [mapping.drive_summary(drive, owner=str(row.get("userPrincipalName") or row.get("id")),
+                                          kind="OneDrive")] if drive else []
+
+        return _drive_walk(ctx, cursor, step="onedrive_sharing", permission=FILES, what="OneDrive",
+                           containers=containers, drives_of=drives_of)
+
+    def _sharepoint_sharing(self, ctx: Context, cursor: str | None) -> Page:
+        def drives_of(site: Mapping[str, Any]) -> list[dict[str, Any]]:
+            if _personal_site(site):
+                return []  # a OneDrive: read in the OneDrive step, with its owner
+            name = str(site.get("displayName") or site.get("name") or site.get("webUrl") or site.get("id"))
+            return [mapping.drive_summary(d, owner=name, kind="SharePoint", site=name,
+                                          site_url=str(site.get("webUrl") or ""))
+                    for d in client.site_drives(ctx.http, str(site.get("id")))
+                    if d.get("driveType", "documentLibrary") == "documentLibrary"]
+
+        return _drive_walk(ctx, cursor, step="sharepoint_sharing", permission=SITES, what="SharePoint",
+                           containers=lambda link: client.sites(ctx.http, link), drives_of=drives_of)
+
     def _mail_domains(self, ctx: Context) -> list[str]:
         """The verified domains (Graph ``/domains``, Domain.Read.All), without the *.onmicrosoft.com
         ones: Microsoft runs their DNS."""
@@ -224,6 +263,149 @@ def _per_user(ctx: Context, cursor: str | None, *, step: str, permission: str, t
         read_ok = ctx.state[f"{step}_read"] = True
         found.extend(judge(row, items))
     return Page(found, len(rows), following)
+
+
+def _personal_site(site: Mapping[str, Any]) -> bool:
+    if site.get("isPersonalSite") is not None:
+        return site.get("isPersonalSite") is True
+    return "-my.sharepoint." in str(site.get("webUrl") or "")
+
+
+def _try_drive(http: Any, user_id: str) -> None:
+    client.user_drive(http, user_id)  # 404 (no OneDrive) still shows the permission works
+
+
+# --- Sharing links: every drive, every item, page by page ----------------------------------------
+
+Drives = Callable[[Mapping[str, Any]], list[dict[str, Any]]]
+Containers = Callable[[str | None], tuple[list[Mapping[str, Any]], str | None]]
+
+
+def _walk_cursor(page: str | None, index: int = 0, drives: list | None = None, drive: int = 0,
+                 delta: str | None = None) -> str:
+    return json.dumps({"page": page, "i": index, "drives": drives, "j": drive, "delta": delta}, separators=(",", ":"))
+
+
+def _walk_position(cursor: str | None) -> dict[str, Any]:
+    """Where a sharing walk stands: the page of containers (users or sites; its link, None for the
+    first), the container's place on it, that container's drives (found once), the drive's place
+    among them and the drive's delta page link (None for its first page). An unreadable cursor
+    starts over."""
+    try:
+        data = json.loads(cursor or "{}")
+        drives = data.get("drives")
+        return {"page": data.get("page") or None, "i": max(0, int(data.get("i") or 0)),
+                "drives": drives if isinstance(drives, list) else None, "j": max(0, int(data.get("j") or 0)),
+                "delta": data.get("delta") or None}
+    except (ValueError, TypeError, AttributeError):
+        return {"page": None, "i": 0, "drives": None, "j": 0, "delta": None}
+
+
+def _refused(ctx: Context, exc: AuthError, *, step: str, permission: str, what: str) -> None:
+    """A 403 in a sharing walk. Before anything was read it means the app lacks ``permission``:
+    the step is skipped. Later it is one drive or site the app may not read (a site with
+    restricted access): passed over, the step's types are not resolved this scan, the admin is told
+    once."""
+    if exc.status != 403:
+        raise exc
+    ctx.unchecked(*SHARING_TYPES)
+    if not ctx.state.get(f"{step}_read"):
+        raise Skip(f"The app lacks the optional {permission} application permission (or its admin consent), so "
+                   f"{what} sharing links were not checked. {exc.message}") from None
+    if not ctx.state.get(f"{step}_restricted"):
+        ctx.state[f"{step}_restricted"] = True
+        ctx.warn(f"Some {what} drives or items could not be read ({permission}); they were not checked and earlier "
+                 f"sharing findings are kept. {exc.message}")
+
+
+def _containers(ctx: Context, step: str, link: str | None, read: Containers, permission: str, what: str
+                ) -> tuple[list[Mapping[str, Any]], str | None]:
+    """A page of users or sites, read once per process (each of its drives takes several pages)."""
+    cached = ctx.cache.get(f"{step}_containers")
+    if cached and cached[0] == link:
+        return cached[1], cached[2]
+    try:
+        rows, following = read(link)
+    except AuthError as exc:
+        if exc.status != 403:
+            raise
+        ctx.unchecked(*SHARING_TYPES)
+        raise Skip(f"The app lacks the optional {permission} application permission (or its admin consent), so "
+                   f"{what} sharing links were not checked. {exc.message}") from None
+    ctx.cache[f"{step}_containers"] = (link, rows, following)
+    return rows, following
+
+
+def _drive_walk(ctx: Context, cursor: str | None, *, step: str, permission: str, what: str, containers: Containers,
+                drives_of: Drives) -> Page:
+    """One page of a sharing check: the next delta page of the current drive, with one permissions
+    call per item on it that may be shared with anyone or the whole organization. Drives are found
+    per container (a user's OneDrive, a site's document libraries) when the walk reaches it, so
+    the cursor stays small; deleted items and items without a sharing link cost nothing."""
+    pos = _walk_position(cursor)
+    rows, following = _containers(ctx, step, pos["page"], containers, permission, what)
+    while pos["i"] < len(rows):
+        if pos["drives"] is None:
+            try:
+                pos["drives"] = drives_of(rows[pos["i"]])
+                if pos["drives"]:
+                    ctx.state[f"{step}_read"] = True
+            except NotFound:
+                pos["drives"] = []  # the user or site is gone since the listing
+            except AuthError as exc:
+                _refused(ctx, exc, step=step, permission=permission, what=what)
+                pos["drives"] = []
+            pos["j"], pos["delta"] = 0, None
+        if pos["j"] < len(pos["drives"]):
+            found, assets = _delta_page(ctx, pos, step=step, permission=permission, what=what)
+            return Page(found, assets, _after_drive_page(pos, len(rows), following))
+        pos["i"], pos["drives"], pos["j"], pos["delta"] = pos["i"] + 1, None, 0, None
+    return Page([], 0, _walk_cursor(following) if following else None)
+
+
+def _after_drive_page(pos: dict[str, Any], containers: int, following: str | None) -> str | None:
+    if pos["delta"]:
+        return _walk_cursor(pos["page"], pos["i"], pos["drives"], pos["j"], pos["delta"])
+    if pos["j"] + 1 < len(pos["drives"]):
+        return _walk_cursor(pos["page"], pos["i"], pos["drives"], pos["j"] + 1)
+    if pos["i"] + 1 < containers:
+        return _walk_cursor(pos["page"], pos["i"] + 1)
+    return _walk_cursor(following) if following else None
+
+
+def _delta_page(ctx: Context, pos: dict[str, Any], *, step: str, permission: str, what: str
+                ) -> tuple[list[Observation], int]:
+    """Read one delta page of ``pos``'s drive and leave the next page's link in ``pos["delta"]``
+    (None once the drive is done)."""
+    drive = pos["drives"][pos["j"]]
+    try:
+        rows, pos["delta"] = client.drive_delta(ctx.http, drive["id"], pos["delta"])
+    except NotFound:
+        pos["delta"] = None  # the drive was deleted since it was listed
+        return [], 0
+    except BadRequest as exc:
+        if exc.status != 410 or not pos["delta"]:
+            raise
+        pos["delta"] = None  # the page link expired (a long pause): enumerate the drive again
+        return [], 0
+    except AuthError as exc:
+        _refused(ctx, exc, step=step, permission=permission, what=what)
+        pos["delta"] = None
+        return [], 0
+    ctx.state[f"{step}_read"] = True
+    found: list[Observation] = []
+    for item in rows:
+        if not mapping.needs_permissions(item):
+            continue
+        try:
+            permissions = client.item_permissions(ctx.http, drive["id"], str(item["id"]))
+        except NotFound:
+            continue  # deleted since the page was read
+        except AuthError as exc:
+            _refused(ctx, exc, step=step, permission=permission, what=what)
+            continue
+        found.extend(mapping.shared_item(drive, item, permissions, now=ctx.now))
+    return found, len(rows)
 
 
 def _optional_check(ctx: Context, name: str, permission: str, call: Callable[[Any, str], Any], user_id: str

@@ -28,6 +28,15 @@ USER_FIELDS = ("id,userPrincipalName,displayName,accountEnabled,passwordPolicies
 PER_USER_FIELDS = "id,userPrincipalName,mail,userType"
 PER_USER_PAGE = 100
 APPLICATION_FIELDS = "id,appId,displayName,keyCredentials"
+# Files and sharing: what a sharing check needs of an item, and what a later content check needs to
+# find it again (drive and item id, size, MIME type).
+DRIVE_ITEM_FIELDS = "id,name,webUrl,size,shared,folder,file,parentReference,deleted"
+SITE_FIELDS = "id,name,displayName,webUrl,isPersonalSite"
+DRIVE_FIELDS = "id,name,webUrl,driveType"
+# With this preference a delta page carries the ``shared`` facet only on the roots of permission
+# hierarchies (items with their own permissions), not on every item inside a shared folder: one
+# permissions call per shared item or folder instead of one per descendant.
+HIERARCHICAL_SHARING = {"Prefer": "hierarchicalsharing"}
 
 
 def fetch_token(http: VendorHTTP, tenant: str, client_id: str, secret: str) -> str:
@@ -78,9 +87,10 @@ def applications(http: VendorHTTP, link: str | None, top: int = 999):
     return collection(http, link or "/v1.0/applications", {"$select": APPLICATION_FIELDS, "$top": top})
 
 
-def every(http: VendorHTTP, path: str, *, max_pages: int = 20) -> list[Mapping[str, Any]]:
+def every(http: VendorHTTP, path: str, *, max_pages: int = 20, params: Mapping[str, Any] | None = None
+          ) -> list[Mapping[str, Any]]:
     """A small per-user collection, all of its pages (a user has a handful of methods or rules)."""
-    rows, following = collection(http, path)
+    rows, following = collection(http, path, params)
     for _ in range(max_pages):
         if not following:
             break
@@ -105,6 +115,47 @@ def inbox_rules(http: VendorHTTP, user_id: str) -> list[Mapping[str, Any]]:
 
 def calendar_permissions(http: VendorHTTP, user_id: str) -> list[Mapping[str, Any]]:
     return every(http, f"/v1.0/users/{_user(user_id)}/calendar/calendarPermissions")
+
+
+def _id(value: str) -> str:
+    """A drive, item or site id in a path: Graph's own ids use ``!`` (drives) and ``,`` (sites)."""
+    return quote(str(value), safe="!,")
+
+
+def user_drive(http: VendorHTTP, user_id: str) -> Mapping[str, Any] | None:
+    """The user's OneDrive; None when they have none (unlicensed, never signed in, a guest)."""
+    try:
+        reply = http.get(f"/v1.0/users/{_user(user_id)}/drive", host="graph", params={"$select": DRIVE_FIELDS})
+    except NotFound:
+        return None
+    return reply.data if isinstance(reply.data, Mapping) else None
+
+
+def sites(http: VendorHTTP, link: str | None):
+    """Every site of the tenant (all geographies), OneDrive personal sites included
+    (``isPersonalSite``). ``/sites/getAllSites`` is the listing Graph v1.0 offers application
+    permissions; ``/sites?search=*`` is for delegated callers."""
+    return collection(http, link or "/v1.0/sites/getAllSites", {"$select": SITE_FIELDS})
+
+
+def site_drives(http: VendorHTTP, site_id: str) -> list[Mapping[str, Any]]:
+    """The document libraries of one site."""
+    return every(http, f"/v1.0/sites/{_id(site_id)}/drives", params={"$select": DRIVE_FIELDS})
+
+
+def drive_delta(http: VendorHTTP, drive_id: str, link: str | None) -> tuple[list[Mapping[str, Any]], str | None]:
+    """One page of a full enumeration of a drive (``root/delta`` without a token): its items and
+    the ``@odata.nextLink`` of the next page; None on the last page, which carries the
+    ``@odata.deltaLink`` instead (not kept: each scan enumerates the drive afresh)."""
+    reply = http.get(link or f"/v1.0/drives/{_id(drive_id)}/root/delta", host="graph",
+                     params=None if link else {"$select": DRIVE_ITEM_FIELDS}, headers=HIERARCHICAL_SHARING)
+    following = reply.data.get("@odata.nextLink") if isinstance(reply.data, Mapping) else None
+    return items(reply.data, "value"), (str(following) if following and following != link else None)
+
+
+def item_permissions(http: VendorHTTP, drive_id: str, item_id: str) -> list[Mapping[str, Any]]:
+    """The item's sharing permissions (sharing links carry a ``link`` facet)."""
+    return every(http, f"/v1.0/drives/{_id(drive_id)}/items/{_id(item_id)}/permissions")
 
 
 def domains(http: VendorHTTP, link: str | None):

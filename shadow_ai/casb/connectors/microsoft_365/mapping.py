@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from shadow_ai.casb.connectors.base import AppSighting, Observation, parse_time
+from shadow_ai.casb.connectors.base import AppSighting, Observation, iso, parse_time
 from shadow_ai.casb.findings import FindingType, Severity
 
 V = "Microsoft 365"
@@ -377,3 +377,116 @@ TYPES = (*TYPES, *MAIL_TYPES)
 MAIL_PROBLEMS = dict(zip(("spf_allows_any", "spf_missing", "dmarc_missing", "dmarc_not_enforced",
                           "dmarc_subdomains_not_enforced", "dmarc_partial"), (t.key for t in MAIL_TYPES), strict=True))
 
+
+
+# --- File sharing: OneDrive and SharePoint sharing links ----------------------------------------
+
+_PUBLIC_FIX = ("Open Manage access on the item in OneDrive or SharePoint and delete the “Anyone with the link” link "
+               "(or replace it with one for specific people); to stop it happening again, restrict external sharing "
+               "for OneDrive and SharePoint (SharePoint admin center › Policies › Sharing) or give Anyone links an "
+               "expiry.")
+_COMPANY_FIX = ("Check that everyone in the organization should have this; otherwise open Manage access and delete the "
+                "“People in your organization” link, sharing with the people who need it instead (SharePoint admin "
+                "center › Policies › Sharing › File and folder links: default to Specific people).")
+FILE_PUBLIC_EDIT = _t("file_public_edit", "File publicly accessible with edit access", Severity.CRITICAL,
+                      "Anyone with the link can change or delete this file. " + _PUBLIC_FIX, "File")
+FOLDER_PUBLIC_EDIT = _t("folder_public_edit", "Folder publicly accessible with edit access", Severity.CRITICAL,
+                        "Anyone with the link can add, change or delete files in this folder. " + _PUBLIC_FIX, "Folder")
+FILE_PUBLIC_VIEW = _t("file_public_view", "File publicly accessible with view access", Severity.HIGH,
+                      "Anyone with the link can read this file. " + _PUBLIC_FIX, "File")
+FOLDER_PUBLIC_VIEW = _t("folder_public_view", "Folder publicly accessible with view access", Severity.HIGH,
+                        "Anyone with the link can read every file in this folder. " + _PUBLIC_FIX, "Folder")
+FILE_COMPANY_EDIT = _t("file_company_edit", "File shared company-wide with edit access", Severity.MEDIUM,
+                       "Everyone in the organization can change this file. " + _COMPANY_FIX, "File")
+FILE_COMPANY_VIEW = _t("file_company_view", "File shared company-wide with view access", Severity.MEDIUM,
+                       "Everyone in the organization can read this file. " + _COMPANY_FIX, "File")
+FOLDER_COMPANY_EDIT = _t("folder_company_edit", "Folder shared company-wide with edit access", Severity.MEDIUM,
+                         "Everyone in the organization can change the files in this folder. " + _COMPANY_FIX, "Folder")
+FOLDER_COMPANY_VIEW = _t("folder_company_view", "Folder shared company-wide with view access", Severity.MEDIUM,
+                         "Everyone in the organization can read the files in this folder. " + _COMPANY_FIX, "Folder")
+SHARING_TYPES = (FILE_PUBLIC_EDIT, FOLDER_PUBLIC_EDIT, FILE_PUBLIC_VIEW, FOLDER_PUBLIC_VIEW, FILE_COMPANY_EDIT,
+                 FILE_COMPANY_VIEW, FOLDER_COMPANY_EDIT, FOLDER_COMPANY_VIEW)
+TYPES = (*TYPES, *SHARING_TYPES)
+
+#: A sharing link's ``scope`` → who it opens the item to. ``users`` (specific people) and
+#: ``existingAccess`` links give nobody new access and are not findings.
+LINK_AUDIENCES = {"anonymous": "public", "organization": "company"}
+#: Roles that can change the item; link types that write into it (an edit link, and a folder's
+#: upload-only "file request" link, which lets its holders add files). Other link types
+#: (``view``, ``review``, ``blocksDownload``, ``embed``; ``addressBar`` / ``adminDefault`` follow
+#: the tenant's default) are view access unless their roles say ``write``.
+EDIT_ROLES = frozenset({"write", "owner"})
+EDIT_LINK_TYPES = frozenset({"edit", "createOnly", "submitOnly"})
+_SHARING_KINDS = {  # (audience, folder) → (edit type, view type)
+    ("public", False): (FILE_PUBLIC_EDIT, FILE_PUBLIC_VIEW), ("public", True): (FOLDER_PUBLIC_EDIT, FOLDER_PUBLIC_VIEW),
+    ("company", False): (FILE_COMPANY_EDIT, FILE_COMPANY_VIEW),
+    ("company", True): (FOLDER_COMPANY_EDIT, FOLDER_COMPANY_VIEW),
+}
+
+
+def drive_summary(drive: Mapping[str, Any], *, owner: str, kind: str, site: str = "", site_url: str = ""
+                  ) -> dict[str, Any]:
+    """What a finding says about the drive an item lives in (kept in the scan's cursor)."""
+    return {"id": str(drive.get("id") or ""), "name": str(drive.get("name") or ""), "kind": kind, "owner": owner,
+            "web_url": str(drive.get("webUrl") or ""), "site": site, "site_url": site_url}
+
+
+def needs_permissions(item: Mapping[str, Any]) -> bool:
+    """Whether an item from a delta page may be open to anyone or the whole company, so its
+    permissions are worth a request: not deleted, with a ``shared`` facet whose scope is
+    ``anonymous`` or ``organization``. A facet without a scope is read too (Graph documents the
+    scope as optional); an empty facet marks an item with its own permissions and no links."""
+    shared = item.get("shared")
+    if item.get("deleted") is not None or not isinstance(shared, Mapping) or not item.get("id"):
+        return False
+    scope = shared.get("scope")
+    return scope in LINK_AUDIENCES if scope else bool(shared)
+
+
+def _link_access(permission: Mapping[str, Any], now: datetime) -> tuple[str, bool, dict[str, Any]] | None:
+    link = permission.get("link")
+    if not isinstance(link, Mapping) or permission.get("inheritedFrom"):
+        return None  # not a sharing link, or one set on a folder above (reported there)
+    audience = LINK_AUDIENCES.get(str(link.get("scope") or ""))
+    if audience is None:
+        return None
+    expires = parse_time(permission.get("expirationDateTime"))
+    if expires and expires.year == 1:  # 0001-01-01T00:00:00Z is Graph's "never"
+        expires = None
+    if expires and expires <= now:
+        return None
+    roles = [str(r) for r in permission.get("roles") or []]
+    edit = bool(EDIT_ROLES & set(roles)) or link.get("type") in EDIT_LINK_TYPES
+    return audience, edit, {"type": link.get("type"), "scope": link.get("scope"), "roles": roles,
+                            "url": link.get("webUrl"), "expires": iso(expires),
+                            "prevents_download": bool(link.get("preventsDownload"))}
+
+
+def shared_item(drive: Mapping[str, Any], item: Mapping[str, Any], permissions: list[Mapping[str, Any]], *,
+                now: datetime) -> list[Observation]:
+    """One instance per audience (anyone with the link, everyone in the organization) an item's
+    sharing links open it to, at the strongest access those links give."""
+    folder = isinstance(item.get("folder"), Mapping)
+    seen: dict[str, dict[str, Any]] = {}
+    for permission in permissions:
+        found = _link_access(permission, now) if isinstance(permission, Mapping) else None
+        if found is None:
+            continue
+        audience, edit, link = found
+        entry = seen.setdefault(audience, {"edit": False, "links": []})
+        entry["edit"] = entry["edit"] or edit
+        entry["links"].append(link)
+    file_facet = item.get("file") if isinstance(item.get("file"), Mapping) else {}
+    where = (f"OneDrive of {drive['owner']}" if drive["kind"] == "OneDrive"
+             else f"{drive['site'] or drive['owner']} › {drive['name']}")
+    observations = []
+    for audience, entry in seen.items():
+        edit_type, view_type = _SHARING_KINDS[(audience, folder)]
+        observations.append(Observation(
+            (edit_type if entry["edit"] else view_type).key, key=f"item:{drive['id']}:{item['id']}",
+            asset=str(item.get("name") or item["id"]), asset_kind="Folder" if folder else "File", owner=drive["owner"],
+            details={"drive_id": drive["id"], "item_id": item["id"], "name": item.get("name"), "size": item.get("size"),
+                     "mime_type": file_facet.get("mimeType"), "web_url": item.get("webUrl"), "location": where,
+                     "drive": drive["name"], "drive_kind": drive["kind"], "site_url": drive["site_url"] or None,
+                     "link_types": sorted({str(link["type"]) for link in entry["links"]}), "links": entry["links"]}))
+    return observations

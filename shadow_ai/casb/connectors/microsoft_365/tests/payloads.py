@@ -260,3 +260,177 @@ def serve(server: VendorServer, *, page_size: int = 2) -> None:
         server.route("GET", f"{user}/calendar/calendarPermissions", NO_MAILBOX if shares is None else {
             "@odata.context": f"https://graph.microsoft.com/v1.0/$metadata#users('{person['id']}')/calendar/"
                               "calendarPermissions", "value": shares})
+    serve_files(server)
+
+
+# --- OneDrive and SharePoint: drives, delta pages, sharing permissions ---------------------------
+# Shaped like Graph's "Get drive", "sites: getAllSites", "List drives", "driveItem: delta" (pages
+# linked by @odata.nextLink, the last one carrying @odata.deltaLink) and "List permissions".
+
+NO_DRIVE = Response(404, {"error": {"code": "itemNotFound", "message": "User's mysite not found.",
+                                    "innerError": {"date": "2026-03-01T12:00:00", "request-id": "404-drive"}}})
+ITEM_GONE = Response(404, {"error": {"code": "itemNotFound", "message": "The resource could not be found.",
+                                     "innerError": {"date": "2026-03-01T12:00:00", "request-id": "404-item"}}})
+ANA_DRIVE, RAJ_DRIVE = "b!anaOneDrive0001", "b!rajOneDrive0002"
+MARKETING_DRIVE, FINANCE_DRIVE, ROOT_DRIVE = "b!mktDocuments0003", "b!finDocuments0004", "b!rootDocuments005"
+MARKETING_SITE = "acme.sharepoint.com,4f1e0c9a-0000-4000-8000-marketing001,9a8b7c6d-0000-4000-8000-web000000001"
+FINANCE_SITE = "acme.sharepoint.com,5e2f1d0b-0000-4000-8000-finance00001,8b7c6d5e-0000-4000-8000-web000000002"
+ROOT_SITE = "acme.sharepoint.com,6d3e2f1c-0000-4000-8000-root00000001,7c6d5e4f-0000-4000-8000-web000000003"
+ANA_SITE = "acme-my.sharepoint.com,7c4f3e2d-0000-4000-8000-personal0001,6d5e4f3a-0000-4000-8000-web000000004"
+
+
+def drive(drive_id: str, name: str, url: str, kind: str = "business") -> dict:
+    return {"id": drive_id, "name": name, "webUrl": url, "driveType": kind}
+
+
+def drives_by_user() -> dict[str, dict]:
+    return {"u-ana": drive(ANA_DRIVE, "OneDrive", "https://acme-my.sharepoint.com/personal/ana_acme_example/Documents"),
+            "u-raj": drive(RAJ_DRIVE, "OneDrive", "https://acme-my.sharepoint.com/personal/raj_acme_example/Documents")}
+
+
+def all_sites() -> list[dict]:
+    def site(site_id: str, name: str, url: str, *, personal: bool = False) -> dict:
+        return {"id": site_id, "name": name, "displayName": name, "webUrl": url, "isPersonalSite": personal}
+
+    return [site(ROOT_SITE, "Communication site", "https://acme.sharepoint.com"),
+            site(ANA_SITE, "Ana", "https://acme-my.sharepoint.com/personal/ana_acme_example", personal=True),
+            site(MARKETING_SITE, "Marketing", "https://acme.sharepoint.com/sites/Marketing"),
+            site(FINANCE_SITE, "Finance", "https://acme.sharepoint.com/sites/Finance")]
+
+
+def site_drives() -> dict[str, list[dict]]:
+    return {ROOT_SITE: [drive(ROOT_DRIVE, "Documents", "https://acme.sharepoint.com/Shared%20Documents",
+                              "documentLibrary")],
+            MARKETING_SITE: [drive(MARKETING_DRIVE, "Documents", "https://acme.sharepoint.com/sites/Marketing/"
+                                   "Shared%20Documents", "documentLibrary")],
+            FINANCE_SITE: [drive(FINANCE_DRIVE, "Documents", "https://acme.sharepoint.com/sites/Finance/"
+                                 "Shared%20Documents", "documentLibrary")]}
+
+
+def item(item_id: str, name: str, drive_id: str, *, shared: dict | None = None, folder: bool = False,
+         deleted: bool = False, mime: str = "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+         size: int = 24576) -> dict:
+    row = {"id": item_id, "name": name, "size": size,
+           "webUrl": f"https://acme.sharepoint.com/{drive_id}/{name.replace(' ', '%20')}",
+           "parentReference": {"driveId": drive_id, "driveType": "business", "id": "01ROOT0000000000000000000000"}}
+    if folder:
+        row["folder"] = {"childCount": 3}
+    else:
+        row["file"] = {"mimeType": mime, "hashes": {"quickXorHash": "dGhpcyBpcyBub3QgYSBoYXNo"}}
+    if shared is not None:
+        row["shared"] = shared
+    if deleted:
+        row = {"id": item_id, "deleted": {"state": "deleted"}, "parentReference": row["parentReference"],
+               **({"shared": shared} if shared is not None else {})}
+    return row
+
+
+def scope(value: str | None) -> dict:
+    """The ``shared`` facet as delta returns it on the root of a permission hierarchy."""
+    facet: dict = {"owner": {"user": {"displayName": "Ana", "id": "u-ana"}}}
+    if value:
+        facet["scope"] = value
+    return facet
+
+
+def root(drive_id: str) -> dict:
+    return {"id": "01ROOT0000000000000000000000", "name": "root", "root": {}, "folder": {"childCount": 5},
+            "size": 0, "webUrl": f"https://acme.sharepoint.com/{drive_id}", "shared": {}}
+
+
+def delta_pages() -> dict[str, list[list[dict]]]:
+    """Each drive's full enumeration, page by page."""
+    return {
+        ANA_DRIVE: [
+            [root(ANA_DRIVE),
+             item("01ANA0PLAN", "Q3 plan.docx", ANA_DRIVE, shared=scope("anonymous")),
+             item("01ANA0TEAM", "Team", ANA_DRIVE, shared=scope("organization"), folder=True),
+             item("01ANA0NOTE", "notes.txt", ANA_DRIVE, mime="text/plain", size=120)],
+            [item("01ANA0DECK", "Board deck.pptx", ANA_DRIVE, shared=scope("anonymous"),
+                  mime="application/vnd.openxmlformats-officedocument.presentationml.presentation", size=2097152),
+             item("01ANA0OLDX", "old.xlsx", ANA_DRIVE, shared=scope("anonymous"), deleted=True),
+             item("01ANA0GONE", "Gone.docx", ANA_DRIVE, shared=scope("anonymous")),
+             item("01ANA0PEOP", "For Raj.docx", ANA_DRIVE, shared=scope("users")),
+             item("01ANA0EXPD", "Expired.docx", ANA_DRIVE, shared=scope("anonymous"))],
+        ],
+        RAJ_DRIVE: [[root(RAJ_DRIVE),
+                     item("01RAJ0DROP", "Uploads", RAJ_DRIVE, shared=scope("anonymous"), folder=True)]],
+        ROOT_DRIVE: [[root(ROOT_DRIVE)]],
+        MARKETING_DRIVE: [[
+            root(MARKETING_DRIVE),
+            item("01MKT0BRND", "Brand assets", MARKETING_DRIVE, shared=scope("anonymous"), folder=True),
+            item("01MKT0PRIC", "Pricing.xlsx", MARKETING_DRIVE, shared=scope(None),
+                 mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+            item("01MKT0DRFT", "Shared drafts", MARKETING_DRIVE, shared=scope("organization"), folder=True),
+        ]],
+        FINANCE_DRIVE: [[root(FINANCE_DRIVE), item("01FIN0BUDG", "Budget.xlsx", FINANCE_DRIVE)]],
+    }
+
+
+def link(perm_id: str, link_scope: str, link_type: str, roles: list[str], *, expires: str | None = None) -> dict:
+    perm = {"id": perm_id, "roles": roles, "shareId": f"u!{perm_id}", "hasPassword": False,
+            "grantedToIdentitiesV2": [], "grantedToIdentities": [],
+            "link": {"scope": link_scope, "type": link_type, "preventsDownload": False,
+                     "webUrl": f"https://acme.sharepoint.com/:w:/s/{perm_id}"}}
+    if expires:
+        perm["expirationDateTime"] = expires
+    return perm
+
+
+OWNER = {"id": "aTowIy5mfG1lbWJlcnNoaXB8YW5h", "roles": ["owner"],
+         "grantedToV2": {"user": {"displayName": "Ana", "email": "ana@acme.example", "id": "u-ana"},
+                         "siteUser": {"displayName": "Ana", "email": "ana@acme.example", "id": "7",
+                                      "loginName": "i:0#.f|membership|ana@acme.example"}}}
+
+
+def permissions() -> dict[tuple[str, str], list[dict]]:
+    people = {"id": "cGVvcGxl", "roles": ["write"], "link": {"scope": "users", "type": "edit", "webUrl": "https://x"},
+              "grantedToIdentitiesV2": [{"user": {"displayName": "Raj", "email": "raj@acme.example", "id": "u-raj"}}]}
+    return {
+        (ANA_DRIVE, "01ANA0PLAN"): [OWNER, link("plan-edit", "anonymous", "edit", ["write"],
+                                                expires="0001-01-01T00:00:00Z")],
+        (ANA_DRIVE, "01ANA0TEAM"): [OWNER, link("team-view", "organization", "view", ["read"])],
+        (ANA_DRIVE, "01ANA0DECK"): [OWNER, people, link("deck-view", "anonymous", "view", ["read"],
+                                                        expires=at(-30)),
+                                    link("deck-org-edit", "organization", "edit", ["write"])],
+        (ANA_DRIVE, "01ANA0EXPD"): [OWNER, link("expd-view", "anonymous", "view", ["read"], expires=at(2))],
+        (RAJ_DRIVE, "01RAJ0DROP"): [OWNER, link("drop-upload", "anonymous", "createOnly", ["write"])],
+        (MARKETING_DRIVE, "01MKT0BRND"): [link("brand-view", "anonymous", "blocksDownload", ["read"])],
+        (MARKETING_DRIVE, "01MKT0PRIC"): [link("pricing-view", "organization", "view", ["read"])],
+        (MARKETING_DRIVE, "01MKT0DRFT"): [link("drafts-edit", "organization", "edit", ["write"]), people],
+    }
+
+
+def delta_handler(server: VendorServer, drive_id: str, pages: list[list[dict]]):
+    def handler(request: Request) -> dict:
+        token = request.arg("token")
+        index = int(token[1:]) if token and token.startswith("p") else 0
+        body = {"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#Collection(driveItem)",
+                "value": pages[index]}
+        base = f"{server.url}/v1.0/drives/{drive_id}/root/delta"
+        if index + 1 < len(pages):
+            body["@odata.nextLink"] = f"{base}?token=p{index + 1}"
+        else:
+            body["@odata.deltaLink"] = f"{base}?token=MzslMjM0OyUyMzE7MzsyM2YwNDVhMS1l"
+        return body
+
+    return handler
+
+
+def serve_files(server: VendorServer) -> None:
+    drives = drives_by_user()
+    for person in users():
+        mine = drives.get(person["id"])
+        server.route("GET", f"/v1.0/users/{person['id']}/drive", NO_DRIVE if mine is None else {
+            "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#drives/$entity", **mine})
+    server.route("GET", "/v1.0/sites/getAllSites", graph_pages(server, "/v1.0/sites/getAllSites", all_sites(), 2))
+    for site_id, rows in site_drives().items():
+        server.route("GET", f"/v1.0/sites/{site_id}/drives", {
+            "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#drives", "value": rows})
+    for drive_id, pages in delta_pages().items():
+        server.route("GET", f"/v1.0/drives/{drive_id}/root/delta", delta_handler(server, drive_id, pages))
+    for (drive_id, item_id), rows in permissions().items():
+        server.route("GET", f"/v1.0/drives/{drive_id}/items/{item_id}/permissions", {
+            "@odata.context": f"https://graph.microsoft.com/v1.0/$metadata#drives('{drive_id}')/items('{item_id}')/"
+                              "permissions", "value": rows})
+    server.route("GET", f"/v1.0/drives/{ANA_DRIVE}/items/01ANA0GONE/permissions", ITEM_GONE)

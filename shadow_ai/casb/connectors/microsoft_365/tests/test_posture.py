@@ -145,7 +145,9 @@ def test_test_connection_lists_the_optional_permissions(m365, vendor_server):
     optional = [c for c in checks.values() if not c.required]
     assert [c.name for c in optional] == ["Authentication methods (UserAuthenticationMethod.Read.All, optional)",
                                           "Inbox rules (MailboxSettings.Read, optional)",
-                                          "Calendar sharing (Calendars.Read, optional)"]
+                                          "Calendar sharing (Calendars.Read, optional)",
+                                          "OneDrive sharing (Files.Read.All, optional)",
+                                          "SharePoint sharing (Sites.Read.All, optional)"]
     assert all(c.ok for c in checks.values())
     vendor_server.route("GET", rules_path("u-ana"), payloads.denied(
         "ErrorAccessDenied", "Access is denied. Check credentials and try again."))
