@@ -203,6 +203,10 @@ def see_usage_on_the_dashboard(page: Page, live_server, employee) -> None:
     expect(page.locator(f"[data-testid=top-app-row][data-app='{chatgpt_app.pk}'] [data-testid=top-app-requests]")
            ).to_have_text(str(len(chatgpt)))
     expect(page.locator("[data-testid=unmatched-host][data-host='wiki.internal.example']")).to_contain_text("2")
+    # People by approval status loads after the page and is drawn like the others: one line each.
+    people_chart = page.get_by_test_id("status-people-panel").get_by_test_id("chart-status-people")
+    expect(people_chart.locator(".main-svg").first).to_be_visible()
+    expect(people_chart.locator(".scatterlayer .trace")).to_have_count(2)  # Approved and Unapproved
 
     # Drill down from the "uploaded to unapproved AI" chart to ChatGPT's people.
     point = page.get_by_test_id("chart-uploads").locator(".point path").first

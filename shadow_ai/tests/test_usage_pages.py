@@ -5,6 +5,7 @@ library's "New" badge and filter; the result cache."""
 
 from __future__ import annotations
 
+import html as html_module
 import json
 import re
 from collections import defaultdict
@@ -116,11 +117,13 @@ def test_people_per_status_per_day(world, scope, django_assert_max_num_queries):
 def test_people_by_status_panel_loads_after_the_page(world, client_for, employee, security_admin):
     client = client_for(security_admin)
     page = client.get(reverse("shadow_ai:dashboard"), {"range": "7d"}).content.decode()
-    panel_url = re.search(r'hx-get="([^"]+)" hx-trigger="load"[^>]*data-testid="status-people-loading"', page).group(1)
+    panel_url = re.search(r'hx-get="([^"]+)" hx-trigger="load"[^>]*data-testid="status-people-panel"', page).group(1)
     assert "scope=ai" in panel_url and "range=7d" in panel_url
     response = client.get(panel_url.replace("&amp;", "&"))
     assert response.status_code == 200
-    drawn = figure(response.content.decode(), "fig-status-people")
+    # htmx drops script elements from what it swaps in, so the figure travels in an attribute.
+    found = re.search(r'data-figure-json="([^"]+)"', response.content.decode())
+    drawn = json.loads(html_module.unescape(found.group(1)))
     import plotly.graph_objects as go
 
     go.Figure(drawn)

@@ -4,12 +4,14 @@ comes from a runner over the rollups (``runners.run_all``: cached by a hash of t
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Page, Paginator
+from django.core.serializers.json import DjangoJSONEncoder
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -89,7 +91,8 @@ def status_people(request: HttpRequest) -> HttpResponse:
     scope = scope_of(request.GET.get("scope"), "ai")
     result = runners.run_one(dashboard.deferred_queries(period, scope)["status_people"])
     figure = charts.status_people(result, params=period.params(), scope=scope)
-    return render(request, "shadow_ai/_status_people.html", {"figure": figure})
+    return render(request, "shadow_ai/_status_people.html",
+                  {"figure_json": json.dumps(figure, cls=DjangoJSONEncoder) if figure else ""})
 
 
 # --- Lists ------------------------------------------------------------------------------------
