@@ -7,6 +7,8 @@ import django_filters
 from django import forms
 from django.conf import settings
 from django.db.models import Q, QuerySet
+from django.urls import reverse
+from django.utils.html import format_html
 
 from shadow_ai.casb import connectors
 from shadow_ai.casb.connectors.base import Connector
@@ -14,6 +16,23 @@ from shadow_ai.casb.findings import Severity
 from shadow_ai.casb.models import DiscoveredApp, Finding, FindingInstance, Integration
 
 YES_NO = [("yes", "Yes"), ("no", "No")]
+
+
+class DlpProfileChoice(forms.ModelMultipleChoiceField):
+    def label_from_instance(self, obj) -> str:
+        return f"{obj.name} ({obj.get_kind_display().lower()})"
+
+
+def dlp_profiles_field() -> forms.ModelMultipleChoiceField:
+    from shadow_ai.dlp.selectors import profiles_for_list
+
+    return DlpProfileChoice(
+        queryset=profiles_for_list().order_by("kind", "name"), required=False, label="DLP profiles",
+        widget=forms.CheckboxSelectMultiple(attrs={"data-testid": "dlp-profiles"}),
+        help_text=format_html(
+            "Shared and AI files are downloaded (up to {} KiB each, CASB_DLP_MAX_BYTES) and scanned with these "
+            "profiles. Leave empty to not scan file contents. <a href=\"{}\">DLP profiles</a>",
+            settings.CASB_DLP_MAX_BYTES // 1024, reverse("dlp:profile-list")))
 
 
 class IntegrationForm(forms.Form):
@@ -39,6 +58,7 @@ class IntegrationForm(forms.Form):
                 self.fields[spec.name] = forms.CharField(
                     label=spec.label, required=spec.required, help_text=spec.help, initial=spec.default or None,
                     widget=forms.TextInput(attrs={"placeholder": spec.placeholder, "autocomplete": "off"}))
+            self.fields["dlp_profiles"] = dlp_profiles_field()
             self.fields["scan_interval_hours"] = forms.IntegerField(
                 label="Scan every (hours)", min_value=1, max_value=24, initial=connector.default_interval,
                 help_text="From 1 to 24 hours. A scan can also be started by hand at any time.")
@@ -55,10 +75,14 @@ class IntegrationForm(forms.Form):
     def config(self) -> dict[str, str]:
         return {s.name: self.cleaned_data.get(s.name, "") for s in self.connector.config_fields}
 
+    def dlp_profiles(self) -> list[int]:
+        return [p.pk for p in self.cleaned_data.get("dlp_profiles") or []]
+
 
 def edit_initial(integration: Integration) -> dict:
     return {"name": integration.name, "scan_interval_hours": integration.scan_interval_hours,
-            "base_url": integration.base_url, **integration.config}
+            "base_url": integration.base_url, "dlp_profiles": list(integration.dlp_profiles.all()),
+            **integration.config}
 
 
 class ReasonForm(forms.Form):

@@ -87,3 +87,8 @@ def discovered_exists() -> Exists:
 def discoveries_of_application(application_id: int) -> list[DiscoveredApp]:
     return list(DiscoveredApp.objects.filter(application_id=application_id).select_related("integration")
                 .order_by("resolved_at", "-last_seen_at"))
+
+
+def integrations_using_dlp_profile(profile_id: int) -> list[str]:
+    """Names of the integrations that scan file contents with this DLP profile."""
+    return list(Integration.objects.filter(dlp_profiles=profile_id).order_by("name").values_list("name", flat=True))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -27,6 +27,7 @@ from shadow_ai.casb.connectors.base import Check, Connector
 from shadow_ai.casb.connectors.errors import AuthError
 from shadow_ai.casb.findings import Severity
 from shadow_ai.casb.models import Finding, FindingInstance, Integration, ScanRun
+from shadow_ai.dlp.models import DlpProfile
 from shadow_ai.gateway import services as gateway_services
 from shadow_ai.models import Application, GatewayPolicy
 
@@ -172,13 +173,27 @@ def integration_test(*, actor: User, integration: Integration) -> list[Check]:
 # --- Integrations ------------------------------------------------------------------------------
 
 
+def _clean_dlp_profiles(ids: Iterable[Any]) -> list[DlpProfile]:
+    try:
+        wanted = sorted({int(i.pk if isinstance(i, DlpProfile) else i) for i in ids})
+    except (TypeError, ValueError):
+        raise ValidationFailed("Choose DLP profiles from the list.", field="dlp_profiles") from None
+    profiles = list(DlpProfile.objects.filter(pk__in=wanted).order_by("name"))
+    if len(profiles) != len(wanted):
+        raise ValidationFailed("A chosen DLP profile no longer exists: reload the page and choose again.",
+                               field="dlp_profiles")
+    return profiles
+
+
 def integration_create(
     *, actor: User, vendor: str, name: str, credentials: Mapping[str, Any], config: Mapping[str, Any],
-    base_url: str = "", scan_interval_hours: Any = None,
+    base_url: str = "", scan_interval_hours: Any = None, dlp_profiles: Iterable[Any] = (),
 ) -> tuple[Integration, list[Check]]:
     """Connect an integration: validate, test the connection (nothing is saved if the vendor
-    refuses), store the credentials encrypted and start the first scan."""
+    refuses), store the credentials encrypted and start the first scan. ``dlp_profiles`` (ids)
+    are the profiles its scans check shared and AI files with."""
     _require_admin(actor, "connect CASB integrations")
+    profiles = _clean_dlp_profiles(dlp_profiles)
     try:
         connector = connectors.get(vendor)
     except ValueError:
@@ -198,10 +213,12 @@ def integration_create(
             scan_interval_hours=interval, next_scan_at=now + timedelta(hours=interval), credentials_set_at=now,
             created_by_email=actor.email, created_at=now, updated_at=now,
         )
+        integration.dlp_profiles.set(profiles)
         audit_record(actor=actor, action="casb.integration.created", obj=integration, changes={
             "name": {"old": None, "new": name}, "vendor": vendor, "config": settings_,
             "scan_interval_hours": interval, "credentials": {"old": None, "new": SECRET_MARK},
             **({"base_url": base_url} if base_url else {}),
+            **({"dlp_profiles": {"old": None, "new": [p.name for p in profiles]}} if profiles else {}),
         })
         _start_scan(integration, ScanRun.Trigger.FIRST, actor)
     return integration, checks
@@ -237,6 +254,26 @@ def integration_update(
         current.save()
         audit_record(actor=actor, action="casb.integration.updated", obj=current, changes=changes)
     return current
+
+
+def integration_set_dlp_profiles(*, actor: User, integration: Integration, dlp_profiles: Iterable[Any]) -> bool:
+    """Choose the DLP profiles the integration's scans check file contents with (ids or profiles;
+    none: contents are not scanned). Audited old → new by profile name; returns whether anything
+    changed. The next scan uses them."""
+    _require_admin(actor, "change CASB integrations")
+    profiles = _clean_dlp_profiles(dlp_profiles)
+    with transaction.atomic():
+        current = Integration.objects.select_for_update().get(pk=integration.pk)
+        before = list(current.dlp_profiles.order_by("name").values_list("name", flat=True))
+        after = [p.name for p in profiles]
+        if before == after:
+            return False
+        current.dlp_profiles.set(profiles)
+        current.updated_at = timezone.now()
+        current.save(update_fields=["updated_at"])
+        audit_record(actor=actor, action="casb.integration.dlp_profiles_changed", obj=current,
+                     changes={"dlp_profiles": {"old": before, "new": after}})
+    return True
 
 
 def integration_rotate_credentials(*, actor: User, integration: Integration, credentials: Mapping[str, Any]

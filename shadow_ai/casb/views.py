@@ -79,7 +79,7 @@ def integration_create(request: HttpRequest, vendor: str) -> HttpResponse:
             integration, checks = services.integration_create(
                 actor=request.user, vendor=vendor, name=form.cleaned_data["name"], credentials=form.credentials(),
                 config=form.config(), base_url=form.cleaned_data.get("base_url", ""),
-                scan_interval_hours=form.cleaned_data["scan_interval_hours"])
+                scan_interval_hours=form.cleaned_data["scan_interval_hours"], dlp_profiles=form.dlp_profiles())
         except services.ConnectionProblem as exc:
             checks = exc.checks
             form.add_error(None, f"Not connected. {exc.message}")
@@ -105,6 +105,7 @@ def integration_detail(request: HttpRequest, integration_id: int) -> HttpRespons
         "run": selectors.latest_run(integration), "severities": selectors.severity_summary(integration),
         "can_write": _can_write(request), "history": audit_events_for_object("casb.integration", str(integration.pk)),
         "secret_labels": [spec.label for spec in connector.credential_fields if spec.name in stored],
+        "dlp_profiles": list(integration.dlp_profiles.order_by("name")),
     })
 
 
@@ -120,6 +121,8 @@ def integration_edit(request: HttpRequest, integration_id: int) -> HttpResponse:
                 actor=request.user, integration=integration, name=form.cleaned_data["name"], config=form.config(),
                 base_url=form.cleaned_data.get("base_url", ""),
                 scan_interval_hours=form.cleaned_data["scan_interval_hours"])
+            services.integration_set_dlp_profiles(actor=request.user, integration=integration,
+                                                  dlp_profiles=form.dlp_profiles())
         except services.ConnectionProblem as exc:
             checks = exc.checks
             form.add_error(None, f"Not saved. {exc.message}")

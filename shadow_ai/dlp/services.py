@@ -161,11 +161,19 @@ def profile_update(*, actor: User, profile: DlpProfile, match_count: Any, confid
 
 
 def profile_delete(*, actor: User, profile: DlpProfile) -> None:
+    """Delete a custom profile; refused while CASB integrations scan with it."""
     _require(actor, ADMINS, "delete DLP profiles")
     if profile.is_predefined:
         raise ValidationFailed("A predefined profile cannot be deleted; switch its entries off instead.")
+    from shadow_ai.casb.selectors import integrations_using_dlp_profile
+
     with transaction.atomic():
         profile = DlpProfile.objects.select_for_update().get(pk=profile.pk)
+        users = integrations_using_dlp_profile(profile.pk)
+        if users:
+            # Deleting it would silently stop those scans from looking at file contents.
+            raise Conflict(f"{profile.name} is used by the CASB integration{'s' if len(users) > 1 else ''} "
+                           f"{', '.join(users)}: remove it there first.")
         audit_record(actor=actor, action="dlp.profile.deleted", obj=profile,
                      changes=diff({**_profile_snapshot(profile), "entries": profile.entries.count()}, {}))
         profile.delete()

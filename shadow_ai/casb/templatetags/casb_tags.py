@@ -23,4 +23,5 @@ def detail_value(value: Any) -> str:
 
 @register.filter
 def detail_label(key: str) -> str:
-    return str(key).replace("_", " ").capitalize()
+    label = str(key).replace("_", " ").capitalize()
+    return "DLP" + label[3:] if label.startswith("Dlp") else label

@@ -26,7 +26,7 @@ def open_keys(type_key: str) -> set[str]:
 def test_a_scan_stores_each_finding_once_and_a_rerun_updates_instead_of_duplicating(openai_integration, scan):
     first = scan(openai_integration)
     assert first.status == ScanRun.Status.SUCCEEDED, first.messages
-    assert first.steps_total == 7 and first.percent == 100
+    assert first.steps_total == 10 and first.percent == 100  # 3 DLP file steps, skipped without profiles
     count = FindingInstance.objects.count()
     assert count == first.instances_new == first.observations
     assert open_keys(mapping.ADMIN_NOT_ROTATED.key) == {"admin_key:key_old"}
@@ -73,7 +73,8 @@ def test_a_step_that_could_not_run_leaves_its_findings_as_they_were(openai_integ
     second = scan(openai_integration)
     assert second.status == ScanRun.Status.SUCCEEDED
     assert open_keys(mapping.INACTIVE_USER.key) == {"user:user_dan"}
-    assert sorted(second.state["skipped_steps"]) == ["logins", "users"]
+    assert sorted(second.state["skipped_steps"]) == ["dlp_conversation_files", "dlp_gpt_files", "dlp_project_files",
+                                                     "logins", "users"]  # no DLP profiles: file scans skip
     assert any("Audit logging is not enabled" in m["text"] for m in second.messages)
     assert "skipped" in second.message
 

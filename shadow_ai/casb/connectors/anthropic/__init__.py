@@ -1,10 +1,12 @@
-"""Anthropic: the Claude Console / API platform organization, through the Admin API."""
+"""Anthropic: the Claude Console / API platform organization, through the Admin API, and, with an
+optional workspace API key and DLP profiles, the downloadable files of that workspace (Files API)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
+from shadow_ai.casb.connectors import content
 from shadow_ai.casb.connectors.anthropic import client, mapping
 from shadow_ai.casb.connectors.base import Check, Connector, Context, Field, Page, Skip, Step, check_call
 from shadow_ai.casb.connectors.errors import AuthError, BadRequest, NotFound
@@ -22,10 +24,15 @@ class AnthropicConnector(Connector):
         Field("admin_api_key", "Admin API key", secret=True, placeholder="sk-ant-admin…",
               help="Created by an organization admin (Claude Console › Settings › Admin keys). The organization "
                    "must be on a Team or Enterprise plan."),
+        Field("api_key", "Workspace API key (Files API)", secret=True, required=False, placeholder="sk-ant-api03-…",
+              help="Optional: a regular API key of the workspace whose files should be scanned with the "
+                   "integration's DLP profiles (the Files API does not accept Admin keys)."),
     )
     requirements = (
         "A Team or Enterprise organization.",
         "An Admin API key (sk-ant-admin…) created by an organization admin; the console only lists.",
+        "Optional, for DLP scans of downloadable files: a regular API key of the workspace (Files API), and DLP "
+        "profiles chosen on the integration.",
     )
 
     def http_options(self, credentials: Mapping[str, str], config: Mapping[str, Any]) -> dict[str, Any]:
@@ -45,6 +52,11 @@ class AnthropicConnector(Connector):
             "Usage report", lambda: client.usage_by_key(ctx.http, ctx.ago(1), None),
             "Usage per API key is readable: unused keys are checked.", required=False,
             failed="Unused keys cannot be checked without the usage report."))
+        if ctx.credentials.get("api_key"):
+            results.append(check_call(
+                "Files API", lambda: client.files(ctx.http, ctx.credentials["api_key"], None, limit=1),
+                "The workspace's files are readable: downloadable files are scanned with the DLP profiles.",
+                required=False, failed="Downloadable files cannot be scanned with this workspace API key."))
         return results
 
     def steps(self, ctx: Context) -> list[Step]:
@@ -55,6 +67,8 @@ class AnthropicConnector(Connector):
             Step("api_keys", "Checking API keys", self._api_keys, (mapping.UNUSED_KEY.key, mapping.NO_EXPIRY.key)),
             Step("invites", "Checking pending invites", self._invites,
                  (mapping.HIGH_INVITE.key, mapping.STALE_INVITE.key)),
+            Step("dlp_files", "Scanning downloadable files with DLP profiles", self._dlp_files,
+                 (mapping.DLP_FILE.key,)),
         ]
 
     def _workspaces(self, ctx: Context, cursor: str | None) -> Page:
@@ -108,3 +122,34 @@ class AnthropicConnector(Connector):
         rows, after = client.invites(ctx.http, cursor)
         stale = ctx.ago(ctx.days("stale_invite_days", 7))
         return Page([o for row in rows for o in mapping.invite(row, stale_before=stale)], len(rows), after)
+
+    def _dlp_files(self, ctx: Context, cursor: str | None) -> Page:
+        content.require_dlp(ctx, mapping.DLP_FILE.key)
+        key = ctx.credentials.get("api_key")
+        if not key:
+            ctx.unchecked(mapping.DLP_FILE.key)
+            raise Skip("Downloadable files were not scanned: add a workspace API key (Files API) to the "
+                       "integration's credentials.")
+        try:
+            rows, after = client.files(ctx.http, key, cursor)
+        except (AuthError, BadRequest, NotFound) as exc:  # the Admin key still works: the rest of the scan goes on
+            ctx.unchecked(mapping.DLP_FILE.key)
+            raise Skip(f"The Files API refused the workspace API key, so downloadable files were not scanned: "
+                       f"{exc.message}") from None
+        found = []
+        for row in rows:
+            if not row.get("downloadable") or not row.get("id"):
+                continue  # files people uploaded cannot be downloaded again; only Claude's own output can
+            size = row.get("size_bytes") if isinstance(row.get("size_bytes"), int) else None
+            try:
+                dlp = content.scan_file(ctx, "dlp_files", name=str(row.get("filename") or ""),
+                                        mime=row.get("mime_type"), size=size,
+                                        download=lambda limit, f=str(row["id"]): client.file_content(
+                                            ctx.http, key, f, limit))
+            except NotFound:
+                continue  # deleted since it was listed
+            if dlp:
+                found.append(mapping.dlp_file(row, dlp=dlp))
+        if after is None:
+            content.warn_passed_over(ctx, "dlp_files", "Downloadable files")
+        return Page(found, len(rows), after)

@@ -25,7 +25,14 @@ NO_EXPIRY = FindingType(
     "Prefer API keys with an expiry date, so a forgotten key stops working on its own.", "API key",
     reference=False)
 
-TYPES = (UNUSED_KEY, HIGH_INVITE, STALE_INVITE, NO_EXPIRY)
+DLP_FILE = FindingType(
+    "anthropic.dlp_downloadable_file", "Anthropic", "Anthropic: Downloadable File with DLP Profile match",
+    Severity.HIGH,
+    "Delete the file (Files API: DELETE /v1/files/{file_id}) if the data should not be stored with Anthropic, and "
+    "find the application or skill that produced it: downloadable files are ones Claude created, so sensitive data "
+    "reached the model.", "File")
+
+TYPES = (UNUSED_KEY, HIGH_INVITE, STALE_INVITE, NO_EXPIRY, DLP_FILE)
 PRIVILEGED_ROLES = {"admin", "owner", "primary_owner", "membership_admin"}
 
 
@@ -78,3 +85,13 @@ def invite(row: Mapping[str, Any], *, stale_before: datetime) -> list[Observatio
     if invited and invited < stale_before:
         found.append(Observation(STALE_INVITE.key, **base))
     return found
+
+
+def dlp_file(row: Mapping[str, Any], *, dlp: Mapping[str, Any]) -> Observation:
+    """A downloadable file with a DLP match, keyed by its file id."""
+    created = parse_time(row.get("created_at"))
+    return Observation(DLP_FILE.key, key=f"file:{row.get('id')}", asset=str(row.get("filename") or row.get("id")),
+                       asset_kind="File",
+                       details={"file_id": row.get("id"), "mime_type": row.get("mime_type"),
+                                "size_bytes": row.get("size_bytes"),
+                                "created_at": created.isoformat() if created else None, **dlp})

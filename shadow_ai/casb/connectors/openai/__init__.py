@@ -1,12 +1,24 @@
 """OpenAI: the API platform organization (Admin API) and, when a ChatGPT Enterprise workspace is
-named, its custom GPTs (Compliance API)."""
+named, its custom GPTs (Compliance API) and, with DLP profiles chosen, the files in its
+conversations, GPTs and projects (Compliance API downloads, scanned with the profiles)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-from shadow_ai.casb.connectors.base import Check, Connector, Context, Field, Page, Skip, Step, check_call
+from shadow_ai.casb.connectors import content
+from shadow_ai.casb.connectors.base import (
+    Check,
+    Connector,
+    Context,
+    Field,
+    Observation,
+    Page,
+    Skip,
+    Step,
+    check_call,
+)
 from shadow_ai.casb.connectors.errors import AuthError, BadRequest, NotFound
 from shadow_ai.casb.connectors.openai import client, mapping
 
@@ -31,12 +43,15 @@ class OpenAIConnector(Connector):
         Field("organization_id", "Organization ID", required=False, placeholder="org-…",
               help="Sent as OpenAI-Organization when the key belongs to several organizations."),
         Field("workspace_id", "ChatGPT Enterprise workspace ID", required=False,
-              help="Turns on the GPT checks (custom actions, code interpreter, browsing, public sharing)."),
+              help="Turns on the GPT checks (custom actions, code interpreter, browsing, public sharing) and, with "
+                   "DLP profiles chosen, the scans of files in conversations, GPTs and projects."),
     )
     requirements = (
         "Admin API key (organization level, created by an Organization Owner).",
         "Audit logging turned on (Organization settings › Data controls) for the inactive-member check.",
         "Optional: a Compliance API key and the ChatGPT Enterprise workspace ID for the GPT checks.",
+        "For DLP scans of files: the Compliance API key and workspace ID, and DLP profiles chosen on the "
+        "integration.",
     )
 
     def http_options(self, credentials: Mapping[str, str], config: Mapping[str, Any]) -> dict[str, Any]:
@@ -88,6 +103,14 @@ class OpenAIConnector(Connector):
             steps.append(Step("gpts", "Checking custom GPTs", self._gpts,
                               tuple(t.key for t in (mapping.GPT_ACTIONS, mapping.GPT_CODE, mapping.GPT_BROWSING,
                                                     mapping.GPT_STORE, mapping.GPT_LINK))))
+        steps += [
+            Step("dlp_gpt_files", "Scanning GPT files with DLP profiles", self._dlp_gpt_files,
+                 (mapping.DLP_GPT.key,)),
+            Step("dlp_project_files", "Scanning project files with DLP profiles", self._dlp_project_files,
+                 (mapping.DLP_PROJECT.key,)),
+            Step("dlp_conversation_files", "Scanning conversation files with DLP profiles",
+                 self._dlp_conversation_files, (mapping.DLP_CONVERSATION.key,)),
+        ]
         return steps
 
     def _logins(self, ctx: Context, cursor: str | None) -> Page:
@@ -162,3 +185,115 @@ class OpenAIConnector(Connector):
     def _gpts(self, ctx: Context, cursor: str | None) -> Page:
         rows, after = client.gpts(ctx.http, ctx.config["workspace_id"], self._compliance_key(ctx), cursor)
         return Page([o for row in rows for o in mapping.gpt(row)], len(rows), after)
+
+    # --- DLP scans of files (Compliance API) -------------------------------------------------------
+
+    def _dlp_ready(self, ctx: Context, type_key: str) -> tuple[str, str]:
+        """The workspace and key for a DLP step, or Skip (its type keeps its state)."""
+        content.require_dlp(ctx, type_key)
+        workspace = ctx.config.get("workspace_id")
+        if not workspace:
+            ctx.unchecked(type_key)
+            raise Skip("Files were not scanned: DLP scans of ChatGPT files need the ChatGPT Enterprise workspace ID "
+                       "and a Compliance API key.")
+        return str(workspace), self._compliance_key(ctx)
+
+    def _dlp_list(self, ctx: Context, type_key: str, what: str, call):
+        try:
+            return call()
+        except (NotFound, BadRequest) as exc:
+            ctx.unchecked(type_key)
+            raise Skip(f"{what} could not be listed, so their files were not scanned: {exc.message}") from None
+        except AuthError as exc:
+            if exc.status != 403:
+                raise
+            ctx.unchecked(type_key)
+            raise Skip(f"The Compliance API key cannot read {what.lower()}, so their files were not scanned: "
+                       f"{exc.message}") from None
+
+    def _scan(self, ctx: Context, step: str, item, download) -> dict[str, Any] | None:
+        try:
+            return content.scan_file(ctx, step, name=mapping.file_name(item), mime=item.get("mime_type"),
+                                     size=item.get("size_bytes") if isinstance(item.get("size_bytes"), int) else None,
+                                     download=download)
+        except NotFound:
+            return None  # deleted between the listing and the download
+
+    def _dlp_gpt_files(self, ctx: Context, cursor: str | None) -> Page:
+        workspace, key = self._dlp_ready(ctx, mapping.DLP_GPT.key)
+        rows, after = self._dlp_list(ctx, mapping.DLP_GPT.key, "GPTs",
+                                     lambda: client.gpts(ctx.http, workspace, key, cursor))
+        found: list[Observation] = []
+        for row in rows:
+            name, files = mapping.config_files(row)
+            for item in files:
+                dlp = self._scan(ctx, "dlp_gpt_files", item, lambda limit, f=item: client.gpt_file(
+                    ctx.http, workspace, key, str(f["id"]), limit))
+                if dlp:
+                    found.append(mapping.dlp_file(mapping.DLP_GPT.key, item, owner=str(row.get("owner_email") or ""),
+                                                  where={"gpt_id": row.get("id"), "gpt": name}, dlp=dlp))
+        if after is None:
+            content.warn_passed_over(ctx, "dlp_gpt_files", "GPT files")
+        return Page(found, len(rows), after)
+
+    def _dlp_project_files(self, ctx: Context, cursor: str | None) -> Page:
+        workspace, key = self._dlp_ready(ctx, mapping.DLP_PROJECT.key)
+        rows, after = self._dlp_list(ctx, mapping.DLP_PROJECT.key, "Projects",
+                                     lambda: client.compliance_projects(ctx.http, workspace, key, cursor))
+        found: list[Observation] = []
+        for row in rows:
+            name, files = mapping.config_files(row)
+            for item in files:
+                dlp = self._scan(ctx, "dlp_project_files", item, lambda limit, f=item: client.project_file(
+                    ctx.http, workspace, key, str(f["id"]), limit))
+                if dlp:
+                    found.append(mapping.dlp_file(mapping.DLP_PROJECT.key, item,
+                                                  owner=str(row.get("owner_email") or ""),
+                                                  where={"project_id": row.get("id"), "project": name}, dlp=dlp))
+        if after is None:
+            content.warn_passed_over(ctx, "dlp_project_files", "Project files")
+        return Page(found, len(rows), after)
+
+    def _messages(self, ctx: Context, workspace: str, key: str, conversation: Mapping[str, Any]):
+        """A conversation's messages: those the listing carries, the rest paged from its messages."""
+        inline = conversation.get("messages")
+        more = isinstance(inline, Mapping) and bool(inline.get("has_more"))
+        messages = mapping.listed(inline)
+        if inline is not None and not more:
+            return messages
+        after = (str(inline.get("last_id")) if more and inline.get("last_id") else None)
+        if inline is None:
+            messages = []
+        while True:
+            rows, after = client.conversation_messages(ctx.http, workspace, key, str(conversation.get("id")), after)
+            messages.extend(rows)
+            if after is None:
+                return messages
+
+    def _dlp_conversation_files(self, ctx: Context, cursor: str | None) -> Page:
+        workspace, key = self._dlp_ready(ctx, mapping.DLP_CONVERSATION.key)
+        rows, after = self._dlp_list(ctx, mapping.DLP_CONVERSATION.key, "Conversations",
+                                     lambda: client.conversations(ctx.http, workspace, key, cursor))
+        found: list[Observation] = []
+        for conversation in rows:
+            seen: set[str] = set()
+            user_id = str(conversation.get("user_id") or "")
+            for message in self._messages(ctx, workspace, key, conversation):
+                for item in mapping.listed(message.get("files")):
+                    file_id = str(item.get("id") or "")
+                    if not file_id or file_id in seen or not user_id:
+                        continue
+                    seen.add(file_id)
+                    dlp = self._scan(ctx, "dlp_conversation_files", item,
+                                     lambda limit, f=file_id, u=user_id: client.user_file(
+                                         ctx.http, workspace, key, u, f, limit))
+                    if dlp:
+                        where = {"conversation_id": conversation.get("id"), "conversation": conversation.get("title"),
+                                 **({"gpt_id": message["gpt_id"]} if message.get("gpt_id") else {}),
+                                 **({"project_id": message["project_id"]} if message.get("project_id") else {})}
+                        found.append(mapping.dlp_file(mapping.DLP_CONVERSATION.key, item,
+                                                      owner=str(conversation.get("user_email") or ""), where=where,
+                                                      dlp=dlp))
+        if after is None:
+            content.warn_passed_over(ctx, "dlp_conversation_files", "Conversation files")
+        return Page(found, len(rows), after)

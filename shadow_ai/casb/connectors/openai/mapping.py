@@ -55,8 +55,21 @@ ADMIN_NO_EXPIRY = _t("admin_key_without_expiry", "Admin API key without expiry",
                      "Prefer admin keys with an expiry date, so a forgotten key stops working on its own.",
                      "Admin API key", reference=False)
 
+DLP_CONVERSATION = _t("dlp_conversation_file", "File in ChatGPT Conversation with DLP Profile match", Severity.HIGH,
+                      "Open the conversation with its owner: delete the file (or the conversation) if the data should "
+                      "not be in ChatGPT, and remind people which data may be shared with AI tools. Consider a "
+                      "Gateway policy that blocks uploads of matching content to ChatGPT.", "File")
+DLP_GPT = _t("dlp_gpt_file", "File in ChatGPT GPT with DLP Profile match", Severity.HIGH,
+             "Remove the file from the GPT's knowledge (GPT editor › Configure › Knowledge), or restrict who can use "
+             "the GPT: everyone who can chat with it can get the file's contents back.", "File")
+DLP_PROJECT = _t("dlp_project_file", "File in ChatGPT Project with DLP Profile match", Severity.HIGH,
+                 "Remove the file from the project's files, or stop sharing the project with people who should not "
+                 "see that data.", "File")
+
 TYPES = (GPT_ACTIONS, GPT_CODE, GPT_BROWSING, GPT_STORE, GPT_LINK, ADMIN_NOT_ROTATED, PROJECT_NOT_ROTATED,
-         ADMIN_UNUSED, PROJECT_UNUSED, HIGH_INVITE, INACTIVE_USER, STALE_INVITE, ADMIN_NO_EXPIRY)
+         ADMIN_UNUSED, PROJECT_UNUSED, HIGH_INVITE, INACTIVE_USER, STALE_INVITE, ADMIN_NO_EXPIRY,
+         DLP_CONVERSATION, DLP_GPT, DLP_PROJECT)
+DLP_TYPES = (DLP_CONVERSATION.key, DLP_GPT.key, DLP_PROJECT.key)
 
 # The Compliance API names GPT tools by type; accept the spellings seen in the wild.
 BROWSING_TOOLS = {"browser", "browsing", "web_browsing", "web-browsing", "web_search", "web-search"}
@@ -198,3 +211,32 @@ def gpt(row: Mapping[str, Any]) -> list[Observation]:
     if visibility == "anyone-with-link":
         found.append(Observation(GPT_LINK.key, **base))
     return found
+
+
+# --- Files for DLP scans (Compliance API) --------------------------------------------------------
+
+
+def listed(value: Any) -> list[Mapping[str, Any]]:
+    """A Compliance API list, either ``{"object": "list", "data": [...]}`` or a bare array."""
+    if isinstance(value, Mapping):
+        value = value.get("data")
+    return [item for item in value or [] if isinstance(item, Mapping)]
+
+
+def config_files(row: Mapping[str, Any]) -> tuple[str, list[Mapping[str, Any]]]:
+    """A GPT's or project's name and the files of its latest configuration."""
+    configs = listed(row.get("latest_config"))
+    config = configs[0] if configs else {}
+    return str(config.get("name") or row.get("id") or ""), [f for f in listed(config.get("files")) if f.get("id")]
+
+
+def file_name(item: Mapping[str, Any]) -> str:
+    return str(item.get("name") or item.get("filename") or item.get("id") or "")
+
+
+def dlp_file(type_key: str, item: Mapping[str, Any], *, owner: str, where: Mapping[str, Any],
+             dlp: Mapping[str, Any]) -> Observation:
+    """One file with a DLP match; keyed by the file id, so a re-scan without it resolves it."""
+    kind = {DLP_CONVERSATION.key: "conversation_file", DLP_GPT.key: "gpt_file", DLP_PROJECT.key: "project_file"}
+    return Observation(type_key, key=f"{kind[type_key]}:{item.get('id')}", asset=file_name(item), asset_kind="File",
+                       owner=owner, details={"file_id": item.get("id"), **where, **dlp})

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from shadow_ai.casb.testing import (
     NOW,
+    Response,
     VendorServer,
     after_cursor_pages,
 )
@@ -74,6 +75,31 @@ def usage() -> dict:
             "page2": {"data": [bucket(2, ["apikey_01New"]), bucket(1, [])], "has_more": False, "next_page": None}}
 
 
+CARD = "4111 1111 1111 1111"
+CONTENTS = {
+    "file_011Report": f"Quarterly refunds\nCard {CARD} refunded 12.50 EUR\n".encode(),  # a match
+    "file_011Summary": b"Summary: refunds went down by 4% this quarter.\n",             # clean
+    "file_011Chart": b"\x89PNG\r\n\x1a\n" + bytes(32),                                # binary
+    "file_011Huge": b"a" * 9000,                                                        # over the 4 KiB cap
+}
+
+
+def files() -> list[dict]:
+    """``GET /v1/files`` rows: uploads are not downloadable, what Claude produced is."""
+    def file(file_id: str, name: str, mime: str, downloadable: bool, size: int | None = None) -> dict:
+        return {"id": file_id, "type": "file", "filename": name, "mime_type": mime,
+                "size_bytes": size if size is not None else len(CONTENTS.get(file_id, b"")),
+                "created_at": at(2), "downloadable": downloadable}
+
+    return [
+        file("file_011Upload", "customers.csv", "text/csv", False, 2048),
+        file("file_011Report", "refunds.txt", "text/plain", True),
+        file("file_011Summary", "summary.md", "text/markdown", True),
+        file("file_011Chart", "chart.png", "image/png", True),
+        file("file_011Huge", "dump.txt", "text/plain", True),
+    ]
+
+
 def serve(server: VendorServer, *, page_size: int = 2) -> None:
     server.route("GET", "/v1/organizations/workspaces", after_cursor_pages(
         workspaces(), size=page_size, cursor_param="after_id", envelope=envelope))
@@ -86,3 +112,8 @@ def serve(server: VendorServer, *, page_size: int = 2) -> None:
     pages = usage()
     server.route("GET", "/v1/organizations/usage_report/messages",
                  lambda request: pages["page2"] if request.arg("page") else pages["page1"])
+    server.route("GET", "/v1/files", after_cursor_pages(files(), size=page_size, cursor_param="after_id",
+                                                        envelope=envelope))
+    for file_id, data in CONTENTS.items():
+        server.route("GET", f"/v1/files/{file_id}/content",
+                     Response(200, raw=data, headers={"Content-Type": "application/octet-stream"}))

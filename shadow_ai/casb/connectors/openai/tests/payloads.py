@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from shadow_ai.casb.testing import (
     NOW,
+    Response,
     VendorServer,
     after_cursor_pages,
 )
@@ -96,8 +97,28 @@ def logins() -> list[dict]:
     ]
 
 
+CARD = "4111 1111 1111 1111"
+CARD_TEXT = f"name,card,expires\nAda Lovelace,{CARD},12/29\n".encode()
+CLEAN_TEXT = b"# Launch notes\nShip the new pricing page on Monday.\n"
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(64)
+#: Bytes of every file the Compliance API can send back, by file id.
+FILES = {
+    "file-GptCards": CARD_TEXT,          # GPT knowledge file with a card number
+    "file-GptLogo": PNG,                 # binary: passed over
+    "file-ProjNotes": CLEAN_TEXT,        # clean
+    "file-ProjDump": b"x" * 9000,        # larger than the scan's 4 KiB cap
+    "file-ConvCards": CARD_TEXT,         # uploaded to a conversation
+    "file-ConvClean": CLEAN_TEXT,
+}
+
+
+def file_item(kind: str, file_id: str, name: str) -> dict:
+    """A file as a Compliance API list shows it with ``file_format=id``."""
+    return {"object": f"compliance.workspace.{kind}.file", "id": file_id, "name": name, "created_at": ts(5)}
+
+
 def gpts() -> list[dict]:
-    def gpt(gpt_id: str, name: str, visibility: str, tools: list[dict]) -> dict:
+    def gpt(gpt_id: str, name: str, visibility: str, tools: list[dict], files: list[dict] | None = None) -> dict:
         return {"object": "compliance.workspace.gpt", "id": gpt_id, "created_at": ts(30), "owner_id": "user-ada",
                 "owner_email": "ada@acme.example", "builder_name": "Ada",
                 "sharing": {"object": "compliance.workspace.gpt.sharing", "visibility": visibility,
@@ -105,16 +126,84 @@ def gpts() -> list[dict]:
                 "latest_config": {"object": "list", "has_more": False, "data": [{
                     "object": "compliance.workspace.gpt.configuration", "id": f"gzm_cnf_{gpt_id}", "name": name,
                     "description": "", "created_at": ts(30), "instructions": "Be helpful.",
+                    "files": {"object": "list", "has_more": False, "last_id": None, "data": files or []},
                     "tools": {"object": "list", "has_more": False, "data": tools}}]}}
 
     return [
         gpt("g-sales", "Sales deck helper", "anyone-with-link",
             [{"type": "custom_action", "action_domain": "crm.example.net", "created_at": ts(30)},
              {"type": "browser"}]),
-        gpt("g-analyst", "Spreadsheet analyst", "workspace", [{"type": "python"}]),
+        gpt("g-analyst", "Spreadsheet analyst", "workspace", [{"type": "python"}],
+            [file_item("gpt", "file-GptCards", "customers.csv"), file_item("gpt", "file-GptLogo", "logo.png")]),
         gpt("g-public", "Recipe ideas", "gpt-store", [{"type": "dalle"}]),
         gpt("g-plain", "Style guide", "invite-only", []),
     ]
+
+
+def chatgpt_projects() -> list[dict]:
+    """Projects as the Compliance API lists them (``latest_config`` a list of configurations)."""
+    def project(project_id: str, name: str, files: list[dict]) -> dict:
+        return {"object": "compliance.workspace.project", "id": project_id, "created_at": ts(40),
+                "owner_id": "user-bob", "owner_email": "bob@acme.example", "builder_name": "Bob",
+                "latest_config": [{"object": "compliance.workspace.project.configuration", "id": f"pr_cnf_{project_id}",
+                                   "name": name, "description": "", "created_at": ts(40), "instructions": "",
+                                   "files": files, "tools": []}]}
+
+    return [
+        project("g-p-launch", "Launch plan", [file_item("project", "file-ProjNotes", "notes.md"),
+                                              file_item("project", "file-ProjDump", "export.txt")]),
+        project("g-p-empty", "Ideas", []),
+    ]
+
+
+def message(message_id: str, files: list[dict], *, project_id: str | None = None) -> dict:
+    return {"object": "compliance.workspace.conversation.message", "id": message_id, "created_at": ts(2),
+            "author": {"object": "compliance.workspace.conversation.message.author", "role": "user"},
+            "content": {"type": "text", "value": "Please summarize the attached file."},
+            "files": {"object": "list", "data": files, "has_more": False, "last_id": None},
+            "gpt_id": None, "project_id": project_id, "parent_id": None}
+
+
+def conversations() -> list[dict]:
+    def conversation(conversation_id: str, title: str, user: str, messages: list[dict] | None) -> dict:
+        row = {"object": "compliance.workspace.conversation", "id": conversation_id, "workspace_id": "ws-acme",
+               "user_id": f"user-{user}", "user_email": f"{user}@acme.example", "created_at": ts(3),
+               "last_active_at": ts(1), "title": title}
+        if messages is not None:
+            row["messages"] = {"object": "list", "data": messages, "has_more": False,
+                               "last_id": messages[-1]["id"] if messages else None}
+        return row
+
+    return [
+        conversation("conv-cards", "Summarize customers", "ada",
+                     [message("msg-1", [file_item("conversation.message", "file-ConvCards", "export.csv")]),
+                      message("msg-2", [file_item("conversation.message", "file-ConvCards", "export.csv")])]),
+        conversation("conv-chat", "Team lunch ideas", "bob", [message("msg-3", [])]),
+        conversation("conv-long", "Launch notes", "cy", None),  # messages paged separately
+    ]
+
+
+def long_messages() -> list[dict]:
+    return [message("msg-4", []), message("msg-5", [file_item("conversation.message", "file-ConvClean", "notes.txt")],
+                                          project_id="g-p-launch")]
+
+
+def serve_files(server: VendorServer, *, workspace: str = "ws-acme", page_size: int = 2) -> None:
+    """The Compliance API's lists of conversations and projects and its file downloads. GPT files
+    answer with a 307 to a pre-signed storage URL, as the API does."""
+    base = f"/v1/compliance/workspaces/{workspace}"
+    server.route("GET", f"{base}/projects", after_cursor_pages(chatgpt_projects(), size=page_size))
+    server.route("GET", f"{base}/conversations", after_cursor_pages(conversations(), size=page_size))
+    server.route("GET", f"{base}/conversations/conv-long/messages", after_cursor_pages(long_messages(), size=1))
+    for file_id, data in FILES.items():
+        server.route("GET", f"/storage/{file_id}", Response(200, raw=data,
+                                                            headers={"Content-Type": "application/octet-stream"}))
+        server.route("GET", f"{base}/gpt_files/{file_id}",
+                     Response(307, headers={"Location": f"{server.url}/storage/{file_id}?se=2026&sig=abc"}))
+        server.route("GET", f"{base}/project_files/{file_id}", Response(200, raw=data))
+    for user in ("ada", "bob", "cy"):
+        for file_id in ("file-ConvCards", "file-ConvClean"):
+            server.route("GET", f"{base}/users/user-{user}/files/{file_id}", Response(200, raw=FILES[file_id]))
 
 
 def serve(server: VendorServer, *, page_size: int = 2, workspace: str = "ws-acme") -> None:
@@ -128,3 +217,4 @@ def serve(server: VendorServer, *, page_size: int = 2, workspace: str = "ws-acme
     server.route("GET", "/v1/organization/invites", after_cursor_pages(invites(), size=page_size))
     server.route("GET", "/v1/organization/audit_logs", after_cursor_pages(logins(), size=page_size))
     server.route("GET", f"/v1/compliance/workspaces/{workspace}/gpts", after_cursor_pages(gpts(), size=page_size))
+    serve_files(server, workspace=workspace, page_size=page_size)

@@ -115,7 +115,8 @@ def test_without_audit_logging_inactive_members_are_skipped_not_guessed(openai, 
     vendor_server.route("GET", "/v1/organization/audit_logs", Response(400, {"error": {
         "message": "Audit logging is not enabled for this organization.", "type": "invalid_request_error"}}))
     found = collect(connector, ctx)
-    assert set(found.skipped) == {"logins", "users"}
+    assert set(found.skipped) == {"logins", "users", "dlp_gpt_files", "dlp_project_files",
+                                  "dlp_conversation_files"}  # no DLP profiles: file scans skip too
     assert "audit logging" in found.skipped["logins"].lower()
     assert not found.of(mapping.INACTIVE_USER.key)
     checks = connector.check(ctx)
