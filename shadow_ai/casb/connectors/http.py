@@ -195,6 +195,12 @@ class VendorHTTP:
             authenticated: bool = True) -> Reply:
         return self.request("GET", path, host=host, params=params, headers=headers, authenticated=authenticated)
 
+    def download(self, path: str, *, host: str = "api", params: Any = None, max_bytes: int) -> Reply:
+        """GET a file's content: ``data`` is the raw bytes (not JSON), at most ``max_bytes + 1`` of
+        them — a longer body is cut off there, so ``len(data) > max_bytes`` says "too large" without
+        reading the rest. Errors, waits and retries are those of ``request``."""
+        return self.request("GET", path, host=host, params=params, headers={"Accept": "*/*"}, raw_limit=max_bytes)
+
     def post(self, path: str, *, host: str = "api", data: Any = None, json_body: Any = None,
              headers: Mapping[str, str] | None = None, authenticated: bool = True) -> Reply:
         return self.request("POST", path, host=host, data=data, json_body=json_body, headers=headers,
@@ -203,13 +209,15 @@ class VendorHTTP:
     def request(
         self, method: str, path: str, *, host: str = "api", params: Any = None, data: Any = None,
         json_body: Any = None, headers: Mapping[str, str] | None = None, authenticated: bool = True,
+        raw_limit: int | None = None,
     ) -> Reply:
         url = self.url(path, host)
         where = self.describe(url)
         attempt, refreshed = 0, False
         while True:
             attempt += 1
-            error, wait = self._attempt(method, url, where, params, data, json_body, headers, authenticated)
+            error, wait = self._attempt(method, url, where, params, data, json_body, headers, authenticated,
+                                        raw_limit)
             if isinstance(error, Reply):
                 return error
             if (isinstance(error, AuthError) and error.status == 401 and authenticated and self.refresh_auth
@@ -229,7 +237,8 @@ class VendorHTTP:
             self.sleep(wait)
 
     def _attempt(self, method: str, url: str, where: str, params: Any, data: Any, json_body: Any,
-                 headers: Mapping[str, str] | None, authenticated: bool) -> tuple[Any, float | None]:
+                 headers: Mapping[str, str] | None, authenticated: bool,
+                 raw_limit: int | None = None) -> tuple[Any, float | None]:
         sent = {"Accept": "application/json", **self.headers, **(headers or {})}
         if authenticated and self.auth is not None:
             sent.update(self.auth())
@@ -239,7 +248,8 @@ class VendorHTTP:
                 method, url, params=params, data=data, json=json_body, headers=sent, allow_redirects=False,
                 timeout=(min(10.0, self.timeout), self.timeout), stream=True,
             )
-            body = self._read(response)
+            limit = raw_limit + 1 if raw_limit is not None and 200 <= response.status_code < 300 else None
+            body = self._read(response, limit)
         except requests.Timeout:
             return TransientError(f"{where} did not answer within {self.timeout:g} seconds."), None
         except requests.ConnectionError as exc:
@@ -247,6 +257,8 @@ class VendorHTTP:
         except requests.RequestException as exc:
             return TransientError(f"The request to {where} failed: {_reason(exc)}."), None
         status = response.status_code
+        if raw_limit is not None and 200 <= status < 300:
+            return Reply(status, response.headers, body, url), None
         parsed, malformed = _decode(body)
         if 200 <= status < 300:
             if status == 204 or not body.strip():
@@ -290,11 +302,17 @@ class VendorHTTP:
             return "rate limit" in error_text(body).lower()
         return False
 
-    def _read(self, response: requests.Response) -> bytes:
+    def _read(self, response: requests.Response, limit: int | None = None) -> bytes:
+        """The body, refused past ``MAX_BODY_BYTES``; with ``limit`` (a download), cut off after
+        that many bytes instead."""
         chunks, size = [], 0
         for chunk in response.iter_content(64 * 1024):
             size += len(chunk)
-            if size > MAX_BODY_BYTES:
+            if limit is not None and size >= limit:
+                chunks.append(chunk[:len(chunk) - (size - limit)])
+                response.close()
+                break
+            if limit is None and size > MAX_BODY_BYTES:
                 response.close()
                 raise requests.RequestException(f"the answer is larger than {MAX_BODY_BYTES // (1024 * 1024)} MB")
             chunks.append(chunk)
