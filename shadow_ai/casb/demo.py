@@ -12,10 +12,11 @@ from django.utils import timezone
 
 from console.audit.services import audit_record
 from shadow_ai.casb import scanner
-from shadow_ai.casb.connectors.base import Observation
+from shadow_ai.casb.connectors.base import DlpCheck, Observation
 from shadow_ai.casb.connectors.google_workspace import mapping as google
 from shadow_ai.casb.connectors.openai import mapping as openai
 from shadow_ai.casb.models import Finding, Integration
+from shadow_ai.dlp import engine as dlp_engine
 
 GOOGLE = "Google Workspace (demo)"
 OPENAI = "OpenAI (demo)"
@@ -60,6 +61,12 @@ def _google_observations(now: datetime) -> list[Observation]:
                 "webViewLink": f"https://docs.google.com/spreadsheets/d/{file_id}/edit", "shared": True,
                 "permissions": list(permissions)}
 
+    # What the demo's public pipeline sheet holds, scanned with the predefined Financial Information profile
+    # (a Visa test number), so its DLP finding is made and redacted the way a scan makes it.
+    financial = next(p for p in dlp_engine.PREDEFINED_PROFILES if p.key == "financial_information")
+    dlp = DlpCheck((dlp_engine.Profile(id=financial.key, name=financial.name, entries=tuple(
+        dlp_engine.ENTRIES_BY_KEY[k] for k in financial.entry_keys)),), 1 << 20)
+    contents = {"demo-pipeline": "Deal,Amount,Card on file\r\nGlobex renewal,12000,4111 1111 1111 1111\r\n"}
     for owner, row in (
         ("d2", shared("demo-pipeline", "Sales pipeline Q3", {"type": "anyone", "role": "writer"})),
         ("d2", shared("demo-pricing", "Partner pricing", {"type": "user", "role": "reader",
@@ -67,7 +74,11 @@ def _google_observations(now: datetime) -> list[Observation]:
         ("d5", shared("demo-api-notes", "API keys and notes", {"type": "anyone", "role": "reader"},
                       {"type": "domain", "role": "writer", "domain": "acme.example"})),
     ):
-        found += google.file_sharing(row, by_id[owner]["primaryEmail"], company)
+        sharing = google.file_sharing(row, by_id[owner]["primaryEmail"], company)
+        found += sharing
+        results = dlp.scan(contents.get(row["id"], ""))
+        if results:
+            found += google.file_dlp(sharing, DlpCheck.details(results))
     found += google.public_calendar(by_id["d3"], [{"scope": {"type": "default"}, "role": "reader"}])
     found += google.mail_delegates(by_id["d1"], [{"delegateEmail": "assistant@acme.example",
                                                  "verificationStatus": "accepted"}])

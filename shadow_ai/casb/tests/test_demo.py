@@ -26,6 +26,8 @@ def test_seed_demo_makes_two_labelled_integrations_with_findings_idempotently(ca
     first = state()
     assert all(i.is_demo for i in Integration.objects.all()) and Integration.objects.count() == 2
     assert Finding.objects.get(type_key="google_workspace.admin_2fa_disabled").severity == 4
+    dlp = FindingInstance.objects.get(finding__type_key="google_workspace.file_public_edit_dlp")
+    assert dlp.asset == "Sales pipeline Q3" and dlp.details["dlp_samples"][0]["match"] == "XXXX XXXX XXXX XXXX"
     assert Finding.objects.get(type_key="openai.stale_pending_invite").status == "ignored"
     assert DiscoveredApp.objects.get(name="ChatGPT").application.key == "chatgpt"
     assert not ScanRun.objects.exists()

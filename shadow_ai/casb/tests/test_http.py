@@ -61,3 +61,18 @@ def test_server_errors_are_retried_with_backoff_then_raised(vendor_server):
     with pytest.raises(TransientError, match="HTTP 503") as down:
         http.get("/down")
     assert down.value.retry_after >= 1 and len(waits) == 3
+
+
+def test_downloads_give_raw_bytes_nothing_past_the_cap_and_errors_as_usual(vendor_server):
+    http = VendorHTTP(vendor="Acme", hosts={"api": "https://api.acme.example"}, override=vendor_server.url,
+                      max_retries=1, sleep=lambda s: None)
+    vendor_server.route("GET", "/notes.txt", Response(200, raw=b"plain text, not JSON", headers={
+        "Content-Type": "text/plain"}))
+    vendor_server.route("GET", "/big.csv", Response(200, raw=b"x" * 200_000, headers={"Content-Type": "text/csv"}))
+    vendor_server.route("GET", "/gone", Response(404, {"error": {"code": 404, "message": "File not found: gone."}}))
+    assert http.download("/notes.txt", max_bytes=100) == b"plain text, not JSON"
+    assert http.download("/notes.txt", max_bytes=20) == b"plain text, not JSON"  # exactly the cap: whole
+    assert http.download("/big.csv", max_bytes=1000) is None  # too large: not read
+    assert vendor_server.hits("/big.csv")[0].headers["Accept"] == "*/*"
+    with pytest.raises(NotFound, match="File not found"):
+        http.download("/gone", max_bytes=100)

@@ -1,6 +1,6 @@
 """Google Workspace: users (2-Step Verification, recovery, inactivity, suspension), the
 third-party applications they authorized with OAuth, and — acting as each user — the files they
-share, public calendars and mail delegation."""
+share (and, with DLP profiles, what those files contain), public calendars and mail delegation."""
 
 from __future__ import annotations
 
@@ -9,7 +9,18 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from shadow_ai.casb import mailauth
-from shadow_ai.casb.connectors.base import Check, Connector, Context, Field, Observation, Page, Skip, Step, check_call
+from shadow_ai.casb.connectors.base import (
+    Check,
+    Connector,
+    Context,
+    DlpCheck,
+    Field,
+    Observation,
+    Page,
+    Skip,
+    Step,
+    check_call,
+)
 from shadow_ai.casb.connectors.errors import AuthError, BadRequest, NotFound
 from shadow_ai.casb.connectors.google_workspace import client, mapping
 
@@ -20,6 +31,12 @@ SA_HELP = ("The JSON key of a service account with domain-wide delegation (Googl
 NAMED_FAILURES = 5
 #: What one user's check returns: observations, assets read, and the next page inside that user.
 UserResult = tuple[list[Observation], int, str | None]
+#: Why a shared file's content was not scanned for DLP, as the scan's message words it.
+DLP_PASSED_OVER = {
+    "not_text": "not text-based (images, PDFs, archives, other Google file types)",
+    "too_large": "larger than {limit}",
+    "failed": "could not be downloaded (deleted meanwhile, or Google refused the download)",
+}
 
 
 def _keys(types: Sequence[Any]) -> tuple[str, ...]:
@@ -40,6 +57,13 @@ def _position(cursor: str | None) -> tuple[str | None, int, str | None]:
         return None, 0, None
 
 
+def _size(count: int) -> str:
+    for unit, factor in (("MB", 1024 * 1024), ("KB", 1024)):
+        if count >= factor:
+            return f"{count / factor:g} {unit}"
+    return f"{count} bytes"
+
+
 def _api_disabled(exc: AuthError | BadRequest) -> bool:
     said = exc.message
     return any(marker in said for marker in ("has not been used in project", "SERVICE_DISABLED",
@@ -51,7 +75,8 @@ class GoogleWorkspaceConnector(Connector):
     label = "Google Workspace"
     vendor = "Google"
     summary = ("Users' 2-Step Verification, recovery options, inactivity; third-party apps authorized with OAuth; "
-               "files shared publicly or outside the company; public calendars; mail delegation.")
+               "files shared publicly or outside the company, and their content with DLP profiles; public calendars; "
+               "mail delegation.")
     hosts = client.HOSTS
     finding_types = mapping.TYPES
     scopes = (client.USERS_READ, client.USERS_SECURITY)
@@ -69,8 +94,8 @@ class GoogleWorkspaceConnector(Connector):
         "A Google Cloud service account with a JSON key and domain-wide delegation.",
         "Delegated scopes: " + ", ".join(scopes) + ".",
         "Optional delegated scopes (without one, its checks are skipped): " + ", ".join(optional_scopes)
-        + " — file sharing needs the first two, SPF and DMARC the first, public calendars the third, mail delegation "
-        "the fourth.",
+        + " — file sharing (and DLP scanning of shared files' content) needs the first two, SPF and DMARC the first, "
+        "public calendars the third, mail delegation the fourth.",
         "A super admin e-mail for the service account to act as.",
     )
 
@@ -117,7 +142,8 @@ class GoogleWorkspaceConnector(Connector):
         return [
             Step("users", "Checking users and the apps they authorized", self._users,
                  _keys(mapping.USER_TYPES + mapping.APP_TYPES)),
-            Step("files", "Checking the files each user shares", self._files, _keys(mapping.FILE_TYPES)),
+            Step("files", "Checking the files each user shares", self._files,
+                 _keys(mapping.FILE_TYPES + mapping.DLP_TYPES)),
             Step("calendars", "Checking for public calendars", self._calendars, (mapping.CALENDAR_PUBLIC.key,)),
             Step("mail_delegation", "Checking mail delegation", self._delegation, (mapping.MAIL_DELEGATE.key,)),
             Step("mail_auth", "Checking SPF and DMARC of the domains", self._mail_auth, _keys(mapping.MAIL_TYPES)),
@@ -137,15 +163,88 @@ class GoogleWorkspaceConnector(Connector):
 
     def _files(self, ctx: Context, cursor: str | None) -> Page:
         company = self._company_domains(ctx)
+        dlp = ctx.dlp
+        if dlp is None:
+            ctx.unchecked(*_keys(mapping.DLP_TYPES))  # no profiles: contents were not looked at
+        page_size = client.DRIVE_PAGE_DLP if dlp else client.DRIVE_PAGE
 
         def read(row: Mapping[str, Any], page_token: str | None) -> UserResult:
-            files, following = client.owned_files_page(ctx.http, page_token)
+            files, following = client.owned_files_page(ctx.http, page_token, page_size)
             owner = str(row.get("primaryEmail") or "")
-            found = [o for f in files if f.get("shared") for o in mapping.file_sharing(f, owner, company)]
+            found: list[Observation] = []
+            for item in files:
+                if not item.get("shared"):
+                    continue
+                sharing = mapping.file_sharing(item, owner, company)
+                found.extend(sharing)
+                if dlp is not None and sharing:
+                    found.extend(self._file_dlp(ctx, dlp, item, sharing))
             return found, len(files), following
 
-        return self._each_user(ctx, cursor, "files", "File sharing", client.DRIVE_READ, read,
-                               _keys(mapping.FILE_TYPES))
+        page = self._each_user(ctx, cursor, "files", "File sharing", client.DRIVE_READ, read,
+                               _keys(mapping.FILE_TYPES + mapping.DLP_TYPES))
+        if page.next_cursor is None and dlp is not None:
+            self._dlp_summary(ctx, dlp)
+        return page
+
+    # --- DLP: the content of shared files --------------------------------------------------------
+
+    def _file_dlp(self, ctx: Context, dlp: DlpCheck, row: Mapping[str, Any],
+                  sharing: list[Observation]) -> list[Observation]:
+        """The DLP instances of one shared file: its text read as the owner and scanned; one
+        instance per audience it is shared with when a profile triggers."""
+        text = self._file_text(ctx, dlp, row)
+        if text is None:
+            return []
+        results = dlp.scan(text)
+        return mapping.file_dlp(sharing, DlpCheck.details(results)) if results else []
+
+    def _file_text(self, ctx: Context, dlp: DlpCheck, row: Mapping[str, Any]) -> str | None:
+        kind = mapping.content_kind(row)
+        file_id = str(row.get("id") or "")
+        if kind == "folder" or not file_id:
+            return None
+        if kind == "binary":
+            return self._passed_over(ctx, "not_text")
+        size = mapping.size_of(row)
+        if kind == "media" and size is not None and size > dlp.max_bytes:
+            return self._passed_over(ctx, "too_large")
+        try:
+            if kind == "export":
+                data = client.export_file(ctx.http, file_id, mapping.EXPORT_AS[mapping.mime_type(row)], dlp.max_bytes)
+            else:
+                data = client.file_content(ctx.http, file_id, dlp.max_bytes)
+        except NotFound:
+            return self._passed_over(ctx, "failed")  # deleted since files.list
+        except AuthError as exc:
+            if exc.status != 403:
+                raise
+            # fileNotDownloadable, cannotDownloadAbusiveFile, or an export over Google's 10 MB
+            # ("This file is too large to be exported."); throttling 403s were retried already.
+            return self._passed_over(ctx, "too_large" if "too large" in exc.message.lower() else "failed")
+        except BadRequest:
+            return self._passed_over(ctx, "failed")
+        if data is None or len(data) > dlp.max_bytes:
+            return self._passed_over(ctx, "too_large")
+        if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+            return data.decode("utf-16", "replace")
+        return data.decode("utf-8-sig", "replace")
+
+    def _passed_over(self, ctx: Context, why: str) -> None:
+        counts = ctx.state.setdefault("files_dlp_passed_over", {})
+        counts[why] = int(counts.get(why, 0)) + 1
+        return None
+
+    def _dlp_summary(self, ctx: Context, dlp: DlpCheck) -> None:
+        """One message per scan: how many shared files' contents were not scanned, and why."""
+        counts = {k: int(v) for k, v in (ctx.state.get("files_dlp_passed_over") or {}).items() if v}
+        total = sum(counts.values())
+        if not total:
+            return
+        parts = [f"{counts[why]} {text.format(limit=_size(dlp.max_bytes))}"
+                 for why, text in DLP_PASSED_OVER.items() if counts.get(why)]
+        files = "1 shared file was" if total == 1 else f"{total} shared files were"
+        ctx.warn(f"DLP: {files} not scanned for sensitive data — {'; '.join(parts)}.")
 
     def _calendars(self, ctx: Context, cursor: str | None) -> Page:
         def read(row: Mapping[str, Any], page_token: str | None) -> UserResult:

@@ -11,7 +11,11 @@ Sharing checks act as each user in turn (the same delegation, ``sub`` = the user
 user and scope set): Drive API v3 ``files.list`` (the files the user owns, with their
 permissions), Calendar API ``acl.list`` on the user's primary calendar and Gmail API
 ``users.settings.delegates.list``. Their scopes are optional: when delegation does not grant
-one, the token endpoint answers ``unauthorized_client`` and ``ScopeNotGranted`` says which."""
+one, the token endpoint answers ``unauthorized_client`` and ``ScopeNotGranted`` says which.
+
+For DLP, the content of a shared file is read as its owner with the same ``drive.readonly``
+scope: Google Docs, Sheets and Slides through ``files.export`` (Google caps an export at 10 MB),
+other files through ``files.get`` with ``alt=media``."""
 
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import quote
 
 import jwt
 
@@ -51,8 +56,12 @@ GMAIL_SETTINGS = SCOPE + "gmail.settings.basic"
 # Every file the user owns and has not trashed: a file shared with one outside address has the
 # visibility "limited", so a visibility filter would miss it; unshared files are dropped here.
 DRIVE_QUERY = "'me' in owners and trashed = false"
-DRIVE_FIELDS = ("nextPageToken, incompleteSearch, files(id, name, mimeType, webViewLink, shared, "
+DRIVE_FIELDS = ("nextPageToken, incompleteSearch, files(id, name, mimeType, size, webViewLink, shared, "
                 "permissions(id, type, role, emailAddress, domain, allowFileDiscovery, deleted))")
+#: Drive files.list pages: the most Google gives; smaller when each shared file is also downloaded
+#: for DLP, so one page (one checkpoint) stays a bounded amount of work.
+DRIVE_PAGE = 1000
+DRIVE_PAGE_DLP = 100
 
 
 class ScopeNotGranted(AuthError):
@@ -208,7 +217,7 @@ def domain_names(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     return sorted({n.lower() for n in names if n})
 
 
-def owned_files_page(http: VendorHTTP, page_token: str | None, page_size: int = 1000
+def owned_files_page(http: VendorHTTP, page_token: str | None, page_size: int = DRIVE_PAGE
                      ) -> tuple[list[Mapping[str, Any]], str | None]:
     """One page of the files the acting user owns, with their permissions (Drive files.list)."""
     params: dict[str, Any] = {"q": DRIVE_QUERY, "fields": DRIVE_FIELDS, "pageSize": page_size, "spaces": "drive",
@@ -218,6 +227,20 @@ def owned_files_page(http: VendorHTTP, page_token: str | None, page_size: int = 
     reply = http.get("/drive/v3/files", host="www", params=params)
     following = reply.data.get("nextPageToken") if isinstance(reply.data, Mapping) else None
     return items(reply.data, "files"), (str(following) if following and following != page_token else None)
+
+
+def export_file(http: VendorHTTP, file_id: str, mime_type: str, max_bytes: int) -> bytes | None:
+    """A Google Docs editors file exported as ``mime_type`` (Drive files.export), or None when it
+    is larger than ``max_bytes`` (nothing more is read)."""
+    return http.download(f"/drive/v3/files/{quote(file_id, safe='')}/export", host="www",
+                         params={"mimeType": mime_type}, max_bytes=max_bytes)
+
+
+def file_content(http: VendorHTTP, file_id: str, max_bytes: int) -> bytes | None:
+    """A stored (non-Google) file's bytes (Drive files.get with alt=media), or None when it is
+    larger than ``max_bytes``."""
+    return http.download(f"/drive/v3/files/{quote(file_id, safe='')}", host="www", params={"alt": "media"},
+                         max_bytes=max_bytes)
 
 
 def calendar_acl(http: VendorHTTP, calendar: str = "primary") -> list[Mapping[str, Any]]:

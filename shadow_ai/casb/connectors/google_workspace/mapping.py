@@ -4,6 +4,7 @@ finding instances."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -75,6 +76,26 @@ FILE_DOMAIN_EDIT = _t("file_domain_edit", "File shared company-wide with edit ac
                       "Everyone in the organization can edit this file. " + _DOMAIN_FIX, "File")
 FILE_DOMAIN_VIEW = _t("file_domain_view", "File shared company-wide with view access", Severity.MEDIUM,
                       "Everyone in the organization can read this file. " + _DOMAIN_FIX, "File")
+_DLP = ("It contains data your DLP profiles flag (see the matches): take that data out of the file, or narrow its "
+        "sharing. ")
+
+
+def _dlp(key: str, title: str, severity: Severity, who: str, fix: str) -> FindingType:
+    return _t(key, f"{title} with DLP Profile match", severity, f"{who} {_DLP}{fix}", "File")
+
+
+DLP_PUBLIC_EDIT = _dlp("file_public_edit_dlp", "File publicly accessible with edit access", Severity.CRITICAL,
+                       "Anyone with the link can read and change this file.", _PUBLIC_FIX)
+DLP_PUBLIC_VIEW = _dlp("file_public_view_dlp", "File publicly accessible with view access", Severity.HIGH,
+                       "Anyone with the link can read this file.", _PUBLIC_FIX)
+DLP_EXTERNAL_EDIT = _dlp("file_external_edit_dlp", "File shared outside company with edit access", Severity.HIGH,
+                         "People outside the organization can read and edit this file.", _EXTERNAL_FIX)
+DLP_DOMAIN_EDIT = _dlp("file_domain_edit_dlp", "File shared company-wide with edit access", Severity.MEDIUM,
+                       "Everyone in the organization can read and edit this file.", _DOMAIN_FIX)
+DLP_DOMAIN_VIEW = _dlp("file_domain_view_dlp", "File shared company-wide with view access", Severity.MEDIUM,
+                       "Everyone in the organization can read this file.", _DOMAIN_FIX)
+DLP_EXTERNAL_VIEW = _dlp("file_external_view_dlp", "File shared outside company with view access", Severity.MEDIUM,
+                         "People outside the organization can read this file.", _EXTERNAL_FIX)
 CALENDAR_PUBLIC = _t("calendar_public", "Calendar is publicly accessible", Severity.MEDIUM,
                      "Ask the user to turn off “Make available to public” in the calendar's Settings › Access "
                      "permissions for events, and limit external calendar sharing (Admin console › Apps › Google "
@@ -89,7 +110,8 @@ USER_TYPES = (ADMIN_2FA, USER_2FA, NO_RECOVERY_EMAIL, NO_RECOVERY_PHONE, INACTIV
 APP_TYPES = (APP_DRIVE, APP_GMAIL, APP_DOCS, APP_CALENDAR, APP_SLIDES, APP_SHEETS, APP_SIGN_IN)
 FILE_TYPES = (FILE_PUBLIC_EDIT, FILE_PUBLIC_VIEW, FILE_EXTERNAL_EDIT, FILE_EXTERNAL_VIEW, FILE_DOMAIN_EDIT,
               FILE_DOMAIN_VIEW)
-TYPES = USER_TYPES + APP_TYPES + FILE_TYPES + (CALENDAR_PUBLIC, MAIL_DELEGATE)
+DLP_TYPES = (DLP_PUBLIC_EDIT, DLP_PUBLIC_VIEW, DLP_EXTERNAL_EDIT, DLP_DOMAIN_EDIT, DLP_DOMAIN_VIEW, DLP_EXTERNAL_VIEW)
+TYPES = USER_TYPES + APP_TYPES + FILE_TYPES + DLP_TYPES + (CALENDAR_PUBLIC, MAIL_DELEGATE)
 
 # Drive roles: these can change the file (or its folder's content); reader and commenter only see it.
 EDIT_ROLES = {"owner", "organizer", "fileOrganizer", "writer"}
@@ -99,6 +121,21 @@ _FILE_KINDS = {  # audience → (edit type, view type)
     "outside": (FILE_EXTERNAL_EDIT, FILE_EXTERNAL_VIEW),
     "company": (FILE_DOMAIN_EDIT, FILE_DOMAIN_VIEW),
 }
+
+#: A sharing finding type → the same audience and access with a DLP profile match.
+DLP_OF = {FILE_PUBLIC_EDIT.key: DLP_PUBLIC_EDIT, FILE_PUBLIC_VIEW.key: DLP_PUBLIC_VIEW,
+          FILE_EXTERNAL_EDIT.key: DLP_EXTERNAL_EDIT, FILE_EXTERNAL_VIEW.key: DLP_EXTERNAL_VIEW,
+          FILE_DOMAIN_EDIT.key: DLP_DOMAIN_EDIT, FILE_DOMAIN_VIEW.key: DLP_DOMAIN_VIEW}
+# Google Docs editors files and the text formats they are exported as for DLP (a spreadsheet's CSV
+# export holds its first sheet only — Google's rule).
+GOOGLE_APPS = "application/vnd.google-apps."
+EXPORT_AS = {GOOGLE_APPS + "document": "text/plain", GOOGLE_APPS + "presentation": "text/plain",
+             GOOGLE_APPS + "spreadsheet": "text/csv"}
+_TEXT_TYPES = {"application/json", "application/ld+json", "application/x-ndjson", "application/xml",
+               "application/csv", "application/x-yaml", "application/yaml", "application/javascript",
+               "application/x-javascript", "application/typescript", "application/sql", "application/x-sql",
+               "application/x-sh", "application/x-httpd-php", "application/x-python", "application/toml",
+               "application/rtf", "application/x-tex", "application/graphql", "application/x-www-form-urlencoded"}
 
 SCOPE = "https://www.googleapis.com/auth/"
 SIGN_IN_SCOPES = {"openid", "email", "profile", SCOPE + "userinfo.email", SCOPE + "userinfo.profile",
@@ -229,6 +266,39 @@ def file_sharing(row: Mapping[str, Any], owner: str, company: set[str]) -> list[
             details={"file_id": row.get("id"), "mime_type": row.get("mimeType"), "link": row.get("webViewLink"),
                      "shared_with": sorted(seen["grantees"]), "roles": sorted(seen["roles"])}))
     return observations
+
+
+def mime_type(row: Mapping[str, Any]) -> str:
+    return str(row.get("mimeType") or "").split(";")[0].strip().lower()
+
+
+def content_kind(row: Mapping[str, Any]) -> str:
+    """How a file's text is read for DLP: "export" (a Google Docs, Sheets or Slides file),
+    "media" (a stored text-based file), "folder" (nothing to read) or "binary" (not scanned:
+    images, PDFs, archives, other Google types)."""
+    mime = mime_type(row)
+    if mime in EXPORT_AS:
+        return "export"
+    if mime in (GOOGLE_APPS + "folder", GOOGLE_APPS + "shortcut"):
+        return "folder"
+    if mime.startswith("text/") or mime in _TEXT_TYPES or mime.endswith(("+json", "+xml")):
+        return "media"
+    return "binary"
+
+
+def size_of(row: Mapping[str, Any]) -> int | None:
+    """The file's ``size`` (Drive sends an int64 as a string); None when Drive gives none."""
+    try:
+        return int(row["size"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def file_dlp(sharing: Iterable[Observation], dlp_details: Mapping[str, Any]) -> list[Observation]:
+    """The DLP twin of each sharing instance of one file: same audience, access and key, the
+    sharing details plus what the DLP match keeps (``DlpCheck.details``)."""
+    return [replace(o, type_key=DLP_OF[o.type_key].key, details={**o.details, **dlp_details})
+            for o in sharing if o.type_key in DLP_OF]
 
 
 def public_calendar(user_row: Mapping[str, Any], rules: Iterable[Mapping[str, Any]]) -> list[Observation]:

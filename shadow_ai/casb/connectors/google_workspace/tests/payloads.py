@@ -1,7 +1,8 @@
 """Replies shaped like Google's documented responses: the OAuth token endpoint (JWT bearer grant),
 Directory API ``users.list`` / ``tokens.list`` / ``customers.get`` / ``domains.list``, the
 Enterprise License Manager's ``licenseAssignments.listForProduct``, Drive API v3 ``files.list``
-(with ``fields``), Calendar API ``acl.list`` and Gmail API ``users.settings.delegates.list``.
+(with ``fields``), ``files.export`` and ``files.get?alt=media`` (file content, for DLP), Calendar
+API ``acl.list`` and Gmail API ``users.settings.delegates.list``.
 
 The token endpoint checks the assertion's signature against the service account's public key,
 like Google does, and gives a token naming its subject and scopes, so the per-user APIs answer
@@ -180,6 +181,104 @@ def files() -> dict[str, list[list[dict]]]:
              drive_file("f-gone", "Old share", cleo, {**person("ex@gone.example", "reader"), "deleted": True})],
         ],
     }
+
+
+def blob(file_id: str, name: str, owner: str, mime: str, size: int, *shares: dict) -> dict:
+    """A stored (uploaded) file: Drive gives its ``size`` in bytes, as a string (int64)."""
+    return {"id": file_id, "name": name, "mimeType": mime, "size": str(size),
+            "webViewLink": f"https://drive.google.com/file/d/{file_id}/view?usp=drivesdk", "shared": bool(shares),
+            "permissions": [person(owner, "owner"), *shares]}
+
+
+def sheet(file_id: str, name: str, owner: str, *shares: dict) -> dict:
+    return {**drive_file(file_id, name, owner, *shares), "mimeType": "application/vnd.google-apps.spreadsheet",
+            "webViewLink": f"https://docs.google.com/spreadsheets/d/{file_id}/edit?usp=drivesdk"}
+
+
+CARD = "4111 1111 1111 1111"  # a Visa test number: passes the Luhn check
+BOM = "\ufeff"  # Google's text/plain export of a Doc starts with one
+
+
+def dlp_files() -> dict[str, list[list[dict]]]:
+    """``files()`` for a DLP scan: the same shares, plus stored files (text, image, too large), a
+    spreadsheet and a Doc too large for Google to export; eli's Drive answers this time."""
+    ben, cleo = "ben@acme.example", "cleo@acme.example"
+    pages = files()
+    pages[ADMIN] = [[drive_file("f-handbook", "Handbook (600 pages)", ADMIN, anyone("reader"))]]
+    pages[cleo][0][0] = blob("f-contract", "contract.txt", cleo, "text/plain", 51,
+                             person("lawyer@lawfirm.example", "writer"))
+    pages[cleo][0] += [
+        blob("f-photo", "team.png", cleo, "image/png", 20480, anyone("reader")),
+        blob("f-dump", "export.csv", cleo, "text/csv", 10008, domain("acme.example", "reader")),
+        sheet("f-ledger", "Expenses", cleo, domain("acme.example", "writer")),
+    ]
+    pages["eli@acme.example"] = [[]]
+    assert pages[ben][0][1]["id"] == "f-notes"  # unshared, with a card number in it: never read
+    return pages
+
+
+def contents() -> dict[str, str | Response]:
+    """What each file holds, by id, as files.export / alt=media give it."""
+    return {
+        "f-budget": f"{BOM}Budget 2025\r\nTravel: company card {CARD}, expires 12/29.\r\n",
+        "f-notes": f"{BOM}My own card {CARD}\r\n",
+        "f-roadmap": f"{BOM}Roadmap\r\nQ3: pay the vendor with card {CARD}.\r\n",
+        "f-deck": f"{BOM}Launch deck\r\nOur new product ships in May.\r\n",
+        "f-contract": f"Contract draft\nDeposit by card {CARD}\n",
+        "f-wiki": Response(404, {"error": {"code": 404, "message": "File not found: f-wiki.", "errors": [
+            {"message": "File not found: f-wiki.", "domain": "global", "reason": "notFound", "location": "fileId",
+             "locationType": "parameter"}]}}),
+        "f-handbook": Response(403, {"error": {"code": 403, "message": "This file is too large to be exported.",
+                                               "errors": [{"domain": "global", "reason": "exportSizeLimitExceeded",
+                                                           "message": "This file is too large to be exported."}]}}),
+        "f-ledger": f"Date,Item,Card\r\n2025-03-01,Hotel,{CARD}\r\n",
+        "f-photo": "\x89PNG binary",
+        "f-dump": "id,name\n" + "1,x\n" * 2500,
+    }
+
+
+EXPORTS = {"application/vnd.google-apps.document": {"text/plain", "text/html", "application/pdf"},
+           "application/vnd.google-apps.presentation": {"text/plain", "application/pdf"},
+           "application/vnd.google-apps.spreadsheet": {"text/csv", "application/pdf"}}
+
+
+def _drive_error(status: int, reason: str, message: str) -> Response:
+    return Response(status, {"error": {"code": status, "message": message, "errors": [
+        {"message": message, "domain": "global", "reason": reason}]}})
+
+
+def serve_contents(server: VendorServer, pages: dict[str, list[list[dict]]], held: dict[str, str | Response]) -> None:
+    """Drive ``files.export`` and ``files.get`` (``alt=media``) for every file of ``pages``: each
+    answers only its owner's Drive token; Docs editors files only export (to the formats Google
+    lists), stored files only download, as Google's API does."""
+    for owner, chunks in pages.items():
+        for row in (r for chunk in chunks for r in chunk):
+            server.route("GET", f"/drive/v3/files/{row['id']}/export", _content(owner, row, held, export=True))
+            server.route("GET", f"/drive/v3/files/{row['id']}", _content(owner, row, held, export=False))
+
+
+def _content(owner: str, row: dict, held: dict[str, str | Response], *, export: bool):
+    def handler(request: Request) -> Response | dict:
+        if request.headers.get("Authorization") != f"Bearer {user_token(owner, DRIVE)}":
+            return _drive_error(404, "notFound", f"File not found: {row['id']}.")
+        google = row["mimeType"].startswith("application/vnd.google-apps.")
+        if export:
+            if not google:
+                return _drive_error(403, "fileNotExportable", "Export only supports Docs Editors files.")
+            if request.arg("mimeType") not in EXPORTS.get(row["mimeType"], ()):
+                return _drive_error(400, "badRequest", "The requested conversion is not supported.")
+        elif request.arg("alt") != "media":
+            return {"kind": "drive#file", "id": row["id"], "name": row["name"], "mimeType": row["mimeType"]}
+        elif google:
+            return _drive_error(403, "fileNotDownloadable",
+                                "Only files with binary content can be downloaded. Use Export with Docs Editors files.")
+        body = held.get(row["id"], "")
+        if isinstance(body, Response):
+            return body
+        kind = request.arg("mimeType") if export else row["mimeType"]
+        return Response(200, raw=body.encode(), headers={"Content-Type": f"{kind}; charset=utf-8"})
+
+    return handler
 
 
 def files_handler(pages: dict[str, list[list[dict]]]):
