@@ -18,7 +18,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from shadow_ai.casb.connectors.base import Connector, Context, Observation, Skip
+from shadow_ai.casb.connectors.base import Connector, Context, DlpCheck, Observation, Skip
+from shadow_ai.dlp import engine as dlp_engine
 
 # The replayed payloads date things relative to this moment (taken once, when tests start), so
 # a worker process using the real clock sees the same ages as a test using this one.
@@ -214,6 +215,17 @@ def collect(connector: Connector, ctx: Context, *, max_pages: int = 1000) -> Col
             if cursor is None:
                 break
     return Collected(found, skipped, ctx.state, list(ctx.warnings))
+
+
+def predefined_dlp(*keys: str, max_bytes: int = 4096) -> DlpCheck:
+    """A ``ctx.dlp`` of predefined profiles (``"financial_information"``…), built without a
+    database the way the scanner compiles an integration's profiles."""
+    profiles = []
+    for number, spec in enumerate(dlp_engine.PREDEFINED_PROFILES, start=1):
+        if spec.key in keys:
+            entries = tuple(dlp_engine.ENTRIES_BY_KEY[k] for k in spec.entry_keys)
+            profiles.append(dlp_engine.Profile(id=number, name=spec.name, entries=entries))
+    return DlpCheck(tuple(profiles), max_bytes)
 
 
 def iter_json_lines(items: Iterable[dict]) -> bytes:

@@ -13,7 +13,7 @@ import json
 import random
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -200,16 +200,28 @@ class VendorHTTP:
         return self.request("POST", path, host=host, data=data, json_body=json_body, headers=headers,
                             authenticated=authenticated)
 
+    def download(self, path: str, *, max_bytes: int, host: str = "api", params: Any = None,
+                 headers: Mapping[str, str] | None = None, authenticated: bool = True,
+                 redirect_hosts: Sequence[str] = ()) -> bytes | None:
+        """The bytes of a file (not JSON), or None when it is larger than ``max_bytes`` (nothing
+        more is read). A redirect is followed once, and only to a host ending in one of
+        ``redirect_hosts`` (a vendor's pre-signed storage URL), without our credentials."""
+        reply = self.request("GET", path, host=host, params=params, headers=headers, authenticated=authenticated,
+                             raw_limit=max_bytes, redirect_hosts=redirect_hosts)
+        return reply.data
+
     def request(
         self, method: str, path: str, *, host: str = "api", params: Any = None, data: Any = None,
         json_body: Any = None, headers: Mapping[str, str] | None = None, authenticated: bool = True,
+        raw_limit: int | None = None, redirect_hosts: Sequence[str] = (),
     ) -> Reply:
         url = self.url(path, host)
         where = self.describe(url)
         attempt, refreshed = 0, False
         while True:
             attempt += 1
-            error, wait = self._attempt(method, url, where, params, data, json_body, headers, authenticated)
+            error, wait = self._attempt(method, url, where, params, data, json_body, headers, authenticated,
+                                        raw_limit, redirect_hosts)
             if isinstance(error, Reply):
                 return error
             if (isinstance(error, AuthError) and error.status == 401 and authenticated and self.refresh_auth
@@ -228,17 +240,36 @@ class VendorHTTP:
                 self.on_wait(wait)
             self.sleep(wait)
 
+    def _redirect_allowed(self, location: str, hosts: Sequence[str]) -> bool:
+        parts = urlsplit(location)
+        if self.override:
+            return parts.netloc == urlsplit(self.override).netloc
+        name = (parts.hostname or "").lower()
+        return parts.scheme == "https" and any(name == h or name.endswith("." + h) for h in hosts)
+
     def _attempt(self, method: str, url: str, where: str, params: Any, data: Any, json_body: Any,
-                 headers: Mapping[str, str] | None, authenticated: bool) -> tuple[Any, float | None]:
-        sent = {"Accept": "application/json", **self.headers, **(headers or {})}
+                 headers: Mapping[str, str] | None, authenticated: bool, raw_limit: int | None = None,
+                 redirect_hosts: Sequence[str] = ()) -> tuple[Any, float | None]:
+        sent = {"Accept": "application/json" if raw_limit is None else "*/*", **self.headers, **(headers or {})}
         if authenticated and self.auth is not None:
             sent.update(self.auth())
         self.requests_made += 1
+        timeout = (min(10.0, self.timeout), self.timeout)
         try:
             response = self.session.request(
                 method, url, params=params, data=data, json=json_body, headers=sent, allow_redirects=False,
-                timeout=(min(10.0, self.timeout), self.timeout), stream=True,
+                timeout=timeout, stream=True,
             )
+            location = response.headers.get("Location", "")
+            if (raw_limit is not None and 300 <= response.status_code < 400 and location
+                    and self._redirect_allowed(location, redirect_hosts)):
+                # A pre-signed storage URL: it carries its own authorization, ours must not travel there.
+                response.close()
+                self.requests_made += 1
+                response = self.session.request("GET", location, headers={"Accept": "*/*"}, allow_redirects=False,
+                                                timeout=timeout, stream=True)
+            if raw_limit is not None and 200 <= response.status_code < 300:
+                return Reply(response.status_code, response.headers, self._read_capped(response, raw_limit), url), None
             body = self._read(response)
         except requests.Timeout:
             return TransientError(f"{where} did not answer within {self.timeout:g} seconds."), None
@@ -289,6 +320,20 @@ class VendorHTTP:
                 return True
             return "rate limit" in error_text(body).lower()
         return False
+
+    def _read_capped(self, response: requests.Response, limit: int) -> bytes | None:
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > limit:
+            response.close()
+            return None
+        chunks, size = [], 0
+        for chunk in response.iter_content(64 * 1024):
+            size += len(chunk)
+            if size > limit:
+                response.close()
+                return None
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     def _read(self, response: requests.Response) -> bytes:
         chunks, size = [], 0
