@@ -212,6 +212,17 @@ def dlp_check(integration: Integration) -> DlpCheck | None:
     return DlpCheck(tuple(profiles), settings.CASB_DLP_MAX_BYTES) if profiles else None
 
 
+def _connector_state(run: ScanRun, state: dict[str, Any]) -> dict[str, Any]:
+    """The connector's checkpointed state; a new run starts with what the integration's last
+    finished scan left in ``carry`` as ``carried`` (a watermark such as "read up to here")."""
+    if "connector" in state:
+        return dict(state["connector"] or {})
+    previous = (ScanRun.objects.filter(integration_id=run.integration_id, status=ScanRun.Status.SUCCEEDED)
+                .exclude(pk=run.pk).order_by("-finished_at").values_list("state", flat=True).first())
+    carry = ((previous or {}).get("connector") or {}).get("carry")
+    return {"carried": carry} if carry else {}
+
+
 def _backoff(failures: int) -> float:
     base = float(settings.CASB_RETRY_BASE_SECONDS)
     return min(float(settings.CASB_RETRY_MAX_SECONDS), base * 2 ** (failures - 1)) * (0.75 + random.random() / 2)
@@ -232,7 +243,7 @@ def execute(run_id: int, *, owner: str | None = None, sleep: Callable[[float], N
         connector = integration.connector
         state = dict(run.state or {})
         ctx = context_for(connector, credentials=integration.secret_values(), config=integration.config,
-                          base_url=integration.base_url, state=dict(state.get("connector") or {}),
+                          base_url=integration.base_url, state=_connector_state(run, state),
                           on_wait=lambda seconds: keep_lease(run.pk, owner, seconds), sleep=sleep,
                           dlp=dlp_check(integration))
         steps = connector.steps(ctx)

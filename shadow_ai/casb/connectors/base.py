@@ -12,7 +12,9 @@ A connector is a stateless class per vendor, registered in ``connectors/__init__
   transaction, so a scan stopped anywhere resumes from its last page and never counts twice.
 
 Connectors never touch the database: everything they need between pages lives in ``ctx.state``
-(a small JSON dict the scanner checkpoints with the cursor)."""
+(a small JSON dict the scanner checkpoints with the cursor). What a connector puts under
+``ctx.state["carry"]`` outlives the scan: the next scan starts with it as ``ctx.state["carried"]``,
+if this one finished (a watermark: "interactions read up to here")."""
 
 from __future__ import annotations
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from shadow_ai.casb import mailauth
 from shadow_ai.casb.connectors.base import Check, Connector, Context, Field, Observation, Page, Skip, Step, check_call
@@ -23,8 +25,17 @@ PERMISSIONS = ("Application.Read.All", "DelegatedPermissionGrant.Read.All", "Use
 #: Optional permissions: each one's step is skipped without it (see ``_per_user``).
 AUTH_METHODS, MAILBOX, CALENDARS = "UserAuthenticationMethod.Read.All", "MailboxSettings.Read", "Calendars.Read"
 FILES, SITES = "Files.Read.All", "Sites.Read.All"
-OPTIONAL_PERMISSIONS = (AUTH_METHODS, MAILBOX, CALENDARS, FILES, SITES)
+COPILOT = "AiEnterpriseInteraction.Read.All"
+OPTIONAL_PERMISSIONS = (AUTH_METHODS, MAILBOX, CALENDARS, FILES, SITES, COPILOT)
 SHARING_TYPES = tuple(t.key for t in mapping.SHARING_TYPES)
+DLP_SHARING_TYPES = tuple(t.key for t in mapping.DLP_SHARING_TYPES)
+COPILOT_TYPES = tuple(t.key for t in mapping.COPILOT_TYPES)
+#: Downloads per page (a delta page of a drive, a page of Copilot interactions), so a page and its
+#: checkpoint take seconds: files beyond it are passed over, counted, and their DLP types not resolved.
+DOWNLOADS_PER_PAGE = 25
+#: How far back the first scan reads Copilot interactions (later scans read from where the last
+#: complete scan stopped).
+COPILOT_FIRST_DAYS = 30
 
 
 class Microsoft365Connector(Connector):
@@ -48,7 +59,8 @@ class Microsoft365Connector(Connector):
         "An app registration in Entra ID with a client secret.",
         "Microsoft Graph application permissions, admin-consented (read-only): " + ", ".join(PERMISSIONS) + ".",
         "Optional, for authentication methods, inbox rules, calendar sharing, OneDrive sharing and SharePoint "
-        "sharing: " + ", ".join(OPTIONAL_PERMISSIONS) + ".",
+        "sharing (and the contents of widely shared files) and Copilot interactions: "
+        + ", ".join(OPTIONAL_PERMISSIONS) + ".",
     )
 
     def prepare(self, ctx: Context) -> None:
@@ -81,6 +93,8 @@ class Microsoft365Connector(Connector):
                                        mailbox or anyone))
         results.append(_optional_check(ctx, f"SharePoint sharing ({SITES}, optional)", SITES,
                                        lambda http, _: client.sites(http, None), "tenant"))
+        results.append(_optional_check(ctx, f"Copilot interactions ({COPILOT}, optional)", COPILOT,
+                                       _try_copilot, mailbox or anyone))
         return results
 
     def _sample_users(self, ctx: Context) -> tuple[str, str]:
@@ -109,8 +123,12 @@ class Microsoft365Connector(Connector):
             Step("calendars", "Checking calendar sharing", self._calendars, (mapping.CALENDAR_EXTERNAL.key,)),
             Step("mail_auth", "Checking SPF and DMARC of the verified domains", self._mail_auth,
                  tuple(t.key for t in mapping.MAIL_TYPES)),
-            Step("onedrive_sharing", "Checking OneDrive sharing links", self._onedrive_sharing, SHARING_TYPES),
-            Step("sharepoint_sharing", "Checking SharePoint sharing links", self._sharepoint_sharing, SHARING_TYPES),
+            Step("onedrive_sharing", "Checking OneDrive sharing links", self._onedrive_sharing,
+                 SHARING_TYPES + DLP_SHARING_TYPES),
+            Step("sharepoint_sharing", "Checking SharePoint sharing links", self._sharepoint_sharing,
+                 SHARING_TYPES + DLP_SHARING_TYPES),
+            Step("copilot", "Scanning Copilot interactions with the DLP profiles", _copilot, COPILOT_TYPES),
+            Step("content_summary", "Summing up the content scan", _content_summary),
         ]
 
     def _applications(self, ctx: Context, cursor: str | None) -> Page:
@@ -308,7 +326,7 @@ def _refused(ctx: Context, exc: AuthError, *, step: str, permission: str, what: 
     once."""
     if exc.status != 403:
         raise exc
-    ctx.unchecked(*SHARING_TYPES)
+    ctx.unchecked(*SHARING_TYPES, *DLP_SHARING_TYPES)
     if not ctx.state.get(f"{step}_read"):
         raise Skip(f"The app lacks the optional {permission} application permission (or its admin consent), so "
                    f"{what} sharing links were not checked. {exc.message}") from None
@@ -329,7 +347,7 @@ def _containers(ctx: Context, step: str, link: str | None, read: Containers, per
     except AuthError as exc:
         if exc.status != 403:
             raise
-        ctx.unchecked(*SHARING_TYPES)
+        ctx.unchecked(*SHARING_TYPES, *DLP_SHARING_TYPES)
         raise Skip(f"The app lacks the optional {permission} application permission (or its admin consent), so "
                    f"{what} sharing links were not checked. {exc.message}") from None
     ctx.cache[f"{step}_containers"] = (link, rows, following)
@@ -393,6 +411,8 @@ def _delta_page(ctx: Context, pos: dict[str, Any], *, step: str, permission: str
         pos["delta"] = None
         return [], 0
     ctx.state[f"{step}_read"] = True
+    if ctx.dlp is None:
+        ctx.unchecked(*DLP_SHARING_TYPES)  # no profiles: contents are not read, earlier DLP findings kept
     found: list[Observation] = []
     for item in rows:
         if not mapping.needs_permissions(item):
@@ -405,7 +425,7 @@ def _delta_page(ctx: Context, pos: dict[str, Any], *, step: str, permission: str
             _refused(ctx, exc, step=step, permission=permission, what=what)
             continue
         found.extend(mapping.shared_item(drive, item, permissions, now=ctx.now))
-    return found, len(rows)
+    return found + _scan_shared_files(ctx, found), len(rows)
 
 
 def _optional_check(ctx: Context, name: str, permission: str, call: Callable[[Any, str], Any], user_id: str
@@ -421,3 +441,207 @@ def _optional_check(ctx: Context, name: str, permission: str, call: Callable[[An
     except ConnectorError as exc:
         return Check(name, False, exc.message, required=False)
     return Check(name, True, "Readable.", required=False)
+
+
+def _try_copilot(http: Any, user_id: str) -> None:
+    now = datetime.now(UTC)
+    client.copilot_interactions(http, user_id, None, since=_graph_time(now), until=_graph_time(now))
+
+
+# --- DLP: file contents and Copilot interactions -------------------------------------------------
+
+
+def _count(ctx: Context, what: str, unchecked: tuple[str, ...] = ()) -> None:
+    """Files passed over (``binary``, ``oversized``) or not read (``failed``, ``deferred``), told once per
+    scan by the last step. Those not read leave ``unchecked`` types as they were."""
+    counts = ctx.state.setdefault("content_counts", {})
+    counts[what] = counts.get(what, 0) + 1
+    if unchecked and what in ("failed", "deferred"):
+        ctx.unchecked(*unchecked)
+
+
+def _file_matches(ctx: Context, drive_id: str, item_id: str, name: str, mime: str | None, size: Any, *,
+                  budget: list[int], unchecked: tuple[str, ...]) -> dict[str, Any] | None:
+    """The DLP details of one file's contents, or None (no match, or not read: counted). Only text
+    files no larger than ``ctx.dlp.max_bytes`` are downloaded; ``budget`` counts a page's downloads."""
+    assert ctx.dlp is not None
+    cache = ctx.cache.setdefault("content_results", {})
+    if (drive_id, item_id) in cache:
+        return cache[(drive_id, item_id)]  # one file, two audiences or two Copilot references: read once
+    if not mapping.is_text_file(name, mime):
+        _count(ctx, "binary")
+        cache[(drive_id, item_id)] = None
+        return None
+    if isinstance(size, int) and size > ctx.dlp.max_bytes:
+        _count(ctx, "oversized")
+        cache[(drive_id, item_id)] = None
+        return None
+    if budget[0] <= 0:
+        _count(ctx, "deferred", unchecked)
+        return None
+    budget[0] -= 1
+    try:
+        content = client.item_content(ctx.http, drive_id, item_id, max_bytes=ctx.dlp.max_bytes)
+    except (NotFound, AuthError, BadRequest) as exc:
+        if isinstance(exc, AuthError) and exc.status != 403:
+            raise
+        _count(ctx, "failed", unchecked)
+        return None
+    if content is None:
+        _count(ctx, "oversized")
+        return None
+    results = ctx.dlp.scan(mapping.decode_text(content))
+    cache[(drive_id, item_id)] = found = ctx.dlp.details(results) if results else None
+    return found
+
+
+def _scan_shared_files(ctx: Context, shared: list[Observation]) -> list[Observation]:
+    """The DLP instances of the files on a delta page shared with anyone or the organization."""
+    if ctx.dlp is None:
+        return []
+    budget, found = [DOWNLOADS_PER_PAGE], []
+    for observation in shared:
+        if observation.type_key not in mapping.DLP_OF:
+            continue  # a folder
+        d = observation.details
+        matches = _file_matches(ctx, str(d["drive_id"]), str(d["item_id"]), str(d.get("name") or ""),
+                                d.get("mime_type"), d.get("size"), budget=budget, unchecked=DLP_SHARING_TYPES)
+        if matches:
+            found.append(mapping.dlp_shared_file(observation, matches))
+    return found
+
+
+def _graph_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _copilot_window(ctx: Context) -> tuple[str, str]:
+    """Interactions created since the last complete scan (the scanner carries ``carry`` of a
+    finished scan into the next as ``carried``) up to this scan's start; the first scan reads
+    ``COPILOT_FIRST_DAYS`` back."""
+    if "copilot_window" not in ctx.state:
+        carried = ctx.state.get("carried") or {}
+        since = carried.get("copilot_until") or _graph_time(ctx.ago(COPILOT_FIRST_DAYS))
+        ctx.state["copilot_window"] = [since, _graph_time(ctx.now)]
+        ctx.state.setdefault("carry", {})["copilot_until"] = since  # advanced only when the step completes
+    since, until = ctx.state["copilot_window"]
+    return since, until
+
+
+def _copilot(ctx: Context, cursor: str | None) -> Page:
+    """One page of one user's Copilot interactions in the scan's window: prompts and responses
+    scanned with the DLP profiles, and the files they reference (when identifiable) too.
+
+    The window only holds interactions since the last complete scan, so instances from earlier
+    interactions are not seen again: the Copilot types are never resolved by a scan (``unchecked``)
+    and stay until someone resolves or hides them."""
+    ctx.unchecked(*COPILOT_TYPES)
+    if ctx.dlp is None:
+        return Page([], 0, None)  # no DLP profiles chosen: nothing to scan interactions with, nothing read
+    since, until = _copilot_window(ctx)
+    try:
+        pos = json.loads(cursor) if cursor else {}
+    except ValueError:
+        pos = {}
+    page, index, link = pos.get("page") or None, int(pos.get("i") or 0), pos.get("link") or None
+    rows, following = client.users(ctx.http, page, top=client.PER_USER_PAGE, fields=client.PER_USER_FIELDS)
+    while index < len(rows) and rows[index].get("userType") == "Guest":
+        index += 1  # a guest's Copilot is in their own tenant
+    if index >= len(rows):
+        if following:
+            return Page([], 0, json.dumps({"page": following, "i": 0}))
+        ctx.state["carry"]["copilot_until"] = until
+        return Page([], 0, None)
+    user = rows[index]
+    try:
+        interactions, more = client.copilot_interactions(ctx.http, str(user.get("id")), link, since=since,
+                                                         until=until)
+    except NotFound:
+        interactions, more = [], None  # no Copilot history for this user
+    except AuthError as exc:
+        if exc.status != 403:
+            raise
+        if not ctx.state.get("copilot_read"):
+            raise Skip(f"The app lacks the optional {COPILOT} application permission (or its admin consent), so "
+                       f"Copilot interactions were not scanned. {exc.message}") from None
+        interactions, more = [], None
+        _count(ctx, "failed")
+    else:
+        ctx.state["copilot_read"] = True
+    found = _judge_interactions(ctx, user, interactions)
+    if more:
+        following_cursor = {"page": page, "i": index, "link": more}
+    elif index + 1 < len(rows):
+        following_cursor = {"page": page, "i": index + 1}
+    elif following:
+        following_cursor = {"page": following, "i": 0}
+    else:
+        ctx.state["carry"]["copilot_until"] = until
+        return Page(found, len(interactions), None)
+    return Page(found, len(interactions), json.dumps(following_cursor))
+
+
+def _judge_interactions(ctx: Context, user: Mapping[str, Any], rows: list[Mapping[str, Any]]) -> list[Observation]:
+    assert ctx.dlp is not None
+    found: list[Observation] = []
+    budget = [DOWNLOADS_PER_PAGE]
+    for row in rows:
+        results = ctx.dlp.scan(mapping.interaction_text(row))
+        if results:
+            observation = mapping.interaction(row, user, ctx.dlp.details(results))
+            if observation:
+                found.append(observation)
+        for url, _name in mapping.referenced_files(row):
+            item = _resolve_file(ctx, url)
+            if item is None:
+                _count(ctx, "unidentified")
+                continue
+            parent = item.get("parentReference") if isinstance(item.get("parentReference"), Mapping) else {}
+            file_facet = item.get("file") if isinstance(item.get("file"), Mapping) else {}
+            if not file_facet:
+                continue  # a folder
+            matches = _file_matches(ctx, str(parent.get("driveId")), str(item.get("id")), str(item.get("name") or ""),
+                                    file_facet.get("mimeType"), item.get("size"), budget=budget, unchecked=())
+            if matches:
+                found.append(mapping.copilot_file(user, item, url, row, matches))
+    return found
+
+
+def _resolve_file(ctx: Context, url: str) -> Mapping[str, Any] | None:
+    """The drive item a SharePoint / OneDrive file URL names: its site by path
+    (``/sites/{host}:/{path}``), the document library whose address starts the URL, and the item by
+    its path in that library. None when the URL names no file Graph can find for us."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if not host.endswith(".sharepoint.com"):
+        return None
+    segments = [unquote(s) for s in parts.path.split("/") if s]
+    site_path = "/".join(segments[:2]) if segments and segments[0] in ("sites", "teams", "personal") else ""
+    cache = ctx.cache.setdefault("copilot_sites", {})
+    try:
+        if (host, site_path) not in cache:
+            site = client.site_by_path(ctx.http, host, site_path)
+            cache[(host, site_path)] = client.site_drives(ctx.http, str(site["id"])) if site else []
+        full = "/" + "/".join(segments)
+        for drive in cache[(host, site_path)]:
+            root = unquote(urlsplit(str(drive.get("webUrl") or "")).path).rstrip("/")
+            if root and full.startswith(root + "/"):
+                return client.item_by_path(ctx.http, str(drive.get("id")), full[len(root) + 1:])
+    except (AuthError, NotFound, BadRequest) as exc:
+        if isinstance(exc, AuthError) and exc.status != 403:
+            raise
+    return None
+
+
+def _content_summary(ctx: Context, cursor: str | None) -> Page:
+    """One warning per scan for the files whose contents were not scanned."""
+    counts = ctx.state.pop("content_counts", {})
+    words = {"binary": "not text (Office documents, PDFs, images)", "oversized": "larger than the download cap",
+             "failed": "could not be read (HTTP 403 or 404)",
+             "deferred": f"beyond the {DOWNLOADS_PER_PAGE} downloads allowed per page",
+             "unidentified": "referenced by Copilot at an address that names no file the app can find"}
+    told = [f"{counts[k]} {words[k]}" for k in words if counts.get(k)]
+    if told:
+        ctx.warn("Some files were not scanned with the DLP profiles: " + "; ".join(told) + ". Findings for files not "
+                 "read are kept as they were.")
+    return Page([], 0, None)

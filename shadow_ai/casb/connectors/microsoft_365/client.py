@@ -158,6 +158,48 @@ def item_permissions(http: VendorHTTP, drive_id: str, item_id: str) -> list[Mapp
     return every(http, f"/v1.0/drives/{_id(drive_id)}/items/{_id(item_id)}/permissions")
 
 
+#: Graph's ``/content`` answers 302 to a pre-authenticated URL on the tenant's SharePoint host.
+DOWNLOAD_HOSTS = ("sharepoint.com",)
+#: Microsoft's recommended page size for the Copilot interaction export.
+COPILOT_PAGE = 100
+
+
+def item_content(http: VendorHTTP, drive_id: str, item_id: str, *, max_bytes: int) -> bytes | None:
+    """A file's bytes (None when larger than ``max_bytes``). Graph answers 302 with a short-lived
+    pre-authenticated download URL; it is followed without our token."""
+    return http.download(f"/v1.0/drives/{_id(drive_id)}/items/{_id(item_id)}/content", host="graph",
+                         max_bytes=max_bytes, redirect_hosts=DOWNLOAD_HOSTS)
+
+
+def copilot_interactions(http: VendorHTTP, user_id: str, link: str | None, *, since: str, until: str
+                         ) -> tuple[list[Mapping[str, Any]], str | None]:
+    """One page of a user's Microsoft 365 Copilot prompts and responses created in [since, until)
+    (Graph v1.0 ``getAllEnterpriseInteractions``, AiEnterpriseInteraction.Read.All; no delta form)."""
+    return collection(http, link or f"/v1.0/copilot/users/{_user(user_id)}/interactionHistory/"
+                      "getAllEnterpriseInteractions",
+                      {"$filter": f"createdDateTime ge {since} and createdDateTime lt {until}", "$top": COPILOT_PAGE})
+
+
+def site_by_path(http: VendorHTTP, hostname: str, path: str) -> Mapping[str, Any] | None:
+    """A site by its host and server-relative path (``/sites/{hostname}:/{path}``; the root site for "")."""
+    address = f"/v1.0/sites/{quote(hostname, safe='')}" + (f":/{quote(path.strip('/'), safe='/')}" if path else "")
+    try:
+        reply = http.get(address, host="graph", params={"$select": "id,webUrl"})
+    except NotFound:
+        return None
+    return reply.data if isinstance(reply.data, Mapping) else None
+
+
+def item_by_path(http: VendorHTTP, drive_id: str, path: str) -> Mapping[str, Any] | None:
+    """A drive item by its path under the drive's root (``/drives/{id}/root:/{path}``)."""
+    try:
+        reply = http.get(f"/v1.0/drives/{_id(drive_id)}/root:/{quote(path.strip('/'), safe='/')}", host="graph",
+                         params={"$select": DRIVE_ITEM_FIELDS})
+    except NotFound:
+        return None
+    return reply.data if isinstance(reply.data, Mapping) else None
+
+
 def domains(http: VendorHTTP, link: str | None):
     return collection(http, link or "/v1.0/domains", {})
 

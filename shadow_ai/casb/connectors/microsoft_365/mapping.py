@@ -490,3 +490,127 @@ def shared_item(drive: Mapping[str, Any], item: Mapping[str, Any], permissions: 
                      "drive": drive["name"], "drive_kind": drive["kind"], "site_url": drive["site_url"] or None,
                      "link_types": sorted({str(link["type"]) for link in entry["links"]}), "links": entry["links"]}))
     return observations
+
+
+# --- DLP: contents of widely shared files, and Copilot interactions -----------------------------
+
+_DLP_FIX = (" The file's contents match the integration's DLP profiles (see the redacted samples): remove the link "
+            "first, then move or redact the sensitive data.")
+DLP_PUBLIC_EDIT = _t("dlp_file_public_edit", "File publicly accessible with edit access and DLP Profile match",
+                     Severity.CRITICAL, "Anyone with the link can read and change this file." + _DLP_FIX + " "
+                     + _PUBLIC_FIX, "File")
+DLP_PUBLIC_VIEW = _t("dlp_file_public_view", "File publicly accessible with view access and DLP Profile match",
+                     Severity.HIGH, "Anyone with the link can read this file." + _DLP_FIX + " " + _PUBLIC_FIX, "File")
+DLP_COMPANY_EDIT = _t("dlp_file_company_edit", "File shared company-wide with edit access and DLP Profile match",
+                      Severity.MEDIUM, "Everyone in the organization can read and change this file." + _DLP_FIX + " "
+                      + _COMPANY_FIX, "File")
+DLP_COMPANY_VIEW = _t("dlp_file_company_view", "File shared company-wide with view access and DLP Profile match",
+                      Severity.MEDIUM, "Everyone in the organization can read this file." + _DLP_FIX + " "
+                      + _COMPANY_FIX, "File")
+DLP_SHARING_TYPES = (DLP_PUBLIC_EDIT, DLP_PUBLIC_VIEW, DLP_COMPANY_EDIT, DLP_COMPANY_VIEW)
+#: The plain sharing type of a file → its DLP type.
+DLP_OF = {FILE_PUBLIC_EDIT.key: DLP_PUBLIC_EDIT, FILE_PUBLIC_VIEW.key: DLP_PUBLIC_VIEW,
+          FILE_COMPANY_EDIT.key: DLP_COMPANY_EDIT, FILE_COMPANY_VIEW.key: DLP_COMPANY_VIEW}
+
+_COPILOT_FIX = ("Sensitive data went through Microsoft 365 Copilot. Check with the user, rotate any exposed secret, "
+                "and consider a Microsoft Purview DLP policy for the “Microsoft 365 Copilot and Copilot Chat” location "
+                "and sensitivity labels on the files Copilot may read.")
+COPILOT_FILE = _t("copilot_referenced_file_dlp", "Copilot Referenced File with DLP Profile match", Severity.HIGH,
+                  "Copilot read or cited a file whose contents match the integration's DLP profiles. " + _COPILOT_FIX,
+                  "File")
+COPILOT_RESPONSE = _t("copilot_response_dlp", "Copilot AI Response with DLP Profile match", Severity.HIGH,
+                      "A Copilot answer contained data matching the integration's DLP profiles. " + _COPILOT_FIX,
+                      "Copilot interaction")
+COPILOT_PROMPT = _t("copilot_prompt_dlp", "Copilot User Prompt with DLP Profile match", Severity.HIGH,
+                    "A user sent Copilot data matching the integration's DLP profiles. " + _COPILOT_FIX,
+                    "Copilot interaction")
+COPILOT_TYPES = (COPILOT_FILE, COPILOT_RESPONSE, COPILOT_PROMPT)
+TYPES = (*TYPES, *DLP_SHARING_TYPES, *COPILOT_TYPES)
+
+#: What a content scan reads: text by MIME type or, when Graph reports a generic type, by extension.
+#: Office documents (.docx, .xlsx, .pptx) and PDFs are binary: Graph documents no text conversion
+#: (``?format=`` converts to PDF or HTML only for some types), so they are passed over and counted.
+TEXT_MIME_PREFIXES = ("text/",)
+TEXT_MIMES = frozenset({"application/json", "application/xml", "application/javascript", "application/x-yaml",
+                        "application/yaml", "application/x-sh", "application/sql", "application/csv",
+                        "application/x-httpd-php", "application/toml", "application/x-ndjson"})
+TEXT_EXTENSIONS = frozenset({
+    "txt", "csv", "tsv", "md", "markdown", "json", "jsonl", "ndjson", "xml", "yaml", "yml", "toml", "ini", "cfg",
+    "conf", "env", "log", "sql", "html", "htm", "css", "js", "ts", "py", "java", "r", "rb", "go", "rs", "c", "h",
+    "cpp", "cs", "php", "sh", "ps1", "bat", "properties", "tf", "pem", "key", "eml", "vtt", "srt", "rtf", "tex",
+})
+
+
+def is_text_file(name: str, mime: str | None) -> bool:
+    mime = (mime or "").split(";")[0].strip().lower()
+    if mime.startswith(TEXT_MIME_PREFIXES) or mime in TEXT_MIMES:
+        return True
+    extension = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    return mime in ("", "application/octet-stream") and extension in TEXT_EXTENSIONS
+
+
+def decode_text(content: bytes) -> str:
+    if content.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return content.decode("utf-16", "replace")
+    return content.decode("utf-8-sig", "replace")
+
+
+def dlp_shared_file(sharing: Observation, details: Mapping[str, Any]) -> Observation | None:
+    """The DLP instance of a file sharing instance (same key: one file, one audience's type)."""
+    kind = DLP_OF.get(sharing.type_key)
+    if kind is None:
+        return None
+    return Observation(kind.key, key=sharing.key, asset=sharing.asset, asset_kind="File", owner=sharing.owner,
+                       details={**sharing.details, **details})
+
+
+def interaction_text(row: Mapping[str, Any]) -> str:
+    """What a Copilot interaction says: its body, and the text of attachments carried inline
+    (adaptive cards hold the answer text; ``reference`` attachments only point elsewhere)."""
+    body = row.get("body") if isinstance(row.get("body"), Mapping) else {}
+    parts = [str(body.get("content") or "")]
+    for attachment in row.get("attachments") or []:
+        if isinstance(attachment, Mapping) and isinstance(attachment.get("content"), str):
+            parts.append(attachment["content"])
+    return "\n".join(p for p in parts if p)
+
+
+def interaction(row: Mapping[str, Any], user: Mapping[str, Any], details: Mapping[str, Any]) -> Observation | None:
+    kind = {"userPrompt": COPILOT_PROMPT, "aiResponse": COPILOT_RESPONSE}.get(str(row.get("interactionType")))
+    if kind is None:
+        return None
+    person = str(user.get("userPrincipalName") or user.get("id"))
+    app = str(row.get("appClass") or "").rsplit(".", 1)[-1] or "Copilot"
+    return Observation(kind.key, key=f"copilot:{user.get('id')}:{row.get('id')}",
+                       asset=f"{'Prompt' if kind is COPILOT_PROMPT else 'Response'} in Copilot ({app})",
+                       asset_kind="Copilot interaction", owner=person,
+                       details={"interaction_id": row.get("id"), "session_id": row.get("sessionId"),
+                                "request_id": row.get("requestId"), "app_class": row.get("appClass"),
+                                "created": row.get("createdDateTime"), **details})
+
+
+def referenced_files(row: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The files an interaction points at, as (URL, name): links of type ``File`` and contexts
+    whose reference is a SharePoint or OneDrive address."""
+    found: dict[str, str] = {}
+    for link in row.get("links") or []:
+        if isinstance(link, Mapping) and str(link.get("linkType") or "").lower() == "file" and link.get("linkUrl"):
+            found.setdefault(str(link["linkUrl"]), str(link.get("displayName") or ""))
+    for context in row.get("contexts") or []:
+        reference = str(context.get("contextReference") or "") if isinstance(context, Mapping) else ""
+        if ".sharepoint.com/" in reference:
+            found.setdefault(reference, str(context.get("displayName") or ""))
+    return list(found.items())
+
+
+def copilot_file(user: Mapping[str, Any], item: Mapping[str, Any], url: str, row: Mapping[str, Any],
+                 details: Mapping[str, Any]) -> Observation:
+    parent = item.get("parentReference") if isinstance(item.get("parentReference"), Mapping) else {}
+    file_facet = item.get("file") if isinstance(item.get("file"), Mapping) else {}
+    return Observation(COPILOT_FILE.key, key=f"copilot-file:{user.get('id')}:{parent.get('driveId')}:{item.get('id')}",
+                       asset=str(item.get("name") or url), asset_kind="File",
+                       owner=str(user.get("userPrincipalName") or user.get("id")),
+                       details={"drive_id": parent.get("driveId"), "item_id": item.get("id"), "name": item.get("name"),
+                                "size": item.get("size"), "mime_type": file_facet.get("mimeType"),
+                                "web_url": item.get("webUrl") or url, "interaction_id": row.get("id"),
+                                "app_class": row.get("appClass"), "created": row.get("createdDateTime"), **details})

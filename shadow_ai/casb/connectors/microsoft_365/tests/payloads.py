@@ -260,6 +260,9 @@ def serve(server: VendorServer, *, page_size: int = 2) -> None:
         server.route("GET", f"{user}/calendar/calendarPermissions", NO_MAILBOX if shares is None else {
             "@odata.context": f"https://graph.microsoft.com/v1.0/$metadata#users('{person['id']}')/calendar/"
                               "calendarPermissions", "value": shares})
+        server.route("GET", f"/v1.0/copilot/users/{person['id']}/interactionHistory/getAllEnterpriseInteractions", {
+            "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#Collection(microsoft.graph.aiInteraction)",
+            "value": []})
     serve_files(server)
 
 

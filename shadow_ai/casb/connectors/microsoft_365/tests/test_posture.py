@@ -147,7 +147,8 @@ def test_test_connection_lists_the_optional_permissions(m365, vendor_server):
                                           "Inbox rules (MailboxSettings.Read, optional)",
                                           "Calendar sharing (Calendars.Read, optional)",
                                           "OneDrive sharing (Files.Read.All, optional)",
-                                          "SharePoint sharing (Sites.Read.All, optional)"]
+                                          "SharePoint sharing (Sites.Read.All, optional)",
+                                          "Copilot interactions (AiEnterpriseInteraction.Read.All, optional)"]
     assert all(c.ok for c in checks.values())
     vendor_server.route("GET", rules_path("u-ana"), payloads.denied(
         "ErrorAccessDenied", "Access is denied. Check credentials and try again."))
