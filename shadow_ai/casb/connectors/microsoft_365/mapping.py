@@ -496,15 +496,15 @@ def shared_item(drive: Mapping[str, Any], item: Mapping[str, Any], permissions: 
 
 _DLP_FIX = (" The file's contents match the integration's DLP profiles (see the redacted samples): remove the link "
             "first, then move or redact the sensitive data.")
-DLP_PUBLIC_EDIT = _t("dlp_file_public_edit", "File publicly accessible with edit access and DLP Profile match",
+DLP_PUBLIC_EDIT = _t("dlp_file_public_edit", "File publicly accessible with edit access with DLP Profile match",
                      Severity.CRITICAL, "Anyone with the link can read and change this file." + _DLP_FIX + " "
                      + _PUBLIC_FIX, "File")
-DLP_PUBLIC_VIEW = _t("dlp_file_public_view", "File publicly accessible with view access and DLP Profile match",
+DLP_PUBLIC_VIEW = _t("dlp_file_public_view", "File publicly accessible with view access with DLP Profile match",
                      Severity.HIGH, "Anyone with the link can read this file." + _DLP_FIX + " " + _PUBLIC_FIX, "File")
-DLP_COMPANY_EDIT = _t("dlp_file_company_edit", "File shared company-wide with edit access and DLP Profile match",
+DLP_COMPANY_EDIT = _t("dlp_file_company_edit", "File shared company-wide with edit access with DLP Profile match",
                       Severity.MEDIUM, "Everyone in the organization can read and change this file." + _DLP_FIX + " "
                       + _COMPANY_FIX, "File")
-DLP_COMPANY_VIEW = _t("dlp_file_company_view", "File shared company-wide with view access and DLP Profile match",
+DLP_COMPANY_VIEW = _t("dlp_file_company_view", "File shared company-wide with view access with DLP Profile match",
                       Severity.MEDIUM, "Everyone in the organization can read this file." + _DLP_FIX + " "
                       + _COMPANY_FIX, "File")
 DLP_SHARING_TYPES = (DLP_PUBLIC_EDIT, DLP_PUBLIC_VIEW, DLP_COMPANY_EDIT, DLP_COMPANY_VIEW)

@@ -117,7 +117,7 @@ def test_a_public_text_file_with_card_numbers_is_a_dlp_finding(m365, vendor_serv
     assert finding.details["link_types"] == ["view"] and finding.details["item_id"] == "01ANA0CUST"
     assert finding.details["dlp_samples"][0]["match"] == "XXXX XXXX XXXX XXXX"
     assert CARD not in str(finding.details)
-    assert mapping.DLP_PUBLIC_VIEW.title == ("Microsoft 365: File publicly accessible with view access and DLP "
+    assert mapping.DLP_PUBLIC_VIEW.title == ("Microsoft 365: File publicly accessible with view access with DLP "
                                              "Profile match")
     assert mapping.DLP_PUBLIC_EDIT.severity == Severity.CRITICAL
     assert mapping.DLP_COMPANY_VIEW.severity == Severity.MEDIUM
