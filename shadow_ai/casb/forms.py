@@ -7,6 +7,7 @@ import django_filters
 from django import forms
 from django.conf import settings
 from django.db.models import Q, QuerySet
+from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 from django.utils.html import format_html
 
@@ -30,9 +31,9 @@ def dlp_profiles_field() -> forms.ModelMultipleChoiceField:
         queryset=profiles_for_list().order_by("kind", "name"), required=False, label="DLP profiles",
         widget=forms.CheckboxSelectMultiple(attrs={"data-testid": "dlp-profiles"}),
         help_text=format_html(
-            "Shared and AI files are downloaded (up to {} KiB each, CASB_DLP_MAX_BYTES) and scanned with these "
+            "Shared and AI files are downloaded (up to {} each, CASB_DLP_MAX_BYTES) and scanned with these "
             "profiles. Leave empty to not scan file contents. <a href=\"{}\">DLP profiles</a>",
-            settings.CASB_DLP_MAX_BYTES // 1024, reverse("dlp:profile-list")))
+            filesizeformat(settings.CASB_DLP_MAX_BYTES), reverse("dlp:profile-list")))
 
 
 class IntegrationForm(forms.Form):
