@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shadow_ai.casb.connectors.base import AppSighting, Observation, parse_time
+from shadow_ai.casb.connectors.mailtypes import mail_types
 from shadow_ai.casb.findings import FindingType, Severity
 
 V = "Google Workspace"
@@ -329,29 +330,16 @@ def mail_delegates(user_row: Mapping[str, Any], delegates: Iterable[Mapping[str,
     return found
 # --- Gmail admin: e-mail authentication of the domains (SPF, DMARC; shadow_ai/casb/mailauth.py) ---
 
-_SPF_FIX = ("Publish one TXT record starting with “v=spf1” that lists the servers allowed to send for the domain "
-            "(for Gmail: include:_spf.google.com) and ends with “-all” or “~all” (Admin console › Apps › Google "
-            "Workspace › Gmail › Authenticate email, then your DNS host).")
-_DMARC_FIX = ("Publish a DMARC record at _dmarc.<domain>: start with p=none and rua= reports, then move to "
-              "p=quarantine and p=reject once legitimate senders pass SPF or DKIM.")
-SPF_ANY = _t("spf_allows_any_ip", "Domain SPF record allows any IP address", Severity.HIGH,
-             "Replace “+all” / “?all” (or a missing “all”) with “-all” or “~all”, and list only the servers that "
-             "send for the domain: anyone can send mail as the domain today.", "Domain")
-SPF_MISSING = _t("spf_not_present", "SPF record not present", Severity.MEDIUM, _SPF_FIX, "Domain")
-DMARC_MISSING = _t("dmarc_not_present", "DMARC record not present", Severity.MEDIUM, _DMARC_FIX, "Domain")
-DMARC_NONE = _t("dmarc_not_enforced", "DMARC not enforced", Severity.MEDIUM,
-                "Change p=none to p=quarantine, then p=reject, after the DMARC reports show legitimate mail passing.",
-                "Domain")
-DMARC_SUBDOMAINS = _t("dmarc_subdomains_not_enforced", "DMARC not enforced for subdomains", Severity.MEDIUM,
-                      "Remove sp=none from the DMARC record (subdomains then follow p=) or set sp=quarantine or "
-                      "sp=reject.", "Domain")
-DMARC_PARTIAL = _t("dmarc_partially_enforced", "DMARC only partially enforced", Severity.MEDIUM,
-                   "Raise pct= to 100 (or remove it) so the policy applies to all mail that fails DMARC.", "Domain")
-MAIL_TYPES = (SPF_ANY, SPF_MISSING, DMARC_MISSING, DMARC_NONE, DMARC_SUBDOMAINS, DMARC_PARTIAL)
+MAIL = mail_types(_t, {
+    "spf_allows_any": "Domain SPF record allows any IP address", "spf_missing": "SPF record not present",
+    "dmarc_missing": "DMARC record not present", "dmarc_not_enforced": "DMARC not enforced",
+    "dmarc_subdomains_not_enforced": "DMARC not enforced for subdomains",
+    "dmarc_partial": "DMARC only partially enforced",
+}, spf_example="for Gmail: include:_spf.google.com; Admin console › Apps › Google Workspace › Gmail › Authenticate "
+                "email, then your DNS host")
+SPF_ANY, SPF_MISSING, DMARC_MISSING, DMARC_NONE, DMARC_SUBDOMAINS, DMARC_PARTIAL = MAIL_TYPES = tuple(MAIL)
 TYPES = TYPES + MAIL_TYPES
-# mailauth.Problem values (strings, so this module does not import mailauth, which imports the connectors)
-MAIL_PROBLEMS = dict(zip(("spf_allows_any", "spf_missing", "dmarc_missing", "dmarc_not_enforced",
-                          "dmarc_subdomains_not_enforced", "dmarc_partial"), (t.key for t in MAIL_TYPES), strict=True))
+MAIL_PROBLEMS = MAIL.problems
 
 
 def mail_domains(rows: Iterable[Mapping[str, Any]]) -> list[str]:

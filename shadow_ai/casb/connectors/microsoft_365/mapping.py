@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from shadow_ai.casb.connectors.base import AppSighting, Observation, iso, parse_time
+from shadow_ai.casb.connectors.mailtypes import mail_types
 from shadow_ai.casb.findings import FindingType, Severity
 
 V = "Microsoft 365"
@@ -353,29 +354,16 @@ def expiring_certificates(app: Mapping[str, Any], *, now: datetime, within_days:
 
 # --- Email admin: e-mail authentication of the verified domains (SPF, DMARC; shadow_ai/casb/mailauth.py) ---
 
-_SPF_FIX = ("Publish one TXT record starting with “v=spf1” that lists the servers allowed to send for the domain "
-            "(for Exchange Online: include:spf.protection.outlook.com) and ends with “-all” or “~all”.")
-_DMARC_FIX = ("Publish a DMARC record at _dmarc.<domain>: start with p=none and rua= reports, then move to "
-              "p=quarantine and p=reject once legitimate senders pass SPF or DKIM (Microsoft 365 Defender › Email "
-              "authentication settings shows DKIM).")
-SPF_ANY = _t("spf_allows_any_ip", "Domain SPF allows any IP", Severity.HIGH,
-             "Replace “+all” / “?all” (or a missing “all”) with “-all” or “~all”, and list only the servers that "
-             "send for the domain: anyone can send mail as the domain today.", "Domain")
-SPF_MISSING = _t("spf_not_present", "SPF not present", Severity.MEDIUM, _SPF_FIX, "Domain")
-DMARC_MISSING = _t("dmarc_not_present", "DMARC not present", Severity.MEDIUM, _DMARC_FIX, "Domain")
-DMARC_NONE = _t("dmarc_not_enforced", "DMARC not enforced", Severity.MEDIUM,
-                "Change p=none to p=quarantine, then p=reject, after the DMARC reports show legitimate mail passing.",
-                "Domain")
-DMARC_SUBDOMAINS = _t("dmarc_subdomains_not_enforced", "DMARC not enforced for subdomains", Severity.MEDIUM,
-                      "Remove sp=none from the DMARC record (subdomains then follow p=) or set sp=quarantine or "
-                      "sp=reject.", "Domain")
-DMARC_PARTIAL = _t("dmarc_partially_enforced", "DMARC only partially enforced", Severity.MEDIUM,
-                   "Raise pct= to 100 (or remove it) so the policy applies to all mail that fails DMARC.", "Domain")
-MAIL_TYPES = (SPF_ANY, SPF_MISSING, DMARC_MISSING, DMARC_NONE, DMARC_SUBDOMAINS, DMARC_PARTIAL)
+MAIL = mail_types(_t, {
+    "spf_allows_any": "Domain SPF allows any IP", "spf_missing": "SPF not present",
+    "dmarc_missing": "DMARC not present", "dmarc_not_enforced": "DMARC not enforced",
+    "dmarc_subdomains_not_enforced": "DMARC not enforced for subdomains",
+    "dmarc_partial": "DMARC only partially enforced",
+}, spf_example="for Exchange Online: include:spf.protection.outlook.com",
+   dmarc_extra=" Microsoft 365 Defender › Email authentication settings shows DKIM.")
+SPF_ANY, SPF_MISSING, DMARC_MISSING, DMARC_NONE, DMARC_SUBDOMAINS, DMARC_PARTIAL = MAIL_TYPES = tuple(MAIL)
 TYPES = (*TYPES, *MAIL_TYPES)
-# mailauth.Problem values (strings, so this module does not import mailauth, which imports the connectors)
-MAIL_PROBLEMS = dict(zip(("spf_allows_any", "spf_missing", "dmarc_missing", "dmarc_not_enforced",
-                          "dmarc_subdomains_not_enforced", "dmarc_partial"), (t.key for t in MAIL_TYPES), strict=True))
+MAIL_PROBLEMS = MAIL.problems
 
 
 
