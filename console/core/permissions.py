@@ -12,7 +12,8 @@ from typing import Any
 
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest, HttpResponse
 
 PUBLIC = "public"
 API = "api"  # authenticated by an API token in the Authorization header, never by a session
@@ -60,3 +61,14 @@ def public(view: View) -> View:
     """Mark a view as reachable without signing in (sign-in pages, callbacks, liveness)."""
     view.console_access = PUBLIC  # type: ignore[attr-defined]
     return view
+
+
+def get_for_role(queryset: QuerySet, viewer: Any, pk: int, noun: str, roles: Iterable[str]) -> Any:
+    """One object of ``queryset`` for a viewer whose role is in ``roles``: PermissionDenied
+    otherwise, and a 404 that names the ``noun`` when there is no such object."""
+    if getattr(viewer, "role", None) not in set(roles):
+        raise PermissionDenied
+    found = queryset.filter(pk=pk).first()
+    if found is None:
+        raise Http404(f"No such {noun}.")
+    return found

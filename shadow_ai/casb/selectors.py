@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
-from django.http import Http404
 
 from accounts.models import User
 from accounts.roles import CONSOLE_READERS
+from console.core.permissions import get_for_role
 from shadow_ai.casb.findings import Severity
 from shadow_ai.casb.models import DiscoveredApp, Finding, FindingInstance, Integration, ScanRun
 
 
 def _get(queryset: QuerySet, viewer: User, pk: int, noun: str):
-    if viewer.role not in CONSOLE_READERS:
-        raise PermissionDenied
-    found = queryset.filter(pk=pk).first()
-    if found is None:
-        raise Http404(f"No such {noun}.")
-    return found
+    return get_for_role(queryset, viewer, pk, noun, CONSOLE_READERS)
 
 
 def get_integration_for(viewer: User, pk: int) -> Integration:

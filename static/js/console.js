@@ -47,6 +47,26 @@
       control.removeAttribute("data-needs-script");
     });
   }
-  document.addEventListener("DOMContentLoaded", function () { arm(document); scheduleToasts(document); });
+  // A filter changed while the page was still loading (before htmx listened) is applied now,
+  // instead of being silently ignored.
+  function changed(control) {
+    if (control.type === "checkbox" || control.type === "radio") return control.checked !== control.defaultChecked;
+    if (control.tagName === "SELECT") {
+      const options = Array.prototype.slice.call(control.options);
+      if (control.multiple) return options.some(function (o) { return o.selected !== o.defaultSelected; });
+      const initial = Math.max(0, options.findIndex(function (o) { return o.defaultSelected; }));
+      return options.length > 0 && control.selectedIndex !== initial;
+    }
+    return control.value !== control.defaultValue;
+  }
+  function catchUp(root) {
+    if (typeof htmx === "undefined") return;
+    root.querySelectorAll("form.filters[hx-get]").forEach(function (form) {
+      if (Array.prototype.some.call(form.elements, function (c) { return c.name && changed(c); })) {
+        htmx.trigger(form, "submit");
+      }
+    });
+  }
+  document.addEventListener("DOMContentLoaded", function () { arm(document); scheduleToasts(document); catchUp(document); });
   document.addEventListener("htmx:afterSwap", function (event) { arm(event.target); scheduleToasts(event.target); });
 })();
