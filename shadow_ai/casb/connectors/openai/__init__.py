@@ -4,7 +4,7 @@ conversations, GPTs and projects (Compliance API downloads, scanned with the pro
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from shadow_ai.casb.connectors import content
@@ -220,38 +220,30 @@ class OpenAIConnector(Connector):
             return None  # deleted between the listing and the download
 
     def _dlp_gpt_files(self, ctx: Context, cursor: str | None) -> Page:
-        workspace, key = self._dlp_ready(ctx, mapping.DLP_GPT.key)
-        rows, after = self._dlp_list(ctx, mapping.DLP_GPT.key, "GPTs",
-                                     lambda: client.gpts(ctx.http, workspace, key, cursor))
-        found: list[Observation] = []
-        for row in rows:
-            name, files = mapping.config_files(row)
-            for item in files:
-                dlp = self._scan(ctx, "dlp_gpt_files", item, lambda limit, f=item: client.gpt_file(
-                    ctx.http, workspace, key, str(f["id"]), limit))
-                if dlp:
-                    found.append(mapping.dlp_file(mapping.DLP_GPT.key, item, owner=str(row.get("owner_email") or ""),
-                                                  where={"gpt_id": row.get("id"), "gpt": name}, dlp=dlp))
-        if after is None:
-            content.warn_passed_over(ctx, "dlp_gpt_files", "GPT files")
-        return Page(found, len(rows), after)
+        return self._dlp_config_files(ctx, cursor, mapping.DLP_GPT.key, "dlp_gpt_files", "GPT",
+                                      client.gpts, client.gpt_file)
 
     def _dlp_project_files(self, ctx: Context, cursor: str | None) -> Page:
-        workspace, key = self._dlp_ready(ctx, mapping.DLP_PROJECT.key)
-        rows, after = self._dlp_list(ctx, mapping.DLP_PROJECT.key, "Projects",
-                                     lambda: client.compliance_projects(ctx.http, workspace, key, cursor))
+        return self._dlp_config_files(ctx, cursor, mapping.DLP_PROJECT.key, "dlp_project_files", "Project",
+                                      client.compliance_projects, client.project_file)
+
+    def _dlp_config_files(self, ctx: Context, cursor: str | None, type_key: str, step: str, kind: str,
+                          list_page: Callable[..., Any], read_file: Callable[..., Any]) -> Page:
+        """One page of GPTs or projects, and the DLP matches in the files of their latest config."""
+        workspace, key = self._dlp_ready(ctx, type_key)
+        rows, after = self._dlp_list(ctx, type_key, f"{kind}s", lambda: list_page(ctx.http, workspace, key, cursor))
         found: list[Observation] = []
+        noun = kind.lower()
         for row in rows:
             name, files = mapping.config_files(row)
             for item in files:
-                dlp = self._scan(ctx, "dlp_project_files", item, lambda limit, f=item: client.project_file(
+                dlp = self._scan(ctx, step, item, lambda limit, f=item: read_file(
                     ctx.http, workspace, key, str(f["id"]), limit))
                 if dlp:
-                    found.append(mapping.dlp_file(mapping.DLP_PROJECT.key, item,
-                                                  owner=str(row.get("owner_email") or ""),
-                                                  where={"project_id": row.get("id"), "project": name}, dlp=dlp))
+                    found.append(mapping.dlp_file(type_key, item, owner=str(row.get("owner_email") or ""),
+                                                  where={f"{noun}_id": row.get("id"), noun: name}, dlp=dlp))
         if after is None:
-            content.warn_passed_over(ctx, "dlp_project_files", "Project files")
+            content.warn_passed_over(ctx, step, f"{kind} files")
         return Page(found, len(rows), after)
 
     def _messages(self, ctx: Context, workspace: str, key: str, conversation: Mapping[str, Any]):
