@@ -11,6 +11,7 @@ from django.forms import formset_factory
 
 from accounts.models import Group, User
 from shadow_ai import scoring
+from shadow_ai.dlp.models import DlpProfile
 from shadow_ai.gateway import engine
 from shadow_ai.models import Application, Category, GatewayPolicy, Status
 
@@ -97,6 +98,7 @@ CONDITION_LABELS = {
     "group": "User group",
     "device_posture": "Device posture",
     "risk_score": "User risk score",
+    "dlp_profile": "DLP profile",
 }
 VALUE_HELP = {
     "application": "Application names, one per line (as in the library).",
@@ -105,7 +107,8 @@ VALUE_HELP = {
     "group": "Group names, one per line.",
 }
 USES_TEXT = frozenset(VALUE_HELP)
-USES_OPERATOR = frozenset({"application", "category", "status", "hostname", "user_email", "group", "risk_score"})
+USES_OPERATOR = frozenset({"application", "category", "status", "hostname", "user_email", "group", "risk_score",
+                           "dlp_profile"})
 
 
 class ConditionForm(forms.Form):
@@ -127,6 +130,8 @@ class ConditionForm(forms.Form):
     managed = forms.BooleanField(required=False)
     disk_encrypted = forms.BooleanField(required=False)
     min_edr_score = forms.IntegerField(required=False, min_value=0, max_value=100)
+    dlp_profiles = forms.ModelMultipleChoiceField(queryset=DlpProfile.objects.order_by("name"), required=False,
+                                                  widget=forms.SelectMultiple(attrs={"size": 6}))
 
     def to_config(self) -> dict[str, Any]:
         """The condition's configuration; ``forms.ValidationError`` when it is wrong."""
@@ -160,6 +165,8 @@ class ConditionForm(forms.Form):
             config["values"] = list(data.get("statuses") or [])
         elif kind == "risk_score":
             config["values"] = list(data.get("risk_levels") or [])
+        elif kind == "dlp_profile":
+            config["values"] = sorted(p.pk for p in data.get("dlp_profiles") or [])
         elif kind == "gen_ai":
             config["value"] = (data.get("gen_ai") or "true") == "true"
         elif kind in ("saas_score", "genai_score"):
@@ -177,7 +184,7 @@ class ConditionForm(forms.Form):
                 config["disk_encrypted"] = True
             if data.get("min_edr_score") is not None:
                 config["min_edr_score"] = data["min_edr_score"]
-        if kind in ("category", "status", "risk_score") and not config["values"]:
+        if kind in ("category", "status", "risk_score", "dlp_profile") and not config["values"]:
             raise forms.ValidationError(f"{label}: pick at least one.")
         try:
             engine.compile_condition(config, categories=dict(Category.choices))
@@ -207,6 +214,7 @@ def condition_rows(conditions: list[dict[str, Any]]) -> list[dict[str, Any]]:
         row["categories"] = values if kind == "category" else []
         row["statuses"] = values if kind == "status" else []
         row["risk_levels"] = values if kind == "risk_score" else []
+        row["dlp_profiles"] = values if kind == "dlp_profile" else []
         if kind == "gen_ai":
             row["gen_ai"] = "true" if config.get("value") else "false"
         if kind in ("saas_score", "genai_score"):
@@ -287,6 +295,20 @@ class TesterForm(forms.Form):
     destination = forms.CharField(max_length=4096, label="Hostname or URL",
                                   widget=forms.TextInput(attrs={"placeholder": "e.g. chatgpt.com"}))
     device_id = forms.CharField(max_length=120, required=False, label="Device id")
+    body = forms.CharField(
+        required=False, strip=False, label="Request body",
+        widget=forms.Textarea(attrs={"rows": 4, "placeholder": "Optional: a prompt or uploaded text, for DLP "
+                                     "profile conditions. Not stored."}),
+        help_text="Scanned for the DLP profiles the policies use; never stored or logged.",
+    )
+
+    def clean_body(self) -> str:
+        from shadow_ai.gateway.api import MAX_INSPECTED_BYTES
+
+        body = self.cleaned_data.get("body") or ""
+        if len(body.encode("utf-8", "replace")) > MAX_INSPECTED_BYTES:
+            raise forms.ValidationError(f"The gateway inspects at most {MAX_INSPECTED_BYTES // 1_000_000} MB.")
+        return body
 
     def clean_email(self) -> User | None:
         email = (self.cleaned_data.get("email") or "").strip().lower()

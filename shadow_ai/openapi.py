@@ -1,5 +1,6 @@
 """The Gateway part of the console's OpenAPI document (added in ``ShadowAiConfig.ready``)."""
 
+from shadow_ai.gateway.api import MAX_INSPECTED_BYTES
 from shadow_ai.gateway.engine import ISOLATION_CONTROLS, RISK_LEVELS, STATUSES, Action
 from shadow_ai.models import Category
 
@@ -29,12 +30,16 @@ GATEWAY_SCHEMAS = {
             },
             "device_id": {"type": "string", "maxLength": 120,
                           "description": "The device's id (Directory → Devices) for posture conditions."},
+            "body": {"type": "string", "maxLength": MAX_INSPECTED_BYTES,
+                     "description": "The request payload the gateway inspected (an AI prompt, an uploaded "
+                     f"text), at most {MAX_INSPECTED_BYTES // 1_000_000} MB of UTF-8, for DLP profile conditions. "
+                     "Scanned in memory only when a DLP profile condition is reached; never stored or logged."},
         },
     },
     "GatewayDecision": {
         "type": "object",
         "required": ["action", "reason", "policy", "application", "redirect", "block", "isolation",
-                     "capture_prompts", "inspect"],
+                     "capture_prompts", "inspect", "dlp"],
         "properties": {
             "action": {"type": "string", "enum": [a.value for a in Action]},
             "reason": {"type": "string", "description": "Why, in words a person can read."},
@@ -82,6 +87,21 @@ GATEWAY_SCHEMAS = {
             "capture_prompts": {"type": "boolean", "description": "Log the prompts sent to this application."},
             "inspect": {"type": "boolean", "description": "false for Do Not Inspect: no TLS inspection, "
                         "logging, DLP or prompt capture."},
+            "dlp": {"oneOf": [
+                {"type": "null"},
+                {"type": "object", "required": ["scanned", "triggered"],
+                 "properties": {
+                     "scanned": {"type": "boolean", "description": "false when no body was sent (no profile "
+                                 "can trigger)."},
+                     "triggered": {"type": "array", "items": {
+                         "type": "object", "required": ["id", "name", "matches"],
+                         "properties": {"id": {"type": "integer"}, "name": {"type": "string"},
+                                        "matches": {"type": "integer", "minimum": 1,
+                                                    "description": "Matches that counted (never what matched)."}},
+                     }},
+                 }},
+            ], "description": "null unless a DLP profile condition was evaluated: then the DLP profiles the body "
+               "triggered, with match counts."},
             "error": {"type": "string"},
             "field": {"type": "string"},
             "request_id": {"type": "string"},
@@ -98,7 +118,7 @@ GATEWAY_PATHS = {
             "summary": "Decide what a secure web gateway does with one HTTP request",
             "description": "Evaluates the enabled Gateway HTTP policies in order (Do Not Inspect first) for "
             "the application the hostname belongs to, the person, their groups, device posture and risk "
-            f"score ({_RISK}). The first matching policy decides; nothing matching allows. Needs an API "
+            f"score ({_RISK}) and the DLP profiles the optional body triggers. The first matching policy decides; nothing matching allows. Needs an API "
             "token with the gateway:evaluate scope. Fails closed: a bad token, malformed input, an unknown "
             "person or an internal error answers action=block with the reason.",
             "security": [{"apiToken": []}],

@@ -71,6 +71,17 @@ def gateway_policies() -> QuerySet[GatewayPolicy]:
     return GatewayPolicy.objects.select_related("target")
 
 
+def gateway_policies_using_dlp_profile(profile_id: int) -> list[str]:
+    """Names of the Gateway policies (enabled or not) with a DLP profile condition naming it."""
+    names = []
+    candidates = GatewayPolicy.objects.filter(conditions__contains=[{"type": "dlp_profile"}]).order_by("position")
+    for name, conditions in candidates.values_list("name", "conditions"):
+        if any(c.get("type") == "dlp_profile" and str(profile_id) in map(str, c.get("values") or [])
+               for c in conditions):
+            names.append(name)
+    return names
+
+
 # --- The hostname fast path -------------------------------------------------------------------
 
 

@@ -416,17 +416,25 @@ def policy_order(request: HttpRequest) -> HttpResponse:
 
 @roles_required(CONSOLE_READERS)
 def tester(request: HttpRequest) -> HttpResponse:
-    form = TesterForm(request.GET or None)
+    """A request body (for DLP profile conditions) comes only by POST, so it stays out of URLs and
+    access logs; it is scanned in memory and neither stored nor logged."""
+    if request.method == "POST":
+        data = request.POST
+    else:
+        data = request.GET.copy()
+        data.pop("body", None)
+    form = TesterForm(data or None)
     result, problem = None, ""
-    if request.GET and form.is_valid():
-        data = form.cleaned_data
+    if data and form.is_valid():
+        cleaned = form.cleaned_data
         try:
-            if data["email"] is not None:
-                outcome = runtime.evaluate(hostname=data["destination"], user=data["email"],
-                                           device_id=data["device_id"], explain=True)
-                result = {"single": True, "user": data["email"], "outcome": outcome}
+            if cleaned["email"] is not None:
+                outcome = runtime.evaluate(hostname=cleaned["destination"], user=cleaned["email"],
+                                           device_id=cleaned["device_id"], explain=True, body=cleaned["body"])
+                result = {"single": True, "user": cleaned["email"], "outcome": outcome,
+                          "dlp": outcome.decision.dlp}
             else:
-                result = _everyone(data["destination"])
+                result = _everyone(cleaned["destination"], cleaned["body"])
         except engine.PolicyError as exc:
             problem = f"A stored policy cannot be evaluated ({exc}); the gateway blocks every request until it is " \
                 "fixed."
@@ -435,22 +443,24 @@ def tester(request: HttpRequest) -> HttpResponse:
     })
 
 
-def _everyone(hostname: str) -> dict:
-    """Every active person's action for one destination (no device: posture conditions fail)."""
+def _everyone(hostname: str, body: str = "") -> dict:
+    """Every active person's action for one destination (no device: posture conditions fail).
+    The body is scanned at most once: the requests share one DLP memo."""
     snapshot = selectors.library_snapshot()
     policies = runtime.compiled_policies()
     app = snapshot.matcher.match(hostname)
     users = list(User.objects.filter(is_active=True).only("pk", "email", "full_name").order_by("email"))
     groups = facts.groups_by_user(u.pk for u in users)
     buckets: dict[str, list[User]] = {a.value: [] for a in engine.Action}
+    scan = engine.DlpScan()
     for user in users:
         context = facts.user_context(user, groups=groups.get(user.pk, frozenset()))
         request = engine.GatewayRequest(hostname=hostname, app=app, user=engine.UserFacts(
-            email=user.email, groups=context.groups, risk_level=context.risk_level))
+            email=user.email, groups=context.groups, risk_level=context.risk_level), body=body, dlp=scan)
         buckets[engine.evaluate(policies, request).action.value].append(user)
     total = len(users) or 1
     return {
-        "single": False, "total": len(users), "app": app, "hostname": hostname,
+        "single": False, "total": len(users), "app": app, "hostname": hostname, "dlp": scan.outcome(body),
         "buckets": [{"action": a.value, "label": dict(GatewayPolicy.Action.choices)[a.value],
                      "users": buckets[a.value], "pct": round(100 * len(buckets[a.value]) / total, 1)}
                     for a in engine.Action],

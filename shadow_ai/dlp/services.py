@@ -5,7 +5,10 @@ Predefined profiles cannot be deleted or renamed, and their entries' patterns ca
 only entries' on/off switches and the profile's match count and confidence threshold can.
 Custom profiles are created, changed and deleted freely, with regex and wordlist entries checked
 by the engine before they are saved. Each write is audited, old → new, in its transaction.
-Text tested against a profile is never stored, audited or logged."""
+Text tested against a profile is never stored, audited or logged.
+
+Gateway HTTP policies embed compiled profiles in their cached compiled form: every write that
+can change what a profile detects bumps the decision cache version after it commits."""
 
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from accounts.roles import ADMINS, CONSOLE_READERS
+from console.access import policies as access_policies
 from console.audit.services import audit_record, diff
 from console.core.errors import Conflict, PermissionRefused, ValidationFailed
 from shadow_ai.dlp import engine, predefined
@@ -34,6 +38,11 @@ ENTRY_FIELDS = ("name", "pattern", "words", "case_sensitive", "enabled")
 def _require(actor: User | None, roles: frozenset, what: str) -> None:
     if getattr(actor, "role", None) not in roles:
         raise PermissionRefused(f"Your role cannot {what}.")
+
+
+def _scanning_changed() -> None:
+    """Compiled Gateway policies carry their profiles: have every process rebuild them."""
+    transaction.on_commit(access_policies.bump_version)
 
 
 def _profile_snapshot(profile: DlpProfile) -> dict[str, Any]:
@@ -157,26 +166,33 @@ def profile_update(*, actor: User, profile: DlpProfile, match_count: Any, confid
         profile.updated_at = timezone.now()
         profile.save(update_fields=[*changes, "updated_at"])
         audit_record(actor=actor, action="dlp.profile.updated", obj=profile, changes=changes)
+        _scanning_changed()
     return True
 
 
 def profile_delete(*, actor: User, profile: DlpProfile) -> None:
-    """Delete a custom profile; refused while CASB integrations scan with it."""
+    """Delete a custom profile; refused while CASB integrations scan with it or Gateway HTTP
+    policies name it in a DLP profile condition."""
     _require(actor, ADMINS, "delete DLP profiles")
     if profile.is_predefined:
         raise ValidationFailed("A predefined profile cannot be deleted; switch its entries off instead.")
     from shadow_ai.casb.selectors import integrations_using_dlp_profile
+    from shadow_ai.selectors import gateway_policies_using_dlp_profile
 
     with transaction.atomic():
         profile = DlpProfile.objects.select_for_update().get(pk=profile.pk)
-        users = integrations_using_dlp_profile(profile.pk)
+        users = [f"the CASB integration{'s' if len(found) > 1 else ''} {', '.join(found)}"
+                 for found in [integrations_using_dlp_profile(profile.pk)] if found]
+        # Deleting it would silently stop those scans from looking at file contents, or make the
+        # Gateway fail closed on a policy that names a profile that is gone.
+        users += [f"the Gateway polic{'ies' if len(found) > 1 else 'y'} {', '.join(found)}"
+                  for found in [gateway_policies_using_dlp_profile(profile.pk)] if found]
         if users:
-            # Deleting it would silently stop those scans from looking at file contents.
-            raise Conflict(f"{profile.name} is used by the CASB integration{'s' if len(users) > 1 else ''} "
-                           f"{', '.join(users)}: remove it there first.")
+            raise Conflict(f"{profile.name} is used by {' and '.join(users)}: remove it there first.")
         audit_record(actor=actor, action="dlp.profile.deleted", obj=profile,
                      changes=diff({**_profile_snapshot(profile), "entries": profile.entries.count()}, {}))
         profile.delete()
+        _scanning_changed()
 
 
 # --- Entries --------------------------------------------------------------------------------------
@@ -193,6 +209,7 @@ def entry_set_enabled(*, actor: User, entry: DlpEntry, enabled: bool) -> bool:
         entry.save(update_fields=["enabled", "updated_at"])
         _audit_entry(actor, "dlp.entry.enabled" if enabled else "dlp.entry.disabled", entry,
                      {"enabled": {"old": not enabled, "new": enabled}})
+        _scanning_changed()
     return True
 
 
@@ -217,6 +234,7 @@ def entry_create(*, actor: User, profile: DlpProfile, kind: str, name: str, patt
         _audit_entry(actor, "dlp.entry.created", entry,
                      {"kind": {"old": None, "new": kind}, **diff({}, _entry_snapshot(entry))})
         DlpProfile.objects.filter(pk=profile.pk).update(updated_at=now)
+        _scanning_changed()
     return entry
 
 
@@ -243,6 +261,7 @@ def entry_update(*, actor: User, entry: DlpEntry, name: str, pattern: str = "", 
         entry.updated_at = timezone.now()
         entry.save(update_fields=["name", "pattern", "words", "case_sensitive", "updated_at"])
         _audit_entry(actor, "dlp.entry.updated", entry, changes)
+        _scanning_changed()
     return True
 
 
@@ -254,6 +273,7 @@ def entry_delete(*, actor: User, entry: DlpEntry) -> None:
         entry = DlpEntry.objects.select_for_update().select_related("profile").get(pk=entry.pk)
         _audit_entry(actor, "dlp.entry.deleted", entry, diff(_entry_snapshot(entry), {}), gone=True)
         entry.delete()
+        _scanning_changed()
 
 
 def predefined_sync(*, actor: User | None) -> predefined.SyncResult:
@@ -269,6 +289,7 @@ def predefined_sync(*, actor: User | None) -> predefined.SyncResult:
                              "entries_created": {"old": None, "new": result.entries_created},
                              "entries_renamed": {"old": None, "new": result.entries_renamed},
                              "entries_removed": {"old": None, "new": result.entries_removed}})
+            _scanning_changed()
     return result
 
 

@@ -2,7 +2,11 @@
 
 It fails closed: a missing or wrong API token (401), a malformed request (400), an unknown
 person and any internal error all answer ``action: block`` with the reason; only a complete
-evaluation answers anything else."""
+evaluation answers anything else.
+
+``body`` (optional, at most ``MAX_INSPECTED_BYTES`` of UTF-8) is the payload the gateway
+inspected, for DLP profile conditions. It is scanned in memory and never stored or logged; the
+answer says which profiles it triggered and how many matches counted, never what matched."""
 
 from __future__ import annotations
 
@@ -26,8 +30,10 @@ from shadow_ai import hostnames
 from shadow_ai.gateway import engine, runtime
 
 log = logging.getLogger(__name__)
-MAX_BODY = 16 * 1024
-FIELDS = frozenset({"hostname", "url", "method", "user", "device_id"})
+MAX_INSPECTED_BYTES = 1_000_000
+# The JSON request: the other fields (16 KB) and the body, whose JSON escapes may double it.
+MAX_BODY = 16 * 1024 + 2 * MAX_INSPECTED_BYTES
+FIELDS = frozenset({"hostname", "url", "method", "user", "device_id", "body"})
 BLOCK_PAGE_SALT = "shadow_ai.block_page"
 
 
@@ -79,7 +85,16 @@ def _body(
         "isolation": decision.isolation.as_dict() if decision.isolation else None,
         "capture_prompts": decision.capture_prompts,
         "inspect": decision.inspected,
+        "dlp": _dlp(decision.dlp),
     } | extra
+
+
+def _dlp(outcome: engine.DlpOutcome | None) -> dict[str, Any] | None:
+    if outcome is None:
+        return None
+    return {"scanned": outcome.scanned,
+            "triggered": [{"id": hit.profile_id, "name": hit.name, "matches": hit.matches}
+                          for hit in outcome.triggered]}
 
 
 def _refuse(request: HttpRequest, reason: str, status: int, **extra: Any) -> HttpResponse:
@@ -91,7 +106,26 @@ def _parse(request: HttpRequest) -> dict:
     try:
         return jsonbody.json_object(request, limit=MAX_BODY, fields=FIELDS)
     except jsonbody.BodyError as exc:
+        if exc.message.startswith("the body is larger"):
+            # Only ``body`` may be that big: name it, rather than just blame the HTTP request.
+            raise BadRequest(f"the request is larger than {MAX_BODY // 1024} KB: body takes at most "
+                             f"{MAX_INSPECTED_BYTES // 1_000_000} MB and the other fields 16 KB", "body") from None
         raise BadRequest(exc.message, exc.field) from None
+
+
+def _too_big() -> str:
+    return f"body is larger than {MAX_INSPECTED_BYTES // 1_000_000} MB, the most the gateway inspects"
+
+
+def _inspected(body: dict) -> str:
+    value = body.get("body")
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise BadRequest("body must be a string (the request payload the gateway inspected)", "body")
+    if len(value) > MAX_INSPECTED_BYTES or len(value.encode("utf-8", "replace")) > MAX_INSPECTED_BYTES:
+        raise BadRequest(_too_big(), "body")
+    return value
 
 
 def _validate(body: dict) -> dict[str, str]:
@@ -129,7 +163,7 @@ def _validate(body: dict) -> dict[str, str]:
     if method and not method.isalpha():
         raise BadRequest("method is not an HTTP method", "method")
     return {"hostname": host, "url": url, "email": email, "method": method,
-            "device_id": _text(body, "device_id", limit=120)}
+            "device_id": _text(body, "device_id", limit=120), "body": _inspected(body)}
 
 
 @csrf_exempt
@@ -141,7 +175,7 @@ def evaluate(request: HttpRequest) -> HttpResponse:
             return _refuse(request, "Blocked: a valid API token with the gateway:evaluate scope is required.", 401)
         parsed = _validate(_parse(request))
         outcome = runtime.evaluate(hostname=parsed["hostname"], email=parsed["email"], url=parsed["url"],
-                                   method=parsed["method"], device_id=parsed["device_id"])
+                                   method=parsed["method"], device_id=parsed["device_id"], body=parsed["body"])
         body = _body(request, outcome.decision, hostname=parsed["hostname"], app=outcome.request.app)
     except BadRequest as exc:
         return _refuse(request, f"Blocked: bad request: {exc.message}.", 400, error=exc.message, field=exc.field)

@@ -18,17 +18,23 @@ Semantics, after Cloudflare Gateway's HTTP policies:
   policy is skipped for requests to its own target.
 * Isolate carries the browser-isolation controls; Allow and Isolate may capture prompts, for
   everyone the policy matches or only for members of chosen groups.
+* A DLP profile condition holds when the request's ``body`` (the payload the gateway inspected:
+  a prompt, an uploaded text) triggers any of the chosen DLP profiles. Compiled policies carry
+  the compiled profiles. The body is scanned lazily, once per request, for every profile any of
+  the evaluated policies references, and only when a DLP condition is first tested; without a
+  body nothing is scanned and no profile triggers.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
 
 from console.access.engine import DevicePosture
+from shadow_ai.dlp import engine as dlp_engine
 
 RISK_LEVELS = ("low", "medium", "high", "unscored")
 STATUSES = ("approved", "unapproved", "in_review", "unreviewed")
@@ -79,13 +85,72 @@ class UserFacts:
 
 
 @dataclass(frozen=True)
+class DlpHit:
+    """A DLP profile the request's body triggered, and how many matches counted (no samples)."""
+
+    profile_id: int | str
+    name: str
+    matches: int
+
+
+@dataclass(frozen=True)
+class DlpOutcome:
+    """What DLP conditions saw: ``scanned`` is False when the request had no body."""
+
+    scanned: bool
+    triggered: tuple[DlpHit, ...] = ()
+
+
+class DlpScan:
+    """The per-request memo of DLP results. ``scope`` names the policies being evaluated; the
+    first DLP condition tested scans the body once for every profile they reference."""
+
+    __slots__ = ("policies", "results", "evaluated", "scans")
+
+    def __init__(self) -> None:
+        self.policies: Sequence[CompiledPolicy] = ()
+        self.results: dict[int | str, dlp_engine.ProfileResult] = {}
+        self.evaluated = False
+        self.scans = 0
+
+    def scope(self, policies: Sequence[CompiledPolicy]) -> None:
+        self.policies = policies
+
+    def results_for(self, body: str, profiles: Sequence[dlp_engine.Profile]) -> dict[int | str,
+                                                                                 dlp_engine.ProfileResult]:
+        self.evaluated = True
+        if not body or all(p.id in self.results for p in profiles):
+            return self.results
+        wanted: dict[int | str, dlp_engine.Profile] = {}
+        for profile in (*(p for policy in self.policies for c in policy.conditions for p in c.profiles), *profiles):
+            if profile.id not in self.results:
+                wanted.setdefault(profile.id, profile)
+        self.scans += 1
+        for result in dlp_engine.scan(body, list(wanted.values()), max_reported=0):
+            self.results[result.profile_id] = result
+        return self.results
+
+    def outcome(self, body: str) -> DlpOutcome | None:
+        if not self.evaluated:
+            return None
+        hits = tuple(DlpHit(r.profile_id, r.profile_name, r.total) for r in self.results.values() if r.triggered)
+        return DlpOutcome(scanned=bool(body), triggered=hits)
+
+
+@dataclass(frozen=True)
 class GatewayRequest:
+    """``body``: the payload the gateway inspected (an AI prompt, an uploaded text), for DLP
+    profile conditions. ``dlp`` is the request's scan memo; requests with the same body and
+    policies (the tester's everyone-at-once mode) may share one."""
+
     hostname: str
     app: AppFacts | None
     user: UserFacts | None
     device: DevicePosture | None = None
     url: str = ""
     method: str = ""
+    body: str = ""
+    dlp: DlpScan = field(default_factory=DlpScan, compare=False, repr=False)
 
 
 # --- Conditions -------------------------------------------------------------------------------
@@ -100,6 +165,7 @@ class Condition:
     type: str
     label: str
     test: Callable[[GatewayRequest], bool]
+    profiles: tuple[dlp_engine.Profile, ...] = ()  # DLP profile conditions: what the body is scanned for
 
 
 def _values(config: Mapping[str, Any]) -> list:
@@ -298,6 +364,34 @@ def _device_posture(config: Mapping[str, Any]) -> Condition:
     return Condition("device_posture", f"Device {'fails' if fails else 'passes'} posture: {names}", test)
 
 
+def _dlp_profile(config: Mapping[str, Any], profiles: Mapping[int, dlp_engine.Profile] | None = None) -> Condition:
+    """``profiles``: the compiled DLP profiles by id; None only checks the configuration's shape
+    (the condition then never triggers)."""
+    ids: list[int] = []
+    for value in _values(config):
+        if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and value.isdigit())):
+            raise ConditionError(f"{value!r} is not a DLP profile id")
+        ids.append(int(value))
+    wanted = frozenset(ids)
+    negate = _negated(config)
+    if profiles is not None:
+        missing = sorted(wanted - set(profiles))
+        if missing:
+            raise ConditionError(f"DLP profile(s) {', '.join(f'#{i}' for i in missing)} no longer exist")
+        chosen = tuple(profiles[i] for i in sorted(wanted))
+        shown = ", ".join(sorted(p.name for p in chosen))
+    else:
+        chosen = ()
+        shown = ", ".join(_labelled(config, (f"#{i}" for i in sorted(wanted))))
+
+    def test(r: GatewayRequest) -> bool:
+        results = r.dlp.results_for(r.body, chosen)
+        triggered = any(results[i].triggered for i in wanted if i in results)
+        return triggered != negate
+
+    return Condition("dlp_profile", f"DLP profile {'is not' if negate else 'is'} {shown}", test, chosen)
+
+
 CONDITIONS: dict[str, Callable[[Mapping[str, Any]], Condition]] = {
     "application": _application,
     "category": _category,
@@ -310,10 +404,14 @@ CONDITIONS: dict[str, Callable[[Mapping[str, Any]], Condition]] = {
     "group": _group,
     "device_posture": _device_posture,
     "risk_score": _risk_score,
+    "dlp_profile": _dlp_profile,
 }
 
 
-def compile_condition(config: Mapping[str, Any], *, categories: Mapping[str, str] | None = None) -> Condition:
+def compile_condition(
+    config: Mapping[str, Any], *, categories: Mapping[str, str] | None = None,
+    dlp_profiles: Mapping[int, dlp_engine.Profile] | None = None,
+) -> Condition:
     if not isinstance(config, Mapping):
         raise ConditionError("a condition must be an object")
     kind = config.get("type")
@@ -321,6 +419,8 @@ def compile_condition(config: Mapping[str, Any], *, categories: Mapping[str, str
         raise ConditionError(f"unknown condition type {kind!r}")
     if kind == "category":
         return _category(config, categories)
+    if kind == "dlp_profile":
+        return _dlp_profile(config, dlp_profiles)
     return CONDITIONS[kind](config)
 
 
@@ -368,9 +468,10 @@ def compile_policy(
     *, id: int, name: str, action: str, conditions: Sequence[Mapping[str, Any]], block_message: str = "",
     target: AppFacts | None = None, isolation: Mapping[str, bool] | None = None, capture_prompts: bool = False,
     capture_groups: Iterable[int] = (), capture_label: str = "", categories: Mapping[str, str] | None = None,
-    require_target: bool = True,
+    require_target: bool = True, dlp_profiles: Mapping[int, dlp_engine.Profile] | None = None,
 ) -> CompiledPolicy:
-    """``require_target``: a Redirect needs its target (False only to describe a broken policy)."""
+    """``require_target``: a Redirect needs its target (False only to describe a broken policy).
+    ``dlp_profiles``: the compiled DLP profiles its DLP profile conditions name, by id."""
     try:
         act = Action(action)
     except ValueError:
@@ -380,7 +481,7 @@ def compile_policy(
     compiled = []
     for index, config in enumerate(conditions, start=1):
         try:
-            compiled.append(compile_condition(config, categories=categories))
+            compiled.append(compile_condition(config, categories=categories, dlp_profiles=dlp_profiles))
         except ConditionError as exc:
             kind = config.get("type", "?") if isinstance(config, Mapping) else "?"
             raise PolicyError(str(exc), f"condition {index} ({kind})") from None
@@ -435,6 +536,7 @@ class Decision:
     isolation: Isolation | None = None
     capture_prompts: bool = False
     trace: tuple[PolicyTrace, ...] = field(default=())
+    dlp: DlpOutcome | None = None  # set when a DLP profile condition was evaluated
 
     @property
     def inspected(self) -> bool:
@@ -495,6 +597,7 @@ def _decide(policy: CompiledPolicy, request: GatewayRequest) -> Decision | None:
 
 def evaluate(policies: Sequence[CompiledPolicy], request: GatewayRequest) -> Decision:
     """``policies`` must be enabled ones in evaluation order (``evaluation_order``)."""
+    request.dlp.scope(policies)
     for policy in policies:
         for condition in policy.conditions:
             if not condition.test(request):
@@ -502,14 +605,20 @@ def evaluate(policies: Sequence[CompiledPolicy], request: GatewayRequest) -> Dec
         else:
             decision = _decide(policy, request)
             if decision is not None:
-                return decision
-    return DEFAULT
+                return _with_dlp(decision, request)
+    return _with_dlp(DEFAULT, request)
+
+
+def _with_dlp(decision: Decision, request: GatewayRequest) -> Decision:
+    outcome = request.dlp.outcome(request.body)
+    return decision if outcome is None else replace(decision, dlp=outcome)
 
 
 def explain(policies: Sequence[CompiledPolicy], request: GatewayRequest) -> Decision:
     """The same decision as ``evaluate``, with every policy and condition looked at."""
     traces: list[PolicyTrace] = []
     decision: Decision | None = None
+    request.dlp.scope(policies)
     for policy in policies:
         if decision is not None:
             traces.append(PolicyTrace(policy.id, policy.name, policy.action.value, "skipped",
@@ -528,4 +637,5 @@ def explain(policies: Sequence[CompiledPolicy], request: GatewayRequest) -> Deci
         traces.append(PolicyTrace(policy.id, policy.name, policy.action.value, "matched", conditions))
     final = decision or DEFAULT
     return Decision(final.action, final.reason, final.policy, final.redirect_to, final.alternative,
-                    final.block_message, final.isolation, final.capture_prompts, tuple(traces))
+                    final.block_message, final.isolation, final.capture_prompts, tuple(traces),
+                    request.dlp.outcome(request.body))

@@ -9,12 +9,14 @@ The common case reads only process caches: the library's suffix map and the comp
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from accounts.models import Group, User
 from console.access import decisions, facts, hotcache
 from shadow_ai import selectors
+from shadow_ai.dlp import engine as dlp_engine
+from shadow_ai.dlp import services as dlp_services
 from shadow_ai.gateway import engine
 from shadow_ai.models import Category, GatewayPolicy
 
@@ -23,9 +25,13 @@ CATEGORIES = dict(Category.choices)
 
 
 def compile_stored(
-    policy: GatewayPolicy, snapshot: selectors.LibrarySnapshot, group_names: dict[int, str]
+    policy: GatewayPolicy, snapshot: selectors.LibrarySnapshot, group_names: dict[int, str],
+    dlp_profiles: Mapping[int, dlp_engine.Profile] | None = None,
 ) -> engine.CompiledPolicy:
-    """A stored policy as the engine runs it, with names for ids (for explanations)."""
+    """A stored policy as the engine runs it, with names for ids (for explanations).
+    ``dlp_profiles``: ``dlp_profiles_for`` of the policies (loaded here when not given)."""
+    if dlp_profiles is None:
+        dlp_profiles = dlp_profiles_for([policy])
     conditions = []
     for config in policy.conditions:
         if config.get("type") == "application":
@@ -44,8 +50,26 @@ def compile_stored(
         target=snapshot.by_id.get(policy.target_id) if policy.target_id else None,
         isolation=policy.isolation, capture_prompts=policy.capture_prompts, capture_groups=capture_groups,
         capture_label=", ".join(group_names.get(g, f"#{g}") for g in capture_groups), categories=CATEGORIES,
-        require_target=False,
+        require_target=False, dlp_profiles=dlp_profiles,
     )
+
+
+def dlp_profile_ids(policies: Iterable[GatewayPolicy]) -> list[int]:
+    """The DLP profiles the policies' DLP profile conditions name."""
+    ids: dict[int, None] = {}
+    for policy in policies:
+        for config in policy.conditions:
+            if config.get("type") == "dlp_profile":
+                ids.update((int(v), None) for v in config.get("values") or [] if str(v).isdigit())
+    return list(ids)
+
+
+def dlp_profiles_for(policies: Iterable[GatewayPolicy]) -> dict[int, dlp_engine.Profile]:
+    """The compiled DLP profiles the policies use, by id (no query when none does). A DLP profile
+    or entry change bumps the decision cache version (``shadow_ai.dlp.services``), so the
+    compiled policies that embed these are rebuilt."""
+    ids = dlp_profile_ids(policies)
+    return {int(p.id): p for p in dlp_services.compiled_profiles(ids)} if ids else {}
 
 
 def group_names_for(policies: Iterable[GatewayPolicy]) -> dict[int, str]:
@@ -69,7 +93,9 @@ def compiled_policies(*, synced: bool = False) -> tuple[engine.CompiledPolicy, .
         stored = list(GatewayPolicy.objects.filter(enabled=True).order_by("position", "pk"))
         snapshot = selectors.library_snapshot(synced=True)
         names = group_names_for(stored)
-        found = table["enabled"] = engine.evaluation_order(compile_stored(p, snapshot, names) for p in stored)
+        profiles = dlp_profiles_for(stored)
+        found = table["enabled"] = engine.evaluation_order(compile_stored(p, snapshot, names, profiles)
+                                                           for p in stored)
     return found
 
 
@@ -82,17 +108,19 @@ class Evaluation:
 
 def evaluate(
     *, hostname: str, email: str = "", user: User | None = None, url: str = "", method: str = "",
-    device_id: str = "", explain: bool = False,
+    device_id: str = "", explain: bool = False, body: str = "",
 ) -> Evaluation:
     """Decide one request. ``hostname`` must be normalized (``hostnames.normalize``); the person
-    is ``user`` or the active user with ``email``. Nobody known means block: the gateway cannot
+    is ``user`` or the active user with ``email``; ``body`` is the payload the gateway inspected
+    (scanned only if a DLP profile condition is reached; never kept). Nobody known means block: the gateway cannot
     apply identity conditions to an unknown person, so it fails closed."""
     hotcache.ensure_fresh()
     snapshot = selectors.library_snapshot(synced=True)
     app = snapshot.matcher.match(hostname)
     person = decisions.person_by_id(user.pk) if user is not None else decisions.person_by_email(email)
     if person is None:
-        request = engine.GatewayRequest(hostname=hostname, app=app, user=None, url=url, method=method)
+        request = engine.GatewayRequest(hostname=hostname, app=app, user=None, url=url, method=method,
+                                         body=body)
         who = user.email if user is not None else email
         decision = engine.Decision(engine.Action.BLOCK, f"Blocked: no active user has the e-mail {who}; the gateway "
                                    "fails closed for people it does not know.")
@@ -104,7 +132,7 @@ def evaluate(
     request = engine.GatewayRequest(
         hostname=hostname, app=app,
         user=engine.UserFacts(email=person.user.email, groups=person.groups, risk_level=context.risk_level),
-        device=decisions.device_posture(device), url=url, method=method,
+        device=decisions.device_posture(device), url=url, method=method, body=body,
     )
     policies = compiled_policies(synced=True)
     decision = engine.explain(policies, request) if explain else engine.evaluate(policies, request)

@@ -17,6 +17,7 @@ from console.access import policies as access_policies
 from console.audit.services import audit_record, diff
 from console.core.errors import Conflict, PermissionRefused, ValidationFailed
 from shadow_ai import selectors
+from shadow_ai.dlp import services as dlp_services
 from shadow_ai.gateway import engine
 from shadow_ai.gateway.runtime import CATEGORIES
 from shadow_ai.models import ISOLATION_CONTROLS, Application, GatewayPolicy, Status
@@ -56,7 +57,7 @@ def validate(
         raise ValidationFailed("Each condition must be an object.", field="conditions")
     snapshot = selectors.library_snapshot()
     for config in clean:
-        if config.get("type") == "group" and isinstance(config.get("values"), list):
+        if config.get("type") in ("group", "dlp_profile") and isinstance(config.get("values"), list):
             config["values"] = [int(v) if isinstance(v, str) and v.isdigit() else v for v in config["values"]]
     group_ids = {g for c in clean if c.get("type") == "group" for g in (c.get("values") or [])}
     group_ids |= set(capture_groups)
@@ -74,6 +75,15 @@ def validate(
             missing = [g for g in config.get("values") or [] if g not in known_groups]
             if missing:
                 raise ValidationFailed(f"{where}: unknown group id(s) {missing}.", field="conditions")
+    dlp_ids = [v for c in clean if c.get("type") == "dlp_profile" for v in (c.get("values") or [])
+               if isinstance(v, int) and not isinstance(v, bool)]
+    dlp_profiles = {int(p.id): p for p in dlp_services.compiled_profiles(dlp_ids)} if dlp_ids else {}
+    for index, config in enumerate(clean, start=1):
+        if config.get("type") == "dlp_profile":
+            missing = [v for v in config.get("values") or [] if isinstance(v, int) and v not in dlp_profiles]
+            if missing:
+                raise ValidationFailed(f"condition {index} (dlp_profile): unknown DLP profile id(s) {missing}.",
+                                       field="conditions")
     missing = [g for g in capture_groups if g not in known_groups]
     if missing:
         raise ValidationFailed(f"Unknown group id(s) {missing} for prompt capture.", field="capture_groups")
@@ -91,6 +101,7 @@ def validate(
         engine.compile_policy(
             id=0, name="check", action=action, conditions=clean, target=facts, isolation=isolation,
             capture_prompts=capture_prompts, capture_groups=capture_groups, categories=CATEGORIES,
+            dlp_profiles=dlp_profiles,
         )
     except engine.PolicyError as exc:
         field = "target" if exc.where == "target" else "capture_prompts" if exc.where == "capture_prompts" \

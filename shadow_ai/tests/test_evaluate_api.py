@@ -154,7 +154,13 @@ def test_callers_need_a_token_with_the_gateway_scope(evaluate, library, super_ad
     ({"hostname": "x" * 300, "user": {"email": "a@corp.example"}}, "application/json",
      "hostname is longer than 253 characters", "hostname"),
     ({"hostname": "chatgpt.com", "user": {"email": "a@corp.example"}, "url": "https://chatgpt.com/" + "a" * 17000},
-     "application/json", "the body is larger than 16 KB", ""),
+     "application/json", "url is longer than 4096 characters", "url"),
+    ({"hostname": "chatgpt.com", "user": {"email": "a@corp.example"}, "body": 42}, "application/json",
+     "body must be a string", "body"),
+    ({"hostname": "chatgpt.com", "user": {"email": "a@corp.example"}, "body": "a" * 1_000_001}, "application/json",
+     "body is larger than 1 MB", "body"),
+    ({"hostname": "chatgpt.com", "user": {"email": "a@corp.example"}, "body": "\u0001" * 400_000},
+     "application/json", "the request is larger than", "body"),
 ])
 def test_bad_input_is_blocked_with_the_field_to_fix(evaluate, gateway_token, decision_schema, body,
                                                     content_type, error, field):
@@ -207,6 +213,11 @@ def test_the_openapi_document_describes_the_endpoint(client):
     assert validator.is_valid({"hostname": "chatgpt.com", "user": {"email": "a@corp.example"}})
     assert not validator.is_valid({"hostname": "chatgpt.com"})
     assert not validator.is_valid({"user": {"email": "a@corp.example"}})
+    assert validator.is_valid({"hostname": "chatgpt.com", "user": {"email": "a@corp.example"}, "body": "a prompt"})
+    assert not validator.is_valid({"hostname": "chatgpt.com", "user": {"email": "a@corp.example"}, "body": 1})
+    decision = document["components"]["schemas"]["GatewayDecision"]
+    assert "dlp" in decision["required"]
+    assert "DLP profiles" in decision["properties"]["dlp"]["description"]
 
 
 def test_the_endpoint_takes_the_short_path_of_the_wsgi_application():
