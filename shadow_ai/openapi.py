@@ -118,8 +118,9 @@ GATEWAY_PATHS = {
             "summary": "Decide what a secure web gateway does with one HTTP request",
             "description": "Evaluates the enabled Gateway HTTP policies in order (Do Not Inspect first) for "
             "the application the hostname belongs to, the person, their groups, device posture and risk "
-            f"score ({_RISK}) and the DLP profiles the optional body triggers. The first matching policy decides; nothing matching allows. Needs an API "
-            "token with the gateway:evaluate scope. Fails closed: a bad token, malformed input, an unknown "
+            f"score ({_RISK}), and the DLP profiles the optional body triggers. The first matching policy "
+            "decides; nothing matching allows. Needs an API token with the gateway:evaluate scope. Fails "
+            "closed: a bad token, malformed input, an unknown "
             "person or an internal error answers action=block with the reason.",
             "security": [{"apiToken": []}],
             "requestBody": {"required": True, "content": {"application/json": {

@@ -105,7 +105,7 @@ class DlpScan:
     """The per-request memo of DLP results. ``scope`` names the policies being evaluated; the
     first DLP condition tested scans the body once for every profile they reference."""
 
-    __slots__ = ("policies", "results", "evaluated", "scans")
+    __slots__ = ("evaluated", "policies", "results", "scans")
 
     def __init__(self) -> None:
         self.policies: Sequence[CompiledPolicy] = ()
