@@ -131,10 +131,13 @@ def _inspected(body: dict) -> str:
 def _validate(body: dict) -> dict[str, str]:
     url = _text(body, "url", limit=4096)
     raw_host = _text(body, "hostname", limit=253)
+    for name, value in (("hostname", raw_host), ("url", url)):
+        if name in body and not value:
+            raise BadRequest(f"{name} is empty (leave it out instead)", name)
     url_host = ""
     if url:
-        parts = urlsplit(url if "://" in url else f"https://{url}")
         try:
+            parts = urlsplit(url if "://" in url else f"https://{url}")
             url_host = hostnames.normalize(parts.hostname or "")
         except ValueError:
             raise BadRequest("url has no valid hostname", "url") from None
