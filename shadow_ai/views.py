@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import django_filters
 from django import forms as django_forms
@@ -270,12 +271,14 @@ class PolicyFilter(django_filters.FilterSet):
 POLICY_SORTS = {"position": "position", "name": "name", "action": "action", "updated": "updated_at"}
 
 
-def describe(policy: GatewayPolicy) -> list[tuple[str, bool]]:
-    """(label, valid) for each stored condition, as the engine describes it."""
-    snapshot = selectors.library_snapshot()
-    names = runtime.group_names_for([policy])
+def describe(policy: GatewayPolicy, *, snapshot: Any = None, names: dict[int, str] | None = None,
+             dlp: dict[int, Any] | None = None) -> list[tuple[str, bool]]:
+    """(label, valid) for each stored condition, as the engine describes it. A list passes the
+    library snapshot, group names and DLP profiles it read once for all its policies."""
+    snapshot = snapshot if snapshot is not None else selectors.library_snapshot()
+    names = names if names is not None else runtime.group_names_for([policy])
     try:
-        compiled = runtime.compile_stored(policy, snapshot, names)
+        compiled = runtime.compile_stored(policy, snapshot, names, dlp)
     except engine.PolicyError as exc:
         return [(f"Invalid: {exc}", False)]
     return [(c.label, True) for c in compiled.conditions]
@@ -285,7 +288,10 @@ def describe(policy: GatewayPolicy) -> list[tuple[str, bool]]:
 def policy_list(request: HttpRequest) -> HttpResponse:
     listing = build_listing(request, selectors.gateway_policies(), sorts=POLICY_SORTS, default_sort="position",
                             filterset_class=PolicyFilter, per_page=100)
-    rows = [{"policy": p, "conditions": describe(p)} for p in listing.page.object_list]
+    policies = list(listing.page.object_list)
+    snapshot, names = selectors.library_snapshot(), runtime.group_names_for(policies)
+    dlp = runtime.dlp_profiles_for(policies)
+    rows = [{"policy": p, "conditions": describe(p, snapshot=snapshot, names=names, dlp=dlp)} for p in policies]
     reorderable = (request.user.role in ADMINS and listing.sort == "position" and not listing.is_filtered
                    and not listing.page.has_other_pages())
     template = "shadow_ai/policy_list.html#results" if request.htmx else "shadow_ai/policy_list.html"

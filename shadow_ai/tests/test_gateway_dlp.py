@@ -258,3 +258,38 @@ def test_the_editor_offers_dlp_profiles_and_the_tester_shows_what_matched(client
     by_get = client.get("/shadow-ai/tester/", {"email": employee.email, "destination": "chatgpt.com",
                                                "body": PROMPT}).content.decode()
     assert 'data-testid="tester-action">ALLOW<' in by_get and "No request body" in by_get
+
+
+@pytest.mark.django_db
+def test_the_policy_list_reads_profiles_and_groups_once_however_many_policies(
+        client_for, security_admin, library, credentials, super_admin, django_capture_on_commit_callbacks):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from django.urls import reverse
+
+    from accounts.tests.factories import GroupFactory
+
+    group = GroupFactory(name="Engineering")
+
+    def add(n: int) -> None:
+        with django_capture_on_commit_callbacks(execute=True):
+            for i in range(n):
+                gateway.gateway_policy_create(
+                    actor=super_admin, name=f"Secrets {GatewayPolicy.objects.count()}-{i}", action="block",
+                    conditions=[{"type": "group", "values": [str(group.pk)]},
+                                {"type": "dlp_profile", "values": [str(credentials.pk)]}])
+
+    client = client_for(security_admin)
+
+    def queries() -> tuple[int, str]:
+        with CaptureQueriesContext(connection) as seen:
+            page = client.get(reverse("shadow_ai:policy-list")).content.decode()
+        return len(seen.captured_queries), page
+
+    add(2)
+    few, _ = queries()
+    add(6)
+    many, page = queries()
+    assert many == few  # no query per policy
+    assert page.count("DLP profile is Credentials and Secrets") == 8
+    assert "Engineering" in page
