@@ -205,6 +205,7 @@ def case_create(
     groups: list[Group] | None = None,
     provider: IdentityProvider | None = None,
     link_base: str,
+    date_of_birth: date | None = None,
 ) -> OnboardingCase:
     """Open a case and e-mail the new hire a single-use, expiring invitation (after commit).
     ``link_base`` is the absolute URL the invitation token is appended to."""
@@ -228,6 +229,8 @@ def case_create(
         raise ValidationFailed("The start date is more than a year away.", field="start_date")
     if manager is not None and not manager.is_active:
         raise ValidationFailed(f"{manager.email} is deactivated.", field="manager")
+    if date_of_birth is not None and not (date(1900, 1, 1) <= date_of_birth <= timezone.localdate()):
+        raise ValidationFailed("The date of birth is not plausible.", field="date_of_birth")
     try:
         provider = _usable_provider(provider)
     except NotFound as exc:
@@ -237,6 +240,7 @@ def case_create(
     case = OnboardingCase.objects.create(
         legal_name=legal_name, personal_email=personal, work_email=work, start_date=start_date,
         manager=manager, provider=provider, created_by=actor, invitation_token_hash=token_hash,
+        date_of_birth=date_of_birth,
         invitation_sent_at=now, invitation_expires_at=now + timedelta(hours=settings.ONBOARDING_INVITATION_HOURS),
     )
     case.groups.set(groups or [])
@@ -244,6 +248,8 @@ def case_create(
         "legal_name": legal_name, "personal_email": personal, "work_email": work,
         "start_date": start_date.isoformat(), "manager": manager.email if manager else None,
         "groups": sorted(g.name for g in groups or []), "provider": provider.name,
+        # Whether, not which: a date of birth stays off the audit trail.
+        "date_of_birth": "recorded" if date_of_birth else None,
     })
     transaction.on_commit(lambda: _send_invitation(case.pk, token, link_base))
     return case

@@ -87,6 +87,7 @@ def case_create(request: HttpRequest) -> HttpResponse:
                 actor=request.user, legal_name=data["legal_name"], personal_email=data["personal_email"],
                 work_email=data["work_email"], start_date=data["start_date"], manager=data["manager"],
                 groups=list(data["groups"]), provider=data["provider"], link_base=_link_base(request),
+                date_of_birth=data.get("date_of_birth"),
             )
         except ConsoleError as exc:
             add_service_error(form, exc)

@@ -138,6 +138,18 @@ def test_onboarding_keeps_the_verified_birthdate_for_later_recoveries(hr_user, i
     assert case.status == OnboardingCase.Status.VERIFIED and case.date_of_birth == date(1990, 4, 1)
 
 
+def test_hr_may_record_a_date_of_birth_which_stays_off_the_audit_trail(client_for, hr_user, idv):
+    page = client_for(hr_user).post("/onboarding/new/", {
+        "legal_name": "Bea Born", "personal_email": "bea@home.example", "work_email": "born@corp.example",
+        "start_date": (timezone.localdate() + timedelta(days=3)).isoformat(), "date_of_birth": "1990-04-01",
+        "provider": idv.pk,
+    })
+    assert page.status_code == 302, page.content.decode()[:500]
+    assert OnboardingCase.objects.get().date_of_birth == date(1990, 4, 1)
+    created = AuditEvent.objects.get(action="onboarding.case.created")
+    assert created.changes["date_of_birth"] == "recorded" and "1990" not in str(created.changes)
+
+
 # --- Privileged accounts: a second admin approves -------------------------------------------------
 
 
