@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -440,7 +440,6 @@ def authenticators_restore(*, user: User, parked: str, reason: str) -> int:
     authenticators came back."""
     import base64
     import json
-    from datetime import datetime
 
     if not parked:
         return 0
@@ -483,7 +482,7 @@ def authenticators_restore(*, user: User, parked: str, reason: str) -> int:
 
 
 @transaction.atomic
-def authenticators_remove_enrolled_since(*, user: User, since, reason: str) -> list[str]:
+def authenticators_remove_enrolled_since(*, user: User, since: datetime, reason: str) -> list[str]:
     """Remove the authenticators enrolled at or after ``since`` and the backup codes generated
     since (the ones whoever recovered the account added, when the owner says it was not them)."""
     devices = [d for d in selectors.authenticators_of(user) if d.created_at and d.created_at >= since]

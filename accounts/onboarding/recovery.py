@@ -24,12 +24,13 @@ Passing a verification with an account's e-mail is not enough to take the accoun
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core import signing
 from django.core.mail import EmailMessage
 from django.db import transaction
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
@@ -67,7 +68,7 @@ def recovery_blocked(user: User) -> bool:
     return RecoveryRequest.objects.filter(user=user, reported_at__isnull=False, freeze_lifted_at__isnull=True).exists()
 
 
-def recoveries_for_list():
+def recoveries_for_list() -> QuerySet[RecoveryRequest]:
     return RecoveryRequest.objects.select_related("user", "decided_by", "old_removed_by", "freeze_lifted_by",
                                                   "provider")
 
@@ -89,7 +90,7 @@ def suspended_of(user: User) -> list[RecoveryRequest]:
             .order_by("-requested_at")]
 
 
-def confirm_after(recovery: RecoveryRequest):
+def confirm_after(recovery: RecoveryRequest) -> datetime:
     """When the owner may confirm the removal of the old authenticators themselves."""
     start = recovery.completed_at or recovery.recovered_at or recovery.requested_at
     return start + timedelta(hours=settings.RECOVERY_CONFIRM_WAIT_HOURS)
