@@ -181,6 +181,32 @@ def _send(recovery_id: int, kind: str) -> None:
                  changes={"notice": kind, "to": message.to, "recovery": recovery_id})
 
 
+def approvers_of(recovery: RecoveryRequest) -> list[User]:
+    """The active admins who may decide this recovery (see ``_check_admin``)."""
+    roles = [Role.SUPER_ADMIN] if Role.SUPER_ADMIN in (recovery.user.role, recovery.role) else list(ADMINS)
+    return list(User.objects.filter(role__in=roles, is_active=True).exclude(pk=recovery.user_id).order_by("email"))
+
+
+def _ask_approvers(recovery_id: int) -> None:
+    """Runs after commit: the admins who may decide are told a recovery waits (no link to act
+    from the e-mail: they decide in the console, signed in)."""
+    recovery = RecoveryRequest.objects.select_related("user").get(pk=recovery_id)
+    to = [admin.email for admin in approvers_of(recovery)]
+    if not to:
+        log.warning("Recovery %s waits for approval but no admin can approve it", recovery_id)
+        return
+    body = (f"{recovery.user.get_full_name()} <{recovery.user.email}> ({Role(recovery.role).label}) proved their "
+            "identity to recover their account and waits for a second admin's approval.\n\n"
+            "Before approving, make sure it is them out of band (a call to a number you already know, in person). "
+            f"Decide on Onboarding → Account recoveries: {_link('onboarding:recovery-list')}?status=pending\n")
+    message = EmailMessage(subject=f"Account recovery waiting for approval: {recovery.user.email}", body=body,
+                           from_email=settings.DEFAULT_FROM_EMAIL, to=to)
+    try:
+        message.send()
+    except Exception as exc:  # noqa: BLE001 - any mail failure is recorded the same way
+        log.warning("Approval request e-mail for recovery %s failed: %s", recovery_id, exc)
+
+
 def _notify(recovery: RecoveryRequest, kind: str) -> None:
     recovery_id = recovery.pk
     transaction.on_commit(lambda: _send(recovery_id, kind))
@@ -223,6 +249,8 @@ def recovery_verified(
                          changes={"recovery": pending.pk, "role": user.role, "needs_approval": True,
                                   "provider": idp.slug})
             _notify(pending, "pending")
+            pending_id = pending.pk
+            transaction.on_commit(lambda: _ask_approvers(pending_id))
             return pending
         if recovery.provider_id != idp.pk or (recovery.subject and recovery.subject != subject[:255]):
             raise Conflict("This recovery was approved for another verified identity. Verify with the same identity "

@@ -83,7 +83,9 @@ def test_a_super_admin_recovery_is_approved_by_another_super_admin_in_the_consol
     recovery.refresh_from_db()
     assert recovery.status == "completed" and recovery.decided_by == approver
     assert recovery.parked_names == ["totp: Lost phone"] and recovery.old_pending_removal
-    subjects = list(OutboxMessage.objects.order_by("id").values_list("subject", flat=True))
+    subjects = list(OutboxMessage.objects.filter(to=super_admin.email).order_by("id")
+                    .values_list("subject", flat=True))
     assert subjects == ["Your account is being recovered", "Your account recovery was approved",
                         "Your account was recovered"]
+    assert OutboxMessage.objects.get(to=approver.email).subject.startswith("Account recovery waiting for approval")
     assert AuditEvent.objects.get(action="identity.recovery_approved").actor_email == approver.email

@@ -167,8 +167,10 @@ def test_a_super_admin_recovery_waits_for_another_super_admin(super_admin, secur
     assert "Waiting for approval" in waiting and "Super Admin role" in waiting
     pending = RecoveryRequest.objects.get()
     assert (pending.status, pending.needs_approval, pending.role) == (Status.PENDING, True, "super_admin")
-    started = mail.outbox[-1]
+    started, asked = mail.outbox[-2:]
     assert started.to == [super_admin.email] and started.subject == "Your account is being recovered"
+    assert asked.to == [other_root.email]  # the admins who may approve: another Super Admin only
+    assert asked.subject == "Account recovery waiting for approval: root@corp.example"
     assert "another admin must approve" in started.body and "/onboarding/recover/report/" in started.body
 
     # Verifying again does not go around the approval.
@@ -227,6 +229,18 @@ def test_an_hr_recovery_is_rejected_by_an_admin_and_cannot_be_completed(hr_user,
     assert recover(client, hr_user.email)["Location"] == "/onboarding/recover/waiting/"
     assert not signed_in(client)
     assert RecoveryRequest.objects.filter(user=hr_user, status=Status.PENDING).count() == 1
+
+
+def test_an_approval_is_only_for_the_identity_that_was_verified(security_admin, super_admin, idv):
+    from accounts.onboarding import services
+
+    recover(Client(), security_admin.email)
+    pending = RecoveryRequest.objects.get()
+    recovery.recovery_approve(actor=super_admin, recovery=pending, reason="verified by video call")
+    record = VerificationRecord.objects.filter(user=security_admin).first()
+    with pytest.raises(Conflict, match="approved for another verified identity"):
+        recovery.recovery_verified(user=security_admin, idp=idv, record=record, subject="someone-else")
+    assert services.PERSON_CHECKS >= {"name", "birthdate"}
 
 
 def test_an_approval_is_for_a_limited_time(security_admin, super_admin, idv, settings):
