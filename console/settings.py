@@ -342,6 +342,11 @@ VERIFICATION_CLOCK_SKEW_SECONDS = env.int("VERIFICATION_CLOCK_SKEW_SECONDS", def
 VERIFICATION_ATTEMPTS_PER_IP = env.int("VERIFICATION_ATTEMPTS_PER_IP", default=30)
 VERIFICATION_ATTEMPTS_PER_PERSON = env.int("VERIFICATION_ATTEMPTS_PER_PERSON", default=10)
 VERIFICATION_ATTEMPT_WINDOW = env.int("VERIFICATION_ATTEMPT_WINDOW", default=300)
+# Account recovery: how long a second admin's approval stays valid, how long the owner waits
+# before removing the suspended authenticators themselves, how long "This wasn't me" links work.
+RECOVERY_APPROVAL_HOURS = env.int("RECOVERY_APPROVAL_HOURS", default=24)
+RECOVERY_CONFIRM_WAIT_HOURS = env.int("RECOVERY_CONFIRM_WAIT_HOURS", default=72)
+RECOVERY_REPORT_DAYS = env.int("RECOVERY_REPORT_DAYS", default=14)
 if VERIFICATION_RETENTION_DAYS < 1:
     raise ImproperlyConfigured("VERIFICATION_RETENTION_DAYS must be at least 1")
 # The development identity-verification provider that `./dev run` starts. It can never be

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -387,3 +387,111 @@ def authenticators_reset(*, user: User, reason: str) -> int:
                      changes={"removed": [f"{d.method}: {d.name}" for d in devices], "backup_codes": codes,
                               "reason": reason})
     return len(devices)
+
+
+# --- Account recovery: suspending and restoring the old authenticators ------------------------
+
+
+def _describe(device) -> str:
+    return f"{device.method}: {device.name}"
+
+
+@transaction.atomic
+def authenticators_park(*, user: User, reason: str) -> tuple[str, list[str]]:
+    """Suspend every authenticator and backup code of a person who recovered their account: they
+    leave the sign-in tables (so they cannot be used, and a new authenticator app can be enrolled)
+    and come back as a JSON text that ``authenticators_restore`` can put back. Returns that text
+    (empty when there was nothing) and what was suspended, for people to read. The caller keeps
+    the text encrypted."""
+    import base64
+    import json
+
+    devices = selectors.authenticators_of(user)
+    codes = list(BackupCode.objects.filter(user=user))
+    if not devices and not codes:
+        return "", []
+    rows: list[dict] = []
+    for device in devices:
+        row = {"name": device.name, "created_at": device.created_at.isoformat() if device.created_at else None}
+        if isinstance(device, TotpAuthenticator):
+            row |= {"type": "totp", "key": device.key, "last_t": device.last_t, "drift": device.drift}
+        else:
+            row |= {"type": "webauthn", "kind": device.kind,
+                    "credential_id": base64.b64encode(bytes(device.credential_id)).decode(),
+                    "credential_data": base64.b64encode(bytes(device.credential_data)).decode(),
+                    "aaguid": device.aaguid, "sign_count": device.sign_count, "user_verified": device.user_verified,
+                    "suspected_clone_at": device.suspected_clone_at.isoformat() if device.suspected_clone_at else None}
+        rows.append(row)
+        device.delete()
+        _credential_changed(user, device, "revoke", "system")
+    backup = [{"code_hash": c.code_hash, "created_at": c.created_at.isoformat(),
+               "used_at": c.used_at.isoformat() if c.used_at else None} for c in codes]
+    BackupCode.objects.filter(user=user).delete()
+    names = [_describe(d) for d in devices] + ([f"{len(codes)} backup code(s)"] if codes else [])
+    audit_record(actor=None, action="mfa.suspended_for_recovery", obj=user,
+                 changes={"suspended": names, "reason": reason})
+    return json.dumps({"devices": rows, "backup_codes": backup}), names
+
+
+@transaction.atomic
+def authenticators_restore(*, user: User, parked: str, reason: str) -> int:
+    """Put back what ``authenticators_park`` suspended (the owner reported a recovery they did
+    not make). An authenticator app enrolled since is replaced by the owner's. Returns how many
+    authenticators came back."""
+    import base64
+    import json
+
+    if not parked:
+        return 0
+    data = json.loads(parked)
+
+    def when(value: str | None):
+        return datetime.fromisoformat(value) if value else None
+
+    restored = []
+    for row in data.get("devices", []):
+        if row["type"] == "totp":
+            TotpAuthenticator.objects.filter(user=user).delete()
+            device = TotpAuthenticator.objects.create(user=user, name=row["name"], key=row["key"],
+                                                      last_t=row["last_t"], drift=row["drift"], confirmed=True)
+        else:
+            credential_id = base64.b64decode(row["credential_id"])
+            if WebAuthnAuthenticator.objects.filter(credential_id=credential_id).exists():
+                continue
+            device = WebAuthnAuthenticator.objects.create(
+                user=user, name=row["name"], kind=row["kind"], credential_id=credential_id,
+                credential_data=base64.b64decode(row["credential_data"]), aaguid=row["aaguid"],
+                sign_count=row["sign_count"], user_verified=row["user_verified"],
+                suspected_clone_at=when(row.get("suspected_clone_at")), confirmed=True,
+            )
+        if row.get("created_at"):
+            type(device).objects.filter(pk=device.pk).update(created_at=when(row["created_at"]))
+        restored.append(device)
+        _credential_changed(user, device, "create", "system")
+    codes = data.get("backup_codes", [])
+    if codes:
+        BackupCode.objects.filter(user=user).delete()
+        BackupCode.objects.bulk_create([
+            BackupCode(user=user, code_hash=c["code_hash"], created_at=when(c["created_at"]),
+                       used_at=when(c["used_at"]))
+            for c in codes
+        ])
+    audit_record(actor=None, action="mfa.restored_after_recovery_report", obj=user,
+                 changes={"restored": [_describe(d) for d in restored], "backup_codes": len(codes), "reason": reason})
+    return len(restored)
+
+
+@transaction.atomic
+def authenticators_remove_enrolled_since(*, user: User, since: datetime, reason: str) -> list[str]:
+    """Remove the authenticators enrolled at or after ``since`` and the backup codes generated
+    since (the ones whoever recovered the account added, when the owner says it was not them)."""
+    devices = [d for d in selectors.authenticators_of(user) if d.created_at and d.created_at >= since]
+    for device in devices:
+        device.delete()
+        _credential_changed(user, device, "revoke", "system")
+    codes, _ = BackupCode.objects.filter(user=user, created_at__gte=since).delete()
+    names = [_describe(d) for d in devices]
+    if devices or codes:
+        audit_record(actor=None, action="mfa.removed_after_recovery_report", obj=user,
+                     changes={"removed": names, "backup_codes": codes, "reason": reason})
+    return names

@@ -10,7 +10,7 @@ class OnboardingConfig(AppConfig):
         from django.contrib.auth.signals import user_logged_in
 
         from accounts.onboarding.selectors import identity_facts
-        from accounts.roles import PEOPLE_READERS, PEOPLE_WRITERS
+        from accounts.roles import CONSOLE_READERS, PEOPLE_READERS, PEOPLE_WRITERS
         from console.access import facts
         from console.core.navigation import NavItem, register
 
@@ -19,6 +19,7 @@ class OnboardingConfig(AppConfig):
             NavItem("Onboarding", "Identity verifications", "onboarding:verification-list", PEOPLE_READERS,
                     order=20),
             NavItem("Onboarding", "Outbox", "onboarding:outbox", PEOPLE_WRITERS, order=30),
+            NavItem("Onboarding", "Account recoveries", "onboarding:recovery-list", CONSOLE_READERS, order=25),
         )
         facts.register(identity_facts)
         user_logged_in.connect(_gate_on_sign_in, dispatch_uid="onboarding-gate-on-sign-in")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -130,3 +131,97 @@ def check_claims(
             mapped, level_text,
         )
     return ClaimCheck(True, mapped=mapped, level=level_text)
+
+
+# --- Who the person is (account recovery) -----------------------------------------------------
+
+NAME = "name"
+BIRTHDATE = "birthdate"
+# The standard OpenID Connect claims (scope ``profile``) read for the comparison.
+IDENTITY_CLAIMS = ("name", "given_name", "middle_name", "family_name", "birthdate")
+
+# Punctuation that separates parts of a name on one document and not on another
+# ("Jean-Luc" / "Jean Luc", "O'Brien" / "OBrien", "Smith, John" / "John Smith").
+_SEPARATORS = str.maketrans({"-": " ", "‐": " ", "‑": " ", ",": " ", ".": " ", "_": " "})
+_DROPPED = str.maketrans({"'": None, "’": None, "`": None, "´": None})
+
+
+def normalize_name(value: Any) -> tuple[str, ...]:
+    """A name as a sorted tuple of parts: Unicode NFKD with the combining marks dropped
+    (accents), case folded, hyphens and commas as spaces, apostrophes dropped, extra spaces
+    ignored. Sorting the parts accepts "New, Ada" for "Ada New"; every part must still match."""
+    import unicodedata
+
+    text = unicodedata.normalize("NFKD", str(value or ""))
+    text = "".join(c for c in text if not unicodedata.combining(c)).casefold()
+    text = text.translate(_DROPPED).translate(_SEPARATORS)
+    return tuple(sorted(text.split()))
+
+
+def verified_name(claims: Mapping[str, Any]) -> str:
+    """The OpenID Connect ``name`` claim, else ``given_name`` [``middle_name``] ``family_name``."""
+    name = claims.get("name")
+    if isinstance(name, str) and name.strip():
+        return name.strip()
+    parts = [claims.get(key) for key in ("given_name", "middle_name", "family_name")]
+    return " ".join(p.strip() for p in parts if isinstance(p, str) and p.strip())
+
+
+def parse_birthdate(value: Any) -> tuple[int | None, int | None, int | None] | None:
+    """An OpenID Connect ``birthdate`` (``YYYY-MM-DD``; ``0000-MM-DD`` when the year is withheld;
+    ``YYYY`` alone) as (year, month, day) with None for what is withheld; None when unreadable."""
+    import re
+
+    text = str(value or "").strip()
+    if re.fullmatch(r"\d{4}", text):
+        return (int(text) or None, None, None)
+    match = re.fullmatch(r"(\d{4})-(\d{2})-(\d{2})", text)
+    if not match:
+        return None
+    year, month, day = (int(g) for g in match.groups())
+    try:
+        date(year or 2000, month, day)  # 2000: a leap year, for 0000-02-29
+    except ValueError:
+        return None
+    return (year or None, month, day)
+
+
+def check_identity(
+    claims: Mapping[str, Any], *, expected_names: Sequence[str], expected_birthdate: Any = None
+) -> ClaimCheck:
+    """The verified person is the account's owner: the verified name is one of
+    ``expected_names`` (the directory's name, the HR case's legal name) after
+    ``normalize_name``; and when the provider gives a birthdate and a date of birth is on
+    record (``expected_birthdate``, a ``date``), they agree on every part the provider gave."""
+    name = verified_name(claims)
+    expected = [n for n in expected_names if normalize_name(n)]
+    if not name:
+        return ClaimCheck(
+            False, NAME, "The provider released no name claim (name, or given_name and family_name), so the "
+                         "verified person could not be compared with the account's owner.",
+            "Your identity was verified, but the identity provider did not tell us your name, so we cannot "
+            "check that this account is yours. Contact your IT team.",
+        )
+    if not any(normalize_name(name) == normalize_name(n) for n in expected):
+        on_record = " or ".join(f"'{_clip(n)}'" for n in expected) or "nothing"
+        return ClaimCheck(
+            False, NAME, f"The verified name '{_clip(name)}' does not match the name on record ({on_record}).",
+            "The name on the identity document you verified with does not match the name on this account, "
+            "so the account was not recovered. If your name changed, ask HR to update it first; otherwise "
+            "contact your IT team.",
+        )
+    given = claims.get("birthdate")
+    if given not in (None, "") and expected_birthdate is not None:
+        parsed = parse_birthdate(given)
+        record = (expected_birthdate.year, expected_birthdate.month, expected_birthdate.day)
+        agrees = parsed is not None and any(p is not None for p in parsed) and all(
+            p is None or p == r for p, r in zip(parsed, record, strict=True))
+        if not agrees:
+            return ClaimCheck(
+                False, BIRTHDATE,
+                "The verified birthdate does not match the date of birth on the onboarding case"
+                + ("" if parsed is not None else " (the birthdate claim could not be read)") + ".",
+                "The date of birth on the identity document you verified with does not match our records, "
+                "so the account was not recovered. Contact your IT team.",
+            )
+    return ClaimCheck(True)

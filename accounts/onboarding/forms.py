@@ -13,6 +13,10 @@ class CaseForm(forms.Form):
     work_email = forms.EmailField(max_length=254, label="Work e-mail",
                                   help_text="Their account; the verified e-mail must match it.")
     start_date = forms.DateField(label="Start date", widget=forms.DateInput(attrs={"type": "date"}))
+    date_of_birth = forms.DateField(
+        required=False, label="Date of birth", widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="Optional. If the account is ever recovered, the verified birthdate must match it.",
+    )
     manager = forms.EmailField(
         required=False, label="Manager's e-mail",
         widget=forms.EmailInput(attrs={"list": "people-emails", "autocomplete": "off"}),

@@ -9,6 +9,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from console.core.fields import EncryptedTextField
+
 
 class OnboardingCase(models.Model):
     """A new hire, from HR's invitation to an activated account."""
@@ -29,6 +31,11 @@ class OnboardingCase(models.Model):
     personal_email = models.EmailField(max_length=254)
     work_email = models.EmailField(max_length=254)
     start_date = models.DateField()
+    date_of_birth = models.DateField(
+        null=True, blank=True,
+        help_text="Optional. Account recovery compares it with the verified birthdate when the provider gives one; "
+                  "filled from the verified birthdate at onboarding when HR left it empty.",
+    )
     manager = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -136,3 +143,72 @@ class OutboxMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.subject} → {self.to}"
+
+
+class RecoveryRequest(models.Model):
+    """One account recovery that passed identity verification (and the name / birthdate check).
+
+    Privileged people (Super Admin, Security Admin, HR) wait for a second admin's approval before
+    they can complete it. Once the person is signed in, their old authenticators are suspended:
+    kept here, encrypted and unusable, until the owner (after ``RECOVERY_CONFIRM_WAIT_HOURS``, from
+    a session verified with a new authenticator) or an admin confirms their removal, or restored
+    when the owner reports the recovery ("This wasn't me"), which also blocks recovery."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for approval"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+        RECOVERED = "recovered", "Enrolling a new authenticator"
+        COMPLETED = "completed", "Completed"
+        REPORTED = "reported", "Reported by the owner"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="recoveries")
+    status = models.CharField(max_length=16, choices=Status.choices, db_index=True)
+    role = models.CharField(max_length=32, help_text="The person's role when the recovery started.")
+    needs_approval = models.BooleanField(default=False)
+    verification = models.ForeignKey(
+        VerificationRecord, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    provider = models.ForeignKey(
+        "accounts.IdentityProvider", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The verified person (provider subject): completing an approved recovery needs the same one.
+    subject = models.CharField(max_length=255, blank=True)
+    requested_at = models.DateTimeField(default=timezone.now, db_index=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_reason = models.CharField(max_length=500, blank=True)
+    approval_expires_at = models.DateTimeField(null=True, blank=True)
+    recovered_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    # The old authenticators and backup codes, as the mfa app serialized them (encrypted: a TOTP
+    # secret is among them). Emptied when their removal is confirmed or when they are restored.
+    parked = EncryptedTextField(blank=True)
+    parked_names = models.JSONField(default=list, blank=True, help_text="What was suspended, for people to read.")
+    old_removed_at = models.DateTimeField(null=True, blank=True)
+    old_removed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reported_at = models.DateTimeField(null=True, blank=True)
+    freeze_lifted_at = models.DateTimeField(null=True, blank=True)
+    freeze_lifted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    freeze_lift_reason = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        indexes = [models.Index(fields=["user", "status"], name="onb_recovery_user_idx")]
+
+    def __str__(self) -> str:
+        return f"Recovery of {self.user} ({self.get_status_display().lower()})"
+
+    @property
+    def old_pending_removal(self) -> bool:
+        return bool(self.parked) and self.old_removed_at is None
+
+    @property
+    def frozen(self) -> bool:
+        return self.reported_at is not None and self.freeze_lifted_at is None

@@ -53,7 +53,8 @@ Status = OnboardingCase.Status
 
 # The checks whose failure means the person did not pass verification (the case fails and HR
 # sees why); protocol failures (state, nonce, signature...) leave the case pending for a retry.
-PERSON_CHECKS = {claim_rules.VERIFIED, claim_rules.EMAIL, claim_rules.LEVEL, "account"}
+PERSON_CHECKS = {claim_rules.VERIFIED, claim_rules.EMAIL, claim_rules.LEVEL, claim_rules.NAME,
+                 claim_rules.BIRTHDATE, "account"}
 
 
 class RateLimited(PermissionRefused):
@@ -204,6 +205,7 @@ def case_create(
     groups: list[Group] | None = None,
     provider: IdentityProvider | None = None,
     link_base: str,
+    date_of_birth: date | None = None,
 ) -> OnboardingCase:
     """Open a case and e-mail the new hire a single-use, expiring invitation (after commit).
     ``link_base`` is the absolute URL the invitation token is appended to."""
@@ -227,6 +229,8 @@ def case_create(
         raise ValidationFailed("The start date is more than a year away.", field="start_date")
     if manager is not None and not manager.is_active:
         raise ValidationFailed(f"{manager.email} is deactivated.", field="manager")
+    if date_of_birth is not None and not (date(1900, 1, 1) <= date_of_birth <= timezone.localdate()):
+        raise ValidationFailed("The date of birth is not plausible.", field="date_of_birth")
     try:
         provider = _usable_provider(provider)
     except NotFound as exc:
@@ -236,6 +240,7 @@ def case_create(
     case = OnboardingCase.objects.create(
         legal_name=legal_name, personal_email=personal, work_email=work, start_date=start_date,
         manager=manager, provider=provider, created_by=actor, invitation_token_hash=token_hash,
+        date_of_birth=date_of_birth,
         invitation_sent_at=now, invitation_expires_at=now + timedelta(hours=settings.ONBOARDING_INVITATION_HOURS),
     )
     case.groups.set(groups or [])
@@ -243,6 +248,8 @@ def case_create(
         "legal_name": legal_name, "personal_email": personal, "work_email": work,
         "start_date": start_date.isoformat(), "manager": manager.email if manager else None,
         "groups": sorted(g.name for g in groups or []), "provider": provider.name,
+        # Whether, not which: a date of birth stays off the audit trail.
+        "date_of_birth": "recorded" if date_of_birth else None,
     })
     transaction.on_commit(lambda: _send_invitation(case.pk, token, link_base))
     return case
@@ -578,6 +585,8 @@ def verification_accept_token(request: HttpRequest, *, flow: dict, idp: Identity
     evidence = {
         "subject": subject, "txn": txn, "level": checked.level, "mapped": dict(checked.mapped),
         "amr": [str(a)[:40] for a in amr][:10] if isinstance(amr, list) else [],
+        # Who the person is, compared with the account's owner at recovery; never stored as such.
+        "identity": {key: token_claims[key] for key in claim_rules.IDENTITY_CLAIMS if key in token_claims},
     }
     handlers = {
         Purpose.ONBOARDING: _onboarding_verified, Purpose.STEP_UP: _signed_in_verified,
@@ -620,7 +629,13 @@ def _onboarding_verified(request: HttpRequest, flow: dict, idp: IdentityProvider
             user = _create_account(case)
             _record(user=user, case=case, idp=idp, flow=flow, evidence=evidence)
             case.status, case.verified_at, case.user = Status.VERIFIED, timezone.now(), user
-            case.save(update_fields=["status", "verified_at", "user", "updated_at"])
+            fields = ["status", "verified_at", "user", "updated_at"]
+            birthdate = claim_rules.parse_birthdate(evidence.get("identity", {}).get("birthdate"))
+            if case.date_of_birth is None and birthdate is not None and all(birthdate):
+                # The reference a later account recovery compares the verified birthdate with.
+                case.date_of_birth = date(*birthdate)  # type: ignore[arg-type]
+                fields.append("date_of_birth")
+            case.save(update_fields=fields)
             _audit_verified(user, idp, flow, evidence, actor=None)
             audit_record(actor=None, action="onboarding.case.verified", obj=case, changes={
                 "status": {"old": Status.PENDING, "new": Status.VERIFIED}, "account": user.email,
@@ -674,22 +689,43 @@ def _signed_in_verified(request: HttpRequest, flow: dict, idp: IdentityProvider,
 
 
 def _recovery_verified(request: HttpRequest, flow: dict, idp: IdentityProvider, evidence: dict) -> Result:
+    """Recovery of an account by someone who cannot sign in. The verified person must be the
+    account's owner (name, and birthdate when given); a privileged account waits for a second
+    admin's approval; then the old authenticators are suspended and the person is signed in only
+    to enroll a new one. See ``accounts.onboarding.recovery``."""
+    from accounts.onboarding import recovery
+
     user = User.objects.filter(email__iexact=flow["email"], is_active=True).first()
     if user is None:
         return _failure(request, flow, idp=idp, check="account", reason=f"No active account uses {flow['email']}.",
                         user_message=f"Your identity was verified, but no active account uses {flow['email']}. "
                                      "Contact your IT team.")
-    with transaction.atomic():
-        _record(user=user, case=None, idp=idp, flow=flow, evidence=evidence)
-        _audit_verified(user, idp, flow, evidence, actor=None)
-        audit_record(actor=None, action="identity.account_recovered", obj=user, changes={"provider": idp.slug})
-        _facts_changed(user, "identity verified for account recovery")
-        from mfa.services import authenticators_reset
-
-        authenticators_reset(user=user, reason="account recovery with identity verification")
+    if recovery.recovery_blocked(user):
+        return _failure(request, flow, idp=idp, check="frozen",
+                        reason="Recovery is blocked: the owner reported a recovery they did not make.",
+                        user_message="This account cannot be recovered now: its owner reported a recovery they did "
+                                     "not make. Contact your IT team.")
+    checked = recovery.identity_check(user, evidence.get("identity", {}))
+    if not checked.ok:
+        return _failure(request, flow, idp=idp, check=checked.failed_check, reason=checked.reason,
+                        user_message=checked.user_message, subject=evidence["subject"], txn=evidence["txn"],
+                        mapped=evidence["mapped"], level=evidence["level"])
+    try:
+        with transaction.atomic():
+            record = _record(user=user, case=None, idp=idp, flow=flow, evidence=evidence)
+            _audit_verified(user, idp, flow, evidence, actor=None)
+            _facts_changed(user, "identity verified for account recovery")
+            outcome = recovery.recovery_verified(user=user, idp=idp, record=record, subject=evidence["subject"])
+    except Conflict as exc:
+        return _failure(request, flow, idp=idp, check="approval", reason=exc.message, user_message=exc.message)
+    if outcome.status != outcome.Status.RECOVERED:
+        request.session[recovery.WAITING_KEY] = outcome.pk
+        return Result(True, flow["purpose"], recovery.waiting_message(outcome),
+                      next_url=reverse("onboarding:recover-waiting"))
     _sign_in(request, user, idp, evidence)
-    request.session[GATE_KEY] = {"purpose": Purpose.RECOVERY, "case": None}
-    return Result(True, flow["purpose"], "Your identity is verified. Enroll a new authenticator to finish.",
+    request.session[GATE_KEY] = {"purpose": Purpose.RECOVERY, "case": None, "recovery": outcome.pk}
+    return Result(True, flow["purpose"], "Your identity is verified. Enroll a new authenticator to finish: your old "
+                                         "ones are suspended.",
                   next_url=reverse("onboarding:portal"))
 
 
@@ -729,7 +765,9 @@ def onboarding_finish(request: HttpRequest) -> OnboardingCase | None:
                              changes={"status": {"old": Status.VERIFIED, "new": Status.ACTIVATED},
                                       "account": user.email})
         else:
-            audit_record(actor=user, action="identity.recovery_completed", obj=user)
+            from accounts.onboarding import recovery
+
+            recovery.recovery_finish(user=user, recovery_id=gate.get("recovery"))
     request.session.pop(GATE_KEY, None)
     return case
 

@@ -21,4 +21,9 @@ urlpatterns = [
     path("verify/", views.verify, name="verify"),
     path("verify/replace-authenticators/", views.replace_authenticators, name="replace-authenticators"),
     path("recover/", views.recover, name="recover"),
+    path("recover/waiting/", views.recover_waiting, name="recover-waiting"),
+    path("recover/report/<str:token>/", views.recover_report, name="recover-report"),
+    path("recover/old-authenticators/", views.recover_old, name="recover-old"),
+    path("recoveries/", views.recovery_list, name="recovery-list"),
+    path("recoveries/action/", views.recovery_action, name="recovery-action"),
 ]

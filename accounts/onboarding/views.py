@@ -8,14 +8,14 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from accounts.onboarding import selectors, services
+from accounts.onboarding import recovery, selectors, services
 from accounts.onboarding.filters import CaseFilter, OutboxFilter, VerificationFilter
 from accounts.onboarding.forms import CaseForm, RecoveryForm
 from accounts.onboarding.mail import outbox_in_use
-from accounts.onboarding.models import OnboardingCase, VerificationRecord
-from accounts.roles import EVERYONE, PEOPLE_READERS, PEOPLE_WRITERS
+from accounts.onboarding.models import OnboardingCase, RecoveryRequest, VerificationRecord
+from accounts.roles import ADMINS, CONSOLE_READERS, EVERYONE, PEOPLE_READERS, PEOPLE_WRITERS
 from accounts.selectors import active_emails
-from console.core.errors import ConsoleError
+from console.core.errors import ConsoleError, ValidationFailed
 from console.core.forms import add_service_error
 from console.core.listing import build_listing
 from console.core.permissions import public, roles_required
@@ -87,6 +87,7 @@ def case_create(request: HttpRequest) -> HttpResponse:
                 actor=request.user, legal_name=data["legal_name"], personal_email=data["personal_email"],
                 work_email=data["work_email"], start_date=data["start_date"], manager=data["manager"],
                 groups=list(data["groups"]), provider=data["provider"], link_base=_link_base(request),
+                date_of_birth=data.get("date_of_birth"),
             )
         except ConsoleError as exc:
             add_service_error(form, exc)
@@ -251,6 +252,9 @@ def finish(request: HttpRequest) -> HttpResponse:
         return redirect("onboarding:portal")
     if case is not None:
         messages.success(request, f"Welcome aboard, {request.user.get_short_name()}! Your account is active.")
+    elif recovery.suspended_of(request.user):
+        messages.success(request, "You are all set. Your old authenticators are suspended: see Authenticators "
+                                  "before your recovery.")
     else:
         messages.success(request, "You are all set.")
     return redirect("core:launcher")
@@ -306,3 +310,98 @@ def recover(request: HttpRequest) -> HttpResponse:
     return _provider_form_action(render(request, "onboarding/recover.html", {
         "form": form, "available": bool(services.verification_providers()),
     }))
+
+
+@public
+@never_cache
+def recover_waiting(request: HttpRequest) -> HttpResponse:
+    """Where a privileged person waits for a second admin's approval (this browser's request)."""
+    recovery_id = request.session.get(recovery.WAITING_KEY)
+    waiting = RecoveryRequest.objects.filter(pk=recovery_id).first() if recovery_id else None
+    return render(request, "onboarding/recover_waiting.html", {
+        "recovery": waiting, "message": recovery.waiting_message(waiting) if waiting else "",
+    })
+
+
+@public
+@never_cache
+def recover_report(request: HttpRequest, token: str) -> HttpResponse:
+    """"This wasn't me" from the owner's e-mail. GET asks (link scanners may open it); POST freezes."""
+    try:
+        target = recovery.report_target(token)
+        if request.method == "POST":
+            target = recovery.recovery_report(token=token)
+            return render(request, "onboarding/recover_report.html", {"recovery": target, "done": True})
+    except ConsoleError as exc:
+        return render(request, "onboarding/recover_report.html", {"error": exc.message}, status=410)
+    return render(request, "onboarding/recover_report.html", {"recovery": target, "done": target.reported_at})
+
+
+@roles_required(EVERYONE)
+def recover_old(request: HttpRequest) -> HttpResponse:
+    """The owner's view of the authenticators suspended by their recovery, and their removal."""
+    from mfa.services import recently_verified
+
+    if request.method == "POST":
+        try:
+            recovery.recovery_old_confirm(request, recovery_id=int(request.POST.get("recovery") or 0))
+        except ConsoleError as exc:
+            messages.error(request, exc.message)
+            if "Verify" in exc.message:
+                from urllib.parse import quote
+
+                return redirect(f"{reverse('mfa:verify')}?next={quote(reverse('onboarding:recover-old'))}")
+        else:
+            messages.success(request, "Your old authenticators were removed for good.")
+        return redirect("onboarding:recover-old")
+    from django.utils import timezone
+
+    now = timezone.now()
+    rows = [(r, recovery.confirm_after(r), now >= recovery.confirm_after(r))
+            for r in recovery.suspended_of(request.user)]
+    return render(request, "onboarding/recover_old.html", {
+        "rows": rows, "recently_verified": recently_verified(request),
+    })
+
+
+RECOVERY_SORTS = {"requested": "requested_at", "status": "status", "email": "user__email"}
+
+
+@roles_required(CONSOLE_READERS)
+def recovery_list(request: HttpRequest) -> HttpResponse:
+    """Account recoveries: approvals waiting, suspended authenticators, frozen accounts."""
+    queryset = recovery.recoveries_for_list()
+    status = request.GET.get("status", "")
+    if status in recovery.RStatus.values:
+        queryset = queryset.filter(status=status)
+    listing = build_listing(request, queryset, sorts=RECOVERY_SORTS, default_sort="-requested")
+    template = "onboarding/recovery_list.html#results" if request.htmx else "onboarding/recovery_list.html"
+    pending = recovery.recoveries_for_list().filter(status=recovery.RStatus.PENDING).count()
+    return render(request, template, {
+        "listing": listing, "can_write": request.user.role in ADMINS, "pending": pending,
+        "statuses": recovery.RStatus.choices, "status": status,
+    })
+
+
+RECOVERY_ACTIONS = {
+    "approve": (recovery.recovery_approve, "The recovery was approved: the person can now verify again to finish."),
+    "reject": (recovery.recovery_reject, "The recovery was rejected."),
+    "remove-old": (recovery.recovery_old_remove, "The old authenticators were removed for good."),
+    "lift": (recovery.recovery_freeze_lift, "The freeze was lifted: the account can be recovered again."),
+}
+
+
+@roles_required(ADMINS)
+@require_POST
+def recovery_action(request: HttpRequest) -> HttpResponse:
+    action = RECOVERY_ACTIONS.get(request.POST.get("action", ""))
+    try:
+        target = recovery.get_recovery_for(request.user, int(request.POST.get("recovery") or 0))
+        if action is None:
+            raise ValidationFailed("Unknown action.")
+        action[0](actor=request.user, recovery=target, reason=request.POST.get("reason", ""))
+    except ConsoleError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, action[1])
+    return redirect("onboarding:recovery-list")

@@ -498,6 +498,12 @@ def end_sessions_of_deactivated(user: User) -> int:
     return _revoke(AccessSession.objects.filter(user=user), reason="account deactivated")
 
 
+def end_sessions_of(user: User, *, reason: str) -> int:
+    """Called inside a service's transaction that audits why: every Access session of the person
+    ends (an account recovery reported by its owner)."""
+    return _revoke(AccessSession.objects.filter(user=user), reason=reason, initiating_entity="user")
+
+
 def _reevaluate(sessions, *, reason: str) -> int:
     """Decide each session again as it stands; revoke the ones no longer allowed."""
     from console.access import facts as facts_module

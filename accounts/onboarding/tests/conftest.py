@@ -31,6 +31,13 @@ ACCOUNTS = {
     "low.new@corp.example": {"name": "Lo Assurance", "identity_verified": True, "verification_level": "low"},
     "emp@corp.example": {"name": "Emil Employee", "identity_verified": True, "verification_level": "high"},
     "imposter@elsewhere.example": {"name": "I. Poster", "identity_verified": True, "verification_level": "high"},
+    # Account recovery: the verified name (and birthdate) are compared with the account's owner.
+    "root@corp.example": {"name": "Root Admin", "identity_verified": True, "verification_level": "high"},
+    "sec@corp.example": {"name": "SEC ADMIN", "identity_verified": True, "verification_level": "high"},
+    "hr@corp.example": {"name": "Hannah HR", "identity_verified": True, "verification_level": "high"},
+    "target@corp.example": {"name": "Someone Else", "identity_verified": True, "verification_level": "high"},
+    "born@corp.example": {"name": "Béa  BORN", "birthdate": "1990-04-01", "identity_verified": True,
+                          "verification_level": "high"},
 }
 
 

@@ -176,7 +176,7 @@ def test_employees_reach_only_the_launcher(client, employee, sample_kwargs):
         "access:app-logo", "access:launch", "core:home", "core:launcher",
         "mfa:backup-codes", "mfa:devices", "mfa:remove", "mfa:rename", "mfa:totp-setup", "mfa:verify",
         "mfa:webauthn-register-complete", "mfa:webauthn-register-options", "mfa:webauthn-verify-complete",
-        "mfa:webauthn-verify-options", "onboarding:finish", "onboarding:portal",
+        "mfa:webauthn-verify-options", "onboarding:finish", "onboarding:portal", "onboarding:recover-old",
         "onboarding:replace-authenticators", "onboarding:verify",
     ]
     assert client.get(reverse("core:home"))["Location"] == reverse("core:launcher")
