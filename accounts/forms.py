@@ -139,6 +139,9 @@ class IdentityProviderForm(forms.Form):
                     self.fields[name].disabled = True
                     self.fields[name].help_text = f"{self.fields[name].help_text} {note}".strip()
             else:
+                # They can only make identity verification providers, which these do not apply to.
+                for name in ("allowed_domains", "allowed_emails", "barred_roles"):
+                    del self.fields[name]
                 self.fields["kind"].choices = [
                     c for c in IdentityProvider.Kind.choices if c[0] != IdentityProvider.Kind.PRIMARY
                 ]
