@@ -806,8 +806,15 @@ def idp_update(
     )
     if client_secret:
         idp.client_secret = client_secret
-    if issuer != idp.issuer or not idp.discovered_at:
-        idp.issuer = issuer
+    rediscover = issuer != idp.issuer or not idp.discovered_at
+    idp.issuer = issuer
+    is_primary = idp.kind == IdentityProvider.Kind.PRIMARY
+    # Decided before discovery, so that a refused change never makes the console call the issuer.
+    planned = diff(before, snapshot(idp, IDP_AUDIT_FIELDS))
+    trust_changed = any(f in planned for f in IDP_TRUST_FIELDS) or ("enabled" in planned and idp.enabled)
+    if (was_primary or is_primary) and trust_changed:
+        _require_trust_change(actor, "change whom a sign-in (primary) identity provider is trusted for")
+    if rediscover:
         _apply_discovery(idp)
     after = snapshot(idp, IDP_AUDIT_FIELDS)
     changes = diff(before, after, secrets=("client_secret",))
@@ -815,12 +822,6 @@ def idp_update(
         changes["client_secret"] = {"old": "[secret]", "new": "[secret replaced]"}
     if not changes:
         return idp
-    is_primary = idp.kind == IdentityProvider.Kind.PRIMARY
-    trust_changed = any(f in changes for f in IDP_TRUST_FIELDS) or (
-        "enabled" in changes and idp.enabled
-    )
-    if (was_primary or is_primary) and trust_changed:
-        _require_trust_change(actor, "change whom a sign-in (primary) identity provider is trusted for")
     if is_primary and not idp.has_bindings:
         raise ValidationFailed(
             "Bind the provider to at least one e-mail domain (or person): it may sign in no one else.",

@@ -109,7 +109,8 @@ def test_a_security_admin_cannot_make_a_provider_primary_or_change_whom_it_trust
                             issuer=provider.issuer, client_id=CLIENT_ID, allowed_domains="corp.example")
     primary = connect(super_admin, provider)
     for change in ({"allowed_domains": "corp.example evil.example"}, {"allowed_emails": "me@evil.example"},
-                   {"barred_roles": []}, {"client_id": "another"}, {"create_users": True}):
+                   {"barred_roles": []}, {"client_id": "another"}, {"create_users": True},
+                   {"issuer": "https://attacker.example"}):
         fields = {"name": "Corp SSO", "kind": "primary", "issuer": provider.issuer, "client_id": CLIENT_ID} | change
         with pytest.raises(PermissionRefused, match="Only a Super Admin"):
             services.idp_update(actor=security_admin, idp=primary, **fields)
