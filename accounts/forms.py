@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django import forms
 
-from accounts.models import IdentityProvider, User
+from accounts.models import IdentityProvider, User, default_barred_roles
 from accounts.roles import Role
 
 
@@ -101,11 +101,51 @@ class IdentityProviderForm(forms.Form):
     enabled = forms.BooleanField(required=False, initial=True)
     create_users = forms.BooleanField(
         required=False, label="Create accounts on first sign-in",
-        help_text="Unknown e-mails become Employees. Off: only people already in the directory may sign in.",
+        help_text="Unknown e-mails in the trusted domains become Employees, linked to this provider. "
+        "Off: only people already in the directory may sign in.",
+    )
+    allowed_domains = forms.CharField(
+        required=False, label="Trusted e-mail domains",
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "corp.example"}),
+        help_text="Sign-in (primary) providers: the provider may sign in only people whose e-mail is in one "
+        "of these domains (one per line or separated by spaces; exact match, so list subdomains too). "
+        "Anyone else is refused.",
+    )
+    allowed_emails = forms.CharField(
+        required=False, label="Trusted people outside those domains",
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "contractor@partner.example"}),
+        help_text="Individual e-mail addresses the provider may also sign in.",
+    )
+    barred_roles = forms.MultipleChoiceField(
+        required=False, label="Roles that may not sign in through this provider",
+        choices=[(r.value, r.label) for r in (Role.SUPER_ADMIN, Role.SECURITY_ADMIN, Role.HR, Role.AUDITOR)],
+        initial=default_barred_roles, widget=forms.CheckboxSelectMultiple,
+        help_text="People with a checked role sign in with their password (and MFA) instead. "
+        "Both admin roles are barred by default.",
     )
 
-    def __init__(self, *args, editing: bool = False, **kwargs) -> None:
+    TRUST_FIELDS = ("kind", "issuer", "client_id", "email_claim", "create_users", "allowed_domains",
+                    "allowed_emails", "barred_roles")
+
+    def __init__(self, *args, editing: bool = False, can_change_trust: bool = True,
+                 primary: bool = False, **kwargs) -> None:
+        """``can_change_trust`` False (not a Super Admin): no primary provider can be added, and a
+        primary provider's trust settings are shown but cannot be changed."""
         super().__init__(*args, **kwargs)
+        if not can_change_trust:
+            note = "Only a Super Admin can change this on a sign-in (primary) provider."
+            if primary:
+                for name in self.TRUST_FIELDS:
+                    self.fields[name].disabled = True
+                    self.fields[name].help_text = f"{self.fields[name].help_text} {note}".strip()
+            else:
+                # They can only make identity verification providers, which these do not apply to.
+                for name in ("allowed_domains", "allowed_emails", "barred_roles"):
+                    del self.fields[name]
+                self.fields["kind"].choices = [
+                    c for c in IdentityProvider.Kind.choices if c[0] != IdentityProvider.Kind.PRIMARY
+                ]
+                self.fields["kind"].help_text = "Only a Super Admin can add or make a sign-in (primary) provider."
         if editing:
             self.fields["client_secret"].help_text = (
                 "Stored encrypted and never shown. Leave empty to keep it; type a new one to replace it."

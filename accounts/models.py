@@ -13,6 +13,12 @@ def normalize_email(email: str) -> str:
     return (email or "").strip().lower()
 
 
+def default_barred_roles() -> list[str]:
+    """Both admin roles sign in with a password (and MFA), never through a provider, unless a
+    Super Admin allows it for one provider."""
+    return [Role.SUPER_ADMIN.value, Role.SECURITY_ADMIN.value]
+
+
 def lockout_username(request: object, credentials: dict | None) -> str:
     """The key django-axes counts failures under."""
     return normalize_email((credentials or {}).get("username", ""))
@@ -165,6 +171,19 @@ class IdentityProvider(models.Model):
         default=False,
         help_text="Create an Employee account on first sign-in for an unknown e-mail.",
     )
+    # Trust bindings (primary providers): whom this provider may sign in. Nobody when both are empty.
+    allowed_domains = models.JSONField(
+        default=list, blank=True,
+        help_text="E-mail domains this provider is trusted for (exact match, lower case).",
+    )
+    allowed_emails = models.JSONField(
+        default=list, blank=True,
+        help_text="Individual e-mail addresses this provider is trusted for, outside the domains.",
+    )
+    barred_roles = models.JSONField(
+        default=default_barred_roles, blank=True,
+        help_text="Roles whose accounts may not sign in through this provider.",
+    )
     authorization_endpoint = models.URLField(max_length=500, blank=True)
     token_endpoint = models.URLField(max_length=500, blank=True)
     userinfo_endpoint = models.URLField(max_length=500, blank=True)
@@ -182,3 +201,44 @@ class IdentityProvider(models.Model):
     @property
     def has_secret(self) -> bool:
         return bool(self.client_secret)
+
+    @property
+    def has_bindings(self) -> bool:
+        return bool(self.allowed_domains or self.allowed_emails)
+
+    def trusts_email(self, email: str) -> bool:
+        """Whether an admin bound this provider to the e-mail's domain or to the address itself."""
+        email = normalize_email(email)
+        domain = email.rpartition("@")[2]
+        return bool(domain) and (email in self.allowed_emails or domain in self.allowed_domains)
+
+    @property
+    def barred_role_labels(self) -> list[str]:
+        return [Role(r).label for r in self.barred_roles if r in Role.values]
+
+
+class IdentityProviderLink(models.Model):
+    """Which account a provider's subject (``sub``) is. Once linked, the subject identifies the
+    person at every sign-in through that provider; the e-mail claim alone never does."""
+
+    class Proof(models.TextChoices):
+        CREATED = "created", "Account created by this provider"
+        SESSION = "session", "Signed in to the console"
+        MFA = "mfa", "Verified with an authenticator"
+
+    provider = models.ForeignKey(IdentityProvider, on_delete=models.CASCADE, related_name="links")
+    subject = models.CharField(max_length=255)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="idp_links")
+    proof = models.CharField(max_length=16, choices=Proof.choices)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["provider__name", "user__email"]
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "subject"], name="idp_link_subject_unique"),
+            models.UniqueConstraint(fields=["provider", "user"], name="idp_link_user_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider.name}: {self.subject} is {self.user.email}"

@@ -211,9 +211,16 @@ class ProviderAuthenticationCallbackView(OIDCAuthenticationCallbackView):
         return next_url or resolve_url(settings.LOGIN_REDIRECT_URL)
 
     def login_failure(self) -> HttpResponse:
+        if getattr(self.request, "oidc_link_pending", False):
+            # A genuine answer for an existing account that this provider is not linked to yet:
+            # the person proves who they are before the link is made (accounts.views.oidc_link).
+            return HttpResponseRedirect(reverse("accounts:oidc-link"))
         reason = getattr(self.request, "oidc_failure_reason", None)
         if self.request.GET.get("error"):
-            reason = self.request.GET.get("error_description") or self.request.GET["error"]
+            # The provider's error and error_description are whatever the caller of this URL
+            # chose: they are logged and audited, never shown.
+            _record_provider_error(self.request)
+            reason = "the identity provider refused or cancelled the sign-in"
         messages.error(
             self.request,
             f"Sign-in with the identity provider failed: {reason or 'the answer could not be verified'}.",
@@ -230,6 +237,18 @@ class ProviderAuthenticationCallbackView(OIDCAuthenticationCallbackView):
             log.warning("OIDC token exchange failed: %s", exc)
             request.oidc_failure_reason = "the identity provider could not be reached"  # type: ignore[attr-defined]
             return self.login_failure()
+
+
+def _record_provider_error(request: HttpRequest) -> None:
+    from console.audit.services import audit_record
+
+    error = str(request.GET.get("error", ""))[:64]
+    description = str(request.GET.get("error_description", ""))[:500]
+    log.warning("OIDC provider answered with an error: %r %r", error, description)
+    audit_record(
+        actor=None, action="auth.oidc_error", object_type="accounts.identityprovider",
+        object_repr="OpenID Connect callback", changes={"error": error, "error_description": description},
+    )
 
 
 class ProviderOIDCBackend(OIDCAuthenticationBackend):
@@ -313,38 +332,54 @@ class ProviderOIDCBackend(OIDCAuthenticationBackend):
                 f"the provider sent no {self.provider.email_claim} claim"
             )
             return False
-        if claims.get("email_verified") is False:
-            self.request.oidc_failure_reason = "the provider says your e-mail is not verified"
-            return False
         return True
 
     def filter_users_by_claims(self, claims: dict):
-        return self.UserModel.objects.filter(email__iexact=self._email(claims))
+        # Only the linked subject identifies an account (accounts.idp_trust.resolve).
+        return self.UserModel.objects.none()
 
     def get_or_create_user(self, access_token: str, id_token: str, payload: dict):
+        """The account is chosen by ``accounts.idp_trust``: the domains and people the provider
+        is bound to, the roles it bars, and the link of its subject (never the e-mail alone)."""
+        from accounts import idp_trust
+
         user_info = self.get_userinfo(access_token, id_token, payload)
         if not self.verify_claims(user_info):
             return None
-        users = list(self.filter_users_by_claims(user_info))
-        if len(users) == 1:
-            if not users[0].is_active:
-                self.request.oidc_failure_reason = "your account is deactivated"
-                return None
-            return users[0]
-        if not self.provider.create_users:
-            self.request.oidc_failure_reason = (
-                f"no account exists for {self._email(user_info)}; ask an administrator"
-            )
+        email = self._email(user_info)
+        try:
+            outcome = idp_trust.resolve(provider=self.provider, claims=user_info, email=email)
+        except idp_trust.SignInRefused as exc:
+            idp_trust.audit_refusal(provider=self.provider, email=email, exc=exc)
+            self.request.oidc_failure_reason = exc.message
             return None
-        return self.create_user(user_info)
+        if outcome.link_user is not None:
+            idp_trust.pending_store(
+                self.request, provider=self.provider, user=outcome.link_user, subject=str(user_info["sub"]),
+                email=email, amr=list(getattr(self.request, "oidc_amr", None) or []),
+            )
+            self.request.oidc_link_pending = True
+            return None
+        if outcome.create:
+            return self.create_user(user_info)
+        from django.utils import timezone
+
+        from accounts.models import IdentityProviderLink
+
+        IdentityProviderLink.objects.filter(provider=self.provider, user=outcome.user).update(
+            last_used_at=timezone.now()
+        )
+        return outcome.user
 
     def create_user(self, claims: dict):
-        from accounts.models import User
+        """An Employee account made by this provider, linked to its subject at once."""
+        from accounts.models import IdentityProviderLink, User
+        from accounts.services import idp_link_create
 
         with transaction.atomic():
             user = User.objects.create_user(
                 email=self._email(claims),
-                full_name=str(claims.get("name") or self._email(claims)),
+                full_name=str(claims.get("name") or self._email(claims))[:200],
                 source=User.Source.OIDC,
             )
             from console.audit.services import audit_record
@@ -354,6 +389,8 @@ class ProviderOIDCBackend(OIDCAuthenticationBackend):
                 changes={"email": {"old": None, "new": user.email},
                          "source": {"old": None, "new": f"oidc:{self.provider.slug}"}},
             )
+            idp_link_create(actor=None, provider=self.provider, user=user, subject=str(claims["sub"])[:255],
+                            proof=IdentityProviderLink.Proof.CREATED)
         return user
 
     def get_user(self, user_id: int):

@@ -7,8 +7,8 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Prefetch, QuerySet
 from django.http import Http404
 
-from accounts.models import Group, GroupMembership, IdentityProvider, User
-from accounts.roles import CONSOLE_READERS, PEOPLE_READERS
+from accounts.models import Group, GroupMembership, IdentityProvider, IdentityProviderLink, User
+from accounts.roles import CONSOLE_READERS, PEOPLE_READERS, Role
 
 
 def users_for_list() -> QuerySet[User]:
@@ -60,6 +60,19 @@ def get_idp_for(viewer: User, idp_id: int) -> IdentityProvider:
         return IdentityProvider.objects.get(pk=idp_id)
     except IdentityProvider.DoesNotExist:
         raise Http404("No such identity provider")
+
+
+def idp_links(idp: IdentityProvider) -> QuerySet[IdentityProviderLink]:
+    return IdentityProviderLink.objects.filter(provider=idp).select_related("user").order_by("user__email")
+
+
+def get_idp_link_for(viewer: User, idp: IdentityProvider, link_id: int) -> IdentityProviderLink:
+    if viewer.role != Role.SUPER_ADMIN:
+        raise PermissionDenied
+    try:
+        return IdentityProviderLink.objects.select_related("user", "provider").get(pk=link_id, provider=idp)
+    except IdentityProviderLink.DoesNotExist:
+        raise Http404("No such link")
 
 
 def sign_in_providers() -> list[IdentityProvider]:

@@ -9,6 +9,7 @@ urlpatterns = [
     path("logout/", views.logout_view, name="logout"),
     path("oidc/<slug:slug>/start/", views.oidc_start, name="oidc-start"),
     path("oidc/callback/", views.oidc_callback, name="oidc-callback"),
+    path("oidc/link/", views.oidc_link, name="oidc-link"),
     path("users/", views.user_list, name="user-list"),
     path("users/new/", views.user_create, name="user-create"),
     path("users/import/", views.user_import, name="user-import"),
@@ -35,4 +36,5 @@ urlpatterns = [
     path("identity-providers/<int:idp_id>/delete/", views.idp_delete, name="idp-delete"),
     path("identity-providers/<int:idp_id>/test/", views.idp_test, name="idp-test"),
     path("identity-providers/<int:idp_id>/refresh/", views.idp_refresh, name="idp-refresh"),
+    path("identity-providers/<int:idp_id>/links/<int:link_id>/unlink/", views.idp_unlink, name="idp-unlink"),
 ]

@@ -18,7 +18,7 @@ from accounts.forms import (
     UserForm,
     UserImportForm,
 )
-from accounts.models import User
+from accounts.models import IdentityProvider, User
 from accounts.oidc import (
     ProviderAuthenticationCallbackView,
     ProviderAuthenticationRequestView,
@@ -71,6 +71,82 @@ def logout_view(request: HttpRequest) -> HttpResponse:
 
 oidc_start = public(ProviderAuthenticationRequestView.as_view())
 oidc_callback = public(ProviderAuthenticationCallbackView.as_view())
+
+
+def _verify_code_for(request: HttpRequest, person: User, code: str) -> bool:
+    """A code from the person's authenticator app, or one of their backup codes, checked with
+    the MFA services' rate limits and audit. Those check codes of ``request.user``; here the
+    person is not signed in yet, so the request stands for them for the duration of the check."""
+    from mfa import services as mfa_services
+    from mfa.models import TotpAuthenticator
+
+    signed_in_as = request.user
+    request.user = person
+    try:
+        digits = (code or "").replace(" ", "")
+        if len(digits) == 6 and digits.isdigit() and TotpAuthenticator.objects.filter(
+            user=person, confirmed=True
+        ).exists():
+            return mfa_services.verify_totp(request, code=digits)
+        return mfa_services.verify_backup_code(request, code=code)
+    finally:
+        request.user = signed_in_as
+
+
+@public
+def oidc_link(request: HttpRequest) -> HttpResponse:
+    """The first sign-in through a provider for an account it is not linked to yet: the person
+    proves the account is theirs (signed in to it, with a fresh MFA verification when they have
+    an authenticator, or with a code from their authenticator), then the link is stored."""
+    from django.contrib.auth import login
+
+    from accounts import idp_trust
+    from accounts.models import IdentityProviderLink
+    from mfa.selectors import authenticators_of
+    from mfa.services import recently_verified
+
+    pending = idp_trust.pending_of(request)
+    if pending is None:
+        messages.error(request, "No provider sign-in is waiting to be linked (it lasts 10 minutes). "
+                                "Sign in with the provider again.")
+        return redirect("accounts:login")
+    provider, person = pending.provider, pending.user
+    viewer = request.user
+    if viewer.is_authenticated and viewer.pk != person.pk:
+        idp_trust.pending_clear(request)
+        messages.error(request, f"You are signed in as {viewer.email}, but {provider.name} answered for another "
+                                f"account. Sign out, then sign in with {provider.name} again.")
+        return redirect(settings.LOGIN_REDIRECT_URL)
+    signed_in = viewer.is_authenticated
+    needs_mfa = signed_in and bool(authenticators_of(person)) and not recently_verified(request)
+    next_url = request.session.get("oidc_login_next") or reverse(settings.LOGIN_REDIRECT_URL)
+    error = None
+    if request.method == "POST":
+        action = request.POST.get("action")
+        try:
+            if action == "confirm" and signed_in and not needs_mfa:
+                services.idp_link_create(actor=person, provider=provider, user=person, subject=pending.subject,
+                                         proof=IdentityProviderLink.Proof.SESSION)
+                idp_trust.pending_clear(request)
+                messages.success(request, f"{provider.name} is linked to your account: next time, sign in with it.")
+                return redirect(next_url)
+            if action == "code" and not signed_in:
+                if _verify_code_for(request, person, request.POST.get("code", "")):
+                    services.idp_link_create(actor=person, provider=provider, user=person,
+                                             subject=pending.subject, proof=IdentityProviderLink.Proof.MFA)
+                    idp_trust.pending_clear(request)
+                    request.oidc_provider_slug = provider.slug  # type: ignore[attr-defined]
+                    request.oidc_amr = pending.amr  # type: ignore[attr-defined]
+                    login(request, person, backend="accounts.oidc.ProviderOIDCBackend")
+                    messages.success(request, f"{provider.name} is linked to your account.")
+                    return redirect(next_url)
+                error = "That code is not right (or was already used)."
+        except ConsoleError as exc:
+            error = exc.message
+    return render(request, "accounts/oidc_link.html", {
+        "provider": provider, "email": pending.email, "signed_in": signed_in, "needs_mfa": needs_mfa,
+        "error": error, "link_url": reverse("accounts:oidc-link"),
+    })
 
 
 _form_error = add_service_error
@@ -388,13 +464,18 @@ def idp_detail(request: HttpRequest, idp_id: int) -> HttpResponse:
     idp = selectors.get_idp_for(request.user, idp_id)
     return render(request, "accounts/idp_detail.html", {
         "idp": idp, "can_write": request.user.role in ADMINS, **_callback_urls(request),
+        "links": selectors.idp_links(idp), "can_unlink": request.user.role == Role.SUPER_ADMIN,
         "history": audit_events_for_object("accounts.identityprovider", str(idp.pk)),
     })
 
 
 @roles_required(ADMINS)
 def idp_create(request: HttpRequest) -> HttpResponse:
-    form = IdentityProviderForm(request.POST or None)
+    can_change_trust = request.user.role == Role.SUPER_ADMIN
+    form = IdentityProviderForm(
+        request.POST or None, can_change_trust=can_change_trust,
+        initial=None if can_change_trust else {"kind": IdentityProvider.Kind.VERIFICATION},
+    )
     if request.method == "POST" and form.is_valid():
         try:
             idp = services.idp_create(actor=request.user, **form.cleaned_data)
@@ -417,8 +498,13 @@ def idp_edit(request: HttpRequest, idp_id: int) -> HttpResponse:
         "create_users": idp.create_users, "verified_claim": idp.verified_claim,
         "assurance_claim": idp.assurance_claim, "assurance_levels": idp.assurance_levels,
         "min_assurance_level": idp.min_assurance_level,
+        "allowed_domains": "\n".join(idp.allowed_domains), "allowed_emails": "\n".join(idp.allowed_emails),
+        "barred_roles": idp.barred_roles,
     }
-    form = IdentityProviderForm(request.POST or None, initial=initial, editing=True)
+    form = IdentityProviderForm(
+        request.POST or None, initial=initial, editing=True,
+        can_change_trust=request.user.role == Role.SUPER_ADMIN, primary=idp.kind == IdentityProvider.Kind.PRIMARY,
+    )
     if request.method == "POST" and form.is_valid():
         try:
             services.idp_update(actor=request.user, idp=idp, **form.cleaned_data)
@@ -462,4 +548,16 @@ def idp_refresh(request: HttpRequest, idp_id: int) -> HttpResponse:
         messages.error(request, exc.message)
     else:
         messages.success(request, "Endpoints were read again from the discovery document.")
+    return redirect("accounts:idp-detail", idp_id=idp.pk)
+
+
+@roles_required({Role.SUPER_ADMIN})
+@require_POST
+def idp_unlink(request: HttpRequest, idp_id: int, link_id: int) -> HttpResponse:
+    idp = selectors.get_idp_for(request.user, idp_id)
+    link = selectors.get_idp_link_for(request.user, idp, link_id)
+    email = link.user.email
+    services.idp_link_delete(actor=request.user, link=link)
+    messages.success(request, f"{email} is no longer linked to {idp.name}; their next sign-in through it needs "
+                              "their proof again.")
     return redirect("accounts:idp-detail", idp_id=idp.pk)

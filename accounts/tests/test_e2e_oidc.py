@@ -14,6 +14,7 @@ from playwright.sync_api import expect
 
 from accounts import services
 from accounts.models import IdentityProvider, User
+from conftest import PASSWORD
 from console.audit.models import AuditEvent
 from console.testing.oidc import RunningProvider, complete_dev_login, run_oidc_provider
 
@@ -30,7 +31,11 @@ def provider(live_server) -> Iterator[RunningProvider]:
         "client_secret": CLIENT_SECRET,
         "redirect_uris": [f"{live_server.url}/accounts/oidc/callback/"],
     }
-    accounts = {"emp@corp.example": {"name": "Emil Employee"}}
+    accounts = {
+        "emp@corp.example": {"name": "Emil Employee"},
+        # A subject that claims the Super Admin's e-mail: the security review's reproduction.
+        "mallory": {"email": "root@corp.example", "name": "Mallory"},
+    }
     with run_oidc_provider(clients=[client], accounts=accounts) as running:
         yield running
 
@@ -40,6 +45,7 @@ def corp_sso(provider, super_admin) -> IdentityProvider:
     return services.idp_create(
         actor=super_admin, name="Corp SSO", kind=IdentityProvider.Kind.PRIMARY,
         issuer=provider.issuer, client_id=CLIENT_ID, client_secret=CLIENT_SECRET,
+        allowed_domains="corp.example",
     )
 
 
@@ -54,6 +60,9 @@ def test_admin_connects_a_provider_and_its_secret_is_never_shown_or_stored_in_cl
     page.get_by_label("Issuer").fill(provider.issuer)
     page.get_by_label("Client ID").fill(CLIENT_ID)
     page.get_by_label("Client secret").fill(CLIENT_SECRET)
+    page.get_by_label("Trusted e-mail domains").fill("corp.example")
+    expect(page.get_by_label("Super Admin")).to_be_checked()
+    expect(page.get_by_label("Security Admin")).to_be_checked()
     page.get_by_test_id("idp-save").click()
 
     expect(page).to_have_url(re.compile(r"/accounts/identity-providers/\d+/$"))
@@ -61,6 +70,9 @@ def test_admin_connects_a_provider_and_its_secret_is_never_shown_or_stored_in_cl
     expect(page.get_by_text("Corp SSO was added. Its discovery document was read.")).to_be_visible()
     expect(page.get_by_text("Stored encrypted (never shown)")).to_be_visible()
     expect(page.get_by_text(f"{provider.issuer}/token", exact=True)).to_be_visible()
+    expect(page.get_by_test_id("idp-domains")).to_have_text("corp.example")
+    expect(page.get_by_test_id("idp-barred-roles")).to_contain_text("Super Admin")
+    expect(page.get_by_test_id("idp-no-links")).to_be_visible()
     pages_seen = [page.content()]
 
     with page.expect_response(re.compile(r"/test/$")) as answer:
@@ -90,16 +102,50 @@ def test_admin_connects_a_provider_and_its_secret_is_never_shown_or_stored_in_cl
     assert IdentityProvider.objects.get(name="Corp SSO").client_secret == CLIENT_SECRET
 
 
-def test_known_person_signs_in_with_the_provider(page, live_server, corp_sso, employee):
+def test_known_person_links_the_provider_once_then_signs_in_with_it(page, browser, live_server, corp_sso, employee):
     page.goto(f"{live_server.url}/accounts/login/")
     page.get_by_test_id(f"sso-{corp_sso.slug}").click()
     complete_dev_login(page, employee.email)
 
+    # The provider's word is not enough for an account it is not linked to: the person proves it.
+    expect(page).to_have_url(f"{live_server.url}/accounts/oidc/link/")
+    expect(page.get_by_role("heading", name="Link Corp SSO to your account")).to_be_visible()
+    page.get_by_test_id("oidc-link-password").click()
+    page.fill("#id_username", employee.email)
+    page.fill("#id_password", PASSWORD)
+    page.click("form[action$='/accounts/login/'] button[type=submit]")
+    expect(page).to_have_url(f"{live_server.url}/accounts/oidc/link/")
+    page.get_by_test_id("oidc-link-confirm").click()
     expect(page).to_have_url(f"{live_server.url}/launcher/")
-    expect(page.get_by_role("heading", level=1)).to_have_text("Welcome, Emil")
-    expect(page.locator(".topbar")).to_contain_text("Emil Employee")
-    login = AuditEvent.objects.get(action="auth.login", actor_email=employee.email)
+    expect(page.get_by_role("status")).to_contain_text("Corp SSO is linked to your account")
+    link = AuditEvent.objects.get(action="idp.link_created")
+    assert link.actor_email == employee.email and link.changes["proof"] == "session"
+
+    # Next time, in another browser, the provider alone signs the person in.
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    again = context.new_page()
+    again.goto(f"{live_server.url}/accounts/login/")
+    again.get_by_test_id(f"sso-{corp_sso.slug}").click()
+    complete_dev_login(again, employee.email)
+    expect(again).to_have_url(f"{live_server.url}/launcher/")
+    expect(again.get_by_role("heading", level=1)).to_have_text("Welcome, Emil")
+    expect(again.locator(".topbar")).to_contain_text("Emil Employee")
+    context.close()
+    login = AuditEvent.objects.filter(action="auth.login", actor_email=employee.email).latest("id")
     assert login.changes == {"method": "oidc", "provider": corp_sso.slug}
+
+
+def test_a_provider_claiming_the_super_admins_e_mail_does_not_sign_in_as_them(page, live_server, corp_sso,
+                                                                            super_admin):
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.get_by_test_id(f"sso-{corp_sso.slug}").click()
+    complete_dev_login(page, "mallory")
+
+    expect(page).to_have_url(f"{live_server.url}/accounts/login/")
+    expect(page.get_by_role("status")).to_contain_text("Super Admin accounts cannot sign in through Corp SSO")
+    expect(page.get_by_role("heading", name="Sign in", exact=True)).to_be_visible()
+    assert not AuditEvent.objects.filter(action="auth.login").exists()
+    assert AuditEvent.objects.get(action="auth.oidc_refused").changes["check"] == "role_barred"
 
 
 def test_person_unknown_to_the_directory_is_sent_back_with_the_reason(page, live_server, corp_sso):

@@ -71,7 +71,8 @@ def test_test_connection_checks_the_mapped_claims_and_the_keys(super_admin, idv_
     assert not results["Claims"].ok
     assert "does not list ial in claims_supported" in results["Claims"].detail
     primary = account_services.idp_create(actor=super_admin, name="Corp SSO", kind="primary",
-                                          issuer=idv_provider.issuer, client_id=CLIENT_ID, client_secret="s")
+                                          issuer=idv_provider.issuer, client_id=CLIENT_ID, client_secret="s",
+                                          allowed_domains="corp.example")
     assert "Claims" not in {r.name for r in check_connection(primary)}
 
 

@@ -38,6 +38,9 @@ def sample_kwargs(super_admin) -> dict[str, object]:
         name="Sample IdP", slug="sample", issuer="https://idp.example", client_id="c",
         client_secret="s", authorization_endpoint="https://idp.example/auth",
     )
+    from accounts.models import IdentityProviderLink
+
+    idp_link = IdentityProviderLink.objects.create(provider=idp, user=person, subject="sample-sub", proof="session")
     event = audit_record(actor=super_admin, action="sample.event", obj=group)
     check = WorkerCheck.objects.create(requested_from_pid=1)
     from datetime import timedelta
@@ -108,6 +111,7 @@ def sample_kwargs(super_admin) -> dict[str, object]:
         "row_id": sign_in.pk, "batch_id": batch.pk,
         "library_app_id": library_app.pk, "gateway_policy_id": gateway_policy.pk, "usage_run_id": usage_run.pk,
         "profile_id": dlp_profile.pk, "entry_id": dlp_entry.pk,
+        "link_id": idp_link.pk,
     }
 
 
