@@ -193,7 +193,8 @@ def test_credentials_in_the_url_are_refused_and_the_real_host_is_named(server):
     ("224.0.0.1", "multicast"), ("239.1.2.3", "multicast"), ("ff02::1", "multicast"),
     ("240.0.0.1", "reserved"), ("255.255.255.255", "reserved"), ("192.0.2.10", "reserved"),
     ("198.18.0.1", "reserved"), ("2001:db8::1", "reserved"),
-    ("0.0.0.0", "unspecified")  # noqa: S104 - an address to classify, not to bind, ("0.1.2.3", "unspecified"), ("::", "unspecified"),
+    ("0.1.2.3", "unspecified"), ("::", "unspecified"),
+    ("0.0.0.0", "unspecified"),  # noqa: S104 - an address to classify, not to bind
     ("169.254.169.254", "cloud metadata"), ("169.254.170.2", "cloud metadata"),
     ("168.63.129.16", "cloud metadata"), ("100.100.100.200", "cloud metadata"), ("fd00:ec2::254", "cloud metadata"),
     ("fc00::1", "private"), ("fd12:3456::1", "private"),
