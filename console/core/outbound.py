@@ -31,6 +31,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import json as jsonlib
+import os
 import socket
 import sys
 import time
@@ -408,6 +409,10 @@ class OutboundSession(requests.Session):
 
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
         kwargs["allow_redirects"] = False
+        if kwargs.get("verify", True) is True:
+            # trust_env is off (no proxies from the environment), but a private CA bundle named
+            # the usual way is still honoured, as plain requests would.
+            kwargs["verify"] = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = (settings.OUTBOUND_CONNECT_TIMEOUT, settings.OUTBOUND_READ_TIMEOUT)
         return super().request(method, url, *args, **kwargs)  # type: ignore[arg-type]
@@ -509,7 +514,7 @@ def fetch(
     method: str, url: str, *, params: Any = None, headers: Mapping[str, str] | None = None, data: Any = None,
     json: Any = None, auth: Any = None, timeout: float | tuple[float, float] | None = None,
     total_timeout: float | None = None, max_bytes: int | None = None, follow_redirects: bool = True,
-    verify: bool = True,
+    verify: bool | str = True,
 ) -> Answer:
     """One request under the policy, and its answer read in full (up to ``max_bytes``, default
     ``OUTBOUND_MAX_RESPONSE_BYTES``).
@@ -518,7 +523,8 @@ def fetch(
     ``OUTBOUND_READ_TIMEOUT``; ``total_timeout`` (default ``OUTBOUND_TOTAL_TIMEOUT``) bounds the
     whole exchange, redirects and a slowly trickling body included. Redirects are followed only
     within the URL's own origin (up to 5, each checked again; 301/302 after a POST and 303 turn
-    into a GET); with ``follow_redirects=False`` the redirect itself is the answer. Any HTTP
+    into a GET); with ``follow_redirects=False`` the redirect itself is the answer. ``verify``
+    is True (the default CAs, or ``REQUESTS_CA_BUNDLE``), False, or a CA bundle's path. Any HTTP
     status is an answer: what it means is the caller's to decide."""
     connect, read = _timeouts(timeout)
     total = float(total_timeout if total_timeout is not None else settings.OUTBOUND_TOTAL_TIMEOUT)
