@@ -40,6 +40,12 @@ class Discovery:
             def log_message(self, *args: object) -> None:
                 pass
 
+            def do_POST(self) -> None:
+                owner.paths.append(self.path)
+                self.send_response(400)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
             def do_GET(self) -> None:
                 owner.paths.append(self.path)
                 if self.path == "/.well-known/openid-configuration":
@@ -204,3 +210,23 @@ def test_an_id_token_is_never_checked_against_a_private_jwks(security_admin, dis
     with pytest.raises(ExternalServiceError, match="loopback"):
         protocol.validate_id_token(idp, unsigned_token(), nonce="n")
     assert discovery.paths == ["/.well-known/openid-configuration"]
+
+
+# --- Sign-in -----------------------------------------------------------------------------------
+
+
+def test_the_sign_in_callback_does_not_call_a_token_endpoint_the_policy_refuses(client, security_admin, discovery,
+                                                                              settings):
+    from urllib.parse import parse_qs, urlsplit
+
+    from django.contrib.messages import get_messages
+
+    idp = create(security_admin, discovery.issuer)
+    start = client.get(f"/accounts/oidc/{idp.slug}/start/")
+    state = parse_qs(urlsplit(start["Location"]).query)["state"][0]
+    settings.OUTBOUND_ALLOWED_NETWORKS = []  # e.g. the provider's name now resolves into our network
+    answer = client.get("/accounts/oidc/callback/", {"code": "c0de", "state": state})
+    assert answer.status_code == 302 and answer["Location"] == "/accounts/login/"
+    shown = [str(m) for m in get_messages(answer.wsgi_request)]
+    assert any("could not be reached" in m for m in shown), shown
+    assert "/token" not in discovery.paths
