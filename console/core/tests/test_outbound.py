@@ -8,9 +8,12 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import json
+import os
 import re
 import socket
 import ssl
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -391,3 +394,28 @@ def test_a_closed_port_is_unavailable_not_refused():
     with pytest.raises(OutboundUnavailable) as caught:
         outbound.fetch("GET", f"http://127.0.0.1:{port}/")
     assert caught.value.reason == "connection refused" and caught.value.stage == "connect"
+
+
+# --- Settings -----------------------------------------------------------------------------------
+
+
+def _settings_in(env: dict[str, str]) -> subprocess.CompletedProcess:
+    from console.core.tests.test_settings_and_crypto import PRODUCTION, ROOT
+
+    clean = {k: v for k, v in os.environ.items()
+             if k not in PRODUCTION and not k.startswith(("PYTEST", "OUTBOUND_")) and k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    code = "from django.conf import settings; print(settings.OUTBOUND_ALLOWED_NETWORKS)"
+    return subprocess.run([sys.executable, "manage.py", "shell", "-c", code], cwd=ROOT, env=clean | env,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_production_allows_no_private_network_unless_told_and_a_bad_network_stops_start_up():
+    from console.core.tests.test_settings_and_crypto import PRODUCTION
+
+    assert _settings_in(PRODUCTION).stdout.strip().endswith("[]")
+    assert _settings_in({"CONSOLE_ENV": "development", "DJANGO_SETTINGS_MODULE": "console.settings"}
+                        ).stdout.strip().endswith("['127.0.0.0/8', '::1/128']")
+    told = _settings_in(PRODUCTION | {"OUTBOUND_ALLOWED_NETWORKS": "10.20.0.0/16"})
+    assert told.stdout.strip().endswith("['10.20.0.0/16']")
+    bad = _settings_in(PRODUCTION | {"OUTBOUND_ALLOWED_NETWORKS": "10.0.0.0/33"})
+    assert bad.returncode != 0 and "OUTBOUND_ALLOWED_NETWORKS" in bad.stderr
