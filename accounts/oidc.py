@@ -317,7 +317,10 @@ class ProviderOIDCBackend(OIDCAuthenticationBackend):
             key = jwk
         if key is None:
             raise SuspiciousOperation("Could not find a valid JWKS.")
-        return jwt.PyJWK(key)
+        try:
+            return jwt.PyJWK(key)
+        except jwt.PyJWKError:
+            raise SuspiciousOperation("the provider's signing key could not be read") from None
 
     def _call(self, method: str, url: str, what: str, **kwargs: Any) -> outbound.Answer:
         answer = outbound.fetch(method, url, headers={"Accept": "application/json", **kwargs.pop("headers", {})},
