@@ -225,7 +225,7 @@ def classify(ip: IP) -> str | None:
         if ip.version == network.version and ip in network:
             return label
     if not ip.is_global:
-        return "not publicly routable"
+        return "non-public"
     return None
 
 
@@ -278,10 +278,11 @@ def refusal(ip: IP, host: str = "") -> str | None:
 
 def _refused_address(host: str, ip: IP, label: str) -> OutboundRefused:
     where = f"{host} resolves to {ip}, which is" if host != str(ip) else f"{ip} is"
+    what = f"{'an' if label[0] in 'aeiou' else 'a'} {label} address"
     return OutboundRefused(
-        f"The connection to {host} was refused: {where} a {label} address. Outbound requests go only to "
+        f"The connection to {host} was refused: {where} {what}. Outbound requests go only to "
         "public addresses unless OUTBOUND_ALLOWED_NETWORKS or OUTBOUND_ALLOWED_HOSTS allow it.",
-        reason=f"{where} a {label} address",
+        reason=f"{where} {what}",
     )
 
 
