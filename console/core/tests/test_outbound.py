@@ -419,3 +419,20 @@ def test_production_allows_no_private_network_unless_told_and_a_bad_network_stop
     assert told.stdout.strip().endswith("['10.20.0.0/16']")
     bad = _settings_in(PRODUCTION | {"OUTBOUND_ALLOWED_NETWORKS": "10.0.0.0/33"})
     assert bad.returncode != 0 and "OUTBOUND_ALLOWED_NETWORKS" in bad.stderr
+
+
+def test_no_server_code_fetches_around_the_helper():
+    """Server-side requests go through console/core/outbound.py (tests and test helpers, which
+    play the other side, may use what they like)."""
+    root = Path(__file__).resolve().parents[3]
+    direct = re.compile(r"requests\.(get|post|put|patch|delete|head|request|Session)\(|urlopen\(|urllib\.request"
+                        r"|^\s*(import|from) httpx|http\.client\.HTTPS?Connection\(|PyJWKClient\(", re.M)
+    offenders = []
+    for path in root.rglob("*.py"):
+        relative = path.relative_to(root).as_posix()
+        if (relative.startswith((".venv/", "var/")) or "/tests/" in relative or "node_modules" in relative
+                or relative.endswith(("testing.py", "console/core/outbound.py")) or relative.startswith("bench/")):
+            continue
+        if direct.search(path.read_text(encoding="utf-8", errors="replace")):
+            offenders.append(relative)
+    assert offenders == [], f"fetch through console.core.outbound instead: {offenders}"
