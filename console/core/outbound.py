@@ -571,16 +571,3 @@ def fetch(
     raise OutboundBadAnswer(f"{shown(url)} redirected more than {MAX_REDIRECTS} times.", url=shown(url),
                             reason="too many redirects")
 
-
-def get_json(url: str, **kwargs: Any) -> tuple[Answer, Any]:
-    """``fetch("GET", url)`` with ``Accept: application/json``: the answer and its JSON body
-    (``OutboundBadAnswer`` when a 2xx answer is not JSON; None for the body of other statuses
-    that are not JSON)."""
-    headers = {"Accept": "application/json", **dict(kwargs.pop("headers", None) or {})}
-    answer = fetch("GET", url, headers=headers, **kwargs)
-    try:
-        return answer, answer.json()
-    except OutboundBadAnswer:
-        if answer.ok:
-            raise
-        return answer, None
