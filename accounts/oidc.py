@@ -9,11 +9,13 @@ issuer or audience: ``ProviderOIDCBackend.verify_token`` checks both."""
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+import jwt
 import requests
 from django.conf import settings
 from django.contrib import messages
@@ -25,6 +27,8 @@ from django.urls import reverse
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
 
+from accounts import provider_urls
+from console.core import outbound
 from console.core.errors import ExternalServiceError
 
 log = logging.getLogger(__name__)
@@ -34,22 +38,26 @@ REQUIRED_DISCOVERY_KEYS = ("issuer", "authorization_endpoint", "token_endpoint",
 
 
 def _get_json(url: str, what: str) -> dict:
+    """A JSON document from the provider, through the outbound policy (console/core/outbound.py)."""
     try:
-        response = requests.get(url, timeout=settings.OIDC_TIMEOUT, verify=settings.OIDC_VERIFY_SSL)
-    except requests.exceptions.SSLError as exc:
-        raise ExternalServiceError(f"The TLS certificate of {url} was refused: {exc.__class__.__name__}.")
-    except requests.exceptions.ConnectionError:
-        raise ExternalServiceError(f"Could not connect to {url} to fetch the {what}.")
-    except requests.exceptions.Timeout:
-        raise ExternalServiceError(f"{url} did not answer within {settings.OIDC_TIMEOUT} s ({what}).")
-    if response.status_code != 200:
-        raise ExternalServiceError(f"The {what} at {url} answered HTTP {response.status_code}.")
+        answer = outbound.fetch("GET", url, headers={"Accept": "application/json"},
+                                timeout=settings.OIDC_TIMEOUT, verify=settings.OIDC_VERIFY_SSL)
+    except outbound.OutboundRefused as exc:
+        raise ExternalServiceError(f"The {what} was not fetched: {exc.message}") from None
+    except outbound.OutboundUnavailable as exc:
+        if exc.stage == "connect":
+            raise ExternalServiceError(f"Could not connect to {exc.url} to fetch the {what}: {exc.reason}.") from None
+        raise ExternalServiceError(f"{exc.url} did not answer properly ({what}): {exc.reason}.") from None
+    except outbound.OutboundBadAnswer as exc:
+        raise ExternalServiceError(f"The {what} could not be read: {exc.message}") from None
+    if answer.status != 200:
+        raise ExternalServiceError(f"The {what} at {outbound.shown(url)} answered HTTP {answer.status}.")
     try:
-        document = response.json()
+        document = json.loads(answer.content)
     except ValueError:
-        raise ExternalServiceError(f"The {what} at {url} is not JSON.")
+        raise ExternalServiceError(f"The {what} at {outbound.shown(url)} is not JSON.") from None
     if not isinstance(document, dict):
-        raise ExternalServiceError(f"The {what} at {url} is not a JSON object.")
+        raise ExternalServiceError(f"The {what} at {outbound.shown(url)} is not a JSON object.")
     return document
 
 
@@ -65,6 +73,7 @@ def discover(issuer: str) -> dict:
             f"The discovery document names the issuer {document['issuer']}, "
             f"not {issuer}: check the issuer URL."
         )
+    provider_urls.check_discovered_endpoints(document)
     return document
 
 
@@ -233,7 +242,7 @@ class ProviderAuthenticationCallbackView(OIDCAuthenticationCallbackView):
         except SuspiciousOperation as exc:
             request.oidc_failure_reason = str(exc)  # type: ignore[attr-defined]
             return self.login_failure()
-        except requests.exceptions.RequestException as exc:
+        except (requests.exceptions.RequestException, ExternalServiceError) as exc:
             log.warning("OIDC token exchange failed: %s", exc)
             request.oidc_failure_reason = "the identity provider could not be reached"  # type: ignore[attr-defined]
             return self.login_failure()
@@ -312,10 +321,53 @@ class ProviderOIDCBackend(OIDCAuthenticationBackend):
             self.request.oidc_amr = [str(a)[:40] for a in amr][:20]
         return payload
 
+    # mozilla-django-oidc fetches with requests directly; these three go through the outbound
+    # policy instead (console/core/outbound.py), with the library's own semantics otherwise.
+
+    def retrieve_matching_jwk(self, token: str) -> jwt.PyJWK:
+        jwks = _get_json(self.OIDC_OP_JWKS_ENDPOINT, "key set (JWKS)")
+        header = jwt.get_unverified_header(token)
+        key = None
+        for jwk in jwks.get("keys") or []:
+            if not isinstance(jwk, dict) or jwk.get("kid") != header.get("kid"):
+                continue
+            if "alg" in jwk and jwk["alg"] != header.get("alg"):
+                continue
+            key = jwk
+        if key is None:
+            raise SuspiciousOperation("Could not find a valid JWKS.")
+        try:
+            return jwt.PyJWK(key)
+        except jwt.PyJWKError:
+            raise SuspiciousOperation("the provider's signing key could not be read") from None
+
+    def _call(self, method: str, url: str, what: str, **kwargs: Any) -> outbound.Answer:
+        answer = outbound.fetch(method, url, headers={"Accept": "application/json", **kwargs.pop("headers", {})},
+                                timeout=settings.OIDC_TIMEOUT, verify=settings.OIDC_VERIFY_SSL, **kwargs)
+        if answer.status != 200:
+            raise ExternalServiceError(f"The {what} of {self.provider.name} answered HTTP {answer.status}.")
+        return answer
+
+    def get_token(self, payload: dict) -> dict:
+        body = self._call("POST", self.OIDC_OP_TOKEN_ENDPOINT, "token endpoint", data=payload).json()
+        if not isinstance(body, dict):
+            raise ExternalServiceError(f"The token endpoint of {self.provider.name} did not answer a JSON object.")
+        return body
+
+    def _fetch_userinfo(self, access_token: str) -> dict:
+        answer = self._call("GET", self.OIDC_OP_USER_ENDPOINT, "userinfo endpoint",
+                            headers={"Authorization": f"Bearer {access_token}"})
+        if answer.headers.get("Content-Type", "").lower().startswith("application/jwt"):
+            return self.verify_token(answer.text)  # userinfo claims may come as a signed JWT
+        body = answer.json()
+        if not isinstance(body, dict):
+            raise ExternalServiceError(f"The userinfo endpoint of {self.provider.name} did not answer a JSON object.")
+        return body
+
     def get_userinfo(self, access_token: str, id_token: str, payload: dict) -> dict:
         claims = dict(payload)
         if self.provider.userinfo_endpoint:
-            userinfo = super().get_userinfo(access_token, id_token, payload)
+            userinfo = self._fetch_userinfo(access_token)
             if userinfo.get("sub") != payload.get("sub"):
                 raise SuspiciousOperation("the userinfo answer is about another subject")
             claims.update(userinfo)

@@ -16,7 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from accounts import idp_trust, oidc
+from accounts import idp_trust, oidc, provider_urls
 from accounts.models import (
     Group,
     GroupMembership,
@@ -673,10 +673,7 @@ def _validate_idp(*, name: str, issuer: str, client_id: str, scopes: str, idp: I
         raise ValidationFailed("A client id is required.", field="client_id")
     if "openid" not in scopes.split():
         raise ValidationFailed("Scopes must include openid.", field="scopes")
-    if not issuer.startswith(("https://", "http://localhost", "http://127.0.0.1")):
-        raise ValidationFailed(
-            "The issuer must be an https:// URL (plain http only for localhost).", field="issuer"
-        )
+    provider_urls.clean_issuer(issuer)
 
 
 def _apply_discovery(idp: IdentityProvider) -> None:

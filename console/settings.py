@@ -12,6 +12,7 @@ Three environments, chosen by ``CONSOLE_ENV``:
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 import sys
 from datetime import timedelta
@@ -244,6 +245,25 @@ LOGIN_RATE_LIMIT_WINDOW = env.int("LOGIN_RATE_LIMIT_WINDOW", default=300)
 
 # How many reverse proxies stand in front of the console and append to X-Forwarded-For.
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+
+# Outbound HTTP (console/core/outbound.py, docs/security.md#outbound-requests): every request the
+# console makes itself goes only to public addresses, unless these allow more. Networks are CIDRs
+# ("10.20.0.0/16", "fd12::/48"); hosts are exact names or ".example.com" for a domain and its
+# subdomains. The embedded default allows this machine (the development identity-verification
+# provider, local receivers); production allows nothing private unless told.
+OUTBOUND_ALLOWED_NETWORKS = env.list(
+    "OUTBOUND_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"] if CONSOLE_ENV == "development" else []
+)
+OUTBOUND_ALLOWED_HOSTS = env.list("OUTBOUND_ALLOWED_HOSTS", default=[])
+OUTBOUND_CONNECT_TIMEOUT = env.float("OUTBOUND_CONNECT_TIMEOUT", default=5.0)
+OUTBOUND_READ_TIMEOUT = env.float("OUTBOUND_READ_TIMEOUT", default=15.0)
+OUTBOUND_TOTAL_TIMEOUT = env.float("OUTBOUND_TOTAL_TIMEOUT", default=60.0)
+OUTBOUND_MAX_RESPONSE_BYTES = env.int("OUTBOUND_MAX_RESPONSE_BYTES", default=2 * 1024 * 1024)
+for _network in OUTBOUND_ALLOWED_NETWORKS:
+    try:
+        ipaddress.ip_network(_network.strip(), strict=False)
+    except ValueError as _exc:
+        raise ImproperlyConfigured(f"OUTBOUND_ALLOWED_NETWORKS: {_exc}") from None
 
 # OpenID Connect (mozilla-django-oidc). Providers live in the database; these are the shared knobs.
 OIDC_RP_SIGN_ALGO = "RS256"

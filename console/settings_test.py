@@ -13,6 +13,10 @@ os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/1")
 os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production-0123456789abcdefghijklmnop")
 os.environ.setdefault("FIELD_ENCRYPTION_KEYS", "0Ujr3Ii0pq1WsOUtJQ-1mSRCk0yDbIyOlBrF6O3-Gng=")
 os.environ.setdefault("DEBUG", "false")
+# The tests run real OpenID providers, SSF receivers and vendor replays on this machine: the
+# outbound policy (console/core/outbound.py) must let the console reach loopback. Tests about
+# the policy itself turn this off with the ``settings`` fixture.
+os.environ.setdefault("OUTBOUND_ALLOWED_NETWORKS", "127.0.0.0/8,::1/128")
 os.environ.setdefault("CONSOLE_VAR_DIR", os.path.join(tempfile.gettempdir(), "console-test-var"))
 
 from console.settings import *  # noqa: F403

@@ -1,9 +1,10 @@
 """The OpenID Connect side of identity verification: the authorization request (code flow with
 PKCE, state and nonce), the code exchange, and ID token validation.
 
-PyJWT does the JOSE work (``PyJWKClient`` fetches the provider's JWKS and picks the key by
-``kid``; ``jwt.decode`` checks the signature, audience and expiry); what is written here is the
-glue and the issuer, nonce and authorized-party checks, each failure naming its check."""
+PyJWT does the JOSE work (``PyJWKClient`` picks the key by ``kid`` from the provider's JWKS,
+fetched through the outbound policy of console/core/outbound.py; ``jwt.decode`` checks the
+signature, audience and expiry); what is written here is the glue and the issuer, nonce and
+authorized-party checks, each failure naming its check."""
 
 from __future__ import annotations
 
@@ -11,15 +12,14 @@ import base64
 import hashlib
 import hmac
 import secrets
-import ssl
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
 import jwt
-import requests
 from django.conf import settings
 
+from console.core import outbound
 from console.core.errors import ExternalServiceError
 
 # Only asymmetric signatures: a shared-secret (HS*) or unsigned token is never accepted.
@@ -88,8 +88,8 @@ def authorization_request(idp: Any, *, redirect_uri: str, login_hint: str = "") 
 def exchange_code(idp: Any, *, code: str, code_verifier: str, redirect_uri: str) -> dict[str, Any]:
     """The token endpoint's answer (with ``id_token``), or ``TokenRejected``/``ExternalServiceError``."""
     try:
-        response = requests.post(
-            idp.token_endpoint,
+        response = outbound.fetch(
+            "POST", idp.token_endpoint,
             data={
                 "grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri,
                 "code_verifier": code_verifier, "client_id": idp.client_id, "client_secret": idp.client_secret,
@@ -97,23 +97,52 @@ def exchange_code(idp: Any, *, code: str, code_verifier: str, redirect_uri: str)
             headers={"Accept": "application/json"},
             timeout=settings.OIDC_TIMEOUT, verify=settings.OIDC_VERIFY_SSL,
         )
-    except requests.exceptions.RequestException:
-        raise ExternalServiceError(f"The identity provider {idp.name} could not be reached.")
+    except outbound.OutboundRefused as exc:
+        raise ExternalServiceError(f"The token endpoint of {idp.name} was not called: {exc.message}") from None
+    except outbound.OutboundError:
+        raise ExternalServiceError(f"The identity provider {idp.name} could not be reached.") from None
     try:
         body = response.json()
-    except ValueError:
+    except outbound.OutboundBadAnswer:
         body = {}
-    if response.status_code != 200:
-        error = body.get("error", f"HTTP {response.status_code}") if isinstance(body, dict) else "error"
+    if response.status != 200:
+        error = body.get("error", f"HTTP {response.status}") if isinstance(body, dict) else "error"
         raise TokenRejected(PROVIDER, f"The provider refused the authorization code ({str(error)[:80]}).")
     if not isinstance(body, dict) or not isinstance(body.get("id_token"), str):
         raise TokenRejected(MALFORMED, "The provider's token answer has no ID token.")
     return body
 
 
-def _jwks_client(jwks_uri: str) -> jwt.PyJWKClient:
-    context = None if settings.OIDC_VERIFY_SSL else ssl._create_unverified_context()  # noqa: S323
-    return jwt.PyJWKClient(jwks_uri, cache_keys=False, timeout=settings.OIDC_TIMEOUT, ssl_context=context)
+class _OutboundJWKClient(jwt.PyJWKClient):
+    """PyJWT's key selection, with the JWKS fetched through the outbound policy instead of
+    urllib (which would open ``file://`` and follow no policy at all)."""
+
+    def __init__(self, uri: str, *, provider: str) -> None:
+        super().__init__(uri, cache_keys=False, cache_jwk_set=False, timeout=settings.OIDC_TIMEOUT)
+        self.provider = provider
+
+    def fetch_data(self) -> Any:
+        try:
+            answer = outbound.fetch("GET", self.uri, headers={"Accept": "application/json"},
+                                    timeout=settings.OIDC_TIMEOUT, verify=settings.OIDC_VERIFY_SSL)
+        except outbound.OutboundRefused as exc:
+            raise ExternalServiceError(f"The signing keys of {self.provider} were not fetched: {exc.message}") from None
+        except outbound.OutboundError as exc:
+            raise jwt.PyJWKClientConnectionError(exc.message) from None
+        if answer.status != 200:
+            raise jwt.PyJWKClientConnectionError(f"the JWKS answered HTTP {answer.status}")
+        try:
+            return answer.json()
+        except outbound.OutboundBadAnswer as exc:
+            raise jwt.PyJWKClientError(exc.message) from None
+
+
+def _jwks_client(idp: Any) -> jwt.PyJWKClient:
+    try:
+        outbound.parse_url(idp.jwks_uri)
+    except outbound.OutboundRefused as exc:
+        raise ExternalServiceError(f"The signing keys of {idp.name} were not fetched: {exc.message}") from None
+    return _OutboundJWKClient(idp.jwks_uri, provider=idp.name)
 
 
 def validate_id_token(idp: Any, id_token: str, *, nonce: str, leeway: int | None = None) -> dict[str, Any]:
@@ -128,7 +157,7 @@ def validate_id_token(idp: Any, id_token: str, *, nonce: str, leeway: int | None
         raise TokenRejected(SIGNATURE,
                             f"The ID token is signed with {header.get('alg')!r}, not a public-key algorithm.")
     try:
-        key = _jwks_client(idp.jwks_uri).get_signing_key_from_jwt(id_token)
+        key = _jwks_client(idp).get_signing_key_from_jwt(id_token)
     except jwt.PyJWKClientConnectionError:
         raise ExternalServiceError(f"The signing keys of {idp.name} could not be fetched.")
     except jwt.PyJWKClientError as exc:

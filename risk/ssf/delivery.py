@@ -18,13 +18,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import requests
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from console.core import outbound
 from risk.ssf import events, keys
 from risk.ssf.models import Delivery, Stream
 
@@ -125,20 +125,27 @@ def push_one(stream: Stream, row: Delivery) -> Attempt:
     headers = {"Content-Type": CONTENT_TYPE, "Accept": "application/json"}
     if stream.authorization_header:
         headers["Authorization"] = stream.authorization_header
+    token = signed(stream, row)
     try:
-        token = signed(stream, row)
-        response = requests.post(stream.endpoint_url, data=token.encode(), headers=headers, allow_redirects=False,
-                                 timeout=(settings.SSF_PUSH_CONNECT_TIMEOUT, settings.SSF_PUSH_READ_TIMEOUT))
-    except requests.ConnectTimeout:
-        return Attempt(False, f"receiver unreachable: no connection within {settings.SSF_PUSH_CONNECT_TIMEOUT:g} s")
-    except requests.ReadTimeout:
-        return Attempt(False, f"receiver did not answer within {settings.SSF_PUSH_READ_TIMEOUT:g} s")
-    except requests.ConnectionError as exc:
-        reason = "connection refused" if "refused" in str(exc).lower() else "connection failed"
-        return Attempt(False, f"receiver unreachable: {reason}")
-    except requests.RequestException as exc:
-        return Attempt(False, f"push failed: {exc.__class__.__name__}")
-    if 200 <= response.status_code < 300:
+        # Through the outbound policy: the receiver's name is resolved when we connect, the
+        # address is checked then and the connection made to it (a name that answered with a
+        # public address when the stream was saved cannot send this POST into our network).
+        # Redirects are not followed: a SET is delivered where the stream says or not at all.
+        response = outbound.fetch(
+            "POST", stream.endpoint_url, data=token.encode(), headers=headers, follow_redirects=False,
+            timeout=(settings.SSF_PUSH_CONNECT_TIMEOUT, settings.SSF_PUSH_READ_TIMEOUT),
+        )
+    except outbound.OutboundRefused as exc:
+        return Attempt(False, f"refused by the outbound policy: {exc.reason}")
+    except outbound.OutboundUnavailable as exc:
+        if exc.stage == "connect":
+            return Attempt(False, f"receiver unreachable: {exc.reason}")
+        if exc.reason.startswith("no answer within"):
+            return Attempt(False, f"receiver did not answer within {settings.SSF_PUSH_READ_TIMEOUT:g} s")
+        return Attempt(False, f"push failed: {exc.reason}")
+    except outbound.OutboundBadAnswer as exc:
+        return Attempt(False, f"push failed: {exc.reason}")
+    if 200 <= response.status < 300:
         return Attempt(True)
     detail = ""
     err = ""
@@ -147,10 +154,10 @@ def push_one(stream: Stream, row: Delivery) -> Attempt:
         if isinstance(body, dict):
             err = str(body.get("err", ""))[:60]
             detail = str(body.get("description", ""))[:300]
-    except ValueError:
+    except outbound.OutboundBadAnswer:
         detail = response.text[:200]
-    message = f"HTTP {response.status_code}" + (f" {err}" if err else "") + (f": {detail}" if detail else "")
-    return Attempt(False, message, permanent=response.status_code == 400 and err in PERMANENT_ERRORS)
+    message = f"HTTP {response.status}" + (f" {err}" if err else "") + (f": {detail}" if detail else "")
+    return Attempt(False, message, permanent=response.status == 400 and err in PERMANENT_ERRORS)
 
 
 def _lock_key(stream_pk: int) -> str:

@@ -17,6 +17,7 @@ from django.db import transaction
 from accounts.roles import ADMINS
 from console.access.models import ApiToken
 from console.audit.services import audit_record, diff, snapshot
+from console.core import outbound
 from console.core.errors import Conflict, PermissionRefused, ValidationFailed
 from risk.ssf import delivery, events
 from risk.ssf.models import POLL, PUSH, Delivery, Stream, StreamSubject
@@ -53,19 +54,29 @@ def clean_endpoint(url: str, *, field: str = "delivery.endpoint_url") -> str:
         raise ValidationFailed("Put credentials in the authorization header, not in the URL.", field=field)
     if not settings.SSF_ALLOW_PRIVATE_ENDPOINTS:
         _refuse_internal(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80), field)
+    try:
+        # The rules every push meets (console/core/outbound.py), told now rather than at delivery;
+        # delivery checks the address again when it connects.
+        outbound.check_url(url)
+    except outbound.OutboundRefused as exc:
+        raise ValidationFailed(f"The endpoint URL was refused: {exc.reason}.", field=field) from None
+    except outbound.OutboundUnavailable:
+        pass  # a host that does not resolve yet is reported on the stream at delivery
     return url
 
 
 def _refuse_internal(host: str, port: int, field: str) -> None:
-    """Receivers choose where we POST: never to this machine or the private network."""
+    """Receivers choose where we POST: never to this machine or the private network, even where
+    the outbound allow-list would let an admin's own configuration reach it."""
     try:
         addresses = {info[4][0] for info in socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)}
     except (socket.gaierror, UnicodeError):
         raise ValidationFailed(f"The endpoint's host {host} does not resolve.", field=field)
     for address in addresses:
         ip = ipaddress.ip_address(address.split("%")[0])
-        if not ip.is_global or ip.is_multicast:
-            raise ValidationFailed(f"The endpoint's host {host} is on a private or local address ({ip}).",
+        label = outbound.classify(ip)
+        if label is not None:
+            raise ValidationFailed(f"The endpoint's host {host} is on a private or local address ({ip}: {label}).",
                                    field=field)
 
 

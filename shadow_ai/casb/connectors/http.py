@@ -1,7 +1,8 @@
-"""HTTP to vendor APIs, the same way for every connector: JSON in and out, no redirects followed,
-links the vendor hands back (next pages) only to the vendor's own hosts, rate limits obeyed
-(``Retry-After`` and the vendors' own headers), passing failures retried in place with backoff
-and jitter, and every failure turned into one of the errors of ``errors.py``.
+"""HTTP to vendor APIs, the same way for every connector, through the outbound policy of
+console/core/outbound.py (addresses checked and pinned when connecting): JSON in and out, no
+redirects followed, links the vendor hands back (next pages) only to the vendor's own hosts, rate
+limits obeyed (``Retry-After`` and the vendors' own headers), passing failures retried in place
+with backoff and jitter, and every failure turned into one of the errors of ``errors.py``.
 
 A wait longer than ``max_wait`` is not slept through: it is raised as ``RateLimited`` with
 ``retry_after`` so the scan gives its worker back and resumes later from its checkpoint."""
@@ -21,6 +22,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from console.core import outbound
 from shadow_ai.casb.connectors.errors import (
     AuthError,
     BadRequest,
@@ -28,6 +30,7 @@ from shadow_ai.casb.connectors.errors import (
     MalformedResponse,
     NotFound,
     RateLimited,
+    StopScan,
     TransientError,
 )
 
@@ -152,7 +155,9 @@ class VendorHTTP:
         self.headers = dict(headers or {})
         self.on_wait = on_wait
         self.sleep = sleep
-        self.session = session or requests.Session()
+        # The outbound policy (console/core/outbound.py): every connection, the pre-signed storage
+        # redirects included, goes only to addresses the policy allows, checked when it connects.
+        self.session = session or outbound.session()
         self.session.trust_env = False  # no proxies or .netrc credentials from the environment
         self.requests_made = 0
 
@@ -271,6 +276,9 @@ class VendorHTTP:
             if raw_limit is not None and 200 <= response.status_code < 300:
                 return Reply(response.status_code, response.headers, self._read_capped(response, raw_limit), url), None
             body = self._read(response)
+        except outbound.OutboundRefused as exc:
+            return StopScan(f"The request to {where} was refused by the outbound policy: {exc.reason}. "
+                            "Check the integration's address or OUTBOUND_ALLOWED_NETWORKS."), None
         except requests.Timeout:
             return TransientError(f"{where} did not answer within {self.timeout:g} seconds."), None
         except requests.ConnectionError as exc:

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from shadow_ai.casb.connectors.errors import BadRequest, NotFound, TransientError
+from shadow_ai.casb.connectors.errors import BadRequest, NotFound, StopScan, TransientError
 from shadow_ai.casb.connectors.http import VendorHTTP, error_text, parse_duration, rate_limit_wait
 from shadow_ai.casb.testing import Response, Script
 
@@ -76,3 +76,16 @@ def test_downloads_give_raw_bytes_nothing_past_the_cap_and_errors_as_usual(vendo
     assert vendor_server.hits("/big.csv")[0].headers["Accept"] == "*/*"
     with pytest.raises(NotFound, match="File not found"):
         http.download("/gone", max_bytes=100)
+
+
+def test_vendor_requests_go_through_the_outbound_policy(vendor_server, settings):
+    """An integration pointed at this machine (or a vendor host that resolves into our network)
+    stops with a message naming the rule, and nothing is sent."""
+    settings.OUTBOUND_ALLOWED_NETWORKS = []
+    http = VendorHTTP(vendor="Acme", hosts={"api": "https://api.acme.example"}, override=vendor_server.url,
+                      max_retries=1, sleep=lambda s: None)
+    vendor_server.route("GET", "/users", Response(200, {"users": []}))
+    with pytest.raises(StopScan, match=r"refused by the outbound policy: 127\.0\.0\.1 is a loopback address") as stop:
+        http.get("/users")
+    assert not stop.value.retryable and stop.value.needs_attention
+    assert vendor_server.requests == []
