@@ -87,7 +87,7 @@ def discovery() -> Iterator[Discovery]:
 
 def create(actor, issuer: str) -> IdentityProvider:
     return services.idp_create(actor=actor, name="Corp IdP", kind="primary", issuer=issuer,
-                               client_id="console", client_secret="s")
+                               client_id="console", client_secret="s", allowed_domains=["corp.example"])
 
 
 # --- The issuer at save time ----------------------------------------------------------------------
@@ -104,15 +104,15 @@ def create(actor, issuer: str) -> IdentityProvider:
     ("https://idp.example.com/#x", "fragment"),
     ("https:///no-host", "host"),
 ])
-def test_an_issuer_is_parsed_not_prefix_matched(security_admin, issuer, words):
+def test_an_issuer_is_parsed_not_prefix_matched(super_admin, issuer, words):
     with pytest.raises(ValidationFailed) as caught:
-        create(security_admin, issuer)
+        create(super_admin, issuer)
     assert caught.value.field == "issuer" and words in caught.value.message
     assert not IdentityProvider.objects.exists()
 
 
-def test_the_form_shows_the_issuer_error_on_the_field(client_for, security_admin):
-    page = client_for(security_admin).post("/accounts/identity-providers/new/", {
+def test_the_form_shows_the_issuer_error_on_the_field(client_for, super_admin):
+    page = client_for(super_admin).post("/accounts/identity-providers/new/", {
         "name": "Evil", "kind": "primary", "issuer": "http://localhost@evil.example", "client_id": "c",
         "client_secret": "s", "scopes": "openid email", "email_claim": "email",
     })
@@ -120,8 +120,8 @@ def test_the_form_shows_the_issuer_error_on_the_field(client_for, security_admin
     assert "credentials" in str(page.context["form"].errors.get("issuer"))
 
 
-def test_plain_http_on_this_machine_is_still_accepted(security_admin, discovery):
-    idp = create(security_admin, discovery.issuer)
+def test_plain_http_on_this_machine_is_still_accepted(super_admin, discovery):
+    idp = create(super_admin, discovery.issuer)
     assert idp.jwks_uri == f"{discovery.issuer}/jwks"
 
 
@@ -129,40 +129,40 @@ def test_plain_http_on_this_machine_is_still_accepted(security_admin, discovery)
 
 
 @pytest.mark.parametrize("field", ["jwks_uri", "token_endpoint", "userinfo_endpoint", "authorization_endpoint"])
-def test_a_discovery_document_naming_a_file_url_is_refused_clearly(security_admin, discovery, field):
+def test_a_discovery_document_naming_a_file_url_is_refused_clearly(super_admin, discovery, field):
     discovery.serve(**{field: "file:///etc/passwd"})
     with pytest.raises(ExternalServiceError) as caught:
-        create(security_admin, discovery.issuer)
+        create(super_admin, discovery.issuer)
     assert field in caught.value.message and "file:///etc/passwd" in caught.value.message
     assert not IdentityProvider.objects.exists()
 
 
-def test_a_discovery_document_naming_credentials_or_plain_http_elsewhere_is_refused(security_admin, discovery):
+def test_a_discovery_document_naming_credentials_or_plain_http_elsewhere_is_refused(super_admin, discovery):
     discovery.serve(jwks_uri=f"http://localhost@evil.example:{discovery.port}/jwks")
     with pytest.raises(ExternalServiceError, match="jwks_uri"):
-        create(security_admin, discovery.issuer)
+        create(super_admin, discovery.issuer)
     discovery.serve(token_endpoint="http://idp.example.com/token")
     with pytest.raises(ExternalServiceError, match="token_endpoint"):
-        create(security_admin, discovery.issuer)
+        create(super_admin, discovery.issuer)
 
 
-def test_a_private_discovery_url_is_refused_before_anything_is_sent(security_admin, discovery, settings):
+def test_a_private_discovery_url_is_refused_before_anything_is_sent(super_admin, discovery, settings):
     settings.OUTBOUND_ALLOWED_NETWORKS = []
     with pytest.raises(ExternalServiceError) as caught:
-        create(security_admin, discovery.issuer)
+        create(super_admin, discovery.issuer)
     assert "loopback" in caught.value.message and "OUTBOUND_ALLOWED_NETWORKS" in caught.value.message
     assert discovery.paths == []
     assert not AuditEvent.objects.filter(action="idp.created").exists()
 
 
-def test_an_allowed_issuer_cannot_send_us_to_a_private_jwks(security_admin, discovery, settings):
+def test_an_allowed_issuer_cannot_send_us_to_a_private_jwks(super_admin, discovery, settings):
     settings.OUTBOUND_ALLOWED_NETWORKS = []
     settings.OUTBOUND_ALLOWED_HOSTS = ["localhost"]
     issuer = f"http://localhost:{discovery.port}"
     discovery.issuer = issuer
     discovery.serve(jwks_uri=f"http://127.0.0.1:{discovery.port}/jwks")
     with pytest.raises(ExternalServiceError) as caught:
-        create(security_admin, issuer)
+        create(super_admin, issuer)
     assert "jwks_uri" in caught.value.message and "loopback" in caught.value.message
     assert discovery.paths == ["/.well-known/openid-configuration"]
 
@@ -177,17 +177,17 @@ def stored_with(actor, discovery: Discovery, **endpoints: str) -> IdentityProvid
     return idp
 
 
-def test_test_connection_reports_a_file_jwks_instead_of_failing(security_admin, discovery):
-    idp = stored_with(security_admin, discovery, jwks_uri="file:///etc/passwd")
+def test_test_connection_reports_a_file_jwks_instead_of_failing(super_admin, discovery):
+    idp = stored_with(super_admin, discovery, jwks_uri="file:///etc/passwd")
     discovery.serve(jwks_uri="file:///etc/passwd")
     results = {r.name: r for r in check_connection(idp)}
     assert not results["Discovery"].ok and "file:///etc/passwd" in results["Discovery"].detail
 
 
-def test_the_test_button_shows_the_refusal_not_a_500(client_for, security_admin, discovery, settings):
-    idp = create(security_admin, discovery.issuer)
+def test_the_test_button_shows_the_refusal_not_a_500(client_for, super_admin, discovery, settings):
+    idp = create(super_admin, discovery.issuer)
     settings.OUTBOUND_ALLOWED_NETWORKS = []
-    page = client_for(security_admin).post(f"/accounts/identity-providers/{idp.pk}/test/", HTTP_HX_REQUEST="true")
+    page = client_for(super_admin).post(f"/accounts/identity-providers/{idp.pk}/test/", HTTP_HX_REQUEST="true")
     assert page.status_code == 200 and "loopback" in page.content.decode()
 
 
@@ -197,15 +197,15 @@ def unsigned_token() -> str:
     return f"{header}.e30.c2ln"
 
 
-def test_an_id_token_is_never_checked_against_a_file_jwks(security_admin, discovery):
-    idp = stored_with(security_admin, discovery, jwks_uri="file:///etc/passwd")
+def test_an_id_token_is_never_checked_against_a_file_jwks(super_admin, discovery):
+    idp = stored_with(super_admin, discovery, jwks_uri="file:///etc/passwd")
     with pytest.raises(ExternalServiceError) as caught:
         protocol.validate_id_token(idp, unsigned_token(), nonce="n")
     assert "file:///etc/passwd" in caught.value.message and "http and https" in caught.value.message
 
 
-def test_an_id_token_is_never_checked_against_a_private_jwks(security_admin, discovery, settings):
-    idp = create(security_admin, discovery.issuer)
+def test_an_id_token_is_never_checked_against_a_private_jwks(super_admin, discovery, settings):
+    idp = create(super_admin, discovery.issuer)
     settings.OUTBOUND_ALLOWED_NETWORKS = []
     with pytest.raises(ExternalServiceError, match="loopback"):
         protocol.validate_id_token(idp, unsigned_token(), nonce="n")
@@ -215,13 +215,13 @@ def test_an_id_token_is_never_checked_against_a_private_jwks(security_admin, dis
 # --- Sign-in -----------------------------------------------------------------------------------
 
 
-def test_the_sign_in_callback_does_not_call_a_token_endpoint_the_policy_refuses(client, security_admin, discovery,
+def test_the_sign_in_callback_does_not_call_a_token_endpoint_the_policy_refuses(client, super_admin, discovery,
                                                                               settings):
     from urllib.parse import parse_qs, urlsplit
 
     from django.contrib.messages import get_messages
 
-    idp = create(security_admin, discovery.issuer)
+    idp = create(super_admin, discovery.issuer)
     start = client.get(f"/accounts/oidc/{idp.slug}/start/")
     state = parse_qs(urlsplit(start["Location"]).query)["state"][0]
     settings.OUTBOUND_ALLOWED_NETWORKS = []  # e.g. the provider's name now resolves into our network
