@@ -79,7 +79,7 @@ def config() -> _Config:
 
 @receiver(setting_changed)
 def _settings_changed(setting: str, **kwargs: Any) -> None:
-    if setting.startswith(("ACCESS_", "CACHE")):
+    if setting.startswith("ACCESS_") or setting == "CACHES":
         _config.loaded = False
         shared.reset()
 
