@@ -298,7 +298,7 @@ MFA_RECENT_SECONDS = env.int("MFA_RECENT_SECONDS", default=600)
 # User risk scoring (see docs/risk.md). Batches larger than RISK_INGEST_SYNC_MAX_BYTES (after
 # gzip) are stored by a worker; the sender polls the batch's status URL.
 RISK_INGEST_MAX_BYTES = env.int("RISK_INGEST_MAX_BYTES", default=50 * 1024 * 1024)
-RISK_INGEST_MAX_INFLATED_BYTES = env.int("RISK_INGEST_MAX_INFLATED_BYTES", default=256 * 1024 * 1024)
+RISK_INGEST_MAX_INFLATED_BYTES = env.int("RISK_INGEST_MAX_INFLATED_BYTES", default=64 * 1024 * 1024)
 RISK_INGEST_SYNC_MAX_BYTES = env.int("RISK_INGEST_SYNC_MAX_BYTES", default=1024 * 1024)
 RISK_INGEST_MAX_REPORTED_REJECTS = env.int("RISK_INGEST_MAX_REPORTED_REJECTS", default=1000)
 # A MaxMind-format city database (GeoLite2 City, DB-IP City Lite) for impossible travel. Empty:

@@ -68,10 +68,40 @@ def batch_body(batch: IngestBatch, request: HttpRequest) -> dict[str, Any]:
     }
 
 
+RETRY_AFTER_SECONDS = "30"
+
+
+def _outage_errors() -> tuple[type[BaseException], ...]:
+    """What a database, Redis or broker outage raises (never a bad batch)."""
+    from django.db import InterfaceError, OperationalError
+    from kombu.exceptions import OperationalError as BrokerError
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    return OperationalError, InterfaceError, BrokerError, RedisConnectionError, RedisTimeoutError
+
+
+def _unavailable(message: str) -> HttpResponse:
+    return _error(503, message, "", Retry_After=RETRY_AFTER_SECONDS)
+
+
 @csrf_exempt
 @require_POST
 @api_view
 def ingest(request: HttpRequest, kind: str) -> HttpResponse:
+    """Outages (database, Redis, broker) are a 503 with ``Retry-After`` and a JSON body, so
+    senders retry the batch; sending it again never stores a row twice."""
+    try:
+        return _ingest(request, kind)
+    except services.IngestUnavailable as exc:
+        return _unavailable(exc.message)
+    except _outage_errors() as exc:
+        log.warning("telemetry ingest answered 503: %s: %s", exc.__class__.__name__, exc)
+        return _unavailable("The console cannot store telemetry right now (its database, cache or task queue "
+                            "is unreachable). Send the batch again later.")
+
+
+def _ingest(request: HttpRequest, kind: str) -> HttpResponse:
     if kind not in TelemetryKind.values:
         return _error(404, f"Unknown telemetry kind {kind!r}; use one of {', '.join(TelemetryKind.values)}.",
                       "kind")
@@ -96,6 +126,8 @@ def ingest(request: HttpRequest, kind: str) -> HttpResponse:
     try:
         batch = services.ingest(source=source, body=body,
                                 content_encoding=request.META.get("HTTP_CONTENT_ENCODING", ""))
+    except services.BatchTooLarge as exc:
+        return _error(413, exc.message, exc.field or "body")
     except ValidationFailed as exc:
         return _error(400, exc.message, exc.field or "body")
     status = 202 if batch.status == IngestBatch.Status.QUEUED else 200

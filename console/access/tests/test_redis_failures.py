@@ -13,7 +13,6 @@ import redis
 from accounts.tests.factories import GroupFactory
 from console.access import decisions, hotcache, logbuffer, services
 from console.access.models import AccessSession
-from console.testing.redis_server import own_redis  # noqa: F401 - a fixture
 
 pytestmark = pytest.mark.django_db(transaction=True)  # changes really commit, as in production
 
@@ -21,7 +20,7 @@ ISSUER = "http://testserver"
 
 
 @pytest.fixture(autouse=True)
-def _hot(settings, own_redis):  # noqa: F811
+def _hot(settings, own_redis):
     settings.ACCESS_HOT_CACHE = True
     settings.ACCESS_LOG_BUFFERED = True
     settings.ACCESS_SESSION_WRITE_SECONDS = 60
@@ -57,7 +56,7 @@ def _revoked_token(wiki, employee, super_admin) -> str:
 
 
 @pytest.mark.parametrize("loss", ["restart", "flushall"])
-def test_a_revoked_token_stays_refused_when_redis_loses_its_data(wiki, employee, super_admin, own_redis, loss):  # noqa: F811
+def test_a_revoked_token_stays_refused_when_redis_loses_its_data(wiki, employee, super_admin, own_redis, loss):
     token = _revoked_token(wiki, employee, super_admin)
     if loss == "restart":
         own_redis.restart()  # no persistence: an empty Redis on the same port
@@ -74,7 +73,7 @@ def test_a_revoked_token_stays_refused_when_redis_loses_its_data(wiki, employee,
 
 
 def test_after_the_rebuild_refusing_a_revoked_token_takes_no_query(
-    wiki, employee, super_admin, own_redis, django_assert_num_queries,  # noqa: F811
+    wiki, employee, super_admin, own_redis, django_assert_num_queries,
 ):
     token = _revoked_token(wiki, employee, super_admin)
     own_redis.restart()
@@ -95,7 +94,7 @@ def test_a_session_revoked_only_in_the_database_never_lets_its_token_open_anothe
     assert AccessSession.objects.count() == 1
 
 
-def test_a_token_decision_is_still_one_redis_command(wiki, employee, own_redis):  # noqa: F811
+def test_a_token_decision_is_still_one_redis_command(wiki, employee, own_redis):
     first = decide(wiki, email=employee.email)
     decide(wiki, token=first.token)  # warm
     client = redis.Redis.from_url(own_redis.url)
@@ -106,7 +105,7 @@ def test_a_token_decision_is_still_one_redis_command(wiki, employee, own_redis):
     assert calls == {"cmdstat_hmget": 1}
 
 
-def test_revocations_that_do_not_reach_redis_are_refused_with_the_database(wiki, employee, super_admin, own_redis):  # noqa: F811
+def test_revocations_that_do_not_reach_redis_are_refused_with_the_database(wiki, employee, super_admin, own_redis):
     first = decide(wiki, email=employee.email)
     second_person_token = first.token
     own_redis.restart()  # lost before anything was revoked
@@ -114,7 +113,7 @@ def test_revocations_that_do_not_reach_redis_are_refused_with_the_database(wiki,
     assert decide(wiki, token=second_person_token).outcome == "deny"
 
 
-def test_a_hung_redis_fails_decisions_closed_quickly_and_they_recover(client, wiki, employee, super_admin, own_redis):  # noqa: F811
+def test_a_hung_redis_fails_decisions_closed_quickly_and_they_recover(client, wiki, employee, super_admin, own_redis):
     _, secret = services.api_token_create(actor=super_admin, name="edge", scopes=["access:decide"])
 
     def call():
