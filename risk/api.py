@@ -149,6 +149,7 @@ def batch_status(request: HttpRequest, batch_id: str) -> HttpResponse:
 # --- Scores, for SIEM and SOAR tools (API tokens with risk:read / risk:write) -----------------
 
 PAGE_SIZE = 100
+MAX_PAGE = 100_000  # 10 million people; far pages would only make the database count rows
 
 
 def _token(request: HttpRequest, scope: str):
@@ -206,9 +207,11 @@ def scores(request: HttpRequest) -> HttpResponse:
     else:
         queryset = queryset.exclude(level=Level.UNSCORED)
     try:
-        page = max(int(request.GET.get("page", "1")), 1)
+        page = int(request.GET.get("page", "1"))
     except ValueError:
-        return _error(400, "page must be a whole number from 1.", "page")
+        page = 0
+    if not 1 <= page <= MAX_PAGE:
+        return _error(400, f"page must be a whole number from 1 to {MAX_PAGE}.", "page")
     rows = list(queryset[(page - 1) * PAGE_SIZE: page * PAGE_SIZE + 1])
     more = len(rows) > PAGE_SIZE
     body = {"users": [_person(r) for r in rows[:PAGE_SIZE]], "page": page, "next": None}
@@ -263,10 +266,12 @@ def reset(request: HttpRequest, user_id: int) -> HttpResponse:
     user = User.objects.filter(pk=user_id).first()
     if user is None:
         return _error(404, "No person with that id.", "user_id")
+    from console.core import jsonbody
+
     try:
-        body = json.loads(request.read(16 * 1024) or b"{}")
-    except (ValueError, UnicodeDecodeError):
-        return _error(400, "The body is not valid JSON.", "body")
+        body = jsonbody.loads(request.read(16 * 1024) or b"{}")
+    except jsonbody.BodyError as exc:
+        return _error(400, f"{exc.message[0].upper()}{exc.message[1:]}.", exc.field or "body")
     if not isinstance(body, dict) or not isinstance(body.get("reason", ""), str):
         return _error(400, 'Send {"reason": "…"}.', "reason")
     try:

@@ -522,6 +522,13 @@ def _reason(reason: str) -> str:
         raise ValidationFailed("Say why (it is kept in the person's risk history).", field="reason")
     if len(reason) > 500:
         raise ValidationFailed("Keep the reason under 500 characters.", field="reason")
+    if "\x00" in reason:
+        raise ValidationFailed("The reason contains a NUL character.", field="reason")
+    if not reason.isascii():
+        try:
+            reason.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValidationFailed("The reason is not valid Unicode (it holds a lone surrogate).", field="reason")
     return reason
 
 
