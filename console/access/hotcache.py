@@ -49,7 +49,6 @@ log = logging.getLogger(__name__)
 VERSION_KEY = "access:version"  # the file cache's key (with Redis: a field of STATE_KEY)
 STATE_KEY = "access:state"  # the Redis hash: version, epoch and r:<session id> markers
 REBUILD_LOCK_KEY = "access:state:rebuilding"
-REVOKED_PREFIX = "access:revoked:"
 MARKER_GRACE_SECONDS = 60  # markers outlive their session's expiry by this much (clock skew)
 PRUNE_EVERY_SECONDS = 600
 
