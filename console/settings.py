@@ -181,12 +181,25 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Cache (rate limits and lockouts must be shared by every web process) --------------------
 
 CACHE_URL = _required("CACHE_URL") if PRODUCTION else env.str("CACHE_URL", default="")
+# A Redis that hangs must not hang every request: each command waits at most this long (and is
+# tried once more on a fresh connection), so decisions fail closed in about two timeouts.
+CACHE_SOCKET_TIMEOUT = env.float("CACHE_SOCKET_TIMEOUT", default=0.5)
+CACHE_CONNECT_TIMEOUT = env.float("CACHE_CONNECT_TIMEOUT", default=0.5)
+CACHE_RETRIES = env.int("CACHE_RETRIES", default=1)
 if CACHE_URL.startswith(("redis://", "rediss://", "unix://")):
+    from redis.backoff import NoBackoff as _NoBackoff
+    from redis.retry import Retry as _Retry
+
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": CACHE_URL,
             "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="console"),
+            "OPTIONS": {
+                "socket_timeout": CACHE_SOCKET_TIMEOUT,
+                "socket_connect_timeout": CACHE_CONNECT_TIMEOUT,
+                "retry": _Retry(_NoBackoff(), CACHE_RETRIES),
+            },
         }
     }
 elif CACHE_URL:
@@ -305,7 +318,7 @@ MFA_RECENT_SECONDS = env.int("MFA_RECENT_SECONDS", default=600)
 # User risk scoring (see docs/risk.md). Batches larger than RISK_INGEST_SYNC_MAX_BYTES (after
 # gzip) are stored by a worker; the sender polls the batch's status URL.
 RISK_INGEST_MAX_BYTES = env.int("RISK_INGEST_MAX_BYTES", default=50 * 1024 * 1024)
-RISK_INGEST_MAX_INFLATED_BYTES = env.int("RISK_INGEST_MAX_INFLATED_BYTES", default=256 * 1024 * 1024)
+RISK_INGEST_MAX_INFLATED_BYTES = env.int("RISK_INGEST_MAX_INFLATED_BYTES", default=64 * 1024 * 1024)
 RISK_INGEST_SYNC_MAX_BYTES = env.int("RISK_INGEST_SYNC_MAX_BYTES", default=1024 * 1024)
 RISK_INGEST_MAX_REPORTED_REJECTS = env.int("RISK_INGEST_MAX_REPORTED_REJECTS", default=1000)
 # A MaxMind-format city database (GeoLite2 City, DB-IP City Lite) for impossible travel. Empty:
@@ -540,7 +553,15 @@ elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
         # How often each worker looks for such tasks (kombu's default cadence, every 100 s).
         "unacked_restore_interval": env.int("CELERY_UNACKED_RESTORE_SECONDS", default=100),
         "unacked_restore_throttle": 1,
+        # A broker that hangs must not hang the request that queues a task (ingest answers 503).
+        "socket_timeout": env.float("CELERY_BROKER_SOCKET_TIMEOUT", default=2.0),
+        "socket_connect_timeout": env.float("CELERY_BROKER_CONNECT_TIMEOUT", default=1.0),
     }
+CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECT_TIMEOUT", default=1.0)
+# Publishing retries once, quickly, then raises (the caller answers 503); Celery's default
+# would keep a web request waiting for seconds.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2,
+                                    "interval_max": 0.2}
 CELERY_RESULT_BACKEND = "django-db"
 CELERY_RESULT_EXTENDED = True
 CELERY_RESULT_EXPIRES = timedelta(days=7)

@@ -68,10 +68,40 @@ def batch_body(batch: IngestBatch, request: HttpRequest) -> dict[str, Any]:
     }
 
 
+RETRY_AFTER_SECONDS = "30"
+
+
+def _outage_errors() -> tuple[type[BaseException], ...]:
+    """What a database, Redis or broker outage raises (never a bad batch)."""
+    from django.db import InterfaceError, OperationalError
+    from kombu.exceptions import OperationalError as BrokerError
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    return OperationalError, InterfaceError, BrokerError, RedisConnectionError, RedisTimeoutError
+
+
+def _unavailable(message: str) -> HttpResponse:
+    return _error(503, message, "", Retry_After=RETRY_AFTER_SECONDS)
+
+
 @csrf_exempt
 @require_POST
 @api_view
 def ingest(request: HttpRequest, kind: str) -> HttpResponse:
+    """Outages (database, Redis, broker) are a 503 with ``Retry-After`` and a JSON body, so
+    senders retry the batch; sending it again never stores a row twice."""
+    try:
+        return _ingest(request, kind)
+    except services.IngestUnavailable as exc:
+        return _unavailable(exc.message)
+    except _outage_errors() as exc:
+        log.warning("telemetry ingest answered 503: %s: %s", exc.__class__.__name__, exc)
+        return _unavailable("The console cannot store telemetry right now (its database, cache or task queue "
+                            "is unreachable). Send the batch again later.")
+
+
+def _ingest(request: HttpRequest, kind: str) -> HttpResponse:
     if kind not in TelemetryKind.values:
         return _error(404, f"Unknown telemetry kind {kind!r}; use one of {', '.join(TelemetryKind.values)}.",
                       "kind")
@@ -96,6 +126,8 @@ def ingest(request: HttpRequest, kind: str) -> HttpResponse:
     try:
         batch = services.ingest(source=source, body=body,
                                 content_encoding=request.META.get("HTTP_CONTENT_ENCODING", ""))
+    except services.BatchTooLarge as exc:
+        return _error(413, exc.message, exc.field or "body")
     except ValidationFailed as exc:
         return _error(400, exc.message, exc.field or "body")
     status = 202 if batch.status == IngestBatch.Status.QUEUED else 200
@@ -117,6 +149,7 @@ def batch_status(request: HttpRequest, batch_id: str) -> HttpResponse:
 # --- Scores, for SIEM and SOAR tools (API tokens with risk:read / risk:write) -----------------
 
 PAGE_SIZE = 100
+MAX_PAGE = 100_000  # 10 million people; far pages would only make the database count rows
 
 
 def _token(request: HttpRequest, scope: str):
@@ -174,9 +207,11 @@ def scores(request: HttpRequest) -> HttpResponse:
     else:
         queryset = queryset.exclude(level=Level.UNSCORED)
     try:
-        page = max(int(request.GET.get("page", "1")), 1)
+        page = int(request.GET.get("page", "1"))
     except ValueError:
-        return _error(400, "page must be a whole number from 1.", "page")
+        page = 0
+    if not 1 <= page <= MAX_PAGE:
+        return _error(400, f"page must be a whole number from 1 to {MAX_PAGE}.", "page")
     rows = list(queryset[(page - 1) * PAGE_SIZE: page * PAGE_SIZE + 1])
     more = len(rows) > PAGE_SIZE
     body = {"users": [_person(r) for r in rows[:PAGE_SIZE]], "page": page, "next": None}
@@ -231,10 +266,12 @@ def reset(request: HttpRequest, user_id: int) -> HttpResponse:
     user = User.objects.filter(pk=user_id).first()
     if user is None:
         return _error(404, "No person with that id.", "user_id")
+    from console.core import jsonbody
+
     try:
-        body = json.loads(request.read(16 * 1024) or b"{}")
-    except (ValueError, UnicodeDecodeError):
-        return _error(400, "The body is not valid JSON.", "body")
+        body = jsonbody.loads(request.read(16 * 1024) or b"{}")
+    except jsonbody.BodyError as exc:
+        return _error(400, f"{exc.message[0].upper()}{exc.message[1:]}.", exc.field or "body")
     if not isinstance(body, dict) or not isinstance(body.get("reason", ""), str):
         return _error(400, 'Send {"reason": "…"}.', "reason")
     try:

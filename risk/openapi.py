@@ -11,7 +11,10 @@ _KINDS = ["access_requests", "gateway_http", "gateway_dns", "crowdstrike_zta", "
 def _errors(*codes: str) -> dict:
     text = {"400": "Bad input (the field at fault is named)", "401": "Missing, wrong or revoked token",
             "403": "The token belongs to a source of another kind", "404": "Not found",
-            "413": "The batch is too large", "429": "Too many bad tokens from this address"}
+            "413": "The batch is too large (as sent, or once gzip is undone)",
+            "429": "Too many bad tokens from this address",
+            "503": "The database, cache or task queue is unreachable; nothing was stored. Retry after the "
+                   "Retry-After header's seconds"}
     return {code: {"description": text[code], "content": {"application/json": {
         "schema": {"$ref": "#/components/schemas/RiskError"}}}} for code in codes}
 
@@ -38,7 +41,7 @@ RISK_PATHS = {
                 "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
             }},
             "responses": _ok("TelemetryBatch", "Stored") | _ok("TelemetryBatch", "Queued for a worker", "202")
-            | _errors("400", "401", "403", "404", "413", "429"),
+            | _errors("400", "401", "403", "404", "413", "429", "503"),
         },
     },
     "/api/v1/telemetry/batches/{batch_id}": {

@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DataError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -20,7 +20,7 @@ from accounts.models import User
 from accounts.roles import ADMINS
 from console.access import decisions as access_decisions
 from console.audit.services import audit_record
-from console.core.errors import Conflict, PermissionRefused, ValidationFailed
+from console.core.errors import Conflict, ExternalServiceError, PermissionRefused, ValidationFailed
 from risk import scoring
 from risk.behaviours import REGISTRY, ParamError, Trigger, by_source
 from risk.ingest import parsing, storage
@@ -199,14 +199,42 @@ def authenticate_source(header: str) -> TelemetrySource | None:
 # --- Ingest -----------------------------------------------------------------------------------
 
 
+class BatchTooLarge(ValidationFailed):
+    """The batch is larger, or inflates to more, than the ingest limits (answered 413)."""
+
+
+class IngestUnavailable(ExternalServiceError):
+    """Something ingest needs (the database, Redis, the broker) is down: nothing was stored, send
+    the batch again later (answered 503 with Retry-After)."""
+
+
+def _require_broker() -> None:
+    """Refuse a batch before storing anything when its jobs could not be queued: rows stored
+    without their detection job would never be scored (sent again, they are duplicates)."""
+    from kombu.exceptions import OperationalError as BrokerError
+
+    from console.celery import app
+
+    try:
+        with app.connection_for_write() as connection:
+            connection.ensure_connection(max_retries=1, interval_start=0, interval_step=0.2, interval_max=0.2,
+                                         timeout=settings.CELERY_BROKER_CONNECTION_TIMEOUT)
+    except (BrokerError, OSError) as exc:
+        log.warning("telemetry refused: the task broker is unreachable (%s)", exc)
+        raise IngestUnavailable("The task queue is unreachable; nothing was stored. Send the batch again later.")
+
+
 def ingest(*, source: TelemetrySource, body: bytes, content_encoding: str = "") -> IngestBatch:
     """Take a POSTed batch. Small ones are stored now and scored by a worker; large ones are
     kept and handed to a worker whole, so no web worker is held for long."""
     limit = settings.RISK_INGEST_MAX_INFLATED_BYTES
     try:
         data = parsing.decompress(body, encoding=content_encoding, limit=limit)
+    except parsing.BodyTooLarge as exc:
+        raise BatchTooLarge(str(exc), field="body") from None
     except parsing.BodyError as exc:
         raise ValidationFailed(str(exc), field="body") from None
+    _require_broker()
     batch = IngestBatch.objects.create(source=source, kind=source.kind, size_bytes=len(data),
                                        status=IngestBatch.Status.QUEUED)
     if len(data) > settings.RISK_INGEST_SYNC_MAX_BYTES:
@@ -220,15 +248,21 @@ def ingest(*, source: TelemetrySource, body: bytes, content_encoding: str = "") 
 
 def process_queued_batch(batch_id: str) -> IngestBatch | None:
     """Store a queued batch (a worker's job). Safe to run twice: a batch already done is left
-    alone, and rows stored by an interrupted run are recognised by their keys."""
+    alone, and rows stored by an interrupted run are recognised by their keys. A batch that
+    cannot be stored (a bad body, data the database refuses) ends failed, with the reason, and
+    is never queued again."""
     with transaction.atomic():
         batch = IngestBatch.objects.select_for_update(skip_locked=True).filter(pk=batch_id).first()
-        if batch is None or batch.status == IngestBatch.Status.DONE:
+        if batch is None or batch.status in (IngestBatch.Status.DONE, IngestBatch.Status.FAILED):
             return batch
         batch.status = IngestBatch.Status.PROCESSING
         batch.save(update_fields=["status"])
     data = bytes(batch.payload or b"")
-    return _process(batch, data)
+    try:
+        return _process(batch, data)
+    except ValidationFailed as exc:
+        log.warning("telemetry batch %s failed: %s", batch.pk, exc.message)
+        return IngestBatch.objects.filter(pk=batch.pk).first()
 
 
 @contextmanager
@@ -250,31 +284,55 @@ def _process(batch: IngestBatch, data: bytes) -> IngestBatch:
         return _process_rows(batch, data)
 
 
+def _fail(batch: IngestBatch, message: str) -> None:
+    IngestBatch.objects.filter(pk=batch.pk).update(
+        status=IngestBatch.Status.FAILED, message=message[:300], finished_at=timezone.now(), payload=None)
+    TelemetrySource.objects.filter(pk=batch.source_id).update(last_used_at=timezone.now())
+
+
 def _process_rows(batch: IngestBatch, data: bytes) -> IngestBatch:
+    """Decode, validate and store the rows ``PARSE_CHUNK`` at a time (memory stays bounded by
+    the chunk, not the batch)."""
     resolver = storage.Resolver()
-    try:
-        good, bad, total = parsing.parse(batch.kind, data, resolver)
-    except parsing.BodyError as exc:
-        IngestBatch.objects.filter(pk=batch.pk).update(
-            status=IngestBatch.Status.FAILED, message=str(exc)[:300], finished_at=timezone.now(), payload=None)
-        TelemetrySource.objects.filter(pk=batch.source_id).update(last_used_at=timezone.now())
-        raise ValidationFailed(str(exc), field="body") from None
-    stored = storage.store(batch.kind, good, source_id=batch.source_id)
     cap = settings.RISK_INGEST_MAX_REPORTED_REJECTS
+    total = duplicates = rejected = 0
+    reported: list[dict[str, Any]] = []
+    ids: list[int] = []
+    user_ids: set[int] = set()
+    try:
+        for good, bad, count in parsing.parse_chunks(batch.kind, data, resolver):
+            total += count
+            rejected += len(bad)
+            reported += [r.as_dict() for r in bad[:max(cap - len(reported), 0)]]
+            if good:
+                stored = storage.store(batch.kind, good, source_id=batch.source_id)
+                ids += stored.ids
+                user_ids |= stored.user_ids
+                duplicates += stored.duplicates
+            good = bad = stored = None  # free this chunk's rows before the next is decoded
+    except parsing.BodyError as exc:
+        _fail(batch, str(exc))
+        raise ValidationFailed(str(exc), field="body") from None
+    except DataError as exc:
+        # What validation let through and the database still refused: a bug to fix, but the
+        # batch must end (not be re-queued forever) and the sender must hear why.
+        log.error("telemetry batch %s: the database refused a row: %s", batch.pk, exc)
+        reason = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+        _fail(batch, f"A row could not be stored ({reason}); rows stored before it are kept.")
+        raise ValidationFailed(f"A row could not be stored ({reason}).", field="body") from None
     batch.status = IngestBatch.Status.DONE
-    batch.rows_total, batch.rows_stored, batch.rows_duplicate = total, len(stored.ids), stored.duplicates
-    batch.rows_rejected, batch.rejected = len(bad), [r.as_dict() for r in bad[:cap]]
+    batch.rows_total, batch.rows_stored, batch.rows_duplicate = total, len(ids), duplicates
+    batch.rows_rejected, batch.rejected = rejected, reported
     batch.finished_at, batch.payload = timezone.now(), None
     batch.save(update_fields=["status", "rows_total", "rows_stored", "rows_duplicate", "rows_rejected",
                               "rejected", "finished_at", "payload"])
     TelemetrySource.objects.filter(pk=batch.source_id).update(
-        last_used_at=timezone.now(), events_accepted=F("events_accepted") + len(stored.ids),
-        events_rejected=F("events_rejected") + len(bad))
-    if stored.ids and stored.user_ids:
+        last_used_at=timezone.now(), events_accepted=F("events_accepted") + len(ids),
+        events_rejected=F("events_rejected") + rejected)
+    if ids and user_ids:
         kind = storage.SOURCE_KIND[batch.kind]
         from risk.tasks import detect_events
 
-        ids = stored.ids
         for start in range(0, len(ids), storage.CHUNK):
             part = ids[start:start + storage.CHUNK]
             transaction.on_commit(lambda part=part: detect_events.delay(kind, part))
@@ -464,6 +522,13 @@ def _reason(reason: str) -> str:
         raise ValidationFailed("Say why (it is kept in the person's risk history).", field="reason")
     if len(reason) > 500:
         raise ValidationFailed("Keep the reason under 500 characters.", field="reason")
+    if "\x00" in reason:
+        raise ValidationFailed("The reason contains a NUL character.", field="reason")
+    if not reason.isascii():
+        try:
+            reason.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValidationFailed("The reason is not valid Unicode (it holds a lone surrogate).", field="reason")
     return reason
 
 

@@ -199,9 +199,11 @@ def _session_key(user: User | None, service_token: ServiceToken | None, applicat
 def _keep_session(
     *, user: User | None, service_token: ServiceToken | None, application: Application,
     decision: engine.Decision, seconds: int, request: engine.RequestContext, device: Device | None,
-    identity_provider: str, auth_methods: Iterable[str], known: SessionState | None,
-) -> SessionRef:
-    """Extend the open session (writing its expiry back only now and then) or start one."""
+    identity_provider: str, auth_methods: Iterable[str], known: SessionState | None, from_token: bool = False,
+) -> SessionRef | None:
+    """Extend the open session (writing its expiry back only now and then) or start one.
+    ``None`` when ``known`` came from an application token and the database says that session
+    is no longer open (revoked): a token never opens a new session."""
     now = request.now
     wanted = now + timedelta(seconds=max(seconds, MIN_TOKEN_SECONDS))
     policy_id = decision.policy.id if decision.policy else None
@@ -235,6 +237,9 @@ def _keep_session(
         if updated:
             sessions[key] = SessionState(known.id, new_expiry, now)
             return SessionRef(known.id, user, service_token, new_expiry)
+        if from_token:
+            sessions.pop(key, None)
+            return None
     session = AccessSession.objects.create(
         user=user, service_token=service_token, application=application, policy_id=policy_id,
         policy_name=policy_name, created_at=now, last_seen_at=now, expires_at=wanted,
@@ -291,23 +296,24 @@ def decide(
     elif user is not None or service_token is not None:
         candidate_key = _session_key(user, service_token, application)
     candidate = sessions.get(candidate_key) if candidate_key is not None else None
-    keys = []
+    asked = []
     if token_claims:
-        keys.append(hotcache.revoked_key(token_claims["jti"]))
+        asked.append(token_claims["jti"])
     if candidate is not None:
-        keys.append(hotcache.revoked_key(candidate.id))
+        asked.append(candidate.id)
     # A token's revocation is checked on every decision; the rest at most every
     # ACCESS_CACHE_SECONDS, which spares the common case its only round trip.
-    markers = hotcache.sync(keys) if (token_claims or hotcache.is_stale()) else {}
+    revoked = hotcache.sync(asked) if (token_claims or hotcache.is_stale()) else set()
     sessions = hotcache.table("sessions")  # a new version starts from an empty table
     if candidate is not None and (
-        hotcache.revoked_key(candidate.id) in markers or sessions.get(candidate_key) is not candidate
+        str(candidate.id) in revoked or sessions.get(candidate_key) is not candidate
     ):
         candidate = None
 
     person: Person | None = None
+    from_token = False
     if token_claims:
-        if hotcache.revoked_key(token_claims["jti"]) in markers:
+        if str(token_claims["jti"]) in revoked:
             problem = "the session of this token was revoked"
         elif token_claims.get("type") != "app":
             problem = "machine tokens are checked with their service token"
@@ -323,7 +329,7 @@ def decide(
                     expires = datetime.fromtimestamp(token_claims["exp"], tz=now.tzinfo)
                     state = SessionState(uuid.UUID(token_claims["jti"]), expires, now)
                     sessions[_session_key(person.user, None, application)] = state
-                candidate = state
+                candidate, from_token = state, True
     elif user is not None:
         person = person_by_id(user.pk)
         if person is None:
@@ -354,16 +360,20 @@ def decide(
     if decision.policy is not None and decision.policy.action == engine.Action.SERVICE_AUTH:
         # Service Auth lets the machine in, not a person: the session and token are the token's.
         user, identity_provider, auth_methods, candidate = None, "", (), None
-        candidate = sessions.get(_session_key(None, service_token, application))
-    result = Outcome(decision=decision, application=application, user=user, problem=problem)
+        candidate, from_token = sessions.get(_session_key(None, service_token, application)), False
     session: SessionRef | None = None
     if decision.outcome == engine.Outcome.ALLOW:
         seconds = _session_seconds(policy_set, decision)
         session = _keep_session(
             user=user, service_token=service_token, application=application, decision=decision,
             seconds=seconds, request=request, device=device, identity_provider=identity_provider,
-            auth_methods=auth_methods, known=candidate,
+            auth_methods=auth_methods, known=candidate, from_token=from_token,
         )
+        if session is None:
+            problem = "the session of this token was revoked"
+            decision, user = engine.NO_MATCH, None
+    result = Outcome(decision=decision, application=application, user=user, problem=problem)
+    if decision.outcome == engine.Outcome.ALLOW:
         result.session = session
         token_expiry = min(session.expires_at, now + timedelta(seconds=max(seconds, MIN_TOKEN_SECONDS)))
         state = hotcache.table("sessions").get(_session_key(user, service_token, application))

@@ -445,7 +445,8 @@ def _revoke(queryset, *, reason: str, initiating_entity: str = "admin") -> int:
     """Revoke in the database and mark the sessions revoked in the shared cache, which every
     process checks at the next decision. The marks are written at once: should the transaction
     roll back, the worst outcome is a person asked to sign in again, never a revoked session
-    that still works."""
+    that still works. They are written again after the commit, in case Redis lost its data and
+    another process rebuilt the markers from the database before this revocation committed."""
     from console.access import hotcache
     from risk.ssf import publish
 
@@ -455,7 +456,9 @@ def _revoke(queryset, *, reason: str, initiating_entity: str = "admin") -> int:
     count = AccessSession.objects.filter(pk__in=[pk for pk, _, _ in open_sessions], revoked_at__isnull=True).update(
         revoked_at=timezone.now(), revoked_reason=reason[:200]
     )
-    hotcache.mark_revoked([(pk, expires_at) for pk, expires_at, _ in open_sessions])
+    marks = [(pk, expires_at) for pk, expires_at, _ in open_sessions]
+    hotcache.mark_revoked(marks)
+    transaction.on_commit(lambda: hotcache.mark_revoked(marks))
     # One CAEP session-revoked event per person to Shared Signals receivers, sent after commit.
     publish.sessions_revoked_for(user_ids={u for _, _, u in open_sessions}, reason=reason,
                                  initiating_entity=initiating_entity)

@@ -8,6 +8,7 @@ e-mail or a device id into a user id, which the caller passes in."""
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import socket
 import zlib
@@ -42,29 +43,62 @@ class Rejected:
 # --- The body ---------------------------------------------------------------------------------
 
 
+GZIP_MAGIC = b"\x1f\x8b"
+INFLATE_CHUNK = 1024 * 1024
+
+
+class BodyTooLarge(BodyError):
+    """The batch is (or inflates to) more than the limit (answered 413)."""
+
+
 def decompress(raw: bytes, *, encoding: str = "", limit: int) -> bytes:
-    """Undo gzip (by header or by its magic bytes), refusing to inflate beyond ``limit``."""
-    if encoding.lower() not in ("", "identity", "gzip", "x-gzip"):
+    """Undo gzip (by header or by its magic bytes), every member of it, refusing to inflate
+    beyond ``limit``: the stream is inflated a megabyte at a time, so a gzip bomb costs at most
+    ``limit`` bytes of memory before it is refused. Bytes after the last member that are not
+    another member are refused (they would otherwise be silently ignored)."""
+    if encoding.lower().strip() not in ("", "identity", "gzip", "x-gzip"):
         raise BodyError(f"Content-Encoding {encoding!r} is not supported; send gzip or plain bytes.")
-    if not (encoding.lower() in ("gzip", "x-gzip") or raw[:2] == b"\x1f\x8b"):
+    if not (encoding.lower().strip() in ("gzip", "x-gzip") or raw[:2] == GZIP_MAGIC):
         if len(raw) > limit:
-            raise BodyError(f"The batch is larger than {limit} bytes; split it.")
+            raise BodyTooLarge(f"The batch is larger than {limit} bytes; split it.")
         return raw
-    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    try:
-        out = inflater.decompress(raw, limit + 1)
-    except zlib.error as exc:
-        raise BodyError(f"The body is not valid gzip ({exc}).") from None
-    if len(out) > limit or inflater.unconsumed_tail:
-        raise BodyError(f"The batch inflates to more than {limit} bytes; split it.")
-    if not inflater.eof:
-        raise BodyError("The gzip body is truncated.")
-    return out
+    parts: list[bytes] = []
+    size = 0
+    pending = raw
+    members = 0
+    while True:
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        members += 1
+        try:
+            chunk = inflater.decompress(pending, INFLATE_CHUNK)
+            while True:
+                size += len(chunk)
+                if size > limit:
+                    raise BodyTooLarge(f"The batch inflates to more than {limit} bytes; split it.")
+                if chunk:
+                    parts.append(chunk)
+                if inflater.eof or not (chunk or inflater.unconsumed_tail):
+                    break
+                chunk = inflater.decompress(inflater.unconsumed_tail, INFLATE_CHUNK)
+        except zlib.error as exc:
+            raise BodyError(f"The body is not valid gzip ({exc}; gzip member {members}).") from None
+        if not inflater.eof:
+            raise BodyError("The gzip body is truncated.")
+        pending = inflater.unused_data
+        if not pending:
+            return b"".join(parts)
+        if pending[:2] != GZIP_MAGIC:
+            raise BodyError(f"The body has {len(pending)} bytes of trailing data after the gzip stream "
+                            f"(after member {members}); send only gzip members.")
 
 
-def rows(body: bytes) -> Iterator[tuple[int, Any]]:
-    """(line or array position, decoded object or the JSON error) for each row. A JSON array is
-    read whole; anything else is NDJSON, one object per non-empty line."""
+PARSE_CHUNK = 5000  # rows decoded, validated and stored at a time
+
+
+def row_chunks(body: bytes, size: int = PARSE_CHUNK) -> Iterator[list[tuple[int, Any]]]:
+    """(line or array position, decoded object or the JSON error) for each row, ``size`` rows at
+    a time, so a large batch never holds all its decoded rows at once. A JSON array is decoded
+    whole (orjson has no streaming mode); anything else is NDJSON, one object per non-empty line."""
     text = body.lstrip()
     if not text:
         return
@@ -75,9 +109,23 @@ def rows(body: bytes) -> Iterator[tuple[int, Any]]:
             raise BodyError(f"The body starts like a JSON array but is not valid JSON ({exc}).") from None
         if not isinstance(items, list):
             raise BodyError("Send a JSON array of objects or one JSON object per line (NDJSON).")
-        yield from enumerate(items, start=1)
+        for start in range(0, len(items), size):
+            yield list(enumerate(items[start:start + size], start=start + 1))
         return
-    numbered = [(number, line) for number, line in enumerate(body.split(b"\n"), start=1) if line.strip()]
+    numbered: list[tuple[int, bytes]] = []
+    for number, line in enumerate(io.BytesIO(body), start=1):
+        if line.strip():
+            numbered.append((number, line))
+            if len(numbered) == size:
+                decoded = _decode_lines(numbered)
+                numbered = []
+                yield decoded
+                decoded = None  # type: ignore[assignment]
+    if numbered:
+        yield _decode_lines(numbered)
+
+
+def _decode_lines(numbered: list[tuple[int, bytes]]) -> list[tuple[int, Any]]:
     try:
         # Decoding the lines as one array is several times faster than line by line; any bad
         # line (or a line holding two values) sends us the slow way, which finds it.
@@ -85,13 +133,44 @@ def rows(body: bytes) -> Iterator[tuple[int, Any]]:
     except ValueError:
         items = None
     if items is not None and len(items) == len(numbered):
-        yield from zip((number for number, _ in numbered), items, strict=True)
-        return
+        return list(zip((number for number, _ in numbered), items, strict=True))
+    decoded: list[tuple[int, Any]] = []
     for number, line in numbered:
         try:
-            yield number, orjson.loads(line)
+            decoded.append((number, orjson.loads(line)))
         except ValueError as exc:
-            yield number, RowError("", f"not valid JSON ({exc.args[0].split(':')[0]})")
+            decoded.append((number, RowError("", f"not valid JSON ({exc.args[0].split(':')[0]})")))
+    return decoded
+
+
+def rows(body: bytes) -> Iterator[tuple[int, Any]]:
+    """Every row of ``row_chunks``, one by one."""
+    for chunk in row_chunks(body):
+        yield from chunk
+
+
+NUL_ESCAPE = b"\\u0000"  # how JSON spells a NUL character (a raw one is not valid JSON)
+
+
+def nul_path(value: Any, path: str = "") -> str | None:
+    """Where in a decoded row a NUL character is (``"threatInfo.threatName"``, ``"Email"``,
+    ``"CategoryNames[2]"``), or ``None``. PostgreSQL cannot store one in text or JSON."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            if "\x00" in str(key):
+                return where
+            found = nul_path(item, where)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for n, item in enumerate(value):
+            found = nul_path(item, f"{path}[{n}]")
+            if found is not None:
+                return found
+    return None
 
 
 # --- Field helpers ----------------------------------------------------------------------------
@@ -436,22 +515,44 @@ PARSERS: dict[str, Callable[[Mapping[str, Any], Resolver], dict[str, Any]]] = {
 }
 
 
+def parse_chunks(
+    kind: str, body: bytes, resolve: Resolver, size: int = PARSE_CHUNK,
+) -> Iterator[tuple[list[dict[str, Any]], list[Rejected], int]]:
+    """(good rows, rejected rows, how many rows) for each chunk of ``size`` rows of a body."""
+    parser = PARSERS[kind]
+    may_hold_nul = NUL_ESCAPE in body  # one scan of the body; rows are walked only when it matches
+    for chunk in row_chunks(body, size):
+        good: list[dict[str, Any]] = []
+        bad: list[Rejected] = []
+        for line, item in chunk:
+            if isinstance(item, RowError):
+                bad.append(Rejected(line, item.field, item.reason))
+                continue
+            if not isinstance(item, dict):
+                bad.append(Rejected(line, "", "each row must be a JSON object"))
+                continue
+            if may_hold_nul:
+                where = nul_path(item)
+                if where is not None:
+                    bad.append(Rejected(line, where, "contains a NUL character (\\u0000), which cannot be stored"))
+                    continue
+            try:
+                good.append(parser(item, resolve))
+            except RowError as exc:
+                bad.append(Rejected(line, exc.field, exc.reason))
+        count = len(chunk)
+        chunk = None  # type: ignore[assignment]  # free the decoded rows before the next chunk is read
+        yield good, bad, count
+        good = bad = None  # type: ignore[assignment]
+
+
 def parse(kind: str, body: bytes, resolve: Resolver) -> tuple[list[dict[str, Any]], list[Rejected], int]:
     """All rows of a body: (good rows, rejected rows, how many rows there were)."""
-    parser = PARSERS[kind]
     good: list[dict[str, Any]] = []
     bad: list[Rejected] = []
     total = 0
-    for line, item in rows(body):
-        total += 1
-        if isinstance(item, RowError):
-            bad.append(Rejected(line, item.field, item.reason))
-            continue
-        if not isinstance(item, dict):
-            bad.append(Rejected(line, "", "each row must be a JSON object"))
-            continue
-        try:
-            good.append(parser(item, resolve))
-        except RowError as exc:
-            bad.append(Rejected(line, exc.field, exc.reason))
+    for chunk_good, chunk_bad, count in parse_chunks(kind, body, resolve):
+        good += chunk_good
+        bad += chunk_bad
+        total += count
     return good, bad, total

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from console.testing.redis_server import own_redis  # noqa: F401 - a Redis of the test's own
 from risk import services
 from risk.models import BehaviourConfig
 

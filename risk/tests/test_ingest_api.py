@@ -84,7 +84,7 @@ def test_bad_bodies_are_refused_with_the_reason(client, source, settings):
     assert broken.status_code == 400 and "gzip" in broken.json()["error"]
     settings.RISK_INGEST_MAX_INFLATED_BYTES = 1000
     bomb = _post(client, "gateway_dns", gzip.compress(b" " * 100_000), token)
-    assert bomb.status_code == 400 and "inflates" in bomb.json()["error"]
+    assert bomb.status_code == 413 and "inflates" in bomb.json()["error"]
     assert not IngestBatch.objects.filter(status="done").exists()
 
 
