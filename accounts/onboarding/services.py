@@ -36,7 +36,7 @@ from accounts.models import Group, IdentityProvider, User, normalize_email
 from accounts.onboarding import claims as claim_rules
 from accounts.onboarding import protocol
 from accounts.onboarding.models import OnboardingCase, OutboxMessage, VerificationRecord
-from accounts.roles import PEOPLE_WRITERS
+from accounts.roles import PEOPLE_WRITERS, Role
 from console.audit.services import audit_record
 from console.core import ratelimit
 from console.core.errors import Conflict, ExternalServiceError, NotFound, PermissionRefused, ValidationFailed
@@ -227,6 +227,11 @@ def case_create(
         raise ValidationFailed("The start date is more than a year away.", field="start_date")
     if manager is not None and not manager.is_active:
         raise ValidationFailed(f"{manager.email} is deactivated.", field="manager")
+    from accounts.services import rights_check
+
+    for group in groups or []:
+        # The new hire will be an Employee; granting the case's groups is the creator's decision.
+        rights_check(actor, current_role=Role.EMPLOYEE, group=group)
     try:
         provider = _usable_provider(provider)
     except NotFound as exc:
@@ -647,7 +652,7 @@ def _create_account(case: OnboardingCase) -> User:
 
     return user_create_onboarded(
         email=case.work_email, full_name=case.legal_name, manager=case.manager if case.manager_id else None,
-        groups=list(case.groups.all()), case_id=case.pk,
+        groups=list(case.groups.all()), case_id=case.pk, granted_by=case.created_by,
     )
 
 
