@@ -821,6 +821,7 @@ def idp_refresh_discovery(*, actor: User, idp: IdentityProvider) -> IdentityProv
 def user_unlock(*, actor: User, user: User) -> int:
     """Clear django-axes lockouts for the user's e-mail; returns how many records were cleared."""
     _require(actor, ADMINS, "clear sign-in lockouts")
+    check_rank(actor, target_role=user.role, what="clear the sign-in lockout of")
     from axes.models import AccessAttempt
     from django.core.cache import cache
 

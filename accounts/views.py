@@ -132,7 +132,7 @@ def user_detail(request: HttpRequest, user_id: int) -> HttpResponse:
         "history": selectors.user_history_for(request.user, person),
         "activity": audit_events_by_actor(person.pk) if security else [],
         "can_write": request.user.role in PEOPLE_WRITERS and _can_manage(request.user, person),
-        "can_unlock": request.user.role in ADMINS,
+        "can_unlock": request.user.role in ADMINS and _outranks(request.user, person),
         "locked_out": _is_locked_out(person) if security else False,
     })
 
@@ -243,8 +243,12 @@ def user_reactivate(request: HttpRequest, user_id: int) -> HttpResponse:
 @require_POST
 def user_unlock(request: HttpRequest, user_id: int) -> HttpResponse:
     person = selectors.get_user_for(request.user, user_id)
-    services.user_unlock(actor=request.user, user=person)
-    messages.success(request, f"Sign-in lockouts for {person.email} were cleared.")
+    try:
+        services.user_unlock(actor=request.user, user=person)
+    except ConsoleError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Sign-in lockouts for {person.email} were cleared.")
     return redirect("accounts:user-detail", user_id=person.pk)
 
 

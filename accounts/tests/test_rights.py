@@ -267,3 +267,19 @@ def test_hr_sees_only_onboarding_verifications_and_no_transaction_ids(client_for
 
 def test_hr_cannot_open_the_audit_trail(client_for, hr_user):
     assert client_for(hr_user).get("/audit/").status_code == 403
+
+
+# --- The rank rule on the other actions on a person -------------------------------------------
+
+
+def test_a_security_admin_cannot_reset_a_super_admins_risk_or_clear_their_lockout(security_admin, super_admin,
+                                                                                  employee):
+    from risk import services as risk
+
+    with pytest.raises(PermissionRefused, match="Only a Super Admin can reset the risk score of a Super Admin"):
+        risk.risk_reset(actor=security_admin, user=super_admin, reason="looks fine")
+    assert not AuditEvent.objects.filter(action="risk.reset").exists()
+    risk.risk_reset(actor=security_admin, user=employee, reason="looks fine")
+    assert AuditEvent.objects.filter(action="risk.reset").count() == 1
+    with pytest.raises(PermissionRefused, match="Only a Super Admin can clear the sign-in lockout of a Super Admin"):
+        services.user_unlock(actor=security_admin, user=super_admin)

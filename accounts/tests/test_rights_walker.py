@@ -104,7 +104,7 @@ PRIMARY_IDP_SUPER_ADMIN_ONLY = frozenset({
 
 # Services with an actor that change none of roles, memberships, authenticators or providers.
 NOT_RIGHTS = {
-    "accounts.services.user_unlock": "clears sign-in lockouts (admins only); no role, group or credential",
+    "accounts.services.user_unlock": "clears sign-in lockouts; no role, group or credential (rank: test_rights.py)",
     "accounts.onboarding.services.case_resend": "a new invitation link for the same case",
     "accounts.onboarding.services.case_cancel": "ends a case; nobody gets a role or group",
     "mfa.services.org_settings_update": "the organization's MFA rules, nobody's authenticators",
