@@ -283,3 +283,8 @@ def test_a_security_admin_cannot_reset_a_super_admins_risk_or_clear_their_lockou
     assert AuditEvent.objects.filter(action="risk.reset").count() == 1
     with pytest.raises(PermissionRefused, match="Only a Super Admin can clear the sign-in lockout of a Super Admin"):
         services.user_unlock(actor=security_admin, user=super_admin)
+
+
+def test_hr_overview_has_no_sign_in_counts(client_for, hr_user, auditor):
+    assert "Failed sign-ins (24 h)" not in client_for(hr_user).get("/").content.decode()
+    assert "Failed sign-ins (24 h)" in client_for(auditor).get("/").content.decode()
