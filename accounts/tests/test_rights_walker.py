@@ -445,22 +445,29 @@ def test_the_table_covers_every_action_and_role():
 
 
 def _rights_services() -> set[str]:
-    """Every public service with an actor (or acting for someone) in the modules that change
-    roles, groups, authenticators and identity providers."""
-    import accounts.onboarding.services
-    import accounts.services
-    import mfa.services
+    """Every public function taking an ``actor`` (or acting for someone: ``granted_by``,
+    ``on_behalf_of``) as a keyword in the apps that own roles, groups, authenticators and
+    identity providers (accounts, its onboarding, mfa), whatever module it lives in."""
+    import importlib
+    import pkgutil
+
+    import accounts
+    import mfa
 
     found = set()
-    for module in (accounts.services, accounts.onboarding.services, mfa.services):
-        for name, func in inspect.getmembers(module, inspect.isfunction):
-            if name.startswith("_") or func.__module__ != module.__name__:
+    for package in (accounts, mfa):
+        for info in pkgutil.walk_packages(package.__path__, f"{package.__name__}."):
+            if any(part in ("tests", "migrations", "management") for part in info.name.split(".")):
                 continue
-            # Services take keyword-only arguments; the rule helpers (rights_check...) take the
-            # actor positionally and change nothing.
-            params = {p.name for p in inspect.signature(func).parameters.values() if p.kind == p.KEYWORD_ONLY}
-            if {"actor", "granted_by", "on_behalf_of"} & params:
-                found.add(f"{module.__name__}.{name}")
+            module = importlib.import_module(info.name)
+            for name, func in inspect.getmembers(module, inspect.isfunction):
+                if name.startswith("_") or func.__module__ != module.__name__:
+                    continue
+                # Services take keyword-only arguments; the rule helpers (rights_check...) take
+                # the actor positionally and change nothing.
+                params = {p.name for p in inspect.signature(func).parameters.values() if p.kind == p.KEYWORD_ONLY}
+                if {"actor", "granted_by", "on_behalf_of"} & params:
+                    found.add(f"{module.__name__}.{name}")
     return found
 
 
