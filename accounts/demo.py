@@ -13,8 +13,9 @@ from django.contrib.auth.hashers import make_password
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import Group, GroupMembership, User
+from accounts.models import Group, User
 from accounts.roles import Role
+from accounts.services import group_membership_set
 from console.audit.services import audit_record
 
 DOMAIN = "acme.example"
@@ -147,7 +148,7 @@ def seed_demo(*, users: int = 200, seed: int = 7, password: str = DEFAULT_PASSWO
         if user.manager_id != (manager.pk if manager else None):
             user.manager = manager
             user.save(update_fields=["manager"])
-        GroupMembership.objects.get_or_create(group=groups[group_name], user=user)
+        group_membership_set(actor=None, group=groups[group_name], user=user, system_reason="demo data")
 
     audit_record(
         actor=None, action="demo.seeded", object_type="accounts.user",

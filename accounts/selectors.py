@@ -9,6 +9,12 @@ from django.http import Http404
 
 from accounts.models import Group, GroupMembership, IdentityProvider, IdentityProviderLink, User
 from accounts.roles import CONSOLE_READERS, PEOPLE_READERS, Role
+from console.audit.models import AuditEvent
+
+# What HR may read of a person's history: changes to their profile and account. Sign-ins, MFA,
+# identity verifications (with their transaction ids), recovery, risk and Access events are
+# security events, for admins and auditors only.
+PROFILE_ACTIONS = ("user.created", "user.updated", "user.deactivated", "user.reactivated")
 
 
 def users_for_list() -> QuerySet[User]:
@@ -92,3 +98,16 @@ def users_with_groups(queryset: QuerySet[User]) -> QuerySet[User]:
 def active_emails(limit: int = 2000) -> list[str]:
     """E-mail suggestions for pickers (a datalist), active people only."""
     return list(User.objects.filter(is_active=True).order_by("email").values_list("email", flat=True)[:limit])
+
+
+def sees_security_events(viewer: User) -> bool:
+    """Sign-ins, MFA, identity verifications and the audit trail: admins and auditors, not HR."""
+    return viewer.role in CONSOLE_READERS
+
+
+def user_history_for(viewer: User, person: User, limit: int = 20) -> list[AuditEvent]:
+    """The audit events about ``person`` that ``viewer`` may read, newest first."""
+    from console.audit.selectors import audit_events_for_object
+
+    actions = None if sees_security_events(viewer) else PROFILE_ACTIONS
+    return audit_events_for_object("accounts.user", str(person.pk), limit=limit, actions=actions)

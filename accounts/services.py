@@ -36,7 +36,18 @@ USER_AUDIT_FIELDS = ("email", "full_name", "role", "title", "country", "manager"
 COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
 
 
-# --- Role rules -------------------------------------------------------------------------------
+# --- Rights: who may change whose role and groups ---------------------------------------------
+#
+# The one rule book for changes to people. Every path that sets a role or a group membership
+# (the people form, CSV import, the group screen, onboarding cases, the demo) asks it, and the
+# authenticator and profile paths use its rank rule:
+#
+# - nobody but a Super Admin acts on a Super Admin, and only a Super Admin grants or takes away
+#   an admin role (Super Admin, Security Admin);
+# - Security Admins manage everyone else and their groups, and grant HR, Auditor and Employee;
+# - HR manages Employees only: never a role other than Employee, never a group membership
+#   (adding a member is an admin action on the group screen);
+# - Auditors and Employees change nobody.
 
 
 def _require(actor: User, roles: frozenset[str], what: str) -> None:
@@ -44,22 +55,72 @@ def _require(actor: User, roles: frozenset[str], what: str) -> None:
         raise PermissionRefused(f"Your role ({actor.role_label}) cannot {what}.")
 
 
-def check_can_assign(actor: User, *, current_role: str | None, new_role: str) -> None:
-    """Who may put whom in which role.
+def _label(role: str) -> str:
+    return Role(role).label if role in Role.values else role
 
-    Super Admins may do anything; Security Admins anything but Super Admin; HR manages
-    Employees only and never changes a role."""
-    if actor.role == Role.SUPER_ADMIN:
-        return
-    if actor.role == Role.SECURITY_ADMIN:
-        if new_role == Role.SUPER_ADMIN or current_role == Role.SUPER_ADMIN:
-            raise PermissionRefused("Only a Super Admin can grant or change the Super Admin role.")
-        return
-    if actor.role == Role.HR:
-        if new_role != Role.EMPLOYEE or current_role not in (None, Role.EMPLOYEE):
-            raise PermissionRefused("HR manages Employees only and cannot grant console roles.")
-        return
-    raise PermissionRefused(f"Your role ({actor.role_label}) cannot change people.")
+
+def check_rank(actor: User, *, target_role: str | None, what: str) -> None:
+    """The rank rules every action on a person obeys: nobody below Super Admin acts on a Super
+    Admin; HR acts on Employees only. ``what`` completes "Only a Super Admin can {what} a Super
+    Admin" (e.g. "change", "remove the authenticators of"). ``target_role`` is ``None`` for a
+    person who does not exist yet."""
+    if target_role == Role.SUPER_ADMIN and actor.role != Role.SUPER_ADMIN:
+        raise PermissionRefused(f"Only a Super Admin can {what} a Super Admin.")
+    if actor.role == Role.HR and target_role not in (None, Role.EMPLOYEE):
+        raise PermissionRefused(f"HR manages Employees only; an admin must {what} a {_label(target_role)}.")
+
+
+def rights_check(
+    actor: User,
+    *,
+    current_role: str | None,
+    new_role: str | None = None,
+    group: Group | None = None,
+    removing: bool = False,
+) -> None:
+    """Refuse (``PermissionRefused`` saying what) unless ``actor`` may change a person whose role
+    is ``current_role`` (``None``: a person being created): give them ``new_role`` (``None``: the
+    role stays), or add them to ``group`` (``removing``: take them out of it)."""
+    _require(actor, PEOPLE_WRITERS, "change people")
+    check_rank(actor, target_role=current_role, what="change")
+    if new_role is not None and new_role != current_role and actor.role != Role.SUPER_ADMIN:
+        for role in (new_role, current_role):
+            if role in ADMINS:
+                raise PermissionRefused(f"Only a Super Admin can grant or take away the {_label(role)} role.")
+        if actor.role == Role.HR and new_role != Role.EMPLOYEE:
+            raise PermissionRefused(f"HR manages Employees only and cannot grant the {_label(new_role)} role.")
+    if group is not None and actor.role not in ADMINS:
+        verb = "take people out of groups" if removing else "add people to groups"
+        raise PermissionRefused(
+            f"Your role ({actor.role_label}) cannot {verb} ({group.name}); an admin does that on the group's page."
+        )
+
+
+def check_can_assign(actor: User, *, current_role: str | None, new_role: str) -> None:
+    """May ``actor`` put a person whose role is ``current_role`` into ``new_role`` (the same role:
+    may they change that person at all)? See ``rights_check``."""
+    rights_check(actor, current_role=current_role, new_role=new_role)
+
+
+def assignable_roles(actor: User, *, current_role: str | None) -> list[str]:
+    """The roles ``actor`` may give a person whose role is ``current_role`` (for forms)."""
+    allowed = []
+    for role in Role.values:
+        try:
+            rights_check(actor, current_role=current_role, new_role=role)
+        except PermissionRefused:
+            continue
+        allowed.append(role)
+    return allowed
+
+
+def may_change_groups(actor: User, *, target_role: str | None = Role.EMPLOYEE) -> bool:
+    """Whether ``actor`` may add a person whose role is ``target_role`` to groups (for forms)."""
+    try:
+        rights_check(actor, current_role=target_role, group=Group(name="any"))
+    except PermissionRefused:
+        return False
+    return True
 
 
 def _last_super_admin(user: User) -> bool:
@@ -136,7 +197,7 @@ def user_create(
         changes=diff({}, snapshot(user, USER_AUDIT_FIELDS)),
     )
     for group in groups or []:
-        _add_member(actor=actor, group=group, user=user)
+        group_membership_set(actor=actor, group=group, user=user)
     return user
 
 
@@ -183,7 +244,7 @@ def user_deactivate(*, actor: User, user: User) -> User:
     (the session backend refuses inactive users)."""
     _require(actor, PEOPLE_WRITERS, "deactivate users")
     user = User.objects.select_for_update().get(pk=user.pk)
-    check_can_assign(actor, current_role=user.role, new_role=user.role)
+    check_rank(actor, target_role=user.role, what="deactivate")
     if user.pk == actor.pk:
         raise PermissionRefused("You cannot deactivate your own account.")
     if not user.is_active:
@@ -207,7 +268,7 @@ def user_deactivate(*, actor: User, user: User) -> User:
 def user_reactivate(*, actor: User, user: User) -> User:
     _require(actor, PEOPLE_WRITERS, "reactivate users")
     user = User.objects.select_for_update().get(pk=user.pk)
-    check_can_assign(actor, current_role=user.role, new_role=user.role)
+    check_rank(actor, target_role=user.role, what="reactivate")
     if user.is_active:
         return user
     user.is_active = True
@@ -219,6 +280,20 @@ def user_reactivate(*, actor: User, user: User) -> User:
         changes={"is_active": {"old": False, "new": True}},
     )
     return user
+
+
+def _refused_groups(actor: User, groups: list[Group], *, target_role: str) -> str:
+    """Why ``actor`` may not put a person of ``target_role`` into all of ``groups`` ("" if they may)."""
+    refused = []
+    for group in groups:
+        try:
+            rights_check(actor, current_role=target_role, group=group)
+        except PermissionRefused:
+            refused.append(group.name)
+    if not refused:
+        return ""
+    return (f"Your role ({actor.role_label}) cannot add people to groups ({', '.join(refused)}); "
+            "an admin does that on the group's page.")
 
 
 # --- CSV import -------------------------------------------------------------------------------
@@ -331,12 +406,14 @@ def users_import_csv(*, actor: User, data: bytes, dry_run: bool = False) -> Impo
             fail("role", f"unknown role {cells['role']!r}; use one of {', '.join(Role.labels)}")
             continue
         current = existing.get(email)
+        new_role = role if "role" in header else (current.role if current else Role.EMPLOYEE)
         try:
-            check_can_assign(
-                actor,
-                current_role=current.role if current else None,
-                new_role=role if "role" in header else (current.role if current else Role.EMPLOYEE),
-            )
+            check_can_assign(actor, current_role=current.role if current else None, new_role=new_role)
+            if current is not None and new_role != current.role:
+                if current.pk == actor.pk:
+                    raise PermissionRefused("You cannot change your own role; ask another admin.")
+                if _last_super_admin(current):
+                    raise PermissionRefused("This is the last active Super Admin; make someone else Super Admin first.")
         except PermissionRefused as exc:
             fail("role", exc.message)
             continue
@@ -356,6 +433,10 @@ def users_import_csv(*, actor: User, data: bytes, dry_run: bool = False) -> Impo
         unknown_groups = [g for g in group_names if g.lower() not in groups]
         if unknown_groups:
             fail("groups", f"unknown group(s): {', '.join(unknown_groups)}; create them first")
+            continue
+        refused = _refused_groups(actor, [groups[g.lower()] for g in group_names], target_role=new_role)
+        if refused:
+            fail("groups", refused)
             continue
         valid.append((line, {
             "email": email, "full_name": cells["full_name"], "role": role,
@@ -418,7 +499,7 @@ def users_import_csv(*, actor: User, data: bytes, dry_run: bool = False) -> Impo
                         changes={"manager": {"old": old, "new": str(manager)}},
                     )
             for group in item["groups"]:
-                _add_member(actor=actor, group=group, user=user)
+                group_membership_set(actor=actor, group=group, user=user)
         audit_record(
             actor=actor, action="user.imported", object_type="accounts.user",
             object_repr=f"CSV import: {report.created} created, {report.updated} updated, "
@@ -493,35 +574,53 @@ def _facts_changed(user: User, reason: str) -> None:
     facts_changed_later(user.pk, reason)
 
 
-def _add_member(*, actor: User, group: Group, user: User) -> bool:
-    _, created = GroupMembership.objects.get_or_create(group=group, user=user)
-    if created:
-        _facts_changed(user, f"added to group {group.name}")
-        audit_record(
-            actor=actor, action="group.member_added", obj=group,
-            changes={"member": {"old": None, "new": user.email}},
-        )
-    return created
-
-
 @transaction.atomic
+def group_membership_set(
+    *,
+    actor: User | None,
+    group: Group,
+    user: User,
+    member: bool = True,
+    on_behalf_of: User | None = None,
+    system_reason: str = "",
+) -> bool:
+    """The only writer of group memberships: put ``user`` into ``group`` (``member=False``: take
+    them out). Returns False when nothing changed (nothing is written then).
+
+    ``actor`` is the person making the change; their rights are checked (``rights_check``). The
+    system acts with ``actor=None``: either for someone's earlier decision, ``on_behalf_of``
+    (the HR or admin who opened an onboarding case), whose rights are checked now, or as an
+    operator's command, ``system_reason`` (the demo). Every change writes an audit row."""
+    deciding = actor if actor is not None else on_behalf_of
+    if deciding is None and not system_reason:
+        raise PermissionRefused("A group membership change needs a person allowed to make it.")
+    if deciding is not None:
+        rights_check(deciding, current_role=user.role, group=group, removing=not member)
+    if member:
+        _, changed = GroupMembership.objects.get_or_create(group=group, user=user)
+    else:
+        changed = bool(GroupMembership.objects.filter(group=group, user=user).delete()[0])
+    if not changed:
+        return False
+    _facts_changed(user, f"{'added to' if member else 'removed from'} group {group.name}")
+    changes: dict = {"member": {"old": None, "new": user.email} if member else {"old": user.email, "new": None}}
+    if actor is None and on_behalf_of is not None:
+        changes["on_behalf_of"] = on_behalf_of.email
+    if deciding is None:
+        changes["reason"] = system_reason
+    audit_record(
+        actor=actor, action="group.member_added" if member else "group.member_removed", obj=group, changes=changes,
+    )
+    return True
+
+
 def group_add_member(*, actor: User, group: Group, user: User) -> bool:
     """Returns False when the user was already a member (nothing is written)."""
-    _require(actor, ADMINS, "change group membership")
-    return _add_member(actor=actor, group=group, user=user)
+    return group_membership_set(actor=actor, group=group, user=user, member=True)
 
 
-@transaction.atomic
 def group_remove_member(*, actor: User, group: Group, user: User) -> bool:
-    _require(actor, ADMINS, "change group membership")
-    deleted, _ = GroupMembership.objects.filter(group=group, user=user).delete()
-    if deleted:
-        _facts_changed(user, f"removed from group {group.name}")
-        audit_record(
-            actor=actor, action="group.member_removed", obj=group,
-            changes={"member": {"old": user.email, "new": None}},
-        )
-    return bool(deleted)
+    return group_membership_set(actor=actor, group=group, user=user, member=False)
 
 
 # --- Identity providers -----------------------------------------------------------------------
@@ -899,6 +998,7 @@ def idp_refresh_discovery(*, actor: User, idp: IdentityProvider) -> IdentityProv
 def user_unlock(*, actor: User, user: User) -> int:
     """Clear django-axes lockouts for the user's e-mail; returns how many records were cleared."""
     _require(actor, ADMINS, "clear sign-in lockouts")
+    check_rank(actor, target_role=user.role, what="clear the sign-in lockout of")
     from axes.models import AccessAttempt
     from django.core.cache import cache
 
@@ -912,10 +1012,14 @@ def user_unlock(*, actor: User, user: User) -> int:
 
 
 def user_create_onboarded(
-    *, email: str, full_name: str, manager: User | None, groups: list[Group], case_id: int
+    *, email: str, full_name: str, manager: User | None, groups: list[Group], case_id: int,
+    granted_by: User | None,
 ) -> User:
     """The account of a new hire whose identity was just verified (no actor: the system acts on
-    HR's invitation). Call inside the onboarding service's transaction."""
+    the invitation of ``granted_by``, who opened the case). The case's groups are granted with
+    the rights ``granted_by`` has now; a group they may not grant is left out and the refusal
+    audited (``group.member_add_refused``), the account is made all the same. Call inside the
+    onboarding service's transaction."""
     email, full_name, role, _ = _clean_user_fields(
         email=email, full_name=full_name, role=Role.EMPLOYEE, country="", manager=manager, user=None
     )
@@ -927,7 +1031,16 @@ def user_create_onboarded(
         changes=diff({}, snapshot(user, USER_AUDIT_FIELDS)) | {"source": {"old": None, "new": f"onboarding:{case_id}"}},
     )
     for group in groups:
-        _add_member(actor=None, group=group, user=user)
+        try:
+            with transaction.atomic():
+                group_membership_set(actor=None, group=group, user=user, on_behalf_of=granted_by)
+        except PermissionRefused as exc:
+            audit_record(
+                actor=None, action="group.member_add_refused", obj=group, changes={
+                    "member": user.email, "on_behalf_of": granted_by.email if granted_by else None,
+                    "reason": exc.message, "source": f"onboarding:{case_id}",
+                },
+            )
     return user
 
 

@@ -152,14 +152,11 @@ def oidc_link(request: HttpRequest) -> HttpResponse:
 _form_error = add_service_error
 
 
-def _assignable_roles(actor: User) -> list[str]:
-    if actor.role == Role.SUPER_ADMIN:
-        return list(Role.values)
-    if actor.role == Role.SECURITY_ADMIN:
-        return [r for r in Role.values if r != Role.SUPER_ADMIN]
-    return [Role.EMPLOYEE]
-
-
+def _assignable_roles(actor: User, person: User | None = None) -> list[str]:
+    """The roles the form offers: those the rights rules let ``actor`` give ``person``."""
+    current = person.role if person is not None else None
+    roles = services.assignable_roles(actor, current_role=current)
+    return roles if current is None or current in roles else [current, *roles]
 
 
 # --- Users ------------------------------------------------------------------------------------
@@ -172,13 +169,16 @@ USER_SORTS = {
 
 @roles_required(PEOPLE_READERS)
 def user_list(request: HttpRequest) -> HttpResponse:
+    sorts = USER_SORTS if selectors.sees_security_events(request.user) else {
+        k: v for k, v in USER_SORTS.items() if k != "last_login"
+    }
     listing = build_listing(
-        request, selectors.users_for_list(), sorts=USER_SORTS, default_sort="name",
-        filterset_class=UserFilter,
+        request, selectors.users_for_list(), sorts=sorts, default_sort="name", filterset_class=UserFilter,
     )
     template = "accounts/user_list.html#results" if request.htmx else "accounts/user_list.html"
     return render(request, template, {
         "listing": listing, "can_write": request.user.role in PEOPLE_WRITERS,
+        "show_security": selectors.sees_security_events(request.user),
     })
 
 
@@ -189,23 +189,36 @@ def user_detail(request: HttpRequest, user_id: int) -> HttpResponse:
     from console.access.selectors import active_sessions, devices_of
     from mfa.selectors import authenticators_of
 
+    # HR sees the profile, groups and onboarding status; sign-ins, MFA, identity verifications
+    # and the audit trail are security events for admins and auditors.
+    security = selectors.sees_security_events(request.user)
     return render(request, "accounts/user_detail.html", {
-        "identity_verified_at": latest_verified_at(person.pk),
+        "identity_verified_at": latest_verified_at(person.pk) if security else None,
         "onboarding_case": onboarding_case_of(person),
-        "authenticators": authenticators_of(person),
-        "access_sessions": active_sessions().filter(user=person).count(),
-        "devices": devices_of(person),
+        "authenticators": authenticators_of(person) if security else [],
+        "access_sessions": active_sessions().filter(user=person).count() if security else 0,
+        "devices": devices_of(person) if security else [],
         "can_revoke": request.user.role in ADMINS,
-        "show_access": request.user.role in CONSOLE_READERS,
+        "can_revoke_mfa": request.user.role in ADMINS and _outranks(request.user, person),
+        "show_access": security,
+        "show_security": security,
         "person": person,
         "groups": selectors.user_groups(person),
         "reports": selectors.user_reports(person),
-        "history": audit_events_for_object("accounts.user", str(person.pk)),
-        "activity": audit_events_by_actor(person.pk) if request.user.role in CONSOLE_READERS else [],
+        "history": selectors.user_history_for(request.user, person),
+        "activity": audit_events_by_actor(person.pk) if security else [],
         "can_write": request.user.role in PEOPLE_WRITERS and _can_manage(request.user, person),
-        "can_unlock": request.user.role in ADMINS,
-        "locked_out": _is_locked_out(person),
+        "can_unlock": request.user.role in ADMINS and _outranks(request.user, person),
+        "locked_out": _is_locked_out(person) if security else False,
     })
+
+
+def _outranks(actor: User, person: User) -> bool:
+    try:
+        services.check_rank(actor, target_role=person.role, what="change")
+    except ConsoleError:
+        return False
+    return True
 
 
 def _can_manage(actor: User, person: User) -> bool:
@@ -257,7 +270,7 @@ def user_edit(request: HttpRequest, user_id: int) -> HttpResponse:
         "title": person.title, "country": person.country,
         "manager": person.manager.email if person.manager else "",
     }
-    form = UserForm(request.POST or None, initial=initial, allowed_roles=_assignable_roles(request.user))
+    form = UserForm(request.POST or None, initial=initial, allowed_roles=_assignable_roles(request.user, person))
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -306,8 +319,12 @@ def user_reactivate(request: HttpRequest, user_id: int) -> HttpResponse:
 @require_POST
 def user_unlock(request: HttpRequest, user_id: int) -> HttpResponse:
     person = selectors.get_user_for(request.user, user_id)
-    services.user_unlock(actor=request.user, user=person)
-    messages.success(request, f"Sign-in lockouts for {person.email} were cleared.")
+    try:
+        services.user_unlock(actor=request.user, user=person)
+    except ConsoleError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Sign-in lockouts for {person.email} were cleared.")
     return redirect("accounts:user-detail", user_id=person.pk)
 
 
@@ -373,6 +390,7 @@ def group_detail(request: HttpRequest, group_id: int) -> HttpResponse:
         "group": group, "listing": listing, "can_write": request.user.role in ADMINS,
         "add_form": AddMemberForm(), "people_emails": selectors.active_emails(),
         "history": audit_events_for_object("accounts.group", str(group.pk)),
+        "plain_history": not selectors.sees_security_events(request.user),
     })
 
 
@@ -422,10 +440,15 @@ def group_add_member(request: HttpRequest, group_id: int) -> HttpResponse:
     form = AddMemberForm(request.POST)
     if form.is_valid():
         person = form.cleaned_data["email"]
-        if services.group_add_member(actor=request.user, group=group, user=person):
-            messages.success(request, f"{person.full_name} was added to {group.name}.")
+        try:
+            added = services.group_add_member(actor=request.user, group=group, user=person)
+        except ConsoleError as exc:
+            messages.error(request, exc.message)
         else:
-            messages.info(request, f"{person.full_name} is already in {group.name}.")
+            if added:
+                messages.success(request, f"{person.full_name} was added to {group.name}.")
+            else:
+                messages.info(request, f"{person.full_name} is already in {group.name}.")
     else:
         messages.error(request, " ".join(form.errors.get("email", ["Enter an e-mail address."])))
     return redirect("accounts:group-detail", group_id=group.pk)
@@ -436,8 +459,13 @@ def group_add_member(request: HttpRequest, group_id: int) -> HttpResponse:
 def group_remove_member(request: HttpRequest, group_id: int, user_id: int) -> HttpResponse:
     group = selectors.get_group_for(request.user, group_id)
     person = selectors.get_user_for(request.user, user_id)
-    if services.group_remove_member(actor=request.user, group=group, user=person):
-        messages.success(request, f"{person.full_name} was removed from {group.name}.")
+    try:
+        removed = services.group_remove_member(actor=request.user, group=group, user=person)
+    except ConsoleError as exc:
+        messages.error(request, exc.message)
+    else:
+        if removed:
+            messages.success(request, f"{person.full_name} was removed from {group.name}.")
     return redirect("accounts:group-detail", group_id=group.pk)
 
 

@@ -316,6 +316,9 @@ def admin_revoke(*, actor: User, user: User, persistent_id: str | None = None) -
     """An admin removes one or all of a person's authenticators (lost device, leaver)."""
     if actor.role not in ADMINS:
         raise PermissionRefused("Only admins can remove someone's authenticators.")
+    from accounts.services import check_rank
+
+    check_rank(actor, target_role=user.role, what="remove the authenticators of")
     devices = selectors.authenticators_of(user)
     if persistent_id:
         devices = [d for d in devices if d.persistent_id == persistent_id]

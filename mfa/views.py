@@ -242,8 +242,12 @@ def admin_list(request: HttpRequest) -> HttpResponse:
 def admin_revoke(request: HttpRequest, user_id: int) -> HttpResponse:
     person = get_user_for(request.user, user_id)
     device = request.POST.get("device") or None
-    count = services.admin_revoke(actor=request.user, user=person, persistent_id=device)
-    messages.success(request, f"{count} authenticator(s) of {person.email} removed.")
+    try:
+        count = services.admin_revoke(actor=request.user, user=person, persistent_id=device)
+    except ConsoleError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"{count} authenticator(s) of {person.email} removed.")
     back = request.POST.get("back") or request.META.get("HTTP_REFERER", "")
     if back and url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
         return redirect(back)

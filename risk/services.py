@@ -542,6 +542,10 @@ def risk_reset(*, actor: User | None, user: User, reason: str, via: str = "") ->
             raise PermissionRefused("A reset needs an admin or an API token with the risk:write scope.")
     else:
         _require_admin(actor, "reset risk scores")
+        from accounts.services import check_rank
+
+        # A reset gives access back: like every action on a person, a Super Admin's is a Super Admin's.
+        check_rank(actor, target_role=user.role, what="reset the risk score of")
     reason = _reason(reason)
     by = actor.email if actor is not None else via
     risk, _ = UserRisk.objects.select_for_update().get_or_create(user=user)

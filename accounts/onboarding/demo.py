@@ -53,8 +53,8 @@ def seed_onboarding_demo() -> dict[str, int]:
     if not OnboardingCase.objects.filter(work_email=work).exists() and not User.objects.filter(email=work).exists():
         services.case_create(
             actor=hr, legal_name="Jordan Rivera", personal_email="jordan.rivera@personal.example", work_email=work,
-            start_date=timezone.localdate() + timedelta(days=10), manager=manager,
-            groups=[engineering] if engineering else [], provider=idp,
+            # HR invites without groups: only an admin puts people into groups.
+            start_date=timezone.localdate() + timedelta(days=10), manager=manager, provider=idp,
             link_base=f"{settings.CONSOLE_URL.rstrip('/')}/onboarding/invite",
         )
         created += 1

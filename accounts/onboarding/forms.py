@@ -28,8 +28,12 @@ class CaseForm(forms.Form):
         queryset=IdentityProvider.objects.none(), label="Identity verification provider", empty_label=None,
     )
 
-    def __init__(self, *args, providers: list[IdentityProvider] | None = None, **kwargs) -> None:
+    def __init__(self, *args, providers: list[IdentityProvider] | None = None, with_groups: bool = True,
+                 **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        if not with_groups:
+            # Only admins put people into groups (HR invites; an admin adds the groups).
+            del self.fields["groups"]
         ids = [p.pk for p in providers or []]
         self.fields["provider"].queryset = IdentityProvider.objects.filter(pk__in=ids).order_by("name")
 

@@ -42,8 +42,20 @@ def case_verifications(case: OnboardingCase) -> list[VerificationRecord]:
     return list(case.verifications.select_related("provider").order_by("-at", "-id"))
 
 
-def verifications_for_list() -> QuerySet[VerificationRecord]:
-    return VerificationRecord.objects.select_related("user", "case")
+def verifications_for_list(viewer: User | None = None) -> QuerySet[VerificationRecord]:
+    """Every verification for admins and auditors; HR, who follows onboarding, sees only the
+    onboarding ones (step-up, lost authenticators and recovery are security events)."""
+    records = VerificationRecord.objects.select_related("user", "case")
+    if viewer is not None and not sees_transactions(viewer):
+        records = records.filter(purpose=VerificationRecord.Purpose.ONBOARDING)
+    return records
+
+
+def sees_transactions(viewer: User) -> bool:
+    """Security events and the providers' transaction ids are for admins and auditors, not HR."""
+    from accounts.selectors import sees_security_events
+
+    return sees_security_events(viewer)
 
 
 def outbox_for_list() -> QuerySet[OutboxMessage]:

@@ -36,7 +36,7 @@ from accounts.models import Group, IdentityProvider, User, normalize_email
 from accounts.onboarding import claims as claim_rules
 from accounts.onboarding import protocol
 from accounts.onboarding.models import OnboardingCase, OutboxMessage, VerificationRecord
-from accounts.roles import PEOPLE_WRITERS
+from accounts.roles import PEOPLE_WRITERS, Role
 from console.audit.services import audit_record
 from console.core import ratelimit
 from console.core.errors import Conflict, ExternalServiceError, NotFound, PermissionRefused, ValidationFailed
@@ -231,6 +231,11 @@ def case_create(
         raise ValidationFailed(f"{manager.email} is deactivated.", field="manager")
     if date_of_birth is not None and not (date(1900, 1, 1) <= date_of_birth <= timezone.localdate()):
         raise ValidationFailed("The date of birth is not plausible.", field="date_of_birth")
+    from accounts.services import rights_check
+
+    for group in groups or []:
+        # The new hire will be an Employee; granting the case's groups is the creator's decision.
+        rights_check(actor, current_role=Role.EMPLOYEE, group=group)
     try:
         provider = _usable_provider(provider)
     except NotFound as exc:
@@ -662,7 +667,7 @@ def _create_account(case: OnboardingCase) -> User:
 
     return user_create_onboarded(
         email=case.work_email, full_name=case.legal_name, manager=case.manager if case.manager_id else None,
-        groups=list(case.groups.all()), case_id=case.pk,
+        groups=list(case.groups.all()), case_id=case.pk, granted_by=case.created_by,
     )
 
 

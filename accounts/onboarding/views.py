@@ -77,8 +77,10 @@ def case_list(request: HttpRequest) -> HttpResponse:
 
 @roles_required(PEOPLE_WRITERS)
 def case_create(request: HttpRequest) -> HttpResponse:
+    from accounts.services import may_change_groups
+
     providers = services.verification_providers()
-    form = CaseForm(request.POST or None, providers=providers,
+    form = CaseForm(request.POST or None, providers=providers, with_groups=may_change_groups(request.user),
                     initial={"provider": providers[0].pk if providers else None})
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -86,7 +88,7 @@ def case_create(request: HttpRequest) -> HttpResponse:
             case = services.case_create(
                 actor=request.user, legal_name=data["legal_name"], personal_email=data["personal_email"],
                 work_email=data["work_email"], start_date=data["start_date"], manager=data["manager"],
-                groups=list(data["groups"]), provider=data["provider"], link_base=_link_base(request),
+                groups=list(data.get("groups") or []), provider=data["provider"], link_base=_link_base(request),
                 date_of_birth=data.get("date_of_birth"),
             )
         except ConsoleError as exc:
@@ -106,6 +108,7 @@ def case_detail(request: HttpRequest, case_id: int) -> HttpResponse:
         "case": case, "groups": list(case.groups.order_by("name")),
         "timeline": selectors.case_timeline(case), "verifications": selectors.case_verifications(case),
         "can_write": request.user.role in PEOPLE_WRITERS, "outbox": outbox_in_use(),
+        "show_transactions": selectors.sees_transactions(request.user),
     })
 
 
@@ -140,12 +143,13 @@ VERIFICATION_SORTS = {"at": "at", "email": "email", "purpose": "purpose", "outco
 
 @roles_required(PEOPLE_READERS)
 def verification_list(request: HttpRequest) -> HttpResponse:
-    listing = build_listing(request, selectors.verifications_for_list(), sorts=VERIFICATION_SORTS,
+    listing = build_listing(request, selectors.verifications_for_list(request.user), sorts=VERIFICATION_SORTS,
                             default_sort="-at", filterset_class=VerificationFilter)
     template = "onboarding/verification_list.html#results" if request.htmx else "onboarding/verification_list.html"
     from django.conf import settings
 
-    return render(request, template, {"listing": listing, "retention_days": settings.VERIFICATION_RETENTION_DAYS})
+    return render(request, template, {"listing": listing, "retention_days": settings.VERIFICATION_RETENTION_DAYS,
+                                      "show_transactions": selectors.sees_transactions(request.user)})
 
 
 OUTBOX_SORTS = {"sent": "sent_at", "to": "to", "subject": "subject"}

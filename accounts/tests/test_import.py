@@ -26,8 +26,8 @@ def groups():
     return GroupFactory(name="Engineering"), GroupFactory(name="Security")
 
 
-def test_good_rows_are_applied_and_each_bad_row_is_reported(hr_user, groups):
-    report = users_import_csv(actor=hr_user, data=GOOD_AND_BAD.encode())
+def test_good_rows_are_applied_and_each_bad_row_is_reported(security_admin, groups):
+    report = users_import_csv(actor=security_admin, data=GOOD_AND_BAD.encode())
     assert (report.created, report.updated) == (2, 0)
     problems = {(e.line, e.column) for e in report.errors}
     assert problems == {
@@ -46,14 +46,14 @@ def test_good_rows_are_applied_and_each_bad_row_is_reported(hr_user, groups):
     }
     summary = AuditEvent.objects.get(action="user.imported")
     assert summary.changes == {"created": 2, "updated": 0, "unchanged": 0, "rejected": 7}
-    assert summary.actor_email == hr_user.email
+    assert summary.actor_email == security_admin.email
 
 
-def test_importing_the_same_file_twice_changes_nothing_the_second_time(hr_user, groups):
-    users_import_csv(actor=hr_user, data=GOOD_AND_BAD.encode())
+def test_importing_the_same_file_twice_changes_nothing_the_second_time(security_admin, groups):
+    users_import_csv(actor=security_admin, data=GOOD_AND_BAD.encode())
     users_before = User.objects.count()
     events_before = AuditEvent.objects.exclude(action="user.imported").count()
-    report = users_import_csv(actor=hr_user, data=GOOD_AND_BAD.encode())
+    report = users_import_csv(actor=security_admin, data=GOOD_AND_BAD.encode())
     assert (report.created, report.updated, report.unchanged) == (0, 0, 2)
     assert User.objects.count() == users_before
     assert AuditEvent.objects.exclude(action="user.imported").count() == events_before
@@ -75,8 +75,8 @@ def test_hr_cannot_grant_console_roles_by_import(hr_user):
     assert not User.objects.filter(email="sneaky@corp.example").exists()
 
 
-def test_a_check_only_run_changes_nothing(hr_user, groups):
-    report = users_import_csv(actor=hr_user, data=GOOD_AND_BAD.encode(), dry_run=True)
+def test_a_check_only_run_changes_nothing(security_admin, groups):
+    report = users_import_csv(actor=security_admin, data=GOOD_AND_BAD.encode(), dry_run=True)
     assert report.created == 2 and len(report.errors) == 7
     assert not User.objects.filter(email="lead@corp.example").exists()
     assert not AuditEvent.objects.filter(action__startswith="user.").exists()
@@ -97,11 +97,11 @@ def test_an_unreadable_file_is_refused_whole(hr_user, data, message):
     assert not AuditEvent.objects.exists()
 
 
-def test_the_import_page_shows_the_per_row_report(client_for, hr_user, groups):
+def test_the_import_page_shows_the_per_row_report(client_for, security_admin, groups):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     upload = SimpleUploadedFile("people.csv", GOOD_AND_BAD.encode(), content_type="text/csv")
-    page = client_for(hr_user).post("/accounts/users/import/", {"file": upload})
+    page = client_for(security_admin).post("/accounts/users/import/", {"file": upload})
     assert page.status_code == 200
     html = page.content.decode()
     assert 'data-testid="import-errors"' in html

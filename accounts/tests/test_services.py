@@ -45,7 +45,12 @@ def test_bad_input_names_the_field(security_admin):
     ("actor_role", "current", "new", "allowed"),
     [
         ("super_admin", "employee", "super_admin", True),
-        ("security_admin", "employee", "security_admin", True),
+        ("super_admin", "security_admin", "employee", True),
+        ("security_admin", "employee", "security_admin", False),
+        ("security_admin", "security_admin", "employee", False),
+        ("security_admin", "security_admin", "security_admin", True),
+        ("security_admin", "employee", "auditor", True),
+        ("security_admin", "hr", "employee", True),
         ("security_admin", "employee", "super_admin", False),
         ("security_admin", "super_admin", "employee", False),
         ("hr", None, "employee", True),

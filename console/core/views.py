@@ -26,11 +26,14 @@ def home(request: HttpRequest) -> HttpResponse:
     by_role = dict(
         User.objects.filter(is_active=True).values_list("role").annotate(n=Count("id")).order_by()
     )
+    # Sign-ins are security events: admins and auditors, not HR.
+    show_security = request.user.role in CONSOLE_READERS
     sign_ins = dict(
         AuditEvent.objects.filter(at__gte=since, action__in=["auth.login", "auth.login_failed", "auth.lockout"])
         .values_list("action").annotate(n=Count("id")).order_by()
-    )
+    ) if show_security else {}
     context = {
+        "show_security": show_security,
         "active_users": sum(by_role.values()),
         "deactivated_users": User.objects.filter(is_active=False).count(),
         "groups": Group.objects.count(),

@@ -51,7 +51,8 @@ def hr_invites(page: Page, live_server, sign_in, hr_user, *, work_email: str, le
     page.get_by_label("Work e-mail").fill(work_email)
     page.get_by_label("Start date").fill((timezone.localdate() + timedelta(days=14)).isoformat())
     page.get_by_label("Manager's e-mail").fill("boss@corp.example")
-    page.get_by_label("Engineering").check()
+    # HR picks no groups: only an admin puts people into groups.
+    expect(page.get_by_label("Engineering")).to_have_count(0)
     page.get_by_test_id("case-save").click()
     expect(page.get_by_text(f"{legal_name} was invited: the link went to home.address@personal.example."))\
         .to_be_visible()
@@ -114,11 +115,11 @@ def test_hr_invites_the_new_hire_verifies_enrolls_and_lands_in_the_launcher(
     user = User.objects.get(email="ada.new@corp.example")
     case = OnboardingCase.objects.get(work_email="ada.new@corp.example")
     assert case.status == "activated" and case.user == user
-    assert [g.name for g in user.directory_groups.all()] == ["Engineering"]
+    assert list(user.directory_groups.all()) == []
     assert VerificationRecord.objects.get(user=user).assurance_level == "high"
     steps = list(AuditEvent.objects.order_by("id").values_list("action", flat=True))
     expected = ["onboarding.case.created", "onboarding.invitation_sent", "onboarding.invitation_used",
-                "identity.verification_started", "user.created", "group.member_added", "identity.verified",
+                "identity.verification_started", "user.created", "identity.verified",
                 "onboarding.case.verified", "auth.login", "mfa.enrolled", "onboarding.case.activated"]
     seen = [a for a in steps if a in expected]
     assert [a for a in expected if a in seen] == expected

@@ -61,7 +61,9 @@ def test_a_verified_new_hire_gets_an_account_and_is_held_until_an_authenticator_
     from accounts.tests.factories import GroupFactory
 
     engineering = GroupFactory(name="Engineering")
-    case, link = invite(hr_user, idv, django_capture_on_commit_callbacks, work_email="ada.new@corp.example",
+    # Only an admin invites into groups (HR invites without: see accounts/tests/test_rights.py).
+    inviter = make_user("security_admin", email="sec.inviter@corp.example")
+    case, link = invite(inviter, idv, django_capture_on_commit_callbacks, work_email="ada.new@corp.example",
                         manager=manager, groups=[engineering])
     assert case.status == Status.INVITED
     page = client.get(link)
