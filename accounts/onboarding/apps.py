@@ -20,7 +20,7 @@ class OnboardingConfig(AppConfig):
                     order=20),
             NavItem("Onboarding", "Outbox", "onboarding:outbox", PEOPLE_WRITERS, order=30),
         )
-        facts.register(identity_facts)
+        facts.register(identity_facts, per_session=True)
         user_logged_in.connect(_gate_on_sign_in, dispatch_uid="onboarding-gate-on-sign-in")
 
 

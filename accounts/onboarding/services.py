@@ -579,6 +579,10 @@ def verification_accept_token(request: HttpRequest, *, flow: dict, idp: Identity
         "subject": subject, "txn": txn, "level": checked.level, "mapped": dict(checked.mapped),
         "amr": [str(a)[:40] for a in amr][:10] if isinstance(amr, list) else [],
     }
+    # The verification belongs to this browser's console session (Access step-up counts it only there).
+    from mfa.binding import session_hash
+
+    flow = dict(flow, binding=session_hash(request.session))
     handlers = {
         Purpose.ONBOARDING: _onboarding_verified, Purpose.STEP_UP: _signed_in_verified,
         Purpose.MFA_RESET: _signed_in_verified, Purpose.RECOVERY: _recovery_verified,
@@ -592,6 +596,7 @@ def _record(*, user: User | None, case: OnboardingCase | None, idp: IdentityProv
         user=user, case=case, provider=idp, provider_name=idp.name, purpose=flow["purpose"],
         outcome=VerificationRecord.Outcome.VERIFIED, email=flow["email"], subject=evidence["subject"][:255],
         transaction_id=evidence["txn"], assurance_level=evidence["level"], claims=evidence["mapped"],
+        session_hash=flow.get("binding", ""),
     )
 
 

@@ -419,14 +419,16 @@ def tester(request: HttpRequest) -> HttpResponse:
         if data["email"] is not None:
             user = data["email"]
             amr = ["pwd"] if idp == "password" else []
-            context = facts.user_context(user, identity_provider=idp, auth_methods=amr)
+            # What-if for no particular browser: a verification in any of the person's sessions counts.
+            context = facts.user_context(user, identity_provider=idp, auth_methods=amr, session=facts.ANY_SESSION)
             result = {"single": True, "user": user, "decision": engine.explain(policy_set.policies, context, req)}
         else:
             users = list(User.objects.filter(is_active=True).only("pk", "email", "full_name").order_by("email"))
             groups = facts.groups_by_user(u.pk for u in users)
             allowed, denied, challenged = [], [], []
             for user in users:
-                context = facts.user_context(user, identity_provider=idp, groups=groups.get(user.pk, frozenset()))
+                context = facts.user_context(user, identity_provider=idp, groups=groups.get(user.pk, frozenset()),
+                                             session=facts.ANY_SESSION)
                 outcome = engine.decide(policy_set.policies, context, req).outcome
                 bucket = {engine.Outcome.ALLOW: allowed, engine.Outcome.BYPASS: allowed,
                           engine.Outcome.CHALLENGE: challenged}.get(outcome, denied)
@@ -645,7 +647,7 @@ def log_export(request: HttpRequest) -> StreamingHttpResponse:
 def launch(request: HttpRequest, app_id: int) -> HttpResponse:
     """Opening a tile: decided and logged like any other request, then sent on its way."""
     from console.access.api import issuer_for
-    from console.access.launcher import identity_of
+    from console.access.launcher import console_session_hash, identity_of
     from console.core.request_context import client_ip
 
     app = Application.objects.filter(pk=app_id).defer("logo").first()
@@ -655,6 +657,7 @@ def launch(request: HttpRequest, app_id: int) -> HttpResponse:
     outcome = decisions.decide(
         application=app, source=AccessLogEntry.Source.LAUNCHER, issuer=issuer_for(request), user=request.user,
         ip=client_ip(request), identity_provider=idp, auth_methods=amr,
+        console_session_hash=console_session_hash(request),
     )
     if outcome.decision.outcome in (engine.Outcome.ALLOW, engine.Outcome.BYPASS) and app.launch_url:
         return redirect(app.launch_url)
