@@ -11,8 +11,16 @@ def sign_in(client, email, password, ip="198.51.100.7"):
 
 
 def test_password_sign_in_sends_admins_to_the_overview_and_employees_to_the_launcher(client, security_admin, employee):
+    from conftest import TEST_TOTP_SECRET, current_totp_code
+    from mfa.models import TotpAuthenticator
+
+    TotpAuthenticator.objects.create(user=security_admin, name="Phone", key=TEST_TOTP_SECRET, confirmed=True)
     response = sign_in(client, "SEC@corp.example", PASSWORD)
     assert response.status_code == 302 and response["Location"] == "/"
+    assert client.get("/")["Location"] == "/mfa/verify/?next=/"  # console MFA first
+    verified = client.post("/mfa/verify/?next=/", {"method": "totp", "code": current_totp_code(security_admin),
+                                                   "next": "/"})
+    assert verified["Location"] == "/"
     assert client.get("/").status_code == 200
     client.post("/accounts/logout/")
     sign_in(client, employee.email, PASSWORD)

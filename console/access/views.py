@@ -43,6 +43,7 @@ from console.core.errors import ConsoleError
 from console.core.forms import add_service_error
 from console.core.listing import build_listing
 from console.core.permissions import roles_required
+from mfa.console import sensitive_action
 
 # --- Filters ----------------------------------------------------------------------------------
 
@@ -507,11 +508,13 @@ def _create_with_secret(request: HttpRequest, form_class, create, template: str)
 
 
 @roles_required(ADMINS)
+@sensitive_action("create a service token")
 def token_create(request: HttpRequest) -> HttpResponse:
     return _create_with_secret(request, ServiceTokenForm, services.service_token_create, "token")
 
 
 @roles_required(ADMINS)
+@sensitive_action("revoke a service token")
 @require_POST
 def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
     token = selectors.get_service_token_for(request.user, token_id)
@@ -528,11 +531,13 @@ def apitoken_list(request: HttpRequest) -> HttpResponse:
 
 
 @roles_required(ADMINS)
+@sensitive_action("create an API token")
 def apitoken_create(request: HttpRequest) -> HttpResponse:
     return _create_with_secret(request, ApiTokenForm, services.api_token_create, "apitoken")
 
 
 @roles_required(ADMINS)
+@sensitive_action("revoke an API token")
 @require_POST
 def apitoken_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
     token = ApiToken.objects.filter(pk=token_id).first()
