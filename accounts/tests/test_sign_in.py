@@ -1,6 +1,6 @@
 import pytest
 
-from conftest import PASSWORD
+from conftest import PASSWORD, mark_mfa_verified
 from console.audit.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
@@ -90,6 +90,7 @@ def test_a_deactivated_users_session_stops_working(client, client_for, employee,
 
 def test_pages_carry_a_strict_content_security_policy_and_no_inline_script(client, super_admin):
     client.force_login(super_admin, backend="django.contrib.auth.backends.ModelBackend")
+    mark_mfa_verified(client, super_admin)
     for url in ["/", "/accounts/users/", "/audit/", "/system/health/", "/accounts/login/"]:
         response = client.get(url, follow=True)
         policy = response["Content-Security-Policy"]
