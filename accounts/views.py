@@ -241,6 +241,7 @@ def user_unlock(request: HttpRequest, user_id: int) -> HttpResponse:
 
 
 @roles_required(PEOPLE_WRITERS)
+@sensitive_action("import people (an import can grant roles)")
 def user_import(request: HttpRequest) -> HttpResponse:
     form = UserImportForm(request.POST or None, request.FILES or None)
     report = None

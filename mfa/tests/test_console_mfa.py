@@ -131,6 +131,7 @@ def _age_verification(browser: Client, seconds: int) -> None:
 
 @pytest.mark.parametrize("path", [
     "/accounts/identity-providers/new/", "/access/api-tokens/new/", "/access/service-tokens/new/",
+    "/accounts/users/import/",
 ])
 def test_sensitive_pages_ask_for_a_fresh_verification_and_come_back(client_for, super_admin, settings, path):
     TotpAuthenticator.objects.create(user=super_admin, name="Phone", key=TEST_TOTP_SECRET, confirmed=True)
