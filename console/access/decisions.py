@@ -383,6 +383,8 @@ def decide(
             seconds=seconds, request=request, device=device, identity_provider=identity_provider,
             auth_methods=auth_methods, known=candidate, console_session_hash=console_session_hash,
         )
+        if user is not None:  # the token about to be signed speaks for this console session
+            hotcache.table("session_bindings")[str(session.pk)] = console_session_hash
         result.session = session
         token_expiry = min(session.expires_at, now + timedelta(seconds=max(seconds, MIN_TOKEN_SECONDS)))
         state = hotcache.table("sessions").get(_session_key(user, service_token, application, console_session_hash))
