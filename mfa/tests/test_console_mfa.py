@@ -192,3 +192,12 @@ def test_rotating_a_signing_key_needs_a_fresh_verification(client_for, super_adm
     browser = client_for(super_admin)
     _age_verification(browser, settings.CONSOLE_SENSITIVE_REVERIFY_SECONDS + 1)
     assert browser.post("/risk/ssf/keys/rotate/")["Location"].startswith("/mfa/verify/")
+
+
+def test_machine_apis_and_static_files_are_not_held_at_the_verify_page(super_admin):
+    TotpAuthenticator.objects.create(user=super_admin, name="Phone", key=TEST_TOTP_SECRET, confirmed=True)
+    browser = _sign_in(super_admin)  # signed in, not verified
+    answer = browser.post("/api/v1/access/decide", data="{}", content_type="application/json")
+    assert answer.status_code == 401 and answer.json()["decision"] == "deny"
+    assert browser.post("/accounts/logout/").status_code == 302
+    assert browser.get("/accounts/users/")["Location"].startswith("/accounts/login/")
