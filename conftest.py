@@ -19,6 +19,7 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 ROOT = Path(__file__).resolve().parent
 PASSWORD = "Correct-Horse-Battery-9"  # noqa: S105 - test users only
+TEST_TOTP_SECRET = "7465737420746f74702073656372657420313233"  # noqa: S105 - hex TOTP key of test admins
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -98,15 +99,50 @@ def employee(make_user):
     return make_user("employee", email="emp@corp.example", full_name="Emil Employee")
 
 
+def mark_mfa_verified(client, user) -> None:
+    """Record an MFA verification for ``client``'s console session, through the same service a
+    real verification uses (bound to this session only): console MFA is passed and the
+    sensitive-action window is open."""
+    from mfa.models import Method
+    from mfa.services import verification_record
+
+    session = client.session
+    verification_record(session=session, user=user, method=Method.TOTP, authenticator="test authenticator")
+    session.save()
+
+
 @pytest.fixture
 def client_for(client) -> Callable:
-    """``client_for(user)``: Django's test client signed in as ``user``."""
+    """``client_for(user)``: Django's test client signed in as ``user``. Roles the console asks
+    for MFA get a session that has passed it (``mfa=False`` leaves it unverified)."""
+    from mfa.console import CONSOLE_MFA_ROLES
 
-    def signed_in(user):
+    def signed_in(user, *, mfa: bool = True):
         client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+        if mfa and user.role in CONSOLE_MFA_ROLES:
+            mark_mfa_verified(client, user)
         return client
 
     return signed_in
+
+
+def current_totp_code(user) -> str:
+    """The next code of ``user``'s authenticator app that the console will accept (a code works
+    once: after a recent use, the next time step's code, which the one-step tolerance allows)."""
+    from django.utils import timezone
+    from django_otp.oath import TOTP
+
+    from mfa.models import TotpAuthenticator
+
+    device = TotpAuthenticator.objects.get(user=user)
+    while True:
+        totp = TOTP(device.bin_key, step=30, t0=0, digits=6, drift=device.drift)
+        totp.time = timezone.now().timestamp()
+        step = totp.t()
+        if device.last_t < step + 1:
+            totp.time += 30 * max(0, device.last_t + 1 - step)
+            return f"{totp.token():06d}"
+        time.sleep(1)
 
 
 # --- Browser ------------------------------------------------------------------------------------
@@ -135,12 +171,27 @@ def page(browser) -> Iterator:
 def sign_in(live_server) -> Callable:
     """Sign in through the real sign-in form."""
 
-    def do(page, email: str, password: str = PASSWORD) -> None:
+    def do(page, email: str, password: str = PASSWORD, *, mfa: bool = True) -> None:
+        """Roles the console asks for MFA get an authenticator app (``TEST_TOTP_SECRET``) if they
+        have none, and type its current code on the verify page, as a person would."""
+        from accounts.models import User
+        from mfa.console import console_mfa_required
+        from mfa.models import TotpAuthenticator
+
+        user = User.objects.filter(email__iexact=email).first()
+        needs_mfa = mfa and user is not None and console_mfa_required(user)
+        if needs_mfa:
+            TotpAuthenticator.objects.get_or_create(
+                user=user, defaults={"name": "Test phone", "key": TEST_TOTP_SECRET, "confirmed": True})
         page.goto(f"{live_server.url}/accounts/login/")
         page.fill("#id_username", email)
         page.fill("#id_password", password)
         page.click("form[action$='/accounts/login/'] button[type=submit]")
         page.wait_for_load_state("networkidle")
+        if needs_mfa and "/mfa/verify/" in page.url:
+            page.fill("[data-testid=verify-totp-code]", current_totp_code(user))
+            page.click("[data-testid=verify-totp]")
+            page.wait_for_load_state("networkidle")
 
     return do
 

@@ -32,6 +32,7 @@ from console.core.forms import add_service_error
 from console.core.listing import build_listing
 from console.core.permissions import public, roles_required
 from console.core.request_context import client_ip
+from mfa.console import needs_reverification, reverify_response, sensitive_action
 
 # --- Sign-in ----------------------------------------------------------------------------------
 
@@ -243,6 +244,8 @@ def user_create(request: HttpRequest) -> HttpResponse:
     form = UserCreateForm(request.POST or None, allowed_roles=roles, initial={"role": Role.EMPLOYEE})
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
+        if data["role"] != Role.EMPLOYEE and needs_reverification(request):
+            return reverify_response(request, "grant a role")
         try:
             person = services.user_create(
                 actor=request.user, email=data["email"], full_name=data["full_name"],
@@ -273,6 +276,8 @@ def user_edit(request: HttpRequest, user_id: int) -> HttpResponse:
     form = UserForm(request.POST or None, initial=initial, allowed_roles=_assignable_roles(request.user, person))
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
+        if data["role"] != person.role and needs_reverification(request):
+            return reverify_response(request, "change someone's role")
         try:
             services.user_update(
                 actor=request.user, user=person, email=data["email"], full_name=data["full_name"],
@@ -329,6 +334,7 @@ def user_unlock(request: HttpRequest, user_id: int) -> HttpResponse:
 
 
 @roles_required(PEOPLE_WRITERS)
+@sensitive_action("import people (an import can grant roles)")
 def user_import(request: HttpRequest) -> HttpResponse:
     form = UserImportForm(request.POST or None, request.FILES or None)
     report = None
@@ -498,6 +504,7 @@ def idp_detail(request: HttpRequest, idp_id: int) -> HttpResponse:
 
 
 @roles_required(ADMINS)
+@sensitive_action("add an identity provider")
 def idp_create(request: HttpRequest) -> HttpResponse:
     can_change_trust = request.user.role == Role.SUPER_ADMIN
     form = IdentityProviderForm(
@@ -518,6 +525,7 @@ def idp_create(request: HttpRequest) -> HttpResponse:
 
 
 @roles_required(ADMINS)
+@sensitive_action("change an identity provider")
 def idp_edit(request: HttpRequest, idp_id: int) -> HttpResponse:
     idp = selectors.get_idp_for(request.user, idp_id)
     initial = {
@@ -547,6 +555,7 @@ def idp_edit(request: HttpRequest, idp_id: int) -> HttpResponse:
 
 
 @roles_required(ADMINS)
+@sensitive_action("delete an identity provider")
 @require_POST
 def idp_delete(request: HttpRequest, idp_id: int) -> HttpResponse:
     idp = selectors.get_idp_for(request.user, idp_id)

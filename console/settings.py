@@ -127,6 +127,8 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     # Someone signed in only to enroll a first authenticator (onboarding, recovery) goes nowhere else.
     "accounts.onboarding.middleware.OnboardingGateMiddleware",
+    # Someone whose role must pass MFA for the console verifies (or enrolls) before anything else.
+    "mfa.middleware.ConsoleMfaMiddleware",
     "console.core.middleware.RequestContextMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
@@ -314,6 +316,9 @@ MFA_ATTEMPTS_PER_USER = env.int("MFA_ATTEMPTS_PER_USER", default=10)
 MFA_ATTEMPTS_PER_IP = env.int("MFA_ATTEMPTS_PER_IP", default=50)
 MFA_ATTEMPT_WINDOW = env.int("MFA_ATTEMPT_WINDOW", default=300)
 MFA_RECENT_SECONDS = env.int("MFA_RECENT_SECONDS", default=600)
+# Sensitive console actions (identity providers, API and service tokens, role changes, MFA removal,
+# signing keys) need an MFA verification of the same session within this window.
+CONSOLE_SENSITIVE_REVERIFY_SECONDS = env.int("CONSOLE_SENSITIVE_REVERIFY_SECONDS", default=600)
 
 # User risk scoring (see docs/risk.md). Batches larger than RISK_INGEST_SYNC_MAX_BYTES (after
 # gzip) are stored by a worker; the sender polls the batch's status URL.

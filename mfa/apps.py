@@ -16,7 +16,7 @@ class MfaConfig(AppConfig):
             NavItem("MFA", "Enrolled authenticators", "mfa:admin-list", CONSOLE_READERS, order=10),
             NavItem("MFA", "Settings", "mfa:settings", CONSOLE_READERS, order=20),
         )
-        facts.register(mfa_facts)
+        facts.register(mfa_facts, per_session=True)
         from console.access.policies import register_requirement_hook
         from mfa.rules import requirement_selectors
 

@@ -118,16 +118,25 @@ class BackupCode(models.Model):
 
 
 class Verification(models.Model):
-    """A successful MFA verification: what Access's "MFA method used" selector reads."""
+    """A successful MFA verification: what Access's "MFA method used" selector reads. It belongs
+    to the console session that performed it (``session_hash``, see ``mfa.binding``): Access
+    counts it only for decisions about that session."""
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="mfa_verifications")
     method = models.CharField(max_length=16, choices=Method.choices)
     at = models.DateTimeField(default=timezone.now, db_index=True)
     authenticator = models.CharField(max_length=120, blank=True)
+    session_hash = models.CharField(
+        max_length=64, blank=True,
+        help_text="Keyed hash of the verifying console session's binding secret; empty: no session (counts nowhere).",
+    )
 
     class Meta:
         ordering = ["-at"]
-        indexes = [models.Index(fields=["user", "method", "at"], name="mfa_verification_idx")]
+        indexes = [
+            models.Index(fields=["user", "method", "at"], name="mfa_verification_idx"),
+            models.Index(fields=["user", "session_hash", "at"], name="mfa_verification_session_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.user_id} verified with {self.method} at {self.at:%Y-%m-%d %H:%M}"
@@ -156,6 +165,11 @@ class OrganizationSettings(models.Model):
     )
     phishing_resistant_only = models.BooleanField(default=False)
     allowed_aaguids = models.JSONField(default=list, help_text="Authenticator models allowed to enroll.")
+    console_mfa_required = models.BooleanField(
+        default=True,
+        help_text="Super Admins, Security Admins and HR must pass MFA to use the console (enrolling at first "
+                  "sign-in). Only a Super Admin changes it.",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

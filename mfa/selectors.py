@@ -7,6 +7,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from accounts.models import User
+from console.access.facts import NO_SESSION, SessionScope
 from mfa.models import BackupCode, Method, TotpAuthenticator, Verification, WebAuthnAuthenticator
 
 # How far back a verification can count for the "MFA method used" selector.
@@ -31,21 +32,26 @@ def unused_backup_codes(user: User) -> int:
 
 
 class LatestVerifications(Mapping):
-    """Method → time of the person's last verification with it, read on first use: decisions
-    about applications whose policies never ask about MFA pay nothing for it."""
+    """Method → time of the person's last verification with it in the session decided about,
+    read on first use: decisions about applications whose policies never ask about MFA pay
+    nothing for it. A verification made in another browser never counts here."""
 
-    def __init__(self, user_id: int) -> None:
+    def __init__(self, user_id: int, scope: SessionScope = NO_SESSION) -> None:
         self.user_id = user_id
+        self.scope = scope
         self._data: dict | None = None
 
     def _load(self) -> dict:
         if self._data is None:
+            if not (self.scope.any_session or self.scope.console_session_hash):
+                self._data = {}
+                return self._data
             since = timezone.now() - FACTS_WINDOW
-            rows = (
-                Verification.objects.filter(user_id=self.user_id, at__gte=since)
-                .values("method").annotate(latest=Max("at")).order_by()
-            )
-            self._data = {row["method"]: row["latest"] for row in rows}
+            rows = Verification.objects.filter(user_id=self.user_id, at__gte=since)
+            if not self.scope.any_session:
+                rows = rows.filter(session_hash=self.scope.console_session_hash)
+            self._data = {row["method"]: row["latest"]
+                          for row in rows.values("method").annotate(latest=Max("at")).order_by()}
         return self._data
 
     def __getitem__(self, key: str):
@@ -58,6 +64,7 @@ class LatestVerifications(Mapping):
         return len(self._load())
 
 
-def mfa_facts(user: User) -> dict:
-    """Access facts provider: when the person last verified with each MFA method."""
-    return {"mfa": LatestVerifications(user.pk)}
+def mfa_facts(user: User, scope: SessionScope = NO_SESSION) -> dict:
+    """Access facts provider (per session): when the person last verified with each MFA method
+    in the session the decision is about."""
+    return {"mfa": LatestVerifications(user.pk, scope)}

@@ -6,7 +6,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import MutableMapping
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -20,7 +22,7 @@ from console.audit.services import audit_record
 from console.core import ratelimit
 from console.core.errors import Conflict, PermissionRefused, ValidationFailed
 from console.core.request_context import client_ip
-from mfa import selectors, webauthn
+from mfa import binding, selectors, webauthn
 from mfa.models import BackupCode, Method, TotpAuthenticator, Verification, WebAuthnAuthenticator
 
 RECENT_KEY = "mfa_verified_at"
@@ -53,19 +55,37 @@ def _limit(request: HttpRequest, user: User) -> None:
         raise RateLimited("Too many verification attempts. Wait a few minutes and try again.")
 
 
-def _verified(request: HttpRequest, user: User, method: str, authenticator: str) -> Verification:
-    """Recorded for Access, which reads verifications when a decision asks about MFA (so no
-    cache needs clearing: a verification only ever allows more)."""
-    verification = Verification.objects.create(user=user, method=method, authenticator=authenticator[:120])
-    request.session[RECENT_KEY] = verification.at.timestamp()
+def verification_record(
+    *, session: MutableMapping[str, Any], user: User, method: str, authenticator: str,
+) -> Verification:
+    """A successful verification in the console session ``session``: recorded for Access, bound
+    to this session only (``mfa.binding``), and marked in the session, which passes console MFA
+    and opens the re-verify windows. Access reads verifications when a decision asks about MFA,
+    so no cache needs clearing: a verification only ever allows more."""
+    verification = Verification.objects.create(
+        user=user, method=method, authenticator=authenticator[:120], session_hash=binding.session_hash(session),
+    )
+    session[RECENT_KEY] = verification.at.timestamp()
     return verification
 
 
-def recently_verified(request: HttpRequest) -> bool:
-    """A verification within the last ten minutes in this browser session (needed to add or
-    remove authenticators once one exists)."""
+def _verified(request: HttpRequest, user: User, method: str, authenticator: str) -> Verification:
+    return verification_record(session=request.session, user=user, method=method, authenticator=authenticator)
+
+
+def recently_verified(request: HttpRequest, seconds: int | None = None) -> bool:
+    """A verification within the last ``seconds`` (default ``MFA_RECENT_SECONDS``, ten minutes)
+    in this browser session (needed to add or remove authenticators once one exists, and for
+    the console's sensitive actions)."""
     at = request.session.get(RECENT_KEY)
-    return bool(at) and timezone.now().timestamp() - at <= settings.MFA_RECENT_SECONDS
+    window = settings.MFA_RECENT_SECONDS if seconds is None else seconds
+    return isinstance(at, int | float) and 0 <= timezone.now().timestamp() - at <= window
+
+
+def session_verified(request: HttpRequest) -> bool:
+    """Whether this console session has passed MFA since sign-in (signing out or in as someone
+    else flushes the session, and the mark with it)."""
+    return isinstance(request.session.get(RECENT_KEY), int | float)
 
 
 def _require_fresh_mfa(request: HttpRequest, user: User) -> None:

@@ -17,5 +17,6 @@ urlpatterns = [
     path("backup-codes/", views.backup_codes, name="backup-codes"),
     path("admin/", views.admin_list, name="admin-list"),
     path("settings/", views.org_settings, name="settings"),
+    path("settings/console/", views.console_mfa_settings, name="console-settings"),
     path("admin/users/<int:user_id>/revoke/", views.admin_revoke, name="admin-revoke"),
 ]

@@ -14,11 +14,12 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from accounts.models import User
-from accounts.roles import ADMINS, CONSOLE_READERS, EVERYONE
+from accounts.roles import ADMINS, CONSOLE_READERS, EVERYONE, Role
 from accounts.selectors import get_user_for
 from console.core.errors import ConsoleError
 from console.core.permissions import roles_required
 from mfa import selectors, services
+from mfa.console import sensitive_action
 from mfa.models import Method, TotpAuthenticator, WebAuthnAuthenticator
 
 METHOD_LABELS = dict(Method.choices)
@@ -238,6 +239,7 @@ def admin_list(request: HttpRequest) -> HttpResponse:
 
 
 @roles_required(ADMINS)
+@sensitive_action("remove someone's authenticators")
 @require_POST
 def admin_revoke(request: HttpRequest, user_id: int) -> HttpResponse:
     person = get_user_for(request.user, user_id)
@@ -280,4 +282,22 @@ def org_settings(request: HttpRequest) -> HttpResponse:
             else:
                 messages.success(request, "MFA settings saved; they apply to the next decision.")
                 return redirect("mfa:settings")
-    return render(request, "mfa/settings.html", {"form": form, "can_write": can_write})
+    return render(request, "mfa/settings.html", {
+        "form": form, "can_write": can_write, "console_mfa_required": org.console_mfa_required,
+        "can_change_console_mfa": request.user.role == Role.SUPER_ADMIN,
+    })
+
+
+@roles_required({Role.SUPER_ADMIN})
+@sensitive_action("change whether the console asks for MFA")
+@require_POST
+def console_mfa_settings(request: HttpRequest) -> HttpResponse:
+    """Console MFA for Super Admins, Security Admins and HR: on by default; only a Super Admin
+    turns it off (audited)."""
+    from mfa.console import console_mfa_setting_update
+
+    required = request.POST.get("console_mfa_required") == "on"
+    console_mfa_setting_update(actor=request.user, required=required)
+    messages.success(request, "The console asks privileged roles for MFA." if required
+                     else "The console no longer asks privileged roles for MFA.")
+    return redirect("mfa:settings")

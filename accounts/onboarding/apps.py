@@ -21,7 +21,7 @@ class OnboardingConfig(AppConfig):
             NavItem("Onboarding", "Outbox", "onboarding:outbox", PEOPLE_WRITERS, order=30),
             NavItem("Onboarding", "Account recoveries", "onboarding:recovery-list", CONSOLE_READERS, order=25),
         )
-        facts.register(identity_facts)
+        facts.register(identity_facts, per_session=True)
         user_logged_in.connect(_gate_on_sign_in, dispatch_uid="onboarding-gate-on-sign-in")
 
 

@@ -119,6 +119,10 @@ class VerificationRecord(models.Model):
     assurance_level = models.CharField(max_length=64, blank=True)
     claims = models.JSONField(default=dict, blank=True, help_text="Only the claims we mapped.")
     at = models.DateTimeField(default=timezone.now, db_index=True)
+    session_hash = models.CharField(
+        max_length=64, blank=True,
+        help_text="Keyed hash of the console session that verified (mfa.binding): Access step-up counts it only there.",
+    )
 
     class Meta:
         ordering = ["-at", "-id"]

@@ -11,6 +11,7 @@ from django.http import Http404
 from accounts.models import User
 from accounts.onboarding.models import OnboardingCase, OutboxMessage, VerificationRecord
 from accounts.roles import PEOPLE_READERS, PEOPLE_WRITERS
+from console.access.facts import NO_SESSION, SessionScope
 from console.audit.models import AuditEvent
 
 
@@ -81,14 +82,31 @@ def latest_verified_at(user_id: int) -> datetime | None:
     ).aggregate(latest=Max("at"))["latest"]
 
 
-def identity_facts(user: User) -> dict:
-    """Access facts provider: when the person last passed identity verification. Cached per
-    process for the current Access version (a verification bumps it)."""
+def latest_verified_in_session(user_id: int, session_hash: str) -> datetime | None:
+    """The last identity verification the person passed in the console session with this keyed
+    hash (``mfa.binding``); one made in another browser does not count."""
+    if not session_hash:
+        return None
+    return VerificationRecord.objects.filter(
+        user_id=user_id, outcome=VerificationRecord.Outcome.VERIFIED, session_hash=session_hash,
+    ).aggregate(latest=Max("at"))["latest"]
+
+
+def identity_facts(user: User, scope: SessionScope = NO_SESSION) -> dict:
+    """Access facts provider (per session): when the person last passed identity verification in
+    the session the decision is about. Cached per process for the current Access version (a
+    verification bumps it)."""
     from console.access import hotcache
 
+    if not (scope.any_session or scope.console_session_hash):
+        return {"identity_verified_at": None}
     table = hotcache.table("identity_verified_at")
-    if user.pk in table:
-        return {"identity_verified_at": table[user.pk]}
-    latest = latest_verified_at(user.pk)
-    table[user.pk] = latest
+    key = (user.pk, "*" if scope.any_session else scope.console_session_hash)
+    if key in table:
+        return {"identity_verified_at": table[key]}
+    if scope.any_session:
+        latest = latest_verified_at(user.pk)
+    else:
+        latest = latest_verified_in_session(user.pk, scope.console_session_hash)
+    table[key] = latest
     return {"identity_verified_at": latest}

@@ -593,6 +593,10 @@ def verification_accept_token(request: HttpRequest, *, flow: dict, idp: Identity
         # Who the person is, compared with the account's owner at recovery; never stored as such.
         "identity": {key: token_claims[key] for key in claim_rules.IDENTITY_CLAIMS if key in token_claims},
     }
+    # The verification belongs to this browser's console session (Access step-up counts it only there).
+    from mfa.binding import session_hash
+
+    flow = dict(flow, binding=session_hash(request.session))
     handlers = {
         Purpose.ONBOARDING: _onboarding_verified, Purpose.STEP_UP: _signed_in_verified,
         Purpose.MFA_RESET: _signed_in_verified, Purpose.RECOVERY: _recovery_verified,
@@ -606,6 +610,7 @@ def _record(*, user: User | None, case: OnboardingCase | None, idp: IdentityProv
         user=user, case=case, provider=idp, provider_name=idp.name, purpose=flow["purpose"],
         outcome=VerificationRecord.Outcome.VERIFIED, email=flow["email"], subject=evidence["subject"][:255],
         transaction_id=evidence["txn"], assurance_level=evidence["level"], claims=evidence["mapped"],
+        session_hash=flow.get("binding", ""),
     )
 
 

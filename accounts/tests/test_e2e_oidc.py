@@ -160,3 +160,26 @@ def test_person_unknown_to_the_directory_is_sent_back_with_the_reason(page, live
     expect(page.get_by_role("heading", name="Sign in", exact=True)).to_be_visible()
     assert not User.objects.filter(email="stranger@corp.example").exists()
     assert not AuditEvent.objects.filter(action="auth.login").exists()
+
+
+def test_a_privileged_person_signing_in_with_the_provider_still_passes_console_mfa(
+    page, live_server, corp_sso, security_admin, settings
+):
+    """The identity provider vouches for the password step only: the console's own MFA follows."""
+    from conftest import TEST_TOTP_SECRET, current_totp_code
+    from mfa.models import TotpAuthenticator
+
+    settings.OTP_TOTP_THROTTLE_FACTOR = 0
+    TotpAuthenticator.objects.create(user=security_admin, name="Phone", key=TEST_TOTP_SECRET, confirmed=True)
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.get_by_test_id(f"sso-{corp_sso.slug}").click()
+    complete_dev_login(page, security_admin.email)
+
+    expect(page).to_have_url(re.compile(r"/mfa/verify/\?next="))
+    assert AuditEvent.objects.filter(action="auth.login", actor_email=security_admin.email).exists()
+    page.goto(f"{live_server.url}/accounts/users/")
+    expect(page).to_have_url(f"{live_server.url}/mfa/verify/?next=/accounts/users/")
+    page.get_by_test_id("verify-totp-code").fill(current_totp_code(security_admin))
+    page.get_by_test_id("verify-totp").click()
+    expect(page).to_have_url(f"{live_server.url}/accounts/users/")
+    expect(page.get_by_role("heading", level=1)).to_be_visible()

@@ -1,6 +1,6 @@
 import pytest
 
-from conftest import PASSWORD
+from conftest import PASSWORD, mark_mfa_verified
 from console.audit.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
@@ -11,8 +11,16 @@ def sign_in(client, email, password, ip="198.51.100.7"):
 
 
 def test_password_sign_in_sends_admins_to_the_overview_and_employees_to_the_launcher(client, security_admin, employee):
+    from conftest import TEST_TOTP_SECRET, current_totp_code
+    from mfa.models import TotpAuthenticator
+
+    TotpAuthenticator.objects.create(user=security_admin, name="Phone", key=TEST_TOTP_SECRET, confirmed=True)
     response = sign_in(client, "SEC@corp.example", PASSWORD)
     assert response.status_code == 302 and response["Location"] == "/"
+    assert client.get("/")["Location"] == "/mfa/verify/?next=/"  # console MFA first
+    verified = client.post("/mfa/verify/?next=/", {"method": "totp", "code": current_totp_code(security_admin),
+                                                   "next": "/"})
+    assert verified["Location"] == "/"
     assert client.get("/").status_code == 200
     client.post("/accounts/logout/")
     sign_in(client, employee.email, PASSWORD)
@@ -82,6 +90,7 @@ def test_a_deactivated_users_session_stops_working(client, client_for, employee,
 
 def test_pages_carry_a_strict_content_security_policy_and_no_inline_script(client, super_admin):
     client.force_login(super_admin, backend="django.contrib.auth.backends.ModelBackend")
+    mark_mfa_verified(client, super_admin)
     for url in ["/", "/accounts/users/", "/audit/", "/system/health/", "/accounts/login/"]:
         response = client.get(url, follow=True)
         policy = response["Content-Security-Policy"]

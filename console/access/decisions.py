@@ -190,16 +190,26 @@ def _session_seconds(policy_set: policies.PolicySet, decision: engine.Decision) 
     return policy_set.session_seconds
 
 
-def _session_key(user: User | None, service_token: ServiceToken | None, application: Application) -> tuple:
+def _session_key(user: User | None, service_token: ServiceToken | None, application: Application,
+                 console_session_hash: str = "") -> tuple:
+    """A person has one Access session per application per console session (browser) that opened
+    it, and one for the decision API's requests that name no console session."""
     if user is not None:
-        return ("user", user.pk, application.pk)
+        return ("user", user.pk, application.pk, console_session_hash)
     return ("machine", service_token.pk if service_token else None, application.pk)
+
+
+def console_session_of(session_id: str) -> str:
+    """The keyed hash of the console session that opened an Access session ("" if none)."""
+    return _cached("session_bindings", session_id, lambda: AccessSession.objects.filter(pk=session_id).values_list(
+        "console_session_hash", flat=True).first() or "")
 
 
 def _keep_session(
     *, user: User | None, service_token: ServiceToken | None, application: Application,
     decision: engine.Decision, seconds: int, request: engine.RequestContext, device: Device | None,
     identity_provider: str, auth_methods: Iterable[str], known: SessionState | None, from_token: bool = False,
+    console_session_hash: str = "",
 ) -> SessionRef | None:
     """Extend the open session (writing its expiry back only now and then) or start one.
     ``None`` when ``known`` came from an application token and the database says that session
@@ -209,12 +219,12 @@ def _keep_session(
     policy_id = decision.policy.id if decision.policy else None
     policy_name = decision.policy.name if decision.policy else ""
     sessions = hotcache.table("sessions")
-    key = _session_key(user, service_token, application)
+    key = _session_key(user, service_token, application, console_session_hash)
     if known is None:
         # Not cached in this process (yet): the database knows whether one is open.
         lookup = AccessSession.objects.filter(application=application, revoked_at__isnull=True, expires_at__gt=now)
         if user is not None:
-            lookup = lookup.filter(user=user)
+            lookup = lookup.filter(user=user, console_session_hash=console_session_hash)
         else:
             lookup = lookup.filter(user__isnull=True, service_token=service_token)
         row = lookup.order_by("-last_seen_at").values_list("pk", "expires_at", "last_seen_at").first()
@@ -245,7 +255,7 @@ def _keep_session(
         policy_name=policy_name, created_at=now, last_seen_at=now, expires_at=wanted,
         ip=str(request.ip) if request.ip else None, country=request.country,
         device_id=device.device_id if device else "", identity_provider=identity_provider,
-        auth_methods=sorted(auth_methods),
+        auth_methods=sorted(auth_methods), console_session_hash=console_session_hash if user is not None else "",
     )
     sessions[key] = SessionState(session.pk, session.expires_at, now)
     return SessionRef(session.pk, user, service_token, session.expires_at)
@@ -271,10 +281,15 @@ def decide(
     auth_methods: Iterable[str] = (),
     claims: Mapping[str, Any] | None = None,
     now: datetime | None = None,
+    console_session_hash: str = "",
 ) -> Outcome:
     """Decide one request. Identity comes from ``user`` or ``email`` (the caller authenticated
     the person), or from ``token`` (an application token this console issued earlier), or is
-    absent (a machine presenting ``service_token``)."""
+    absent (a machine presenting ``service_token``).
+
+    Verifications (MFA, identity verification) count only for the console session the request
+    is about: ``console_session_hash`` (``mfa.binding``) for the App Launcher, the console
+    session that opened the token's Access session for a token, none for a bare e-mail."""
     now = now or timezone.now()
     problem = ""
     token_claims: dict[str, Any] = {}
@@ -294,7 +309,7 @@ def decide(
         if known is not None:
             candidate_key = _session_key(known.user, None, application)
     elif user is not None or service_token is not None:
-        candidate_key = _session_key(user, service_token, application)
+        candidate_key = _session_key(user, service_token, application, console_session_hash)
     candidate = sessions.get(candidate_key) if candidate_key is not None else None
     asked = []
     if token_claims:
@@ -324,11 +339,14 @@ def decide(
             else:
                 identity_provider = token_claims.get("identity_provider", "")
                 auth_methods = token_claims.get("amr", [])
-                state = sessions.get(_session_key(person.user, None, application))
+                # The token speaks for the browser whose Access session it belongs to.
+                console_session_hash = console_session_of(token_claims["jti"])
+                token_key = _session_key(person.user, None, application, console_session_hash)
+                state = sessions.get(token_key)
                 if state is None or str(state.id) != token_claims["jti"]:
                     expires = datetime.fromtimestamp(token_claims["exp"], tz=now.tzinfo)
                     state = SessionState(uuid.UUID(token_claims["jti"]), expires, now)
-                    sessions[_session_key(person.user, None, application)] = state
+                    sessions[token_key] = state
                 candidate, from_token = state, True
     elif user is not None:
         person = person_by_id(user.pk)
@@ -336,6 +354,7 @@ def decide(
             problem = "the account is deactivated"
     elif email:
         person = person_by_email(email)
+        console_session_hash = ""  # a bare e-mail names no console session
         if person is None:
             problem = "no active user has that e-mail"
     user = person.user if person is not None else None
@@ -353,7 +372,7 @@ def decide(
     else:
         context = facts.user_context(
             user, identity_provider=identity_provider, auth_methods=auth_methods, claims=claims,
-            groups=person.groups,
+            groups=person.groups, session=facts.SessionScope(console_session_hash),
         ) if person is not None else None
         decision = engine.decide(policy_set.policies, context, request)
 
@@ -368,15 +387,18 @@ def decide(
             user=user, service_token=service_token, application=application, decision=decision,
             seconds=seconds, request=request, device=device, identity_provider=identity_provider,
             auth_methods=auth_methods, known=candidate, from_token=from_token,
+            console_session_hash=console_session_hash,
         )
         if session is None:
             problem = "the session of this token was revoked"
             decision, user = engine.NO_MATCH, None
+        elif user is not None:  # the token about to be signed speaks for this console session
+            hotcache.table("session_bindings")[str(session.pk)] = console_session_hash
     result = Outcome(decision=decision, application=application, user=user, problem=problem)
     if decision.outcome == engine.Outcome.ALLOW:
         result.session = session
         token_expiry = min(session.expires_at, now + timedelta(seconds=max(seconds, MIN_TOKEN_SECONDS)))
-        state = hotcache.table("sessions").get(_session_key(user, service_token, application))
+        state = hotcache.table("sessions").get(_session_key(user, service_token, application, console_session_hash))
         token_key = (issuer, application.aud, decision.policy.name if decision.policy else "", request.country,
                      identity_provider, tuple(sorted(auth_methods)))
         if state is not None and state.id == session.pk and state.token and state.token_key == token_key:

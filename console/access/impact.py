@@ -59,7 +59,7 @@ def preview(*, proposed: Policy, stored: Policy | None, application: Application
     groups = facts.groups_by_user(u.pk for u in users)
     contexts = [
         (user, facts.user_context(user, identity_provider="password", auth_methods=["pwd"],
-                                  groups=groups.get(user.pk, frozenset())))
+                                  groups=groups.get(user.pk, frozenset()), session=facts.ANY_SESSION))
         for user in users
     ]
     request = engine.RequestContext(now=timezone.now())

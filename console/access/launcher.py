@@ -30,9 +30,17 @@ class Tile:
         return self.outcome == engine.Outcome.CHALLENGE
 
 
+def console_session_hash(request: HttpRequest) -> str:
+    """This browser's console session, as Access sessions and verifications are bound to it."""
+    from mfa.binding import session_hash
+
+    return session_hash(request.session)
+
+
 def tiles_for(request: HttpRequest, user: User, query: str = "") -> list[Tile]:
     idp, amr = identity_of(request)
-    context = facts.user_context(user, identity_provider=idp, auth_methods=amr)
+    context = facts.user_context(user, identity_provider=idp, auth_methods=amr,
+                                 session=facts.SessionScope(console_session_hash(request)))
     req = decisions.request_context(ip=client_ip(request))
     apps = Application.objects.filter(launcher_visible=True).defer("logo").order_by("name")
     if query:

@@ -243,6 +243,10 @@ class AccessSession(models.Model):
     # verification); the next decision challenges, and an allowed decision clears it.
     step_up_required_at = models.DateTimeField(null=True, blank=True)
     step_up_reason = models.CharField(max_length=200, blank=True)
+    # The console session (browser) that opened it, as mfa.binding's keyed hash; empty for a
+    # session opened by the decision API without one. Only verifications (MFA, identity) of that
+    # console session count in decisions about this session.
+    console_session_hash = models.CharField(max_length=64, blank=True)
 
     class Meta:
         ordering = ["-last_seen_at"]

@@ -527,6 +527,7 @@ def _reevaluate(sessions, *, reason: str) -> int:
             else:
                 context = facts_module.user_context(
                     session.user, identity_provider=session.identity_provider, auth_methods=session.auth_methods,
+                    session=facts_module.SessionScope(session.console_session_hash),
                 )
                 outcome = engine.decide(policy_set.policies, context, request)
                 if outcome.outcome == engine.Outcome.CHALLENGE:

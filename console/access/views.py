@@ -43,6 +43,7 @@ from console.core.errors import ConsoleError
 from console.core.forms import add_service_error
 from console.core.listing import build_listing
 from console.core.permissions import roles_required
+from mfa.console import sensitive_action
 
 # --- Filters ----------------------------------------------------------------------------------
 
@@ -419,14 +420,16 @@ def tester(request: HttpRequest) -> HttpResponse:
         if data["email"] is not None:
             user = data["email"]
             amr = ["pwd"] if idp == "password" else []
-            context = facts.user_context(user, identity_provider=idp, auth_methods=amr)
+            # What-if for no particular browser: a verification in any of the person's sessions counts.
+            context = facts.user_context(user, identity_provider=idp, auth_methods=amr, session=facts.ANY_SESSION)
             result = {"single": True, "user": user, "decision": engine.explain(policy_set.policies, context, req)}
         else:
             users = list(User.objects.filter(is_active=True).only("pk", "email", "full_name").order_by("email"))
             groups = facts.groups_by_user(u.pk for u in users)
             allowed, denied, challenged = [], [], []
             for user in users:
-                context = facts.user_context(user, identity_provider=idp, groups=groups.get(user.pk, frozenset()))
+                context = facts.user_context(user, identity_provider=idp, groups=groups.get(user.pk, frozenset()),
+                                             session=facts.ANY_SESSION)
                 outcome = engine.decide(policy_set.policies, context, req).outcome
                 bucket = {engine.Outcome.ALLOW: allowed, engine.Outcome.BYPASS: allowed,
                           engine.Outcome.CHALLENGE: challenged}.get(outcome, denied)
@@ -505,11 +508,13 @@ def _create_with_secret(request: HttpRequest, form_class, create, template: str)
 
 
 @roles_required(ADMINS)
+@sensitive_action("create a service token")
 def token_create(request: HttpRequest) -> HttpResponse:
     return _create_with_secret(request, ServiceTokenForm, services.service_token_create, "token")
 
 
 @roles_required(ADMINS)
+@sensitive_action("revoke a service token")
 @require_POST
 def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
     token = selectors.get_service_token_for(request.user, token_id)
@@ -526,11 +531,13 @@ def apitoken_list(request: HttpRequest) -> HttpResponse:
 
 
 @roles_required(ADMINS)
+@sensitive_action("create an API token")
 def apitoken_create(request: HttpRequest) -> HttpResponse:
     return _create_with_secret(request, ApiTokenForm, services.api_token_create, "apitoken")
 
 
 @roles_required(ADMINS)
+@sensitive_action("revoke an API token")
 @require_POST
 def apitoken_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
     token = ApiToken.objects.filter(pk=token_id).first()
@@ -645,7 +652,7 @@ def log_export(request: HttpRequest) -> StreamingHttpResponse:
 def launch(request: HttpRequest, app_id: int) -> HttpResponse:
     """Opening a tile: decided and logged like any other request, then sent on its way."""
     from console.access.api import issuer_for
-    from console.access.launcher import identity_of
+    from console.access.launcher import console_session_hash, identity_of
     from console.core.request_context import client_ip
 
     app = Application.objects.filter(pk=app_id).defer("logo").first()
@@ -655,6 +662,7 @@ def launch(request: HttpRequest, app_id: int) -> HttpResponse:
     outcome = decisions.decide(
         application=app, source=AccessLogEntry.Source.LAUNCHER, issuer=issuer_for(request), user=request.user,
         ip=client_ip(request), identity_provider=idp, auth_methods=amr,
+        console_session_hash=console_session_hash(request),
     )
     if outcome.decision.outcome in (engine.Outcome.ALLOW, engine.Outcome.BYPASS) and app.launch_url:
         return redirect(app.launch_url)

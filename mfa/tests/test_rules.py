@@ -66,7 +66,8 @@ def test_the_organization_setting_reaches_access_decisions(super_admin, employee
     def outcome():
         policies.clear_local_cache()
         app.refresh_from_db()
-        return decisions.decide(application=app, source="api", issuer="http://t", user=employee).decision
+        return decisions.decide(application=app, source="launcher", issuer="http://t", user=employee,
+                                console_session_hash="a" * 64).decision
 
     assert outcome().outcome == engine.Outcome.ALLOW
     services.org_settings_update(actor=super_admin, required_for_all=True, allowed_methods=["security_key"],
@@ -74,7 +75,9 @@ def test_the_organization_setting_reaches_access_decisions(super_admin, employee
     challenged = outcome()
     assert challenged.outcome == engine.Outcome.CHALLENGE
     assert challenged.challenge[0].methods == ("security_key",) and challenged.challenge[0].max_age_seconds == 3600
-    Verification.objects.create(user=employee, method="security_key")
+    Verification.objects.create(user=employee, method="security_key", session_hash="b" * 64)
+    assert outcome().outcome == engine.Outcome.CHALLENGE  # verified in another browser: not here
+    Verification.objects.create(user=employee, method="security_key", session_hash="a" * 64)
     assert outcome().outcome == engine.Outcome.ALLOW
     # The application opts out; the policy then opts back in with an authenticator app.
     access_services.application_update(actor=super_admin, application=app, name="Wiki", type="self_hosted",

@@ -12,6 +12,7 @@ import pytest
 from console.access import decisions, engine
 from console.access import services as access_services
 from console.audit.models import AuditEvent
+from mfa.binding import session_hash
 from mfa.models import BackupCode, TotpAuthenticator, Verification
 
 pytestmark = pytest.mark.django_db
@@ -132,8 +133,9 @@ def test_a_verification_satisfies_an_access_step_up(client_for, employee, super_
     client = client_for(employee)
     refused = client.get(f"/access/applications/{app.pk}/launch/")
     assert 'data-testid="step-up"' in refused.content.decode()
-    enroll_totp(client)  # enrolling verifies too
-    assert decisions.decide(application=app, source="api", issuer="http://t", user=employee).outcome == "allow"
+    enroll_totp(client)  # enrolling verifies too (in this browser: see test_session_binding.py)
+    assert decisions.decide(application=app, source="launcher", issuer="http://t", user=employee,
+                            console_session_hash=session_hash(client.session)).outcome == "allow"
     assert client.get(f"/access/applications/{app.pk}/launch/")["Location"] == "https://payroll.corp.example/"
 
 

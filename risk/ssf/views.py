@@ -20,6 +20,7 @@ from console.core.errors import ConsoleError
 from console.core.forms import add_service_error
 from console.core.listing import build_listing
 from console.core.permissions import roles_required
+from mfa.console import sensitive_action
 from risk.ssf import events, keys, selectors, services
 from risk.ssf.forms import StatusForm, StreamForm, SubjectForm
 from risk.ssf.models import Delivery, SigningKey, Stream, StreamSubject
@@ -314,6 +315,7 @@ def key_list(request: HttpRequest) -> HttpResponse:
 
 
 @roles_required(ADMINS)
+@sensitive_action("rotate the signing key")
 @require_POST
 def key_rotate(request: HttpRequest) -> HttpResponse:
     key = keys.key_rotate(actor=request.user)

@@ -53,3 +53,12 @@ class Command(BaseCommand):
         self.stdout.write(f"Demo logins (password: {result.password}):")
         for email, role in result.logins:
             self.stdout.write(f"  {role:<15} {email}")
+        from mfa.demo import demo_secret, seed_mfa_demo
+
+        with_mfa = seed_mfa_demo([email for email, _ in result.logins])
+        if with_mfa:
+            self.stdout.write(
+                f"The console asks {', '.join(e.split('@')[0] for e in with_mfa)} for MFA: their demo authenticator "
+                f"app key is {demo_secret()} (add it to any authenticator app), or print the current code with"
+            )
+            self.stdout.write(f"  .venv/bin/python manage.py demo_totp {with_mfa[0]}")

@@ -17,6 +17,7 @@ from accounts.onboarding.tests.conftest import callback_path, provider_answer
 from console.access import decisions, engine, facts
 from console.access import services as access_services
 from console.audit.models import AuditEvent
+from mfa.binding import session_hash
 from mfa.models import BackupCode, TotpAuthenticator
 
 pytestmark = pytest.mark.django_db
@@ -56,24 +57,31 @@ def test_an_access_policy_asks_for_identity_verification_and_the_step_up_satisfi
     record = VerificationRecord.objects.get(user=employee)
     assert (record.purpose, record.outcome) == ("step_up", "verified")
     assert AuditEvent.objects.filter(action="identity.verified", actor_email=employee.email).exists()
-    assert decisions.decide(application=app, source="api", issuer="http://t", user=employee).outcome == "allow"
+    assert record.session_hash == session_hash(client.session)
+    assert decisions.decide(application=app, source="launcher", issuer="http://t", user=employee,
+                            console_session_hash=record.session_hash).outcome == "allow"
     person = client_for(super_admin).get(f"/accounts/users/{employee.pk}/").content.decode()
     assert f'data-testid="user-identity-verified">{timezone.localtime(record.at):%Y-%m-%d %H:%M}' in person
 
 
 def test_an_old_verification_no_longer_satisfies_a_policy_with_a_time_limit(employee, super_admin):
     app = _payroll(super_admin, employee, days=30)
+    here = facts.SessionScope("a" * 64)
     VerificationRecord.objects.create(user=employee, provider_name="VerifyMe", purpose="step_up",
-                                      outcome="verified", at=timezone.now() - timedelta(days=40))
-    assert identity_facts(employee)["identity_verified_at"] is not None
-    outcome = decisions.decide(application=app, source="api", issuer="http://t", user=employee)
+                                      outcome="verified", at=timezone.now() - timedelta(days=40),
+                                      session_hash=here.console_session_hash)
+    assert identity_facts(employee, here)["identity_verified_at"] is not None
+    outcome = decisions.decide(application=app, source="launcher", issuer="http://t", user=employee,
+                               console_session_hash=here.console_session_hash)
     assert outcome.decision.outcome == engine.Outcome.CHALLENGE
     assert [c.kind for c in outcome.decision.challenge] == ["identity_verification"]
     VerificationRecord.objects.create(user=employee, provider_name="VerifyMe", purpose="step_up",
                                       outcome="failed", failed_check="assurance_level")
-    assert facts.user_context(employee).identity_verified_at < timezone.now() - timedelta(days=39)
-    VerificationRecord.objects.create(user=employee, provider_name="VerifyMe", purpose="step_up", outcome="verified")
-    assert decisions.decide(application=app, source="api", issuer="http://t", user=employee).outcome == "allow"
+    assert facts.user_context(employee, session=here).identity_verified_at < timezone.now() - timedelta(days=39)
+    VerificationRecord.objects.create(user=employee, provider_name="VerifyMe", purpose="step_up", outcome="verified",
+                                      session_hash=here.console_session_hash)
+    assert decisions.decide(application=app, source="launcher", issuer="http://t", user=employee,
+                            console_session_hash=here.console_session_hash).outcome == "allow"
 
 
 def test_a_step_up_answered_for_someone_else_is_refused(client_for, employee, super_admin, idv):
@@ -160,9 +168,9 @@ def test_a_verified_hire_who_signs_in_another_way_is_still_held_at_the_portal(
 
 
 def test_the_identity_facts_provider_is_registered_for_access():
-    from console.access.facts import _providers
+    from console.access.facts import _session_providers
 
-    assert identity_facts in _providers
+    assert identity_facts in _session_providers
 
 
 def test_a_verification_provider_cannot_be_used_to_sign_in(idv, employee):
@@ -172,3 +180,46 @@ def test_a_verification_provider_cannot_be_used_to_sign_in(idv, employee):
     assert response["Location"] == "/accounts/login/"
     assert "That sign-in provider is not available." in client.get("/accounts/login/").content.decode()
     assert f"sso-{idv.slug}" not in client.get("/accounts/login/").content.decode()
+
+
+def test_an_identity_verification_in_one_browser_does_not_count_in_another(
+    employee, super_admin, idv, client, django_capture_on_commit_callbacks
+):
+    """Step-up belongs to the browser that did it, through the launcher and the decision API."""
+    import json
+
+    from console.access import policies
+
+    app = _payroll(super_admin, employee)
+    policy = app.policies.get()
+    access_services.policy_update(actor=super_admin, policy=policy, name=policy.name, action="allow",
+                                  rules={"include": policy.rules["include"]})  # nothing asked yet
+    _, secret = access_services.api_token_create(actor=super_admin, name="edge", scopes=["access:decide"])
+    a, b = Client(), Client()
+    tokens = {}
+    for name, browser in (("a", a), ("b", b)):
+        browser.force_login(employee, backend="django.contrib.auth.backends.ModelBackend")
+        assert browser.get(f"/access/applications/{app.pk}/launch/").status_code == 302
+        tokens[name] = decisions.decide(application=app, source="launcher", issuer="http://testserver", user=employee,
+                                        console_session_hash=session_hash(browser.session)).token
+    access_services.policy_update(actor=super_admin, policy=policy, name=policy.name, action="allow", rules={
+        "include": policy.rules["include"], "require": [{"type": "identity_verified", "max_age_days": 1}],
+    })
+    policies.clear_local_cache()
+    launch = f"/access/applications/{app.pk}/launch/"
+    assert a.get(launch).status_code == 200 and b.get(launch).status_code == 200
+    start = a.post("/onboarding/verify/", {"next": launch})
+    with django_capture_on_commit_callbacks(execute=True):
+        a.get(callback_path(provider_answer(start["Location"], employee.email)))
+    assert a.get(launch)["Location"] == "https://payroll.corp.example/"
+    refused = b.get(launch)
+    assert refused.status_code == 200 and 'data-testid="step-up-identity"' in refused.content.decode()
+
+    def decide(body: dict) -> dict:
+        return client.post("/api/v1/access/decide", data=json.dumps({"application": app.aud} | body),
+                           content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {secret}").json()
+
+    assert decide({"token": tokens["a"]})["decision"] == "allow"
+    challenged = decide({"token": tokens["b"]})
+    assert challenged["decision"] == "challenge" and challenged["challenge"][0]["type"] == "identity_verification"
+    assert decide({"user": {"email": employee.email}})["decision"] == "challenge"

@@ -34,6 +34,7 @@ from accounts.onboarding.tests.conftest import (
     provider_answer,
     query,
 )
+from conftest import mark_mfa_verified
 from console.audit.models import AuditEvent
 from console.testing.oidc import run_oidc_provider
 
@@ -144,6 +145,7 @@ def test_a_person_who_fails_verification_is_told_what_to_do_and_hr_sees_which_cl
 
 def client_for_hr(client, hr_user):
     client.force_login(hr_user, backend="django.contrib.auth.backends.ModelBackend")
+    mark_mfa_verified(client, hr_user)
     return client
 
 

@@ -1,6 +1,7 @@
 import pytest
 from django.db import DatabaseError, connection, transaction
 
+from conftest import mark_mfa_verified
 from console.audit.models import AuditEvent
 from console.audit.services import audit_record
 
@@ -34,6 +35,7 @@ def test_the_database_refuses_to_delete_an_audit_row(event):
 
 def test_an_audit_row_records_who_what_where(client, super_admin):
     client.force_login(super_admin, backend="django.contrib.auth.backends.ModelBackend")
+    mark_mfa_verified(client, super_admin)
     client.post(
         "/accounts/groups/new/", {"name": "Blue Team", "description": "Defenders"},
         REMOTE_ADDR="203.0.113.9", HTTP_USER_AGENT="pytest-agent",

@@ -14,6 +14,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from accounts.models import IdentityProvider
 from accounts.roles import Role
 from accounts.tests.factories import GroupFactory, UserFactory
+from conftest import mark_mfa_verified
 from console.audit.services import audit_record
 from console.core.models import WorkerCheck
 from console.core.permissions import API, PUBLIC
@@ -149,6 +150,7 @@ def test_anonymous_visitors_are_sent_to_sign_in(client, sample_kwargs):
 def test_each_role_gets_exactly_what_its_views_allow(client, sample_kwargs, make_user, role):
     user = make_user(role, email=f"walker-{role}@corp.example")
     client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+    mark_mfa_verified(client, user)  # console MFA passed: the walk is about roles
     checked = 0
     for name, url, access in all_urls(sample_kwargs):
         if access in (PUBLIC, API) or name == "accounts:logout":

@@ -5,6 +5,7 @@ import time
 
 import pytest
 
+from conftest import mark_mfa_verified
 from console.core.models import Heartbeat, WorkerCheck
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -27,6 +28,7 @@ def test_a_task_queued_by_the_web_process_is_run_by_a_separate_worker(
 
     assert app.conf.broker_url.startswith("redis://")
     client.force_login(super_admin, backend="django.contrib.auth.backends.ModelBackend")
+    mark_mfa_verified(client, super_admin)
     page = client.post("/system/health/worker-check/", HTTP_HX_REQUEST="true")
     assert b"waiting for a worker" in page.content
     check = WorkerCheck.objects.get()
