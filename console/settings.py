@@ -265,6 +265,10 @@ ACCESS_TOKEN_ISSUER = env.str("ACCESS_TOKEN_ISSUER", default="")
 ACCESS_HOT_CACHE = env.bool("ACCESS_HOT_CACHE", default=True)
 # Decisions outside the API re-read the shared Access version at most this often (seconds).
 ACCESS_CACHE_SECONDS = env.float("ACCESS_CACHE_SECONDS", default=1.0)
+# Each of those process caches keeps at most this many entries (least recently used dropped).
+ACCESS_CACHE_MAX_ENTRIES = env.int("ACCESS_CACHE_MAX_ENTRIES", default=20000)
+if ACCESS_CACHE_MAX_ENTRIES < 1:
+    raise ImproperlyConfigured("ACCESS_CACHE_MAX_ENTRIES must be at least 1")
 # The Access authentication log is written in batches by each process (see docs/access.md).
 ACCESS_LOG_BUFFERED = env.bool("ACCESS_LOG_BUFFERED", default=True)
 ACCESS_LOG_FLUSH_SECONDS = env.float("ACCESS_LOG_FLUSH_SECONDS", default=1.0)
