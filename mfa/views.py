@@ -221,7 +221,9 @@ def admin_list(request: HttpRequest) -> HttpResponse:
         people = people.filter(Q(email__icontains=query) | Q(full_name__icontains=query))
     from django.core.paginator import Paginator
 
-    page = Paginator(people, 25).get_page(request.GET.get("page"))
+    from console.core.listing import paginate
+
+    page = paginate(Paginator(people, 25), request.GET.get("page"))
     rows = [(person, selectors.authenticators_of(person)) for person in page.object_list]
     return render(request, "mfa/admin_list.html", {
         "rows": rows, "page": page, "query": query, "labels": METHOD_LABELS,

@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from console.core import ratelimit
 from console.core.errors import ValidationFailed
+from console.core.listing import MAX_PAGE
 from console.core.permissions import api_view
 from console.core.request_context import client_ip
 from risk import services
@@ -177,7 +178,8 @@ def scores(request: HttpRequest) -> HttpResponse:
         page = max(int(request.GET.get("page", "1")), 1)
     except ValueError:
         return _error(400, "page must be a whole number from 1.", "page")
-    rows = list(queryset[(page - 1) * PAGE_SIZE: page * PAGE_SIZE + 1])
+    # Past MAX_PAGE there is nothing to read, and the offset would overflow the database's.
+    rows = list(queryset[(page - 1) * PAGE_SIZE: page * PAGE_SIZE + 1]) if page <= MAX_PAGE else []
     more = len(rows) > PAGE_SIZE
     body = {"users": [_person(r) for r in rows[:PAGE_SIZE]], "page": page, "next": None}
     if more:

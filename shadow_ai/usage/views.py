@@ -20,7 +20,7 @@ from django_htmx.http import HttpResponseStopPolling
 
 from accounts.roles import ADMINS, CONSOLE_READERS
 from console.core.errors import ConsoleError
-from console.core.listing import PAGE_SIZES, Listing
+from console.core.listing import PAGE_SIZES, Listing, page_number
 from console.core.permissions import roles_required
 from console.core.redirects import safe_next
 from shadow_ai.models import Application, Status
@@ -126,10 +126,7 @@ def runner_listing(request: HttpRequest, form: Any, *, sorts: dict[str, str], de
         size = per_page
     if size not in PAGE_SIZES:
         size = per_page
-    try:
-        number = max(1, int(request.GET.get("page", 1)))
-    except ValueError:
-        number = 1
+    number = page_number(request.GET.get("page"))
     rows, total = fetch(sort, (number - 1) * size, size)
     paginator = Paginator(range(total), size)
     if number > paginator.num_pages:
