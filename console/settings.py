@@ -297,6 +297,10 @@ RISK_INGEST_MAX_REPORTED_REJECTS = env.int("RISK_INGEST_MAX_REPORTED_REJECTS", d
 RISK_GEOIP_CITY_DATABASE = env.str("RISK_GEOIP_CITY_DATABASE", default="")
 RISK_RESCORE_CHUNK = env.int("RISK_RESCORE_CHUNK", default=10000)
 RISK_RESCORE_MINUTES = env.int("RISK_RESCORE_MINUTES", default=15)
+# A rescore's worker renews its lease after every chunk; a lease this old means the worker died.
+RISK_RESCORE_LEASE_SECONDS = env.int("RISK_RESCORE_LEASE_SECONDS", default=300)
+if RISK_RESCORE_LEASE_SECONDS < 30:
+    raise ImproperlyConfigured("RISK_RESCORE_LEASE_SECONDS must be at least 30")
 # Raw telemetry is deleted after this many days (risk events and scores stay); batch records
 # (counts and rejected rows) after RISK_BATCH_RETENTION_DAYS.
 RISK_TELEMETRY_RETENTION_DAYS = env.int("RISK_TELEMETRY_RETENTION_DAYS", default=180)
