@@ -89,9 +89,13 @@ def test_ten_thousand_random_api_tokens_leave_the_caches_empty_and_memory_flat()
     finally:
         tracemalloc.stop()
     send(8000)
-    grown = sum(stat.size_diff for stat in after.compare_to(before, "filename"))
-    # Keeping each miss cost well over a hundred bytes a token; a flat line stays far below.
-    assert grown < 32 * 1024, f"memory grew by {grown} bytes over 1,000 bad tokens"
+    # What the console's own code keeps (the tokens' prefixes, cache slots); the database driver's
+    # and Django's own buffers come and go with the machine's load and are not what is measured.
+    ours = [tracemalloc.Filter(True, "*/console/access/*"), tracemalloc.Filter(True, "*/console/core/*")]
+    grown = sum(stat.size_diff for stat in after.filter_traces(ours).compare_to(before.filter_traces(ours),
+                                                                               "filename"))
+    # Keeping each miss cost over a hundred bytes a token; a flat line stays far below.
+    assert grown < 16 * 1024, f"memory grew by {grown} bytes over 1,000 bad tokens"
     assert len(hotcache.table("api_tokens")) == 0
     assert _entries() == 0
 
