@@ -300,6 +300,10 @@ ACCESS_TOKEN_ISSUER = env.str("ACCESS_TOKEN_ISSUER", default="")
 ACCESS_HOT_CACHE = env.bool("ACCESS_HOT_CACHE", default=True)
 # Decisions outside the API re-read the shared Access version at most this often (seconds).
 ACCESS_CACHE_SECONDS = env.float("ACCESS_CACHE_SECONDS", default=1.0)
+# Each of those process caches keeps at most this many entries (least recently used dropped).
+ACCESS_CACHE_MAX_ENTRIES = env.int("ACCESS_CACHE_MAX_ENTRIES", default=20000)
+if ACCESS_CACHE_MAX_ENTRIES < 1:
+    raise ImproperlyConfigured("ACCESS_CACHE_MAX_ENTRIES must be at least 1")
 # The Access authentication log is written in batches by each process (see docs/access.md).
 ACCESS_LOG_BUFFERED = env.bool("ACCESS_LOG_BUFFERED", default=True)
 ACCESS_LOG_FLUSH_SECONDS = env.float("ACCESS_LOG_FLUSH_SECONDS", default=1.0)
@@ -331,6 +335,10 @@ RISK_INGEST_MAX_REPORTED_REJECTS = env.int("RISK_INGEST_MAX_REPORTED_REJECTS", d
 RISK_GEOIP_CITY_DATABASE = env.str("RISK_GEOIP_CITY_DATABASE", default="")
 RISK_RESCORE_CHUNK = env.int("RISK_RESCORE_CHUNK", default=10000)
 RISK_RESCORE_MINUTES = env.int("RISK_RESCORE_MINUTES", default=15)
+# A rescore's worker renews its lease after every chunk; a lease this old means the worker died.
+RISK_RESCORE_LEASE_SECONDS = env.int("RISK_RESCORE_LEASE_SECONDS", default=300)
+if RISK_RESCORE_LEASE_SECONDS < 30:
+    raise ImproperlyConfigured("RISK_RESCORE_LEASE_SECONDS must be at least 30")
 # Raw telemetry is deleted after this many days (risk events and scores stay); batch records
 # (counts and rejected rows) after RISK_BATCH_RETENTION_DAYS.
 RISK_TELEMETRY_RETENTION_DAYS = env.int("RISK_TELEMETRY_RETENTION_DAYS", default=180)

@@ -10,7 +10,6 @@ from django.contrib import messages
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from accounts.models import User
@@ -18,6 +17,7 @@ from accounts.roles import ADMINS, CONSOLE_READERS, EVERYONE, Role
 from accounts.selectors import get_user_for
 from console.core.errors import ConsoleError
 from console.core.permissions import roles_required
+from console.core.redirects import safe_next
 from mfa import selectors, services
 from mfa.console import sensitive_action
 from mfa.models import Method, TotpAuthenticator, WebAuthnAuthenticator
@@ -26,11 +26,7 @@ METHOD_LABELS = dict(Method.choices)
 
 
 def _next_url(request: HttpRequest, default: str = "mfa:devices") -> str:
-    target = request.POST.get("next") or request.GET.get("next") or ""
-    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
-                                                   require_https=request.is_secure()):
-        return target
-    return redirect(default).url
+    return safe_next(request, request.POST.get("next") or request.GET.get("next"), default)
 
 
 def _json_body(request: HttpRequest) -> dict:
@@ -168,10 +164,7 @@ def webauthn_verify_complete(request: HttpRequest) -> JsonResponse:
     except ConsoleError as exc:
         return JsonResponse({"error": exc.message}, status=400)
     messages.success(request, f"Verified with {device.name}.")
-    target = body.get("next") or ""
-    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
-        target = redirect("mfa:devices").url
-    return JsonResponse({"ok": True, "next": target})
+    return JsonResponse({"ok": True, "next": safe_next(request, body.get("next"), "mfa:devices")})
 
 
 @roles_required(EVERYONE)
@@ -229,7 +222,9 @@ def admin_list(request: HttpRequest) -> HttpResponse:
         people = people.filter(Q(email__icontains=query) | Q(full_name__icontains=query))
     from django.core.paginator import Paginator
 
-    page = Paginator(people, 25).get_page(request.GET.get("page"))
+    from console.core.listing import paginate
+
+    page = paginate(Paginator(people, 25), request.GET.get("page"))
     rows = [(person, selectors.authenticators_of(person)) for person in page.object_list]
     return render(request, "mfa/admin_list.html", {
         "rows": rows, "page": page, "query": query, "labels": METHOD_LABELS,
@@ -250,10 +245,8 @@ def admin_revoke(request: HttpRequest, user_id: int) -> HttpResponse:
         messages.error(request, exc.message)
     else:
         messages.success(request, f"{count} authenticator(s) of {person.email} removed.")
-    back = request.POST.get("back") or request.META.get("HTTP_REFERER", "")
-    if back and url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
-        return redirect(back)
-    return redirect("mfa:admin-list")
+    return redirect(safe_next(request, request.POST.get("back") or request.META.get("HTTP_REFERER"),
+                              "mfa:admin-list"))
 
 
 @roles_required(CONSOLE_READERS)

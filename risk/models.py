@@ -360,6 +360,11 @@ class RescoreRun(models.Model):
     users_scored = models.PositiveIntegerField(default=0)
     users_changed = models.PositiveIntegerField(default=0)
     message = models.CharField(max_length=300, blank=True)
+    # The worker running it holds a lease that it renews with every chunk it finishes. Nobody
+    # else runs, requeues or finishes a run whose lease is live; a worker that finds its lease
+    # taken over stops without touching the run.
+    lease_owner = models.CharField(max_length=32, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

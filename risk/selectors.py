@@ -26,13 +26,13 @@ _ALL = object()
 def risk_facts(user: User) -> dict[str, Any]:
     """Access facts provider: the person's risk level. The levels of everyone scored are read in
     one query per cache version, so decisions do not query per person."""
-    levels = hotcache.table("risk_levels")
-    if _ALL not in levels:
-        loaded = dict(UserRisk.objects.exclude(level=Level.UNSCORED).values_list("user_id", "level"))
-        if not hotcache.config().enabled:
-            return {"risk_level": Level(loaded.get(user.pk, 0)).key}
-        levels.update(loaded)
-        levels[_ALL] = True
+    table = hotcache.table("risk_levels")
+    levels = table.get(_ALL)
+    if levels is None:
+        # One entry holding every level: the table is bounded, and a person dropped from it must
+        # never read as unscored.
+        levels = dict(UserRisk.objects.exclude(level=Level.UNSCORED).values_list("user_id", "level"))
+        table[_ALL] = levels
     return {"risk_level": Level(levels.get(user.pk, 0)).key}
 
 

@@ -6,14 +6,15 @@ from __future__ import annotations
 import gc
 import logging
 import secrets
+import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import DataError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.models import User
@@ -479,18 +480,50 @@ def rescore_start(*, actor: User) -> RescoreRun:
         return _start_rescore(requested_by=actor.email, cause=RiskLevelChange.Cause.RESCORE)
 
 
-def rescore_run(run_id: int, *, chunk_size: int | None = None) -> RescoreRun | None:
-    """A full rescore, chunk by chunk (each chunk one statement and one short transaction).
-    Running it again finds nothing left to change."""
+class LeaseLost(Exception):
+    """The run's lease was taken over (its worker was thought dead): this worker must stop."""
+
+
+def _lease_until() -> datetime:
+    return timezone.now() + timedelta(seconds=settings.RISK_RESCORE_LEASE_SECONDS)
+
+
+def _claim_rescore(run_id: int, *, chunk_size: int) -> tuple[RescoreRun | None, str, list[tuple[int, int]]]:
+    """Take the run's lease: ``(run, lease, chunk bounds)``, or an empty lease when this worker
+    must not run it (finished, or another worker holds a live lease)."""
     with transaction.atomic():
         run = RescoreRun.objects.select_for_update(skip_locked=True).filter(pk=run_id).first()
         if run is None or run.status in (RescoreRun.Status.DONE, RescoreRun.Status.FAILED):
-            return run
-        bounds = scoring.chunk_bounds(chunk_size or settings.RISK_RESCORE_CHUNK)
-        run.status, run.started_at = RescoreRun.Status.RUNNING, run.started_at or timezone.now()
+            return run, "", []
+        now = timezone.now()
+        if run.status == RescoreRun.Status.RUNNING and run.lease_expires_at and run.lease_expires_at > now:
+            return run, "", []  # a live worker has it: a second delivery of the task does nothing
+        # Queued, or its worker's lease ran out: start over (chunks are idempotent).
+        bounds = scoring.chunk_bounds(chunk_size)
+        run.status, run.started_at = RescoreRun.Status.RUNNING, run.started_at or now
         run.chunks_total, run.chunks_done, run.users_scored, run.users_changed = len(bounds), 0, 0, 0
+        run.lease_owner, run.lease_expires_at = uuid.uuid4().hex, _lease_until()
         run.save(update_fields=["status", "started_at", "chunks_total", "chunks_done", "users_scored",
-                                "users_changed"])
+                                "users_changed", "lease_owner", "lease_expires_at"])
+    return run, run.lease_owner, bounds
+
+
+def _mine(run: RescoreRun, lease: str):
+    return RescoreRun.objects.filter(pk=run.pk, lease_owner=lease, status=RescoreRun.Status.RUNNING)
+
+
+def rescore_run(run_id: int, *, chunk_size: int | None = None) -> RescoreRun | None:
+    """A full rescore, chunk by chunk (each chunk one statement and one short transaction).
+    Running it again finds nothing left to change.
+
+    The worker holds a lease on the run (``RISK_RESCORE_LEASE_SECONDS``) and renews it with
+    each chunk's progress, in the chunk's transaction. Another delivery of the task finds the
+    live lease and does nothing; ``requeue_stalled`` only requeues runs whose lease ran out. A
+    worker that finds its lease gone (taken over after it looked dead) rolls back its chunk and
+    stops, leaving the run's status and progress to the worker that has it now."""
+    run, lease, bounds = _claim_rescore(run_id, chunk_size=chunk_size or settings.RISK_RESCORE_CHUNK)
+    if not lease:
+        return run
     cause = run.message if run.message in RiskLevelChange.Cause.values else RiskLevelChange.Cause.RESCORE
     lookback = risk_settings().lookback_days
     try:
@@ -501,14 +534,20 @@ def rescore_run(run_id: int, *, chunk_size: int | None = None) -> RescoreRun | N
                 changes = scoring.record_changes(scope, lookback_days=lookback, cause=cause,
                                                  actor_email=run.requested_by_email)
                 _after_changes(changes, cause=cause, actor_email=run.requested_by_email)
-                RescoreRun.objects.filter(pk=run.pk).update(
+                renewed = _mine(run, lease).update(
                     chunks_done=F("chunks_done") + 1, users_scored=F("users_scored") + scored,
-                    users_changed=F("users_changed") + len(changes))
+                    users_changed=F("users_changed") + len(changes), lease_expires_at=_lease_until())
+                if not renewed:
+                    raise LeaseLost
+    except LeaseLost:
+        log.warning("rescore %s: lease taken over by another worker; this one stops", run.pk)
+        run.refresh_from_db()
+        return run
     except Exception as exc:
-        RescoreRun.objects.filter(pk=run.pk).update(status=RescoreRun.Status.FAILED, finished_at=timezone.now(),
-                                                    message=f"Failed: {exc}"[:300])
+        _mine(run, lease).update(status=RescoreRun.Status.FAILED, finished_at=timezone.now(),
+                                 message=f"Failed: {exc}"[:300], lease_expires_at=None)
         raise
-    RescoreRun.objects.filter(pk=run.pk).update(status=RescoreRun.Status.DONE, finished_at=timezone.now())
+    _mine(run, lease).update(status=RescoreRun.Status.DONE, finished_at=timezone.now(), lease_expires_at=None)
     run.refresh_from_db()
     return run
 
@@ -707,7 +746,8 @@ def prune_telemetry(*, batch_size: int = 10000) -> dict[str, int]:
 
 
 def requeue_stalled(older_than: timedelta = timedelta(minutes=15)) -> int:
-    """Batches and rescores left queued or half-done by a worker that died."""
+    """Batches left queued or half-done by a worker that died for ``older_than``, rescores never
+    picked up for as long, and rescores whose worker's lease has run out."""
     from risk.tasks import process_batch, rescore
 
     cutoff = timezone.now() - older_than
@@ -719,10 +759,19 @@ def requeue_stalled(older_than: timedelta = timedelta(minutes=15)) -> int:
         IngestBatch.objects.filter(pk=batch_id).update(status=IngestBatch.Status.QUEUED)
         process_batch.delay(str(batch_id))
         count += 1
-    for run_id in RescoreRun.objects.filter(
-        status__in=[RescoreRun.Status.QUEUED, RescoreRun.Status.RUNNING], created_at__lt=cutoff,
-    ).values_list("pk", flat=True):
-        RescoreRun.objects.filter(pk=run_id).update(status=RescoreRun.Status.QUEUED)
-        rescore.delay(run_id)
-        count += 1
+    # Rescores: one never picked up, or one whose worker stopped renewing its lease. A running
+    # rescore with a live lease is left alone however long it runs; taking the lease away here
+    # makes its worker (should it be alive after all) stop at its next chunk.
+    # A queued run's lease_expires_at is when it was last requeued plus ``older_than``: it is not
+    # sent again before then.
+    now = timezone.now()
+    unclaimed = Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now)
+    stalled = (Q(status=RescoreRun.Status.QUEUED, created_at__lt=cutoff) & unclaimed
+               | Q(status=RescoreRun.Status.RUNNING, lease_expires_at__lt=now)
+               | Q(status=RescoreRun.Status.RUNNING, lease_expires_at__isnull=True, created_at__lt=cutoff))
+    for run_id in RescoreRun.objects.filter(stalled).values_list("pk", flat=True):
+        if RescoreRun.objects.filter(stalled, pk=run_id).update(status=RescoreRun.Status.QUEUED, lease_owner="",
+                                                                lease_expires_at=now + older_than):
+            rescore.delay(run_id)
+            count += 1
     return count

@@ -20,6 +20,7 @@ from console.core.errors import ConsoleError
 from console.core.forms import add_service_error
 from console.core.listing import build_listing
 from console.core.permissions import public, roles_required
+from console.core.redirects import safe_next
 from shadow_ai import scoring, selectors, services
 from shadow_ai.casb import selectors as casb_selectors
 from shadow_ai.forms import (
@@ -111,9 +112,7 @@ def library(request: HttpRequest) -> HttpResponse:
 @require_POST
 def bulk_status(request: HttpRequest) -> HttpResponse:
     form = BulkStatusForm(request.POST)
-    back = request.POST.get("next") or ""
-    if not back.startswith("/shadow-ai/library/"):
-        back = "/shadow-ai/library/"
+    back = safe_next(request, request.POST.get("next"), "shadow_ai:library", within="/shadow-ai/library/")
     if not form.is_valid():
         errors = "; ".join(f"{form.fields[f].label or f}: {' '.join(e)}" for f, e in form.errors.items())
         messages.error(request, f"Nothing changed. {errors}")
@@ -381,8 +380,7 @@ def policy_toggle(request: HttpRequest, gateway_policy_id: int) -> HttpResponse:
     enabled = request.POST.get("enabled") == "true"
     if gateway_services.gateway_policy_set_enabled(actor=request.user, policy=policy, enabled=enabled):
         messages.success(request, f"{policy.name} is {'enabled' if enabled else 'disabled'}.")
-    return redirect(request.POST.get("next") if request.POST.get("next", "").startswith("/shadow-ai/")
-                    else "shadow_ai:policy-list")
+    return redirect(safe_next(request, request.POST.get("next"), "shadow_ai:policy-list", within="/shadow-ai/"))
 
 
 @roles_required(ADMINS)

@@ -4,7 +4,6 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
@@ -19,6 +18,7 @@ from console.core.errors import ConsoleError, ValidationFailed
 from console.core.forms import add_service_error
 from console.core.listing import build_listing
 from console.core.permissions import public, roles_required
+from console.core.redirects import safe_next
 
 Purpose = VerificationRecord.Purpose
 
@@ -50,10 +50,7 @@ def _link_base(request: HttpRequest) -> str:
 
 
 def _safe_next(request: HttpRequest, value: str) -> str:
-    if value and url_has_allowed_host_and_scheme(value, allowed_hosts={request.get_host()},
-                                                 require_https=request.is_secure()):
-        return value
-    return reverse("core:home")
+    return safe_next(request, value, "core:home")
 
 
 # --- HR ---------------------------------------------------------------------------------------

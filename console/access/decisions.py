@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import ipaddress
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import SimpleNamespace
@@ -115,12 +115,20 @@ def service_token_hash(secret: str) -> str:
 # --- Cached lookups (valid for the current Access version) --------------------------------------
 
 
-def _cached(table: str, key: Any, load):
+_MISS = object()
+
+
+def _cached(table: str, key: Any, load: Callable[[], Any]) -> Any:
+    """``load()`` once per Access version for ``key``. Only what was found is kept: the keys come
+    from requests (token prefixes, client ids, host names, e-mail addresses), and keeping every
+    miss would let anyone grow the process with made-up keys. The tables are bounded too."""
     found = hotcache.table(table)
-    if key in found:
-        return found[key]
+    value = found.get(key, _MISS)
+    if value is not _MISS:
+        return value
     value = load()
-    found[key] = value
+    if value is not None:
+        found[key] = value
     return value
 
 

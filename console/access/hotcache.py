@@ -44,6 +44,8 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.utils import timezone
 
+from console.core.lru import LRUCache
+
 log = logging.getLogger(__name__)
 
 VERSION_KEY = "access:version"  # the file cache's key (with Redis: a field of STATE_KEY)
@@ -64,6 +66,7 @@ class _Config:
         self.ttl = settings.ACCESS_CACHE_SECONDS
         self.buffered = settings.ACCESS_LOG_BUFFERED
         self.session_write_seconds = settings.ACCESS_SESSION_WRITE_SECONDS
+        self.max_entries = settings.ACCESS_CACHE_MAX_ENTRIES
         self.issuer = settings.ACCESS_TOKEN_ISSUER
         self.loaded = True
         return self
@@ -81,6 +84,7 @@ def _settings_changed(setting: str, **kwargs: Any) -> None:
     if setting.startswith("ACCESS_") or setting == "CACHES":
         _config.loaded = False
         shared.reset()
+        clear()  # tables are sized by ACCESS_CACHE_MAX_ENTRIES
 
 
 def redis_client(url: str):
@@ -183,7 +187,7 @@ class _Shared:
 shared = _Shared()
 
 _lock = threading.Lock()
-_tables: dict[str, dict[Any, Any]] = {}
+_tables: dict[str, LRUCache[Any, Any]] = {}  # named by code, never by request input
 _state: dict[str, Any] = {"version": None, "synced_at": 0.0}
 
 
@@ -259,13 +263,21 @@ def ensure_fresh() -> None:
         _read(())
 
 
-def table(name: str) -> dict[Any, Any]:
-    if not config().enabled:
+def table(name: str) -> LRUCache[Any, Any] | dict[Any, Any]:
+    """The process cache ``name``: at most ``ACCESS_CACHE_MAX_ENTRIES`` entries, the least
+    recently used dropped first, so keys taken from requests (host names and paths, e-mail
+    addresses, token prefixes) cannot grow the process without bound. Callers must treat any
+    entry as possibly gone (a miss reads the database) and must not keep misses for keys a
+    caller chose (``console.access.decisions._cached``)."""
+    settings_now = config()
+    if not settings_now.enabled:
         return {}  # nothing kept: every decision reads the database (the test suite's default)
     found = _tables.get(name)
     if found is None:
         with _lock:
-            found = _tables.setdefault(name, {})
+            found = _tables.get(name)
+            if found is None:
+                found = _tables[name] = LRUCache(settings_now.max_entries)
     return found
 
 

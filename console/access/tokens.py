@@ -19,11 +19,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from django.db import transaction
 
 from console.access.models import SigningKey
+from console.core.lru import LRUCache
 
 ALGORITHM = "ES256"
 _lock = threading.Lock()
-_private: dict[str, Any] = {}
-_public: dict[str, Any] = {}
+_private: LRUCache[str, Any] = LRUCache(64)  # signing keys by kid: only stored keys, bounded anyway
+_public: LRUCache[str, Any] = LRUCache(64)
 
 
 def _b64(value: int) -> str:

@@ -43,6 +43,7 @@ from console.core.errors import ConsoleError
 from console.core.forms import add_service_error
 from console.core.listing import build_listing
 from console.core.permissions import roles_required
+from console.core.redirects import safe_next
 from mfa.console import sensitive_action
 
 # --- Filters ----------------------------------------------------------------------------------
@@ -467,7 +468,7 @@ def session_revoke(request: HttpRequest, session_id) -> HttpResponse:
     session = selectors.get_session_for(request.user, session_id)
     services.session_revoke(actor=request.user, session=session)
     messages.success(request, "The session was revoked; the next check by the proxy refuses it.")
-    return redirect(request.POST.get("next") or "access:session-list")
+    return redirect(safe_next(request, request.POST.get("next"), "access:session-list"))
 
 
 @roles_required(ADMINS)

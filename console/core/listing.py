@@ -13,6 +13,26 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 PAGE_SIZES = (25, 50, 100)
+# Far beyond any list, and small enough that (page - 1) * 100 stays a valid SQL OFFSET.
+MAX_PAGE = 1_000_000
+
+
+def page_number(value: object, num_pages: int | None = None) -> int:
+    """The page a ``?page=`` asks for, clamped, never an error: anything that is not a positive
+    whole number (missing, ``abc``, ``0``, ``-5``, ``1e3``) is the first page; a number beyond
+    the last page (or beyond ``MAX_PAGE`` when the number of pages is not known yet) is the last
+    one. Every list page reads its page through this or ``paginate``."""
+    text = str(value).strip() if value is not None else ""
+    if not text.isascii() or not text.isdigit():
+        return 1
+    number = int(text) if len(text) <= 7 else MAX_PAGE + 1  # no int() of a thousand digits
+    last = max(num_pages, 1) if num_pages is not None else MAX_PAGE
+    return min(max(number, 1), last)
+
+
+def paginate(paginator: Paginator, value: object) -> Page:
+    """The page of ``paginator`` that ``?page=value`` asks for (``page_number``)."""
+    return paginator.page(page_number(value, paginator.num_pages))
 
 
 @dataclass
@@ -69,5 +89,5 @@ def build_listing(
     if size not in PAGE_SIZES:
         size = per_page
     paginator = Paginator(queryset, size)
-    page = paginator.get_page(request.GET.get("page"))
+    page = paginate(paginator, request.GET.get("page"))
     return Listing(page=page, sort=sort, sorts=sorts, filterset=filterset, total=paginator.count)

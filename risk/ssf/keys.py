@@ -16,12 +16,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from console.audit.services import audit_record
+from console.core.lru import LRUCache
 from risk.ssf.models import SigningKey
 
 ALGORITHM = "RS256"
 SET_TYPE = "secevent+jwt"
 _lock = threading.Lock()
-_private: dict[str, Any] = {}
+_private: LRUCache[str, Any] = LRUCache(64)  # signing keys by kid: only stored keys, bounded anyway
 
 
 def _b64(value: int) -> str:

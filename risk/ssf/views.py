@@ -20,6 +20,7 @@ from console.core.errors import ConsoleError
 from console.core.forms import add_service_error
 from console.core.listing import build_listing
 from console.core.permissions import roles_required
+from console.core.redirects import safe_next
 from mfa.console import sensitive_action
 from risk.ssf import events, keys, selectors, services
 from risk.ssf.forms import StatusForm, StreamForm, SubjectForm
@@ -286,7 +287,7 @@ def delivery_retry(request: HttpRequest, delivery_id: int) -> HttpResponse:
         messages.success(request, f"Event {row.jti} is queued again.")
     else:
         messages.info(request, "Only failed or dropped events can be retried.")
-    return redirect(request.POST.get("next") or "ssf:outbox")
+    return redirect(safe_next(request, request.POST.get("next"), "ssf:outbox"))
 
 
 @roles_required(ADMINS)

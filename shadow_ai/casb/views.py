@@ -15,6 +15,7 @@ from console.core.errors import ConsoleError
 from console.core.forms import add_service_error
 from console.core.listing import build_listing
 from console.core.permissions import roles_required
+from console.core.redirects import safe_next
 from shadow_ai.casb import connectors, selectors, services
 from shadow_ai.casb.findings import SEVERITY_MEANING, Severity
 from shadow_ai.casb.forms import (
@@ -366,10 +367,8 @@ def instance_status(request: HttpRequest, instance_id: int) -> HttpResponse:
             messages.success(request, f"{instance.asset} is {'hidden' if status == 'hidden' else 'shown again'}.")
     except ConsoleError as exc:
         messages.error(request, exc.message)
-    back = request.POST.get("next", "")
-    if back.startswith(reverse("casb:finding-detail", kwargs={"finding_id": instance.finding_id})):
-        return redirect(back)
-    return redirect("casb:finding-detail", finding_id=instance.finding_id)
+    detail = reverse("casb:finding-detail", kwargs={"finding_id": instance.finding_id})
+    return redirect(safe_next(request, request.POST.get("next"), detail, within=detail))
 
 
 @roles_required(ADMINS)

@@ -7,7 +7,8 @@ stuck on ``(a+)+$``. RE2 has no lookarounds and no backreferences; what they wou
 
 Text is scanned as UTF-8 bytes: offsets and the 75 bytes of context on each side of a match are
 byte counts, as in the reference. No result carries the raw match: a match is reported redacted
-(``123-45-6789`` → ``XXX-XX-XXXX``) and so is every other match inside its context.
+(``123-45-6789`` → ``XXX-XX-XXXX``) and so is every other match inside its context, of the
+scanned profiles' entries and of every predefined entry, whichever profiles were scanned.
 
 Everything here is a frozen dataclass of plain values (validators and redaction rules are named,
 not referenced), so profiles can be pickled, cached and handed to a worker."""
@@ -96,7 +97,8 @@ class Profile:
 @dataclass(frozen=True)
 class Match:
     """One match, redacted. ``offset`` is in bytes of the UTF-8 text; ``before`` and ``after`` are
-    up to 75 bytes of context each, with any other match inside them redacted as well."""
+    up to 75 bytes of context each, with any other match inside them (of any predefined entry,
+    in the profile or not) redacted as well."""
 
     entry_key: str
     entry_name: str
@@ -578,8 +580,20 @@ def scan(text: str, profiles: Sequence[Profile], *, max_reported: int = MAX_REPO
         for entry in profile.entries:
             if entry.key not in hits_by_key:
                 hits_by_key[entry.key] = _find(entry, data)
-    spans = _merged([(h.start, h.end) for hits in hits_by_key.values() for h in hits])
-    starts = [s for s, _ in spans]
+    masking: list[tuple[list[tuple[int, int]], list[int]]] = []
+
+    def mask_spans() -> tuple[list[tuple[int, int]], list[int]]:
+        """What a context must hide: the matches of the scanned entries and of every predefined
+        entry, whatever the profiles (a card number beside an AWS key is hidden in the context of a
+        "Credentials and Secrets" match too). Found once, and only when a match is reported."""
+        if not masking:
+            found = [(h.start, h.end) for hits in hits_by_key.values() for h in hits]
+            for entry in PREDEFINED_ENTRIES:
+                if entry.key not in hits_by_key:
+                    found.extend((h.start, h.end) for h in _find(entry, data))
+            merged = _merged(found)
+            masking.append((merged, [start for start, _ in merged]))
+        return masking[0]
 
     results = []
     for profile in profiles:
@@ -593,6 +607,8 @@ def scan(text: str, profiles: Sequence[Profile], *, max_reported: int = MAX_REPO
                 else:
                     below += 1
         counted.sort(key=lambda h: (h.start, h.entry.key))
+        reported = counted[:max_reported]
+        spans, starts = mask_spans() if reported else ([], [])
         matches = tuple(
             Match(
                 entry_key=h.entry.key, entry_name=h.entry.name, confidence=h.confidence, offset=h.start,
@@ -601,7 +617,7 @@ def scan(text: str, profiles: Sequence[Profile], *, max_reported: int = MAX_REPO
                 before=_context(data, max(0, h.start - CONTEXT_BYTES), h.start, spans, starts),
                 after=_context(data, h.end, min(len(data), h.end + CONTEXT_BYTES), spans, starts),
             )
-            for h in counted[:max_reported]
+            for h in reported
         )
         results.append(ProfileResult(
             profile_id=profile.id, profile_name=profile.name, triggered=len(counted) > profile.match_count,

@@ -14,15 +14,15 @@ from django.core.paginator import Page, Paginator
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.utils.http import urlencode
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseStopPolling
 
 from accounts.roles import ADMINS, CONSOLE_READERS
 from console.core.errors import ConsoleError
-from console.core.listing import PAGE_SIZES, Listing
+from console.core.listing import PAGE_SIZES, Listing, page_number
 from console.core.permissions import roles_required
+from console.core.redirects import safe_next
 from shadow_ai.models import Application, Status
 from shadow_ai.usage import charts, dashboard, runners, selectors, services
 from shadow_ai.usage import queries as q
@@ -126,10 +126,7 @@ def runner_listing(request: HttpRequest, form: Any, *, sorts: dict[str, str], de
         size = per_page
     if size not in PAGE_SIZES:
         size = per_page
-    try:
-        number = max(1, int(request.GET.get("page", 1)))
-    except ValueError:
-        number = 1
+    number = page_number(request.GET.get("page"))
     rows, total = fetch(sort, (number - 1) * size, size)
     paginator = Paginator(range(total), size)
     if number > paginator.num_pages:
@@ -211,9 +208,7 @@ def usage_person(request: HttpRequest) -> HttpResponse:
 
 
 def _back(request: HttpRequest) -> str:
-    target = request.POST.get("next") or ""
-    return target if target.startswith("/shadow-ai/") and not target.startswith("//") else \
-        reverse("shadow_ai:dashboard")
+    return safe_next(request, request.POST.get("next"), "shadow_ai:dashboard", within="/shadow-ai/")
 
 
 @roles_required(ADMINS)

@@ -33,6 +33,28 @@ def test_the_database_refuses_to_delete_an_audit_row(event):
     assert AuditEvent.objects.filter(pk=event.pk).exists()
 
 
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="TRUNCATE is PostgreSQL's")
+@pytest.mark.parametrize("statement", [
+    "TRUNCATE audit_auditevent", "TRUNCATE TABLE audit_auditevent RESTART IDENTITY CASCADE",
+])
+def test_the_database_refuses_to_truncate_the_audit_table(event, statement):
+    with pytest.raises(DatabaseError, match="append-only: TRUNCATE refused"), transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(statement)
+    assert AuditEvent.objects.filter(pk=event.pk).exists()
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="TRUNCATE is PostgreSQL's")
+@pytest.mark.django_db(transaction=True)
+def test_truncate_is_refused_outside_a_test_transaction_too(super_admin):
+    """Committed rows, autocommit: as in production. (The test database's own flush after this
+    test still empties the table: see the root conftest.)"""
+    event = audit_record(actor=super_admin, action="test.event", object_repr="x", changes={})
+    with pytest.raises(DatabaseError, match="append-only"), connection.cursor() as cursor:
+        cursor.execute("TRUNCATE audit_auditevent")
+    assert AuditEvent.objects.filter(pk=event.pk).exists()
+
+
 def test_an_audit_row_records_who_what_where(client, super_admin):
     client.force_login(super_admin, backend="django.contrib.auth.backends.ModelBackend")
     mark_mfa_verified(client, super_admin)
