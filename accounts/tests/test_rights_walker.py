@@ -41,6 +41,7 @@ S, SEC, HR, AUD, EMP = (r.value for r in Role)
 ROLES = (S, SEC, HR, AUD, EMP)
 NEW = "new"  # the person does not exist yet (create, import, invite)
 NONE = "-"  # the action has no person as its target (group and provider settings)
+SELF = "self"  # the actor acts on their own account
 PRIMARY, VERIFICATION = IdentityProvider.Kind.PRIMARY.value, IdentityProvider.Kind.VERIFICATION.value
 
 ANY = frozenset(ROLES)
@@ -91,6 +92,17 @@ EXPECTED: dict[str, dict[str, frozenset[str]]] = {
     "idp set primary": {S: {VERIFICATION}},
     "idp delete": {S: {PRIMARY, VERIFICATION}, SEC: {PRIMARY, VERIFICATION}},
     "idp refresh discovery": {S: {PRIMARY, VERIFICATION}, SEC: {PRIMARY, VERIFICATION}},
+    # Links between a sign-in provider's subject and an account: the person links themselves
+    # (after proving it is them), nobody links someone else; admin roles are barred from sign-in
+    # providers by default, so the walker's provider refuses theirs. Only a Super Admin removes
+    # a link (the person then proves themselves again).
+    "idp link create": {HR: {SELF}, AUD: {SELF}, EMP: {SELF}},
+    "idp link delete": {S: ANY | {SELF}},
+    # Account recovery hands over an account: approving it, lifting a freeze that blocks it, or
+    # removing the authenticators it suspended follow the rank rules, and nobody decides their
+    # own. Rejecting follows the same rule as approving.
+    **{f"recovery {what}": {S: ANY, SEC: BELOW_SUPER} for what in ("approve", "reject", "freeze lift",
+                                                                     "old remove")},
 }
 
 # The cases where today's code still lets a Security Admin manage a primary provider. They are
@@ -110,6 +122,8 @@ NOT_RIGHTS = {
     "accounts.onboarding.services.case_resend": "a new invitation link for the same case",
     "accounts.onboarding.services.case_cancel": "ends a case; nobody gets a role or group",
     "mfa.services.org_settings_update": "the organization's MFA rules, nobody's authenticators",
+    "mfa.console.console_mfa_setting_update": "whether the console asks privileged roles for MFA; nobody's "
+                                               "authenticators (Super Admin only: mfa/tests/test_console_mfa.py)",
 }
 
 
@@ -259,6 +273,57 @@ def _idp_create(w: World) -> Any:
                                **_supported(services.idp_create, **extra))
 
 
+def _with_primary(w: World) -> None:
+    w.extra["primary"] = _make_idp(PRIMARY, w.provider_issuer)
+
+
+def _with_link(w: World) -> None:
+    from accounts.models import IdentityProviderLink
+
+    _with_primary(w)
+    w.extra["link"] = IdentityProviderLink.objects.create(
+        provider=w.extra["primary"], user=w.target, subject=f"sub-{w.target.pk}",
+        proof=IdentityProviderLink.Proof.SESSION)
+
+
+def _link_create(w: World) -> Any:
+    from accounts.models import IdentityProviderLink
+
+    return services.idp_link_create(actor=w.actor, provider=w.extra["primary"], user=w.target,
+                                    subject=f"sub-{w.target.pk}", proof=IdentityProviderLink.Proof.SESSION)
+
+
+def _recovery(status: str, **fields: Any) -> Callable[[World], None]:
+    """A recovery request of the target, as ``recovery_verified`` / ``recovery_report`` leave it."""
+    def setup(w: World) -> None:
+        from accounts.onboarding.models import RecoveryRequest
+
+        w.extra["recovery"] = RecoveryRequest.objects.create(
+            user=w.target, status=status, role=w.target.role, needs_approval=w.target.role in (S, SEC, HR),
+            provider=w.idv, subject=f"verified-{w.target.pk}",
+            **{k: v() if callable(v) else v for k, v in fields.items()})
+    return setup
+
+
+def _recovery_completed(w: World) -> None:
+    """A completed recovery whose old authenticators are suspended (parked) and wait for removal."""
+    from mfa.models import TotpAuthenticator
+    from mfa.services import authenticators_park
+
+    TotpAuthenticator.objects.create(user=w.target, name="Lost phone", confirmed=True)
+    parked, names = authenticators_park(user=w.target, reason="walker recovery")
+    now = timezone.now()
+    _recovery("completed", recovered_at=now, completed_at=now, parked=parked, parked_names=names)(w)
+
+
+def _recovery_run(name: str) -> Callable[[World], Any]:
+    def run(w: World) -> Any:
+        from accounts.onboarding import recovery
+
+        return getattr(recovery, name)(actor=w.actor, recovery=w.extra["recovery"], reason="Called them back")
+    return run
+
+
 def _idp_update(w: World) -> Any:
     idp = w.extra["idp"]
     return services.idp_update(actor=w.actor, idp=idp, **_idp_update_kwargs(idp, name=f"{idp.name} renamed"))
@@ -334,6 +399,20 @@ ACTIONS: tuple[Action, ...] = (
     Action("idp refresh discovery", ("accounts.services.idp_refresh_discovery",), "idp.discovery_refreshed",
            (PRIMARY, VERIFICATION), lambda w: services.idp_refresh_discovery(actor=w.actor, idp=w.extra["idp"]),
            setup=_with_idp),
+    Action("idp link create", ("accounts.services.idp_link_create",), "idp.link_created", (*PEOPLE, SELF),
+           _link_create, setup=_with_primary),
+    Action("idp link delete", ("accounts.services.idp_link_delete",), "idp.link_deleted", (*PEOPLE, SELF),
+           lambda w: services.idp_link_delete(actor=w.actor, link=w.extra["link"]), setup=_with_link),
+    Action("recovery approve", ("accounts.onboarding.recovery.recovery_approve",), "identity.recovery_approved",
+           (*PEOPLE, SELF), _recovery_run("recovery_approve"), setup=_recovery("pending")),
+    Action("recovery reject", ("accounts.onboarding.recovery.recovery_reject",), "identity.recovery_rejected",
+           (*PEOPLE, SELF), _recovery_run("recovery_reject"), setup=_recovery("pending")),
+    Action("recovery freeze lift", ("accounts.onboarding.recovery.recovery_freeze_lift",),
+           "identity.recovery_freeze_lifted", (*PEOPLE, SELF), _recovery_run("recovery_freeze_lift"),
+           setup=_recovery("reported", reported_at=timezone.now)),
+    Action("recovery old remove", ("accounts.onboarding.recovery.recovery_old_remove",),
+           "identity.recovery_old_authenticators_removed", (*PEOPLE, SELF), _recovery_run("recovery_old_remove"),
+           setup=_recovery_completed),
 )
 BY_NAME = {a.name: a for a in ACTIONS}
 
@@ -362,7 +441,8 @@ def allowed(action: str, actor_role: str, target: str) -> bool:
 
 def state() -> tuple:
     """Everything a rights refusal must leave as it was."""
-    from accounts.onboarding.models import OnboardingCase
+    from accounts.models import IdentityProviderLink
+    from accounts.onboarding.models import OnboardingCase, RecoveryRequest
     from mfa.models import BackupCode, TotpAuthenticator, WebAuthnAuthenticator
 
     idp_fields = [f.attname for f in IdentityProvider._meta.concrete_fields if f.name != "updated_at"]
@@ -376,6 +456,9 @@ def state() -> tuple:
         list(BackupCode.objects.order_by("pk").values_list("pk", "user_id")),
         list(IdentityProvider.objects.order_by("pk").values_list(*idp_fields)),
         list(OnboardingCase.objects.order_by("pk").values_list("pk", "work_email")),
+        list(IdentityProviderLink.objects.order_by("pk").values_list("pk", "provider_id", "user_id", "subject")),
+        list(RecoveryRequest.objects.order_by("pk").values_list(
+            *(f.attname for f in RecoveryRequest._meta.concrete_fields))),
         # An import's summary row records the attempt, rejected rows included; nothing else may appear.
         AuditEvent.objects.exclude(action="user.imported").count(),
     )
@@ -404,9 +487,11 @@ def world_for(oidc_issuer) -> Callable[[str, str], World]:
             name="Walker verification", slug="walker-idv", kind=VERIFICATION, issuer="https://verify.example",
             client_id="c", client_secret="s", authorization_endpoint="https://verify.example/auth",
         )
+        actor = _user(actor_role, email=f"actor.{actor_role}@corp.example")
+        if target == SELF:
+            person = actor
         world = World(
-            actor=_user(actor_role, email=f"actor.{actor_role}@corp.example"),
-            target=person if person is not None else target, group=GroupFactory(name="Walkers"),
+            actor=actor, target=person if person is not None else target, group=GroupFactory(name="Walkers"),
             provider_issuer=oidc_issuer, idv=idv,
         )
         return world
@@ -440,18 +525,36 @@ def test_rights(world_for, action_name, actor_role, target):
             assert state() == before, f"{action_name} by {actor_role} on {target} was refused but changed data"
 
 
+@pytest.mark.parametrize("action_name", [a.name for a in ACTIONS if a.name.startswith("recovery ")])
+def test_a_recovery_started_by_a_super_admin_stays_a_super_admins_to_decide(world_for, action_name):
+    """The rank is the person's role now or when the recovery started: demoting the person
+    (or them being demoted) does not let a Security Admin decide a Super Admin's recovery."""
+    action = BY_NAME[action_name]
+    world = world_for(SEC, EMP)
+    action.setup(world)
+    world.extra["recovery"].__class__.objects.filter(pk=world.extra["recovery"].pk).update(role=S)
+    before = state()
+    with pytest.raises(PermissionRefused, match="Super Admin"):
+        action.run(world)
+    assert state() == before
+    world.actor = _user(S, email="deciding.root@corp.example")
+    action.run(world)
+    assert AuditEvent.objects.filter(action=action.audit, actor_email=world.actor.email).exists()
+
+
 def test_the_table_covers_every_action_and_role():
     assert set(EXPECTED) == set(BY_NAME)
     for name, rights in EXPECTED.items():
         assert set(rights) <= set(ROLES), name
         for targets in rights.values():
             assert set(targets) <= set(BY_NAME[name].targets), name
-    # Auditors and Employees change nothing; nobody below Super Admin acts on a Super Admin.
+    # Auditors and Employees change nothing but their own account; nobody below Super Admin acts
+    # on a Super Admin; HR acts on Employees (and itself) only.
     for name, rights in EXPECTED.items():
-        assert AUD not in rights and EMP not in rights, name
+        assert rights.get(AUD, frozenset()) <= {SELF} and rights.get(EMP, frozenset()) <= {SELF}, name
         for role in (SEC, HR):
             assert S not in rights.get(role, ()), name
-        assert rights.get(HR, frozenset()) <= {EMP, NEW}, name
+        assert rights.get(HR, frozenset()) <= {EMP, NEW, SELF}, name
 
 
 def _rights_services() -> set[str]:

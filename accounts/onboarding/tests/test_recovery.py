@@ -154,7 +154,7 @@ def test_hr_may_record_a_date_of_birth_which_stays_off_the_audit_trail(client_fo
 
 
 def test_a_super_admin_recovery_waits_for_another_super_admin(super_admin, security_admin, make_user, idv,
-                                                             django_capture_on_commit_callbacks):
+                                                             client_for, django_capture_on_commit_callbacks):
     other_root = make_user("super_admin", email="root2@corp.example", full_name="Other Root")
     TotpAuthenticator.objects.create(user=super_admin, name="Root's phone", confirmed=True)
     client = Client()
@@ -181,8 +181,8 @@ def test_a_super_admin_recovery_waits_for_another_super_admin(super_admin, secur
         with pytest.raises(PermissionRefused, match=says):
             recovery.recovery_approve(actor=actor, recovery=pending, reason="looks fine")
     # Through the console as well: the Security Admin's approval is refused.
-    console = Client()
-    console.force_login(security_admin, backend="django.contrib.auth.backends.ModelBackend")
+    # (A session that passed the console's MFA, as the admins' sessions must.)
+    console = client_for(security_admin)
     answer = console.post("/onboarding/recoveries/action/", {"recovery": pending.pk, "action": "approve",
                                                              "reason": "ok"}, follow=True)
     assert "Only another Super Admin can approve" in answer.content.decode()
@@ -190,7 +190,7 @@ def test_a_super_admin_recovery_waits_for_another_super_admin(super_admin, secur
     assert pending.status == Status.PENDING
     assert not AuditEvent.objects.filter(action="identity.recovery_approved").exists()
 
-    console.force_login(other_root, backend="django.contrib.auth.backends.ModelBackend")
+    console = client_for(other_root)
     with django_capture_on_commit_callbacks(execute=True):
         console.post("/onboarding/recoveries/action/", {"recovery": pending.pk, "action": "approve",
                                                         "reason": "Called her on her desk phone"})
