@@ -169,8 +169,15 @@ def test_a_privileged_person_signing_in_with_the_provider_still_passes_console_m
     from conftest import TEST_TOTP_SECRET, current_totp_code
     from mfa.models import TotpAuthenticator
 
+    from accounts.models import IdentityProviderLink
+
     settings.OTP_TOTP_THROTTLE_FACTOR = 0
     TotpAuthenticator.objects.create(user=security_admin, name="Phone", key=TEST_TOTP_SECRET, confirmed=True)
+    # A Super Admin let Security Admins use this provider, and the account is already linked
+    # (the test provider's subject is the e-mail typed at its login).
+    IdentityProvider.objects.filter(pk=corp_sso.pk).update(barred_roles=["super_admin"])
+    IdentityProviderLink.objects.create(provider=corp_sso, subject=security_admin.email, user=security_admin,
+                                        proof=IdentityProviderLink.Proof.SESSION)
     page.goto(f"{live_server.url}/accounts/login/")
     page.get_by_test_id(f"sso-{corp_sso.slug}").click()
     complete_dev_login(page, security_admin.email)

@@ -310,5 +310,11 @@ class SigningKey(models.Model):
         return self.kid
 
     @property
+    def published_until(self):
+        """When the key leaves the JWKS (and tokens it signed stop verifying); None while current."""
+        return None if self.retired_at is None else self.retired_at + timedelta(days=31)
+
+    @property
     def published(self) -> bool:
-        return self.retired_at is None or self.retired_at > timezone.now() - timedelta(days=31)
+        until = self.published_until
+        return until is None or until > timezone.now()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import threading
+import time
 from datetime import datetime
 from typing import Any
 
@@ -24,7 +25,11 @@ from console.core.lru import LRUCache
 ALGORITHM = "ES256"
 _lock = threading.Lock()
 _private: LRUCache[str, Any] = LRUCache(64)  # signing keys by kid: only stored keys, bounded anyway
-_public: LRUCache[str, Any] = LRUCache(64)
+# kid → (public key, time.time() until which it may be used without asking the database again):
+# a key retired in another process stops verifying here too, at the latest when its
+# publication ends or PUBLIC_KEY_RECHECK_SECONDS after it was read.
+_public: LRUCache[str, tuple[Any, float]] = LRUCache(64)
+PUBLIC_KEY_RECHECK_SECONDS = 300
 
 
 def _b64(value: int) -> str:
@@ -61,8 +66,25 @@ def _signer(key: SigningKey):
         found = serialization.load_pem_private_key(key.private_pem.encode(), password=None)
         with _lock:
             _private[key.kid] = found
-            _public[key.kid] = found.public_key()
     return found
+
+
+def _public_key(kid: str) -> Any:
+    now = time.time()
+    cached = _public.get(kid)
+    if cached is not None and cached[1] > now:
+        return cached[0]
+    key = SigningKey.objects.filter(kid=kid).first()
+    if key is None or not key.published:
+        _public.pop(kid, None)
+        raise jwt.InvalidTokenError("unknown signing key")
+    until = now + PUBLIC_KEY_RECHECK_SECONDS
+    if key.published_until is not None:
+        until = min(until, key.published_until.timestamp())
+    public = jwt.PyJWK(key.public_jwk).key
+    with _lock:
+        _public[kid] = (public, until)
+    return public
 
 
 def jwks() -> dict:
@@ -84,14 +106,9 @@ def verify(token: str, *, audience: str, issuer: str) -> dict[str, Any]:
     """The token's claims; raises ``jwt.InvalidTokenError`` for any problem."""
     header = jwt.get_unverified_header(token)
     kid = header.get("kid")
-    public = _public.get(kid or "")
-    if public is None:
-        key = SigningKey.objects.filter(kid=kid).first()
-        if key is None or not key.published:
-            raise jwt.InvalidTokenError("unknown signing key")
-        public = jwt.PyJWK(key.public_jwk).key
-        with _lock:
-            _public[key.kid] = public
+    if not isinstance(kid, str) or not kid:
+        raise jwt.InvalidTokenError("the token names no signing key")
+    public = _public_key(kid)
     return jwt.decode(
         token, public, algorithms=[ALGORITHM], audience=audience, issuer=issuer,
         options={"require": ["exp", "iat", "jti", "sub", "aud", "iss"]},

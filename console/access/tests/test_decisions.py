@@ -255,3 +255,24 @@ def test_service_auth_without_a_token_gets_a_non_identity_session(wiki, employee
     assert outcome.outcome == "allow" and outcome.session.user is None
     claims = jwt.decode(outcome.token, options={"verify_signature": False})
     assert claims["sub"] == "non-identity" and claims["type"] == "service" and claims["email"] == ""
+
+
+def test_a_key_unpublished_elsewhere_stops_verifying_in_a_process_that_cached_it(wiki, employee):
+    """A process that verified tokens of a key keeps no copy past the key's publication: once
+    another process (here: the database) has retired it for longer than it stays published,
+    its tokens are refused here too."""
+    from datetime import timedelta
+
+    from console.access import tokens
+    from console.access.models import SigningKey
+
+    key = tokens.current_key()
+    now = timezone.now()
+    token = tokens.issue(key=key, issuer="https://console.test", audience=wiki.aud, subject=str(employee.pk),
+                         session_id="00000000-0000-0000-0000-000000000001", expires_at=now + timedelta(hours=1),
+                         issued_at=now, claims={})
+    assert tokens.verify(token, audience=wiki.aud, issuer="https://console.test")["sub"] == str(employee.pk)
+    SigningKey.objects.filter(pk=key.pk).update(retired_at=now - timedelta(days=32))
+    tokens._public[key.kid] = (tokens._public[key.kid][0], 0.0)  # the re-check time has come
+    with pytest.raises(jwt.InvalidTokenError):
+        tokens.verify(token, audience=wiki.aud, issuer="https://console.test")
