@@ -166,10 +166,9 @@ def test_a_privileged_person_signing_in_with_the_provider_still_passes_console_m
     page, live_server, corp_sso, security_admin, settings
 ):
     """The identity provider vouches for the password step only: the console's own MFA follows."""
+    from accounts.models import IdentityProviderLink
     from conftest import TEST_TOTP_SECRET, current_totp_code
     from mfa.models import TotpAuthenticator
-
-    from accounts.models import IdentityProviderLink
 
     settings.OTP_TOTP_THROTTLE_FACTOR = 0
     TotpAuthenticator.objects.create(user=security_admin, name="Phone", key=TEST_TOTP_SECRET, confirmed=True)
