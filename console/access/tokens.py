@@ -66,7 +66,15 @@ def _signer(key: SigningKey):
         found = serialization.load_pem_private_key(key.private_pem.encode(), password=None)
         with _lock:
             _private[key.kid] = found
+            _public[key.kid] = (found.public_key(), _recheck_at(key))
     return found
+
+
+def _recheck_at(key: SigningKey) -> float:
+    until = time.time() + PUBLIC_KEY_RECHECK_SECONDS
+    if key.published_until is not None:
+        until = min(until, key.published_until.timestamp())
+    return until
 
 
 def _public_key(kid: str) -> Any:
@@ -78,12 +86,9 @@ def _public_key(kid: str) -> Any:
     if key is None or not key.published:
         _public.pop(kid, None)
         raise jwt.InvalidTokenError("unknown signing key")
-    until = now + PUBLIC_KEY_RECHECK_SECONDS
-    if key.published_until is not None:
-        until = min(until, key.published_until.timestamp())
     public = jwt.PyJWK(key.public_jwk).key
     with _lock:
-        _public[kid] = (public, until)
+        _public[kid] = (public, _recheck_at(key))
     return public
 
 
