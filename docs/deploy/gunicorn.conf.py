@@ -9,7 +9,7 @@ number of workers. console/access/tests/test_serving.py starts gunicorn with thi
 import os
 
 # Only the nginx on the same machine talks to gunicorn; nothing else should reach it.
-bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8001")
+bind = "127.0.0.1:8001"
 
 # gthread: each worker process runs a pool of threads plus a main loop that accepts connections
 # and keeps idle keep-alive connections in a poller, so an idle connection holds no thread and a

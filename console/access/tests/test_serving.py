@@ -4,8 +4,9 @@ clients").
 Real processes: gunicorn started with docs/deploy/gunicorn.conf.py (2 workers) behind nginx
 running docs/deploy/nginx-console.conf (only the ports changed), against this test's committed
 database. Ten connections declare a 1000-byte body, send 10 bytes and stall; meanwhile a normal
-decision must be answered within two seconds. The counter-case shows the test can fail: the same
-attack straight at gunicorn's sync workers leaves the decision unanswered."""
+decision must be answered within two seconds. The counter-cases show the test can fail: the same
+attack straight at gunicorn (its gthread workers of the documented configuration, or the sync
+workers of the deployment this replaces) leaves the decision unanswered."""
 
 from __future__ import annotations
 
@@ -225,6 +226,16 @@ def test_stalled_bodies_do_not_hold_the_workers_behind_nginx(processes, decision
     too_big = requests.post(f"http://127.0.0.1:{port}/api/v1/access/decide", data=b"x" * (64 * 1024 + 1),
                             headers={"Content-Type": "application/json"}, timeout=5)
     assert too_big.status_code == 413
+
+    # The front is what does it: straight at the same gthread workers, ten stalled bodies hold all
+    # 2 × 4 threads and the decision waits.
+    stalled = _stall(gunicorn_port, decision["token"])
+    try:
+        with pytest.raises(requests.Timeout):
+            _decide(gunicorn_port, decision)
+    finally:
+        for sock in stalled:
+            sock.close()
 
 
 def test_without_the_front_the_same_attack_blocks_sync_workers(processes, decision):
