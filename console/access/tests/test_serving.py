@@ -3,10 +3,10 @@ clients").
 
 Real processes: gunicorn started with docs/deploy/gunicorn.conf.py (2 workers) behind nginx
 running docs/deploy/nginx-console.conf (only the ports changed), against this test's committed
-database. Ten connections declare a 1000-byte body, send 10 bytes and stall; meanwhile a normal
-decision must be answered within two seconds. The counter-cases show the test can fail: the same
-attack straight at gunicorn (its gthread workers of the documented configuration, or the sync
-workers of the deployment this replaces) leaves the decision unanswered."""
+database. Forty connections declare a 1000-byte body, send 10 bytes and stall; meanwhile a normal
+decision must be answered within two seconds. The counter-case shows the test can fail: the same
+attack straight at gunicorn's sync workers (the deployment this replaces) leaves the decision
+unanswered."""
 
 from __future__ import annotations
 
@@ -30,7 +30,9 @@ from console.access import services
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.serving]
 
 DEPLOY = ROOT / "docs" / "deploy"
-SLOW_CLIENTS = 10
+# The issue's attack used two connections; forty is well beyond the 2 × 4 threads of the documented
+# workers.
+SLOW_CLIENTS = 40
 PROMPT = 2.0  # seconds within which the decision must be answered while the slow clients stall
 
 
@@ -185,6 +187,16 @@ def _stall(port: int, token: str) -> list[socket.socket]:
     return stalled
 
 
+def _connections_to(port: int) -> int:
+    """Established TCP connections whose server end is ``port`` on this machine."""
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            count += int(local.rsplit(":", 1)[1], 16) == port and state == "01"
+    return count
+
+
 def _decide(port: int, decision: dict) -> tuple[requests.Response, float]:
     started = time.monotonic()
     response = requests.post(
@@ -206,7 +218,7 @@ def _still_waiting(sock: socket.socket) -> bool:
 
 
 def test_stalled_bodies_do_not_hold_the_workers_behind_nginx(processes, decision):
-    gunicorn_port, gunicorn_log = _gunicorn(processes, "--config", str(DEPLOY / "gunicorn.conf.py"))
+    gunicorn_port, _ = _gunicorn(processes, "--config", str(DEPLOY / "gunicorn.conf.py"))
     port = _nginx_in_front(processes, gunicorn_port)
     assert _decide(port, decision)[0].json()["decision"] == "allow"
 
@@ -215,9 +227,10 @@ def test_stalled_bodies_do_not_hold_the_workers_behind_nginx(processes, decision
         response, elapsed = _decide(port, decision)
         assert response.status_code == 200 and response.json()["decision"] == "allow"
         assert elapsed < PROMPT
-        # nginx still holds every slow body; gunicorn never saw one (only the two decisions).
+        # nginx still holds every slow body; none of them reached gunicorn, which holds only
+        # nginx's idle keep-alive connection(s).
         assert all(_still_waiting(sock) for sock in stalled)
-        assert gunicorn_log.read_text().count("POST /api/v1/access/decide") == 2
+        assert _connections_to(gunicorn_port) < 5
     finally:
         for sock in stalled:
             sock.close()
@@ -226,16 +239,6 @@ def test_stalled_bodies_do_not_hold_the_workers_behind_nginx(processes, decision
     too_big = requests.post(f"http://127.0.0.1:{port}/api/v1/access/decide", data=b"x" * (64 * 1024 + 1),
                             headers={"Content-Type": "application/json"}, timeout=5)
     assert too_big.status_code == 413
-
-    # The front is what does it: straight at the same gthread workers, ten stalled bodies hold all
-    # 2 × 4 threads and the decision waits.
-    stalled = _stall(gunicorn_port, decision["token"])
-    try:
-        with pytest.raises(requests.Timeout):
-            _decide(gunicorn_port, decision)
-    finally:
-        for sock in stalled:
-            sock.close()
 
 
 def test_without_the_front_the_same_attack_blocks_sync_workers(processes, decision):
@@ -246,6 +249,7 @@ def test_without_the_front_the_same_attack_blocks_sync_workers(processes, decisi
 
     stalled = _stall(port, decision["token"])
     try:
+        assert _connections_to(port) >= SLOW_CLIENTS  # what the front spares gunicorn
         with pytest.raises(requests.Timeout):
             _decide(port, decision)
     finally:
