@@ -98,7 +98,8 @@ def record(entry: SimpleNamespace) -> None:
     spool on, this never raises: an entry that cannot be spooled is counted as lost and logged."""
     if getattr(entry, "uid", None) is None:
         entry.uid = uuid.uuid4()
-    if not hotcache.config().buffered:
+    config = hotcache.config()
+    if not config.buffered:
         AccessLogEntry.objects.create(**vars(entry))
         return
     line = _line(entry)
@@ -106,14 +107,14 @@ def record(entry: SimpleNamespace) -> None:
     with _lock:
         try:
             _ensure_open()
-            if _spool.backlog_bytes + len(line) > settings.ACCESS_LOG_SPOOL_MAX_BYTES:
+            if _spool.backlog_bytes + len(line) > config.spool_max_bytes:
                 _spool.dropped += 1
             else:
                 os.write(_spool.fd, line)
                 _spool.segment_bytes += len(line)
                 _spool.segment_entries += 1
                 _spool.unsynced = True
-                if settings.ACCESS_LOG_SPOOL_FSYNC_EACH:
+                if config.spool_fsync_each:
                     os.fsync(_spool.fd)
                     _spool.unsynced = False
                 wake = _spool.segment_entries >= BATCH
@@ -125,17 +126,14 @@ def record(entry: SimpleNamespace) -> None:
         _wake.set()
 
 
+_encode = json.JSONEncoder(separators=(",", ":"), default=str).encode  # built once: cheaper per call
+
+
 def _line(entry: SimpleNamespace) -> bytes:
-    values = vars(entry)
-    row: dict[str, Any] = {}
-    for name in COLUMNS:
-        value = values.get(name)
-        if isinstance(value, datetime):
-            value = value.isoformat()
-        elif isinstance(value, uuid.UUID):
-            value = str(value)
-        row[name] = value
-    return (json.dumps(row, separators=(",", ":"), default=str) + "\n").encode()
+    row = {name: getattr(entry, name, None) for name in COLUMNS}
+    if isinstance(row["at"], datetime):
+        row["at"] = row["at"].isoformat()
+    return (_encode(row) + "\n").encode()  # UUIDs (uid, session_id) become strings through default
 
 
 def _ensure_open() -> None:
