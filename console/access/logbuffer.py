@@ -41,7 +41,6 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
 
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
