@@ -116,10 +116,11 @@ def record(entry: SimpleNamespace) -> None:
                 if config.spool_fsync_each:
                     os.fsync(_spool.fd)
                     _spool.unsynced = False
-                wake = _spool.segment_entries >= BATCH
+                wake = _spool.segment_entries == BATCH  # once per segment: no storm while the database is down
         except OSError:
             _spool.dropped += 1
-            log.exception("could not spool an access log entry (counted as lost)")
+            if _spool.dropped == _spool.dropped_reported + 1:  # the first of a run; the writer counts the rest
+                log.exception("could not spool an access log entry (counted as lost)")
     _start()
     if wake:
         _wake.set()
@@ -139,14 +140,16 @@ def _ensure_open() -> None:
     """Open this process's spool directory (again after a fork) and its current segment."""
     if _spool.pid == os.getpid() and _spool.fd >= 0:
         return
-    if _spool.pid != os.getpid():  # a fresh process, or a child forked from one that spooled
-        _spool.__init__()
+    if _spool.pid != os.getpid():  # the first entry of this process
         root = Path(settings.ACCESS_LOG_SPOOL_DIR)
         directory = root / f"{os.getpid()}-{secrets.token_hex(4)}"
-        directory.mkdir(parents=True, exist_ok=False)
+        directory.mkdir(mode=0o700, parents=True, exist_ok=False)
         lock_fd = os.open(directory / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        dropped, reported = _spool.dropped, _spool.dropped_reported
+        _spool.__init__()
         _spool.pid, _spool.directory, _spool.lock_fd = os.getpid(), directory, lock_fd
+        _spool.dropped, _spool.dropped_reported = dropped, reported
     _spool.segment += 1
     path = _spool.directory / f"{_spool.segment:08d}.jsonl"
     _spool.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
@@ -302,8 +305,8 @@ def _replay(directory: Path) -> int:
     try:
         lock_fd = os.open(lock_path, os.O_RDWR | os.O_CLOEXEC)
     except FileNotFoundError:
-        # No lock file: a directory whose owner died while creating it, or one being removed.
-        if not any(directory.glob("*.jsonl")):
+        # No lock file: a directory whose owner died while creating or removing it (nothing in it).
+        if not any(path.stat().st_size for path in directory.glob("*.jsonl")):
             shutil.rmtree(directory, ignore_errors=True)
         return 0
     try:
@@ -342,27 +345,33 @@ def stats() -> dict[str, int]:
 
 
 def _run() -> None:
-    delay = settings.ACCESS_LOG_FLUSH_SECONDS
-    next_replay = 0.0
+    interval = settings.ACCESS_LOG_FLUSH_SECONDS
+    backoff, retry_at, next_replay = 0.0, 0.0, 0.0
     try:
         while not _stop.is_set():
             if time.monotonic() >= next_replay:
                 replay_orphans_quietly()
                 next_replay = time.monotonic() + REPLAY_SECONDS
-            _wake.wait(timeout=delay)
+            woken = _wake.wait(timeout=interval)
             _wake.clear()
+            try:
+                _sync()  # every interval, even while the database is down: the host may crash too
+            except OSError:
+                log.exception("could not fsync the access log spool")
             if not (_spool.segment_entries or _spool.waiting or _spool.dropped > _spool.dropped_reported):
                 continue  # touch the database only when there is something to write
+            if time.monotonic() < retry_at and not woken:
+                continue  # backing off while the database is down
             try:
-                _sync()  # what waits for the database is on disk before we wait on it
                 _flush()
             except Exception:
-                delay = min(max(delay, 0.1) * 2, MAX_BACKOFF_SECONDS)
+                backoff = min(max(backoff * 2, interval, 0.1), MAX_BACKOFF_SECONDS)
+                retry_at = time.monotonic() + backoff
                 log.warning("could not store the access log spool (%d bytes waiting); retrying in %.1f s",
-                            _spool.backlog_bytes, delay, exc_info=True)
+                            _spool.backlog_bytes, backoff, exc_info=True)
                 connection.close()  # a broken connection is not reused
             else:
-                delay = settings.ACCESS_LOG_FLUSH_SECONDS
+                backoff, retry_at = 0.0, 0.0
     finally:
         connection.close()  # this thread's own connection
 
@@ -404,4 +413,19 @@ def _start() -> None:
         _thread.start()
 
 
+def _forget_after_fork() -> None:
+    """A forked child shares its parent's spool files and lock; it starts a spool of its own
+    (closing its copies here leaves the parent's lock held by the parent)."""
+    global _lock, _flush_lock, _thread
+    for fd in (_spool.fd, _spool.lock_fd):
+        if fd >= 0:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+    _spool.__init__()
+    _lock, _flush_lock, _thread = threading.Lock(), threading.Lock(), None
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
 atexit.register(stop)
