@@ -42,13 +42,17 @@ from datetime import datetime
 from pathlib import Path
 from types import SimpleNamespace
 
+import psycopg
 from django.conf import settings
-from django.db import close_old_connections, connection, transaction
+from django.db import DataError, IntegrityError, close_old_connections, connection, transaction
 from django.utils.dateparse import parse_datetime
 
 from console.access import hotcache
 from console.access.models import AccessLogEntry
 
+# What the database says about an entry itself (COPY raises psycopg's own errors), as opposed to
+# being unreachable: such an entry is set aside, never retried forever.
+REFUSED = (IntegrityError, DataError, psycopg.IntegrityError, psycopg.DataError)
 log = logging.getLogger(__name__)
 BATCH = 500  # entries per insert; also wakes the writer early
 REPLAY_SECONDS = 30.0  # how often the writer looks for spools of dead processes
@@ -59,6 +63,7 @@ COLUMNS = (
     "at", "user_id", "email", "application_id", "application_name", "outcome", "policy_id", "policy_name",
     "reason", "challenge", "ip", "country", "method", "source", "session_id", "uid",
 )
+TEXT_COLUMNS = ("email", "application_name", "outcome", "policy_name", "reason", "country", "method", "source")
 
 
 class _Spool:
@@ -226,9 +231,15 @@ def _read(path: Path) -> Iterator[dict]:
     with path.open("rb") as handle:
         for number, raw in enumerate(handle, 1):
             try:
-                yield json.loads(raw)
+                row = json.loads(raw)
             except ValueError:
+                row = None
+            if not isinstance(row, dict):
                 log.error("skipping an unreadable access log spool line (%s line %d)", path, number)
+                continue
+            for name in TEXT_COLUMNS:  # blank, never NULL, as the model has them
+                row[name] = row.get(name) or ""
+            yield row
 
 
 def _chunks(rows: Iterable[dict], size: int) -> Iterator[list[dict]]:
@@ -243,13 +254,31 @@ def _chunks(rows: Iterable[dict], size: int) -> Iterator[list[dict]]:
 
 
 def _store_file(path: Path) -> int:
-    """Store a segment, ``BATCH`` entries per transaction; entries already stored are skipped."""
+    """Store a segment, ``BATCH * 10`` entries per transaction; entries already stored are
+    skipped. An entry the database refuses for itself (not for being down) is set aside in
+    ``rejected.jsonl`` next to the spools, so one bad line never holds up the rest."""
     close_old_connections()
     count = 0
     for chunk in _chunks(_read(path), BATCH * 10):
-        _store(chunk)
-        count += len(chunk)
+        try:
+            _store(chunk)
+        except REFUSED:
+            for row in chunk:
+                try:
+                    _store([row])
+                except REFUSED as exc:
+                    _reject(path, row, exc)
+                    continue
+                count += 1
+        else:
+            count += len(chunk)
     return count
+
+
+def _reject(path: Path, row: dict, exc: Exception) -> None:
+    log.error("the database refused an access log entry from %s; kept in rejected.jsonl: %s", path, exc)
+    with (path.parent.parent / "rejected.jsonl").open("a") as rejected:
+        rejected.write(json.dumps({"entry": row, "error": str(exc)[:500]}, default=str) + "\n")
 
 
 def _store(rows: list[dict]) -> None:

@@ -243,3 +243,38 @@ def test_a_new_process_replays_dead_spools_when_its_writer_starts(client, wiki, 
     wait_for(lambda: AccessLogEntry.objects.count() == 2)
     assert AccessLogEntry.objects.filter(email="gone@corp.example").exists()
     assert not dead.exists()
+
+
+def test_the_periodic_task_stores_dead_spools(wiki, settings):
+    from console.access import tasks
+    from console.celery import collect_beat_schedule
+
+    assert {"task": "console.access.tasks.replay_access_log_spools"}.items() <= collect_beat_schedule()[
+        "access-replay-log-spools"].items()
+    dead = settings.ACCESS_LOG_SPOOL_DIR / "999998-feedface"
+    dead.mkdir(parents=True)
+    (dead / logbuffer.LOCK_NAME).touch()
+    entry = {"at": "2026-01-02T03:04:05+00:00", "email": "gone@corp.example", "application_id": wiki.pk,
+             "application_name": "Wiki", "outcome": "allow", "reason": "Allowed.", "source": "api",
+             "uid": "0b0f5a4e-9c7e-4a53-9d0e-2a1e8e3c2f11"}
+    (dead / "00000003.jsonl").write_text(json.dumps(entry) + "\n")
+    tasks.replay_access_log_spools()
+    tasks.replay_access_log_spools()
+    assert AccessLogEntry.objects.get().email == "gone@corp.example"
+    assert not dead.exists()
+
+
+def test_an_entry_the_database_refuses_is_set_aside_and_never_holds_up_the_others(wiki, settings):
+    dead = settings.ACCESS_LOG_SPOOL_DIR / "999997-0badc0de"
+    dead.mkdir(parents=True)
+    (dead / logbuffer.LOCK_NAME).touch()
+    good = {"at": "2026-01-02T03:04:05+00:00", "email": "a@corp.example", "outcome": "deny", "source": "api",
+            "uid": "1b0f5a4e-9c7e-4a53-9d0e-2a1e8e3c2f11"}
+    bad = good | {"country": "DEU", "uid": "2b0f5a4e-9c7e-4a53-9d0e-2a1e8e3c2f11"}  # longer than the column
+    later = good | {"uid": "3b0f5a4e-9c7e-4a53-9d0e-2a1e8e3c2f11"}
+    (dead / "00000001.jsonl").write_text("".join(json.dumps(row) + "\n" for row in (good, bad, later)))
+    assert logbuffer.replay_orphans() == 2
+    assert AccessLogEntry.objects.count() == 2
+    rejected = (settings.ACCESS_LOG_SPOOL_DIR / "rejected.jsonl").read_text().splitlines()
+    assert [json.loads(line)["entry"]["uid"] for line in rejected] == [bad["uid"]]
+    assert not dead.exists()
