@@ -307,6 +307,12 @@ if ACCESS_CACHE_MAX_ENTRIES < 1:
 # The Access authentication log is written in batches by each process (see docs/access.md).
 ACCESS_LOG_BUFFERED = env.bool("ACCESS_LOG_BUFFERED", default=True)
 ACCESS_LOG_FLUSH_SECONDS = env.float("ACCESS_LOG_FLUSH_SECONDS", default=1.0)
+# Each answered decision is appended to a spool file of its process before the answer goes out.
+ACCESS_LOG_SPOOL_DIR = Path(env.str("ACCESS_LOG_SPOOL_DIR", default=str(VAR_DIR / "access-log-spool")))
+# Past this many unstored bytes per process, decisions still answer but their entries are lost (counted, logged).
+ACCESS_LOG_SPOOL_MAX_BYTES = env.int("ACCESS_LOG_SPOOL_MAX_BYTES", default=256 * 1024 * 1024)
+# fsync the spool after every entry (survives a host crash; costs a disk flush per decision).
+ACCESS_LOG_SPOOL_FSYNC_EACH = env.bool("ACCESS_LOG_SPOOL_FSYNC_EACH", default=False)
 # A session's expiry is written back at most this often while it is being used (seconds).
 ACCESS_SESSION_WRITE_SECONDS = env.int("ACCESS_SESSION_WRITE_SECONDS", default=60)
 

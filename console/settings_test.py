@@ -27,6 +27,11 @@ CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_DEFAULT_QUEUE", "tests-uncons
 
 # Tests look at the database right after a decision.
 ACCESS_LOG_BUFFERED = False
+# Tests that turn the spool on keep it to this process: a shared spool directory would let one
+# test database replay another's entries (created on first use only).
+ACCESS_LOG_SPOOL_DIR = VAR_DIR / "access-log-spool" / (  # noqa: F405
+    f"{os.environ.get('PYTEST_XDIST_WORKER', 'main')}-{uuid.uuid4().hex[:8]}"
+)
 ACCESS_CACHE_SECONDS = 0.0
 # Ordinary tests run inside a transaction that never commits, so the version bumps that clear
 # process caches never happen: keep nothing. test_hot_cache.py turns it on and commits.

@@ -188,6 +188,8 @@ def issuer_for(request: HttpRequest) -> str:
 @api_view
 @require_POST
 def decide(request: HttpRequest) -> HttpResponse:
+    parsed: ParsedRequest | None = None
+    application = None
     try:
         if _authenticate(request, ApiToken.Scope.ACCESS_DECIDE) is None:
             return _deny("a valid API token with the access:decide scope is required", status=401)
@@ -202,7 +204,11 @@ def decide(request: HttpRequest) -> HttpResponse:
         if parsed.has_service_token:
             service_token = decisions.authenticate_service_token(parsed.client_id, parsed.client_secret)
             if service_token is None:
-                return _deny("the service token is unknown, expired or revoked")
+                reason = "the service token is unknown, expired or revoked"
+                decisions.log_denial(application=application, source="api", reason=f"Denied: {reason}.",
+                                     email=f"service token {parsed.client_id}", ip=parsed.ip,
+                                     country=parsed.country, method="service token")
+                return _deny(reason)
         outcome = decisions.decide(
             application=application, source="api", issuer=issuer_for(request), email=parsed.email,
             token=parsed.token,
@@ -214,6 +220,7 @@ def decide(request: HttpRequest) -> HttpResponse:
     except Exception:  # fail closed, whatever went wrong
         request_id = uuid.uuid4().hex
         log.exception("decision API failed closed (request %s)", request_id)
+        _log_internal_error(application, parsed, request_id)
         return _deny(f"internal error; the request was denied (reference {request_id})", request_id=request_id)
 
     decision = outcome.decision
@@ -228,6 +235,18 @@ def decide(request: HttpRequest) -> HttpResponse:
         "session_id": str(outcome.session.pk) if outcome.session else None,
         "user": {"email": outcome.user.email} if outcome.user else None,
     })
+
+
+def _log_internal_error(application: Any, parsed: ParsedRequest | None, request_id: str) -> None:
+    """The fail-closed answer is a decision too: log it (``internal error``), never raising."""
+    try:
+        decisions.log_denial(
+            application=application, source="api", reason=f"internal error (reference {request_id})",
+            email=parsed.email if parsed else "", ip=parsed.ip if parsed else None,
+            country=parsed.country if parsed else "",
+        )
+    except Exception:
+        log.exception("could not log the internal-error denial (request %s)", request_id)
 
 
 @public

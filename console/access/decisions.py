@@ -452,5 +452,19 @@ def decide(
     return result
 
 
+def log_denial(
+    *, application: Application | None, source: str, reason: str, email: str = "",
+    ip: engine.IPAddress | None = None, country: str = "", method: str = "",
+) -> None:
+    """Log a ``deny`` answered without a complete evaluation (the decision API failing closed,
+    an unknown service token): every answered decision is in the authentication log."""
+    logbuffer.record(SimpleNamespace(
+        at=timezone.now(), user_id=None, email=email[:254], application_id=application.pk if application else None,
+        application_name=application.name if application else "", outcome=engine.Outcome.DENY.value,
+        policy_id=None, policy_name="", reason=reason[:300], challenge=[], ip=str(ip) if ip else None,
+        country=(country or "")[:2], method=method[:60], source=source, session_id=None,
+    ))
+
+
 def new_client_id() -> str:
     return f"{uuid.uuid4().hex}.access"

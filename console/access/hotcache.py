@@ -65,6 +65,8 @@ class _Config:
         self.enabled = settings.ACCESS_HOT_CACHE
         self.ttl = settings.ACCESS_CACHE_SECONDS
         self.buffered = settings.ACCESS_LOG_BUFFERED
+        self.spool_max_bytes = settings.ACCESS_LOG_SPOOL_MAX_BYTES
+        self.spool_fsync_each = settings.ACCESS_LOG_SPOOL_FSYNC_EACH
         self.session_write_seconds = settings.ACCESS_SESSION_WRITE_SECONDS
         self.max_entries = settings.ACCESS_CACHE_MAX_ENTRIES
         self.issuer = settings.ACCESS_TOKEN_ISSUER

@@ -285,6 +285,9 @@ class AccessLogEntry(models.Model):
     method = models.CharField(max_length=60, blank=True, help_text="identity provider or service token")
     source = models.CharField(max_length=16, choices=Source.choices, default=Source.API)
     session_id = models.UUIDField(null=True, blank=True)
+    # Given when the decision is answered, so a spooled entry stored twice (a replay after a crash
+    # between the insert and the spool's truncation) is one row.
+    uid = models.UUIDField(null=True, blank=True, unique=True, editable=False)
 
     class Meta:
         ordering = ["-at", "-id"]
