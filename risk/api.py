@@ -130,7 +130,8 @@ def _ingest(request: HttpRequest, kind: str) -> HttpResponse:
         return _error(400, "The body is empty; send NDJSON or a JSON array.", "body")
     try:
         batch = services.ingest(source=source, body=body,
-                                content_encoding=request.META.get("HTTP_CONTENT_ENCODING", ""))
+                                content_encoding=request.META.get("HTTP_CONTENT_ENCODING", ""),
+                                json_array=request.content_type == "application/json")
     except services.BatchTooLarge as exc:
         return _error(413, exc.message, exc.field or "body")
     except ValidationFailed as exc:
@@ -203,12 +204,11 @@ def scores(request: HttpRequest) -> HttpResponse:
     from risk.models import UserRisk
 
     queryset = UserRisk.objects.select_related("user").order_by("-level", "-changed_at", "user_id")
-    level = request.GET.get("level", "")
-    if level:
-        try:
-            queryset = queryset.filter(level=Level.from_name(level))
-        except KeyError:
+    if "level" in request.GET:
+        level = request.GET["level"]
+        if level not in ("unscored", "low", "medium", "high"):
             return _error(400, "level must be one of unscored, low, medium, high.", "level")
+        queryset = queryset.filter(level=Level.from_name(level))
     else:
         queryset = queryset.exclude(level=Level.UNSCORED)
     try:

@@ -23,7 +23,6 @@ from typing import Any
 import pytest
 import schemathesis
 from django.core.wsgi import get_wsgi_application
-from django.test import Client
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
@@ -51,7 +50,7 @@ OPERATIONS = [
     ("/api/v1/risk/users/{user_id}", "GET"),
     ("/api/v1/risk/users/{user_id}/reset", "POST"),
 ]
-EXAMPLES = 40  # per operation and generation mode
+EXAMPLES = 25  # per operation and generation mode
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -121,6 +120,9 @@ def test_the_document_lists_the_operations_tested(client) -> None:
 @pytest.mark.parametrize(("path", "method"), OPERATIONS, ids=[f"{m} {p}" for p, m in OPERATIONS])
 def test_operation_conforms(schema, world, path: str, method: str, mode: GenerationMode) -> None:
     operation = schema[path][method]
+    if mode is GenerationMode.NEGATIVE and not (operation.definition.raw.get("parameters")
+                                                or operation.definition.raw.get("requestBody")):
+        pytest.skip("nothing in this operation's request can be made invalid")
     failures: list[str] = []
     statuses: set[int] = set()
 
@@ -138,7 +140,9 @@ def test_operation_conforms(schema, world, path: str, method: str, mode: Generat
         try:
             case.validate_response(response, checks=CHECKS)
         except FailureGroup as group:
-            failures.extend(f"{method} {path} → {response.status_code}: {exc}" for exc in group.exceptions)
+            sent = f"{response.request.headers.get('Content-Type')} {response.request.body!r:.300}"
+            failures.extend(f"{method} {path} → {response.status_code}: {exc}\nSent: {sent}"
+                            for exc in group.exceptions)
         except AssertionError as exc:
             failures.append(f"{method} {path} → {response.status_code}: {exc}")
 
