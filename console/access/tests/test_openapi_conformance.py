@@ -250,3 +250,46 @@ def test_every_api_view_declares_its_methods() -> None:
             if (getattr(view, "console_access", None) == API or route.startswith("api/v1/"))
             and not getattr(view, "allowed_methods", None)]
     assert not bare
+
+
+def _ingest(client, world, body: bytes, content_type: str = "application/x-ndjson"):
+    return client.post("/api/v1/telemetry/access_requests", body, content_type=content_type,
+                       headers={"Authorization": f"Bearer {world['sources']['access_requests']}"})
+
+
+def test_a_rejected_row_whose_field_holds_a_nul_is_reported_not_a_500(client, world) -> None:
+    """Found by the run: the rejected-row report named a key holding U+0000, which PostgreSQL's
+    jsonb refuses, and the batch answered 500."""
+    answer = _ingest(client, world, b'{"Email\\u0000x": "a\\u0000b", "lone \\udca2": 1}\n')
+    assert answer.status_code == 200, answer.content
+    assert answer.json()["rejected_count"] == 1 and "\x00" not in answer.json()["rejected"][0]["field"]
+
+
+def test_a_body_that_is_not_utf8_is_a_400(client, world) -> None:
+    answer = _ingest(client, world, b"\xff\xfe\x00garbage\n")
+    assert answer.status_code == 400 and answer.json()["field"] == "body"
+
+
+@pytest.mark.parametrize("body", [b"5", b'"rows"', b"null", b'{"Email": "ann@corp.example"}'])
+def test_application_json_must_be_an_array(client, world, body: bytes) -> None:
+    answer = _ingest(client, world, body, content_type="application/json")
+    assert answer.status_code == 400 and answer.json()["field"] == "body"
+
+
+def test_an_array_of_rows_that_are_not_objects_reports_each(client, world) -> None:
+    """The document types the rows loosely on purpose: a bad row never blocks the batch."""
+    answer = _ingest(client, world, b'[1, "two", {"Email": "x"}]', content_type="application/json")
+    assert answer.status_code == 200 and answer.json()["rejected_count"] == 3
+
+
+@pytest.mark.parametrize("level", ["", "HIGH", "severe"])
+def test_a_level_outside_the_documented_ones_is_a_400(client, world, level: str) -> None:
+    answer = client.get("/api/v1/risk/users", {"level": level}, headers={"Authorization": f"Bearer {world['token']}"})
+    assert answer.status_code == 400 and answer.json()["field"] == "level"
+
+
+@pytest.mark.parametrize("path", ["/api/v1/risk/users/false", "/api/v1/telemetry/batches/not-a-uuid", "/api/v1/nope"])
+def test_unknown_api_paths_are_a_json_404(client, path: str) -> None:
+    answer = client.get(path)
+    assert answer.status_code == 404 and answer["Content-Type"] == "application/json"
+    assert answer.json()["field"] == "path"
