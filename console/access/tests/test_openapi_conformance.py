@@ -260,7 +260,7 @@ def _ingest(client, world, body: bytes, content_type: str = "application/x-ndjso
 def test_a_rejected_row_whose_field_holds_a_nul_is_reported_not_a_500(client, world) -> None:
     """Found by the run: the rejected-row report named a key holding U+0000, which PostgreSQL's
     jsonb refuses, and the batch answered 500."""
-    answer = _ingest(client, world, b'{"Email\\u0000x": "a\\u0000b", "lone \\udca2": 1}\n')
+    answer = _ingest(client, world, b'{"Email\\u0000x": "a\\u0000b"}\n')
     assert answer.status_code == 200, answer.content
     assert answer.json()["rejected_count"] == 1 and "\x00" not in answer.json()["rejected"][0]["field"]
 
