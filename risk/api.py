@@ -8,7 +8,6 @@ once."""
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -16,9 +15,8 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_POST
 
-from console.core import ratelimit
+from console.core import apijson, ratelimit
 from console.core.errors import ValidationFailed
 from console.core.permissions import api_view
 from console.core.request_context import client_ip
@@ -30,14 +28,21 @@ FAILED_AUTH_PER_ADDRESS = 30  # per minute
 
 
 def _json(body: dict[str, Any], status: int = 200, **headers: str) -> HttpResponse:
-    response = HttpResponse(json.dumps(body, default=str), content_type="application/json", status=status)
-    for name, value in headers.items():
-        response[name.replace("_", "-")] = value
-    return response
+    """A JSON answer (date-times in RFC 3339); ``Retry_After="60"`` sends ``Retry-After: 60``."""
+    return apijson.json_response(body, status=status,
+                                 headers={name.replace("_", "-"): value for name, value in headers.items()})
 
 
 def _error(status: int, message: str, field: str = "", **headers: str) -> HttpResponse:
     return _json({"error": message, "field": field}, status=status, **headers)
+
+
+def _wrong_method(request: HttpRequest, message: str) -> HttpResponse:
+    return _error(405, f"{message[0].upper()}{message[1:]}.", "method")
+
+
+def _methods(*methods: str):
+    return apijson.allow_methods(methods, _wrong_method)
 
 
 def _source(request: HttpRequest) -> tuple[TelemetrySource | None, HttpResponse | None]:
@@ -86,8 +91,8 @@ def _unavailable(message: str) -> HttpResponse:
 
 
 @csrf_exempt
-@require_POST
 @api_view
+@_methods("POST")
 def ingest(request: HttpRequest, kind: str) -> HttpResponse:
     """Outages (database, Redis, broker) are a 503 with ``Retry-After`` and a JSON body, so
     senders retry the batch; sending it again never stores a row twice."""
@@ -125,7 +130,8 @@ def _ingest(request: HttpRequest, kind: str) -> HttpResponse:
         return _error(400, "The body is empty; send NDJSON or a JSON array.", "body")
     try:
         batch = services.ingest(source=source, body=body,
-                                content_encoding=request.META.get("HTTP_CONTENT_ENCODING", ""))
+                                content_encoding=request.META.get("HTTP_CONTENT_ENCODING", ""),
+                                json_array=request.content_type == "application/json")
     except services.BatchTooLarge as exc:
         return _error(413, exc.message, exc.field or "body")
     except ValidationFailed as exc:
@@ -134,8 +140,8 @@ def _ingest(request: HttpRequest, kind: str) -> HttpResponse:
     return _json(batch_body(batch, request), status=status)
 
 
-@require_GET
 @api_view
+@_methods("GET")
 def batch_status(request: HttpRequest, batch_id: str) -> HttpResponse:
     source, problem = _source(request)
     if problem is not None:
@@ -172,8 +178,8 @@ def _person(risk) -> dict[str, Any]:
             "last_reset_time": risk.last_reset_at, "confirmed_compromised": risk.compromised_at is not None}
 
 
-@require_GET
 @api_view
+@_methods("GET")
 def behaviours(request: HttpRequest) -> HttpResponse:
     _, problem = _token(request, "risk:read")
     if problem is not None:
@@ -188,8 +194,8 @@ def behaviours(request: HttpRequest) -> HttpResponse:
     }})
 
 
-@require_GET
 @api_view
+@_methods("GET")
 def scores(request: HttpRequest) -> HttpResponse:
     """Everyone with a score (or only ``?level=``), highest first, 100 per page (``?page=``)."""
     _, problem = _token(request, "risk:read")
@@ -198,12 +204,11 @@ def scores(request: HttpRequest) -> HttpResponse:
     from risk.models import UserRisk
 
     queryset = UserRisk.objects.select_related("user").order_by("-level", "-changed_at", "user_id")
-    level = request.GET.get("level", "")
-    if level:
-        try:
-            queryset = queryset.filter(level=Level.from_name(level))
-        except KeyError:
+    if "level" in request.GET:
+        level = request.GET["level"]
+        if level not in ("unscored", "low", "medium", "high"):
             return _error(400, "level must be one of unscored, low, medium, high.", "level")
+        queryset = queryset.filter(level=Level.from_name(level))
     else:
         queryset = queryset.exclude(level=Level.UNSCORED)
     try:
@@ -223,9 +228,8 @@ def scores(request: HttpRequest) -> HttpResponse:
 
 
 @api_view
+@_methods("GET")
 def person(request: HttpRequest, user_id: int) -> HttpResponse:
-    if request.method != "GET":
-        return _error(405, "Use GET.", "method")
     _, problem = _token(request, "risk:read")
     if problem is not None:
         return problem
@@ -255,8 +259,8 @@ def person(request: HttpRequest, user_id: int) -> HttpResponse:
 
 
 @csrf_exempt
-@require_POST
 @api_view
+@_methods("POST")
 def reset(request: HttpRequest, user_id: int) -> HttpResponse:
     token, problem = _token(request, "risk:write")
     if problem is not None:

@@ -225,9 +225,12 @@ def _require_broker() -> None:
         raise IngestUnavailable("The task queue is unreachable; nothing was stored. Send the batch again later.")
 
 
-def ingest(*, source: TelemetrySource, body: bytes, content_encoding: str = "") -> IngestBatch:
+def ingest(
+    *, source: TelemetrySource, body: bytes, content_encoding: str = "", json_array: bool = False,
+) -> IngestBatch:
     """Take a POSTed batch. Small ones are stored now and scored by a worker; large ones are
-    kept and handed to a worker whole, so no web worker is held for long."""
+    kept and handed to a worker whole, so no web worker is held for long. The body must be UTF-8
+    (NDJSON and JSON both are); ``json_array`` (sent as application/json) requires a JSON array."""
     limit = settings.RISK_INGEST_MAX_INFLATED_BYTES
     try:
         data = parsing.decompress(body, encoding=content_encoding, limit=limit)
@@ -235,6 +238,15 @@ def ingest(*, source: TelemetrySource, body: bytes, content_encoding: str = "") 
         raise BatchTooLarge(str(exc), field="body") from None
     except parsing.BodyError as exc:
         raise ValidationFailed(str(exc), field="body") from None
+    try:
+        if not data.isascii():
+            data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValidationFailed(f"The body is not UTF-8 text (byte {exc.start}); send NDJSON or a JSON array.",
+                               field="body") from None
+    if json_array and not data.lstrip().startswith(b"["):
+        raise ValidationFailed("With Content-Type: application/json send a JSON array of rows "
+                               "(or send one JSON object per line as application/x-ndjson).", field="body")
     _require_broker()
     batch = IngestBatch.objects.create(source=source, kind=source.kind, size_bytes=len(data),
                                        status=IngestBatch.Status.QUEUED)

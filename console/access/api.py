@@ -7,16 +7,14 @@ is logged and answered with ``deny``; nothing but a complete, successful evaluat
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_POST
 
 from accounts.models import normalize_email
 from console.access import decisions, hotcache
@@ -24,7 +22,7 @@ from console.access.models import ApiToken
 from console.access.openapi import OPENAPI
 from console.access.services import api_token_hash
 from console.access.tokens import jwks
-from console.core import jsonbody
+from console.core import apijson, jsonbody
 from console.core.permissions import api_view, public
 
 log = logging.getLogger(__name__)
@@ -44,8 +42,16 @@ def _deny(reason: str, status: int = 200, **extra: Any) -> HttpResponse:
 
 
 def _json(body: dict, status: int = 200) -> HttpResponse:
-    """A JSON answer built with the C encoder (the decision API's bodies hold only plain types)."""
-    return HttpResponse(json.dumps(body, separators=(",", ":")), content_type="application/json", status=status)
+    """A JSON answer (the C encoder; date-times in RFC 3339)."""
+    return apijson.json_response(body, status=status)
+
+
+def _wrong_method(request: HttpRequest, message: str) -> HttpResponse:
+    return _deny(f"bad request: {message}", status=405, error=message, field="method")
+
+
+def _not_allowed(request: HttpRequest, message: str) -> HttpResponse:
+    return apijson.json_response({"error": message, "field": "method"}, status=405)
 
 
 def _authenticate(request: HttpRequest, scope: str) -> ApiToken | None:
@@ -186,7 +192,7 @@ def issuer_for(request: HttpRequest) -> str:
 
 @csrf_exempt
 @api_view
-@require_POST
+@apijson.allow_methods(["POST"], _wrong_method)
 def decide(request: HttpRequest) -> HttpResponse:
     parsed: ParsedRequest | None = None
     application = None
@@ -231,7 +237,7 @@ def decide(request: HttpRequest) -> HttpResponse:
         "policy": {"id": decision.policy.id, "name": decision.policy.name} if decision.policy else None,
         "challenge": [c.as_dict() for c in decision.challenge],
         "token": outcome.token or None,
-        "expires_at": outcome.expires_at.isoformat() if outcome.expires_at else None,
+        "expires_at": outcome.expires_at,
         "session_id": str(outcome.session.pk) if outcome.session else None,
         "user": {"email": outcome.user.email} if outcome.user else None,
     })
@@ -250,16 +256,14 @@ def _log_internal_error(application: Any, parsed: ParsedRequest | None, request_
 
 
 @public
-@require_GET
-def jwks_view(request: HttpRequest) -> JsonResponse:
-    response = JsonResponse(jwks())
-    response["Cache-Control"] = "public, max-age=300"
-    return response
+@apijson.allow_methods(["GET"], _not_allowed)
+def jwks_view(request: HttpRequest) -> HttpResponse:
+    return apijson.json_response(jwks(), headers={"Cache-Control": "public, max-age=300"})
 
 
 @public
-@require_GET
-def openapi_view(request: HttpRequest) -> JsonResponse:
+@apijson.allow_methods(["GET"], _not_allowed)
+def openapi_view(request: HttpRequest) -> HttpResponse:
     document = dict(OPENAPI)
     document["servers"] = [{"url": f"{request.scheme}://{request.get_host()}"}]
-    return JsonResponse(document)
+    return apijson.json_response(document)

@@ -37,7 +37,16 @@ class Rejected:
     reason: str
 
     def as_dict(self) -> dict[str, Any]:
-        return {"line": self.line, "field": self.field, "reason": self.reason}
+        """The report stored with the batch (PostgreSQL jsonb) and sent back: a field path is made
+        of the sender's own keys, which may hold NUL characters or lone surrogates that the
+        database refuses, so those are shown as U+FFFD."""
+        return {"line": self.line, "field": _printable(self.field), "reason": _printable(self.reason)}
+
+
+def _printable(text: str) -> str:
+    if text.isascii() and "\x00" not in text:
+        return text
+    return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace").replace("\x00", "\ufffd")
 
 
 # --- The body ---------------------------------------------------------------------------------

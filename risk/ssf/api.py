@@ -13,13 +13,12 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET
 
 from console.access.api import _authenticate
 from console.access.models import ApiToken
-from console.core import ratelimit
+from console.core import apijson, ratelimit
 from console.core.errors import Conflict, ConsoleError, PermissionRefused
 from console.core.permissions import api_view, public
 from console.core.request_context import client_ip
@@ -38,22 +37,21 @@ class ApiError(Exception):
         self.status, self.err, self.description, self.field = status, err, description, field
 
 
-def _error(status: int, err: str, description: str, field: str = "") -> JsonResponse:
+def _error(status: int, err: str, description: str, field: str = "") -> HttpResponse:
     body = {"err": err, "description": description} | ({"field": field} if field else {})
-    response = JsonResponse(body, status=status)
-    response["Cache-Control"] = "no-store"
+    headers = {"Cache-Control": "no-store"}
     if status == 401:
-        response["WWW-Authenticate"] = 'Bearer realm="ssf"'
-    return response
+        headers["WWW-Authenticate"] = 'Bearer realm="ssf"'
+    return apijson.json_response(body, status=status, headers=headers)
 
 
 def _ok(body: Any = None, status: int = 200) -> HttpResponse:
-    if body is None:
-        response = HttpResponse(status=status)
-    else:
-        response = JsonResponse(body, status=status, safe=False)
-    response["Cache-Control"] = "no-store"
-    return response
+    return apijson.json_response(body, status=status, headers={"Cache-Control": "no-store"})
+
+
+def _methods(*methods: str):
+    """405 with ``Allow`` and an SSF error body for any other method."""
+    return apijson.allow_methods(methods, lambda request, message: _error(405, "invalid_request", message))
 
 
 def _receiver(request: HttpRequest) -> ApiToken:
@@ -116,21 +114,18 @@ def _handle(view):
 
 
 @public
-@require_GET
-def configuration(request: HttpRequest) -> JsonResponse:
+@_methods("GET")
+def configuration(request: HttpRequest) -> HttpResponse:
     """``/.well-known/ssf-configuration``: what a receiver needs to set itself up."""
-    response = JsonResponse(selectors.transmitter_configuration(selectors.issuer_for(request)))
-    response["Cache-Control"] = "public, max-age=300"
-    return response
+    return apijson.json_response(selectors.transmitter_configuration(selectors.issuer_for(request)),
+                                 headers={"Cache-Control": "public, max-age=300"})
 
 
 @public
-@require_GET
-def jwks(request: HttpRequest) -> JsonResponse:
+@_methods("GET")
+def jwks(request: HttpRequest) -> HttpResponse:
     keys.current_key()  # a transmitter always publishes the key it will sign with
-    response = JsonResponse(keys.jwks())
-    response["Cache-Control"] = "public, max-age=300"
-    return response
+    return apijson.json_response(keys.jwks(), headers={"Cache-Control": "public, max-age=300"})
 
 
 # --- Stream configuration -----------------------------------------------------------------------
@@ -198,12 +193,11 @@ def _values(body: dict[str, Any], stream: Stream | None) -> dict[str, Any]:
 
 @csrf_exempt
 @api_view
+@_methods("GET", "POST", "PATCH", "PUT", "DELETE")
 @_handle
 def streams(request: HttpRequest) -> HttpResponse:
     """The configuration endpoint: POST creates, GET reads (one or all), PATCH updates, PUT
     replaces, DELETE deletes."""
-    if request.method not in ("GET", "POST", "PATCH", "PUT", "DELETE"):
-        raise ApiError(405, "invalid_request", "use GET, POST, PATCH, PUT or DELETE")
     token = _receiver(request)
     if request.method == "GET":
         stream_id = request.GET.get("stream_id")
@@ -247,10 +241,9 @@ def _status_body(stream: Stream) -> dict[str, str]:
 
 @csrf_exempt
 @api_view
+@_methods("GET", "POST")
 @_handle
 def status(request: HttpRequest) -> HttpResponse:
-    if request.method not in ("GET", "POST"):
-        raise ApiError(405, "invalid_request", "use GET or POST")
     token = _receiver(request)
     if request.method == "GET":
         return _ok(_status_body(_stream_of(token, request.GET.get("stream_id"))))
@@ -270,8 +263,6 @@ def status(request: HttpRequest) -> HttpResponse:
 
 
 def _subject_request(request: HttpRequest, allowed: set[str]) -> tuple[ApiToken, Stream, dict[str, Any]]:
-    if request.method != "POST":
-        raise ApiError(405, "invalid_request", "use POST")
     token = _receiver(request)
     body = _body(request)
     unknown = set(body) - allowed
@@ -288,6 +279,7 @@ def _subject_request(request: HttpRequest, allowed: set[str]) -> tuple[ApiToken,
 
 @csrf_exempt
 @api_view
+@_methods("POST")
 @_handle
 def subjects_add(request: HttpRequest) -> HttpResponse:
     token, stream, body = _subject_request(request, {"stream_id", "subject", "verified"})
@@ -298,6 +290,7 @@ def subjects_add(request: HttpRequest) -> HttpResponse:
 
 @csrf_exempt
 @api_view
+@_methods("POST")
 @_handle
 def subjects_remove(request: HttpRequest) -> HttpResponse:
     token, stream, body = _subject_request(request, {"stream_id", "subject"})
@@ -307,10 +300,9 @@ def subjects_remove(request: HttpRequest) -> HttpResponse:
 
 @csrf_exempt
 @api_view
+@_methods("POST")
 @_handle
 def verify(request: HttpRequest) -> HttpResponse:
-    if request.method != "POST":
-        raise ApiError(405, "invalid_request", "use POST")
     token = _receiver(request)
     body = _body(request)
     unknown = set(body) - {"stream_id", "state"}
@@ -355,11 +347,10 @@ def _poll_arguments(body: dict[str, Any]) -> tuple[int, bool, list[str], dict[st
 
 @csrf_exempt
 @api_view
+@_methods("POST")
 @_handle
 def poll(request: HttpRequest, stream_id: str) -> HttpResponse:
     """RFC 8936: acknowledge what the receiver processed and hand out what is waiting."""
-    if request.method != "POST":
-        raise ApiError(405, "invalid_request", "use POST")
     token = _receiver(request)
     stream = _stream_of(token, stream_id)
     if stream.is_push:

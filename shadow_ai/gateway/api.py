@@ -19,12 +19,11 @@ from django.core import signing
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
 
 from accounts.models import normalize_email
 from console.access.api import BadRequest, _authenticate, _json, _text
 from console.access.models import ApiToken
-from console.core import jsonbody
+from console.core import apijson, jsonbody
 from console.core.permissions import api_view
 from shadow_ai import hostnames
 from shadow_ai.gateway import engine, runtime
@@ -102,6 +101,10 @@ def _refuse(request: HttpRequest, reason: str, status: int, **extra: Any) -> Htt
     return _json(_body(request, decision, **extra), status=status)
 
 
+def _wrong_method(request: HttpRequest, message: str) -> HttpResponse:
+    return _refuse(request, f"Blocked: bad request: {message}.", 405, error=message, field="method")
+
+
 def _parse(request: HttpRequest) -> dict:
     try:
         return jsonbody.json_object(request, limit=MAX_BODY, fields=FIELDS)
@@ -118,10 +121,10 @@ def _too_big() -> str:
 
 
 def _inspected(body: dict) -> str:
-    value = body.get("body")
-    if value is None:
+    if "body" not in body:
         return ""
-    if not isinstance(value, str):
+    value = body["body"]
+    if not isinstance(value, str):  # null included: the document types it as a string
         raise BadRequest("body must be a string (the request payload the gateway inspected)", "body")
     if len(value) > MAX_INSPECTED_BYTES or len(value.encode("utf-8", "replace")) > MAX_INSPECTED_BYTES:
         raise BadRequest(_too_big(), "body")
@@ -171,7 +174,7 @@ def _validate(body: dict) -> dict[str, str]:
 
 @csrf_exempt
 @api_view
-@require_POST
+@apijson.allow_methods(["POST"], _wrong_method)
 def evaluate(request: HttpRequest) -> HttpResponse:
     try:
         if _authenticate(request, ApiToken.Scope.GATEWAY_EVALUATE) is None:
