@@ -239,6 +239,7 @@ def ingest(*, source: TelemetrySource, body: bytes, content_encoding: str = "") 
     except BaseException as exc:
         # The request fails (an outage mid-batch, a bug): the sender hears so and sends again;
         # the record says what happened instead of staying "processing" forever.
+        log.warning("telemetry batch %s: storing stopped", batch.pk, exc_info=True)
         _fail_quietly(batch, f"Storing stopped: {exc.__class__.__name__}. Rows stored before it are kept "
                              "and will be scored; sending the batch again stores the rest.")
         raise
