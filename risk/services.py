@@ -476,8 +476,11 @@ def detection_run(pending_id: int) -> list[scoring.Change] | None:
             changes = detect_and_score(pending.source_kind, pending.event_ids)
             pending.delete()
     except Exception as exc:
-        PendingDetection.objects.filter(pk=pending_id).update(
-            attempts=F("attempts") + 1, last_error=f"{exc.__class__.__name__}: {exc}"[:300])
+        try:  # for whoever looks at the table; the sweep retries regardless
+            PendingDetection.objects.filter(pk=pending_id).update(
+                attempts=F("attempts") + 1, last_error=f"{exc.__class__.__name__}: {exc}"[:300])
+        except Exception:  # noqa: BLE001 - the database may be what failed
+            log.warning("pending detection %s: could not record the failure", pending_id)
         raise
     return changes
 

@@ -124,7 +124,8 @@ def test_a_worker_killed_mid_batch_loses_nothing_doubles_nothing_and_scores_ever
 
     enable("malicious_file")
     settings.RISK_INGEST_SYNC_MAX_BYTES = 1000
-    quick = {"CELERY_VISIBILITY_TIMEOUT": "2", "CELERY_UNACKED_RESTORE_SECONDS": "1"}
+    quick = {"CELERY_VISIBILITY_TIMEOUT": "2", "CELERY_UNACKED_RESTORE_SECONDS": "1",
+             "RISK_DETECTION_RETRY_SECONDS": "1"}
     first = celery_workers.start(**quick)
     sender, token = source("gateway_http")
     total = 60000
@@ -141,10 +142,15 @@ def test_a_worker_killed_mid_batch_loses_nothing_doubles_nothing_and_scores_ever
     assert 0 < stored_when_killed < total, "the batch finished before the worker could be killed"
 
     celery_workers.start(**quick)  # the broker hands the unacknowledged job over
+    from risk import tasks
+
     deadline = time.monotonic() + 240
     while IngestBatch.objects.filter(status="done").count() == 0 or PendingDetection.objects.exists():
         assert time.monotonic() < deadline, "the second worker did not finish the batch and its detection"
-        time.sleep(0.5)
+        # What beat sends every minute: detection whose job died with the first worker (killed
+        # between committing a chunk and queuing its job) is queued again.
+        tasks.sweep_detection.delay()
+        time.sleep(3)
     batch = IngestBatch.objects.get()
     assert GatewayHttpEvent.objects.count() == total
     assert (batch.rows_total, batch.rows_stored, batch.rows_duplicate) == (total, total, 0)
