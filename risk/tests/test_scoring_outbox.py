@@ -267,3 +267,14 @@ def test_ingest_and_scoring_run_on_queues_of_their_own(settings):
     assert listed == ["default", "ingest", "scoring"]
     worker_line = next(line for line in (ROOT / "dev").read_text().splitlines() if " worker " in line)
     assert " -Q " not in worker_line
+
+
+@pytest.mark.django_db(transaction=False)
+def test_the_health_page_shows_every_queue_a_worker_must_consume(settings):
+    from console.core.health import check_broker
+
+    settings.CELERY_INGEST_QUEUE, settings.CELERY_SCORING_QUEUE = "ingest-unused-test", "scoring-unused-test"
+    check = check_broker()
+    assert check.ok
+    named = [line.split(":")[0].removeprefix("Queue ").split(" has ")[0] for line in check.details]
+    assert named == [settings.CELERY_TASK_DEFAULT_QUEUE, "ingest-unused-test", "scoring-unused-test"]
