@@ -206,8 +206,7 @@ class BatchTooLarge(ValidationFailed):
 
 
 class IngestUnavailable(ExternalServiceError):
-    """Something ingest needs (the database, Redis, the broker) is down: nothing was stored, send
-    the batch again later (answered 503 with Retry-After)."""
+    """Something ingest needs is down: send the batch again later (answered 503 with Retry-After)."""
 
 
 def ingest(*, source: TelemetrySource, body: bytes, content_encoding: str = "") -> IngestBatch:
@@ -501,12 +500,17 @@ def detection_sweep(*, limit: int = 1000) -> int:
     now = timezone.now()
     cutoff = now - timedelta(seconds=settings.RISK_DETECTION_RETRY_SECONDS)
     stale = Q(queued_at__isnull=True) | Q(queued_at__lt=cutoff)
+    with transaction.atomic():
+        # Rows a worker is detecting right now are locked by it: skipped, not waited for.
+        due = list(PendingDetection.objects.select_for_update(skip_locked=True).filter(stale).order_by("pk")
+                   .values_list("pk", flat=True)[:limit])
+        PendingDetection.objects.filter(pk__in=due).update(queued_at=now)
     count = 0
-    for pending_id in PendingDetection.objects.filter(stale).order_by("pk").values_list("pk", flat=True)[:limit]:
-        if not PendingDetection.objects.filter(stale, pk=pending_id).update(queued_at=now):
-            continue
+    for n, pending_id in enumerate(due):
         if not detection_queue(pending_id):
-            break  # the broker is down: the next sweep tries again
+            # The broker is down: the next sweep tries these again.
+            PendingDetection.objects.filter(pk__in=due[n:]).update(queued_at=None)
+            break
         count += 1
     if count:
         log.info("detection sweep: queued %d pending detection job(s) again", count)
