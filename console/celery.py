@@ -32,6 +32,28 @@ def collect_beat_schedule() -> dict:
     return schedule
 
 
+# Which queue each task goes to, by the setting that names the queue (empty: the default queue).
+# Telemetry storing has its own queue so a 202 batch never waits behind a detection backlog.
+ROUTES = {
+    "risk.tasks.process_batch": "CELERY_INGEST_QUEUE",
+    "risk.tasks.detect_pending": "CELERY_SCORING_QUEUE",
+    "risk.tasks.detect_events": "CELERY_SCORING_QUEUE",
+    "risk.tasks.sweep_detection": "CELERY_SCORING_QUEUE",
+    "risk.tasks.audit_signal": "CELERY_SCORING_QUEUE",
+    "risk.tasks.rescore": "CELERY_SCORING_QUEUE",
+    "risk.tasks.scheduled_rescore": "CELERY_SCORING_QUEUE",
+}
+
+
+def route_task(name: str, args, kwargs, options, task=None, **kw) -> dict | None:
+    """Celery's ``task_routes`` hook (``CELERY_TASK_ROUTES`` in settings)."""
+    from django.conf import settings
+
+    setting = ROUTES.get(name)
+    queue = getattr(settings, setting, "") if setting else ""
+    return {"queue": queue} if queue else None
+
+
 @app.on_after_finalize.connect
 def _install_schedules(sender: Celery, **kwargs) -> None:
     sender.conf.beat_schedule = collect_beat_schedule()

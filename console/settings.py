@@ -21,6 +21,7 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("CONSOLE_VAR_DIR", default=str(BASE_DIR / "var")))
@@ -349,6 +350,11 @@ if RISK_RESCORE_LEASE_SECONDS < 30:
 # (counts and rejected rows) after RISK_BATCH_RETENTION_DAYS.
 RISK_TELEMETRY_RETENTION_DAYS = env.int("RISK_TELEMETRY_RETENTION_DAYS", default=180)
 RISK_BATCH_RETENTION_DAYS = env.int("RISK_BATCH_RETENTION_DAYS", default=30)
+# Stored telemetry whose detection job has not finished after this many seconds is queued again
+# by the detection sweep (every minute); a batch record still queued or processing with nothing
+# left to store it from is ended "failed" after RISK_BATCH_STALE_MINUTES.
+RISK_DETECTION_RETRY_SECONDS = env.int("RISK_DETECTION_RETRY_SECONDS", default=300)
+RISK_BATCH_STALE_MINUTES = env.int("RISK_BATCH_STALE_MINUTES", default=30)
 OTP_TOTP_THROTTLE_FACTOR = env.int("OTP_TOTP_THROTTLE_FACTOR", default=1)
 
 # Shadow AI usage discovery (see docs/shadow_ai.md): how often the scheduler rolls up the days
@@ -585,6 +591,13 @@ CELERY_RESULT_BACKEND = "django-db"
 CELERY_RESULT_EXTENDED = True
 CELERY_RESULT_EXPIRES = timedelta(days=7)
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_DEFAULT_QUEUE", default="default")
+# Telemetry storing and risk detection/scoring run on queues of their own (console/celery.py
+# ROUTES); a worker started without -Q consumes every queue below. Empty: the default queue.
+CELERY_INGEST_QUEUE = env.str("CELERY_INGEST_QUEUE", default="ingest")
+CELERY_SCORING_QUEUE = env.str("CELERY_SCORING_QUEUE", default="scoring")
+CELERY_TASK_QUEUES = [Queue(name) for name in dict.fromkeys(
+    [CELERY_TASK_DEFAULT_QUEUE, CELERY_INGEST_QUEUE, CELERY_SCORING_QUEUE]) if name]
+CELERY_TASK_ROUTES = ("console.celery.route_task",)
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_TASK_TIME_LIMIT = 600

@@ -24,6 +24,10 @@ from console.settings import *  # noqa: F403
 # Tasks that services queue in ordinary tests go to a queue no worker reads (tests that are
 # about jobs start their own worker on a queue of their own); the suite purges it at the end.
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_DEFAULT_QUEUE", "tests-unconsumed")
+# ... and so do ingest and scoring tasks (no routing to their own queues; test_queues.py checks it).
+CELERY_INGEST_QUEUE = os.environ.get("CELERY_INGEST_QUEUE", "")
+CELERY_SCORING_QUEUE = os.environ.get("CELERY_SCORING_QUEUE", "")
+CELERY_TASK_QUEUES = None
 
 # Tests look at the database right after a decision.
 ACCESS_LOG_BUFFERED = False

@@ -130,8 +130,7 @@ def _ingest(request: HttpRequest, kind: str) -> HttpResponse:
         return _error(400, "The body is empty; send NDJSON or a JSON array.", "body")
     try:
         batch = services.ingest(source=source, body=body,
-                                content_encoding=request.META.get("HTTP_CONTENT_ENCODING", ""),
-                                json_array=request.content_type == "application/json")
+                                content_encoding=request.META.get("HTTP_CONTENT_ENCODING", ""))
     except services.BatchTooLarge as exc:
         return _error(413, exc.message, exc.field or "body")
     except ValidationFailed as exc:

@@ -12,7 +12,7 @@ from django.utils import timezone
 from accounts.models import User
 from risk import services
 from risk.ingest import storage
-from risk.models import BehaviourConfig, TelemetryKind, TelemetrySource
+from risk.models import BehaviourConfig, PendingDetection, TelemetryKind, TelemetrySource
 
 ENABLED = ("impossible_travel", "failed_sign_ins", "high_dlp_matches", "malicious_file", "suspicious_security_domain",
            "high_risk_domain", "crowdstrike_low_zta", "crowdstrike_medium_zta", "sentinelone_threat",
@@ -76,5 +76,7 @@ def seed_risk_demo() -> dict[str, int]:
             stored += len(result.ids)
             if result.ids:
                 services.detect(source_kind, result.ids)
+            # Detected here, at once (the rescore below scores everyone): nothing left pending.
+            PendingDetection.objects.filter(pk__in=result.pending).delete()
     run = services.rescore_scheduled()
     return {"events": stored, "scored": run.users_scored if run else 0}

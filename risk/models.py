@@ -89,12 +89,35 @@ class IngestBatch(models.Model):
     rows_rejected = models.IntegerField(default=0)
     rejected = models.JSONField(default=list, blank=True)
     message = models.CharField(max_length=300, blank=True)
+    chunks_done = models.IntegerField(
+        default=0, help_text="Parsed chunks whose rows and counters are committed: a worker that takes "
+                             "the batch over after a crash resumes after them, so counters stay truthful")
 
     class Meta:
         ordering = ["-received_at"]
 
     def __str__(self) -> str:
         return f"{self.kind} batch {self.id}"
+
+
+class PendingDetection(models.Model):
+    """Stored telemetry that the behaviours have not run over yet: written in the transaction that
+    stores the rows (one row per stored chunk of up to 5,000 events), deleted in the transaction
+    that records what detection found. A worker killed mid-detection, or a broker that could not
+    take the job, leaves the row here for ``risk.tasks.sweep_detection`` to queue again."""
+
+    source_kind = models.CharField(max_length=16)
+    event_ids = models.JSONField(default=list)
+    created_at = models.DateTimeField(default=timezone.now)
+    queued_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["pk"]
+
+    def __str__(self) -> str:
+        return f"{len(self.event_ids)} {self.source_kind} events awaiting detection"
 
 
 class _Event(models.Model):

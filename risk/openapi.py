@@ -39,8 +39,10 @@ RISK_PATHS = {
             "requestBody": {"required": True, "content": {
                 "application/x-ndjson": {"schema": {"type": "string"}},
                 "application/json": {"schema": {
-                    "type": "array", "description": "The rows. A row that is not a JSON object is not refused with "
-                    "the batch: it is reported in the answer's rejected list, like any other bad row."}},
+                    "description": "A JSON array of rows, or NDJSON (many log shippers label NDJSON "
+                    "application/json, so the body decides, not the label). A row that is not a JSON object "
+                    "is not refused with the batch: it is reported in the answer's rejected list, like any "
+                    "other bad row."}},
             }},
             "responses": _ok("TelemetryBatch", "Stored") | _ok("TelemetryBatch", "Queued for a worker", "202")
             | _errors("400", "401", "403", "404", "413", "429", "503"),

@@ -14,6 +14,16 @@ SCHEDULE = {
         "task": "risk.tasks.prune_telemetry",
         "schedule": 6 * 3600.0,
     },
+    "risk-sweep-detection": {
+        "task": "risk.tasks.sweep_detection",
+        "schedule": 60.0,
+        "options": {"expires": 60.0},
+    },
+    "risk-expire-stale-batches": {
+        "task": "risk.tasks.expire_stale_batches",
+        "schedule": 600.0,
+        "options": {"expires": 600.0},
+    },
     "risk-requeue-stalled": {
         "task": "risk.tasks.requeue_stalled",
         "schedule": 300.0,

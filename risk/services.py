@@ -33,6 +33,7 @@ from risk.models import (
     GatewayHttpEvent,
     IngestBatch,
     Level,
+    PendingDetection,
     RescoreRun,
     RiskEvent,
     RiskLevelChange,
@@ -205,32 +206,19 @@ class BatchTooLarge(ValidationFailed):
 
 
 class IngestUnavailable(ExternalServiceError):
-    """Something ingest needs (the database, Redis, the broker) is down: nothing was stored, send
-    the batch again later (answered 503 with Retry-After)."""
+    """Something ingest needs is down: send the batch again later (answered 503 with Retry-After)."""
 
 
-def _require_broker() -> None:
-    """Refuse a batch before storing anything when its jobs could not be queued: rows stored
-    without their detection job would never be scored (sent again, they are duplicates)."""
-    from kombu.exceptions import OperationalError as BrokerError
-
-    from console.celery import app
-
-    try:
-        with app.connection_for_write() as connection:
-            connection.ensure_connection(max_retries=1, interval_start=0, interval_step=0.2, interval_max=0.2,
-                                         timeout=settings.CELERY_BROKER_CONNECTION_TIMEOUT)
-    except (BrokerError, OSError) as exc:
-        log.warning("telemetry refused: the task broker is unreachable (%s)", exc)
-        raise IngestUnavailable("The task queue is unreachable; nothing was stored. Send the batch again later.")
-
-
-def ingest(
-    *, source: TelemetrySource, body: bytes, content_encoding: str = "", json_array: bool = False,
-) -> IngestBatch:
+def ingest(*, source: TelemetrySource, body: bytes, content_encoding: str = "") -> IngestBatch:
     """Take a POSTed batch. Small ones are stored now and scored by a worker; large ones are
-    kept and handed to a worker whole, so no web worker is held for long. The body must be UTF-8
-    (NDJSON and JSON both are); ``json_array`` (sent as application/json) requires a JSON array."""
+    kept and handed to a worker whole, so no web worker is held for long. The body must be UTF-8;
+    NDJSON and JSON arrays are both accepted whatever the Content-Type says (log shippers label
+    NDJSON as application/json).
+
+    Nothing here needs the task broker to be up: each stored chunk carries its own
+    ``PendingDetection`` row and a queued batch its payload, so a broker outage delays storing
+    and scoring (the sweeps queue them again) but never loses them. A sync batch whose storing
+    fails ends ``failed`` with the reason, never ``queued``."""
     limit = settings.RISK_INGEST_MAX_INFLATED_BYTES
     try:
         data = parsing.decompress(body, encoding=content_encoding, limit=limit)
@@ -244,19 +232,44 @@ def ingest(
     except UnicodeDecodeError as exc:
         raise ValidationFailed(f"The body is not UTF-8 text (byte {exc.start}); send NDJSON or a JSON array.",
                                field="body") from None
-    if json_array and not data.lstrip().startswith(b"["):
-        raise ValidationFailed("With Content-Type: application/json send a JSON array of rows "
-                               "(or send one JSON object per line as application/x-ndjson).", field="body")
-    _require_broker()
-    batch = IngestBatch.objects.create(source=source, kind=source.kind, size_bytes=len(data),
-                                       status=IngestBatch.Status.QUEUED)
     if len(data) > settings.RISK_INGEST_SYNC_MAX_BYTES:
-        IngestBatch.objects.filter(pk=batch.pk).update(payload=data)
-        from risk.tasks import process_batch
-
-        transaction.on_commit(lambda: process_batch.delay(str(batch.pk)))
+        batch = IngestBatch.objects.create(source=source, kind=source.kind, size_bytes=len(data),
+                                           status=IngestBatch.Status.QUEUED, payload=data)
+        transaction.on_commit(lambda: _publish("process_batch", str(batch.pk)))
         return batch
-    return _process(batch, data)
+    batch = IngestBatch.objects.create(source=source, kind=source.kind, size_bytes=len(data),
+                                       status=IngestBatch.Status.PROCESSING)
+    try:
+        return _process(batch, data)
+    except ValidationFailed:
+        raise  # already ended failed, with the reason
+    except BaseException as exc:
+        # The request fails (an outage mid-batch, a bug): the sender hears so and sends again;
+        # the record says what happened instead of staying "processing" forever.
+        log.warning("telemetry batch %s: storing stopped", batch.pk, exc_info=True)
+        _fail_quietly(batch, f"Storing stopped: {exc.__class__.__name__}. Rows stored before it are kept "
+                             "and will be scored; sending the batch again stores the rest.")
+        raise
+
+
+def _publish(task_name: str, *args: Any) -> bool:
+    """Queue a task; a broker that cannot take it is logged, not raised: what the task would do
+    is recorded in the database and a sweep queues it again."""
+    from risk import tasks
+
+    try:
+        getattr(tasks, task_name).delay(*args)
+    except Exception as exc:  # noqa: BLE001 - kombu, redis and socket errors alike; the sweep retries
+        log.warning("could not queue %s%r (the sweep will): %s: %s", task_name, args, exc.__class__.__name__, exc)
+        return False
+    return True
+
+
+def _fail_quietly(batch: IngestBatch, message: str) -> None:
+    try:
+        _fail(batch, message)
+    except Exception:  # the database may be what failed: the batch sweep expires it then
+        log.exception("telemetry batch %s: could not record its failure", batch.pk)
 
 
 def process_queued_batch(batch_id: str) -> IngestBatch | None:
@@ -271,6 +284,9 @@ def process_queued_batch(batch_id: str) -> IngestBatch | None:
         batch.status = IngestBatch.Status.PROCESSING
         batch.save(update_fields=["status"])
     data = bytes(batch.payload or b"")
+    if not data:
+        _fail(batch, "The batch's body was not kept; send it again.")
+        return IngestBatch.objects.filter(pk=batch.pk).first()
     try:
         return _process(batch, data)
     except ValidationFailed as exc:
@@ -303,25 +319,49 @@ def _fail(batch: IngestBatch, message: str) -> None:
     TelemetrySource.objects.filter(pk=batch.source_id).update(last_used_at=timezone.now())
 
 
+_PROGRESS = ["status", "chunks_done", "rows_total", "rows_stored", "rows_duplicate", "rows_rejected", "rejected"]
+
+
 def _process_rows(batch: IngestBatch, data: bytes) -> IngestBatch:
     """Decode, validate and store the rows ``PARSE_CHUNK`` at a time (memory stays bounded by
-    the chunk, not the batch)."""
+    the chunk, not the batch).
+
+    Each chunk's rows, their ``PendingDetection`` row, the batch's counters and its
+    ``chunks_done`` commit together. A worker that takes the batch over after a crash skips the
+    chunks already done and carries on from their counters, so rows a previous attempt of this
+    batch stored count as stored, never as duplicates."""
     resolver = storage.Resolver()
     cap = settings.RISK_INGEST_MAX_REPORTED_REJECTS
-    total = duplicates = rejected = 0
-    reported: list[dict[str, Any]] = []
-    ids: list[int] = []
-    user_ids: set[int] = set()
+    batch.refresh_from_db(fields=_PROGRESS)
+    skip = batch.chunks_done
     try:
-        for good, bad, count in parsing.parse_chunks(batch.kind, data, resolver):
-            total += count
-            rejected += len(bad)
-            reported += [r.as_dict() for r in bad[:max(cap - len(reported), 0)]]
-            if good:
-                stored = storage.store(batch.kind, good, source_id=batch.source_id)
-                ids += stored.ids
-                user_ids |= stored.user_ids
-                duplicates += stored.duplicates
+        for number, (good, bad, count) in enumerate(parsing.parse_chunks(batch.kind, data, resolver)):
+            if number < skip:
+                continue
+            with transaction.atomic():
+                # The batch row is locked for the chunk: a second delivery running alongside (the
+                # broker thought this worker dead) never stores or counts a chunk twice.
+                current = IngestBatch.objects.select_for_update().filter(pk=batch.pk).values(*_PROGRESS).first()
+                if current is None or current["status"] in (IngestBatch.Status.DONE, IngestBatch.Status.FAILED):
+                    return IngestBatch.objects.filter(pk=batch.pk).first() or batch
+                for name, value in current.items():
+                    setattr(batch, name, value)
+                if batch.chunks_done > number:
+                    continue
+                stored = storage.store(batch.kind, good, source_id=batch.source_id) if good else storage.Stored()
+                batch.chunks_done = number + 1
+                batch.rows_total += count
+                batch.rows_stored += len(stored.ids)
+                batch.rows_duplicate += stored.duplicates
+                batch.rows_rejected += len(bad)
+                batch.rejected = batch.rejected + [r.as_dict() for r in bad[:max(cap - len(batch.rejected), 0)]]
+                batch.save(update_fields=["chunks_done", "rows_total", "rows_stored", "rows_duplicate",
+                                          "rows_rejected", "rejected"])
+                TelemetrySource.objects.filter(pk=batch.source_id).update(
+                    last_used_at=timezone.now(), events_accepted=F("events_accepted") + len(stored.ids),
+                    events_rejected=F("events_rejected") + len(bad))
+                for pending_id in stored.pending:
+                    transaction.on_commit(lambda pending_id=pending_id: detection_queue(pending_id))
             good = bad = stored = None  # free this chunk's rows before the next is decoded
     except parsing.BodyError as exc:
         _fail(batch, str(exc))
@@ -334,21 +374,9 @@ def _process_rows(batch: IngestBatch, data: bytes) -> IngestBatch:
         _fail(batch, f"A row could not be stored ({reason}); rows stored before it are kept.")
         raise ValidationFailed(f"A row could not be stored ({reason}).", field="body") from None
     batch.status = IngestBatch.Status.DONE
-    batch.rows_total, batch.rows_stored, batch.rows_duplicate = total, len(ids), duplicates
-    batch.rows_rejected, batch.rejected = rejected, reported
     batch.finished_at, batch.payload = timezone.now(), None
-    batch.save(update_fields=["status", "rows_total", "rows_stored", "rows_duplicate", "rows_rejected",
-                              "rejected", "finished_at", "payload"])
-    TelemetrySource.objects.filter(pk=batch.source_id).update(
-        last_used_at=timezone.now(), events_accepted=F("events_accepted") + len(ids),
-        events_rejected=F("events_rejected") + rejected)
-    if ids and user_ids:
-        kind = storage.SOURCE_KIND[batch.kind]
-        from risk.tasks import detect_events
-
-        for start in range(0, len(ids), storage.CHUNK):
-            part = ids[start:start + storage.CHUNK]
-            transaction.on_commit(lambda part=part: detect_events.delay(kind, part))
+    batch.save(update_fields=["status", "finished_at", "payload"])
+    TelemetrySource.objects.filter(pk=batch.source_id).update(last_used_at=timezone.now())
     return batch
 
 
@@ -442,6 +470,78 @@ def detect_and_score(source_kind: str, ids: Sequence[int]) -> list[scoring.Chang
     return score_users(touched, cause=RiskLevelChange.Cause.DETECTION)
 
 
+def detection_run(pending_id: int) -> list[scoring.Change] | None:
+    """Run detection and scoring over one ``PendingDetection`` row and delete it, all in one
+    transaction: a worker killed meanwhile leaves the row for the sweep, and running it twice
+    finds nothing (the row is gone, or locked by the worker on it). ``None`` when there was
+    nothing to do."""
+    try:
+        with transaction.atomic():
+            pending = PendingDetection.objects.select_for_update(skip_locked=True).filter(pk=pending_id).first()
+            if pending is None:
+                return None
+            changes = detect_and_score(pending.source_kind, pending.event_ids)
+            pending.delete()
+    except Exception as exc:
+        try:  # for whoever looks at the table; the sweep retries regardless
+            PendingDetection.objects.filter(pk=pending_id).update(
+                attempts=F("attempts") + 1, last_error=f"{exc.__class__.__name__}: {exc}"[:300])
+        except Exception:  # noqa: BLE001 - the database may be what failed
+            log.warning("pending detection %s: could not record the failure", pending_id)
+        raise
+    return changes
+
+
+def detection_queue(pending_id: int) -> bool:
+    """Queue the detection job of a ``PendingDetection`` row; when the broker cannot take it the
+    row is left for the next detection sweep (within a minute)."""
+    if _publish("detect_pending", pending_id):
+        return True
+    PendingDetection.objects.filter(pk=pending_id).update(queued_at=None)
+    return False
+
+
+def detection_sweep(*, limit: int = 1000) -> int:
+    """Queue detection again for stored telemetry still waiting after
+    ``RISK_DETECTION_RETRY_SECONDS`` (its job was lost to a broker outage or a killed worker,
+    or still waits behind a backlog: a second job for it does nothing)."""
+    now = timezone.now()
+    cutoff = now - timedelta(seconds=settings.RISK_DETECTION_RETRY_SECONDS)
+    stale = Q(queued_at__isnull=True) | Q(queued_at__lt=cutoff)
+    with transaction.atomic():
+        # Rows a worker is detecting right now are locked by it: skipped, not waited for.
+        due = list(PendingDetection.objects.select_for_update(skip_locked=True).filter(stale).order_by("pk")
+                   .values_list("pk", flat=True)[:limit])
+        PendingDetection.objects.filter(pk__in=due).update(queued_at=now)
+    count = 0
+    for n, pending_id in enumerate(due):
+        if not detection_queue(pending_id):
+            # The broker is down: the next sweep tries these again.
+            PendingDetection.objects.filter(pk__in=due[n:]).update(queued_at=None)
+            break
+        count += 1
+    if count:
+        log.info("detection sweep: queued %d pending detection job(s) again", count)
+    return count
+
+
+def batches_expire_stale() -> int:
+    """End batches nobody will finish: a sync batch left ``processing`` by a web process that
+    died, or a queued one whose body is gone, after ``RISK_BATCH_STALE_MINUTES``. Rows they
+    stored are kept (and scored through their pending detection); the reason is recorded."""
+    cutoff = timezone.now() - timedelta(minutes=settings.RISK_BATCH_STALE_MINUTES)
+    expired = 0
+    for status in (IngestBatch.Status.QUEUED, IngestBatch.Status.PROCESSING):
+        expired += IngestBatch.objects.filter(status=status, received_at__lt=cutoff, payload__isnull=True).update(
+            status=IngestBatch.Status.FAILED, finished_at=timezone.now(),
+            message=f"Expired: still {status} after {settings.RISK_BATCH_STALE_MINUTES} minutes with nothing left "
+                    "to store it from (the request or its worker failed). Rows stored before are kept; send the "
+                    "batch again to store the rest.")
+    if expired:
+        log.warning("expired %d stale telemetry batch(es)", expired)
+    return expired
+
+
 # --- Scoring ----------------------------------------------------------------------------------
 
 
@@ -513,10 +613,12 @@ def _claim_rescore(run_id: int, *, chunk_size: int) -> tuple[RescoreRun | None, 
         # Queued, or its worker's lease ran out: start over (chunks are idempotent).
         bounds = scoring.chunk_bounds(chunk_size)
         run.status, run.started_at = RescoreRun.Status.RUNNING, run.started_at or now
-        run.chunks_total, run.chunks_done, run.users_scored, run.users_changed = len(bounds), 0, 0, 0
+        # users_changed is kept: the chunks a previous worker committed changed those people,
+        # and going over them again finds nothing left to change (it would undercount otherwise).
+        run.chunks_total, run.chunks_done, run.users_scored = len(bounds), 0, 0
         run.lease_owner, run.lease_expires_at = uuid.uuid4().hex, _lease_until()
         run.save(update_fields=["status", "started_at", "chunks_total", "chunks_done", "users_scored",
-                                "users_changed", "lease_owner", "lease_expires_at"])
+                                "lease_owner", "lease_expires_at"])
     return run, run.lease_owner, bounds
 
 
@@ -690,7 +792,7 @@ def _console_sign_in(event: Any) -> list[scoring.Change]:
            "ip": event.ip, "country": access_decisions.country_of(access_decisions.parse_ip(event.ip)) if event.ip
            else "", "ray_id": ""}
     stored = storage.store("access_requests", [row], source_id=None)
-    return detect_and_score("auth", stored.ids)
+    return [change for pending_id in stored.pending for change in (detection_run(pending_id) or [])]
 
 
 def import_access_decisions(limit: int = 20000) -> int:
@@ -718,8 +820,8 @@ def import_access_decisions(limit: int = 20000) -> int:
         stored = storage.store("access_requests", rows, source_id=None) if rows else storage.Stored()
         current.access_log_cursor = entries[-1]["pk"]
         current.save(update_fields=["access_log_cursor"])
-    if stored.ids:
-        detect_and_score("auth", stored.ids)
+    for pending_id in stored.pending:
+        detection_run(pending_id)
     return len(stored.ids)
 
 

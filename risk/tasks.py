@@ -1,4 +1,8 @@
-"""Celery entry points of risk scoring: thin, idempotent, primitive arguments."""
+"""Celery entry points of risk scoring: thin, idempotent, primitive arguments.
+
+Queues (``console.celery.route_task``): ``process_batch`` goes to the ingest queue
+(``CELERY_INGEST_QUEUE``), detection and rescoring to the scoring queue
+(``CELERY_SCORING_QUEUE``), so stored batches never wait behind a detection backlog."""
 
 from __future__ import annotations
 
@@ -17,6 +21,30 @@ def detect_events(source_kind: str, event_ids: list[int]) -> None:
     from risk import services
 
     services.detect_and_score(source_kind, event_ids)
+
+
+@shared_task(acks_late=True, soft_time_limit=240, time_limit=300, ignore_result=True)
+def detect_pending(pending_id: int) -> None:
+    """Detection and scoring of one chunk of stored telemetry (a ``PendingDetection`` row)."""
+    from risk import services
+
+    services.detection_run(pending_id)
+
+
+@shared_task(acks_late=True, soft_time_limit=100, time_limit=120, ignore_result=True)
+def sweep_detection() -> None:
+    """Queue detection again for stored telemetry whose job was lost (broker outage, killed worker)."""
+    from risk import services
+
+    services.detection_sweep()
+
+
+@shared_task(acks_late=True, soft_time_limit=100, time_limit=120, ignore_result=True)
+def expire_stale_batches() -> None:
+    """End batch records nobody will finish (their request or worker failed), with the reason."""
+    from risk import services
+
+    services.batches_expire_stale()
 
 
 @shared_task(acks_late=True, soft_time_limit=100, time_limit=120, ignore_result=True)

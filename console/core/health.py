@@ -47,12 +47,22 @@ def check_broker() -> Check:
     try:
         with app.connection_for_read() as conn:
             conn.ensure_connection(max_retries=1, timeout=3)
-            queue = settings.CELERY_TASK_DEFAULT_QUEUE
-            try:
-                _, waiting, consumers = conn.default_channel.queue_declare(queue=queue, passive=True)
-                detail = [f"Queue {queue}: {waiting} waiting, {consumers} consumer(s) attached"]
-            except Exception:  # noqa: BLE001 - a queue nobody declared yet is not an error
-                detail = [f"Queue {queue} has not been declared yet"]
+            detail = []
+            # Every queue a worker must consume (a backlog or a queue with no consumer shows here).
+            queues = dict.fromkeys([settings.CELERY_TASK_DEFAULT_QUEUE, settings.CELERY_INGEST_QUEUE,
+                                    settings.CELERY_SCORING_QUEUE])
+            for queue in filter(None, queues):
+                channel = conn.channel()  # one each: a failed passive declare closes an AMQP channel
+                try:
+                    _, waiting, consumers = channel.queue_declare(queue=queue, passive=True)
+                    detail.append(f"Queue {queue}: {waiting} waiting, {consumers} consumer(s) attached")
+                except Exception:  # noqa: BLE001 - a queue nobody declared yet is not an error
+                    detail.append(f"Queue {queue} has not been declared yet")
+                finally:
+                    try:
+                        channel.close()
+                    except Exception:  # noqa: BLE001, S110 - already closed by the failed declare
+                        pass
     except Exception as exc:  # noqa: BLE001
         return Check("Broker", False, f"{transport}: cannot connect ({exc.__class__.__name__})")
     elapsed = (time.perf_counter() - started) * 1000

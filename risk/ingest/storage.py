@@ -22,7 +22,7 @@ from psycopg import IntegrityError as DatabaseIntegrityError
 from accounts.models import User
 from console.access.models import Device
 from risk import geo
-from risk.models import AuthEvent, DeviceSignal, GatewayDnsEvent, GatewayHttpEvent
+from risk.models import AuthEvent, DeviceSignal, GatewayDnsEvent, GatewayHttpEvent, PendingDetection
 
 MODELS: dict[str, type[models.Model]] = {
     "access_requests": AuthEvent,
@@ -52,6 +52,8 @@ class Stored:
     user_ids: set[int] = field(default_factory=set)
     duplicates: int = 0
     earliest: datetime | None = None
+    pending: list[int] = field(default_factory=list)
+    """``PendingDetection`` rows written with the new rows (one per stored chunk with people)."""
 
 
 class Resolver:
@@ -116,7 +118,12 @@ def add_locations(rows: Iterable[dict[str, Any]]) -> None:
 
 
 def store(kind: str, rows: Sequence[dict[str, Any]], *, source_id: int | None) -> Stored:
-    """Insert the rows that are not there yet; return the new ids and their people."""
+    """Insert the rows that are not there yet; return the new ids and their people.
+
+    The new rows of each chunk that belong to someone get a ``PendingDetection`` row in the same
+    transaction, so stored telemetry always reaches the behaviours: the caller runs or queues
+    ``risk.services.detection_run`` for ``Stored.pending``, and the detection sweep catches
+    whatever a crash or a broker outage left behind."""
     model = MODELS[kind]
     if kind == "access_requests":
         add_locations(rows)
@@ -134,6 +141,10 @@ def store(kind: str, rows: Sequence[dict[str, Any]], *, source_id: int | None) -
                 new = _bulk_insert(model, chunk)
             if new:
                 stored_rows.send(sender=model, kind=kind, rows=new)
+                scored = [pk for pk, user_id, _ in new if user_id is not None]
+                if scored:
+                    result.pending.append(PendingDetection.objects.create(
+                        source_kind=SOURCE_KIND[kind], event_ids=scored, queued_at=now).pk)
         result.duplicates += len(chunk) - len(new)
         for pk, user_id, at in new:
             result.ids.append(pk)

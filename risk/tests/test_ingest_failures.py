@@ -173,7 +173,11 @@ def _assert_503(answer):
     assert "again later" in answer.json()["error"]
 
 
-def test_a_stopped_broker_is_a_503_and_nothing_is_stored(client, employee, source, monkeypatch, own_redis):
+def test_a_stopped_redis_is_a_503_nothing_is_stored_and_the_batch_ends_failed(
+        client, employee, source, monkeypatch, own_redis):
+    """Redis (broker and caches) gone mid-request: the sender hears 503 and sends again; the
+    batch record says why it failed instead of staying queued forever. (The broker alone being
+    down is no reason to refuse: see test_scoring_outbox.py.)"""
     from console.celery import app
 
     _, token = source("gateway_http")
@@ -183,7 +187,9 @@ def test_a_stopped_broker_is_a_503_and_nothing_is_stored(client, employee, sourc
     own_redis.stop()
     answer = _post(client, "gateway_http", ndjson([http_row(employee.email, T0, host="a.example")]), token)
     _assert_503(answer)
-    assert not IngestBatch.objects.exists() and not GatewayHttpEvent.objects.exists()
+    assert not GatewayHttpEvent.objects.exists()
+    batch = IngestBatch.objects.get()
+    assert batch.status == IngestBatch.Status.FAILED and batch.message.startswith("Storing stopped")
 
 
 def test_a_stopped_cache_is_a_503(client, employee, source, own_redis):

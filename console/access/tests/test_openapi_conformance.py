@@ -270,10 +270,18 @@ def test_a_body_that_is_not_utf8_is_a_400(client, world) -> None:
     assert answer.status_code == 400 and answer.json()["field"] == "body"
 
 
-@pytest.mark.parametrize("body", [b"5", b'"rows"', b"null", b'{"Email": "ann@corp.example"}'])
-def test_application_json_must_be_an_array(client, world, body: bytes) -> None:
+def test_ndjson_labelled_application_json_is_stored_as_ndjson(client, world) -> None:
+    """Log shippers often send NDJSON as application/json: the body decides, not the label."""
+    answer = _ingest(client, world, b'{"Email": "a@corp.example"}\n{"Email": "b@corp.example"}\n',
+                     content_type="application/json")
+    assert answer.status_code == 200, answer.content
+    assert answer.json()["rejected_count"] == 0
+
+
+@pytest.mark.parametrize("body", [b"5", b'"rows"', b"null"])
+def test_a_json_body_that_holds_no_rows_reports_its_line(client, world, body: bytes) -> None:
     answer = _ingest(client, world, body, content_type="application/json")
-    assert answer.status_code == 400 and answer.json()["field"] == "body"
+    assert answer.status_code == 200 and answer.json()["rejected_count"] == 1
 
 
 def test_an_array_of_rows_that_are_not_objects_reports_each(client, world) -> None:
