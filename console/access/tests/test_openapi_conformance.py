@@ -272,10 +272,17 @@ def test_a_body_that_is_not_utf8_is_a_400(client, world) -> None:
 
 def test_ndjson_labelled_application_json_is_stored_as_ndjson(client, world) -> None:
     """Log shippers often send NDJSON as application/json: the body decides, not the label."""
-    answer = _ingest(client, world, b'{"Email": "a@corp.example"}\n{"Email": "b@corp.example"}\n',
+    import json
+    from datetime import UTC, datetime
+
+    from risk.tests.factories import access_row
+
+    now = datetime.now(UTC)
+    rows = [access_row(email, now, ip="203.0.113.9") for email in ("a@corp.example", "b@corp.example")]
+    answer = _ingest(client, world, "\n".join(json.dumps(row) for row in rows).encode(),
                      content_type="application/json")
     assert answer.status_code == 200, answer.content
-    assert answer.json()["rejected_count"] == 0
+    assert answer.json()["rejected_count"] == 0 and answer.json()["stored"] == 2, answer.json()
 
 
 @pytest.mark.parametrize("body", [b"5", b'"rows"', b"null"])
