@@ -255,13 +255,10 @@ class WorkerPool:
         return {"pid": process.pid, "queue": self.queue, "log": log_path, "process": process}
 
     def stop_all(self) -> None:
+        from console.testing.processes import stop
+
         for process, log in self.processes:
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
+            stop(process)
             log.close()
 
 

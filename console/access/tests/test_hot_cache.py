@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 
 from accounts import services as accounts_services
-from accounts.tests.factories import GroupFactory
 from console.access import decisions, hotcache, logbuffer, services
 from console.access.models import AccessLogEntry, AccessSession
 
@@ -16,26 +15,13 @@ ISSUER = "http://testserver"
 
 
 @pytest.fixture(autouse=True)
-def _hot(settings):
-    settings.ACCESS_HOT_CACHE = True
-    settings.ACCESS_LOG_BUFFERED = True
-    settings.ACCESS_SESSION_WRITE_SECONDS = 60
-    hotcache.clear()
+def _hot(hot_path):
     yield
-    logbuffer.stop()  # no writer thread outlives the test (it would hold the test database)
-    hotcache.clear()
 
 
 @pytest.fixture
-def setup(super_admin, employee):
-    group = GroupFactory(name="Engineering")
-    group.members.add(employee)
-    app = services.application_create(actor=super_admin, name="Wiki", type="self_hosted",
-                                       domain="wiki.corp.example")
-    policy = services.policy_create(actor=super_admin, name="Engineers", action="allow",
-                                    rules={"include": [{"type": "group", "values": [group.pk]}]})
-    services.application_set_policies(actor=super_admin, application=app, policy_ids=[policy.pk])
-    return app, policy, group
+def setup(make_engineers_wiki):
+    return make_engineers_wiki()
 
 
 def decide(app, **kwargs):

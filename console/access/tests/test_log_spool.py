@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 from django.db import OperationalError, connection
 
-from accounts.tests.factories import GroupFactory
 from console.access import decisions, hotcache, logbuffer, policies, services
 from console.access.models import AccessLogEntry
 
@@ -41,15 +40,8 @@ def _spooled(settings, tmp_path):
 
 
 @pytest.fixture
-def wiki(super_admin, employee):
-    group = GroupFactory(name="Engineering")
-    group.members.add(employee)
-    app = services.application_create(actor=super_admin, name="Wiki", type="self_hosted",
-                                       domain="wiki.corp.example", session_seconds=3600)
-    policy = services.policy_create(actor=super_admin, name="Engineers", action="allow",
-                                    rules={"include": [{"type": "group", "values": [group.pk]}]})
-    services.application_set_policies(actor=super_admin, application=app, policy_ids=[policy.pk])
-    return app
+def wiki(make_engineers_wiki):
+    return make_engineers_wiki(session_seconds=3600)[0]
 
 
 @pytest.fixture

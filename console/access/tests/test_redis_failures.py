@@ -10,8 +10,7 @@ import time
 import pytest
 import redis
 
-from accounts.tests.factories import GroupFactory
-from console.access import decisions, hotcache, logbuffer, services
+from console.access import decisions, hotcache, services
 from console.access.models import AccessSession
 
 pytestmark = pytest.mark.django_db(transaction=True)  # changes really commit, as in production
@@ -20,26 +19,13 @@ ISSUER = "http://testserver"
 
 
 @pytest.fixture(autouse=True)
-def _hot(settings, own_redis):
-    settings.ACCESS_HOT_CACHE = True
-    settings.ACCESS_LOG_BUFFERED = True
-    settings.ACCESS_SESSION_WRITE_SECONDS = 60
-    hotcache.clear()
+def _hot(hot_path, own_redis):
     yield
-    logbuffer.stop()
-    hotcache.clear()
 
 
 @pytest.fixture
-def wiki(super_admin, employee):
-    group = GroupFactory(name="Engineering")
-    group.members.add(employee)
-    app = services.application_create(actor=super_admin, name="Wiki", type="self_hosted",
-                                       domain="wiki.corp.example")
-    policy = services.policy_create(actor=super_admin, name="Engineers", action="allow",
-                                    rules={"include": [{"type": "group", "values": [group.pk]}]})
-    services.application_set_policies(actor=super_admin, application=app, policy_ids=[policy.pk])
-    return app
+def wiki(make_engineers_wiki):
+    return make_engineers_wiki()[0]
 
 
 def decide(app, **kwargs):

@@ -26,6 +26,7 @@ import requests
 from accounts.tests.factories import GroupFactory
 from conftest import ROOT
 from console.access import services
+from console.testing.processes import stop
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.serving]
 
@@ -65,13 +66,7 @@ class Processes:
 
     def stop_all(self) -> None:
         for process, _ in reversed(self.started):
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+            stop(process)
 
 
 @pytest.fixture
