@@ -245,3 +245,29 @@ def test_admin_orders_policies_by_dragging_and_disables_one(page, sign_in, live_
     expect(rows.nth(0)).to_contain_text("Disabled")
     assert list(GatewayPolicy.objects.values_list("name", "enabled")) == [
         ("Block AI", False), ("Isolate AI", True), ("Allow AI", True)]
+
+
+def test_rows_ticked_for_a_bulk_change_stay_ticked_when_the_list_is_rendered_again(
+    page, sign_in, live_server, library, super_admin,
+):
+    """A search answered again (Enter after the typing already searched) re-renders the list
+    under the person; the rows they ticked stay ticked and "Apply to selected" acts on them."""
+    sign_in(page, super_admin.email)
+    page.goto(f"{live_server.url}/shadow-ai/library/?q=claude")
+    page.wait_for_function("() => window.htmx && document.readyState === 'complete'")
+    box = page.get_by_role("checkbox", name="Select Claude", exact=True)
+    box.check()
+    expect(page.locator("[data-bulk-count]")).to_have_text("1")
+
+    search = page.get_by_role("searchbox", name="Search")
+    with page.expect_response(lambda r: "/shadow-ai/library/" in r.url and r.request.method == "GET"):
+        search.press("Enter")
+    page.wait_for_load_state("networkidle")
+    expect(box).to_be_checked()
+    expect(page.locator("[data-bulk-count]")).to_have_text("1")
+
+    page.get_by_test_id("bulk-status").select_option(label="Approved")
+    page.get_by_test_id("bulk-reason").fill("Enterprise agreement.")
+    page.get_by_test_id("bulk-submit").click()
+    expect(page.get_by_text("1 of 1 application(s) set to Approved.")).to_be_visible()
+    assert Application.objects.get(key="claude").status == Status.APPROVED

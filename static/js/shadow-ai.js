@@ -19,7 +19,19 @@
     }
     if (event.target.matches("[data-select-all], [data-select-row]")) updateCount();
   });
-  document.addEventListener("htmx:afterSwap", updateCount);
+  // A list re-rendered under the person (a search answered late, a second trigger of the same
+  // filter) keeps the rows they had ticked, so "Apply to selected" acts on what they see.
+  let ticked = [];
+  document.addEventListener("htmx:beforeSwap", function () {
+    ticked = Array.from(document.querySelectorAll("[data-select-row]:checked")).map(function (box) { return box.value; });
+  });
+  document.addEventListener("htmx:afterSwap", function () {
+    document.querySelectorAll("[data-select-row]").forEach(function (box) {
+      if (ticked.indexOf(box.value) !== -1) box.checked = true;
+    });
+    ticked = [];
+    updateCount();
+  });
 
   // --- Policy editor: fields for the chosen action -------------------------------------------
   function refreshAction(form) {
