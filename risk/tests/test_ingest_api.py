@@ -129,7 +129,7 @@ def test_a_worker_killed_mid_batch_loses_nothing_doubles_nothing_and_scores_ever
     enable("malicious_file")
     settings.RISK_INGEST_SYNC_MAX_BYTES = 1000
     # A short lease so the test need not wait a minute.
-    env = {"JOB_LEASE_SECONDS": "3", "RISK_DETECTION_RETRY_SECONDS": "1"}
+    env = {"JOB_LEASE_SECONDS": "6", "RISK_DETECTION_RETRY_SECONDS": "1"}
     first = celery_workers.start(**env)
     sender, token = source("gateway_http")
     total = 60000

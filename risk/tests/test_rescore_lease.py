@@ -222,7 +222,7 @@ def test_a_worker_killed_mid_rescore_is_taken_over_by_another_through_the_sweep(
 
     people = _people_with_events(6000)
     # A short lease so the test need not wait a minute.
-    env = {"JOB_LEASE_SECONDS": "3", "RISK_RESCORE_CHUNK": "100"}
+    env = {"JOB_LEASE_SECONDS": "6", "RISK_RESCORE_CHUNK": "100"}
     first = celery_workers.start(**env)
     run = RescoreRun.objects.create(message=RiskLevelChange.Cause.RESCORE)
     tasks.rescore.delay(run.pk)
