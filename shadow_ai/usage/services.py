@@ -208,6 +208,8 @@ def _execute(run: UsageRollupRun) -> UsageRollupRun:
     UsageRollupRun.objects.filter(status=UsageRollupRun.Status.RUNNING).exclude(pk=run.pk).update(
         status=UsageRollupRun.Status.FAILED, finished_at=timezone.now(), lease_expires_at=None,
         message="Stopped: the worker running it went away. Later runs cover its days.")
+    # Holding the lock, nobody else is rolling up: a lease still on this run is a dead worker's.
+    UsageRollupRun.objects.filter(pk=run.pk, status=UsageRollupRun.Status.RUNNING).update(lease_expires_at=None)
     days = _days_for(run)
     marks = dict(UsageDirtyDay.objects.values_list("day", "version"))
 
