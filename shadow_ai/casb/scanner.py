@@ -4,11 +4,13 @@ saves each page (findings upserted by their stable keys, cursor, counters) in on
 Robustness, in short:
 
 * **One worker at a time.** A run is worked on by whoever holds its lease (``lease_owner`` /
-  ``lease_expires_at``), taken and renewed with conditional updates; every page's transaction checks
-  the lease is still ours before writing. Works the same on PostgreSQL and SQLite.
+  ``lease_expires_at``, ``console.core.jobs``), taken with ``ScanRun.claim`` and renewed by a
+  heartbeat thread every third of ``JOB_LEASE_SECONDS``, also while the connector waits out a
+  vendor's rate limit; every page's transaction checks the lease is still ours before writing.
+  Works the same on PostgreSQL and SQLite.
 * **A worker that dies** (SIGKILL, a lost machine) stops renewing; its lease runs out after
-  ``CASB_SCAN_LEASE_SECONDS`` and the broker's redelivery (or the periodic sweep) lets another
-  worker resume from the last saved page. Re-reading a page twice is harmless: instances are
+  ``JOB_LEASE_SECONDS`` and the broker's redelivery (or the periodic dispatch) lets another
+  worker take the lease over and resume from the last saved page. Re-reading a page twice is harmless: instances are
   upserted by (finding, key) and counters move in the page's own transaction.
 * **Errors** follow the connector error classes: transient ones keep the checkpoint and retry
   with backoff (the worker is given back meanwhile); auth and configuration ones fail the run
