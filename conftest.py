@@ -229,20 +229,23 @@ class WorkerPool:
         self.database = database
         self.processes: list[tuple[subprocess.Popen, object]] = []
 
-    def start(self, **extra_env: str) -> dict:
+    def start(self, *, queue: str = "", **extra_env: str) -> dict:
+        """A worker on the pool's queue, or on ``queue`` (a test that must keep a killed worker's
+        task, which Redis may hand back to the pool's queue, away from the next worker)."""
         db = self.database
+        queue = queue or self.queue
         env = dict(os.environ)
         env.update({
             "DJANGO_SETTINGS_MODULE": "console.settings_test",
             "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-            "CELERY_DEFAULT_QUEUE": self.queue,
+            "CELERY_DEFAULT_QUEUE": queue,
             "DATABASE_CONN_MAX_AGE": "0",
         } | extra_env)
         name = f"{self.queue}-{len(self.processes)}"
         log_path = Path(tempfile.gettempdir()) / f"console-test-worker-{name}.log"
         log = log_path.open("wb")
         process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "console", "worker", "-Q", self.queue, "--pool", "solo",
+            [sys.executable, "-m", "celery", "-A", "console", "worker", "-Q", queue, "--pool", "solo",
              "-n", f"{name}@%h", "--without-gossip", "--without-mingle", "-l", "info"],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
         )
@@ -252,7 +255,7 @@ class WorkerPool:
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("the Celery worker did not start:\n" + log_path.read_text())
             time.sleep(0.1)
-        return {"pid": process.pid, "queue": self.queue, "log": log_path, "process": process}
+        return {"pid": process.pid, "queue": queue, "log": log_path, "process": process}
 
     def stop_all(self) -> None:
         from console.testing.processes import stop

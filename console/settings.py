@@ -13,6 +13,7 @@ Three environments, chosen by ``CONSOLE_ENV``:
 from __future__ import annotations
 
 import ipaddress
+import os
 import secrets
 import sys
 from datetime import timedelta
@@ -331,6 +332,17 @@ MFA_RECENT_SECONDS = env.int("MFA_RECENT_SECONDS", default=600)
 # signing keys) need an MFA verification of the same session within this window.
 CONSOLE_SENSITIVE_REVERIFY_SECONDS = env.int("CONSOLE_SENSITIVE_REVERIFY_SECONDS", default=600)
 
+# Background jobs (rescores, telemetry batches, CASB scans, usage rollups; console/core/jobs.py):
+# a worker holds a job's lease for this long and a heartbeat renews it every third of it, so a
+# dead worker's job is taken over by another within about this long.
+JOB_LEASE_SECONDS = env.int("JOB_LEASE_SECONDS", default=60)
+if not 3 <= JOB_LEASE_SECONDS <= 3600:
+    raise ImproperlyConfigured(f"JOB_LEASE_SECONDS must be between 3 and 3600 seconds (got {JOB_LEASE_SECONDS})")
+for _replaced in ("RISK_RESCORE_LEASE_SECONDS", "CASB_SCAN_LEASE_SECONDS"):
+    if _replaced in os.environ:
+        raise ImproperlyConfigured(f"{_replaced} was replaced by JOB_LEASE_SECONDS (one lease for every job, "
+                                   "renewed by a heartbeat): set that instead")
+
 # User risk scoring (see docs/risk.md). Batches larger than RISK_INGEST_SYNC_MAX_BYTES (after
 # gzip) are stored by a worker; the sender polls the batch's status URL.
 RISK_INGEST_MAX_BYTES = env.int("RISK_INGEST_MAX_BYTES", default=50 * 1024 * 1024)
@@ -342,10 +354,6 @@ RISK_INGEST_MAX_REPORTED_REJECTS = env.int("RISK_INGEST_MAX_REPORTED_REJECTS", d
 RISK_GEOIP_CITY_DATABASE = env.str("RISK_GEOIP_CITY_DATABASE", default="")
 RISK_RESCORE_CHUNK = env.int("RISK_RESCORE_CHUNK", default=10000)
 RISK_RESCORE_MINUTES = env.int("RISK_RESCORE_MINUTES", default=15)
-# A rescore's worker renews its lease after every chunk; a lease this old means the worker died.
-RISK_RESCORE_LEASE_SECONDS = env.int("RISK_RESCORE_LEASE_SECONDS", default=300)
-if RISK_RESCORE_LEASE_SECONDS < 30:
-    raise ImproperlyConfigured("RISK_RESCORE_LEASE_SECONDS must be at least 30")
 # Raw telemetry is deleted after this many days (risk events and scores stay); batch records
 # (counts and rejected rows) after RISK_BATCH_RETENTION_DAYS.
 RISK_TELEMETRY_RETENTION_DAYS = env.int("RISK_TELEMETRY_RETENTION_DAYS", default=180)
@@ -431,7 +439,6 @@ CASB_HTTP_TIMEOUT = env.float("CASB_HTTP_TIMEOUT", default=30.0)
 CASB_DLP_MAX_BYTES = env.int("CASB_DLP_MAX_BYTES", default=10 * 1024 * 1024)
 CASB_HTTP_MAX_RETRIES = env.int("CASB_HTTP_MAX_RETRIES", default=4)
 CASB_HTTP_MAX_WAIT_SECONDS = env.float("CASB_HTTP_MAX_WAIT_SECONDS", default=60.0)
-CASB_SCAN_LEASE_SECONDS = env.int("CASB_SCAN_LEASE_SECONDS", default=120)
 CASB_SCAN_SLICE_SECONDS = env.int("CASB_SCAN_SLICE_SECONDS", default=300)
 CASB_SCAN_MAX_ATTEMPTS = env.int("CASB_SCAN_MAX_ATTEMPTS", default=6)
 CASB_RETRY_BASE_SECONDS = env.float("CASB_RETRY_BASE_SECONDS", default=30.0)

@@ -12,6 +12,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from console.core.jobs import JobRun, Leased
+
 
 class Level(models.IntegerChoices):
     """Risk levels, ordered so the score is a plain ``MAX``."""
@@ -64,9 +66,15 @@ class TelemetrySource(models.Model):
         return self.revoked_at is None
 
 
-class IngestBatch(models.Model):
+class IngestBatch(Leased):
     """One POSTed batch. Small batches are stored before the answer goes out; large ones are
-    kept here (decompressed) and stored by a worker, and the sender polls the batch's status."""
+    kept here (decompressed) and stored by a worker, and the sender polls the batch's status.
+    The worker storing one holds its lease (``console.core.jobs``); a batch whose worker died is
+    taken over from its checkpoint (``chunks_done``) once the lease runs out."""
+
+    RUNNING_STATUS = "processing"
+    ACTIVE_STATUSES = ("queued", "processing")
+    CREATED_FIELD = "received_at"
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -364,8 +372,11 @@ class RiskLevelChange(models.Model):
         return f"{self.user_id}: {self.previous} → {self.current}"
 
 
-class RescoreRun(models.Model):
-    """A full rescore, run by a worker in chunks so its page can show progress."""
+class RescoreRun(JobRun):
+    """A full rescore, run by a worker in chunks of people (by user id) so its page can show
+    progress. The worker holds the run's lease (``console.core.jobs``); each chunk's changes,
+    counters and checkpoint (``scored_through``) commit together, so a worker that takes the run
+    over after a crash resumes after the last committed chunk and nobody is counted twice."""
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -373,30 +384,19 @@ class RescoreRun(models.Model):
         DONE = "done", "Done"
         FAILED = "failed", "Failed"
 
-    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
-    requested_by_email = models.CharField(max_length=254, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
+    PROGRESS_FIELDS = ("chunks_done", "chunks_total")
+
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED, db_index=True)
     chunks_total = models.PositiveIntegerField(default=0)
     chunks_done = models.PositiveIntegerField(default=0)
     users_scored = models.PositiveIntegerField(default=0)
     users_changed = models.PositiveIntegerField(default=0)
-    message = models.CharField(max_length=300, blank=True)
-    # The worker running it holds a lease that it renews with every chunk it finishes. Nobody
-    # else runs, requeues or finishes a run whose lease is live; a worker that finds its lease
-    # taken over stops without touching the run.
-    lease_owner = models.CharField(max_length=32, blank=True)
-    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    scored_through = models.BigIntegerField(
+        null=True, blank=True, help_text="Checkpoint: people up to this user id were rescored by committed chunks "
+                                         "(empty until a worker starts the run)")
 
     class Meta:
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
         return f"Rescore {self.pk} ({self.status})"
-
-    @property
-    def percent(self) -> int:
-        if self.status == self.Status.DONE:
-            return 100
-        return int(100 * self.chunks_done / self.chunks_total) if self.chunks_total else 0

@@ -24,8 +24,11 @@ SCHEDULE = {
         "schedule": 600.0,
         "options": {"expires": 600.0},
     },
+    # Takes over batches and rescores whose worker's lease ran out (JOB_LEASE_SECONDS): a dead
+    # worker's job goes on within about a lease and this interval.
     "risk-requeue-stalled": {
         "task": "risk.tasks.requeue_stalled",
-        "schedule": 300.0,
+        "schedule": 30.0,
+        "options": {"expires": 30.0},
     },
 }

@@ -148,9 +148,10 @@ def _write(changes: Sequence[Change], *, cause: str, actor_email: str, reason: s
     ], batch_size=2000)
 
 
-def chunk_bounds(size: int) -> list[tuple[int, int]]:
-    """User-id ranges holding about ``size`` scored people each (for progress and short locks)."""
-    ids = list(UserRisk.objects.order_by("user_id").values_list("user_id", flat=True)[::1])
+def chunk_bounds(size: int, *, after: int = 0) -> list[tuple[int, int]]:
+    """User-id ranges holding about ``size`` scored people each (for progress and short locks),
+    over the people whose id is above ``after`` (a rescore's checkpoint)."""
+    ids = list(UserRisk.objects.filter(user_id__gt=after).order_by("user_id").values_list("user_id", flat=True))
     bounds = []
     for start in range(0, len(ids), size):
         part = ids[start:start + size]

@@ -6,7 +6,6 @@ from __future__ import annotations
 import gc
 import logging
 import secrets
-import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -21,6 +20,7 @@ from accounts.models import User
 from accounts.roles import ADMINS
 from console.access import decisions as access_decisions
 from console.audit.services import audit_record
+from console.core import jobs
 from console.core.errors import Conflict, ExternalServiceError, PermissionRefused, ValidationFailed
 from risk import scoring
 from risk.behaviours import REGISTRY, ParamError, Trigger, by_source
@@ -272,23 +272,37 @@ def _fail_quietly(batch: IngestBatch, message: str) -> None:
         log.exception("telemetry batch %s: could not record its failure", batch.pk)
 
 
+def _batch_takeover(batch: IngestBatch, claim: jobs.Claim, now: datetime) -> list[str]:
+    if not claim.taken_over_from:
+        return []
+    batch.message = (f"Taken over from worker {jobs.owner_worker(claim.taken_over_from)} after its lease ran out; "
+                     f"resumed after chunk {batch.chunks_done}.")[:300]
+    log.warning("telemetry batch %s: %s", batch.pk, batch.message)
+    return ["message"]
+
+
 def process_queued_batch(batch_id: str) -> IngestBatch | None:
-    """Store a queued batch (a worker's job). Safe to run twice: a batch already done is left
-    alone, and rows stored by an interrupted run are recognised by their keys. A batch that
+    """Store a queued batch (a worker's job). The worker holds the batch's lease
+    (``JOB_LEASE_SECONDS``, renewed by a heartbeat); another delivery of the job finds the live
+    lease and does nothing. A batch whose worker died is sent to a new worker by the stall
+    sweep once its lease ran out, and resumed after its committed chunks (rows stored by the
+    interrupted run are recognised by their keys). A batch already done is left alone; one that
     cannot be stored (a bad body, data the database refuses) ends failed, with the reason, and
     is never queued again."""
-    with transaction.atomic():
-        batch = IngestBatch.objects.select_for_update(skip_locked=True).filter(pk=batch_id).first()
-        if batch is None or batch.status in (IngestBatch.Status.DONE, IngestBatch.Status.FAILED):
-            return batch
-        batch.status = IngestBatch.Status.PROCESSING
-        batch.save(update_fields=["status"])
+    claimed = IngestBatch.claim(batch_id, prepare=_batch_takeover)
+    if not isinstance(claimed, jobs.Claim):
+        return IngestBatch.objects.filter(pk=batch_id).first()
+    batch, owner = claimed.obj, claimed.owner
     data = bytes(batch.payload or b"")
     if not data:
         _fail(batch, "The batch's body was not kept; send it again.")
         return IngestBatch.objects.filter(pk=batch.pk).first()
     try:
-        return _process(batch, data)
+        with jobs.LeaseHeartbeat(IngestBatch, batch.pk, owner) as beat:
+            return _process(batch, data, owner=owner, beat=beat)
+    except jobs.LeaseLost:
+        log.warning("telemetry batch %s: lease taken over by another worker; this one stops", batch.pk)
+        return IngestBatch.objects.filter(pk=batch.pk).first()
     except ValidationFailed as exc:
         log.warning("telemetry batch %s failed: %s", batch.pk, exc.message)
         return IngestBatch.objects.filter(pk=batch.pk).first()
@@ -308,9 +322,10 @@ def _no_cycle_collection() -> Iterator[None]:
             gc.enable()
 
 
-def _process(batch: IngestBatch, data: bytes) -> IngestBatch:
+def _process(batch: IngestBatch, data: bytes, *, owner: str = "",
+             beat: jobs.LeaseHeartbeat | None = None) -> IngestBatch:
     with _no_cycle_collection():
-        return _process_rows(batch, data)
+        return _process_rows(batch, data, owner=owner, beat=beat)
 
 
 def _fail(batch: IngestBatch, message: str) -> None:
@@ -322,14 +337,18 @@ def _fail(batch: IngestBatch, message: str) -> None:
 _PROGRESS = ["status", "chunks_done", "rows_total", "rows_stored", "rows_duplicate", "rows_rejected", "rejected"]
 
 
-def _process_rows(batch: IngestBatch, data: bytes) -> IngestBatch:
+def _process_rows(batch: IngestBatch, data: bytes, *, owner: str = "",
+                  beat: jobs.LeaseHeartbeat | None = None) -> IngestBatch:
     """Decode, validate and store the rows ``PARSE_CHUNK`` at a time (memory stays bounded by
     the chunk, not the batch).
 
     Each chunk's rows, their ``PendingDetection`` row, the batch's counters and its
-    ``chunks_done`` commit together. A worker that takes the batch over after a crash skips the
-    chunks already done and carries on from their counters, so rows a previous attempt of this
-    batch stored count as stored, never as duplicates."""
+    ``chunks_done`` commit together, and only while ``owner`` (the worker's lease; empty for a
+    batch stored in the request) still holds the batch with the checkpoint this worker read:
+    otherwise the chunk rolls back and the worker stops (``LeaseLost``). A worker that takes
+    the batch over after a crash skips the chunks already done and carries on from their
+    counters, so rows a previous attempt of this batch stored count as stored, never as
+    duplicates."""
     resolver = storage.Resolver()
     cap = settings.RISK_INGEST_MAX_REPORTED_REJECTS
     batch.refresh_from_db(fields=_PROGRESS)
@@ -338,25 +357,27 @@ def _process_rows(batch: IngestBatch, data: bytes) -> IngestBatch:
         for number, (good, bad, count) in enumerate(parsing.parse_chunks(batch.kind, data, resolver)):
             if number < skip:
                 continue
+            if beat is not None:
+                beat.check()
             with transaction.atomic():
-                # The batch row is locked for the chunk: a second delivery running alongside (the
-                # broker thought this worker dead) never stores or counts a chunk twice.
-                current = IngestBatch.objects.select_for_update().filter(pk=batch.pk).values(*_PROGRESS).first()
-                if current is None or current["status"] in (IngestBatch.Status.DONE, IngestBatch.Status.FAILED):
-                    return IngestBatch.objects.filter(pk=batch.pk).first() or batch
-                for name, value in current.items():
-                    setattr(batch, name, value)
-                if batch.chunks_done > number:
-                    continue
                 stored = storage.store(batch.kind, good, source_id=batch.source_id) if good else storage.Stored()
+                rejected = batch.rejected + [r.as_dict() for r in bad[:max(cap - len(batch.rejected), 0)]]
+                # No row lock is held while the chunk is stored (the heartbeat renews meanwhile):
+                # the checkpoint moves only if the lease and the checkpoint are still as we read them.
+                if not IngestBatch.objects.filter(
+                        pk=batch.pk, lease_owner=owner, chunks_done=number,
+                        status=IngestBatch.Status.PROCESSING).update(
+                        chunks_done=number + 1, rows_total=F("rows_total") + count,
+                        rows_stored=F("rows_stored") + len(stored.ids),
+                        rows_duplicate=F("rows_duplicate") + stored.duplicates,
+                        rows_rejected=F("rows_rejected") + len(bad), rejected=rejected):
+                    raise jobs.LeaseLost
                 batch.chunks_done = number + 1
                 batch.rows_total += count
                 batch.rows_stored += len(stored.ids)
                 batch.rows_duplicate += stored.duplicates
                 batch.rows_rejected += len(bad)
-                batch.rejected = batch.rejected + [r.as_dict() for r in bad[:max(cap - len(batch.rejected), 0)]]
-                batch.save(update_fields=["chunks_done", "rows_total", "rows_stored", "rows_duplicate",
-                                          "rows_rejected", "rejected"])
+                batch.rejected = rejected
                 TelemetrySource.objects.filter(pk=batch.source_id).update(
                     last_used_at=timezone.now(), events_accepted=F("events_accepted") + len(stored.ids),
                     events_rejected=F("events_rejected") + len(bad))
@@ -373,10 +394,11 @@ def _process_rows(batch: IngestBatch, data: bytes) -> IngestBatch:
         reason = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
         _fail(batch, f"A row could not be stored ({reason}); rows stored before it are kept.")
         raise ValidationFailed(f"A row could not be stored ({reason}).", field="body") from None
-    batch.status = IngestBatch.Status.DONE
-    batch.finished_at, batch.payload = timezone.now(), None
-    batch.save(update_fields=["status", "finished_at", "payload"])
-    TelemetrySource.objects.filter(pk=batch.source_id).update(last_used_at=timezone.now())
+    now = timezone.now()
+    if not IngestBatch.release(batch.pk, owner, status=IngestBatch.Status.DONE, finished_at=now, payload=None):
+        raise jobs.LeaseLost
+    batch.status, batch.finished_at, batch.payload, batch.lease_expires_at = IngestBatch.Status.DONE, now, None, None
+    TelemetrySource.objects.filter(pk=batch.source_id).update(last_used_at=now)
     return batch
 
 
@@ -592,76 +614,66 @@ def rescore_start(*, actor: User) -> RescoreRun:
         return _start_rescore(requested_by=actor.email, cause=RiskLevelChange.Cause.RESCORE)
 
 
-class LeaseLost(Exception):
-    """The run's lease was taken over (its worker was thought dead): this worker must stop."""
-
-
-def _lease_until() -> datetime:
-    return timezone.now() + timedelta(seconds=settings.RISK_RESCORE_LEASE_SECONDS)
-
-
-def _claim_rescore(run_id: int, *, chunk_size: int) -> tuple[RescoreRun | None, str, list[tuple[int, int]]]:
-    """Take the run's lease: ``(run, lease, chunk bounds)``, or an empty lease when this worker
-    must not run it (finished, or another worker holds a live lease)."""
-    with transaction.atomic():
-        run = RescoreRun.objects.select_for_update(skip_locked=True).filter(pk=run_id).first()
-        if run is None or run.status in (RescoreRun.Status.DONE, RescoreRun.Status.FAILED):
-            return run, "", []
-        now = timezone.now()
-        if run.status == RescoreRun.Status.RUNNING and run.lease_expires_at and run.lease_expires_at > now:
-            return run, "", []  # a live worker has it: a second delivery of the task does nothing
-        # Queued, or its worker's lease ran out: start over (chunks are idempotent).
-        bounds = scoring.chunk_bounds(chunk_size)
-        run.status, run.started_at = RescoreRun.Status.RUNNING, run.started_at or now
-        # users_changed is kept: the chunks a previous worker committed changed those people,
-        # and going over them again finds nothing left to change (it would undercount otherwise).
-        run.chunks_total, run.chunks_done, run.users_scored = len(bounds), 0, 0
-        run.lease_owner, run.lease_expires_at = uuid.uuid4().hex, _lease_until()
-        run.save(update_fields=["status", "started_at", "chunks_total", "chunks_done", "users_scored",
-                                "lease_owner", "lease_expires_at"])
-    return run, run.lease_owner, bounds
-
-
-def _mine(run: RescoreRun, lease: str):
-    return RescoreRun.objects.filter(pk=run.pk, lease_owner=lease, status=RescoreRun.Status.RUNNING)
+def _rescore_plan(run: RescoreRun, chunk_size: int, bounds: list[tuple[int, int]]) -> list[str]:
+    """Set the claimed run up: a new run starts at the first person; a run taken over resumes
+    after its checkpoint, keeping what the committed chunks counted (they are not gone over
+    again, so ``users_changed`` counts each change once)."""
+    if run.scored_through is None:
+        # A fresh run, or one from before checkpoints: from the first person. users_changed is
+        # kept: committed chunks changed those people, and going over them again finds nothing
+        # left to change (it would undercount otherwise).
+        run.chunks_done, run.users_scored, run.scored_through = 0, 0, 0
+    bounds[:] = scoring.chunk_bounds(chunk_size, after=run.scored_through)
+    run.chunks_total = run.chunks_done + len(bounds)
+    return ["chunks_total", "chunks_done", "users_scored", "scored_through"]
 
 
 def rescore_run(run_id: int, *, chunk_size: int | None = None) -> RescoreRun | None:
     """A full rescore, chunk by chunk (each chunk one statement and one short transaction).
     Running it again finds nothing left to change.
 
-    The worker holds a lease on the run (``RISK_RESCORE_LEASE_SECONDS``) and renews it with
-    each chunk's progress, in the chunk's transaction. Another delivery of the task finds the
-    live lease and does nothing; ``requeue_stalled`` only requeues runs whose lease ran out. A
-    worker that finds its lease gone (taken over after it looked dead) rolls back its chunk and
-    stops, leaving the run's status and progress to the worker that has it now."""
-    run, lease, bounds = _claim_rescore(run_id, chunk_size=chunk_size or settings.RISK_RESCORE_CHUNK)
-    if not lease:
-        return run
+    The worker holds the run's lease (``JOB_LEASE_SECONDS``), renewed by a heartbeat however
+    long a chunk takes. Another delivery of the task finds the live lease and does nothing; the
+    stall sweep sends a run whose lease ran out to a new worker, which resumes after the last
+    committed chunk. A worker that finds its lease gone (taken over after it looked dead) rolls
+    back its chunk and stops, leaving the run's status and progress to the worker that has it
+    now."""
+    size = chunk_size or settings.RISK_RESCORE_CHUNK
+    bounds: list[tuple[int, int]] = []
+    claimed = RescoreRun.claim(run_id, prepare=lambda run, claim, now: _rescore_plan(run, size, bounds))
+    if not isinstance(claimed, jobs.Claim):
+        return RescoreRun.objects.filter(pk=run_id).first()
+    run, lease = claimed.obj, claimed.owner
+    if claimed.taken_over_from:
+        log.warning("rescore %s: taken over from %s after its lease ran out; resuming after user %s",
+                    run.pk, jobs.owner_worker(claimed.taken_over_from), run.scored_through)
     cause = run.message if run.message in RiskLevelChange.Cause.values else RiskLevelChange.Cause.RESCORE
     lookback = risk_settings().lookback_days
     try:
-        for low, high in bounds:
-            with transaction.atomic():
-                scope = scoring.Scope(low=low, high=high)
-                scored = scoring.lock(scope)
-                changes = scoring.record_changes(scope, lookback_days=lookback, cause=cause,
-                                                 actor_email=run.requested_by_email)
-                _after_changes(changes, cause=cause, actor_email=run.requested_by_email)
-                renewed = _mine(run, lease).update(
-                    chunks_done=F("chunks_done") + 1, users_scored=F("users_scored") + scored,
-                    users_changed=F("users_changed") + len(changes), lease_expires_at=_lease_until())
-                if not renewed:
-                    raise LeaseLost
-    except LeaseLost:
+        with jobs.LeaseHeartbeat(RescoreRun, run.pk, lease) as beat:
+            for low, high in bounds:
+                beat.check()
+                with transaction.atomic():
+                    scope = scoring.Scope(low=low, high=high)
+                    scored = scoring.lock(scope)
+                    changes = scoring.record_changes(scope, lookback_days=lookback, cause=cause,
+                                                     actor_email=run.requested_by_email)
+                    _after_changes(changes, cause=cause, actor_email=run.requested_by_email)
+                    # Progress and checkpoint commit with the chunk's changes, only while the
+                    # lease is ours.
+                    if not RescoreRun.owned(run.pk, lease).update(
+                            chunks_done=F("chunks_done") + 1, users_scored=F("users_scored") + scored,
+                            users_changed=F("users_changed") + len(changes), scored_through=high):
+                        raise jobs.LeaseLost
+    except jobs.LeaseLost:
         log.warning("rescore %s: lease taken over by another worker; this one stops", run.pk)
         run.refresh_from_db()
         return run
     except Exception as exc:
-        _mine(run, lease).update(status=RescoreRun.Status.FAILED, finished_at=timezone.now(),
-                                 message=f"Failed: {exc}"[:300], lease_expires_at=None)
+        RescoreRun.release(run.pk, lease, status=RescoreRun.Status.FAILED, finished_at=timezone.now(),
+                           message=f"Failed: {exc}"[:300])
         raise
-    _mine(run, lease).update(status=RescoreRun.Status.DONE, finished_at=timezone.now(), lease_expires_at=None)
+    RescoreRun.release(run.pk, lease, status=RescoreRun.Status.DONE, finished_at=timezone.now())
     run.refresh_from_db()
     return run
 
@@ -859,33 +871,22 @@ def prune_telemetry(*, batch_size: int = 10000) -> dict[str, int]:
     return deleted
 
 
-def requeue_stalled(older_than: timedelta = timedelta(minutes=15)) -> int:
-    """Batches left queued or half-done by a worker that died for ``older_than``, rescores never
-    picked up for as long, and rescores whose worker's lease has run out."""
-    from risk.tasks import process_batch, rescore
-
-    cutoff = timezone.now() - older_than
-    count = 0
-    for batch_id in IngestBatch.objects.filter(
-        status__in=[IngestBatch.Status.QUEUED, IngestBatch.Status.PROCESSING], received_at__lt=cutoff,
-        payload__isnull=False,
-    ).values_list("pk", flat=True):
-        IngestBatch.objects.filter(pk=batch_id).update(status=IngestBatch.Status.QUEUED)
-        process_batch.delay(str(batch_id))
-        count += 1
-    # Rescores: one never picked up, or one whose worker stopped renewing its lease. A running
-    # rescore with a live lease is left alone however long it runs; taking the lease away here
-    # makes its worker (should it be alive after all) stop at its next chunk.
-    # A queued run's lease_expires_at is when it was last requeued plus ``older_than``: it is not
-    # sent again before then.
+def requeue_stalled(unclaimed_after: timedelta = jobs.UNCLAIMED_AFTER) -> int:
+    """The stall sweep (every 30 s): send to a new worker the batches and rescores whose
+    worker's lease ran out (it died; the new worker resumes from the checkpoint), and the queued
+    ones nobody picked up for ``unclaimed_after`` (their job was lost with a broker or a worker).
+    A live lease is never touched, however long its job runs."""
     now = timezone.now()
-    unclaimed = Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now)
-    stalled = (Q(status=RescoreRun.Status.QUEUED, created_at__lt=cutoff) & unclaimed
-               | Q(status=RescoreRun.Status.RUNNING, lease_expires_at__lt=now)
-               | Q(status=RescoreRun.Status.RUNNING, lease_expires_at__isnull=True, created_at__lt=cutoff))
-    for run_id in RescoreRun.objects.filter(stalled).values_list("pk", flat=True):
-        if RescoreRun.objects.filter(stalled, pk=run_id).update(status=RescoreRun.Status.QUEUED, lease_owner="",
-                                                                lease_expires_at=now + older_than):
-            rescore.delay(run_id)
+    count = 0
+    batches = IngestBatch.stalled(now=now, unclaimed_after=unclaimed_after) & Q(payload__isnull=False)
+    for batch_id in IngestBatch.objects.filter(batches).values_list("pk", flat=True):
+        if IngestBatch.requeue(batch_id, now=now, unclaimed_after=unclaimed_after) and _publish(
+                "process_batch", str(batch_id)):
             count += 1
+    for run_id in RescoreRun.objects.filter(RescoreRun.stalled(now=now, unclaimed_after=unclaimed_after)).values_list(
+            "pk", flat=True):
+        if RescoreRun.requeue(run_id, now=now, unclaimed_after=unclaimed_after) and _publish("rescore", run_id):
+            count += 1
+    if count:
+        log.warning("stall sweep: sent %d abandoned batch(es) and rescore(s) to a worker again", count)
     return count

@@ -78,8 +78,8 @@ def import_access_decisions() -> None:
 
 @shared_task(acks_late=True, soft_time_limit=100, time_limit=120, ignore_result=True)
 def requeue_stalled() -> None:
-    """Re-queue batches and rescores a dead worker left behind (the broker redelivers with
-    Redis; the filesystem broker of the embedded default does not)."""
+    """Send batches and rescores whose worker's lease ran out (it died) to a new worker, which
+    resumes them from their checkpoint; and queued ones whose job was lost."""
     from risk import services
 
     services.requeue_stalled()

@@ -12,13 +12,13 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
-from django_htmx.http import HttpResponseStopPolling
 
 from accounts.models import User
 from accounts.roles import ADMINS, CONSOLE_READERS
 from console.access.models import AccessSession
 from console.core.errors import ConsoleError
 from console.core.forms import add_service_error
+from console.core.jobs import render_poll
 from console.core.listing import build_listing
 from console.core.permissions import roles_required
 from risk import charts, selectors, services
@@ -158,10 +158,7 @@ def rescore_status(request: HttpRequest, run_id: int) -> HttpResponse:
     run = RescoreRun.objects.filter(pk=run_id).first()
     if run is None:
         raise Http404("No such rescore.")
-    response = render(request, "risk/_rescore.html", {"rescore": run})
-    if run.status in (RescoreRun.Status.DONE, RescoreRun.Status.FAILED) and request.htmx:
-        response.status_code = HttpResponseStopPolling.status_code
-    return response
+    return render_poll(request, "risk/_rescore.html", {"rescore": run}, job=run)
 
 
 # --- Behaviours -------------------------------------------------------------------------------

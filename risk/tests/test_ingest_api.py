@@ -112,21 +112,25 @@ def test_a_large_batch_is_answered_at_once_and_stored_by_a_worker(client, employ
     assert IngestBatch.objects.get().payload is None  # nothing kept once stored
 
 
+@pytest.mark.worker
 def test_a_worker_killed_mid_batch_loses_nothing_doubles_nothing_and_scores_everything(
         client, employee, source, settings, celery_workers, enable):
-    """SIGKILL while storing: the second worker resumes after the committed chunks, the counters
-    say every row was stored by this batch (none a duplicate), and every stored row reaches the
-    behaviours once, including the chunks the killed worker stored."""
+    """SIGKILL while storing: once the dead worker's lease runs out, the stall sweep sends the
+    batch to a second worker, which takes the lease over and resumes after the committed chunks;
+    the counters say every row was stored by this batch (none a duplicate), and every stored row
+    reaches the behaviours once, including the chunks the killed worker stored."""
     import signal
+    import socket
     import time
 
+    from risk import services, tasks
     from risk.models import PendingDetection, RiskEvent
 
     enable("malicious_file")
     settings.RISK_INGEST_SYNC_MAX_BYTES = 1000
-    quick = {"CELERY_VISIBILITY_TIMEOUT": "2", "CELERY_UNACKED_RESTORE_SECONDS": "1",
-             "RISK_DETECTION_RETRY_SECONDS": "1"}
-    first = celery_workers.start(**quick)
+    # A short lease so the test need not wait a minute.
+    env = {"JOB_LEASE_SECONDS": "6", "RISK_DETECTION_RETRY_SECONDS": "1"}
+    first = celery_workers.start(**env)
     sender, token = source("gateway_http")
     total = 60000
     rows = [http_row(employee.email, T0 + timedelta(milliseconds=i), host=f"h{i % 97}.example",
@@ -140,18 +144,31 @@ def test_a_worker_killed_mid_batch_loses_nothing_doubles_nothing_and_scores_ever
     first["process"].wait()
     stored_when_killed = GatewayHttpEvent.objects.count()
     assert 0 < stored_when_killed < total, "the batch finished before the worker could be killed"
+    killed = IngestBatch.objects.get()
+    host = socket.gethostname()[:60]
+    assert killed.status == "processing" and killed.lease_owner.startswith(f"{host}:{first['pid']}:")
 
-    celery_workers.start(**quick)  # the broker hands the unacknowledged job over
-    from risk import tasks
+    # Redis may hand the killed worker's unacknowledged task back to its queue (any worker on
+    # this Redis restores old unacked tasks): the second worker reads a queue of its own, so it
+    # gets the job only from the sweep.
+    from console.celery import app
 
+    app.conf.task_default_queue = f"{first['queue']}-b"  # the fixture puts it back
+    second = celery_workers.start(queue=app.conf.task_default_queue, **env)
+    swept = 0
     deadline = time.monotonic() + 240
     while IngestBatch.objects.filter(status="done").count() == 0 or PendingDetection.objects.exists():
         assert time.monotonic() < deadline, "the second worker did not finish the batch and its detection"
-        # What beat sends every minute: detection whose job died with the first worker (killed
-        # between committing a chunk and queuing its job) is queued again.
+        # What beat sends every 30 s: the batch once its lease ran out. And every minute:
+        # detection whose job died with the first worker (killed between committing a chunk
+        # and queuing its job) is queued again.
+        swept += services.requeue_stalled()
         tasks.sweep_detection.delay()
-        time.sleep(3)
+        time.sleep(1)
+    assert swept == 1  # taken over through the sweep, once
     batch = IngestBatch.objects.get()
+    assert batch.lease_owner.startswith(f"{host}:{second['pid']}:")
+    assert batch.message.startswith(f"Taken over from worker {host}:{first['pid']} after its lease ran out")
     assert GatewayHttpEvent.objects.count() == total
     assert (batch.rows_total, batch.rows_stored, batch.rows_duplicate) == (total, total, 0)
     sender.refresh_from_db()

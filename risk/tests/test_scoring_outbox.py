@@ -179,8 +179,15 @@ def test_a_redelivered_batch_resumes_and_counts_earlier_rows_as_stored(employee,
     assert (batch.status, batch.chunks_done, batch.rows_stored) == (IngestBatch.Status.PROCESSING, 2, 80)
 
     monkeypatch.setattr(storage, "store", original_store)
+    dead_owner = batch.lease_owner
+    # A second delivery while the dead worker's lease still runs does nothing ...
+    assert services.process_queued_batch(str(batch.pk)).chunks_done == 2
+    assert IngestBatch.objects.get(pk=batch.pk).lease_owner == dead_owner
+    # ... once it ran out, the batch is taken over from its checkpoint.
+    IngestBatch.objects.filter(pk=batch.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
     done = services.process_queued_batch(str(batch.pk))
-    assert done.status == IngestBatch.Status.DONE
+    assert done.status == IngestBatch.Status.DONE and done.lease_owner not in ("", dead_owner)
+    assert done.message.startswith("Taken over from worker ") and "resumed after chunk 2" in done.message
     assert (done.rows_total, done.rows_stored, done.rows_duplicate, done.rows_rejected) == (101, 100, 0, 1)
     assert [r["line"] for r in done.rejected] == [101]
     sender.refresh_from_db()

@@ -13,6 +13,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from console.core.fields import EncryptedTextField
+from console.core.jobs import JobRun
 from shadow_ai.casb.findings import FindingType, Severity, finding_type
 
 
@@ -74,10 +75,11 @@ class Integration(models.Model):
         return bool(self.credentials)
 
 
-class ScanRun(models.Model):
+class ScanRun(JobRun):
     """One scan of one integration, run by a worker step by step and page by page. The cursor,
     state and counters are checkpointed after every page, in the same transaction as the findings
-    of that page: a run stopped anywhere is picked up by any worker from where it stopped."""
+    of that page: a run stopped anywhere is picked up by any worker from where it stopped. The
+    worker holds the run's lease (``console.core.jobs``), renewed by a heartbeat."""
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -91,15 +93,12 @@ class ScanRun(models.Model):
         MANUAL = "manual", "Scan now"
         SCHEDULED = "scheduled", "Scheduled"
 
-    ACTIVE = (Status.QUEUED, Status.RUNNING)
+    ACTIVE = ACTIVE_STATUSES = (Status.QUEUED, Status.RUNNING)
+    PROGRESS_FIELDS = ("step_index", "steps_total")
 
     integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="runs")
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED, db_index=True)
     trigger = models.CharField(max_length=12, choices=Trigger.choices, default=Trigger.MANUAL)
-    requested_by_email = models.CharField(max_length=254, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
     steps_total = models.PositiveSmallIntegerField(default=0)
     step_index = models.PositiveSmallIntegerField(default=0)
     step_label = models.CharField(max_length=120, blank=True)
@@ -113,10 +112,7 @@ class ScanRun(models.Model):
     instances_resolved = models.PositiveIntegerField(default=0)
     executions = models.PositiveSmallIntegerField(default=0)
     transient_failures = models.PositiveSmallIntegerField(default=0)
-    message = models.CharField(max_length=600, blank=True)
     messages = models.JSONField(default=list, blank=True)
-    lease_owner = models.CharField(max_length=120, blank=True)
-    lease_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-pk"]
@@ -127,10 +123,6 @@ class ScanRun(models.Model):
 
     def __str__(self) -> str:
         return f"Scan {self.pk} of {self.integration_id} ({self.status})"
-
-    @property
-    def is_active(self) -> bool:
-        return self.status in self.ACTIVE
 
     @property
     def percent(self) -> int:

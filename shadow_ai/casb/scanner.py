@@ -4,11 +4,13 @@ saves each page (findings upserted by their stable keys, cursor, counters) in on
 Robustness, in short:
 
 * **One worker at a time.** A run is worked on by whoever holds its lease (``lease_owner`` /
-  ``lease_until``), taken and renewed with conditional updates; every page's transaction checks
-  the lease is still ours before writing. Works the same on PostgreSQL and SQLite.
+  ``lease_expires_at``, ``console.core.jobs``), taken with ``ScanRun.claim`` and renewed by a
+  heartbeat thread every third of ``JOB_LEASE_SECONDS``, also while the connector waits out a
+  vendor's rate limit; every page's transaction checks the lease is still ours before writing.
+  Works the same on PostgreSQL and SQLite.
 * **A worker that dies** (SIGKILL, a lost machine) stops renewing; its lease runs out after
-  ``CASB_SCAN_LEASE_SECONDS`` and the broker's redelivery (or the periodic sweep) lets another
-  worker resume from the last saved page. Re-reading a page twice is harmless: instances are
+  ``JOB_LEASE_SECONDS`` and the broker's redelivery (or the periodic dispatch) lets another
+  worker take the lease over and resume from the last saved page. Re-reading a page twice is harmless: instances are
   upserted by (finding, key) and counters move in the page's own transaction.
 * **Errors** follow the connector error classes: transient ones keep the checkpoint and retry
   with backoff (the worker is given back meanwhile); auth and configuration ones fail the run
@@ -22,11 +24,8 @@ Robustness, in short:
 from __future__ import annotations
 
 import logging
-import os
 import random
-import socket
 import time
-import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -39,6 +38,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from console.audit.services import audit_record
+from console.core import jobs
 from shadow_ai.casb import discovery
 from shadow_ai.casb.connectors import context_for
 from shadow_ai.casb.connectors.base import DlpCheck, Observation, Page, Skip, Step
@@ -48,10 +48,6 @@ from shadow_ai.casb.models import DiscoveredApp, Finding, FindingInstance, Integ
 
 log = logging.getLogger(__name__)
 MAX_MESSAGES = 200
-
-
-class LostLease(Exception):
-    """Another worker owns the run now (ours expired): stop without writing anything."""
 
 
 @dataclass(frozen=True)
@@ -64,14 +60,6 @@ class Outcome:
     retry_in: float | None = None
 
 
-def new_owner() -> str:
-    return f"{socket.gethostname()[:60]}:{os.getpid()}:{uuid.uuid4().hex[:10]}"
-
-
-def lease_seconds() -> int:
-    return int(settings.CASB_SCAN_LEASE_SECONDS)
-
-
 def _message(run: ScanRun, text: str, level: str = "info", at: datetime | None = None) -> None:
     run.messages = [*run.messages, {"at": (at or timezone.now()).isoformat(), "level": level, "text": text[:600]}]
     run.messages = run.messages[-MAX_MESSAGES:]
@@ -80,48 +68,33 @@ def _message(run: ScanRun, text: str, level: str = "info", at: datetime | None =
 # --- Lease --------------------------------------------------------------------------------------
 
 
+def _prepare(run: ScanRun, claim: jobs.Claim, now: datetime) -> list[str] | None:
+    integration = run.integration
+    if integration.status == Integration.Status.PAUSED or integration.is_demo:
+        run.status, run.finished_at, run.lease_owner, run.lease_expires_at = ScanRun.Status.CANCELLED, now, "", None
+        run.message = "Cancelled: the integration was paused before the scan finished."
+        _message(run, run.message, "warning", now)
+        run.save(update_fields=["status", "finished_at", "lease_owner", "lease_expires_at", "message", "messages"])
+        return None
+    run.executions += 1
+    if claim.taken_over_from:
+        _message(run, f"The worker {jobs.owner_worker(claim.taken_over_from)} stopped renewing its lease; resumed at "
+                      f"step {run.step_index + 1} of {run.steps_total or '?'} after page {run.step_pages} of that "
+                      "step.", "warning", now)
+    return ["executions", "messages"]
+
+
 def claim(run_id: int, owner: str) -> ScanRun | float | None:
     """Take the run's lease: the run, seconds until the current holder's lease runs out, or None
     when there is nothing to do (finished, deleted, paused integration)."""
-    now = timezone.now()
-    with transaction.atomic():
-        run = ScanRun.objects.select_for_update(of=("self",)).select_related("integration").filter(pk=run_id).first()
-        if run is None or run.status not in ScanRun.ACTIVE:
-            return None
-        if run.lease_owner and run.lease_owner != owner and run.lease_until and run.lease_until > now:
-            return max(1.0, (run.lease_until - now).total_seconds())
-        integration = run.integration
-        if integration.status == Integration.Status.PAUSED or integration.is_demo:
-            run.status, run.finished_at, run.lease_owner, run.lease_until = ScanRun.Status.CANCELLED, now, "", None
-            run.message = "Cancelled: the integration was paused before the scan finished."
-            _message(run, run.message, "warning", now)
-            run.save(update_fields=["status", "finished_at", "lease_owner", "lease_until", "message", "messages"])
-            return None
-        previous = run.lease_owner if run.status == ScanRun.Status.RUNNING else ""
-        run.status, run.lease_owner = ScanRun.Status.RUNNING, owner
-        run.lease_until = now + timedelta(seconds=lease_seconds())
-        run.started_at = run.started_at or now
-        run.executions += 1
-        if previous and previous not in ("waiting", owner):
-            _message(run, f"The worker {previous.rsplit(':', 1)[0]} stopped renewing its lease; resumed at step "
-                          f"{run.step_index + 1} of {run.steps_total or '?'} after page {run.step_pages} of that "
-                          "step.", "warning", now)
-        run.save(update_fields=["status", "lease_owner", "lease_until", "started_at", "executions", "messages"])
-    return run
-
-
-def keep_lease(run_id: int, owner: str, extra: float = 0.0) -> None:
-    """Renew our lease (before a long wait, ``extra`` seconds more); LostLease if it is not ours."""
-    until = timezone.now() + timedelta(seconds=lease_seconds() + extra)
-    if not ScanRun.objects.filter(pk=run_id, lease_owner=owner, status=ScanRun.Status.RUNNING).update(
-            lease_until=until):
-        raise LostLease
+    claimed = ScanRun.claim(run_id, owner=owner, related=("integration",), prepare=_prepare)
+    return claimed.obj if isinstance(claimed, jobs.Claim) else claimed
 
 
 def _locked(run_id: int, owner: str) -> ScanRun:
     run = ScanRun.objects.select_for_update(of=("self",)).select_related("integration").get(pk=run_id)
     if run.lease_owner != owner or run.status != ScanRun.Status.RUNNING:
-        raise LostLease
+        raise jobs.LeaseLost
     return run
 
 
@@ -230,7 +203,7 @@ def _backoff(failures: int) -> float:
 
 def execute(run_id: int, *, owner: str | None = None, sleep: Callable[[float], None] | None = None) -> Outcome:
     """Work on a scan run until it finishes, fails, must wait, or its time slice is used up."""
-    owner = owner or new_owner()
+    owner = owner or jobs.new_owner()
     claimed = claim(run_id, owner)
     if claimed is None:
         return Outcome("gone")
@@ -239,37 +212,40 @@ def execute(run_id: int, *, owner: str | None = None, sleep: Callable[[float], N
     run = claimed
     integration = run.integration
     started = time.monotonic()
+    beat = jobs.LeaseHeartbeat(ScanRun, run.pk, owner)
     try:
-        connector = integration.connector
-        state = dict(run.state or {})
-        ctx = context_for(connector, credentials=integration.secret_values(), config=integration.config,
-                          base_url=integration.base_url, state=_connector_state(run, state),
-                          on_wait=lambda seconds: keep_lease(run.pk, owner, seconds), sleep=sleep,
-                          dlp=dlp_check(integration))
-        steps = connector.steps(ctx)
-        if run.steps_total != len(steps):
-            ScanRun.objects.filter(pk=run.pk).update(steps_total=len(steps))
-            run.steps_total = len(steps)
-        while run.step_index < len(steps):
-            step = steps[run.step_index]
-            skipped = ""
-            try:
-                page = step.fetch(ctx, run.cursor or None)
-            except Skip as exc:
-                page, skipped = Page(), exc.message
-            run = _save_page(run.pk, owner, step, steps, page, ctx.state, ctx.warnings, skipped)
-            ctx.warnings.clear()
-            if run.step_index < len(steps) and time.monotonic() - started > settings.CASB_SCAN_SLICE_SECONDS:
-                _release(run.pk, owner)
-                return Outcome("continue", retry_in=0.0)
-        _finish(run.pk, owner, steps, ctx.state)
-        return Outcome("finished")
-    except LostLease:
+        with beat:
+            connector = integration.connector
+            state = dict(run.state or {})
+            ctx = context_for(connector, credentials=integration.secret_values(), config=integration.config,
+                              base_url=integration.base_url, state=_connector_state(run, state),
+                              on_wait=lambda seconds: beat.check(), sleep=sleep,
+                              dlp=dlp_check(integration))
+            steps = connector.steps(ctx)
+            if run.steps_total != len(steps):
+                ScanRun.objects.filter(pk=run.pk).update(steps_total=len(steps))
+                run.steps_total = len(steps)
+            while run.step_index < len(steps):
+                beat.check()
+                step = steps[run.step_index]
+                skipped = ""
+                try:
+                    page = step.fetch(ctx, run.cursor or None)
+                except Skip as exc:
+                    page, skipped = Page(), exc.message
+                run = _save_page(run.pk, owner, step, steps, page, ctx.state, ctx.warnings, skipped)
+                ctx.warnings.clear()
+                if run.step_index < len(steps) and time.monotonic() - started > settings.CASB_SCAN_SLICE_SECONDS:
+                    ScanRun.release(run.pk, owner, holder="")
+                    return Outcome("continue", retry_in=0.0)
+            _finish(run.pk, owner, steps, ctx.state)
+            return Outcome("finished")
+    except jobs.LeaseLost:
         return Outcome("lost")
     except ConnectorError as exc:
         return _connector_failed(run.pk, owner, exc)
     except SoftTimeLimitExceeded:
-        _release(run.pk, owner)
+        ScanRun.release(run.pk, owner, holder="")
         return Outcome("continue", retry_in=0.0)
     except Exception as exc:
         log.exception("CASB scan %s failed unexpectedly", run_id)
@@ -301,9 +277,8 @@ def _save_page(run_id: int, owner: str, step: Step, steps: list[Step], page: Pag
         run.pages += 1
         run.assets_scanned += page.assets
         run.observations += 0 if skipped else len(page.observations)
-        run.lease_until = now + timedelta(seconds=lease_seconds())
         run.save(update_fields=["step_index", "cursor", "step_pages", "step_label", "state", "pages", "assets_scanned",
-                                "observations", "lease_until", "messages"])
+                                "observations", "messages"])
     return run
 
 
@@ -331,7 +306,7 @@ def _finish(run_id: int, owner: str, steps: list[Step], state: dict[str, Any]) -
         run.instances_new = FindingInstance.objects.filter(finding__integration=integration,
                                                            first_seen_run=run.pk).count()
         run.instances_resolved = resolved
-        run.status, run.finished_at, run.lease_owner, run.lease_until = ScanRun.Status.SUCCEEDED, now, "", None
+        run.status, run.finished_at, run.lease_owner, run.lease_expires_at = ScanRun.Status.SUCCEEDED, now, "", None
         run.step_index, run.step_label, run.cursor = run.steps_total, "Done", ""
         skipped = len((run.state or {}).get("skipped_steps", []))
         run.message = (f"Checked {run.assets_scanned} item(s): {run.observations} finding instance(s) reported, "
@@ -339,7 +314,7 @@ def _finish(run_id: int, owner: str, steps: list[Step], state: dict[str, Any]) -
                        + (f"; {skipped} step(s) skipped (see the messages)." if skipped else "."))
         _message(run, run.message, "info", now)
         run.save(update_fields=["instances_new", "instances_resolved", "status", "finished_at", "lease_owner",
-                                "lease_until", "step_index", "step_label", "cursor", "message", "messages"])
+                                "lease_expires_at", "step_index", "step_label", "cursor", "message", "messages"])
         integration.last_scan_at = integration.last_success_at = now
         integration.next_scan_at = now + timedelta(hours=integration.scan_interval_hours)
         fields = ["last_scan_at", "last_success_at", "next_scan_at"]
@@ -351,10 +326,6 @@ def _finish(run_id: int, owner: str, steps: list[Step], state: dict[str, Any]) -
         integration.save(update_fields=fields)
 
 
-def _release(run_id: int, owner: str, *, until: datetime | None = None, holder: str = "") -> None:
-    ScanRun.objects.filter(pk=run_id, lease_owner=owner).update(lease_owner=holder, lease_until=until)
-
-
 def _connector_failed(run_id: int, owner: str, exc: ConnectorError) -> Outcome:
     if not exc.retryable:
         _fail(run_id, owner, exc.message, attention=exc.needs_attention)
@@ -363,17 +334,17 @@ def _connector_failed(run_id: int, owner: str, exc: ConnectorError) -> Outcome:
     with transaction.atomic():
         try:
             run = _locked(run_id, owner)
-        except LostLease:
+        except jobs.LeaseLost:
             return Outcome("lost")
         failures = run.transient_failures + 1
         if failures < settings.CASB_SCAN_MAX_ATTEMPTS:
             delay = max(float(getattr(exc, "retry_after", None) or 0), _backoff(failures))
             run.transient_failures = failures
             # Hold the run for the delay, so a redelivered copy of the task waits too.
-            run.lease_owner, run.lease_until = "waiting", now + timedelta(seconds=delay)
+            run.lease_owner, run.lease_expires_at = jobs.WAITING, now + timedelta(seconds=delay)
             _message(run, f"{exc.message} Trying again in {int(delay)} s (attempt {failures + 1} of "
                           f"{settings.CASB_SCAN_MAX_ATTEMPTS}).", "warning", now)
-            run.save(update_fields=["transient_failures", "lease_owner", "lease_until", "messages"])
+            run.save(update_fields=["transient_failures", "lease_owner", "lease_expires_at", "messages"])
             return Outcome("retry", retry_in=delay)
     _fail(run_id, owner, f"Gave up after {failures} attempts: {exc.message}", attention=False)
     return Outcome("failed")
@@ -385,10 +356,10 @@ def _fail(run_id: int, owner: str, message: str, *, attention: bool) -> None:
         run = ScanRun.objects.select_for_update(of=("self",)).select_related("integration").filter(pk=run_id).first()
         if run is None or run.lease_owner != owner or run.status not in ScanRun.ACTIVE:
             return
-        run.status, run.finished_at, run.lease_owner, run.lease_until = ScanRun.Status.FAILED, now, "", None
+        run.status, run.finished_at, run.lease_owner, run.lease_expires_at = ScanRun.Status.FAILED, now, "", None
         run.message = message[:600]
         _message(run, message, "error", now)
-        run.save(update_fields=["status", "finished_at", "lease_owner", "lease_until", "message", "messages"])
+        run.save(update_fields=["status", "finished_at", "lease_owner", "lease_expires_at", "message", "messages"])
         integration = Integration.objects.select_for_update().get(pk=run.integration_id)
         integration.last_scan_at = now
         integration.next_scan_at = now + timedelta(hours=integration.scan_interval_hours)

@@ -20,7 +20,7 @@ from django.utils import timezone
 from accounts.models import User
 from accounts.roles import ADMINS
 from console.audit.services import SECRET_MARK, audit_record, diff
-from console.core import ratelimit
+from console.core import jobs, ratelimit
 from console.core.errors import Conflict, PermissionRefused, ValidationFailed
 from shadow_ai.casb import connectors, scanner
 from shadow_ai.casb.connectors.base import Check, Connector
@@ -306,10 +306,10 @@ def _cancel_active_runs(integration: Integration, why: str) -> int:
     now = timezone.now()
     count = 0
     for run in ScanRun.objects.select_for_update().filter(integration=integration, status__in=ScanRun.ACTIVE):
-        run.status, run.finished_at, run.lease_owner, run.lease_until, run.message = (
+        run.status, run.finished_at, run.lease_owner, run.lease_expires_at, run.message = (
             ScanRun.Status.CANCELLED, now, "", None, why)
         scanner._message(run, why, "warning", now)
-        run.save(update_fields=["status", "finished_at", "lease_owner", "lease_until", "message", "messages"])
+        run.save(update_fields=["status", "finished_at", "lease_owner", "lease_expires_at", "message", "messages"])
         count += 1
     return count
 
@@ -417,11 +417,11 @@ def scans_dispatch_due(*, now=None) -> list[int]:
             integration.next_scan_at = now + timedelta(hours=integration.scan_interval_hours)
             integration.save(update_fields=["next_scan_at"])
             started.append(run.pk)
-    stale = now - timedelta(seconds=scanner.lease_seconds() * 2)
+    stale = now - timedelta(seconds=jobs.lease_seconds() * 2)
     for run_id in ScanRun.objects.filter(status__in=ScanRun.ACTIVE).filter(
-            lease_until__lt=stale).values_list("pk", flat=True):
+            lease_expires_at__lt=stale).values_list("pk", flat=True):
         queue_scan(run_id)
-    for run_id in ScanRun.objects.filter(status=ScanRun.Status.QUEUED, lease_until__isnull=True,
+    for run_id in ScanRun.objects.filter(status=ScanRun.Status.QUEUED, lease_expires_at__isnull=True,
                                          created_at__lt=stale).values_list("pk", flat=True):
         queue_scan(run_id)
     return started

@@ -6,13 +6,13 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
-from django_htmx.http import HttpResponseStopPolling
 
 from accounts.roles import ADMINS, CONSOLE_READERS
 from console.audit.selectors import audit_events_for_object
 from console.core.csv_export import stream_csv
 from console.core.errors import ConsoleError
 from console.core.forms import add_service_error
+from console.core.jobs import render_poll
 from console.core.listing import build_listing
 from console.core.permissions import roles_required
 from console.core.redirects import safe_next
@@ -229,13 +229,8 @@ def run_detail(request: HttpRequest, scan_run_id: int) -> HttpResponse:
 @roles_required(CONSOLE_READERS)
 def run_progress(request: HttpRequest, scan_run_id: int) -> HttpResponse:
     run = selectors.get_run_for(request.user, scan_run_id)
-    response = render(request, "casb/integration_detail.html#progress", {"run": run, "integration": run.integration})
-    if not run.is_active and request.htmx:
-        # 286 tells htmx to stop polling; the finished fragment still replaces the running one.
-        stop = HttpResponseStopPolling()
-        stop.content = response.content
-        return stop
-    return response
+    return render_poll(request, "casb/integration_detail.html#progress", {"run": run, "integration": run.integration},
+                       job=run)
 
 
 # --- Findings ----------------------------------------------------------------------------------

@@ -260,10 +260,13 @@ def test_a_run_left_running_by_a_dead_worker_is_closed_and_its_days_rolled_up(li
     dead.refresh_from_db()
     assert dead.status == UsageRollupRun.Status.FAILED and "worker" in dead.message
     # Redelivered to another worker, a run interrupted mid-way starts again and finishes.
+    # Its lease may still run: whoever holds the rollup lock knows its worker is gone.
     interrupted = UsageRollupRun.objects.create(kind=UsageRollupRun.Kind.REBUILD, status=UsageRollupRun.Status.RUNNING,
-                                                days_done=7)
+                                                days_done=7, lease_owner="dead-host:1:abc",
+                                                lease_expires_at=timezone.now() + timedelta(seconds=50))
     again = services.rollup_run(interrupted.pk)
     assert again.status == UsageRollupRun.Status.DONE and again.days_done == 1
+    assert again.lease_owner not in ("", "dead-host:1:abc") and again.lease_expires_at is None
 
 
 def test_one_rollup_at_a_time(library, people, source):

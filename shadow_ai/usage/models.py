@@ -11,6 +11,8 @@ from __future__ import annotations
 from django.db import models
 from django.utils import timezone
 
+from console.core.jobs import JobRun
+
 
 class UsageAppDay(models.Model):
     """One application on one day."""
@@ -165,8 +167,9 @@ class UsageDirtyDay(models.Model):
         return f"{self.day} (dirty)"
 
 
-class UsageRollupRun(models.Model):
-    """One run of the usage rollup (scheduled, on demand, or a rebuild of every day)."""
+class UsageRollupRun(JobRun):
+    """One run of the usage rollup (scheduled, on demand, or a rebuild of every day). One runs at a
+    time (an advisory lock); the worker running it holds its lease (``console.core.jobs``)."""
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -179,12 +182,10 @@ class UsageRollupRun(models.Model):
         MANUAL = "manual", "New logs, on demand"
         REBUILD = "rebuild", "Rebuild of every day"
 
+    PROGRESS_FIELDS = ("days_done", "days_total")
+
     kind = models.CharField(max_length=12, choices=Kind.choices)
-    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
-    requested_by_email = models.CharField(max_length=254, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED, db_index=True)
     days_total = models.PositiveIntegerField(default=0)
     days_done = models.PositiveIntegerField(default=0)
     rows_read = models.BigIntegerField(default=0)
@@ -192,7 +193,6 @@ class UsageRollupRun(models.Model):
     first_day = models.DateField(null=True, blank=True)
     last_day = models.DateField(null=True, blank=True)
     new_applications = models.PositiveIntegerField(default=0)
-    message = models.CharField(max_length=300, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-pk"]
@@ -201,15 +201,9 @@ class UsageRollupRun(models.Model):
         return f"Usage rollup {self.pk} ({self.status})"
 
     @property
-    def percent(self) -> int:
-        if self.status == self.Status.DONE:
-            return 100
-        return int(100 * self.days_done / self.days_total) if self.days_total else 0
-
-    @property
     def rows_per_second(self) -> float:
         return self.rows_read / self.seconds if self.seconds else 0.0
 
     @property
     def active(self) -> bool:
-        return self.status in (self.Status.QUEUED, self.Status.RUNNING)
+        return self.is_active

@@ -26,6 +26,7 @@ from django.utils import timezone
 from accounts.models import User
 from accounts.roles import ADMINS
 from console.audit.services import audit_record
+from console.core import jobs
 from console.core.errors import PermissionRefused
 from shadow_ai.models import Application, ApplicationHostname
 from shadow_ai.usage import cache, rollup
@@ -201,47 +202,64 @@ def _days_for(run: UsageRollupRun) -> list[date]:
 
 
 def _execute(run: UsageRollupRun) -> UsageRollupRun:
-    """Holding the lock: roll up the run's days, newest first, one transaction per day."""
+    """Holding the lock: take the run's lease and roll up its days, newest first, one
+    transaction per day (the lease renewed by a heartbeat meanwhile)."""
     # Whoever holds the lock is the only run going: runs left "running" died with their worker.
     UsageRollupRun.objects.filter(status=UsageRollupRun.Status.RUNNING).exclude(pk=run.pk).update(
-        status=UsageRollupRun.Status.FAILED, finished_at=timezone.now(),
+        status=UsageRollupRun.Status.FAILED, finished_at=timezone.now(), lease_expires_at=None,
         message="Stopped: the worker running it went away. Later runs cover its days.")
+    # Holding the lock, nobody else is rolling up: a lease still on this run is a dead worker's.
+    UsageRollupRun.objects.filter(pk=run.pk, status=UsageRollupRun.Status.RUNNING).update(lease_expires_at=None)
     days = _days_for(run)
     marks = dict(UsageDirtyDay.objects.values_list("day", "version"))
-    UsageRollupRun.objects.filter(pk=run.pk).update(
-        status=UsageRollupRun.Status.RUNNING, started_at=run.started_at or timezone.now(), days_total=len(days),
-        days_done=0, rows_read=0, seconds=0.0, new_applications=0,
-        first_day=days[-1] if days else None, last_day=days[0] if days else None)
+
+    def prepare(current: UsageRollupRun, claim: jobs.Claim, now: datetime) -> list[str]:
+        # The days still dirty are the checkpoint: a run taken over starts its count again.
+        current.days_total, current.days_done, current.rows_read, current.seconds = len(days), 0, 0, 0.0
+        current.new_applications = 0
+        current.first_day, current.last_day = (days[-1], days[0]) if days else (None, None)
+        return ["days_total", "days_done", "rows_read", "seconds", "new_applications", "first_day", "last_day"]
+
+    claimed = UsageRollupRun.claim(run.pk, prepare=prepare)
+    if not isinstance(claimed, jobs.Claim):
+        return UsageRollupRun.objects.get(pk=run.pk)
+    owner = claimed.owner
     from shadow_ai.selectors import hostname_matcher
 
     matcher = hostname_matcher()
     by_name = rollup.name_index(Application.objects.values_list("pk", "name", "aliases"))
     new_apps = 0
     try:
-        for day in days:
-            started = time.perf_counter()
-            with transaction.atomic():
-                result = rollup.rollup_day(day, matcher=matcher, by_name=by_name)
-                if day in marks:
-                    UsageDirtyDay.objects.filter(day=day, version=marks[day]).delete()
-                elapsed = time.perf_counter() - started
-                UsageRollupRun.objects.filter(pk=run.pk).update(
-                    days_done=F("days_done") + 1, rows_read=F("rows_read") + result.rows,
-                    seconds=F("seconds") + elapsed,
-                    new_applications=F("new_applications") + len(result.new_applications))
-                new_apps += len(result.new_applications)
-                transaction.on_commit(cache.bump)
+        with jobs.LeaseHeartbeat(UsageRollupRun, run.pk, owner) as beat:
+            for day in days:
+                beat.check()
+                started = time.perf_counter()
+                with transaction.atomic():
+                    result = rollup.rollup_day(day, matcher=matcher, by_name=by_name)
+                    if day in marks:
+                        UsageDirtyDay.objects.filter(day=day, version=marks[day]).delete()
+                    elapsed = time.perf_counter() - started
+                    if not UsageRollupRun.owned(run.pk, owner).update(
+                            days_done=F("days_done") + 1, rows_read=F("rows_read") + result.rows,
+                            seconds=F("seconds") + elapsed,
+                            new_applications=F("new_applications") + len(result.new_applications)):
+                        raise jobs.LeaseLost
+                    new_apps += len(result.new_applications)
+                    transaction.on_commit(cache.bump)
+    except jobs.LeaseLost:
+        log.warning("usage rollup %s: lease taken over by another worker; this one stops", run.pk)
+        return UsageRollupRun.objects.get(pk=run.pk)
     except Exception as exc:
-        UsageRollupRun.objects.filter(pk=run.pk).update(
-            status=UsageRollupRun.Status.FAILED, finished_at=timezone.now(), message=f"Failed: {exc}"[:300])
+        UsageRollupRun.release(run.pk, owner, status=UsageRollupRun.Status.FAILED, finished_at=timezone.now(),
+                               message=f"Failed: {exc}"[:300])
         log.exception("usage rollup %s failed", run.pk)
         raise
     run.refresh_from_db()
     message = (f"{run.days_done} day(s), {run.rows_read:,} log rows, {run.rows_per_second:,.0f} rows/s"
                + (f"; {new_apps} application(s) seen for the first time" if new_apps else "")
                if days else "Nothing new to roll up.")
-    UsageRollupRun.objects.filter(pk=run.pk).update(status=UsageRollupRun.Status.DONE, finished_at=timezone.now(),
-                                                     message=message[:300])
+    UsageRollupRun.release(run.pk, owner, status=UsageRollupRun.Status.DONE, finished_at=timezone.now(),
+                           message=message[:300])
     run.refresh_from_db()
     if days:
         warm()

@@ -16,10 +16,10 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import urlencode
 from django.views.decorators.http import require_POST
-from django_htmx.http import HttpResponseStopPolling
 
 from accounts.roles import ADMINS, CONSOLE_READERS
 from console.core.errors import ConsoleError
+from console.core.jobs import render_poll
 from console.core.listing import PAGE_SIZES, Listing, page_number
 from console.core.permissions import roles_required
 from console.core.redirects import safe_next
@@ -231,10 +231,7 @@ def rollup_status(request: HttpRequest, usage_run_id: int) -> HttpResponse:
     run = selectors.get_run(usage_run_id)
     if run is None:
         raise Http404("No such rollup run.")
-    response = render(request, "shadow_ai/_usage_run.html", {"run": run})
-    if not run.active and request.htmx:
-        response.status_code = HttpResponseStopPolling.status_code
-    return response
+    return render_poll(request, "shadow_ai/_usage_run.html", {"run": run}, job=run)
 
 
 # --- An application's page ----------------------------------------------------------------------

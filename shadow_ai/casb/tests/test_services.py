@@ -106,7 +106,7 @@ def test_the_dispatcher_starts_due_scans_and_picks_up_abandoned_runs(openai_inte
     assert services.scans_dispatch_due(now=now) == []  # already running: no second scan
     abandoned = ScanRun.objects.get(pk=started[0])
     ScanRun.objects.filter(pk=abandoned.pk).update(status="running", lease_owner="gone",
-                                                   lease_until=now - timedelta(hours=1))
+                                                   lease_expires_at=now - timedelta(hours=1))
     queued.clear()
     services.scans_dispatch_due(now=now)
     assert queued == [abandoned.pk]

@@ -41,7 +41,7 @@ def test_a_scan_killed_mid_way_is_finished_by_another_worker_without_duplicates(
     vendor_server.requests.clear()
     vendor_server.delay = 0.25  # a slow vendor: the kill lands mid-scan
     integration = make_integration("openai", config={"workspace_id": "ws-acme"}, name="OpenAI (slow)")
-    first = celery_workers.start(CELERY_VISIBILITY_TIMEOUT="2", CASB_SCAN_LEASE_SECONDS="3")
+    first = celery_workers.start(CELERY_VISIBILITY_TIMEOUT="2", JOB_LEASE_SECONDS="3")
     run, created = services.scan_start(actor=super_admin, integration=integration)
     assert created
 
@@ -65,7 +65,7 @@ def test_a_scan_killed_mid_way_is_finished_by_another_worker_without_duplicates(
     # Redis hands an unacknowledged task to a worker that starts polling once the task is older
     # than the visibility timeout (later sweeps come only every ~100 s): let it age first.
     time.sleep(2.5)
-    celery_workers.start(CELERY_VISIBILITY_TIMEOUT="2", CASB_SCAN_LEASE_SECONDS="3")
+    celery_workers.start(CELERY_VISIBILITY_TIMEOUT="2", JOB_LEASE_SECONDS="3")
     done = wait_for(lambda: ScanRun.objects.filter(pk=run.pk).exclude(status__in=ScanRun.ACTIVE).first(),
                     timeout=90, what="the second worker to finish the scan", every=0.2)
     assert done.status == ScanRun.Status.SUCCEEDED, done.messages
