@@ -177,7 +177,7 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
 else:
-    _db.setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=60))
+    _db.setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=45))
     _db.setdefault("CONN_HEALTH_CHECKS", True)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -316,7 +316,7 @@ ACCESS_LOG_SPOOL_MAX_BYTES = env.int("ACCESS_LOG_SPOOL_MAX_BYTES", default=256 *
 # fsync the spool after every entry (survives a host crash; costs a disk flush per decision).
 ACCESS_LOG_SPOOL_FSYNC_EACH = env.bool("ACCESS_LOG_SPOOL_FSYNC_EACH", default=False)
 # A session's expiry is written back at most this often while it is being used (seconds).
-ACCESS_SESSION_WRITE_SECONDS = env.int("ACCESS_SESSION_WRITE_SECONDS", default=60)
+ACCESS_SESSION_WRITE_SECONDS = env.int("ACCESS_SESSION_WRITE_SECONDS", default=45)
 
 # Independent MFA. The WebAuthn relying party id is the console's host name (no port); the
 # allowed origins are the URLs people open the console at. Empty: the host of each request.
@@ -335,7 +335,7 @@ CONSOLE_SENSITIVE_REVERIFY_SECONDS = env.int("CONSOLE_SENSITIVE_REVERIFY_SECONDS
 # Background jobs (rescores, telemetry batches, CASB scans, usage rollups; console/core/jobs.py):
 # a worker holds a job's lease for this long and a heartbeat renews it every third of it, so a
 # dead worker's job is taken over by another within about this long.
-JOB_LEASE_SECONDS = env.int("JOB_LEASE_SECONDS", default=60)
+JOB_LEASE_SECONDS = env.int("JOB_LEASE_SECONDS", default=45)
 if not 3 <= JOB_LEASE_SECONDS <= 3600:
     raise ImproperlyConfigured(f"JOB_LEASE_SECONDS must be between 3 and 3600 seconds (got {JOB_LEASE_SECONDS})")
 for _replaced in ("RISK_RESCORE_LEASE_SECONDS", "CASB_SCAN_LEASE_SECONDS"):
@@ -390,9 +390,9 @@ SSF_RETRY_BASE_SECONDS = env.float("SSF_RETRY_BASE_SECONDS", default=5.0)
 SSF_RETRY_MAX_SECONDS = env.float("SSF_RETRY_MAX_SECONDS", default=3600.0)
 SSF_MAX_ATTEMPTS = env.int("SSF_MAX_ATTEMPTS", default=20)
 SSF_DELIVERY_LOCK_SECONDS = env.int("SSF_DELIVERY_LOCK_SECONDS", default=300)
-SSF_SWEEP_SECONDS = env.int("SSF_SWEEP_SECONDS", default=60)
+SSF_SWEEP_SECONDS = env.int("SSF_SWEEP_SECONDS", default=45)
 SSF_POLL_WAIT_SECONDS = env.float("SSF_POLL_WAIT_SECONDS", default=10.0)
-SSF_POLL_REDELIVER_SECONDS = env.int("SSF_POLL_REDELIVER_SECONDS", default=60)
+SSF_POLL_REDELIVER_SECONDS = env.int("SSF_POLL_REDELIVER_SECONDS", default=45)
 SSF_MIN_VERIFICATION_INTERVAL = env.int("SSF_MIN_VERIFICATION_INTERVAL", default=10)
 SSF_KEY_RETENTION_DAYS = env.int("SSF_KEY_RETENTION_DAYS", default=7)
 SSF_MAX_SUBJECTS_PER_STREAM = env.int("SSF_MAX_SUBJECTS_PER_STREAM", default=100_000)
@@ -404,7 +404,7 @@ ONBOARDING_INVITATION_HOURS = env.int("ONBOARDING_INVITATION_HOURS", default=72)
 VERIFICATION_RETENTION_DAYS = env.int("VERIFICATION_RETENTION_DAYS", default=365)
 OUTBOX_RETENTION_DAYS = env.int("OUTBOX_RETENTION_DAYS", default=30)
 VERIFICATION_FLOW_SECONDS = env.int("VERIFICATION_FLOW_SECONDS", default=900)
-VERIFICATION_CLOCK_SKEW_SECONDS = env.int("VERIFICATION_CLOCK_SKEW_SECONDS", default=60)
+VERIFICATION_CLOCK_SKEW_SECONDS = env.int("VERIFICATION_CLOCK_SKEW_SECONDS", default=45)
 VERIFICATION_ATTEMPTS_PER_IP = env.int("VERIFICATION_ATTEMPTS_PER_IP", default=30)
 VERIFICATION_ATTEMPTS_PER_PERSON = env.int("VERIFICATION_ATTEMPTS_PER_PERSON", default=10)
 VERIFICATION_ATTEMPT_WINDOW = env.int("VERIFICATION_ATTEMPT_WINDOW", default=300)
@@ -443,7 +443,7 @@ CASB_SCAN_SLICE_SECONDS = env.int("CASB_SCAN_SLICE_SECONDS", default=300)
 CASB_SCAN_MAX_ATTEMPTS = env.int("CASB_SCAN_MAX_ATTEMPTS", default=6)
 CASB_RETRY_BASE_SECONDS = env.float("CASB_RETRY_BASE_SECONDS", default=30.0)
 CASB_RETRY_MAX_SECONDS = env.float("CASB_RETRY_MAX_SECONDS", default=1800.0)
-CASB_DISPATCH_SECONDS = env.int("CASB_DISPATCH_SECONDS", default=60)
+CASB_DISPATCH_SECONDS = env.int("CASB_DISPATCH_SECONDS", default=45)
 # Empty: scans run on the default queue. Set (e.g. "connectors") to run them on workers started
 # with -Q connectors only.
 CASB_QUEUE = env.str("CASB_QUEUE", default="")

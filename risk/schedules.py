@@ -28,7 +28,7 @@ SCHEDULE = {
     # worker's job goes on within about a lease and this interval.
     "risk-requeue-stalled": {
         "task": "risk.tasks.requeue_stalled",
-        "schedule": 30.0,
-        "options": {"expires": 30.0},
+        "schedule": 10.0,
+        "options": {"expires": 10.0},
     },
 }

@@ -872,7 +872,7 @@ def prune_telemetry(*, batch_size: int = 10000) -> dict[str, int]:
 
 
 def requeue_stalled(unclaimed_after: timedelta = jobs.UNCLAIMED_AFTER) -> int:
-    """The stall sweep (every 30 s): send to a new worker the batches and rescores whose
+    """The stall sweep (every 10 s): send to a new worker the batches and rescores whose
     worker's lease ran out (it died; the new worker resumes from the checkpoint), and the queued
     ones nobody picked up for ``unclaimed_after`` (their job was lost with a broker or a worker).
     A live lease is never touched, however long its job runs."""

@@ -159,7 +159,7 @@ def test_a_worker_killed_mid_batch_loses_nothing_doubles_nothing_and_scores_ever
     deadline = time.monotonic() + 240
     while IngestBatch.objects.filter(status="done").count() == 0 or PendingDetection.objects.exists():
         assert time.monotonic() < deadline, "the second worker did not finish the batch and its detection"
-        # What beat sends every 30 s: the batch once its lease ran out. And every minute:
+        # What beat sends every 10 s: the batch once its lease ran out. And every minute:
         # detection whose job died with the first worker (killed between committing a chunk
         # and queuing its job) is queued again.
         swept += services.requeue_stalled()

@@ -249,7 +249,7 @@ def test_a_worker_killed_mid_rescore_is_taken_over_by_another_through_the_sweep(
     deadline = time.monotonic() + 120
     while RescoreRun.objects.get(pk=run.pk).status != RescoreRun.Status.DONE:
         assert time.monotonic() < deadline, "the rescore was never taken over and finished"
-        swept += services.requeue_stalled()  # what beat sends every 30 s
+        swept += services.requeue_stalled()  # what beat sends every 10 s
         time.sleep(0.2)
     done = RescoreRun.objects.get(pk=run.pk)
     assert swept >= 1  # it went on through the sweep, not through the broker
