@@ -57,7 +57,9 @@ def resolve(document: Mapping[str, Any], schema: Mapping[str, Any] | str) -> Map
         schema = {"$ref": schema}
     seen = 0
     while "$ref" in schema:
-        name = schema["$ref"].rsplit("/", 1)[-1]
+        name = schema["$ref"]
+        if name not in _schemas(document):
+            name = name.rsplit("/", 1)[-1]  # "#/components/schemas/Invite"
         if name not in _schemas(document):
             raise KeyError(f"the schema document has no schema {name!r}")
         schema = _schemas(document)[name]
