@@ -352,6 +352,14 @@ RISK_INGEST_MAX_REPORTED_REJECTS = env.int("RISK_INGEST_MAX_REPORTED_REJECTS", d
 # A MaxMind-format city database (GeoLite2 City, DB-IP City Lite) for impossible travel. Empty:
 # addresses are placed at their country's capital.
 RISK_GEOIP_CITY_DATABASE = env.str("RISK_GEOIP_CITY_DATABASE", default="")
+# SentinelOne threats name the logged-in user as DOMAIN\user: which Windows domain (NetBIOS or DNS
+# name) is which mail domain, as "ACME=acme.example,CORP.LOCAL=corp.example" (see docs/risk.md).
+RISK_SENTINELONE_DOMAINS = {}
+for _entry in env.list("RISK_SENTINELONE_DOMAINS", default=[]):
+    _windows, _, _mail = (part.strip() for part in _entry.partition("="))
+    if not _windows or "@" in _mail or "." not in _mail:
+        raise ImproperlyConfigured(f"RISK_SENTINELONE_DOMAINS: {_entry!r} should look like ACME=acme.example")
+    RISK_SENTINELONE_DOMAINS[_windows] = _mail
 RISK_RESCORE_CHUNK = env.int("RISK_RESCORE_CHUNK", default=10000)
 RISK_RESCORE_MINUTES = env.int("RISK_RESCORE_MINUTES", default=15)
 # Raw telemetry is deleted after this many days (risk events and scores stay); batch records

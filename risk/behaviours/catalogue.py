@@ -340,10 +340,14 @@ def _version(text: str) -> tuple[int, ...]:
 class DeviceNeedsUpdate(Behaviour):
     key = "device_needs_update"
     name = "Device needs an update"
-    description = "A device runs an operating system older than the minimum version set for it."
+    description = ("A device runs an operating system older than the minimum version set for it. SentinelOne "
+                   "threats carry the version; CrowdStrike Zero Trust Assessments do not, so a CrowdStrike device "
+                   "is judged only by the OS version registered in its device posture (Directory › Devices), and "
+                   "not at all when none is registered.")
     default_level = Level.MEDIUM
     source = "device"
-    requirement = "An EDR webhook that reports the operating system version"
+    requirement = ("EDR telemetry with the operating system version (SentinelOne), or devices registered with "
+                   "their OS version (CrowdStrike)")
     params = (
         Param("minimum_versions", "Minimum versions (OS=version)", "list", DEFAULT_MINIMUM_VERSIONS,
               help="One entry per operating system, e.g. macOS=14.0"),
@@ -370,12 +374,16 @@ class DeviceNeedsUpdate(Behaviour):
             have = _version(e["os_version"])
             if wanted is None or not have or have >= wanted[1]:
                 continue
+            # A CrowdStrike assessment has no OS version: the one stored with it came from the
+            # device's registered posture, and the explanation says so.
+            origin = "device posture" if e.get("provider") == "crowdstrike" else "EDR report"
             triggers.append(Trigger(
                 user_id=e["user_id"], at=e["at"], source_id=e["id"],
                 dedupe=f"{e['device_id']}:{e['os_name']}:{e['os_version']}",
-                summary=f"{_device_name(e)} runs {e['os_name']} {e['os_version']} (minimum {wanted[0]})",
+                summary=f"{_device_name(e)} runs {e['os_name']} {e['os_version']} (minimum {wanted[0]}; version "
+                        f"from the {origin})",
                 details={"device": _device_name(e), "os": e["os_name"], "version": e["os_version"],
-                         "minimum": wanted[0]},
+                         "minimum": wanted[0], "version_from": origin},
             ))
         return first_per_dedupe(triggers)
 

@@ -356,18 +356,18 @@ def parse_access(row: Mapping[str, Any], resolve: Resolver) -> dict[str, Any]:
         "app_uid": text(row, "AppUUID", "app_uid", limit=64),
         "connection": text(row, "Connection", "connection", limit=64),
         "ip": ip(row, "IPAddress", "ip_address"),
-        "country": country(row, "Country", "country"),
+        "country": country(row, "Country"),
         "ray_id": text(row, "RayID", "ray_id", limit=64),
     }
 
 
 def _file_bytes(row: Mapping[str, Any]) -> tuple[int, int]:
-    """Bytes up and down: the proxy's own counts when it sends them, else the sizes of the files
-    it saw (``FileInfo.files[].size`` by direction)."""
-    sent = integer(row, "UploadBytes") or 0
-    received = integer(row, "DownloadBytes") or 0
+    """Bytes up and down, from the sizes of the files the proxy saw (``FileInfo.files[].size`` by
+    direction). Logpush has no byte counters for a request; ``FileInfo`` is an object whose
+    members Cloudflare does not list, so anything unexpected in it is passed over."""
+    sent = received = 0
     info = row.get("FileInfo")
-    if isinstance(info, dict) and isinstance(info.get("files"), list) and not (sent or received):
+    if isinstance(info, dict) and isinstance(info.get("files"), list):
         for item in info["files"]:
             if not isinstance(item, dict):
                 continue
@@ -423,23 +423,30 @@ def parse_gateway_http(row: Mapping[str, Any], resolve: Resolver) -> dict[str, A
     }
 
 
+def _query_name(row: Mapping[str, Any]) -> str:
+    """The queried name without its trailing dot, lowercased; a root query stays ``"."`` (as
+    Cloudflare logs it), never an empty name."""
+    name = text(row, "QueryName", limit=255, required=True)
+    return name.rstrip(".").lower() or "."
+
+
 def parse_gateway_dns(row: Mapping[str, Any], resolve: Resolver) -> dict[str, Any]:
     address = email(row, "Email")
     device = text(row, "DeviceID", limit=120)
-    names = string_list(row, "QueryCategoryNames") or string_list(row, "CategoryNames")
+    names = string_list(row, "QueryCategoryNames")
     return {
         "event_key": event_key(row, text(row, "QueryID", limit=60), "gateway_dns"),
         "at": timestamp(row, "Datetime"),
         "email": address,
         "user_id": resolve(address, device) if (address or device) else None,
         "device_id": device,
-        "query_name": text(row, "QueryName", limit=255, required=True).rstrip(".").lower(),
-        "category_ids": string_list(row, "QueryCategoryIDs") or string_list(row, "CategoryIDs"),
+        "query_name": _query_name(row),
+        "category_ids": string_list(row, "QueryCategoryIDs"),
         "category_names": names,
         "resolver_decision": text(row, "ResolverDecision", limit=40),
         "policy_name": text(row, "PolicyName", limit=200),
-        "source_ip": ip(row, "SrcIP", "SourceIP"),
-        "source_country": country(row, "SrcIPCountryCode", "SourceIPCountryCode"),
+        "source_ip": ip(row, "SrcIP"),
+        "source_country": country(row, "SrcIPCountryCode"),
     }
 
 
@@ -451,9 +458,12 @@ PLATFORMS = {"mac": "macOS", "windows": "Windows", "linux": "Linux", "ios": "iOS
 
 
 def parse_crowdstrike(row: Mapping[str, Any], resolve: Resolver) -> dict[str, Any]:
-    """A Zero Trust Assessment resource (``/zero-trust-assessment/entities/assessments/v1``):
-    ``aid``, ``assessment.{overall,os,sensor_config}``, ``modified_time``. The person comes from
-    an ``email`` field when the sender adds one, else from the device registered under ``aid``."""
+    """A Zero Trust Assessment (``/zero-trust-assessment/entities/assessments/v1``, gofalcon's
+    ``domain.SignalProperties``): ``aid``, ``assessment.{overall,os,sensor_config}``,
+    ``event_platform``, ``system_serial_number``, ``modified_time``. An assessment names no
+    person and carries no OS version: the person is the one the device ``aid`` is registered to
+    (or an ``email`` the sender adds), and the OS version is taken from that device's posture
+    when the row is stored (``storage.add_posture``)."""
     aid = text(row, "aid", limit=120, required=True)
     assessment = row.get("assessment")
     if not isinstance(assessment, dict):
@@ -461,9 +471,9 @@ def parse_crowdstrike(row: Mapping[str, Any], resolve: Resolver) -> dict[str, An
     scores = {name: _score(assessment, name) for name in ("overall", "os", "sensor_config")}
     if all(v is None for v in scores.values()):
         raise RowError("assessment", "has none of overall, os, sensor_config")
-    address = email(row, "email", "user_email")
-    at = timestamp(row, "modified_time", "updated_timestamp")
-    platform = text(row, "platform_name", "event_platform", limit=60)
+    address = email(row, "email")
+    at = timestamp(row, "modified_time")
+    platform = text(row, "event_platform", limit=60)
     return {
         "event_key": event_key(row, f"{aid}:{at.isoformat()}" if at else None, "crowdstrike_zta"),
         "at": at,
@@ -471,18 +481,53 @@ def parse_crowdstrike(row: Mapping[str, Any], resolve: Resolver) -> dict[str, An
         "user_id": resolve(address, aid),
         "provider": "crowdstrike",
         "device_id": aid,
-        "device_name": text(row, "hostname", "system_serial_number", limit=120),
+        "device_name": text(row, "system_serial_number", limit=120),
         "os_name": PLATFORMS.get(platform.lower(), platform),
-        "os_version": text(row, "os_version", limit=60),
+        "os_version": "",
         "overall_score": scores["overall"],
         "os_score": scores["os"],
         "sensor_config_score": scores["sensor_config"],
     }
 
 
+# Windows and local account names that are never a person in the directory.
+SYSTEM_ACCOUNTS = {"system", "local service", "network service", "administrator", "guest", "root", "defaultaccount"}
+
+
+def sentinelone_person(upn: str, user_name: str, agent_domain: str, domains: Mapping[str, str]) -> str:
+    """The e-mail address of the person a SentinelOne threat names, or "" (then the device decides).
+
+    1. ``agentLastLoggedInUpn`` when it is an address (``ana@acme.example``);
+    2. ``agentLastLoggedInUserName`` when it is itself an address (``ana@acme.example``);
+    3. ``DOMAIN\\user`` (or ``user`` with ``agentDomain``): ``user@<mail domain>`` when the Windows
+       domain is mapped to a mail domain in ``RISK_SENTINELONE_DOMAINS`` (``ACME=acme.example``;
+       NetBIOS or DNS domain names, case-insensitive);
+    4. anything else (a local account, ``NT AUTHORITY\\SYSTEM``, an unmapped domain, ``WORKGROUP``)
+       names nobody."""
+    if "@" in upn:
+        return upn.lower()
+    name = user_name.strip()
+    if "@" in name:
+        return name.lower()
+    domain, _, user = name.rpartition("\\")
+    domain = (domain or agent_domain).strip().lower()
+    user = user.strip().lower()
+    if not user or not domain or user in SYSTEM_ACCOUNTS or domain in ("nt authority", "workgroup", "unknown"):
+        return ""
+    mapped = {k.lower(): v.lower() for k, v in domains.items()}.get(domain)
+    return f"{user}@{mapped}" if mapped else ""
+
+
+def _sentinelone_domains() -> Mapping[str, str]:
+    from django.conf import settings
+
+    return getattr(settings, "RISK_SENTINELONE_DOMAINS", {}) or {}
+
+
 def parse_sentinelone(row: Mapping[str, Any], resolve: Resolver) -> dict[str, Any]:
     """A threat as SentinelOne's ``/web/api/v2.1/threats`` returns it (``threatInfo``,
-    ``agentRealtimeInfo``, ``agentDetectionInfo``)."""
+    ``agentRealtimeInfo``, ``agentDetectionInfo``). The person: an ``email`` the sender adds,
+    else ``sentinelone_person`` from the logged-in user the agent reported, else the device."""
     info = row.get("threatInfo")
     if not isinstance(info, dict):
         raise RowError("threatInfo", "is required (an object)")
@@ -494,8 +539,9 @@ def parse_sentinelone(row: Mapping[str, Any], resolve: Resolver) -> dict[str, An
     device = text(agent, "agentUuid", "agentId", limit=120) or text(detection, "agentUuid", limit=120)
     if not device:
         raise RowError("agentRealtimeInfo.agentUuid", "is required")
-    upn = text(detection, "agentLastLoggedInUpn", limit=254)
-    address = email(row, "email") or (upn.lower() if "@" in upn else "")
+    address = email(row, "email") or sentinelone_person(
+        text(detection, "agentLastLoggedInUpn", limit=254), text(detection, "agentLastLoggedInUserName", limit=254),
+        text(detection, "agentDomain", limit=254), _sentinelone_domains())
     at = timestamp(info, "updatedAt", "createdAt")
     return {
         "event_key": event_key(row, f"{threat_id}:{at.isoformat()}" if at else None, "sentinelone_threats"),

@@ -101,6 +101,22 @@ def _cached_map(name: str, load) -> dict:
     return table[name]
 
 
+def add_posture(rows: Iterable[dict[str, Any]]) -> None:
+    """Fill in the operating system of devices whose telemetry does not carry it (a CrowdStrike
+    Zero Trust Assessment has no OS version) from the device's registered posture, so "Device
+    needs an update" judges the version the device reported, and nothing when none is known."""
+    wanted = [row for row in rows if not row.get("os_version") and row.get("device_id")]
+    if not wanted:
+        return
+    posture = {device_id: (os_name, version) for device_id, os_name, version in Device.objects.filter(
+        device_id__in={row["device_id"] for row in wanted}).values_list("device_id", "os", "os_version")}
+    for row in wanted:
+        os_name, version = posture.get(row["device_id"], ("", ""))
+        if version:
+            row["os_version"] = version[:60]
+            row["os_name"] = row.get("os_name") or os_name
+
+
 def add_locations(rows: Iterable[dict[str, Any]]) -> None:
     """Place each sign-in (city with an operator-supplied database, else the country's capital)."""
     seen: dict[tuple[str | None, str], geo.Location | None] = {}
@@ -127,6 +143,8 @@ def store(kind: str, rows: Sequence[dict[str, Any]], *, source_id: int | None) -
     model = MODELS[kind]
     if kind == "access_requests":
         add_locations(rows)
+    elif kind == "crowdstrike_zta":
+        add_posture(rows)
     now = timezone.now()
     result = Stored()
     for start in range(0, len(rows), CHUNK):

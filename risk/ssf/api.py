@@ -1,10 +1,13 @@
 """The SSF HTTP interface: transmitter metadata, JWKS, the stream management API (SSF 1.0 §8)
 and poll delivery (RFC 8936).
 
-Receivers authenticate with an API token that has the ``ssf:stream`` scope (a bearer token,
-RFC 6750); each token sees and manages only its own streams. Errors are JSON bodies in the
-shape RFC 8935/8936 use, ``{"err": ..., "description": ..., "field": ...}``, with the status
-codes SSF 1.0 names for each endpoint."""
+Receivers authenticate with a bearer token (RFC 6750, in the Authorization header only); each
+token sees and manages only its own streams. Access is decided by the OAuth scopes the CAEP
+interoperability profile names: ``ssf.manage`` for every management operation (or
+``ssf.manage.<operation>``), ``ssf.read`` (or ``ssf.manage``) for reading a stream's
+configuration and status. An API token with the ``ssf:stream`` scope carries both. Errors are
+JSON bodies in the shape RFC 8935/8936 use, ``{"err": ..., "description": ..., "field": ...}``,
+with the status codes SSF 1.0 names for each endpoint."""
 
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ from console.core import apijson, ratelimit
 from console.core.errors import Conflict, ConsoleError, PermissionRefused
 from console.core.permissions import api_view, public
 from console.core.request_context import client_ip
-from risk.ssf import delivery, keys, selectors, services
+from risk.ssf import delivery, events, keys, selectors, services
 from risk.ssf.models import POLL, PUSH, Stream
 
 MAX_BODY = 64 * 1024
@@ -31,17 +34,39 @@ TRANSMITTER_FIELDS = {"stream_id", "iss", "aud", "events_supported", "events_del
                       "inactivity_timeout"}
 
 
+SCOPE_MANAGE, SCOPE_READ, SCOPES = selectors.SCOPE_MANAGE, selectors.SCOPE_READ, selectors.SCOPES
+# What each kind of console credential carries, in OAuth scopes. Access tokens from the console's
+# own authorization server will carry their scopes as granted.
+API_TOKEN_SCOPES = {ApiToken.Scope.SSF_STREAM: frozenset(SCOPES)}
+
+
+def api_token_scopes(token: ApiToken) -> frozenset[str]:
+    return frozenset().union(*(API_TOKEN_SCOPES.get(scope, frozenset()) for scope in token.scopes))
+
+
+def scope_allows(granted: frozenset[str] | set[str], need: str, operation: str) -> bool:
+    """Whether ``granted`` OAuth scopes allow an operation: ``ssf.read`` operations take
+    ``ssf.read`` or ``ssf.manage``; ``ssf.manage`` operations take ``ssf.manage`` or the
+    operation's own postfixed scope (``ssf.manage.poll``), as the interoperability profile allows."""
+    if need == SCOPE_READ:
+        return bool({SCOPE_READ, SCOPE_MANAGE} & set(granted))
+    return SCOPE_MANAGE in granted or f"{SCOPE_MANAGE}.{operation}" in granted
+
+
 class ApiError(Exception):
-    def __init__(self, status: int, err: str, description: str, field: str = "") -> None:
+    def __init__(self, status: int, err: str, description: str, field: str = "", *, scope: str = "") -> None:
         super().__init__(description)
-        self.status, self.err, self.description, self.field = status, err, description, field
+        self.status, self.err, self.description, self.field, self.scope = status, err, description, field, scope
 
 
-def _error(status: int, err: str, description: str, field: str = "") -> HttpResponse:
+def _error(status: int, err: str, description: str, field: str = "", scope: str = "") -> HttpResponse:
     body = {"err": err, "description": description} | ({"field": field} if field else {})
     headers = {"Cache-Control": "no-store"}
     if status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="ssf"'
+    elif status == 403 and err == "insufficient_scope":
+        # RFC 6750 §3.1
+        headers["WWW-Authenticate"] = f'Bearer realm="ssf", error="insufficient_scope", scope="{scope}"'
     return apijson.json_response(body, status=status, headers=headers)
 
 
@@ -54,13 +79,15 @@ def _methods(*methods: str):
     return apijson.allow_methods(methods, lambda request, message: _error(405, "invalid_request", message))
 
 
-def _receiver(request: HttpRequest) -> ApiToken:
+def _receiver(request: HttpRequest, operation: str, need: str = SCOPE_MANAGE) -> ApiToken:
     token = _authenticate(request, ApiToken.Scope.SSF_STREAM)
     if token is None:
         if not ratelimit.hit("ssf-auth", client_ip(request) or "unknown", limit=60, window=60):
             raise ApiError(429, "too_many_requests", "too many failed authentications; wait a minute")
         raise ApiError(401, "authentication_failed",
                        "send Authorization: Bearer <API token with the ssf:stream scope>")
+    if not scope_allows(api_token_scopes(token), need, operation):
+        raise ApiError(403, "insufficient_scope", f"this operation needs the {need} scope", scope=need)
     return token
 
 
@@ -97,7 +124,10 @@ def _handle(view):
         try:
             return view(request, *args, **kwargs)
         except ApiError as exc:
-            return _error(exc.status, exc.err, exc.description, exc.field)
+            return _error(exc.status, exc.err, exc.description, exc.field, exc.scope)
+        except events.SubjectNotRecognized as exc:
+            # SSF 1.0 §8.1.3.2–3: a subject the transmitter does not recognize is a 404.
+            return _error(404, "not_found", exc.message, exc.field or "")
         except PermissionRefused as exc:
             return _error(403, "access_denied", exc.message, exc.field or "")
         except Conflict as exc:
@@ -118,6 +148,16 @@ def _handle(view):
 def configuration(request: HttpRequest) -> HttpResponse:
     """``/.well-known/ssf-configuration``: what a receiver needs to set itself up."""
     return apijson.json_response(selectors.transmitter_configuration(selectors.issuer_for(request)),
+                                 headers={"Cache-Control": "public, max-age=300"})
+
+
+@public
+@_methods("GET")
+def protected_resource(request: HttpRequest) -> HttpResponse:
+    """``/.well-known/oauth-protected-resource/ssf`` (RFC 9728): the SSF API as an OAuth protected
+    resource, with the scopes it accepts, which the CAEP interoperability profile tells receivers
+    to discover here."""
+    return apijson.json_response(selectors.protected_resource_metadata(selectors.issuer_for(request)),
                                  headers={"Cache-Control": "public, max-age=300"})
 
 
@@ -198,7 +238,8 @@ def _values(body: dict[str, Any], stream: Stream | None) -> dict[str, Any]:
 def streams(request: HttpRequest) -> HttpResponse:
     """The configuration endpoint: POST creates, GET reads (one or all), PATCH updates, PUT
     replaces, DELETE deletes."""
-    token = _receiver(request)
+    operation = {"GET": "read", "POST": "create", "DELETE": "delete"}.get(request.method, "update")
+    token = _receiver(request, operation, SCOPE_READ if request.method == "GET" else SCOPE_MANAGE)
     if request.method == "GET":
         stream_id = request.GET.get("stream_id")
         if stream_id is None:
@@ -244,7 +285,7 @@ def _status_body(stream: Stream) -> dict[str, str]:
 @_methods("GET", "POST")
 @_handle
 def status(request: HttpRequest) -> HttpResponse:
-    token = _receiver(request)
+    token = _receiver(request, "status", SCOPE_READ if request.method == "GET" else SCOPE_MANAGE)
     if request.method == "GET":
         return _ok(_status_body(_stream_of(token, request.GET.get("stream_id"))))
     body = _body(request)
@@ -263,7 +304,7 @@ def status(request: HttpRequest) -> HttpResponse:
 
 
 def _subject_request(request: HttpRequest, allowed: set[str]) -> tuple[ApiToken, Stream, dict[str, Any]]:
-    token = _receiver(request)
+    token = _receiver(request, "subjects")
     body = _body(request)
     unknown = set(body) - allowed
     if unknown:
@@ -303,7 +344,7 @@ def subjects_remove(request: HttpRequest) -> HttpResponse:
 @_methods("POST")
 @_handle
 def verify(request: HttpRequest) -> HttpResponse:
-    token = _receiver(request)
+    token = _receiver(request, "verify")
     body = _body(request)
     unknown = set(body) - {"stream_id", "state"}
     if unknown:
@@ -351,7 +392,7 @@ def _poll_arguments(body: dict[str, Any]) -> tuple[int, bool, list[str], dict[st
 @_handle
 def poll(request: HttpRequest, stream_id: str) -> HttpResponse:
     """RFC 8936: acknowledge what the receiver processed and hand out what is waiting."""
-    token = _receiver(request)
+    token = _receiver(request, "poll")
     stream = _stream_of(token, stream_id)
     if stream.is_push:
         raise ApiError(400, "invalid_request", "this stream delivers by push, not poll")

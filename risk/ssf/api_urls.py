@@ -6,6 +6,7 @@ app_name = "ssf-api"
 
 urlpatterns = [
     path(".well-known/ssf-configuration", api.configuration, name="configuration"),
+    path(".well-known/oauth-protected-resource/ssf", api.protected_resource, name="protected-resource"),
     path("ssf/jwks.json", api.jwks, name="jwks"),
     path("ssf/streams", api.streams, name="streams"),
     path("ssf/status", api.status, name="status"),

@@ -60,14 +60,16 @@ def enqueue(stream: Stream, *, event_type: str, event: dict[str, Any], sub_id: d
 
 
 def enqueue_verification(stream: Stream, *, state: str = "") -> Delivery:
+    """SSF 1.0 §8.1.4.1: ``sub_id`` is the stream as an opaque subject; ``txn`` names the request."""
     event = {"state": state} if state else {}
-    return enqueue(stream, event_type=events.VERIFICATION, event=event,
+    return enqueue(stream, event_type=events.VERIFICATION, event=event, txn=secrets.token_hex(8),
                    sub_id={"format": "opaque", "id": stream.stream_id}, subject_label=f"stream {stream.stream_id}")
 
 
 def enqueue_stream_updated(stream: Stream, *, status: str, reason: str = "") -> Delivery:
+    """SSF 1.0 §8.1.5; ``txn`` names the status change."""
     event = {"status": status} | ({"reason": reason} if reason else {})
-    return enqueue(stream, event_type=events.STREAM_UPDATED, event=event, control=True,
+    return enqueue(stream, event_type=events.STREAM_UPDATED, event=event, control=True, txn=secrets.token_hex(8),
                    sub_id={"format": "opaque", "id": stream.stream_id}, subject_label=f"stream {stream.stream_id}")
 
 

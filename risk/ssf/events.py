@@ -10,15 +10,20 @@ from typing import Any
 from console.core.errors import ValidationFailed
 
 USER_RISK_CHANGE = "https://schemas.okta.com/secevent/okta/event-type/user-risk-change"
+RISK_LEVEL_CHANGE = "https://schemas.openid.net/secevent/caep/event-type/risk-level-change"
 SESSION_REVOKED = "https://schemas.openid.net/secevent/caep/event-type/session-revoked"
 CREDENTIAL_CHANGE = "https://schemas.openid.net/secevent/caep/event-type/credential-change"
 VERIFICATION = "https://schemas.openid.net/secevent/ssf/event-type/verification"
 STREAM_UPDATED = "https://schemas.openid.net/secevent/ssf/event-type/stream-updated"
 
 # What receivers can request; verification and stream-updated go out on every stream.
-SUPPORTED = (USER_RISK_CHANGE, SESSION_REVOKED, CREDENTIAL_CHANGE)
+SUPPORTED = (USER_RISK_CHANGE, RISK_LEVEL_CHANGE, SESSION_REVOKED, CREDENTIAL_CHANGE)
+# A stream created without ``events_requested``: one risk event per change (Okta's, which Okta
+# and most deployed receivers read); CAEP receivers ask for risk-level-change by name.
+DEFAULT_REQUESTED = (USER_RISK_CHANGE, SESSION_REVOKED, CREDENTIAL_CHANGE)
 LABELS = {
     USER_RISK_CHANGE: "User risk change",
+    RISK_LEVEL_CHANGE: "Risk level change (CAEP)",
     SESSION_REVOKED: "Session revoked",
     CREDENTIAL_CHANGE: "Credential change",
     VERIFICATION: "Verification",
@@ -33,7 +38,23 @@ CHANGE_TYPES = ("create", "revoke", "update", "delete")
 # person with no score (never scored, or reset) is reported as low, which is also where a
 # receiver such as Okta puts a person whose risk was cleared.
 LEVELS = {"low": "low", "medium": "medium", "high": "high", "unscored": "low"}
+# CAEP 1.0 risk-level-change: LOW, MEDIUM or HIGH. An unscored person is LOW now; as the level
+# before a change, "unscored" is left out, which CAEP reads as "unknown to the transmitter".
+CAEP_LEVELS = {"low": "LOW", "medium": "MEDIUM", "high": "HIGH", "unscored": "LOW"}
 SUBJECT_FORMATS = ("email", "iss_sub", "opaque")
+# Every subject identifier format of RFC 9493 and SSF 1.0 §3; those we cannot match a person by
+# are answered "not recognized" (404) by the subject endpoints, as SSF 1.0 §8.1.3 allows.
+KNOWN_FORMATS = ("account", "email", "iss_sub", "opaque", "phone_number", "did", "uri", "aliases", "jwt_id",
+                 "saml_assertion_id", "ip_addresses")
+# How the ``subject`` member inside an event body is written (the top-level ``sub_id`` is always a
+# simple subject). SSF 1.0 §3: a complex subject carries ``"format": "complex"``. Okta's receiver
+# reads the older shape, ``{"user": {...}}`` without a format.
+SHAPE_SSF = "ssf"
+SHAPE_OKTA = "okta"
+
+
+class SubjectNotRecognized(ValidationFailed):
+    """A well-formed subject in a format we cannot match anyone by (SSF 1.0 §8.1.3: 404)."""
 
 
 def label(event_type: str) -> str:
@@ -80,6 +101,13 @@ def user_subject(*, email: str, user_id: int, issuer: str, subject_format: str) 
     return {"format": "email", "email": email}
 
 
+def event_subject(subject: dict[str, str], shape: str) -> dict[str, Any]:
+    """The ``subject`` member of an event body: an SSF 1.0 complex subject, or Okta's older shape."""
+    if shape == SHAPE_OKTA:
+        return {"user": subject}
+    return {"format": "complex", "user": subject}
+
+
 def user_keys(*, email: str, user_id: int, issuer: str) -> set[str]:
     """Every canonical key a receiver could have used to name this person."""
     return {f"email:{email.strip().lower()}", f"iss_sub:{issuer}|{user_id}", f"opaque:{user_id}"}
@@ -117,22 +145,24 @@ def subject_key(subject: Any, *, field: str = "subject") -> str:
         if not isinstance(ident, str) or not ident or len(ident) > 255:
             raise ValidationFailed(f"{field}.id must be a non-empty string.", field=f"{field}.id")
         return f"opaque:{ident}"
-    raise ValidationFailed(
-        f"{field}.format must be one of email, iss_sub, opaque or complex, not {fmt!r}.", field=f"{field}.format"
-    )
+    if isinstance(fmt, str) and fmt:
+        raise SubjectNotRecognized(
+            f"{field}.format {fmt!r} is not recognized by this transmitter: people are matched by email, iss_sub, "
+            "opaque, or a complex subject whose user member is one of those.", field=f"{field}.format")
+    raise ValidationFailed(f"{field}.format is required (email, iss_sub, opaque or complex).", field=f"{field}.format")
 
 
 # --- Events ------------------------------------------------------------------------------------
 
 
 def user_risk_change(*, previous: str, current: str, initiating_entity: str, reason_admin: str,
-                     reason_user: str, at: datetime, subject: dict) -> dict[str, Any]:
+                     reason_user: str, at: datetime, subject: dict, shape: str = SHAPE_SSF) -> dict[str, Any]:
     """Okta's user-risk-change event: levels low/medium/high, a UNIX ``event_timestamp``, the
     person in ``subject.user`` and at least one reason."""
     for field, value in (("previous", previous), ("current", current)):
         _choice(value, field, tuple(LEVELS))
     return {
-        "subject": {"user": subject},
+        "subject": event_subject(subject, shape),
         "current_level": LEVELS[current],
         "previous_level": LEVELS[previous],
         "initiating_entity": _choice(initiating_entity, "initiating_entity", INITIATING_ENTITIES),
@@ -141,22 +171,48 @@ def user_risk_change(*, previous: str, current: str, initiating_entity: str, rea
     }
 
 
-def session_revoked(*, reason: str, initiating_entity: str, at: datetime, subject: dict) -> dict[str, Any]:
+def risk_level_change(*, previous: str, current: str, initiating_entity: str, reason_admin: str,
+                      at: datetime) -> dict[str, Any]:
+    """CAEP 1.0 risk-level-change: ``principal`` USER, ``current_level`` LOW/MEDIUM/HIGH,
+    ``previous_level`` unless the person had no score, the reason as ``risk_reason``. A new
+    CAEP event type: the person is only in the top-level ``sub_id`` (SSF 1.0 §3.1.2), never in a
+    ``subject`` member."""
+    for field, value in (("previous", previous), ("current", current)):
+        _choice(value, field, tuple(CAEP_LEVELS))
+    reason = _text(reason_admin, "reason_admin", required=True)
+    body: dict[str, Any] = {"principal": "USER", "current_level": CAEP_LEVELS[current]}
+    if previous != "unscored":
+        body["previous_level"] = CAEP_LEVELS[previous]
+    return body | {
+        "risk_reason": reason,
+        "initiating_entity": _choice(initiating_entity, "initiating_entity", INITIATING_ENTITIES),
+        "event_timestamp": _timestamp(at),
+        **_reasons(reason, ""),
+    }
+
+
+def session_revoked(*, reason: str, initiating_entity: str, at: datetime, subject: dict,
+                    shape: str = SHAPE_SSF) -> dict[str, Any]:
     """CAEP 1.0 session-revoked. The subject also sits in the event, as CAEP's existing event
     types allow and receivers such as Okta read."""
     return {
-        "subject": {"user": subject},
+        "subject": event_subject(subject, shape),
         "initiating_entity": _choice(initiating_entity, "initiating_entity", INITIATING_ENTITIES),
         "event_timestamp": _timestamp(at),
         **_reasons(_text(reason, "reason", required=True), ""),
     }
 
 
+CHANGE_WORDS = {"create": "enrolled", "revoke": "revoked", "update": "updated", "delete": "removed"}
+
+
 def credential_change(*, credential_type: str, change_type: str, friendly_name: str, initiating_entity: str,
-                      at: datetime, subject: dict) -> dict[str, Any]:
-    """CAEP 1.0 credential-change."""
+                      at: datetime, subject: dict, reason_admin: str = "", shape: str = SHAPE_SSF) -> dict[str, Any]:
+    """CAEP 1.0 credential-change. The CAEP interoperability profile requires a non-empty
+    ``reason_admin``: without one given, it says what changed ("fido2-roaming credential
+    “Blue key” enrolled by the user")."""
     body: dict[str, Any] = {
-        "subject": {"user": subject},
+        "subject": event_subject(subject, shape),
         "credential_type": _choice(credential_type, "credential_type", CREDENTIAL_TYPES),
         "change_type": _choice(change_type, "change_type", CHANGE_TYPES),
         "initiating_entity": _choice(initiating_entity, "initiating_entity", INITIATING_ENTITIES),
@@ -165,7 +221,10 @@ def credential_change(*, credential_type: str, change_type: str, friendly_name: 
     name = _text(friendly_name, "friendly_name", limit=200)
     if name:
         body["friendly_name"] = name
-    return body
+    reason = _text(reason_admin, "reason_admin") or (
+        f"{credential_type} credential{f' “{name}”' if name else ''} {CHANGE_WORDS[change_type]} "
+        f"by {'the user' if initiating_entity == 'user' else f'the {initiating_entity}'}")
+    return body | _reasons(reason, "")
 
 
 def set_claims(*, jti: str, issuer: str, audience: list[str], issued_at: datetime, event_type: str,

@@ -33,11 +33,19 @@ class StreamForm(forms.Form):
                                          "Empty: the origin of the push endpoint, or the receiver token's name.")
     events_requested = forms.MultipleChoiceField(
         choices=[(e, events.label(e)) for e in events.SUPPORTED], widget=forms.CheckboxSelectMultiple,
-        initial=list(events.SUPPORTED), label="Events",
+        initial=list(events.DEFAULT_REQUESTED), label="Events",
+        help_text="Okta takes User risk change and Session revoked; receivers that speak CAEP 1.0 take "
+                  "Risk level change (CAEP) instead of User risk change.",
     )
     subjects_default = forms.ChoiceField(choices=Stream.Subjects.choices, label="People covered")
     subject_format = forms.ChoiceField(choices=Stream.SubjectFormat.choices, label="Identify people by",
                                        help_text="Okta matches people by e-mail address.")
+    event_subject = forms.ChoiceField(
+        choices=[("", "Automatic: Okta compatible for an Okta push endpoint, else SSF 1.0"),
+                 *Stream.EventSubject.choices],
+        label="Subject inside events", required=False,
+        help_text="How the person is written in the subject member of each event body (sub_id is always "
+                  "SSF 1.0). Okta reads only its older shape.")
     receiver = forms.ModelChoiceField(queryset=ApiToken.objects.none(), required=False, empty_label="None",
                                       label="Receiver's API token",
                                       help_text="Lets that token manage this stream through the SSF API "

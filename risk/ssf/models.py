@@ -46,6 +46,10 @@ class Stream(models.Model):
         ISS_SUB = "iss_sub", "Issuer and subject"
         OPAQUE = "opaque", "Opaque id"
 
+    class EventSubject(models.TextChoices):
+        SSF = "ssf", "SSF 1.0 (complex subject with \"format\": \"complex\")"
+        OKTA = "okta", "Okta compatible (subject.user, no format)"
+
     stream_id = models.CharField(max_length=64, unique=True, default=_stream_id)
     receiver = models.ForeignKey(
         "access.ApiToken", null=True, blank=True, on_delete=models.SET_NULL, related_name="ssf_streams",
@@ -61,6 +65,10 @@ class Stream(models.Model):
     events_delivered = models.JSONField(default=list)
     subjects_default = models.CharField(max_length=8, choices=Subjects.choices, default=Subjects.ALL)
     subject_format = models.CharField(max_length=16, choices=SubjectFormat.choices, default=SubjectFormat.EMAIL)
+    event_subject = models.CharField(
+        max_length=8, choices=EventSubject.choices, default=EventSubject.SSF,
+        help_text="How the subject member inside CAEP and Okta event bodies is written; sub_id is always SSF 1.0.",
+    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ENABLED)
     status_reason = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(default=timezone.now)

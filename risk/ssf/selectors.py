@@ -12,6 +12,12 @@ from django.urls import reverse
 from risk.ssf import events
 from risk.ssf.models import POLL, PUSH, Delivery, Stream
 
+# The OAuth scopes of the SSF API (CAEP interoperability profile 1.0): every management
+# operation accepts ssf.manage, every read operation ssf.read.
+SCOPE_MANAGE = "ssf.manage"
+SCOPE_READ = "ssf.read"
+SCOPES = (SCOPE_MANAGE, SCOPE_READ)
+
 
 def issuer_for(request) -> str:
     """The transmitter's issuer: ``SSF_ISSUER``, or the URL this request came in on."""
@@ -33,8 +39,22 @@ def transmitter_configuration(issuer: str) -> dict[str, Any]:
         "add_subject_endpoint": url("ssf-api:subjects-add"),
         "remove_subject_endpoint": url("ssf-api:subjects-remove"),
         "verification_endpoint": url("ssf-api:verify"),
-        "authorization_schemes": [{"spec_urn": "urn:ietf:rfc:6750"}],
+        # OAuth 2.0 (required by the CAEP interoperability profile) with bearer tokens: the
+        # scopes are in the protected resource metadata below.
+        "authorization_schemes": [{"spec_urn": "urn:ietf:rfc:6749"}, {"spec_urn": "urn:ietf:rfc:6750"}],
         "default_subjects": settings.SSF_DEFAULT_SUBJECTS,
+    }
+
+
+def protected_resource_metadata(issuer: str) -> dict[str, Any]:
+    """RFC 9728 metadata of the SSF API: the resource, the scopes it accepts and that bearer
+    tokens go in the Authorization header. ``authorization_servers`` is left out until the
+    console runs its own OAuth authorization server; receivers use API tokens meanwhile."""
+    return {
+        "resource": f"{issuer}/ssf",
+        "scopes_supported": list(SCOPES),
+        "bearer_methods_supported": ["header"],
+        "resource_name": "Shared Signals (SSF 1.0) stream management and poll delivery",
     }
 
 

@@ -28,7 +28,15 @@ LEGACY_METHODS = {
     "https://schemas.openid.net/secevent/risc/delivery-method/poll": POLL,
 }
 STREAM_FIELDS = ("description", "audience", "delivery_method", "endpoint_url", "events_requested",
-                 "events_delivered", "subjects_default", "subject_format", "receiver")
+                 "events_delivered", "subjects_default", "subject_format", "event_subject", "receiver")
+# Okta's receiver reads event subjects in its older shape; a stream pushing to an Okta org gets
+# that shape unless someone chose otherwise.
+OKTA_HOST_SUFFIXES = (".okta.com", ".oktapreview.com", ".okta-emea.com", ".okta-gov.com", ".okta.mil")
+
+
+def default_event_subject(endpoint_url: str) -> str:
+    host = (urlsplit(endpoint_url or "").hostname or "").lower()
+    return Stream.EventSubject.OKTA if host.endswith(OKTA_HOST_SUFFIXES) else Stream.EventSubject.SSF
 
 
 def _require_admin(actor, what: str) -> None:
@@ -90,7 +98,7 @@ def clean_method(method: Any, *, field: str = "delivery.method") -> str:
 def clean_events(requested: Any, *, field: str = "events_requested") -> tuple[list[str], list[str]]:
     """(requested, delivered). Unknown event types are kept as requested and not delivered."""
     if requested is None:
-        requested = list(events.SUPPORTED)
+        requested = list(events.DEFAULT_REQUESTED)
     if not isinstance(requested, list) or not all(isinstance(e, str) and 0 < len(e) <= 300 for e in requested):
         raise ValidationFailed("events_requested must be a list of event type URIs.", field=field)
     if not requested:
@@ -123,7 +131,7 @@ def _default_audience(*, method: str, endpoint_url: str, receiver: ApiToken | No
 
 def _apply(stream: Stream, *, description: str, method: str, endpoint_url: str, authorization_header: str | None,
            events_requested: Any, audience: Any, subjects_default: str | None, subject_format: str | None,
-           receiver: ApiToken | None) -> None:
+           receiver: ApiToken | None, event_subject: str | None = None) -> None:
     description = (description or "").strip()
     if len(description) > 300:
         raise ValidationFailed("The description is longer than 300 characters.", field="description")
@@ -149,6 +157,10 @@ def _apply(stream: Stream, *, description: str, method: str, endpoint_url: str, 
             raise ValidationFailed(f"The subject format must be one of {', '.join(events.SUBJECT_FORMATS)}.",
                                    field="subject_format")
         stream.subject_format = subject_format
+    if event_subject is not None:
+        if event_subject not in Stream.EventSubject.values:
+            raise ValidationFailed("The event subject shape must be ssf or okta.", field="event_subject")
+        stream.event_subject = event_subject
     if receiver is not None and ApiToken.Scope.SSF_STREAM not in receiver.scopes:
         raise ValidationFailed("The receiver's API token needs the ssf:stream scope.", field="receiver")
     stream.receiver = receiver
@@ -164,15 +176,18 @@ def stream_create(
     *, actor, issuer: str, receiver: ApiToken | None = None, description: str = "", delivery_method: str = POLL,
     endpoint_url: str = "", authorization_header: str = "", events_requested: list[str] | None = None,
     audience: list[str] | str | None = None, subjects_default: str | None = None, subject_format: str = "email",
+    event_subject: str | None = None,
 ) -> Stream:
     """A new stream. ``issuer`` is the transmitter's issuer as the receiver knows it: it goes
-    into every SET of the stream as ``iss``."""
+    into every SET of the stream as ``iss``. ``event_subject`` (``ssf`` or ``okta``) defaults to
+    ``okta`` for a push endpoint at an Okta org, else ``ssf``."""
     _require_admin(actor, "create SSF streams")
     stream = Stream(issuer=issuer.rstrip("/"), created_by_email=actor.email if actor else "")
     _apply(stream, description=description, method=delivery_method, endpoint_url=endpoint_url,
            authorization_header=authorization_header, events_requested=events_requested, audience=audience,
            subjects_default=subjects_default or settings.SSF_DEFAULT_SUBJECTS, subject_format=subject_format,
-           receiver=receiver)
+           receiver=receiver,
+           event_subject=event_subject or default_event_subject(endpoint_url if delivery_method == PUSH else ""))
     stream.save()
     changes = diff({}, snapshot(stream, STREAM_FIELDS))
     if stream.authorization_header:
@@ -188,7 +203,7 @@ def stream_update(
 ) -> Stream:
     """Change a stream. ``values`` holds what the caller sent: description, delivery_method,
     endpoint_url, authorization_header, events_requested, audience, subjects_default,
-    subject_format, receiver_token. With ``replace`` (PUT) receiver-supplied values left out
+    subject_format, event_subject, receiver_token. With ``replace`` (PUT) receiver-supplied values left out
     return to their defaults; otherwise (PATCH, the console) they are kept."""
     _require_admin(actor, "change SSF streams")
     stream = Stream.objects.select_for_update().get(pk=stream.pk)
@@ -206,7 +221,7 @@ def stream_update(
            endpoint_url=merged["endpoint_url"], authorization_header=header,
            events_requested=merged["events_requested"], audience=values.get("audience"),
            subjects_default=values.get("subjects_default"), subject_format=values.get("subject_format"),
-           receiver=owner)
+           receiver=owner, event_subject=values.get("event_subject"))
     changes = diff(before, snapshot(stream, STREAM_FIELDS))
     if stream.authorization_header != old_header:
         changes["authorization_header"] = {"old": "[secret]" if old_header else None,

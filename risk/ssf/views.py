@@ -100,7 +100,7 @@ def _form_values(form: StreamForm, *, editing: bool) -> dict:
         "description": data["description"], "delivery_method": data["delivery_method"],
         "endpoint_url": data["endpoint_url"], "events_requested": list(data["events_requested"]),
         "audience": data["audience"] or None, "subjects_default": data["subjects_default"],
-        "subject_format": data["subject_format"],
+        "subject_format": data["subject_format"], "event_subject": data.get("event_subject") or None,
     }
     header = data["authorization_header"]
     if editing:
@@ -159,7 +159,7 @@ def stream_edit(request: HttpRequest, stream_pk: int) -> HttpResponse:
                "endpoint_url": stream.endpoint_url, "audience": ", ".join(stream.audience),
                "events_requested": [e for e in stream.events_requested if e in events.SUPPORTED],
                "subjects_default": stream.subjects_default, "subject_format": stream.subject_format,
-               "receiver": stream.receiver_id}
+               "event_subject": stream.event_subject, "receiver": stream.receiver_id}
     form = StreamForm(request.POST or None, initial=initial, editing=True)
     if request.method == "POST" and form.is_valid():
         try:

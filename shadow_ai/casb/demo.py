@@ -90,7 +90,7 @@ def _openai_observations(now: datetime) -> list[Observation]:
         return int((now - timedelta(days=days)).timestamp())
 
     limits = {"now": now, "rotate_before": now - timedelta(days=90), "unused_before": now - timedelta(days=30)}
-    ada = {"type": "user", "email": "it.admin@acme.example"}
+    ada = {"type": "user", "object": "organization.user", "id": "user-demo-admin", "name": "it.admin", "role": "owner"}
     found: list[Observation] = []
     for key in ({"id": "demo_key_tf", "name": "Terraform", "redacted_value": "sk-admin...a1b2", "created_at": ts(210),
                  "last_used_at": ts(2), "expires_at": None, "owner": ada},
@@ -103,9 +103,9 @@ def _openai_observations(now: datetime) -> list[Observation]:
                                  "owner": {"type": "service_account", "service_account": {"name": "chatbot"}}},
                                 project, **limits)
     for invite in ({"id": "demo-inv-1", "email": "partner@agency.example", "role": "owner", "status": "pending",
-                    "invited_at": ts(1)},
+                    "created_at": ts(1)},
                    {"id": "demo-inv-2", "email": "new.hire@acme.example", "role": "reader", "status": "pending",
-                    "invited_at": ts(15)}):
+                    "created_at": ts(15)}):
         found += openai.invite(invite, stale_before=now - timedelta(days=7))
     found += openai.user({"id": "demo-user-ghost", "email": "ghost@acme.example", "role": "reader",
                           "added_at": ts(200)}, active=set(), inactive_before=now - timedelta(days=30))

@@ -13,12 +13,13 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from shadow_ai.casb import schemacheck
 from shadow_ai.casb.connectors.base import Connector, Context, DlpCheck, Observation, Skip
 from shadow_ai.dlp import engine as dlp_engine
 
@@ -88,6 +89,7 @@ class VendorServer:
     def __init__(self) -> None:
         self.routes: dict[tuple[str, str], Any] = {}
         self.requests: list[Request] = []
+        self.observers: list[Callable[[Request, Response], None]] = []
         self.delay = 0.0
         self._lock = threading.Lock()
         server = self
@@ -149,7 +151,10 @@ class VendorServer:
         if found is None:
             return Response(404, {"error": {"message": f"No route for {request.method} {request.path}"}})
         result = found(request) if callable(found) else found
-        return result if isinstance(result, Response) else Response(200, result)
+        response = result if isinstance(result, Response) else Response(200, result)
+        for observe in self.observers:
+            observe(request, response)
+        return response
 
     def hits(self, path: str, method: str = "GET") -> list[Request]:
         return [r for r in self.requests if r.path == path and r.method == method]
@@ -238,3 +243,53 @@ def predefined_dlp(*keys: str, max_bytes: int = 4096) -> DlpCheck:
 
 def iter_json_lines(items: Iterable[dict]) -> bytes:
     return b"\n".join(json.dumps(i).encode() for i in items)
+
+
+class SchemaWatch:
+    """Holds a connector's whole conversation with a replayed vendor against the vendor's
+    published schema (``shadow_ai/casb/schemacheck.py``): every JSON answer the replay server
+    sends on a documented route is validated, and every answer the connector decodes is handed
+    to it as mappings that record which members it reads.
+
+    ``watch = SchemaWatch(document).attach(vendor_server, monkeypatch)``; after the scan,
+    ``watch.problems`` (fixture members or types the vendor does not document),
+    ``watch.undocumented_reads()`` (members the mapping read that the vendor does not document)
+    and ``watch.unchecked`` (paths served that the document has no route for)."""
+
+    def __init__(self, document: Mapping[str, Any]) -> None:
+        self.document = document
+        self.problems: list[str] = []
+        self.checked: set[str] = set()
+        self.unchecked: set[str] = set()
+        self.reads = schemacheck.ReadLog()
+
+    def attach(self, server: VendorServer, monkeypatch: Any) -> SchemaWatch:
+        from shadow_ai.casb.connectors import http as vendor_http
+
+        server.observers.append(self._served)
+        original = vendor_http.VendorHTTP.request
+        watch = self
+
+        def request(self: Any, method: str, path: str, **kwargs: Any) -> Any:
+            reply = original(self, method, path, **kwargs)
+            schema = schemacheck.route_schema(watch.document, method, urlsplit(reply.url).path)
+            if schema is None or not isinstance(reply.data, dict | list):
+                return reply
+            return replace(reply, data=watch.reads.wrap(watch.document, schema, reply.data))
+
+        monkeypatch.setattr(vendor_http.VendorHTTP, "request", request)
+        return self
+
+    def _served(self, request: Request, response: Response) -> None:
+        schema = schemacheck.route_schema(self.document, request.method, request.path)
+        if schema is None:
+            self.unchecked.add(f"{request.method} {request.path}")
+            return
+        if response.status != 200 or response.raw is not None:
+            return
+        self.checked.add(f"{request.method} {request.path}")
+        for problem in schemacheck.validate(self.document, schema, response.body):
+            self.problems.append(f"{request.method} {request.path}: {problem}")
+
+    def undocumented_reads(self) -> list[str]:
+        return sorted(set(self.reads.undocumented()))

@@ -30,7 +30,7 @@ def test_the_well_known_configuration_names_every_endpoint(client):
     assert config["add_subject_endpoint"] == "http://testserver/ssf/subjects/add"
     assert config["remove_subject_endpoint"] == "http://testserver/ssf/subjects/remove"
     assert config["verification_endpoint"] == "http://testserver/ssf/verify"
-    assert config["authorization_schemes"] == [{"spec_urn": "urn:ietf:rfc:6750"}]
+    assert config["authorization_schemes"] == [{"spec_urn": "urn:ietf:rfc:6749"}, {"spec_urn": "urn:ietf:rfc:6750"}]
     assert config["default_subjects"] == "ALL"
     # Every endpoint it names answers (unauthenticated: 401, not 404).
     for name in ("configuration_endpoint", "status_endpoint"):
@@ -129,7 +129,7 @@ def test_a_receiver_creates_reads_updates_replaces_and_deletes_its_stream(ssf_ap
         "method": PUSH, "endpoint_url": "https://rx.example/v2/events"}})
     assert replaced.status_code == 200, replaced.content
     body = replaced.json()
-    assert "description" not in body and body["events_delivered"] == list(events.SUPPORTED)
+    assert "description" not in body and body["events_delivered"] == list(events.DEFAULT_REQUESTED)
     assert body["delivery"]["endpoint_url"] == "https://rx.example/v2/events"
     assert Stream.objects.get(stream_id=stream_id).authorization_header == ""  # replaced: not sent again
     assert body["aud"] == "https://rx.example"  # aud cannot be updated
@@ -252,7 +252,7 @@ def test_subjects_are_added_and_removed(ssf_api, receiver_token, make_user):
 
     for body, field in (
         ({"stream_id": stream_id}, "subject"),
-        ({"stream_id": stream_id, "subject": {"format": "phone", "phone_number": "+1"}}, "subject.format"),
+        ({"stream_id": stream_id, "subject": {"phone_number": "+1"}}, "subject.format"),
         ({"stream_id": stream_id, "subject": {"format": "email", "email": "nope"}}, "subject.email"),
         ({"stream_id": stream_id, "subject": {"format": "iss_sub", "iss": "https://i"}}, "subject.sub"),
         ({"stream_id": stream_id, "subject": "alice"}, "subject"),
@@ -262,6 +262,21 @@ def test_subjects_are_added_and_removed(ssf_api, receiver_token, make_user):
         response = ssf_api("POST", "/ssf/subjects/add", auth, body)
         assert (response.status_code, response.json().get("field")) == (400, field), body
     assert ssf_api("GET", "/ssf/subjects/add", auth).status_code == 405
+
+
+def test_a_subject_in_a_format_nobody_can_be_matched_by_is_not_recognized(ssf_api, receiver_token):
+    """SSF 1.0 §8.1.3.2–3: 404 "if the subject is not recognized by the Event Transmitter" (RFC 9493
+    formats we hold no people by: phone_number, account, …), not 400; nothing is stored."""
+    _, auth = receiver_token()
+    stream_id = ssf_api("POST", STREAMS, auth, {}).json()["stream_id"]
+    for endpoint in ("/ssf/subjects/add", "/ssf/subjects/remove"):
+        for subject in ({"format": "phone_number", "phone_number": "+12065550123"},
+                        {"format": "account", "uri": "acct:alice@corp.example"},
+                        {"format": "complex", "user": {"format": "phone_number", "phone_number": "+12065550123"}}):
+            response = ssf_api("POST", endpoint, auth, {"stream_id": stream_id, "subject": subject})
+            assert response.status_code == 404, (endpoint, subject)
+            assert response.json()["err"] == "not_found" and "not recognized" in response.json()["description"]
+    assert not Stream.objects.get(stream_id=stream_id).subjects.exists()
 
 
 def test_verification_is_queued_with_the_state_and_rate_limited(ssf_api, receiver_token):

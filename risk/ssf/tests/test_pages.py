@@ -164,3 +164,19 @@ def test_list_pages_read_a_fixed_number_of_queries(client_for, super_admin, make
     for url in ("/risk/ssf/streams/", "/risk/ssf/outbox/", "/risk/ssf/keys/"):
         with django_assert_max_num_queries(14):
             assert client.get(url).status_code == 200
+
+
+def test_the_subject_shape_is_chosen_in_the_form_and_shown(client_for, super_admin):
+    client = client_for(super_admin)
+    form = client.get("/risk/ssf/streams/new/").content.decode()
+    assert "Subject inside events" in form and "Okta compatible" in form
+    values = {"description": "CAEP receiver", "delivery_method": Stream.Method.POLL, "endpoint_url": "",
+              "audience": "https://caep.example", "events_requested": [events.RISK_LEVEL_CHANGE],
+              "subjects_default": "ALL", "subject_format": "email"}
+    client.post("/risk/ssf/streams/new/", values)
+    client.post("/risk/ssf/streams/new/", values | {"description": "Legacy", "event_subject": "okta"})
+    caep, legacy = Stream.objects.get(description="CAEP receiver"), Stream.objects.get(description="Legacy")
+    assert (caep.event_subject, legacy.event_subject) == ("ssf", "okta")
+    assert caep.events_delivered == [events.RISK_LEVEL_CHANGE]
+    detail = client.get(f"/risk/ssf/streams/{legacy.pk}/").content.decode()
+    assert "Okta compatible (subject.user, no format)" in detail and "Risk level change (CAEP)" in detail

@@ -57,7 +57,7 @@ def test_each_event_has_its_documented_shape(super_admin, make_user):
     publish.credential_changed(user=person, credential_type="fido2-platform", change_type="create",
                                friendly_name="Touch ID", initiating_entity="user", at=at)
     risk, session, credential = Delivery.objects.order_by("id")
-    subject = {"user": {"format": "email", "email": "gil@corp.example"}}
+    subject = {"format": "complex", "user": {"format": "email", "email": "gil@corp.example"}}
     assert _event(risk) == {"subject": subject, "current_level": "low", "previous_level": "high",
                             "initiating_entity": "admin", "event_timestamp": 1772600767,
                             "reason_admin": {"en": "Reset by an investigator"}}
@@ -65,10 +65,43 @@ def test_each_event_has_its_documented_shape(super_admin, make_user):
                                "reason_admin": {"en": "all sessions revoked by root@corp.example"}}
     assert _event(credential) == {"subject": subject, "credential_type": "fido2-platform", "change_type": "create",
                                   "friendly_name": "Touch ID", "initiating_entity": "user",
-                                  "event_timestamp": 1772600767}
+                                  "event_timestamp": 1772600767,
+                                  "reason_admin": {"en": "fido2-platform credential “Touch ID” enrolled by the user"}}
     assert risk.claims["iat"] == 1772600767 and risk.claims["iss"] == "https://console.corp.example"
     assert risk.claims["txn"] != session.claims["txn"]
     assert {r.subject_label for r in (risk, session, credential)} == {"gil@corp.example"}
+
+
+def test_okta_streams_get_the_older_subject_and_caep_streams_get_risk_level_change(super_admin, make_user):
+    # An Okta org's push endpoint picks the older shape by itself (checked without resolving the name).
+    assert services.default_event_subject("https://acme.okta.com/security/api/v1/security-events") == "okta"
+    assert services.default_event_subject("https://acme.oktapreview.com/security/api/v1/security-events") == "okta"
+    assert services.default_event_subject("https://receiver.example/okta.com/events") == "ssf"
+    okta = services.stream_create(actor=super_admin, issuer="https://console.corp.example",
+                                  delivery_method=Stream.Method.PUSH, event_subject="okta",
+                                  endpoint_url="https://acme.okta.example/security/api/v1/security-events")
+    caep = _stream(super_admin, events_requested=[events.RISK_LEVEL_CHANGE, events.SESSION_REVOKED],
+                   subject_format="iss_sub")
+    assert (okta.event_subject, caep.event_subject) == (Stream.EventSubject.OKTA, Stream.EventSubject.SSF)
+    person = make_user(email="hal@corp.example")
+    at = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
+    with transaction.atomic():
+        assert publish.user_risk_changed(user=person, previous="unscored", current="high",
+                                         initiating_entity="policy", reason_admin="Impossible travel", at=at) == 2
+        assert publish.user_risk_changed(user=person, previous="high", current="medium", initiating_entity="admin",
+                                         reason_admin="Investigated", at=at) == 2
+    first_okta, first_caep, second_okta, second_caep = Delivery.objects.order_by("id")
+    assert (first_okta.stream, first_caep.stream) == (okta, caep)
+    assert _event(first_okta)["subject"] == {"user": {"format": "email", "email": "hal@corp.example"}}
+    assert first_caep.event_type == events.RISK_LEVEL_CHANGE
+    assert _event(first_caep) == {"principal": "USER", "current_level": "HIGH", "risk_reason": "Impossible travel",
+                                  "initiating_entity": "policy", "event_timestamp": 1772600767,
+                                  "reason_admin": {"en": "Impossible travel"}}
+    assert _event(second_caep)["previous_level"] == "HIGH" and _event(second_caep)["current_level"] == "MEDIUM"
+    assert first_caep.claims["sub_id"] == {"format": "iss_sub", "iss": "https://console.corp.example",
+                                           "sub": str(person.pk)}
+    # One change, one txn across the streams and event types; another change, another txn.
+    assert first_okta.claims["txn"] == first_caep.claims["txn"] != second_okta.claims["txn"]
 
 
 def test_people_are_identified_the_way_each_stream_asks(super_admin, make_user):

@@ -54,7 +54,7 @@ def test_a_published_risk_change_reaches_the_receiver_signed_and_complete(super_
     assert "sub" not in claims and "exp" not in claims and claims["txn"]
     event = claims["events"][events.USER_RISK_CHANGE]
     assert event == {
-        "subject": {"user": {"format": "email", "email": "dana@corp.example"}},
+        "subject": {"format": "complex", "user": {"format": "email", "email": "dana@corp.example"}},
         "current_level": "high", "previous_level": "low", "initiating_entity": "policy",
         "event_timestamp": event["event_timestamp"], "reason_admin": {"en": "Impossible travel"},
         "reason_user": {"en": "Sign-ins from two continents"},

@@ -54,7 +54,9 @@ def api_key(row: Mapping[str, Any], *, used: set[str], unused_before: datetime, 
     hint = row.get("partial_key_hint") or ""
     name = row.get("name") or "unnamed key"
     scope = row.get("scope") if isinstance(row.get("scope"), Mapping) else {}
-    workspace_id = row.get("workspace_id") or scope.get("workspace_id") or ""
+    # The key's workspace is in ``scope`` (``{"type": "workspace", "workspace_id": …}``); older
+    # answers had a top-level ``workspace_id``, still read when there is no scope.
+    workspace_id = scope.get("workspace_id") or (row.get("workspace_id") if not scope else "") or ""
     creator = row.get("created_by") if isinstance(row.get("created_by"), Mapping) else {}
     base = {
         "key": f"api_key:{row.get('id')}", "asset": f"{name} ({hint})" if hint else str(name), "asset_kind": "API key",

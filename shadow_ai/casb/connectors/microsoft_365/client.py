@@ -18,7 +18,9 @@ from shadow_ai.casb.connectors.http import VendorHTTP
 
 HOSTS = {"login": "https://login.microsoftonline.com", "graph": "https://graph.microsoft.com"}
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
-SERVICE_PRINCIPAL_FIELDS = ("id,appId,displayName,appOwnerOrganizationId,publisherName,verifiedPublisher,"
+# Graph v1.0 properties only: a name Graph does not know (``publisherName`` exists only in beta) makes
+# the whole request fail with 400. The publisher comes from ``verifiedPublisher``.
+SERVICE_PRINCIPAL_FIELDS = ("id,appId,displayName,appOwnerOrganizationId,verifiedPublisher,"
                             "accountEnabled,homepage,replyUrls,info,disabledByMicrosoftStatus,servicePrincipalType")
 USER_FIELDS = ("id,userPrincipalName,displayName,accountEnabled,passwordPolicies,lastPasswordChangeDateTime,"
                "onPremisesSyncEnabled,onPremisesLastSyncDateTime,onPremisesProvisioningErrors,"

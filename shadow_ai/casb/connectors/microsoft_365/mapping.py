@@ -148,7 +148,7 @@ def third_party(sp: Mapping[str, Any], *, tenant_id: str) -> dict[str, Any] | No
     verified = sp.get("verifiedPublisher") if isinstance(sp.get("verifiedPublisher"), Mapping) else {}
     disabled = sp.get("disabledByMicrosoftStatus")
     return {"id": str(sp.get("id")), "app_id": str(sp.get("appId") or ""), "name": str(sp.get("displayName") or ""),
-            "publisher": str(verified.get("displayName") or sp.get("publisherName") or ""),
+            "publisher": str(verified.get("displayName") or ""),
             "verified": bool(verified.get("verifiedPublisherId")), "hosts": _hosts(sp),
             "disabled": disabled if disabled and disabled != "NotDisabled" else ""}
 

@@ -82,14 +82,20 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
 
 
-def _owner(owner: Any) -> str:
+def _owner(owner: Any, *, kind: str) -> str:
+    """Who holds a key. A project key's ``owner`` wraps a ``user`` (with an e-mail) or a
+    ``service_account``; an admin key's ``owner`` is flat (``type``, ``id``, ``name``, ``role``:
+    no e-mail in the Admin API's AdminApiKey schema)."""
     if not isinstance(owner, Mapping):
         return ""
-    if isinstance(owner.get("user"), Mapping):
+    if kind == "Admin API key":
+        return str(owner.get("name") or owner.get("id") or "")
+    kind_of_owner = owner.get("type")
+    if kind_of_owner == "user" and isinstance(owner.get("user"), Mapping):
         return str(owner["user"].get("email") or owner["user"].get("name") or "")
-    if isinstance(owner.get("service_account"), Mapping):
+    if kind_of_owner == "service_account" and isinstance(owner.get("service_account"), Mapping):
         return f"service account {owner['service_account'].get('name') or owner['service_account'].get('id')}"
-    return str(owner.get("email") or owner.get("name") or "")
+    return ""
 
 
 def _key_name(key: Mapping[str, Any]) -> str:
@@ -107,7 +113,7 @@ def _age_checks(key: Mapping[str, Any], *, now: datetime, rotate_before: datetim
                "last_used_at": used.isoformat() if used else None, **extra}
     found = []
     base = {"key": f"{prefix}:{key.get('id')}", "asset": _key_name(key), "asset_kind": kind,
-            "owner": _owner(key.get("owner")), "details": details}
+            "owner": _owner(key.get("owner"), kind=kind), "details": details}
     if created and created < rotate_before:
         found.append(Observation(not_rotated.key, **base))
     if (used is None and created and created < unused_before) or (used is not None and used < unused_before):
@@ -122,7 +128,7 @@ def admin_key(key: Mapping[str, Any], *, now: datetime, rotate_before: datetime,
                         extra={})
     if "expires_at" in key and key.get("expires_at") is None:
         found.append(Observation(ADMIN_NO_EXPIRY.key, key=f"admin_key:{key.get('id')}", asset=_key_name(key),
-                                 asset_kind="Admin API key", owner=_owner(key.get("owner"))))
+                                 asset_kind="Admin API key", owner=_owner(key.get("owner"), kind="Admin API key")))
     return found
 
 
@@ -137,7 +143,9 @@ def project_key(key: Mapping[str, Any], project: Mapping[str, Any], *, now: date
 def invite(row: Mapping[str, Any], *, stale_before: datetime) -> list[Observation]:
     if row.get("status") != "pending":
         return []
-    invited = parse_time(row.get("invited_at"))
+    # The Invite object's send time is ``created_at``; ``invited_at`` is its earlier name, still
+    # read when an older answer carries only that.
+    invited = parse_time(row.get("created_at") or row.get("invited_at"))
     base = {"key": f"invite:{row.get('id')}", "asset": str(row.get("email") or row.get("id")),
             "asset_kind": "Invite", "owner": str(row.get("email") or ""),
             "details": {"role": row.get("role"), "invited_at": invited.isoformat() if invited else None,

@@ -39,7 +39,7 @@ def users() -> list[dict]:
 
 def api_keys() -> list[dict]:
     def key(key_id: str, name: str, created: float, expires: str | None, creator: str = "user_01Ada") -> dict:
-        return {"id": key_id, "type": "api_key", "name": name, "workspace_id": "wrkspc_01Prod",
+        return {"id": key_id, "type": "api_key", "name": name,
                 "created_at": at(created), "created_by": {"id": creator, "type": "user"},
                 "expires_at": expires, "partial_key_hint": f"sk-ant-api03-{key_id[-3:]}...AA", "status": "active",
                 "scope": {"type": "workspace", "workspace_id": "wrkspc_01Prod"}}

@@ -7,12 +7,16 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from shadow_ai.casb import schemacheck
 from shadow_ai.casb.testing import (
     NOW,
     Request,
     Response,
+    Script,
     VendorServer,
 )
+
+GRAPH = schemacheck.load("microsoft_graph_v1")
 
 TENANT = "7d3c1a2b-0000-4000-8000-acme00000001"
 CLIENT_ID = "5e2f9a10-1111-4111-8111-casb00000001"
@@ -55,7 +59,7 @@ def token_endpoint(request: Request) -> Response:
 def sp(sp_id: str, app_id: str, name: str, owner: str, *, homepage: str | None = None, reply: list[str] = (),
        verified: str | None = None, disabled: str | None = None, kind: str = "Application") -> dict:
     return {"id": sp_id, "appId": app_id, "displayName": name, "appOwnerOrganizationId": owner,
-            "publisherName": verified or "Contoso", "accountEnabled": True, "homepage": homepage,
+            "accountEnabled": True, "homepage": homepage,
             "replyUrls": list(reply), "servicePrincipalType": kind, "disabledByMicrosoftStatus": disabled,
             "verifiedPublisher": {"displayName": verified, "verifiedPublisherId": "1234567" if verified else None,
                                   "addedDateTime": at(500) if verified else None},
@@ -236,7 +240,44 @@ def graph_pages(server: VendorServer, path: str, rows: list[dict], size: int):
     return handler
 
 
+def unknown_select(request: Request) -> Response | None:
+    """Graph's answer to a ``$select`` naming a property the resource's type lacks in v1.0 (a
+    beta-only property such as ``servicePrincipal.publisherName``): 400, and nothing else."""
+    chosen = request.arg("$select")
+    schema = schemacheck.route_schema(GRAPH, request.method, request.path)
+    if not chosen or schema is None:
+        return None
+    entity = schema.get("$ref") or schema["properties"]["value"]["items"]["$ref"]
+    documented = schemacheck.properties(GRAPH, entity) or {}
+    for name in chosen.split(","):
+        if name.strip() not in documented:
+            return Response(400, {"error": {"code": "BadRequest", "message": f"Could not find a property named "
+                                            f"'{name.strip()}' on type 'microsoft.graph.{entity}'.",
+                                            "innerError": {"date": "2026-03-01T12:00:00",
+                                                           "request-id": "400-select"}}})
+    return None
+
+
+def refusing_unknown_select(answer):
+    """A route's answer behind Graph's ``$select`` check."""
+    def handler(request: Request):
+        refused = unknown_select(request)
+        if refused is not None:
+            return refused
+        found = answer.next() if isinstance(answer, Script) else answer
+        return found(request) if callable(found) else found
+
+    return handler
+
+
 def serve(server: VendorServer, *, page_size: int = 2) -> None:
+    _serve(server, page_size=page_size)
+    for key, answer in list(server.routes.items()):
+        if key[1].startswith("/v1.0/"):
+            server.routes[key] = refusing_unknown_select(answer)
+
+
+def _serve(server: VendorServer, *, page_size: int = 2) -> None:
     server.route("POST", f"/{TENANT}/oauth2/v2.0/token", token_endpoint)
     server.route("GET", "/v1.0/servicePrincipals", graph_pages(server, "/v1.0/servicePrincipals",
                                                                service_principals(), page_size))
@@ -381,14 +422,14 @@ def link(perm_id: str, link_scope: str, link_type: str, roles: list[str], *, exp
 
 
 OWNER = {"id": "aTowIy5mfG1lbWJlcnNoaXB8YW5h", "roles": ["owner"],
-         "grantedToV2": {"user": {"displayName": "Ana", "email": "ana@acme.example", "id": "u-ana"},
-                         "siteUser": {"displayName": "Ana", "email": "ana@acme.example", "id": "7",
+         "grantedToV2": {"user": {"displayName": "Ana", "id": "u-ana"},
+                         "siteUser": {"displayName": "Ana", "id": "7",
                                       "loginName": "i:0#.f|membership|ana@acme.example"}}}
 
 
 def permissions() -> dict[tuple[str, str], list[dict]]:
     people = {"id": "cGVvcGxl", "roles": ["write"], "link": {"scope": "users", "type": "edit", "webUrl": "https://x"},
-              "grantedToIdentitiesV2": [{"user": {"displayName": "Raj", "email": "raj@acme.example", "id": "u-raj"}}]}
+              "grantedToIdentitiesV2": [{"user": {"displayName": "Raj", "id": "u-raj"}}]}
     return {
         (ANA_DRIVE, "01ANA0PLAN"): [OWNER, link("plan-edit", "anonymous", "edit", ["write"],
                                                 expires="0001-01-01T00:00:00Z")],

@@ -20,8 +20,9 @@ def ts(days_ago: float) -> int:
 
 
 def owner(user_id: str, email: str, role: str = "owner") -> dict:
+    """An admin key's owner, flat as the AdminApiKey schema has it (no e-mail)."""
     return {"type": "user", "object": "organization.user", "id": user_id, "name": email.split("@")[0],
-            "created_at": ts(400), "role": role, "email": email}
+            "created_at": ts(400), "role": role}
 
 
 def admin_keys() -> list[dict]:
@@ -51,10 +52,10 @@ def projects() -> list[dict]:
 
 def project_keys(project: str) -> list[dict]:
     service = {"type": "service_account", "service_account": {
-        "object": "organization.project.service_account", "id": "svc_bot", "name": "chatbot backend", "role": "member",
+        "id": "svc_bot", "name": "chatbot backend", "role": "member",
         "created_at": ts(300)}}
-    user = {"type": "user", "user": {"object": "organization.project.user", "id": "user_cy", "name": "Cy",
-                                     "email": "cy@acme.example", "role": "owner", "added_at": ts(300)}}
+    user = {"type": "user", "user": {"id": "user_cy", "name": "Cy", "email": "cy@acme.example", "role": "owner",
+                                     "created_at": ts(300)}}
     if project == "proj_web":
         return [
             {"object": "organization.project.api_key", "id": "pk_web_old", "name": "production", "created_at": ts(120),
@@ -80,11 +81,11 @@ def users() -> list[dict]:
 def invites() -> list[dict]:
     return [
         {"object": "organization.invite", "id": "invite-owner", "email": "mallory@partner.example", "role": "owner",
-         "status": "pending", "invited_at": ts(2), "expires_at": ts(-5), "accepted_at": None, "projects": []},
+         "status": "pending", "created_at": ts(2), "expires_at": ts(-5), "accepted_at": None, "projects": []},
         {"object": "organization.invite", "id": "invite-old", "email": "fay@acme.example", "role": "reader",
-         "status": "pending", "invited_at": ts(20), "expires_at": ts(-10), "accepted_at": None, "projects": []},
+         "status": "pending", "created_at": ts(20), "expires_at": ts(-10), "accepted_at": None, "projects": []},
         {"object": "organization.invite", "id": "invite-done", "email": "gus@acme.example", "role": "owner",
-         "status": "accepted", "invited_at": ts(30), "expires_at": ts(23), "accepted_at": ts(29), "projects": []},
+         "status": "accepted", "created_at": ts(30), "expires_at": ts(23), "accepted_at": ts(29), "projects": []},
     ]
 
 
@@ -92,7 +93,7 @@ def logins() -> list[dict]:
     return [
         {"id": "audit_log-1", "type": "login.succeeded", "effective_at": ts(1),
          "actor": {"type": "session", "session": {"user": {"id": "user_ada", "email": "ada@acme.example"},
-                                                 "ip_address": "203.0.113.9", "user_agent": "Mozilla/5.0"}},
+                                                 "ip_address": "203.0.113.9"}},
          "login.succeeded": {}},
     ]
 
