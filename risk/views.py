@@ -15,12 +15,12 @@ from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseStopPolling
 
 from accounts.models import User
-from accounts.roles import ADMINS, CONSOLE_READERS
 from console.access.models import AccessSession
 from console.core.errors import ConsoleError
 from console.core.forms import add_service_error
 from console.core.listing import build_listing
 from console.core.permissions import roles_required
+from console.core.roles import ADMINS, CONSOLE_READERS
 from risk import charts, selectors, services
 from risk.behaviours import REGISTRY
 from risk.models import (
