@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
+from django_otp.oath import TOTP
 from fido2.webauthn import AttestedCredentialData, AuthenticationResponse
 
 from accounts.models import User
@@ -116,8 +117,6 @@ def totp_confirm(request: HttpRequest, *, code: str, name: str) -> TotpAuthentic
     device = TotpAuthenticator(user=user, name=(name or "Authenticator app").strip()[:64], key=secret)
     device.throttling_failure_count = 0
     # Check the first code before saving anything.
-    from django_otp.oath import TOTP
-
     totp = TOTP(bytes.fromhex(secret), step=30, t0=0, digits=6)
     totp.time = timezone.now().timestamp()
     code = (code or "").strip().replace(" ", "")

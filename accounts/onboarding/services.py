@@ -37,12 +37,14 @@ from accounts.onboarding import claims as claim_rules
 from accounts.onboarding import protocol, recovery
 from accounts.onboarding.models import OnboardingCase, OutboxMessage, VerificationRecord
 from accounts.services import rights_check, user_create_onboarded
+from console.access import policies
 from console.access.services import facts_changed_later
 from console.audit.services import audit_record
 from console.core import ratelimit
 from console.core.errors import Conflict, ExternalServiceError, NotFound, PermissionRefused, ValidationFailed
 from console.core.request_context import client_ip
 from console.core.roles import PEOPLE_WRITERS, Role
+from mfa.binding import session_hash
 from mfa.selectors import authenticators_of
 from mfa.services import authenticators_reset
 
@@ -340,8 +342,6 @@ def records_prune(now: Any = None) -> dict[str, int]:
                          "retention_days": settings.VERIFICATION_RETENTION_DAYS},
             )
             # Old verifications may have counted for "identity verified" (without a time limit).
-            from console.access import policies
-
             transaction.on_commit(policies.bump_version)
     return {"verification_records": records, "outbox_messages": messages}
 
@@ -595,8 +595,6 @@ def verification_accept_token(request: HttpRequest, *, flow: dict, idp: Identity
         "identity": {key: token_claims[key] for key in claim_rules.IDENTITY_CLAIMS if key in token_claims},
     }
     # The verification belongs to this browser's console session (Access step-up counts it only there).
-    from mfa.binding import session_hash
-
     flow = dict(flow, binding=session_hash(request.session))
     handlers = {
         Purpose.ONBOARDING: _onboarding_verified, Purpose.STEP_UP: _signed_in_verified,
