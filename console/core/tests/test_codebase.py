@@ -59,7 +59,8 @@ def test_the_architecture_page_lists_only_installed_apps():
 
 
 def test_the_layout_says_nothing_twice():
-    lines = [line.strip() for line in _layout_block() if line.strip()]
+    # Compared without closing punctuation: a pasted fragment often differs from its original only there.
+    lines = [line.strip().rstrip(",.;)") for line in _layout_block() if line.strip()]
     repeated = sorted({line for line in lines if lines.count(line) > 1})
     assert not repeated, f"docs/architecture.md, Layout, repeats {repeated}"
 
