@@ -14,9 +14,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Group, User
-from accounts.roles import Role
 from accounts.services import group_membership_set
 from console.audit.services import audit_record
+from console.core.roles import Role
 
 DOMAIN = "acme.example"
 DEFAULT_PASSWORD = "ZeroTrust-demo-2026"  # noqa: S105 - printed for the demo on purpose

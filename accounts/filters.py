@@ -2,7 +2,7 @@ import django_filters
 from django.db.models import Q, QuerySet
 
 from accounts.models import Group, User
-from accounts.roles import Role
+from console.core.roles import Role
 
 
 def _countries() -> list[tuple[str, str]]:

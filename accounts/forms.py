@@ -3,7 +3,7 @@ from __future__ import annotations
 from django import forms
 
 from accounts.models import IdentityProvider, User, default_barred_roles
-from accounts.roles import Role
+from console.core.roles import Role
 
 
 class UserForm(forms.Form):

@@ -20,9 +20,9 @@ from typing import Any
 from django.http import HttpRequest
 
 from accounts.models import IdentityProvider, IdentityProviderLink, User, normalize_email
-from accounts.roles import Role
 from console.audit.services import audit_record
 from console.core.errors import ConsoleError
+from console.core.roles import Role
 
 log = logging.getLogger(__name__)
 

@@ -5,8 +5,8 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from accounts.roles import Role
 from console.core.fields import EncryptedTextField
+from console.core.roles import Role
 
 
 def normalize_email(email: str) -> str:

@@ -19,15 +19,20 @@ import jwt
 import requests
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.core.exceptions import SuspiciousOperation
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import resolve_url
 from django.urls import reverse
+from django.utils import timezone
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
+from mozilla_django_oidc.utils import import_from_settings
 from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
 
-from accounts import provider_urls
+from accounts import idp_trust, provider_urls
+from accounts.models import IdentityProvider, IdentityProviderLink, User, normalize_email
+from console.audit.services import audit_record
 from console.core import outbound
 from console.core.errors import ExternalServiceError
 
@@ -172,7 +177,6 @@ def _check_verification(idp: Any, document: dict) -> list[CheckResult]:
 def _enabled_provider(slug: str):
     """Only primary providers sign people in: an identity verification provider proves who
     someone is for onboarding and step-up, and must never open a session by itself."""
-    from accounts.models import IdentityProvider
 
     return IdentityProvider.objects.filter(slug=slug, enabled=True, kind=IdentityProvider.Kind.PRIMARY).first()
 
@@ -188,7 +192,6 @@ class ProviderAuthenticationRequestView(OIDCAuthenticationRequestView):
     def get_settings(self, attr: str, *args: Any) -> Any:  # type: ignore[override]
         if attr == "OIDC_RP_SCOPES" and self.provider is not None:
             return self.provider.scopes
-        from mozilla_django_oidc.utils import import_from_settings
 
         return import_from_settings(attr, *args)
 
@@ -249,8 +252,6 @@ class ProviderAuthenticationCallbackView(OIDCAuthenticationCallbackView):
 
 
 def _record_provider_error(request: HttpRequest) -> None:
-    from console.audit.services import audit_record
-
     error = str(request.GET.get("error", ""))[:64]
     description = str(request.GET.get("error_description", ""))[:500]
     log.warning("OIDC provider answered with an error: %r %r", error, description)
@@ -264,8 +265,6 @@ class ProviderOIDCBackend(OIDCAuthenticationBackend):
     """Authenticates the callback of a console-configured provider."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        from django.contrib.auth import get_user_model
-
         self.UserModel = get_user_model()
         self.provider = None
         self.OIDC_RP_SIGN_ALGO = settings.OIDC_RP_SIGN_ALGO
@@ -374,8 +373,6 @@ class ProviderOIDCBackend(OIDCAuthenticationBackend):
         return claims
 
     def _email(self, claims: dict) -> str:
-        from accounts.models import normalize_email
-
         return normalize_email(str(claims.get(self.provider.email_claim, "")))
 
     def verify_claims(self, claims: dict) -> bool:
@@ -393,7 +390,6 @@ class ProviderOIDCBackend(OIDCAuthenticationBackend):
     def get_or_create_user(self, access_token: str, id_token: str, payload: dict):
         """The account is chosen by ``accounts.idp_trust``: the domains and people the provider
         is bound to, the roles it bars, and the link of its subject (never the e-mail alone)."""
-        from accounts import idp_trust
 
         user_info = self.get_userinfo(access_token, id_token, payload)
         if not self.verify_claims(user_info):
@@ -414,9 +410,6 @@ class ProviderOIDCBackend(OIDCAuthenticationBackend):
             return None
         if outcome.create:
             return self.create_user(user_info)
-        from django.utils import timezone
-
-        from accounts.models import IdentityProviderLink
 
         IdentityProviderLink.objects.filter(provider=self.provider, user=outcome.user).update(
             last_used_at=timezone.now()
@@ -425,7 +418,7 @@ class ProviderOIDCBackend(OIDCAuthenticationBackend):
 
     def create_user(self, claims: dict):
         """An Employee account made by this provider, linked to its subject at once."""
-        from accounts.models import IdentityProviderLink, User
+        # accounts.services imports this module (provider settings): imported on use to break the cycle.
         from accounts.services import idp_link_create
 
         with transaction.atomic():
@@ -434,7 +427,6 @@ class ProviderOIDCBackend(OIDCAuthenticationBackend):
                 full_name=str(claims.get("name") or self._email(claims))[:200],
                 source=User.Source.OIDC,
             )
-            from console.audit.services import audit_record
 
             audit_record(
                 actor=None, action="user.created", obj=user,

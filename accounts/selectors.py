@@ -8,8 +8,9 @@ from django.db.models import Count, Prefetch, QuerySet
 from django.http import Http404
 
 from accounts.models import Group, GroupMembership, IdentityProvider, IdentityProviderLink, User
-from accounts.roles import CONSOLE_READERS, PEOPLE_READERS, Role
 from console.audit.models import AuditEvent
+from console.audit.selectors import audit_events_for_object
+from console.core.roles import CONSOLE_READERS, PEOPLE_READERS, Role
 
 # What HR may read of a person's history: changes to their profile and account. Sign-ins, MFA,
 # identity verifications (with their transaction ids), recovery, risk and Access events are
@@ -107,7 +108,6 @@ def sees_security_events(viewer: User) -> bool:
 
 def user_history_for(viewer: User, person: User, limit: int = 20) -> list[AuditEvent]:
     """The audit events about ``person`` that ``viewer`` may read, newest first."""
-    from console.audit.selectors import audit_events_for_object
 
     actions = None if sees_security_events(viewer) else PROFILE_ACTIONS
     return audit_events_for_object("accounts.user", str(person.pk), limit=limit, actions=actions)

@@ -9,8 +9,14 @@ import logging
 import re
 from dataclasses import dataclass, field
 
+from axes.models import AccessAttempt
+from django.conf import settings
+from django.contrib.auth import SESSION_KEY
 from django.contrib.auth.password_validation import validate_password
+from django.contrib.sessions.models import Session
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
+from django.core.mail import EmailMessage
 from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
@@ -26,9 +32,11 @@ from accounts.models import (
     default_barred_roles,
     normalize_email,
 )
-from accounts.roles import ADMINS, PEOPLE_WRITERS, Role
+from accounts.onboarding.claims import level_rank
+from console.access.services import end_sessions_of_deactivated, facts_changed_later
 from console.audit.services import audit_record, diff, snapshot
 from console.core.errors import Conflict, PermissionRefused, ValidationFailed
+from console.core.roles import ADMINS, PEOPLE_WRITERS, Role
 
 log = logging.getLogger(__name__)
 
@@ -254,7 +262,6 @@ def user_deactivate(*, actor: User, user: User) -> User:
     user.is_active = False
     user.deactivated_at = timezone.now()
     user.save(update_fields=["is_active", "deactivated_at"])
-    from console.access.services import end_sessions_of_deactivated
 
     end_sessions_of_deactivated(user)
     audit_record(
@@ -569,8 +576,6 @@ def group_delete(*, actor: User, group: Group) -> None:
 
 
 def _facts_changed(user: User, reason: str) -> None:
-    from console.access.services import facts_changed_later
-
     facts_changed_later(user.pk, reason)
 
 
@@ -677,8 +682,6 @@ def _notify_super_admins_later(*, actor: User, idp: IdentityProvider, event: str
 def _notify_super_admins(*, actor_email: str, idp_id: int, event: str, changes: dict) -> None:
     """After commit: an e-mail to every active Super Admin (the Outbox in the embedded default)
     saying who changed whom a sign-in provider trusts. A mail failure is logged and audited."""
-    from django.conf import settings
-    from django.core.mail import EmailMessage
 
     idp = IdentityProvider.objects.filter(pk=idp_id).first()
     recipients = list(User.objects.filter(role=Role.SUPER_ADMIN, is_active=True)
@@ -732,7 +735,6 @@ def _clean_claim_mapping(
     if assurance_claim:
         if not minimum:
             raise ValidationFailed("Pick the minimum level accepted.", field="min_assurance_level")
-        from accounts.onboarding.claims import level_rank
 
         if level_rank(minimum, levels.split()) is None:
             raise ValidationFailed(
@@ -742,8 +744,6 @@ def _clean_claim_mapping(
 
 
 def _refuse_development_provider(idp: IdentityProvider) -> None:
-    from django.conf import settings
-
     if idp.development_only and not settings.DEV_VERIFICATION_PROVIDER:
         raise ValidationFailed(
             "This provider says it is for development only (its discovery document); it cannot be used here.",
@@ -999,8 +999,6 @@ def user_unlock(*, actor: User, user: User) -> int:
     """Clear django-axes lockouts for the user's e-mail; returns how many records were cleared."""
     _require(actor, ADMINS, "clear sign-in lockouts")
     check_rank(actor, target_role=user.role, what="clear the sign-in lockout of")
-    from axes.models import AccessAttempt
-    from django.core.cache import cache
 
     attempts = AccessAttempt.objects.filter(username=user.email)
     # So that a new lockout after this one is recorded as a lockout again.
@@ -1047,8 +1045,6 @@ def user_create_onboarded(
 def console_sessions_end(*, user: User) -> int:
     """Sign the person out of the console everywhere (their browser sessions), e.g. when their
     account is confirmed compromised. Returns how many sessions ended. Callers audit the reason."""
-    from django.contrib.auth import SESSION_KEY
-    from django.contrib.sessions.models import Session
 
     ended = []
     for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator(chunk_size=2000):

@@ -1,14 +1,16 @@
 from __future__ import annotations
 
+from axes.models import AccessAttempt
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from accounts import selectors, services
+from accounts import idp_trust, selectors, services
 from accounts.filters import GroupFilter, MemberFilter, UserFilter
 from accounts.forms import (
     AddMemberForm,
@@ -18,13 +20,14 @@ from accounts.forms import (
     UserForm,
     UserImportForm,
 )
-from accounts.models import IdentityProvider, User
+from accounts.models import IdentityProvider, IdentityProviderLink, User
 from accounts.oidc import (
     ProviderAuthenticationCallbackView,
     ProviderAuthenticationRequestView,
     test_connection,
 )
-from accounts.roles import ADMINS, CONSOLE_READERS, PEOPLE_READERS, PEOPLE_WRITERS, Role
+from accounts.onboarding.selectors import latest_verified_at, onboarding_case_of
+from console.access.selectors import active_sessions, devices_of
 from console.audit.selectors import audit_events_by_actor, audit_events_for_object
 from console.core import ratelimit
 from console.core.errors import ConsoleError
@@ -32,7 +35,12 @@ from console.core.forms import add_service_error
 from console.core.listing import build_listing
 from console.core.permissions import public, roles_required
 from console.core.request_context import client_ip
+from console.core.roles import ADMINS, CONSOLE_READERS, PEOPLE_READERS, PEOPLE_WRITERS, Role
+from mfa import services as mfa_services
 from mfa.console import needs_reverification, reverify_response, sensitive_action
+from mfa.models import TotpAuthenticator
+from mfa.selectors import authenticators_of
+from mfa.services import recently_verified
 
 # --- Sign-in ----------------------------------------------------------------------------------
 
@@ -78,8 +86,6 @@ def _verify_code_for(request: HttpRequest, person: User, code: str) -> bool:
     """A code from the person's authenticator app, or one of their backup codes, checked with
     the MFA services' rate limits and audit. Those check codes of ``request.user``; here the
     person is not signed in yet, so the request stands for them for the duration of the check."""
-    from mfa import services as mfa_services
-    from mfa.models import TotpAuthenticator
 
     signed_in_as = request.user
     request.user = person
@@ -99,12 +105,6 @@ def oidc_link(request: HttpRequest) -> HttpResponse:
     """The first sign-in through a provider for an account it is not linked to yet: the person
     proves the account is theirs (signed in to it, with a fresh MFA verification when they have
     an authenticator, or with a code from their authenticator), then the link is stored."""
-    from django.contrib.auth import login
-
-    from accounts import idp_trust
-    from accounts.models import IdentityProviderLink
-    from mfa.selectors import authenticators_of
-    from mfa.services import recently_verified
 
     pending = idp_trust.pending_of(request)
     if pending is None:
@@ -186,9 +186,6 @@ def user_list(request: HttpRequest) -> HttpResponse:
 @roles_required(PEOPLE_READERS)
 def user_detail(request: HttpRequest, user_id: int) -> HttpResponse:
     person = selectors.get_user_for(request.user, user_id)
-    from accounts.onboarding.selectors import latest_verified_at, onboarding_case_of
-    from console.access.selectors import active_sessions, devices_of
-    from mfa.selectors import authenticators_of
 
     # HR sees the profile, groups and onboarding status; sign-ins, MFA, identity verifications
     # and the audit trail are security events for admins and auditors.
@@ -231,8 +228,6 @@ def _can_manage(actor: User, person: User) -> bool:
 
 
 def _is_locked_out(person: User) -> bool:
-    from axes.models import AccessAttempt
-
     return AccessAttempt.objects.filter(
         username=person.email, failures_since_start__gte=settings.AXES_FAILURE_LIMIT
     ).exists()

@@ -285,9 +285,9 @@ def seed(sizes: Sizes, rng: random.Random) -> dict[str, float]:
     from django.db import transaction
 
     from accounts.models import Group, GroupMembership, User
-    from accounts.roles import Role
     from console.access import services
     from console.access.models import Application, ApplicationPolicy, Policy, ServiceToken
+    from console.core.roles import Role
 
     timings: dict[str, float] = {}
     t = time.perf_counter()

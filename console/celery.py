@@ -7,6 +7,7 @@ import importlib.util
 import os
 
 from celery import Celery
+from django.conf import settings
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "console.settings")
 
@@ -17,7 +18,6 @@ app.autodiscover_tasks()
 
 def collect_beat_schedule() -> dict:
     """Merge the ``SCHEDULE`` dict of every installed app's ``schedules`` module."""
-    from django.conf import settings
 
     schedule: dict = {}
     for app_name in settings.INSTALLED_APPS:
@@ -47,7 +47,6 @@ ROUTES = {
 
 def route_task(name: str, args, kwargs, options, task=None, **kw) -> dict | None:
     """Celery's ``task_routes`` hook (``CELERY_TASK_ROUTES`` in settings)."""
-    from django.conf import settings
 
     setting = ROUTES.get(name)
     queue = getattr(settings, setting, "") if setting else ""

@@ -18,8 +18,10 @@ import secrets
 import sys
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import environ
+from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 from kombu import Queue
@@ -55,8 +57,6 @@ def _local_secret(filename: str, factory) -> str:
 
 
 def _new_fernet_key() -> str:
-    from cryptography.fernet import Fernet
-
     return Fernet.generate_key().decode()
 
 
@@ -225,7 +225,7 @@ AUTHENTICATION_BACKENDS = [
     "accounts.oidc.ProviderOIDCBackend",
 ]
 LOGIN_URL = "accounts:login"
-LOGIN_REDIRECT_URL = "core:home"
+LOGIN_REDIRECT_URL = "console:home"
 LOGOUT_REDIRECT_URL = "accounts:login"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -528,7 +528,6 @@ def _mailer(url: str) -> dict:
     """``smtp://user:pass@host:587?tls=1`` (or ``smtps://`` for implicit TLS), ``console://``,
     ``locmem://``, ``file:///path`` or ``outbox://`` (kept in the console's Outbox page) as a
     Django 6.1 ``MAILERS`` entry."""
-    from urllib.parse import parse_qs, unquote, urlsplit
 
     parts = urlsplit(url)
     backends = {

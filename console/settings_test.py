@@ -24,7 +24,8 @@ from console.settings import *  # noqa: F403
 # Tasks that services queue in ordinary tests go to a queue no worker reads (tests that are
 # about jobs start their own worker on a queue of their own); the suite purges it at the end.
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_DEFAULT_QUEUE", "tests-unconsumed")
-# ... and so do ingest and scoring tasks (no routing to their own queues; test_queues.py checks it).
+# ... and so do ingest and scoring tasks (no routing to their own queues; risk/tests/test_scoring_outbox.py
+# checks the routing when they are set).
 CELERY_INGEST_QUEUE = os.environ.get("CELERY_INGEST_QUEUE", "")
 CELERY_SCORING_QUEUE = os.environ.get("CELERY_SCORING_QUEUE", "")
 CELERY_TASK_QUEUES = None
@@ -38,11 +39,11 @@ ACCESS_LOG_SPOOL_DIR = VAR_DIR / "access-log-spool" / (  # noqa: F405
 )
 ACCESS_CACHE_SECONDS = 0.0
 # Ordinary tests run inside a transaction that never commits, so the version bumps that clear
-# process caches never happen: keep nothing. test_hot_cache.py turns it on and commits.
+# process caches never happen: keep nothing. console/access/tests/test_hot_cache.py turns it on and commits.
 ACCESS_HOT_CACHE = False
 ACCESS_SESSION_WRITE_SECONDS = 0
 # Usage dashboards: no cached results (tests share the cache and their data never commits);
-# test_usage_cache.py turns it on.
+# shadow_ai/tests/test_usage_pages.py turns it on.
 SHADOW_AI_USAGE_CACHE_SECONDS = 0
 
 # Hashing speed is not what the tests are about.

@@ -1,7 +1,20 @@
 from django.urls import include, path
 
+from console import views
+from console.access import views as access_views
+
+# The pages at the site's root, whichever app owns them (namespace "console").
+root_pages = [
+    path("", views.home, name="home"),
+    path("launcher/", access_views.launcher, name="launcher"),
+    path("system/health/", views.health_page, name="health"),
+    path("system/health/worker-check/", views.worker_check_start, name="worker-check-start"),
+    path("system/health/worker-check/<int:check_id>/", views.worker_check_status, name="worker-check"),
+    path("healthz", views.healthz, name="healthz"),
+]
+
 urlpatterns = [
-    path("", include("console.core.urls")),
+    path("", include((root_pages, "console"))),
     path("accounts/", include("accounts.urls")),
     path("audit/", include("console.audit.urls")),
     path("access/", include("console.access.urls")),

@@ -26,9 +26,9 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from accounts.models import User
-from accounts.roles import Role
 from console.audit.services import audit_record
 from console.core.errors import PermissionRefused
+from console.core.roles import Role
 from mfa import selectors, services
 from mfa.models import OrganizationSettings
 
@@ -81,7 +81,7 @@ def _back_to(request: HttpRequest) -> str:
     if referer and url_has_allowed_host_and_scheme(referer, allowed_hosts={request.get_host()},
                                                    require_https=request.is_secure()):
         return referer
-    return reverse("core:home")
+    return reverse("console:home")
 
 
 def needs_reverification(request: HttpRequest) -> bool:

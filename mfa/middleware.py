@@ -12,6 +12,9 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 
+from accounts.onboarding.services import GATE_KEY
+from mfa import console, selectors, services
+
 
 @cache
 def _paths() -> tuple[frozenset[str], frozenset[str], tuple[str, ...]]:
@@ -37,9 +40,6 @@ class ConsoleMfaMiddleware:
         return refused if refused is not None else self.get_response(request)
 
     def _refuse(self, request: HttpRequest) -> HttpResponse | None:
-        from accounts.onboarding.services import GATE_KEY
-        from mfa import console, selectors, services
-
         user = getattr(request, "user", None)
         if user is None or not user.is_authenticated or user.role not in console.CONSOLE_MFA_ROLES:
             return None
@@ -59,5 +59,5 @@ class ConsoleMfaMiddleware:
             if request.method == "GET" and not getattr(request, "htmx", False):
                 messages.info(request, "Your role needs MFA to use the console: set up an authenticator first.")
             return console.redirect_to(request, reverse("mfa:devices"))
-        next_url = request.get_full_path() if request.method == "GET" else reverse("core:home")
+        next_url = request.get_full_path() if request.method == "GET" else reverse("console:home")
         return console.redirect_to(request, console.verify_url(next_url))

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from console.access import hotcache
 from mfa.models import PHISHING_RESISTANT, Level, Method, OrganizationSettings
 
 ALL_METHODS = (Method.SECURITY_KEY, Method.BIOMETRICS, Method.TOTP)
@@ -57,7 +58,6 @@ def requirement_selectors(application: Any, policy: Any) -> list[dict[str, Any]]
     """Access compile hook: extra Require selectors for an Allow policy on an application."""
     if policy.action != "allow":
         return []
-    from console.access import hotcache
 
     cached = hotcache.table("mfa")
     org = cached.get("org")

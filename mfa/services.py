@@ -3,8 +3,10 @@ limited per person and per address; failures, lockouts, enrolments and removals 
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
+import json
 import secrets
 from collections.abc import MutableMapping
 from datetime import datetime, timedelta
@@ -14,16 +16,19 @@ from django.conf import settings
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
-from fido2.webauthn import AttestedCredentialData
+from django_otp.oath import TOTP
+from fido2.webauthn import AttestedCredentialData, AuthenticationResponse
 
 from accounts.models import User
-from accounts.roles import ADMINS
-from console.audit.services import audit_record
+from accounts.services import check_rank
+from console.access.services import _changed
+from console.audit.services import audit_record, diff, snapshot
 from console.core import ratelimit
 from console.core.errors import Conflict, PermissionRefused, ValidationFailed
 from console.core.request_context import client_ip
-from mfa import binding, selectors, webauthn
-from mfa.models import BackupCode, Method, TotpAuthenticator, Verification, WebAuthnAuthenticator
+from console.core.roles import ADMINS
+from mfa import binding, selectors, signals, webauthn
+from mfa.models import BackupCode, Method, OrganizationSettings, TotpAuthenticator, Verification, WebAuthnAuthenticator
 
 RECENT_KEY = "mfa_verified_at"
 BACKUP_CODE_COUNT = 10
@@ -33,15 +38,9 @@ class RateLimited(PermissionRefused):
     """Too many verification attempts."""
 
 
-# CAEP credential types of our authenticators, for credential-change events to SSF receivers.
-CAEP_CREDENTIAL = {Method.TOTP: "app", Method.SECURITY_KEY: "fido2-roaming", Method.BIOMETRICS: "fido2-platform"}
-
-
 def _credential_changed(user: User, device, change_type: str, initiating_entity: str) -> None:
-    from risk.ssf import publish
-
-    publish.credential_changed(user=user, credential_type=CAEP_CREDENTIAL[device.method], change_type=change_type,
-                               friendly_name=device.name, initiating_entity=initiating_entity)
+    signals.credential_changed.send(type(device), user=user, method=device.method, change_type=change_type,
+                                    name=device.name, initiating_entity=initiating_entity)
 
 
 def _limit(request: HttpRequest, user: User) -> None:
@@ -118,8 +117,6 @@ def totp_confirm(request: HttpRequest, *, code: str, name: str) -> TotpAuthentic
     device = TotpAuthenticator(user=user, name=(name or "Authenticator app").strip()[:64], key=secret)
     device.throttling_failure_count = 0
     # Check the first code before saving anything.
-    from django_otp.oath import TOTP
-
     totp = TOTP(bytes.fromhex(secret), step=30, t0=0, digits=6)
     totp.time = timezone.now().timestamp()
     code = (code or "").strip().replace(" ", "")
@@ -199,7 +196,6 @@ def verify_backup_code(request: HttpRequest, *, code: str) -> bool:
 
 def _aaguid_allowed(aaguid: str) -> bool:
     """Checked at enrollment only; the console's setting wins over the environment's."""
-    from mfa.models import OrganizationSettings
 
     configured = OrganizationSettings.load().allowed_aaguids or settings.MFA_ALLOWED_AAGUIDS
     allowed = {a.replace("-", "").lower() for a in configured}
@@ -269,7 +265,6 @@ def webauthn_authenticate_complete(request: HttpRequest, *, response: dict) -> W
         audit_record(actor=user, action="mfa.failed", obj=user, changes={"method": "webauthn", "reason": str(exc)})
         raise ValidationFailed(f"The authenticator's answer was refused: {exc}")
     device = next(d for d in devices if bytes(d.credential_id) == used.credential_id)
-    from fido2.webauthn import AuthenticationResponse
 
     counter = AuthenticationResponse.from_dict(response).response.authenticator_data.counter
     blocked = False
@@ -336,7 +331,6 @@ def admin_revoke(*, actor: User, user: User, persistent_id: str | None = None) -
     """An admin removes one or all of a person's authenticators (lost device, leaver)."""
     if actor.role not in ADMINS:
         raise PermissionRefused("Only admins can remove someone's authenticators.")
-    from accounts.services import check_rank
 
     check_rank(actor, target_role=user.role, what="remove the authenticators of")
     devices = selectors.authenticators_of(user)
@@ -365,9 +359,6 @@ def org_settings_update(
     phishing_resistant_only: bool, allowed_aaguids: list[str],
 ):
     """The organization's MFA settings; every Access decision reflects them after commit."""
-    from console.access.services import _changed
-    from console.audit.services import diff, snapshot
-    from mfa.models import OrganizationSettings
 
     if actor.role not in ADMINS:
         raise PermissionRefused("Only admins change MFA settings.")
@@ -426,8 +417,6 @@ def authenticators_park(*, user: User, reason: str) -> tuple[str, list[str]]:
     and come back as a JSON text that ``authenticators_restore`` can put back. Returns that text
     (empty when there was nothing) and what was suspended, for people to read. The caller keeps
     the text encrypted."""
-    import base64
-    import json
 
     devices = selectors.authenticators_of(user)
     codes = list(BackupCode.objects.filter(user=user))
@@ -461,8 +450,6 @@ def authenticators_restore(*, user: User, parked: str, reason: str) -> int:
     """Put back what ``authenticators_park`` suspended (the owner reported a recovery they did
     not make). An authenticator app enrolled since is replaced by the owner's. Returns how many
     authenticators came back."""
-    import base64
-    import json
 
     if not parked:
         return 0

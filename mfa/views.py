@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import base64
 import io
 import json
 from urllib.parse import quote
@@ -7,20 +8,24 @@ from urllib.parse import quote
 import qrcode
 import qrcode.image.svg
 from django.contrib import messages
+from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts.models import User
-from accounts.roles import ADMINS, CONSOLE_READERS, EVERYONE, Role
 from accounts.selectors import get_user_for
 from console.core.errors import ConsoleError
+from console.core.forms import add_service_error
+from console.core.listing import paginate
 from console.core.permissions import roles_required
 from console.core.redirects import safe_next
+from console.core.roles import ADMINS, CONSOLE_READERS, EVERYONE, Role
 from mfa import selectors, services
-from mfa.console import sensitive_action
-from mfa.models import Method, TotpAuthenticator, WebAuthnAuthenticator
+from mfa.console import console_mfa_setting_update, sensitive_action
+from mfa.forms import OrganizationSettingsForm
+from mfa.models import Method, OrganizationSettings, TotpAuthenticator, WebAuthnAuthenticator
 
 METHOD_LABELS = dict(Method.choices)
 
@@ -65,7 +70,6 @@ def totp_setup(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, "Your authenticator app is set up.")
             return redirect("mfa:devices")
-    import base64
 
     b32 = base64.b32encode(bytes.fromhex(secret)).decode().rstrip("=")
     issuer = "Zero Trust Console"
@@ -220,9 +224,6 @@ def admin_list(request: HttpRequest) -> HttpResponse:
     ).distinct().order_by("email")
     if query:
         people = people.filter(Q(email__icontains=query) | Q(full_name__icontains=query))
-    from django.core.paginator import Paginator
-
-    from console.core.listing import paginate
 
     page = paginate(Paginator(people, 25), request.GET.get("page"))
     rows = [(person, selectors.authenticators_of(person)) for person in page.object_list]
@@ -251,9 +252,6 @@ def admin_revoke(request: HttpRequest, user_id: int) -> HttpResponse:
 
 @roles_required(CONSOLE_READERS)
 def org_settings(request: HttpRequest) -> HttpResponse:
-    from mfa.forms import OrganizationSettingsForm
-    from mfa.models import OrganizationSettings
-
     org = OrganizationSettings.load()
     initial = {
         "required_for_all": org.required_for_all, "allowed_methods": org.allowed_methods,
@@ -269,8 +267,6 @@ def org_settings(request: HttpRequest) -> HttpResponse:
             try:
                 services.org_settings_update(actor=request.user, **form.cleaned_data)
             except ConsoleError as exc:
-                from console.core.forms import add_service_error
-
                 add_service_error(form, exc)
             else:
                 messages.success(request, "MFA settings saved; they apply to the next decision.")
@@ -287,7 +283,6 @@ def org_settings(request: HttpRequest) -> HttpResponse:
 def console_mfa_settings(request: HttpRequest) -> HttpResponse:
     """Console MFA for Super Admins, Security Admins and HR: on by default; only a Super Admin
     turns it off (audited)."""
-    from mfa.console import console_mfa_setting_update
 
     required = request.POST.get("console_mfa_required") == "on"
     console_mfa_setting_update(actor=request.user, required=required)

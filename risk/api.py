@@ -12,16 +12,23 @@ import logging
 from typing import Any
 
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
+from kombu.exceptions import OperationalError as BrokerError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from console.core import apijson, ratelimit
+from accounts.models import User
+from console.access.api import _authenticate
+from console.core import apijson, jsonbody, ratelimit
 from console.core.errors import ValidationFailed
 from console.core.permissions import api_view
 from console.core.request_context import client_ip
-from risk import services
-from risk.models import IngestBatch, Level, TelemetryKind, TelemetrySource
+from risk import selectors, services
+from risk.behaviours import REGISTRY
+from risk.models import IngestBatch, Level, TelemetryKind, TelemetrySource, UserRisk
 
 log = logging.getLogger(__name__)
 FAILED_AUTH_PER_ADDRESS = 30  # per minute
@@ -78,10 +85,6 @@ RETRY_AFTER_SECONDS = "30"
 
 def _outage_errors() -> tuple[type[BaseException], ...]:
     """What a database, Redis or broker outage raises (never a bad batch)."""
-    from django.db import InterfaceError, OperationalError
-    from kombu.exceptions import OperationalError as BrokerError
-    from redis.exceptions import ConnectionError as RedisConnectionError
-    from redis.exceptions import TimeoutError as RedisTimeoutError
 
     return OperationalError, InterfaceError, BrokerError, RedisConnectionError, RedisTimeoutError
 
@@ -158,8 +161,6 @@ MAX_PAGE = 100_000  # 10 million people; far pages would only make the database 
 
 
 def _token(request: HttpRequest, scope: str):
-    from console.access.api import _authenticate
-
     token = _authenticate(request, scope)
     if token is None:
         address = client_ip(request) or "unknown"
@@ -183,7 +184,6 @@ def behaviours(request: HttpRequest) -> HttpResponse:
     _, problem = _token(request, "risk:read")
     if problem is not None:
         return problem
-    from risk.behaviours import REGISTRY
 
     configs = services.ensure_configs()
     return _json({"behaviours": {
@@ -200,7 +200,6 @@ def scores(request: HttpRequest) -> HttpResponse:
     _, problem = _token(request, "risk:read")
     if problem is not None:
         return problem
-    from risk.models import UserRisk
 
     queryset = UserRisk.objects.select_related("user").order_by("-level", "-changed_at", "user_id")
     if "level" in request.GET:
@@ -232,9 +231,6 @@ def person(request: HttpRequest, user_id: int) -> HttpResponse:
     _, problem = _token(request, "risk:read")
     if problem is not None:
         return problem
-    from accounts.models import User
-    from risk import selectors
-    from risk.models import UserRisk
 
     user = User.objects.filter(pk=user_id).first()
     if user is None:
@@ -264,12 +260,10 @@ def reset(request: HttpRequest, user_id: int) -> HttpResponse:
     token, problem = _token(request, "risk:write")
     if problem is not None:
         return problem
-    from accounts.models import User
 
     user = User.objects.filter(pk=user_id).first()
     if user is None:
         return _error(404, "No person with that id.", "user_id")
-    from console.core import jsonbody
 
     try:
         body = jsonbody.loads(request.read(16 * 1024) or b"{}")

@@ -1,14 +1,18 @@
 from django.apps import AppConfig
 
+from console.access import openapi
+from console.core.navigation import NavItem, register
+from console.core.roles import CONSOLE_READERS
+from risk.openapi import RISK_PATHS, RISK_SCHEMAS, TELEMETRY_SCHEME
+
 
 class RiskConfig(AppConfig):
     name = "risk"
     verbose_name = "User risk"
 
     def ready(self) -> None:
-        from accounts.roles import CONSOLE_READERS
+        # Imported here: these modules import models, which load only once the app registry is ready.
         from console.access import facts
-        from console.core.navigation import NavItem, register
         from risk import signals  # noqa: F401  (connects our own features' signals)
         from risk.selectors import risk_facts
 
@@ -19,8 +23,5 @@ class RiskConfig(AppConfig):
             NavItem("Logs", "Risk telemetry", "risk:telemetry", CONSOLE_READERS, order=40),
         )
         facts.register(risk_facts)
-        from console.access import openapi
-        from risk.openapi import RISK_PATHS, RISK_SCHEMAS, TELEMETRY_SCHEME
-
         openapi.extend(paths=RISK_PATHS, schemas=RISK_SCHEMAS)
         openapi.OPENAPI["components"]["securitySchemes"]["telemetrySource"] = TELEMETRY_SCHEME

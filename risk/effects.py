@@ -12,6 +12,9 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.models import User
+from console.access import policies
+from console.access.models import AccessSession
+from console.access.services import user_facts_changed
 from risk.models import Level, RiskLevelChange
 from risk.scoring import Change
 
@@ -30,6 +33,7 @@ def _publisher():
     """The Shared Signals publishing API, or ``None`` when no stream wants risk changes (one
     query, so a full rescore that changes many levels pays nothing when nobody listens)."""
     try:
+        # Imported here: the transmitter is optional (see the except).
         from risk.ssf import events, publish
         from risk.ssf.models import Stream
     except ImportError:  # the Shared Signals transmitter is not installed
@@ -65,9 +69,6 @@ def level_changed(
 
 def reevaluate_access(user_ids: Sequence[int], reasons: dict[int, str]) -> int:
     """Every process forgets cached scores; each person with open sessions is decided again."""
-    from console.access import policies
-    from console.access.models import AccessSession
-    from console.access.services import user_facts_changed
 
     policies.bump_version()
     revoked = 0

@@ -15,6 +15,7 @@ from functools import cache
 from pathlib import Path
 
 import iptocc
+import maxminddb
 from django.conf import settings
 
 DATA = Path(__file__).parent / "data" / "country_locations.csv"
@@ -39,8 +40,6 @@ def _capitals() -> dict[str, tuple[str, float, float]]:
 
 @cache
 def _city_reader(path: str):
-    import maxminddb
-
     return maxminddb.open_database(path)
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Count, Max, Q, QuerySet
+from django.db.models import Count, F, Max, Q, QuerySet
+from django.db.models.functions import Coalesce
 
 from accounts.models import User
 from console.access import hotcache
@@ -19,6 +20,7 @@ from risk.models import (
     RiskLevelChange,
     UserRisk,
 )
+from risk.scoring import EPOCH
 
 _ALL = object()
 
@@ -53,11 +55,6 @@ def users_at_risk() -> QuerySet[UserRisk]:
 
 
 def _reset_or_epoch():
-    from django.db.models import F
-    from django.db.models.functions import Coalesce
-
-    from risk.scoring import EPOCH
-
     return Coalesce(F("last_reset_at"), EPOCH)
 
 

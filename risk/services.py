@@ -4,6 +4,7 @@ scoring, resets and compromise marks."""
 from __future__ import annotations
 
 import gc
+import hmac
 import logging
 import secrets
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -17,12 +18,16 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.models import User
-from accounts.roles import ADMINS
+from accounts.services import check_rank, console_sessions_end
 from console.access import decisions as access_decisions
+from console.access.models import AccessLogEntry
+from console.access.services import sessions_revoke_for_user
+from console.audit.models import AuditEvent
 from console.audit.services import audit_record
 from console.core import jobs
 from console.core.errors import Conflict, ExternalServiceError, PermissionRefused, ValidationFailed
-from risk import scoring
+from console.core.roles import ADMINS
+from risk import effects, scoring
 from risk.behaviours import REGISTRY, ParamError, Trigger, by_source
 from risk.ingest import parsing, storage
 from risk.models import (
@@ -182,7 +187,6 @@ def telemetry_source_revoke(*, actor: User, source: TelemetrySource) -> None:
 
 def authenticate_source(header: str) -> TelemetrySource | None:
     """The active source a ``Bearer zts_…`` header belongs to, or ``None``."""
-    import hmac
 
     if not header.startswith("Bearer zts_"):
         return None
@@ -255,6 +259,7 @@ def ingest(*, source: TelemetrySource, body: bytes, content_encoding: str = "") 
 def _publish(task_name: str, *args: Any) -> bool:
     """Queue a task; a broker that cannot take it is logged, not raised: what the task would do
     is recorded in the database and a sweep queues it again."""
+    # tasks.py imports this module: imported on use to break the cycle.
     from risk import tasks
 
     try:
@@ -418,8 +423,6 @@ EVENT_FIELDS = {
 
 
 def _audit_events(ids: Sequence[int]) -> list[dict[str, Any]]:
-    from console.audit.models import AuditEvent
-
     rows = []
     for e in AuditEvent.objects.filter(pk__in=ids).values("id", "at", "action", "object_type", "object_id",
                                                           "object_repr", "changes"):
@@ -590,14 +593,15 @@ def _after_changes(changes: Sequence[scoring.Change], *, cause: str, actor_email
     receivers, and once committed let Access decide each person's sessions again."""
     if not changes:
         return
-    from risk import effects
 
     effects.level_changed(changes, cause=cause, actor_email=actor_email, reason=reason)
 
 
 def _start_rescore(*, requested_by: str, cause: str) -> RescoreRun:
-    run = RescoreRun.objects.create(requested_by_email=requested_by, message=cause)
+    # tasks.py imports this module: imported on use to break the cycle.
     from risk.tasks import rescore
+
+    run = RescoreRun.objects.create(requested_by_email=requested_by, message=cause)
 
     transaction.on_commit(lambda: rescore.delay(run.pk))
     return run
@@ -707,7 +711,6 @@ def risk_reset(*, actor: User | None, user: User, reason: str, via: str = "") ->
             raise PermissionRefused("A reset needs an admin or an API token with the risk:write scope.")
     else:
         _require_admin(actor, "reset risk scores")
-        from accounts.services import check_rank
 
         # A reset gives access back: like every action on a person, a Super Admin's is a Super Admin's.
         check_rank(actor, target_role=user.role, what="reset the risk score of")
@@ -728,7 +731,6 @@ def risk_reset(*, actor: User | None, user: User, reason: str, via: str = "") ->
                           **({"via": via} if actor is None else {}),
                           **({"confirmed_compromised": {"old": True, "new": False}} if cleared else {})})
     change = scoring.Change(user.pk, previous, int(Level.UNSCORED))
-    from risk import effects
 
     effects.level_changed([change] if previous != Level.UNSCORED else [], cause=RiskLevelChange.Cause.RESET,
                           actor_email=by, reason=reason, at=now)
@@ -755,14 +757,11 @@ def risk_mark_compromised(*, actor: User, user: User, reason: str) -> None:
                                    cause=RiskLevelChange.Cause.COMPROMISED, actor_email=actor.email, reason=reason)
     audit_record(actor=actor, action="risk.compromised", obj=user,
                  changes={"level": {"old": Level(previous).label, "new": Level.HIGH.label}, "reason": reason})
-    from risk import effects
 
     effects.level_changed(
         [scoring.Change(user.pk, previous, int(Level.HIGH))] if previous != Level.HIGH else [],
         cause=RiskLevelChange.Cause.COMPROMISED, actor_email=actor.email, reason=reason, at=now,
     )
-    from accounts.services import console_sessions_end
-    from console.access.services import sessions_revoke_for_user
 
     sessions_revoke_for_user(actor=actor, user=user)
     signed_out = console_sessions_end(user=user)
@@ -780,7 +779,6 @@ SIGNAL_ACTIONS = frozenset({"mfa.clone_suspected", "mfa.locked_out", "identity.v
 def record_audit_signal(audit_id: int) -> list[scoring.Change]:
     """A worker's job for an audit event that says something about risk: console sign-ins
     become Access authentication events, the rest feed the built-in behaviours."""
-    from console.audit.models import AuditEvent
 
     event = AuditEvent.objects.filter(pk=audit_id).first()
     if event is None:
@@ -810,7 +808,6 @@ def _console_sign_in(event: Any) -> list[scoring.Change]:
 def import_access_decisions(limit: int = 20000) -> int:
     """Our own Access decisions that started a session count as sign-ins (impossible travel
     reads them): read the authentication log from where the last run stopped."""
-    from console.access.models import AccessLogEntry
 
     with transaction.atomic():
         current = RiskSettings.objects.select_for_update(skip_locked=True).filter(pk=risk_settings().pk).first()

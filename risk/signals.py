@@ -12,6 +12,7 @@ from django.db.models.signals import post_save
 from django.dispatch import receiver
 
 from console.audit.models import AuditEvent
+from risk.tasks import audit_signal
 
 log = logging.getLogger(__name__)
 WATCHED = frozenset({"auth.login", "auth.login_failed", "mfa.clone_suspected", "mfa.locked_out",
@@ -21,8 +22,6 @@ WATCHED = frozenset({"auth.login", "auth.login_failed", "mfa.clone_suspected", "
 @receiver(post_save, sender=AuditEvent, dispatch_uid="risk-audit-signal")
 def _audit_event(sender: Any, instance: AuditEvent, created: bool, **kwargs: Any) -> None:
     if created and instance.action in WATCHED:
-        from risk.tasks import audit_signal
-
         pk = instance.pk
         transaction.on_commit(lambda: _queue(audit_signal, pk))
 

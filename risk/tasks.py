@@ -8,25 +8,22 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from risk import services
+
 
 @shared_task(acks_late=True, soft_time_limit=540, time_limit=600, ignore_result=True)
 def process_batch(batch_id: str) -> None:
-    from risk import services
-
     services.process_queued_batch(batch_id)
 
 
 @shared_task(acks_late=True, soft_time_limit=240, time_limit=300, ignore_result=True)
 def detect_events(source_kind: str, event_ids: list[int]) -> None:
-    from risk import services
-
     services.detect_and_score(source_kind, event_ids)
 
 
 @shared_task(acks_late=True, soft_time_limit=240, time_limit=300, ignore_result=True)
 def detect_pending(pending_id: int) -> None:
     """Detection and scoring of one chunk of stored telemetry (a ``PendingDetection`` row)."""
-    from risk import services
 
     services.detection_run(pending_id)
 
@@ -34,7 +31,6 @@ def detect_pending(pending_id: int) -> None:
 @shared_task(acks_late=True, soft_time_limit=100, time_limit=120, ignore_result=True)
 def sweep_detection() -> None:
     """Queue detection again for stored telemetry whose job was lost (broker outage, killed worker)."""
-    from risk import services
 
     services.detection_sweep()
 
@@ -42,37 +38,29 @@ def sweep_detection() -> None:
 @shared_task(acks_late=True, soft_time_limit=100, time_limit=120, ignore_result=True)
 def expire_stale_batches() -> None:
     """End batch records nobody will finish (their request or worker failed), with the reason."""
-    from risk import services
 
     services.batches_expire_stale()
 
 
 @shared_task(acks_late=True, soft_time_limit=100, time_limit=120, ignore_result=True)
 def audit_signal(audit_id: int) -> None:
-    from risk import services
-
     services.record_audit_signal(audit_id)
 
 
 @shared_task(acks_late=True, soft_time_limit=3000, time_limit=3600, ignore_result=True)
 def rescore(run_id: int) -> None:
-    from risk import services
-
     services.rescore_run(run_id)
 
 
 @shared_task(acks_late=True, soft_time_limit=100, time_limit=120, ignore_result=True)
 def scheduled_rescore() -> None:
     """The beat schedule's full rescore: look-back windows move on even when nothing is sent."""
-    from risk import services
 
     services.rescore_scheduled()
 
 
 @shared_task(acks_late=True, soft_time_limit=100, time_limit=120, ignore_result=True)
 def import_access_decisions() -> None:
-    from risk import services
-
     services.import_access_decisions()
 
 
@@ -80,13 +68,10 @@ def import_access_decisions() -> None:
 def requeue_stalled() -> None:
     """Send batches and rescores whose worker's lease ran out (it died) to a new worker, which
     resumes them from their checkpoint; and queued ones whose job was lost."""
-    from risk import services
 
     services.requeue_stalled()
 
 
 @shared_task(acks_late=True, soft_time_limit=3000, time_limit=3600, ignore_result=True)
 def prune_telemetry() -> None:
-    from risk import services
-
     services.prune_telemetry()

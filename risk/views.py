@@ -14,13 +14,13 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from accounts.models import User
-from accounts.roles import ADMINS, CONSOLE_READERS
 from console.access.models import AccessSession
 from console.core.errors import ConsoleError
 from console.core.forms import add_service_error
 from console.core.jobs import render_poll
 from console.core.listing import build_listing
 from console.core.permissions import roles_required
+from console.core.roles import ADMINS, CONSOLE_READERS
 from risk import charts, selectors, services
 from risk.behaviours import REGISTRY
 from risk.models import (

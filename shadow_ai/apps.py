@@ -1,5 +1,9 @@
 from django.apps import AppConfig
 
+from console.access import openapi
+from console.core.navigation import NavItem, register
+from console.core.roles import CONSOLE_READERS
+
 
 class ShadowAiConfig(AppConfig):
     name = "shadow_ai"
@@ -7,9 +11,7 @@ class ShadowAiConfig(AppConfig):
     verbose_name = "Shadow AI"
 
     def ready(self) -> None:
-        from accounts.roles import CONSOLE_READERS
-        from console.access import openapi
-        from console.core.navigation import NavItem, register
+        # Imported here: these modules import models, which load only once the app registry is ready.
         from risk.ingest.storage import stored_rows
         from shadow_ai.openapi import GATEWAY_PATHS, GATEWAY_SCHEMAS
         from shadow_ai.usage.services import on_rows_stored

@@ -20,8 +20,13 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from console.access import policies
+from console.audit.services import audit_record
 from shadow_ai import hostnames, scoring
 from shadow_ai.models import Application, ApplicationHostname, Category, EvidenceOverride
+from shadow_ai.services import effective_evidence, rescore
+from shadow_ai.usage import cache as usage_cache
+from shadow_ai.usage import services as usage
 
 CATALOGUE_PATH = Path(__file__).resolve().parent / "data" / "app_library.toml"
 KEY_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
@@ -212,9 +217,6 @@ class SyncResult:
 @transaction.atomic
 def sync_library(*, catalogue: Catalogue | None = None) -> SyncResult:
     """Bring the library in step with the shipped catalogue (idempotent)."""
-    from console.access import policies
-    from console.audit.services import audit_record
-    from shadow_ai.services import effective_evidence, rescore
 
     catalogue = catalogue or load()
     result = SyncResult(version=catalogue.version, total=len(catalogue.entries))
@@ -285,8 +287,6 @@ def sync_library(*, catalogue: Catalogue | None = None) -> SyncResult:
                      "hostnames_kept_elsewhere": [h for h, _, _ in result.hostnames_kept_elsewhere]},
         )
         transaction.on_commit(policies.bump_version)
-        from shadow_ai.usage import cache as usage_cache
-        from shadow_ai.usage import services as usage
 
         usage.reattribute_everything()  # hostnames may have moved: past usage is rolled up again
         transaction.on_commit(usage_cache.bump)

@@ -11,6 +11,7 @@ from console.access import policies as access_policies
 from console.audit.services import audit_record
 from shadow_ai.catalogue import sync_library
 from shadow_ai.models import Application, GatewayPolicy, Status
+from shadow_ai.usage.demo import seed_usage_demo
 
 REVIEWER = "security@acme.example"
 
@@ -52,7 +53,6 @@ POLICIES = (
 def seed_shadow_ai_demo() -> dict[str, int]:
     """The library, reviewed applications and policies; then 30 days of Gateway logs rolled up
     for the usage dashboards."""
-    from shadow_ai.usage.demo import seed_usage_demo
 
     result = _seed_library_and_policies()
     usage = seed_usage_demo()

@@ -5,14 +5,16 @@ engine compiles (``shadow_ai.gateway.engine.CONDITIONS``)."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from django import forms
 from django.forms import formset_factory
 
 from accounts.models import Group, User
-from shadow_ai import scoring
+from shadow_ai import hostnames, scoring
 from shadow_ai.dlp.models import DlpProfile
 from shadow_ai.gateway import engine
+from shadow_ai.gateway.api import MAX_INSPECTED_BYTES
 from shadow_ai.models import Application, Category, GatewayPolicy, Status
 
 UNKNOWN = "unknown"
@@ -303,8 +305,6 @@ class TesterForm(forms.Form):
     )
 
     def clean_body(self) -> str:
-        from shadow_ai.gateway.api import MAX_INSPECTED_BYTES
-
         body = self.cleaned_data.get("body") or ""
         if len(body.encode("utf-8", "replace")) > MAX_INSPECTED_BYTES:
             raise forms.ValidationError(f"The gateway inspects at most {MAX_INSPECTED_BYTES // 1_000_000} MB.")
@@ -320,10 +320,6 @@ class TesterForm(forms.Form):
         return user
 
     def clean_destination(self) -> str:
-        from urllib.parse import urlsplit
-
-        from shadow_ai import hostnames
-
         raw = self.cleaned_data["destination"].strip()
         host = urlsplit(raw if "://" in raw else f"https://{raw}").hostname or ""
         try:

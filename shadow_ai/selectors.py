@@ -20,8 +20,8 @@ from django.http import Http404
 from django.utils import timezone
 
 from accounts.models import User
-from accounts.roles import CONSOLE_READERS
 from console.access import hotcache
+from console.core.roles import CONSOLE_READERS
 from shadow_ai import hostnames, scoring
 from shadow_ai.gateway.engine import AppFacts
 from shadow_ai.models import Application, ApplicationHostname, EvidenceOverride, GatewayPolicy

@@ -14,10 +14,10 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from accounts.models import User
-from accounts.roles import ADMINS
 from console.access import policies as access_policies
 from console.audit.services import audit_record, diff
 from console.core.errors import Conflict, NotFound, PermissionRefused, ValidationFailed
+from console.core.roles import ADMINS
 from shadow_ai import hostnames as hostname_rules
 from shadow_ai import scoring
 from shadow_ai.models import Application, ApplicationHostname, Category, EvidenceOverride, GatewayPolicy, Status

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from shadow_ai.usage import services
+
 
 @shared_task(acks_late=True, soft_time_limit=3300, time_limit=3600, ignore_result=True)
 def usage_rollup(run_id: int) -> None:
     """A run an admin asked for (new logs, or a rebuild of every day)."""
-    from shadow_ai.usage import services
 
     services.rollup_run(run_id)
 
@@ -16,7 +17,6 @@ def usage_rollup(run_id: int) -> None:
 @shared_task(acks_late=True, soft_time_limit=3300, time_limit=3600, ignore_result=True)
 def usage_rollup_scheduled() -> None:
     """The beat schedule's run over the days that received logs since the last run."""
-    from shadow_ai.usage import services
 
     services.rollup_scheduled()
 
@@ -24,7 +24,6 @@ def usage_rollup_scheduled() -> None:
 @shared_task(acks_late=True, soft_time_limit=540, time_limit=600, ignore_result=True)
 def usage_maintenance() -> None:
     """Daily: forget rollups past their retention; re-queue runs no worker took."""
-    from shadow_ai.usage import services
 
     services.prune()
     services.requeue_stalled()

@@ -11,8 +11,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from accounts.models import User
-from accounts.roles import ADMINS, CONSOLE_READERS
+from accounts.models import Group, User
 from accounts.selectors import active_emails
 from console.access import facts
 from console.audit.selectors import audit_events_for_object
@@ -21,6 +20,7 @@ from console.core.forms import add_service_error
 from console.core.listing import build_listing
 from console.core.permissions import public, roles_required
 from console.core.redirects import safe_next
+from console.core.roles import ADMINS, CONSOLE_READERS
 from shadow_ai import scoring, selectors, services
 from shadow_ai.casb import selectors as casb_selectors
 from shadow_ai.forms import (
@@ -311,8 +311,6 @@ def policy_detail(request: HttpRequest, gateway_policy_id: int) -> HttpResponse:
 
 def _policy_editor(request: HttpRequest, policy: GatewayPolicy | None) -> HttpResponse:
     if policy is not None:
-        from accounts.models import Group
-
         groups = dict(Group.objects.filter(pk__in=policy.capture_groups or []).values_list("pk", "name"))
         initial = {f: getattr(policy, f) for f in ("name", "description", "action", "enabled", "block_message",
                                                       "capture_prompts")}

@@ -1,4 +1,8 @@
 from django.apps import AppConfig
+from django.contrib.auth.signals import user_logged_in
+
+from console.core.navigation import NavItem, register
+from console.core.roles import CONSOLE_READERS, PEOPLE_READERS, PEOPLE_WRITERS
 
 
 class OnboardingConfig(AppConfig):
@@ -7,12 +11,9 @@ class OnboardingConfig(AppConfig):
     verbose_name = "Onboarding and identity verification"
 
     def ready(self) -> None:
-        from django.contrib.auth.signals import user_logged_in
-
+        # Imported here: these modules import models, which load only once the app registry is ready.
         from accounts.onboarding.selectors import identity_facts
-        from accounts.roles import CONSOLE_READERS, PEOPLE_READERS, PEOPLE_WRITERS
         from console.access import facts
-        from console.core.navigation import NavItem, register
 
         register(
             NavItem("Onboarding", "New hires", "onboarding:case-list", PEOPLE_READERS, order=10),
@@ -30,6 +31,7 @@ def _gate_on_sign_in(sender, request, user, **kwargs) -> None:
     still held at the onboarding portal until an authenticator is enrolled."""
     if request is None:
         return
+    # Imported here: it imports models, and this module loads before they do.
     from accounts.onboarding.services import gate_after_sign_in
 
     gate_after_sign_in(request, user)

@@ -5,6 +5,8 @@ check out. No Django, no request; views, services and tests all call ``check_cla
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -150,7 +152,6 @@ def normalize_name(value: Any) -> tuple[str, ...]:
     """A name as a sorted tuple of parts: Unicode NFKD with the combining marks dropped
     (accents), case folded, hyphens and commas as spaces, apostrophes dropped, extra spaces
     ignored. Sorting the parts accepts "New, Ada" for "Ada New"; every part must still match."""
-    import unicodedata
 
     text = unicodedata.normalize("NFKD", str(value or ""))
     text = "".join(c for c in text if not unicodedata.combining(c)).casefold()
@@ -170,7 +171,6 @@ def verified_name(claims: Mapping[str, Any]) -> str:
 def parse_birthdate(value: Any) -> tuple[int | None, int | None, int | None] | None:
     """An OpenID Connect ``birthdate`` (``YYYY-MM-DD``; ``0000-MM-DD`` when the year is withheld;
     ``YYYY`` alone) as (year, month, day) with None for what is withheld; None when unreadable."""
-    import re
 
     text = str(value or "").strip()
     if re.fullmatch(r"\d{4}", text):

@@ -12,13 +12,13 @@ from django.conf import settings
 from django.core.mail import EmailMessage
 from django.core.mail.backends.base import BaseEmailBackend
 
+from accounts.onboarding.models import OutboxMessage
+
 OUTBOX_BACKEND = "accounts.onboarding.mail.OutboxBackend"
 
 
 class OutboxBackend(BaseEmailBackend):
     def send_messages(self, email_messages: Sequence[EmailMessage]) -> int:
-        from accounts.onboarding.models import OutboxMessage
-
         sent = 0
         for message in email_messages:
             message.message()  # header validation, as a real backend would do

@@ -12,6 +12,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 
 from accounts.onboarding.services import GATE_KEY
+from mfa.selectors import authenticators_of
 
 
 @cache
@@ -43,8 +44,6 @@ class OnboardingGateMiddleware:
             return None
         if path == devices:
             # The devices page (where enrollment with a security key happens) until one is enrolled.
-            from mfa.selectors import authenticators_of
-
             if not authenticators_of(request.user):
                 return None
         portal = reverse("onboarding:portal")

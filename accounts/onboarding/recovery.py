@@ -38,9 +38,17 @@ from django.utils import timezone
 from accounts.models import IdentityProvider, User
 from accounts.onboarding import claims as claim_rules
 from accounts.onboarding.models import OnboardingCase, RecoveryRequest, VerificationRecord
-from accounts.roles import ADMINS, Role
+from accounts.services import console_sessions_end
+from console.access.services import end_sessions_of
 from console.audit.services import audit_record
 from console.core.errors import Conflict, NotFound, PermissionRefused, ValidationFailed
+from console.core.roles import ADMINS, CONSOLE_READERS, Role
+from mfa.services import (
+    authenticators_park,
+    authenticators_remove_enrolled_since,
+    authenticators_restore,
+    recently_verified,
+)
 
 log = logging.getLogger(__name__)
 
@@ -74,8 +82,6 @@ def recoveries_for_list() -> QuerySet[RecoveryRequest]:
 
 
 def get_recovery_for(viewer: User, recovery_id: int) -> RecoveryRequest:
-    from accounts.roles import CONSOLE_READERS
-
     if viewer.role not in CONSOLE_READERS:
         raise PermissionRefused(f"Your role ({viewer.role_label}) cannot see account recoveries.")
     recovery = recoveries_for_list().filter(pk=recovery_id).first()
@@ -216,8 +222,6 @@ def _notify(recovery: RecoveryRequest, kind: str) -> None:
 
 
 def _park(recovery: RecoveryRequest, user: User) -> None:
-    from mfa.services import authenticators_park
-
     parked, names = authenticators_park(user=user, reason=f"account recovery {recovery.pk}")
     recovery.parked, recovery.parked_names = parked, names
 
@@ -301,7 +305,6 @@ def recovery_old_confirm(request: HttpRequest, *, recovery_id: int) -> RecoveryR
     """The owner confirms that the suspended authenticators can go: signed in, verified with an
     authenticator in this session within ``MFA_RECENT_SECONDS`` (every usable one was enrolled
     since the recovery: the old ones are suspended), after the waiting period."""
-    from mfa.services import recently_verified
 
     user = request.user
     recovery = RecoveryRequest.objects.select_for_update().filter(pk=recovery_id, user=user).first()
@@ -324,9 +327,6 @@ def recovery_old_confirm(request: HttpRequest, *, recovery_id: int) -> RecoveryR
 @transaction.atomic
 def recovery_report(*, token: str) -> RecoveryRequest:
     """"This wasn't me" from the owner's e-mail: freeze the account. Idempotent."""
-    from accounts.services import console_sessions_end
-    from console.access.services import end_sessions_of
-    from mfa.services import authenticators_remove_enrolled_since, authenticators_restore
 
     recovery = report_target(token)
     recovery = RecoveryRequest.objects.select_for_update().get(pk=recovery.pk)

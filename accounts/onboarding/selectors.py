@@ -10,9 +10,11 @@ from django.http import Http404
 
 from accounts.models import User
 from accounts.onboarding.models import OnboardingCase, OutboxMessage, VerificationRecord
-from accounts.roles import PEOPLE_READERS, PEOPLE_WRITERS
+from accounts.selectors import sees_security_events
+from console.access import hotcache
 from console.access.facts import NO_SESSION, SessionScope
 from console.audit.models import AuditEvent
+from console.core.roles import PEOPLE_READERS, PEOPLE_WRITERS
 
 
 def cases_for_list() -> QuerySet[OnboardingCase]:
@@ -54,7 +56,6 @@ def verifications_for_list(viewer: User | None = None) -> QuerySet[VerificationR
 
 def sees_transactions(viewer: User) -> bool:
     """Security events and the providers' transaction ids are for admins and auditors, not HR."""
-    from accounts.selectors import sees_security_events
 
     return sees_security_events(viewer)
 
@@ -96,7 +97,6 @@ def identity_facts(user: User, scope: SessionScope = NO_SESSION) -> dict:
     """Access facts provider (per session): when the person last passed identity verification in
     the session the decision is about. Cached per process for the current Access version (a
     verification bumps it)."""
-    from console.access import hotcache
 
     if not (scope.any_session or scope.console_session_hash):
         return {"identity_verified_at": None}

@@ -34,13 +34,19 @@ from django.utils import timezone
 
 from accounts.models import Group, IdentityProvider, User, normalize_email
 from accounts.onboarding import claims as claim_rules
-from accounts.onboarding import protocol
+from accounts.onboarding import protocol, recovery
 from accounts.onboarding.models import OnboardingCase, OutboxMessage, VerificationRecord
-from accounts.roles import PEOPLE_WRITERS, Role
+from accounts.services import rights_check, user_create_onboarded
+from console.access import policies
+from console.access.services import facts_changed_later
 from console.audit.services import audit_record
 from console.core import ratelimit
 from console.core.errors import Conflict, ExternalServiceError, NotFound, PermissionRefused, ValidationFailed
 from console.core.request_context import client_ip
+from console.core.roles import PEOPLE_WRITERS, Role
+from mfa.binding import session_hash
+from mfa.selectors import authenticators_of
+from mfa.services import authenticators_reset
 
 log = logging.getLogger(__name__)
 
@@ -143,8 +149,6 @@ def mapping_of(idp: IdentityProvider) -> claim_rules.ClaimMapping:
 
 
 def _facts_changed(user: User, reason: str) -> None:
-    from console.access.services import facts_changed_later
-
     facts_changed_later(user.pk, reason)
 
 
@@ -231,7 +235,6 @@ def case_create(
         raise ValidationFailed(f"{manager.email} is deactivated.", field="manager")
     if date_of_birth is not None and not (date(1900, 1, 1) <= date_of_birth <= timezone.localdate()):
         raise ValidationFailed("The date of birth is not plausible.", field="date_of_birth")
-    from accounts.services import rights_check
 
     for group in groups or []:
         # The new hire will be an Employee; granting the case's groups is the creator's decision.
@@ -339,8 +342,6 @@ def records_prune(now: Any = None) -> dict[str, int]:
                          "retention_days": settings.VERIFICATION_RETENTION_DAYS},
             )
             # Old verifications may have counted for "identity verified" (without a time limit).
-            from console.access import policies
-
             transaction.on_commit(policies.bump_version)
     return {"verification_records": records, "outbox_messages": messages}
 
@@ -594,8 +595,6 @@ def verification_accept_token(request: HttpRequest, *, flow: dict, idp: Identity
         "identity": {key: token_claims[key] for key in claim_rules.IDENTITY_CLAIMS if key in token_claims},
     }
     # The verification belongs to this browser's console session (Access step-up counts it only there).
-    from mfa.binding import session_hash
-
     flow = dict(flow, binding=session_hash(request.session))
     handlers = {
         Purpose.ONBOARDING: _onboarding_verified, Purpose.STEP_UP: _signed_in_verified,
@@ -668,8 +667,6 @@ def _onboarding_verified(request: HttpRequest, flow: dict, idp: IdentityProvider
 
 
 def _create_account(case: OnboardingCase) -> User:
-    from accounts.services import user_create_onboarded
-
     return user_create_onboarded(
         email=case.work_email, full_name=case.legal_name, manager=case.manager if case.manager_id else None,
         groups=list(case.groups.all()), case_id=case.pk, granted_by=case.created_by,
@@ -688,14 +685,12 @@ def _signed_in_verified(request: HttpRequest, flow: dict, idp: IdentityProvider,
         _audit_verified(user, idp, flow, evidence, actor=user)
         _facts_changed(user, "identity verified")
     if flow["purpose"] == Purpose.MFA_RESET:
-        from mfa.services import authenticators_reset
-
         removed = authenticators_reset(user=user, reason="identity verified to replace lost authenticators")
         return Result(True, flow["purpose"],
                       f"Your identity is verified. {removed} old authenticator(s) were removed: enroll a new one now.",
                       next_url=reverse("mfa:devices"))
     return Result(True, flow["purpose"], "Your identity is verified.",
-                  next_url=flow.get("next") or reverse("core:home"))
+                  next_url=flow.get("next") or reverse("console:home"))
 
 
 def _recovery_verified(request: HttpRequest, flow: dict, idp: IdentityProvider, evidence: dict) -> Result:
@@ -703,7 +698,6 @@ def _recovery_verified(request: HttpRequest, flow: dict, idp: IdentityProvider, 
     account's owner (name, and birthdate when given); a privileged account waits for a second
     admin's approval; then the old authenticators are suspended and the person is signed in only
     to enroll a new one. See ``accounts.onboarding.recovery``."""
-    from accounts.onboarding import recovery
 
     user = User.objects.filter(email__iexact=flow["email"], is_active=True).first()
     if user is None:
@@ -756,7 +750,6 @@ def gate_of(request: HttpRequest) -> dict | None:
 def onboarding_finish(request: HttpRequest) -> OnboardingCase | None:
     """The first authenticator is enrolled: the case is activated and the person may go anywhere
     their role and policies allow."""
-    from mfa.selectors import authenticators_of
 
     gate = gate_of(request)
     if gate is None:
@@ -775,8 +768,6 @@ def onboarding_finish(request: HttpRequest) -> OnboardingCase | None:
                              changes={"status": {"old": Status.VERIFIED, "new": Status.ACTIVATED},
                                       "account": user.email})
         else:
-            from accounts.onboarding import recovery
-
             recovery.recovery_finish(user=user, recovery_id=gate.get("recovery"))
     request.session.pop(GATE_KEY, None)
     return case

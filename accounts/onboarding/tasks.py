@@ -2,16 +2,14 @@
 
 from celery import shared_task
 
+from accounts.onboarding import services
+
 
 @shared_task(acks_late=True, soft_time_limit=100, time_limit=120, ignore_result=True)
 def expire_invitations() -> int:
-    from accounts.onboarding import services
-
     return services.cases_expire()
 
 
 @shared_task(acks_late=True, soft_time_limit=540, time_limit=600, ignore_result=True)
 def prune_verification_records() -> dict:
-    from accounts.onboarding import services
-
     return services.records_prune()

@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+from urllib.parse import quote, urlsplit
+
+from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
@@ -12,13 +16,16 @@ from accounts.onboarding.filters import CaseFilter, OutboxFilter, VerificationFi
 from accounts.onboarding.forms import CaseForm, RecoveryForm
 from accounts.onboarding.mail import outbox_in_use
 from accounts.onboarding.models import OnboardingCase, RecoveryRequest, VerificationRecord
-from accounts.roles import ADMINS, CONSOLE_READERS, EVERYONE, PEOPLE_READERS, PEOPLE_WRITERS
 from accounts.selectors import active_emails
+from accounts.services import may_change_groups
 from console.core.errors import ConsoleError, ValidationFailed
 from console.core.forms import add_service_error
 from console.core.listing import build_listing
 from console.core.permissions import public, roles_required
 from console.core.redirects import safe_next
+from console.core.roles import ADMINS, CONSOLE_READERS, EVERYONE, PEOPLE_READERS, PEOPLE_WRITERS
+from mfa.selectors import authenticators_of
+from mfa.services import recently_verified
 
 Purpose = VerificationRecord.Purpose
 
@@ -26,9 +33,6 @@ Purpose = VerificationRecord.Purpose
 def _provider_form_action(response: HttpResponse) -> HttpResponse:
     """Pages whose form starts a verification: the POST answers with a redirect to the provider,
     and CSP's form-action also governs where a form's redirects may lead."""
-    from urllib.parse import urlsplit
-
-    from django.conf import settings
 
     origins = sorted({
         f"{parts.scheme}://{parts.netloc}" for parts in
@@ -50,7 +54,7 @@ def _link_base(request: HttpRequest) -> str:
 
 
 def _safe_next(request: HttpRequest, value: str) -> str:
-    return safe_next(request, value, "core:home")
+    return safe_next(request, value, "console:home")
 
 
 # --- HR ---------------------------------------------------------------------------------------
@@ -74,8 +78,6 @@ def case_list(request: HttpRequest) -> HttpResponse:
 
 @roles_required(PEOPLE_WRITERS)
 def case_create(request: HttpRequest) -> HttpResponse:
-    from accounts.services import may_change_groups
-
     providers = services.verification_providers()
     form = CaseForm(request.POST or None, providers=providers, with_groups=may_change_groups(request.user),
                     initial={"provider": providers[0].pk if providers else None})
@@ -143,7 +145,6 @@ def verification_list(request: HttpRequest) -> HttpResponse:
     listing = build_listing(request, selectors.verifications_for_list(request.user), sorts=VERIFICATION_SORTS,
                             default_sort="-at", filterset_class=VerificationFilter)
     template = "onboarding/verification_list.html#results" if request.htmx else "onboarding/verification_list.html"
-    from django.conf import settings
 
     return render(request, template, {"listing": listing, "retention_days": settings.VERIFICATION_RETENTION_DAYS,
                                       "show_transactions": selectors.sees_transactions(request.user)})
@@ -229,11 +230,10 @@ def callback(request: HttpRequest) -> HttpResponse:
 @roles_required(EVERYONE)
 def portal(request: HttpRequest) -> HttpResponse:
     """The onboarding portal: after verification, enroll a first authenticator, then finish."""
-    from mfa.selectors import authenticators_of
 
     gate = services.gate_of(request)
     if gate is None:
-        return redirect("core:launcher")
+        return redirect("console:launcher")
     case = None
     if gate.get("case"):
         case = OnboardingCase.objects.filter(pk=gate["case"], user=request.user).select_related("provider").first()
@@ -258,7 +258,7 @@ def finish(request: HttpRequest) -> HttpResponse:
                                   "before your recovery.")
     else:
         messages.success(request, "You are all set.")
-    return redirect("core:launcher")
+    return redirect("console:launcher")
 
 
 # --- Signed-in people: step-up, lost authenticators -------------------------------------------
@@ -341,7 +341,6 @@ def recover_report(request: HttpRequest, token: str) -> HttpResponse:
 @roles_required(EVERYONE)
 def recover_old(request: HttpRequest) -> HttpResponse:
     """The owner's view of the authenticators suspended by their recovery, and their removal."""
-    from mfa.services import recently_verified
 
     if request.method == "POST":
         try:
@@ -349,13 +348,10 @@ def recover_old(request: HttpRequest) -> HttpResponse:
         except ConsoleError as exc:
             messages.error(request, exc.message)
             if "Verify" in exc.message:
-                from urllib.parse import quote
-
                 return redirect(f"{reverse('mfa:verify')}?next={quote(reverse('onboarding:recover-old'))}")
         else:
             messages.success(request, "Your old authenticators were removed for good.")
         return redirect("onboarding:recover-old")
-    from django.utils import timezone
 
     now = timezone.now()
     rows = [(r, recovery.confirm_after(r), now >= recovery.confirm_after(r))

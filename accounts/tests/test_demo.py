@@ -2,7 +2,7 @@ import pytest
 from django.core.management import call_command
 
 from accounts.models import Group, User
-from accounts.roles import Role
+from console.core.roles import Role
 
 pytestmark = pytest.mark.django_db
 

@@ -29,10 +29,10 @@ from django.utils import timezone
 
 from accounts import services
 from accounts.models import Group, GroupMembership, IdentityProvider, User
-from accounts.roles import Role
 from accounts.tests.factories import GroupFactory, UserFactory
 from console.audit.models import AuditEvent
 from console.core.errors import PermissionRefused
+from console.core.roles import Role
 from console.testing.oidc import run_oidc_provider
 
 pytestmark = pytest.mark.django_db

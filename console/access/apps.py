@@ -1,5 +1,8 @@
 from django.apps import AppConfig
 
+from console.core.navigation import NavItem, register
+from console.core.roles import CONSOLE_READERS
+
 
 class AccessConfig(AppConfig):
     name = "console.access"
@@ -7,9 +10,6 @@ class AccessConfig(AppConfig):
     verbose_name = "Access"
 
     def ready(self) -> None:
-        from accounts.roles import CONSOLE_READERS
-        from console.core.navigation import NavItem, register
-
         register(
             NavItem("Access", "Applications", "access:app-list", CONSOLE_READERS, order=10),
             NavItem("Access", "Policies", "access:policy-list", CONSOLE_READERS, order=20),

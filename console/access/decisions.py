@@ -24,7 +24,7 @@ import jwt
 from django.utils import timezone
 
 from accounts.models import User
-from console.access import engine, facts, hotcache, logbuffer, policies, tokens
+from console.access import engine, facts, hotcache, logbuffer, policies, selectors, tokens
 from console.access.models import (
     AccessSession,
     Application,
@@ -155,9 +155,7 @@ def application_by_aud(aud: str) -> Application | None:
 
 
 def application_for_host(hostname: str, path: str) -> Application | None:
-    from console.access.selectors import application_for_host as lookup
-
-    return _cached("apps_by_host", (hostname, path), lambda: lookup(hostname, path))
+    return _cached("apps_by_host", (hostname, path), lambda: selectors.application_for_host(hostname, path))
 
 
 def device_by_id(device_id: str) -> Device | None:

@@ -38,12 +38,16 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
+import redis
 from django.conf import settings
 from django.core.cache import cache
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.utils import timezone
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
+from console.access.models import AccessSession
 from console.core.lru import LRUCache
 
 log = logging.getLogger(__name__)
@@ -93,9 +97,6 @@ def redis_client(url: str):
     """A Redis client with the cache's timeouts (``CACHE_SOCKET_TIMEOUT``,
     ``CACHE_CONNECT_TIMEOUT``) and one quick retry, so a Redis that hangs costs a decision about
     two timeouts, never forever."""
-    import redis
-    from redis.backoff import NoBackoff
-    from redis.retry import Retry
 
     return redis.Redis.from_url(
         url, socket_timeout=settings.CACHE_SOCKET_TIMEOUT, socket_connect_timeout=settings.CACHE_CONNECT_TIMEOUT,
@@ -212,7 +213,6 @@ def _apply(version: Any) -> None:
 def _revoked_in_database(session_ids: list[str]) -> set[str]:
     if not session_ids:
         return set()
-    from console.access.models import AccessSession
 
     found = AccessSession.objects.filter(pk__in=session_ids, revoked_at__isnull=False).values_list("pk", flat=True)
     return {str(pk) for pk in found}
@@ -221,7 +221,6 @@ def _revoked_in_database(session_ids: list[str]) -> set[str]:
 def rebuild() -> str:
     """Write a marker for every revoked, unexpired session, then a new epoch, in one Redis
     transaction. Returns the epoch."""
-    from console.access.models import AccessSession
 
     now = timezone.now()
     rows = AccessSession.objects.filter(

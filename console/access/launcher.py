@@ -10,6 +10,7 @@ from accounts.models import User
 from console.access import decisions, engine, facts, policies
 from console.access.models import Application
 from console.core.request_context import client_ip
+from mfa.binding import session_hash
 
 SESSION_KEY = "access_identity"
 
@@ -32,7 +33,6 @@ class Tile:
 
 def console_session_hash(request: HttpRequest) -> str:
     """This browser's console session, as Access sessions and verifications are bound to it."""
-    from mfa.binding import session_hash
 
     return session_hash(request.session)
 

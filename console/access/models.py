@@ -165,8 +165,11 @@ class ServiceToken(models.Model):
 
 
 class ApiToken(models.Model):
-    """A bearer token for the console's API (proxies calling the decision API; later, log
-    shippers and EDR tools). Only a hash is stored; the token is shown once."""
+    """A bearer token for the console's API, limited to its scopes: proxies asking for Access
+    decisions, SSF receivers managing their streams, secure web gateways asking for Gateway
+    decisions, SIEM and SOAR tools reading or resetting risk scores. Log shippers and EDR tools
+    send telemetry with a token of their own (``risk.models.TelemetrySource``). Only a hash is
+    stored; the token is shown once."""
 
     class Scope(models.TextChoices):
         ACCESS_DECIDE = "access:decide", "Access decisions (proxies)"

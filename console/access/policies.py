@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from accounts.models import Group
 from console.access import engine, hotcache
-from console.access.models import Application, ApplicationPolicy
+from console.access.models import Application, ApplicationPolicy, ServiceToken
 
 
 @dataclass(frozen=True)
@@ -47,9 +48,6 @@ def _with_labels(rules: dict, names: dict[str, dict[str, str]]) -> dict:
 
 
 def _names(attachments: list[ApplicationPolicy]) -> dict[str, dict[str, str]]:
-    from accounts.models import Group
-    from console.access.models import ServiceToken
-
     wanted: dict[str, set[str]] = {"group": set(), "service_token": set()}
     for attachment in attachments:
         for configs in attachment.policy.rules.values():

@@ -8,8 +8,8 @@ from django.http import Http404
 from django.utils import timezone
 
 from accounts.models import User
-from accounts.roles import CONSOLE_READERS
 from console.access.models import AccessSession, Application, Device, Policy, ServiceToken
+from console.core.roles import CONSOLE_READERS
 
 
 def _get(model, viewer: User, pk: int):

@@ -14,8 +14,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
-from accounts.roles import ADMINS
-from console.access import decisions, engine, policies
+from console.access import decisions, engine, hotcache, policies, signals
+from console.access import facts as facts_module
 from console.access.models import (
     SESSION_SECONDS,
     AccessSession,
@@ -28,6 +28,7 @@ from console.access.models import (
 )
 from console.audit.services import audit_record, diff, snapshot
 from console.core.errors import Conflict, PermissionRefused, ValidationFailed
+from console.core.roles import ADMINS
 
 HOSTNAME_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
 LOGO_MAX_BYTES = 256 * 1024
@@ -186,6 +187,7 @@ def application_delete(*, actor: User, application: Application) -> None:
 def facts_changed_later(user_id: int, reason: str) -> None:
     """Once the current transaction commits: drop every process's cached view of people and
     queue a re-evaluation of the user's sessions."""
+    # tasks.py imports this module: imported on use to break the cycle.
     from console.access.tasks import reevaluate_user_sessions
 
     _changed()
@@ -275,6 +277,9 @@ def policy_update(
     *, actor: User, policy: Policy, name: str, action: str, rules: Mapping[str, Any], description: str = "",
     session_seconds: int | None = None, **mfa: Any,
 ) -> Policy:
+    # tasks.py imports this module: imported on use to break the cycle.
+    from console.access.tasks import reevaluate_policy_sessions as task
+
     _require_admin(actor, "change policies")
     policy = Policy.objects.select_for_update().get(pk=policy.pk)
     name = _clean_policy(name=name, action=action, session_seconds=session_seconds, policy=policy)
@@ -289,7 +294,6 @@ def policy_update(
     policy.save()
     audit_record(actor=actor, action="access.policy.updated", obj=policy, changes=changes)
     _changed()
-    from console.access.tasks import reevaluate_policy_sessions as task
 
     transaction.on_commit(lambda: task.delay(policy.pk))
     return policy
@@ -447,9 +451,6 @@ def _revoke(queryset, *, reason: str, initiating_entity: str = "admin") -> int:
     roll back, the worst outcome is a person asked to sign in again, never a revoked session
     that still works. They are written again after the commit, in case Redis lost its data and
     another process rebuilt the markers from the database before this revocation committed."""
-    from console.access import hotcache
-    from risk.ssf import publish
-
     open_sessions = list(queryset.filter(revoked_at__isnull=True).values_list("pk", "expires_at", "user_id"))
     if not open_sessions:
         return 0
@@ -459,9 +460,9 @@ def _revoke(queryset, *, reason: str, initiating_entity: str = "admin") -> int:
     marks = [(pk, expires_at) for pk, expires_at, _ in open_sessions]
     hotcache.mark_revoked(marks)
     transaction.on_commit(lambda: hotcache.mark_revoked(marks))
-    # One CAEP session-revoked event per person to Shared Signals receivers, sent after commit.
-    publish.sessions_revoked_for(user_ids={u for _, _, u in open_sessions}, reason=reason,
-                                 initiating_entity=initiating_entity)
+    # Shared Signals queues one CAEP session-revoked event per person, sent after commit.
+    signals.sessions_revoked.send(AccessSession, user_ids={u for _, _, u in open_sessions}, reason=reason,
+                                  initiating_entity=initiating_entity)
     _changed()  # other processes drop the sessions they remember, within ACCESS_CACHE_SECONDS
     return count
 
@@ -509,7 +510,6 @@ def end_sessions_of(user: User, *, reason: str) -> int:
 
 def _reevaluate(sessions, *, reason: str) -> int:
     """Decide each session again as it stands; revoke the ones no longer allowed."""
-    from console.access import facts as facts_module
 
     now = timezone.now()
     revoked = marked = 0

@@ -18,6 +18,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from django.db import transaction
+from django.utils import timezone
 
 from console.access.models import SigningKey
 from console.core.lru import LRUCache
@@ -122,7 +123,6 @@ def verify(token: str, *, audience: str, issuer: str) -> dict[str, Any]:
 
 def rotate() -> SigningKey:
     """Retire the signing key and start a new one; the old one stays published for a month."""
-    from django.utils import timezone
 
     with transaction.atomic():
         SigningKey.objects.filter(retired_at__isnull=True).update(retired_at=timezone.now())

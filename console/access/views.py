@@ -10,10 +10,10 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from accounts.models import User
-from accounts.roles import ADMINS, CONSOLE_READERS, EVERYONE
-from accounts.selectors import active_emails
-from console.access import decisions, engine, facts, policies, selectors, services
+from accounts.models import Group, User
+from accounts.selectors import active_emails, user_groups
+from console.access import decisions, engine, facts, impact, policies, selectors, services
+from console.access.api import issuer_for
 from console.access.forms import (
     SELECTOR_LABELS,
     VALUE_HELP,
@@ -27,6 +27,7 @@ from console.access.forms import (
     rule_rows,
     rules_from_formset,
 )
+from console.access.launcher import console_session_hash, identity_of, tiles_for
 from console.access.models import (
     AccessLogEntry,
     AccessSession,
@@ -37,6 +38,7 @@ from console.access.models import (
     Policy,
     ServiceToken,
 )
+from console.access.services import validate_rules
 from console.audit.selectors import audit_events_for_object
 from console.core.csv_export import stream_csv
 from console.core.errors import ConsoleError
@@ -44,7 +46,10 @@ from console.core.forms import add_service_error
 from console.core.listing import build_listing
 from console.core.permissions import roles_required
 from console.core.redirects import safe_next
+from console.core.request_context import client_ip
+from console.core.roles import ADMINS, CONSOLE_READERS, EVERYONE
 from mfa.console import sensitive_action
+from mfa.models import Method
 
 # --- Filters ----------------------------------------------------------------------------------
 
@@ -279,7 +284,6 @@ def policy_list(request: HttpRequest) -> HttpResponse:
 
 def _describe(policy: Policy) -> list[tuple[str, str, bool]]:
     """(kind, label, ok) for each stored rule, as the engine would describe it."""
-    from accounts.models import Group
 
     groups = dict(Group.objects.values_list("pk", "name"))
     tokens = {str(pk): name for pk, name in ServiceToken.objects.values_list("pk", "name")}
@@ -351,8 +355,6 @@ def _policy_editor(request: HttpRequest, policy: Policy | None) -> HttpResponse:
 @require_POST
 def policy_impact(request: HttpRequest) -> HttpResponse:
     """The editor's "Preview impact": the edited form, evaluated against everyone, not saved."""
-    from console.access import impact
-    from console.access.services import validate_rules
 
     stored = None
     if request.POST.get("policy_id", "").isdigit():
@@ -650,12 +652,17 @@ def log_export(request: HttpRequest) -> StreamingHttpResponse:
 
 
 @roles_required(EVERYONE)
+def launcher(request: HttpRequest) -> HttpResponse:
+    """The employee's home: the applications they may open and their account."""
+    query = request.GET.get("q", "").strip()[:100]
+    tiles = tiles_for(request, request.user, query)
+    template = "access/launcher.html#tiles" if request.htmx else "access/launcher.html"
+    return render(request, template, {"tiles": tiles, "query": query, "groups": user_groups(request.user)})
+
+
+@roles_required(EVERYONE)
 def launch(request: HttpRequest, app_id: int) -> HttpResponse:
     """Opening a tile: decided and logged like any other request, then sent on its way."""
-    from console.access.api import issuer_for
-    from console.access.launcher import console_session_hash, identity_of
-    from console.core.request_context import client_ip
-
     app = Application.objects.filter(pk=app_id).defer("logo").first()
     if app is None:
         return HttpResponse(status=404)
@@ -668,7 +675,6 @@ def launch(request: HttpRequest, app_id: int) -> HttpResponse:
     if outcome.decision.outcome in (engine.Outcome.ALLOW, engine.Outcome.BYPASS) and app.launch_url:
         return redirect(app.launch_url)
     status = 200 if outcome.decision.outcome == engine.Outcome.CHALLENGE else 403
-    from mfa.models import Method
 
     return render(request, "access/launch_refused.html", {
         "app": app, "outcome": outcome, "method_labels": dict(Method.choices),

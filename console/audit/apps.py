@@ -1,5 +1,8 @@
 from django.apps import AppConfig
 
+from console.core.navigation import NavItem, register
+from console.core.roles import CONSOLE_READERS
+
 
 class AuditConfig(AppConfig):
     name = "console.audit"
@@ -7,7 +10,4 @@ class AuditConfig(AppConfig):
     verbose_name = "Audit trail"
 
     def ready(self) -> None:
-        from accounts.roles import CONSOLE_READERS
-        from console.core.navigation import NavItem, register
-
         register(NavItem("Logs", "Audit trail", "audit:list", CONSOLE_READERS, order=10))

@@ -5,13 +5,13 @@ import json
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 
-from accounts.roles import CONSOLE_READERS
 from console.audit import selectors
 from console.audit.filters import AuditEventFilter
 from console.audit.models import AuditEvent
 from console.core.csv_export import stream_csv
 from console.core.listing import build_listing
 from console.core.permissions import roles_required
+from console.core.roles import CONSOLE_READERS
 
 SORTS = {"at": "at", "actor": "actor_email", "action": "action", "object": "object_type"}
 CSV_COLUMNS = [

@@ -16,6 +16,7 @@ def heartbeat_record(*, key: str, detail: dict | None = None) -> None:
 
 def worker_check_request(*, actor) -> WorkerCheck:
     """Queue a round trip to a worker; the task is sent once the row is committed."""
+    # tasks.py imports this module: imported on use to break the cycle.
     from console.core.tasks import worker_check_run
 
     with transaction.atomic():

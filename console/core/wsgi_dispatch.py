@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
+import django
 from django.core.handlers.exception import convert_exception_to_response
 from django.core.handlers.wsgi import WSGIHandler
 from django.utils.module_loading import import_string
@@ -46,7 +47,5 @@ class Dispatcher:
 
 
 def build_application(extra_fast_paths: Iterable[str] = ()) -> Dispatcher:
-    import django
-
     django.setup(set_prefix=False)
     return Dispatcher(WSGIHandler(), LeanHandler(), FAST_PATHS | frozenset(extra_fast_paths))

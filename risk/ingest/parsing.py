@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+from django.conf import settings
 
 
 class BodyError(ValueError):
@@ -519,8 +520,6 @@ def sentinelone_person(upn: str, user_name: str, agent_domain: str, domains: Map
 
 
 def _sentinelone_domains() -> Mapping[str, str]:
-    from django.conf import settings
-
     return getattr(settings, "RISK_SENTINELONE_DOMAINS", {}) or {}
 
 

@@ -20,6 +20,7 @@ from django.utils import timezone
 from psycopg import IntegrityError as DatabaseIntegrityError
 
 from accounts.models import User
+from console.access import hotcache
 from console.access.models import Device
 from risk import geo
 from risk.models import AuthEvent, DeviceSignal, GatewayDnsEvent, GatewayHttpEvent, PendingDetection
@@ -92,8 +93,6 @@ def _load_emails() -> dict[str, int]:
 
 
 def _cached_map(name: str, load) -> dict:
-    from console.access import hotcache
-
     hotcache.ensure_fresh()
     table = hotcache.table("risk_maps")
     if name not in table:

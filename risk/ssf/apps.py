@@ -1,5 +1,10 @@
 from django.apps import AppConfig
 
+from console.access.signals import sessions_revoked
+from console.core.navigation import NavItem, register
+from console.core.roles import CONSOLE_READERS
+from mfa.signals import credential_changed
+
 
 class SsfConfig(AppConfig):
     name = "risk.ssf"
@@ -8,11 +13,13 @@ class SsfConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from accounts.roles import CONSOLE_READERS
-        from console.core.navigation import NavItem, register
+        # Imported here: the receivers import models, which load only once the app registry is ready.
+        from risk.ssf.receivers import on_credential_changed, on_sessions_revoked
 
         register(
             NavItem("Risk", "Shared Signals streams", "ssf:stream-list", CONSOLE_READERS, order=80),
             NavItem("Risk", "Shared Signals outbox", "ssf:outbox", CONSOLE_READERS, order=81),
             NavItem("Risk", "Shared Signals keys", "ssf:keys", CONSOLE_READERS, order=82),
         )
+        sessions_revoked.connect(on_sessions_revoked, dispatch_uid="ssf-sessions-revoked")
+        credential_changed.connect(on_credential_changed, dispatch_uid="ssf-credential-changed")

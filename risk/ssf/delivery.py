@@ -190,6 +190,7 @@ def deliver_stream(stream_pk: int) -> int:
 
 
 def schedule_now(stream_pk: int, *, countdown: float = 0) -> None:
+    # tasks.py imports this module: imported on use to break the cycle.
     from risk.ssf.tasks import deliver_stream as task
 
     try:

@@ -16,7 +16,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from console.audit.services import audit_record
+from console.core.errors import PermissionRefused
 from console.core.lru import LRUCache
+from console.core.roles import ADMINS
 from risk.ssf.models import SigningKey
 
 ALGORITHM = "RS256"
@@ -80,8 +82,6 @@ def sign(claims: dict[str, Any]) -> str:
 def key_rotate(*, actor) -> SigningKey:
     """Retire the signing key and start a new one; the old one stays in the JWKS for
     ``SSF_KEY_RETENTION_DAYS`` days."""
-    from accounts.roles import ADMINS
-    from console.core.errors import PermissionRefused
 
     if actor.role not in ADMINS:
         raise PermissionRefused(f"Your role ({actor.role_label}) cannot rotate signing keys.")

@@ -11,6 +11,7 @@ from django.db import models
 from django.utils import timezone
 
 from console.core.fields import EncryptedTextField
+from risk.ssf.events import label
 
 PUSH = "urn:ietf:rfc:8935"
 POLL = "urn:ietf:rfc:8936"
@@ -94,8 +95,6 @@ class Stream(models.Model):
 
     @property
     def event_labels(self) -> list[str]:
-        from risk.ssf.events import label
-
         return [label(e) for e in self.events_delivered]
 
 
@@ -157,8 +156,6 @@ class Delivery(models.Model):
 
     @property
     def event_label(self) -> str:
-        from risk.ssf.events import label
-
         return label(self.event_type)
 
 

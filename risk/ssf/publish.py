@@ -28,6 +28,7 @@ from typing import Any
 
 from django.utils import timezone
 
+from accounts.models import User
 from risk.ssf import delivery, events
 from risk.ssf.models import Stream
 
@@ -100,7 +101,6 @@ def credential_changed(*, user: Any, credential_type: str, change_type: str, fri
 def sessions_revoked_for(*, user_ids: Iterable[int], reason: str, initiating_entity: str) -> int:
     """``session_revoked`` once per person, for a batch of revoked sessions (what Access calls).
     Costs one query when no stream asks for the event."""
-    from accounts.models import User
 
     ids = {i for i in user_ids if i is not None}
     if not ids:

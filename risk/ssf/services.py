@@ -13,12 +13,13 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
-from accounts.roles import ADMINS
 from console.access.models import ApiToken
 from console.audit.services import audit_record, diff, snapshot
 from console.core import outbound
 from console.core.errors import Conflict, PermissionRefused, ValidationFailed
+from console.core.roles import ADMINS
 from risk.ssf import delivery, events
 from risk.ssf.models import POLL, PUSH, Delivery, Stream, StreamSubject
 
@@ -339,7 +340,6 @@ def verification_request(*, actor, stream: Stream, state: str = "", receiver: Ap
 def delivery_retry(*, actor, deliveries: Iterable[Delivery]) -> int:
     """Put failed or dropped events back in the queue, to be sent at once."""
     _require_admin(actor, "retry deliveries")
-    from django.utils import timezone
 
     rows = [d for d in deliveries if d.status in (Delivery.Status.FAILED, Delivery.Status.DROPPED)]
     if not rows:

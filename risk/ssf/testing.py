@@ -26,6 +26,9 @@ from typing import Any
 
 import jwt
 
+from risk.ssf import services
+from risk.ssf.models import PUSH
+
 SET_CONTENT_TYPE = "application/secevent+jwt"
 
 
@@ -171,8 +174,6 @@ class SetReceiver:
 def push_stream(receiver: SetReceiver, *, issuer: str, events_requested: list[str] | None = None):
     """A push stream from this transmitter to ``receiver`` (its ``audience``, or the origin of its
     URL), created as the system would; returns the ``Stream``."""
-    from risk.ssf import services
-    from risk.ssf.models import PUSH
 
     return services.stream_create(actor=None, issuer=issuer, delivery_method=PUSH, endpoint_url=receiver.url,
                                   audience=[receiver.audience] if receiver.audience else None,

@@ -13,7 +13,6 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from accounts.roles import ADMINS, CONSOLE_READERS
 from console.audit.selectors import audit_events_for_object
 from console.core import ratelimit
 from console.core.errors import ConsoleError
@@ -21,6 +20,7 @@ from console.core.forms import add_service_error
 from console.core.listing import build_listing
 from console.core.permissions import roles_required
 from console.core.redirects import safe_next
+from console.core.roles import ADMINS, CONSOLE_READERS
 from mfa.console import sensitive_action
 from risk.ssf import events, keys, selectors, services
 from risk.ssf.forms import StatusForm, StreamForm, SubjectForm

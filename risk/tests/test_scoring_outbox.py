@@ -278,7 +278,7 @@ def test_ingest_and_scoring_run_on_queues_of_their_own(settings):
 
 @pytest.mark.django_db(transaction=False)
 def test_the_health_page_shows_every_queue_a_worker_must_consume(settings):
-    from console.core.health import check_broker
+    from console.health import check_broker
 
     settings.CELERY_INGEST_QUEUE, settings.CELERY_SCORING_QUEUE = "ingest-unused-test", "scoring-unused-test"
     check = check_broker()

@@ -1,5 +1,8 @@
 from django.apps import AppConfig
 
+from console.core.navigation import NavItem, register
+from console.core.roles import CONSOLE_READERS
+
 
 class CasbConfig(AppConfig):
     name = "shadow_ai.casb"
@@ -7,9 +10,6 @@ class CasbConfig(AppConfig):
     verbose_name = "CASB"
 
     def ready(self) -> None:
-        from accounts.roles import CONSOLE_READERS
-        from console.core.navigation import NavItem, register
-
         register(
             NavItem("Shadow AI", "CASB integrations", "casb:integration-list", CONSOLE_READERS, order=40),
             NavItem("Shadow AI", "CASB findings", "casb:finding-list", CONSOLE_READERS, order=50),

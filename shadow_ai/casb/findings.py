@@ -53,6 +53,7 @@ class FindingType:
 
 def catalogue() -> dict[str, FindingType]:
     """Every finding type of every registered connector, by key."""
+    # Connectors import this module for FindingType: imported on use to break the cycle.
     from shadow_ai.casb.connectors import CONNECTORS
 
     found: dict[str, FindingType] = {}

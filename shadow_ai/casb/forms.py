@@ -15,6 +15,7 @@ from shadow_ai.casb import connectors
 from shadow_ai.casb.connectors.base import Connector
 from shadow_ai.casb.findings import Severity
 from shadow_ai.casb.models import DiscoveredApp, Finding, FindingInstance, Integration
+from shadow_ai.dlp.selectors import profiles_for_list
 
 YES_NO = [("yes", "Yes"), ("no", "No")]
 
@@ -25,8 +26,6 @@ class DlpProfileChoice(forms.ModelMultipleChoiceField):
 
 
 def dlp_profiles_field() -> forms.ModelMultipleChoiceField:
-    from shadow_ai.dlp.selectors import profiles_for_list
-
     return DlpProfileChoice(
         queryset=profiles_for_list().order_by("kind", "name"), required=False, label="DLP profiles",
         widget=forms.CheckboxSelectMultiple(attrs={"data-testid": "dlp-profiles"}),

@@ -52,6 +52,7 @@ class Integration(models.Model):
 
     @property
     def connector(self):
+        # Connectors import finding types, which the models import too: imported on use to break the cycle.
         from shadow_ai.casb.connectors import get
 
         return get(self.vendor)

@@ -45,6 +45,7 @@ from shadow_ai.casb.connectors.base import DlpCheck, Observation, Page, Skip, St
 from shadow_ai.casb.connectors.errors import ConnectorError
 from shadow_ai.casb.findings import catalogue
 from shadow_ai.casb.models import DiscoveredApp, Finding, FindingInstance, Integration, ScanRun
+from shadow_ai.dlp.services import compiled_profiles
 
 log = logging.getLogger(__name__)
 MAX_MESSAGES = 200
@@ -178,7 +179,6 @@ def recount(finding_ids: Iterable[int], *, now: datetime | None = None) -> None:
 
 def dlp_check(integration: Integration) -> DlpCheck | None:
     """The integration's DLP profiles, compiled for its connector (None: contents are not scanned)."""
-    from shadow_ai.dlp.services import compiled_profiles
 
     ids = list(integration.dlp_profiles.values_list("pk", flat=True))
     profiles = compiled_profiles(ids) if ids else []

@@ -5,8 +5,8 @@ from __future__ import annotations
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
 from accounts.models import User
-from accounts.roles import CONSOLE_READERS
 from console.core.permissions import get_for_role
+from console.core.roles import CONSOLE_READERS
 from shadow_ai.casb.findings import Severity
 from shadow_ai.casb.models import DiscoveredApp, Finding, FindingInstance, Integration, ScanRun
 

@@ -18,13 +18,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
-from accounts.roles import ADMINS
 from console.audit.services import SECRET_MARK, audit_record, diff
 from console.core import jobs, ratelimit
 from console.core.errors import Conflict, PermissionRefused, ValidationFailed
+from console.core.roles import ADMINS
 from shadow_ai.casb import connectors, scanner
 from shadow_ai.casb.connectors.base import Check, Connector
 from shadow_ai.casb.connectors.errors import AuthError
+from shadow_ai.casb.connectors.google_workspace.client import service_account
 from shadow_ai.casb.findings import Severity
 from shadow_ai.casb.models import Finding, FindingInstance, Integration, ScanRun
 from shadow_ai.dlp.models import DlpProfile
@@ -72,8 +73,6 @@ def clean_credentials(connector: Connector, values: Mapping[str, Any]) -> dict[s
         if value:
             cleaned[spec.name] = value
     if connector.key in ("google_workspace", "gemini"):
-        from shadow_ai.casb.connectors.google_workspace.client import service_account
-
         try:
             service_account(cleaned.get("service_account_json", ""))
         except AuthError as exc:
@@ -365,6 +364,7 @@ def integration_delete(*, actor: User, integration: Integration) -> None:
 def queue_scan(run_id: int) -> None:
     """Hand a run to the workers: on ``CASB_QUEUE`` when set (a worker dedicated to vendor
     scans), otherwise on the default queue. Retries of the task stay on the same queue."""
+    # tasks.py imports this module: imported on use to break the cycle.
     from shadow_ai.casb.tasks import run_scan
 
     if settings.CASB_QUEUE:

@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from shadow_ai.casb import schemacheck
+from shadow_ai.casb.connectors import http as vendor_http
 from shadow_ai.casb.connectors.base import Connector, Context, DlpCheck, Observation, Skip
 from shadow_ai.dlp import engine as dlp_engine
 
@@ -264,8 +265,6 @@ class SchemaWatch:
         self.reads = schemacheck.ReadLog()
 
     def attach(self, server: VendorServer, monkeypatch: Any) -> SchemaWatch:
-        from shadow_ai.casb.connectors import http as vendor_http
-
         server.observers.append(self._served)
         original = vendor_http.VendorHTTP.request
         watch = self

@@ -7,7 +7,6 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from accounts.roles import ADMINS, CONSOLE_READERS
 from console.audit.selectors import audit_events_for_object
 from console.core.csv_export import stream_csv
 from console.core.errors import ConsoleError
@@ -16,6 +15,7 @@ from console.core.jobs import render_poll
 from console.core.listing import build_listing
 from console.core.permissions import roles_required
 from console.core.redirects import safe_next
+from console.core.roles import ADMINS, CONSOLE_READERS
 from shadow_ai.casb import connectors, selectors, services
 from shadow_ai.casb.findings import SEVERITY_MEANING, Severity
 from shadow_ai.casb.forms import (

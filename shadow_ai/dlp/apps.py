@@ -1,5 +1,8 @@
 from django.apps import AppConfig
 
+from console.core.navigation import NavItem, register
+from console.core.roles import CONSOLE_READERS
+
 
 class DlpConfig(AppConfig):
     name = "shadow_ai.dlp"
@@ -7,7 +10,4 @@ class DlpConfig(AppConfig):
     verbose_name = "DLP profiles"
 
     def ready(self) -> None:
-        from accounts.roles import CONSOLE_READERS
-        from console.core.navigation import NavItem, register
-
         register(NavItem("Shadow AI", "DLP profiles", "dlp:profile-list", CONSOLE_READERS, order=35))

@@ -15,6 +15,7 @@ not referenced), so profiles can be pickled, cached and handed to a worker."""
 
 from __future__ import annotations
 
+import bisect
 import enum
 import functools
 from collections.abc import Callable, Iterable, Sequence
@@ -551,7 +552,6 @@ def _merged(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
 
 def _context(data: bytes, lo: int, hi: int, spans: list[tuple[int, int]], starts: list[int]) -> str:
     """``data[lo:hi]`` decoded, with every part covered by a match masked."""
-    import bisect
 
     pieces, cursor = [], lo
     i = max(0, bisect.bisect_right(starts, lo) - 1)

@@ -21,12 +21,14 @@ from django.db.models import Prefetch
 from django.utils import timezone
 
 from accounts.models import User
-from accounts.roles import ADMINS, CONSOLE_READERS
 from console.access import policies as access_policies
 from console.audit.services import audit_record, diff
 from console.core.errors import Conflict, PermissionRefused, ValidationFailed
+from console.core.roles import ADMINS, CONSOLE_READERS
+from shadow_ai.casb.selectors import integrations_using_dlp_profile
 from shadow_ai.dlp import engine, predefined
 from shadow_ai.dlp.models import DlpEntry, DlpProfile
+from shadow_ai.selectors import gateway_policies_using_dlp_profile
 
 log = logging.getLogger(__name__)
 
@@ -176,8 +178,6 @@ def profile_delete(*, actor: User, profile: DlpProfile) -> None:
     _require(actor, ADMINS, "delete DLP profiles")
     if profile.is_predefined:
         raise ValidationFailed("A predefined profile cannot be deleted; switch its entries off instead.")
-    from shadow_ai.casb.selectors import integrations_using_dlp_profile
-    from shadow_ai.selectors import gateway_policies_using_dlp_profile
 
     with transaction.atomic():
         profile = DlpProfile.objects.select_for_update().get(pk=profile.pk)

@@ -7,12 +7,12 @@ from django.shortcuts import redirect, render
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
-from accounts.roles import ADMINS, CONSOLE_READERS
 from console.audit.selectors import audit_events_for_object
 from console.core.errors import ConsoleError
 from console.core.forms import add_service_error
 from console.core.listing import build_listing
 from console.core.permissions import roles_required
+from console.core.roles import ADMINS, CONSOLE_READERS
 from shadow_ai.dlp import engine, selectors, services
 from shadow_ai.dlp.forms import EntryForm, ProfileFilter, ProfileForm, TestTextForm
 from shadow_ai.dlp.models import DlpProfile

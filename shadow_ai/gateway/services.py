@@ -12,10 +12,10 @@ from django.db.models import Max
 from django.utils import timezone
 
 from accounts.models import Group, User
-from accounts.roles import ADMINS
 from console.access import policies as access_policies
 from console.audit.services import audit_record, diff
 from console.core.errors import Conflict, PermissionRefused, ValidationFailed
+from console.core.roles import ADMINS
 from shadow_ai import selectors
 from shadow_ai.dlp import services as dlp_services
 from shadow_ai.gateway import engine

@@ -24,12 +24,13 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.models import User
-from accounts.roles import ADMINS
 from console.audit.services import audit_record
 from console.core import jobs
 from console.core.errors import PermissionRefused
+from console.core.roles import ADMINS
 from shadow_ai.models import Application, ApplicationHostname
-from shadow_ai.usage import cache, rollup
+from shadow_ai.selectors import hostname_matcher
+from shadow_ai.usage import cache, dashboard, rollup, runners
 from shadow_ai.usage.models import (
     UsageAppDay,
     UsageAppPersonDay,
@@ -127,6 +128,9 @@ def _require_admin(actor: User, what: str) -> None:
 def rollup_start(*, actor: User, rebuild: bool = False) -> UsageRollupRun:
     """An admin asks for a run now: the days with new logs, or (``rebuild``) every day that has
     logs. While one they asked for is queued or running, that one is returned."""
+    # shadow_ai/tasks.py imports this module: imported on use to break the cycle.
+    from shadow_ai.tasks import usage_rollup
+
     _require_admin(actor, "run the usage rollup")
     kind = UsageRollupRun.Kind.REBUILD if rebuild else UsageRollupRun.Kind.MANUAL
     active = UsageRollupRun.objects.filter(
@@ -138,7 +142,6 @@ def rollup_start(*, actor: User, rebuild: bool = False) -> UsageRollupRun:
         audit_record(actor=actor, action="shadow_ai.usage.rollup_requested", obj=run,
                      object_repr=str(UsageRollupRun.Kind(kind).label),
                      changes={"kind": {"old": None, "new": str(kind)}})
-        from shadow_ai.tasks import usage_rollup
 
         transaction.on_commit(lambda: usage_rollup.delay(run.pk))
     return run
@@ -224,7 +227,6 @@ def _execute(run: UsageRollupRun) -> UsageRollupRun:
     if not isinstance(claimed, jobs.Claim):
         return UsageRollupRun.objects.get(pk=run.pk)
     owner = claimed.owner
-    from shadow_ai.selectors import hostname_matcher
 
     matcher = hostname_matcher()
     by_name = rollup.name_index(Application.objects.values_list("pk", "name", "aliases"))
@@ -271,7 +273,6 @@ def warm() -> None:
     open them next get them at once."""
     if not cache.enabled():
         return
-    from shadow_ai.usage import dashboard, runners
 
     try:
         for scope in ("ai", "all"):
@@ -300,6 +301,7 @@ def prune(now: datetime | None = None) -> int:
 def requeue_stalled(older_than: timedelta = timedelta(minutes=15)) -> int:
     """Runs asked for on demand that no worker took (the embedded broker loses a killed
     worker's job): queue them again."""
+    # shadow_ai/tasks.py imports this module: imported on use to break the cycle.
     from shadow_ai.tasks import usage_rollup
 
     cutoff = timezone.now() - older_than

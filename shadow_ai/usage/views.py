@@ -17,12 +17,12 @@ from django.shortcuts import redirect, render
 from django.utils.http import urlencode
 from django.views.decorators.http import require_POST
 
-from accounts.roles import ADMINS, CONSOLE_READERS
 from console.core.errors import ConsoleError
 from console.core.jobs import render_poll
 from console.core.listing import PAGE_SIZES, Listing, page_number
 from console.core.permissions import roles_required
 from console.core.redirects import safe_next
+from console.core.roles import ADMINS, CONSOLE_READERS
 from shadow_ai.models import Application, Status
 from shadow_ai.usage import charts, dashboard, runners, selectors, services
 from shadow_ai.usage import queries as q

@@ -1,6 +1,12 @@
 from django.core.management.base import BaseCommand, CommandParser
 
 from accounts.demo import DEFAULT_PASSWORD, seed_demo
+from accounts.onboarding.demo import seed_onboarding_demo
+from console.access.demo import seed_access_demo
+from mfa.demo import demo_secret, seed_mfa_demo
+from risk.demo import seed_risk_demo
+from shadow_ai.casb.demo import seed_casb_demo
+from shadow_ai.demo import seed_shadow_ai_demo
 
 
 class Command(BaseCommand):
@@ -17,25 +23,21 @@ class Command(BaseCommand):
             raise SystemExit(2)
         result = seed_demo(users=users, seed=seed, password=password)
         self.stdout.write(f"Demo organization ready: {result.users} people in {result.groups} groups.")
-        from console.access.demo import seed_access_demo
 
         access = seed_access_demo()
         self.stdout.write(
             f"Access: {access['applications']} applications, {access['policies']} policies, "
             f"{access['devices']} devices."
         )
-        from risk.demo import seed_risk_demo
 
         risk = seed_risk_demo()
         self.stdout.write(f"Risk: {risk['events']} new telemetry events, {risk['scored']} people scored.")
-        from accounts.onboarding.demo import seed_onboarding_demo
 
         onboarding = seed_onboarding_demo()
         if onboarding["providers"]:
             self.stdout.write(
                 f"Onboarding: the development identity-verification provider and {onboarding['cases']} new case(s)."
             )
-        from shadow_ai.demo import seed_shadow_ai_demo
 
         shadow = seed_shadow_ai_demo()
         self.stdout.write(
@@ -43,7 +45,6 @@ class Command(BaseCommand):
             f"{shadow['policies']} Gateway policies; {shadow['usage_rows']} new Gateway log rows for the usage "
             f"dashboards, {shadow['usage_days']} day(s) rolled up."
         )
-        from shadow_ai.casb.demo import seed_casb_demo
 
         casb = seed_casb_demo()
         self.stdout.write(
@@ -53,7 +54,6 @@ class Command(BaseCommand):
         self.stdout.write(f"Demo logins (password: {result.password}):")
         for email, role in result.logins:
             self.stdout.write(f"  {role:<15} {email}")
-        from mfa.demo import demo_secret, seed_mfa_demo
 
         with_mfa = seed_mfa_demo([email for email, _ in result.logins])
         if with_mfa:

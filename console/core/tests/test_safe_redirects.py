@@ -33,13 +33,13 @@ OFF_SITE = [
 def test_off_site_addresses_are_refused(candidate):
     request = RequestFactory().get("/")
     assert not is_safe_next(request, candidate)
-    assert safe_next(request, candidate, "core:home") == reverse("core:home")
+    assert safe_next(request, candidate, "console:home") == reverse("console:home")
 
 
 @pytest.mark.parametrize("candidate", ["/access/sessions/?page=2", "http://testserver/access/sessions/"])
 def test_addresses_in_the_console_are_followed(candidate):
     request = RequestFactory().get("/")
-    assert safe_next(request, candidate, "core:home") == candidate
+    assert safe_next(request, candidate, "console:home") == candidate
 
 
 def test_only_https_in_production_and_over_https(settings):
@@ -53,9 +53,9 @@ def test_only_https_in_production_and_over_https(settings):
 
 def test_within_keeps_a_redirect_under_its_prefix():
     request = RequestFactory().get("/")
-    assert safe_next(request, "/shadow-ai/library/?q=x", "core:home", within="/shadow-ai/library/") == \
+    assert safe_next(request, "/shadow-ai/library/?q=x", "console:home", within="/shadow-ai/library/") == \
         "/shadow-ai/library/?q=x"
-    assert safe_next(request, "/access/", "core:home", within="/shadow-ai/") == reverse("core:home")
+    assert safe_next(request, "/access/", "console:home", within="/shadow-ai/") == reverse("console:home")
     assert safe_next(request, None, "/fallback/") == "/fallback/"
 
 

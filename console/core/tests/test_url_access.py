@@ -12,12 +12,12 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from accounts.models import IdentityProvider
-from accounts.roles import Role
 from accounts.tests.factories import GroupFactory, UserFactory
 from conftest import mark_mfa_verified
 from console.audit.services import audit_record
 from console.core.models import WorkerCheck
 from console.core.permissions import API, PUBLIC
+from console.core.roles import Role
 
 pytestmark = pytest.mark.django_db
 
@@ -179,10 +179,10 @@ def test_employees_reach_only_the_launcher(client, employee, sample_kwargs):
         if access not in (PUBLIC, API) and Role.EMPLOYEE in access
     ]
     assert sorted(allowed) == [
-        "access:app-logo", "access:launch", "core:home", "core:launcher",
+        "access:app-logo", "access:launch", "console:home", "console:launcher",
         "mfa:backup-codes", "mfa:devices", "mfa:remove", "mfa:rename", "mfa:totp-setup", "mfa:verify",
         "mfa:webauthn-register-complete", "mfa:webauthn-register-options", "mfa:webauthn-verify-complete",
         "mfa:webauthn-verify-options", "onboarding:finish", "onboarding:portal", "onboarding:recover-old",
         "onboarding:replace-authenticators", "onboarding:verify",
     ]
-    assert client.get(reverse("core:home"))["Location"] == reverse("core:launcher")
+    assert client.get(reverse("console:home"))["Location"] == reverse("console:launcher")

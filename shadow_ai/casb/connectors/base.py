@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
-from shadow_ai.casb.connectors.errors import ConnectorError
+from shadow_ai.casb.connectors.errors import ConnectorError, MalformedResponse
 from shadow_ai.casb.connectors.http import VendorHTTP
 from shadow_ai.casb.findings import FindingType
 from shadow_ai.dlp import engine as dlp_engine
@@ -224,7 +224,6 @@ def parse_time(value: Any) -> datetime | None:
 
 def items(data: Any, key: str) -> list[Mapping[str, Any]]:
     """The list under ``key`` in a vendor reply, checked: a reply without it is malformed."""
-    from shadow_ai.casb.connectors.errors import MalformedResponse
 
     if not isinstance(data, Mapping):
         raise MalformedResponse(f"Expected a JSON object with “{key}”, got {type(data).__name__}.")

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
+from console.celery import app
 from console.core.models import Heartbeat
 
 
@@ -39,8 +40,6 @@ def check_database() -> Check:
 
 
 def check_broker() -> Check:
-    from console.celery import app
-
     url = app.conf.broker_url or ""
     transport = url.split("://", 1)[0] or "unknown"
     started = time.perf_counter()

@@ -1,3 +1,6 @@
+"""The pages of the console itself: the overview and system health (the site's root pages are routed in
+``console/urls.py``)."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -10,18 +13,18 @@ from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseStopPolling
 
 from accounts.models import Group, User
-from accounts.roles import ADMINS, CONSOLE_READERS, EVERYONE, Role
-from accounts.selectors import user_groups
+from console import health
 from console.audit.models import AuditEvent
-from console.core import health, services
+from console.core import services
 from console.core.models import WorkerCheck
 from console.core.permissions import public, roles_required
+from console.core.roles import ADMINS, CONSOLE_READERS, EVERYONE, Role
 
 
 @roles_required(EVERYONE)
 def home(request: HttpRequest) -> HttpResponse:
     if request.user.role == Role.EMPLOYEE:
-        return redirect("core:launcher")
+        return redirect("console:launcher")
     since = timezone.now() - timedelta(hours=24)
     by_role = dict(
         User.objects.filter(is_active=True).values_list("role").annotate(n=Count("id")).order_by()
@@ -45,24 +48,13 @@ def home(request: HttpRequest) -> HttpResponse:
         if request.user.role in CONSOLE_READERS else [],
         "checks": health.all_checks() if request.user.role in CONSOLE_READERS else [],
     }
-    return render(request, "core/home.html", context)
-
-
-@roles_required(EVERYONE)
-def launcher(request: HttpRequest) -> HttpResponse:
-    """The employee's home: the applications they may open and their account."""
-    from console.access.launcher import tiles_for
-
-    query = request.GET.get("q", "").strip()[:100]
-    tiles = tiles_for(request, request.user, query)
-    template = "core/launcher.html#tiles" if request.htmx else "core/launcher.html"
-    return render(request, template, {"tiles": tiles, "query": query, "groups": user_groups(request.user)})
+    return render(request, "console/home.html", context)
 
 
 @roles_required(CONSOLE_READERS)
 def health_page(request: HttpRequest) -> HttpResponse:
     checks = health.all_checks()
-    template = "core/health.html#checks" if request.htmx else "core/health.html"
+    template = "console/health.html#checks" if request.htmx else "console/health.html"
     return render(request, template, {
         "checks": checks, "all_ok": all(c.ok for c in checks),
         "recent_checks": WorkerCheck.objects.all()[:5],
@@ -74,14 +66,14 @@ def health_page(request: HttpRequest) -> HttpResponse:
 @require_POST
 def worker_check_start(request: HttpRequest) -> HttpResponse:
     check = services.worker_check_request(actor=request.user)
-    return render(request, "core/health.html#worker-check", {"check": check})
+    return render(request, "console/health.html#worker-check", {"check": check})
 
 
 @roles_required(CONSOLE_READERS)
 def worker_check_status(request: HttpRequest, check_id: int) -> HttpResponse:
     check = get_object_or_404(WorkerCheck, pk=check_id)
     waited = (timezone.now() - check.requested_at).total_seconds()
-    response = render(request, "core/health.html#worker-check", {"check": check, "waited": waited})
+    response = render(request, "console/health.html#worker-check", {"check": check, "waited": waited})
     if check.status == WorkerCheck.Status.DONE or waited > 60:
         # 286 tells htmx to stop polling; the fragment still replaces the old one.
         stop = HttpResponseStopPolling()
