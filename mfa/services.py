@@ -21,6 +21,7 @@ from accounts.roles import ADMINS
 from console.audit.services import audit_record
 from console.core import ratelimit
 from console.core.errors import Conflict, PermissionRefused, ValidationFailed
+from console.core.permissions import require_role
 from console.core.request_context import client_ip
 from mfa import binding, selectors, webauthn
 from mfa.models import BackupCode, Method, TotpAuthenticator, Verification, WebAuthnAuthenticator
@@ -334,8 +335,7 @@ def authenticator_remove(request: HttpRequest, *, persistent_id: str) -> None:
 @transaction.atomic
 def admin_revoke(*, actor: User, user: User, persistent_id: str | None = None) -> int:
     """An admin removes one or all of a person's authenticators (lost device, leaver)."""
-    if actor.role not in ADMINS:
-        raise PermissionRefused("Only admins can remove someone's authenticators.")
+    require_role(actor, ADMINS, "remove someone's authenticators")
     from accounts.services import check_rank
 
     check_rank(actor, target_role=user.role, what="remove the authenticators of")
@@ -369,8 +369,7 @@ def org_settings_update(
     from console.audit.services import diff, snapshot
     from mfa.models import OrganizationSettings
 
-    if actor.role not in ADMINS:
-        raise PermissionRefused("Only admins change MFA settings.")
+    require_role(actor, ADMINS, "change MFA settings")
     unknown = [m for m in allowed_methods if m not in (Method.SECURITY_KEY, Method.BIOMETRICS, Method.TOTP)]
     if unknown:
         raise ValidationFailed(f"Unknown method(s): {', '.join(unknown)}.", field="allowed_methods")

@@ -41,6 +41,7 @@ from accounts.onboarding.models import OnboardingCase, RecoveryRequest, Verifica
 from accounts.roles import ADMINS, Role
 from console.audit.services import audit_record
 from console.core.errors import Conflict, NotFound, PermissionRefused, ValidationFailed
+from console.core.permissions import require_role
 
 log = logging.getLogger(__name__)
 
@@ -383,8 +384,7 @@ def report_target(token: str) -> RecoveryRequest:
 def _check_admin(actor: User, recovery: RecoveryRequest, what: str) -> None:
     """Another admin than the person; a Super Admin when the person is (or was, when the
     recovery started) a Super Admin."""
-    if actor.role not in ADMINS:
-        raise PermissionRefused(f"Your role ({actor.role_label}) cannot {what}.")
+    require_role(actor, ADMINS, what)
     if actor.pk == recovery.user_id:
         raise PermissionRefused(f"You cannot {what} for your own account: another admin must.")
     if Role.SUPER_ADMIN in (recovery.user.role, recovery.role) and actor.role != Role.SUPER_ADMIN:

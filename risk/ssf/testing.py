@@ -174,8 +174,8 @@ def push_stream(receiver: SetReceiver, *, issuer: str, events_requested: list[st
     from risk.ssf import services
     from risk.ssf.models import PUSH
 
-    return services.stream_create(actor=None, issuer=issuer, delivery_method=PUSH, endpoint_url=receiver.url,
-                                  audience=[receiver.audience] if receiver.audience else None,
+    return services.stream_create(actor=None, system=True, issuer=issuer, delivery_method=PUSH,
+                                  endpoint_url=receiver.url, audience=[receiver.audience] if receiver.audience else None,
                                   events_requested=events_requested)
 
 
