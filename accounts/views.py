@@ -78,16 +78,14 @@ def _verify_code_for(request: HttpRequest, person: User, code: str) -> bool:
     """A code from the person's authenticator app, or one of their backup codes, checked with
     the MFA services' rate limits and audit. Those check codes of ``request.user``; here the
     person is not signed in yet, so the request stands for them for the duration of the check."""
+    from mfa import selectors as mfa_selectors
     from mfa import services as mfa_services
-    from mfa.models import TotpAuthenticator
 
     signed_in_as = request.user
     request.user = person
     try:
         digits = (code or "").replace(" ", "")
-        if len(digits) == 6 and digits.isdigit() and TotpAuthenticator.objects.filter(
-            user=person, confirmed=True
-        ).exists():
+        if len(digits) == 6 and digits.isdigit() and mfa_selectors.has_totp(person, confirmed_only=True):
             return mfa_services.verify_totp(request, code=digits)
         return mfa_services.verify_backup_code(request, code=code)
     finally:
@@ -210,7 +208,7 @@ def user_detail(request: HttpRequest, user_id: int) -> HttpResponse:
         "activity": audit_events_by_actor(person.pk) if security else [],
         "can_write": request.user.role in PEOPLE_WRITERS and _can_manage(request.user, person),
         "can_unlock": request.user.role in ADMINS and _outranks(request.user, person),
-        "locked_out": _is_locked_out(person) if security else False,
+        "locked_out": selectors.is_locked_out(person) if security else False,
     })
 
 
@@ -228,14 +226,6 @@ def _can_manage(actor: User, person: User) -> bool:
     except ConsoleError:
         return False
     return True
-
-
-def _is_locked_out(person: User) -> bool:
-    from axes.models import AccessAttempt
-
-    return AccessAttempt.objects.filter(
-        username=person.email, failures_since_start__gte=settings.AXES_FAILURE_LIMIT
-    ).exists()
 
 
 @roles_required(PEOPLE_WRITERS)

@@ -20,7 +20,7 @@ from accounts.models import User
 from accounts.roles import ADMINS
 from console.audit.services import audit_record
 from console.core import ratelimit
-from console.core.errors import Conflict, PermissionRefused, ValidationFailed
+from console.core.errors import Conflict, PermissionRefused, ValidationFailed, VerificationRequired
 from console.core.permissions import require_role
 from console.core.request_context import client_ip
 from mfa import binding, selectors, webauthn
@@ -91,7 +91,7 @@ def session_verified(request: HttpRequest) -> bool:
 
 def _require_fresh_mfa(request: HttpRequest, user: User) -> None:
     if selectors.authenticators_of(user) and not recently_verified(request):
-        raise PermissionRefused("Verify with one of your authenticators first.")
+        raise VerificationRequired("Verify with one of your authenticators first.")
 
 
 # --- TOTP -------------------------------------------------------------------------------------
@@ -325,7 +325,7 @@ def authenticator_rename(request: HttpRequest, *, persistent_id: str, name: str)
 def authenticator_remove(request: HttpRequest, *, persistent_id: str) -> None:
     user = request.user
     if not recently_verified(request):
-        raise PermissionRefused("Verify with one of your authenticators first.")
+        raise VerificationRequired("Verify with one of your authenticators first.")
     device = _find(user, persistent_id)
     device.delete()
     audit_record(actor=user, action="mfa.removed", obj=user, changes={"method": device.method, "name": device.name})

@@ -7,20 +7,18 @@ from urllib.parse import quote
 import qrcode
 import qrcode.image.svg
 from django.contrib import messages
-from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from accounts.models import User
 from accounts.roles import ADMINS, CONSOLE_READERS, EVERYONE, Role
 from accounts.selectors import get_user_for
-from console.core.errors import ConsoleError
+from console.core.errors import ConsoleError, VerificationRequired
 from console.core.permissions import roles_required
 from console.core.redirects import safe_next
 from mfa import selectors, services
 from mfa.console import sensitive_action
-from mfa.models import Method, TotpAuthenticator, WebAuthnAuthenticator
+from mfa.models import Method
 
 METHOD_LABELS = dict(Method.choices)
 
@@ -42,7 +40,7 @@ def devices(request: HttpRequest) -> HttpResponse:
     user = request.user
     return render(request, "mfa/devices.html", {
         "authenticators": selectors.authenticators_of(user),
-        "has_totp": TotpAuthenticator.objects.filter(user=user).exists(),
+        "has_totp": selectors.has_totp(user),
         "backup_codes_left": selectors.unused_backup_codes(user),
         "recently_verified": services.recently_verified(request),
         "labels": METHOD_LABELS,
@@ -82,7 +80,7 @@ def totp_setup(request: HttpRequest) -> HttpResponse:
 
 
 def _needs_verification(request: HttpRequest, exc: ConsoleError) -> str:
-    if "Verify" in exc.message:
+    if isinstance(exc, VerificationRequired):
         return f"{redirect('mfa:verify').url}?next={quote(request.get_full_path())}"
     return redirect("mfa:devices").url
 
@@ -185,10 +183,11 @@ def rename(request: HttpRequest) -> HttpResponse:
 def remove(request: HttpRequest) -> HttpResponse:
     try:
         services.authenticator_remove(request, persistent_id=request.POST.get("device", ""))
+    except VerificationRequired as exc:
+        messages.error(request, exc.message)
+        return redirect(f"{redirect('mfa:verify').url}?next={quote(redirect('mfa:devices').url)}")
     except ConsoleError as exc:
         messages.error(request, exc.message)
-        if "Verify" in exc.message:
-            return redirect(f"{redirect('mfa:verify').url}?next={quote(redirect('mfa:devices').url)}")
     else:
         messages.success(request, "The authenticator was removed.")
     return redirect("mfa:devices")
@@ -199,10 +198,11 @@ def remove(request: HttpRequest) -> HttpResponse:
 def backup_codes(request: HttpRequest) -> HttpResponse:
     try:
         codes = services.backup_codes_generate(request)
+    except VerificationRequired as exc:
+        messages.error(request, exc.message)
+        return redirect(f"{redirect('mfa:verify').url}?next={quote(redirect('mfa:devices').url)}")
     except ConsoleError as exc:
         messages.error(request, exc.message)
-        if "Verify" in exc.message:
-            return redirect(f"{redirect('mfa:verify').url}?next={quote(redirect('mfa:devices').url)}")
         return redirect("mfa:devices")
     response = render(request, "mfa/backup_codes.html", {"codes": codes})
     response["Cache-Control"] = "no-store"
@@ -215,11 +215,7 @@ def backup_codes(request: HttpRequest) -> HttpResponse:
 @roles_required(CONSOLE_READERS)
 def admin_list(request: HttpRequest) -> HttpResponse:
     query = request.GET.get("q", "").strip()[:100]
-    people = User.objects.filter(
-        Q(totpauthenticator__isnull=False) | Q(webauthnauthenticator__isnull=False)
-    ).distinct().order_by("email")
-    if query:
-        people = people.filter(Q(email__icontains=query) | Q(full_name__icontains=query))
+    people = selectors.people_with_authenticators(query)
     from django.core.paginator import Paginator
 
     from console.core.listing import paginate
@@ -228,7 +224,7 @@ def admin_list(request: HttpRequest) -> HttpResponse:
     rows = [(person, selectors.authenticators_of(person)) for person in page.object_list]
     return render(request, "mfa/admin_list.html", {
         "rows": rows, "page": page, "query": query, "labels": METHOD_LABELS,
-        "clones": WebAuthnAuthenticator.objects.filter(suspected_clone_at__isnull=False).select_related("user"),
+        "clones": selectors.suspected_clones(),
         "can_write": request.user.role in ADMINS,
     })
 

@@ -40,7 +40,7 @@ from accounts.onboarding import claims as claim_rules
 from accounts.onboarding.models import OnboardingCase, RecoveryRequest, VerificationRecord
 from accounts.roles import ADMINS, Role
 from console.audit.services import audit_record
-from console.core.errors import Conflict, NotFound, PermissionRefused, ValidationFailed
+from console.core.errors import Conflict, NotFound, PermissionRefused, ValidationFailed, VerificationRequired
 from console.core.permissions import require_role
 
 log = logging.getLogger(__name__)
@@ -75,14 +75,20 @@ def recoveries_for_list() -> QuerySet[RecoveryRequest]:
 
 
 def get_recovery_for(viewer: User, recovery_id: int) -> RecoveryRequest:
+    """One recovery for a console reader; refusals and a missing recovery are ``ConsoleError``s
+    (the recovery page reports them as messages, not as error pages)."""
     from accounts.roles import CONSOLE_READERS
 
-    if viewer.role not in CONSOLE_READERS:
-        raise PermissionRefused(f"Your role ({viewer.role_label}) cannot see account recoveries.")
+    require_role(viewer, CONSOLE_READERS, "see account recoveries")
     recovery = recoveries_for_list().filter(pk=recovery_id).first()
     if recovery is None:
         raise NotFound("No such account recovery.")
     return recovery
+
+
+def waiting_recovery(recovery_id: int) -> RecoveryRequest | None:
+    """The recovery this browser waits on (its id is in the browser's session), if it still exists."""
+    return RecoveryRequest.objects.filter(pk=recovery_id).first()
 
 
 def suspended_of(user: User) -> list[RecoveryRequest]:
@@ -317,7 +323,7 @@ def recovery_old_confirm(request: HttpRequest, *, recovery_id: int) -> RecoveryR
         raise Conflict(f"You can remove them after {timezone.localtime(after):%Y-%m-%d %H:%M %Z}: the wait gives the "
                        "owner of the account time to report a recovery they did not make.")
     if not recently_verified(request):
-        raise PermissionRefused("Verify with your new authenticator first.")
+        raise VerificationRequired("Verify with your new authenticator first.")
     _remove_old(recovery, actor=user, by="owner")
     return recovery
 

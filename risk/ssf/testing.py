@@ -175,7 +175,8 @@ def push_stream(receiver: SetReceiver, *, issuer: str, events_requested: list[st
     from risk.ssf.models import PUSH
 
     return services.stream_create(actor=None, system=True, issuer=issuer, delivery_method=PUSH,
-                                  endpoint_url=receiver.url, audience=[receiver.audience] if receiver.audience else None,
+                                  endpoint_url=receiver.url,
+                                  audience=[receiver.audience] if receiver.audience else None,
                                   events_requested=events_requested)
 
 
