@@ -76,20 +76,17 @@ oidc_callback = public(ProviderAuthenticationCallbackView.as_view())
 
 def _verify_code_for(request: HttpRequest, person: User, code: str) -> bool:
     """A code from the person's authenticator app, or one of their backup codes, checked with
-    the MFA services' rate limits and audit. Those check codes of ``request.user``; here the
-    person is not signed in yet, so the request stands for them for the duration of the check."""
+    the MFA services' rate limits and audit. The person is not signed in yet: the check is made
+    for them, in this browser's session."""
     from mfa import selectors as mfa_selectors
     from mfa import services as mfa_services
+    from mfa.console import browser_session
 
-    signed_in_as = request.user
-    request.user = person
-    try:
-        digits = (code or "").replace(" ", "")
-        if len(digits) == 6 and digits.isdigit() and mfa_selectors.has_totp(person, confirmed_only=True):
-            return mfa_services.verify_totp(request, code=digits)
-        return mfa_services.verify_backup_code(request, code=code)
-    finally:
-        request.user = signed_in_as
+    browser = browser_session(request, user=person)
+    digits = (code or "").replace(" ", "")
+    if len(digits) == 6 and digits.isdigit() and mfa_selectors.has_totp(person, confirmed_only=True):
+        return mfa_services.verify_totp(browser, code=digits)
+    return mfa_services.verify_backup_code(browser, code=code)
 
 
 @public
@@ -117,7 +114,7 @@ def oidc_link(request: HttpRequest) -> HttpResponse:
                                 f"account. Sign out, then sign in with {provider.name} again.")
         return redirect(settings.LOGIN_REDIRECT_URL)
     signed_in = viewer.is_authenticated
-    needs_mfa = signed_in and bool(authenticators_of(person)) and not recently_verified(request)
+    needs_mfa = signed_in and bool(authenticators_of(person)) and not recently_verified(request.session)
     next_url = request.session.get("oidc_login_next") or reverse(settings.LOGIN_REDIRECT_URL)
     error = None
     if request.method == "POST":

@@ -17,7 +17,7 @@ from console.core.errors import ConsoleError, VerificationRequired
 from console.core.permissions import roles_required
 from console.core.redirects import safe_next
 from mfa import selectors, services
-from mfa.console import sensitive_action
+from mfa.console import browser_session, sensitive_action
 from mfa.models import Method
 
 METHOD_LABELS = dict(Method.choices)
@@ -42,7 +42,7 @@ def devices(request: HttpRequest) -> HttpResponse:
         "authenticators": selectors.authenticators_of(user),
         "has_totp": selectors.has_totp(user),
         "backup_codes_left": selectors.unused_backup_codes(user),
-        "recently_verified": services.recently_verified(request),
+        "recently_verified": services.recently_verified(request.session),
         "labels": METHOD_LABELS,
     })
 
@@ -50,14 +50,15 @@ def devices(request: HttpRequest) -> HttpResponse:
 @roles_required(EVERYONE)
 def totp_setup(request: HttpRequest) -> HttpResponse:
     try:
-        secret = services.totp_begin(request)
+        secret = services.totp_begin(browser_session(request))
     except ConsoleError as exc:
         messages.error(request, exc.message)
         return redirect(_needs_verification(request, exc))
     error = None
     if request.method == "POST":
         try:
-            services.totp_confirm(request, code=request.POST.get("code", ""), name=request.POST.get("name", ""))
+            services.totp_confirm(browser_session(request), code=request.POST.get("code", ""),
+                                  name=request.POST.get("name", ""))
         except ConsoleError as exc:
             error = exc.message
         else:
@@ -90,7 +91,7 @@ def _needs_verification(request: HttpRequest, exc: ConsoleError) -> str:
 def webauthn_register_options(request: HttpRequest) -> JsonResponse:
     kind = _json_body(request).get("kind", "")
     try:
-        return JsonResponse(services.webauthn_register_begin(request, kind=kind))
+        return JsonResponse(services.webauthn_register_begin(browser_session(request), kind=kind))
     except ConsoleError as exc:
         return JsonResponse({"error": exc.message}, status=400)
 
@@ -101,7 +102,8 @@ def webauthn_register_complete(request: HttpRequest) -> JsonResponse:
     body = _json_body(request)
     try:
         device = services.webauthn_register_complete(
-            request, kind=body.get("kind", ""), response=body.get("credential") or {}, name=body.get("name", ""),
+            browser_session(request), kind=body.get("kind", ""), response=body.get("credential") or {},
+            name=body.get("name", ""),
         )
     except ConsoleError as exc:
         return JsonResponse({"error": exc.message}, status=400)
@@ -123,9 +125,9 @@ def verify(request: HttpRequest) -> HttpResponse:
         method = request.POST.get("method")
         try:
             if method == Method.TOTP:
-                ok = services.verify_totp(request, code=request.POST.get("code", ""))
+                ok = services.verify_totp(browser_session(request), code=request.POST.get("code", ""))
             elif method == Method.BACKUP_CODE:
-                ok = services.verify_backup_code(request, code=request.POST.get("code", ""))
+                ok = services.verify_backup_code(browser_session(request), code=request.POST.get("code", ""))
             else:
                 ok = False
         except ConsoleError as exc:
@@ -148,7 +150,7 @@ def webauthn_verify_options(request: HttpRequest) -> JsonResponse:
     methods = [m for m in str(_json_body(request).get("methods", "")).split(",")
                if m in (Method.SECURITY_KEY, Method.BIOMETRICS)] or [Method.SECURITY_KEY, Method.BIOMETRICS]
     try:
-        return JsonResponse(services.webauthn_authenticate_begin(request, methods=methods))
+        return JsonResponse(services.webauthn_authenticate_begin(browser_session(request), methods=methods))
     except ConsoleError as exc:
         return JsonResponse({"error": exc.message}, status=400)
 
@@ -158,7 +160,8 @@ def webauthn_verify_options(request: HttpRequest) -> JsonResponse:
 def webauthn_verify_complete(request: HttpRequest) -> JsonResponse:
     body = _json_body(request)
     try:
-        device = services.webauthn_authenticate_complete(request, response=body.get("credential") or {})
+        device = services.webauthn_authenticate_complete(browser_session(request),
+                                                         response=body.get("credential") or {})
     except ConsoleError as exc:
         return JsonResponse({"error": exc.message}, status=400)
     messages.success(request, f"Verified with {device.name}.")
@@ -169,7 +172,7 @@ def webauthn_verify_complete(request: HttpRequest) -> JsonResponse:
 @require_POST
 def rename(request: HttpRequest) -> HttpResponse:
     try:
-        services.authenticator_rename(request, persistent_id=request.POST.get("device", ""),
+        services.authenticator_rename(browser_session(request), persistent_id=request.POST.get("device", ""),
                                       name=request.POST.get("name", ""))
     except ConsoleError as exc:
         messages.error(request, exc.message)
@@ -182,7 +185,7 @@ def rename(request: HttpRequest) -> HttpResponse:
 @require_POST
 def remove(request: HttpRequest) -> HttpResponse:
     try:
-        services.authenticator_remove(request, persistent_id=request.POST.get("device", ""))
+        services.authenticator_remove(browser_session(request), persistent_id=request.POST.get("device", ""))
     except VerificationRequired as exc:
         messages.error(request, exc.message)
         return redirect(f"{redirect('mfa:verify').url}?next={quote(redirect('mfa:devices').url)}")
@@ -197,7 +200,7 @@ def remove(request: HttpRequest) -> HttpResponse:
 @require_POST
 def backup_codes(request: HttpRequest) -> HttpResponse:
     try:
-        codes = services.backup_codes_generate(request)
+        codes = services.backup_codes_generate(browser_session(request))
     except VerificationRequired as exc:
         messages.error(request, exc.message)
         return redirect(f"{redirect('mfa:verify').url}?next={quote(redirect('mfa:devices').url)}")

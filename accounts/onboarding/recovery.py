@@ -322,7 +322,7 @@ def recovery_old_confirm(request: HttpRequest, *, recovery_id: int) -> RecoveryR
     if timezone.now() < after:
         raise Conflict(f"You can remove them after {timezone.localtime(after):%Y-%m-%d %H:%M %Z}: the wait gives the "
                        "owner of the account time to report a recovery they did not make.")
-    if not recently_verified(request):
+    if not recently_verified(request.session):
         raise VerificationRequired("Verify with your new authenticator first.")
     _remove_old(recovery, actor=user, by="owner")
     return recovery

@@ -362,7 +362,7 @@ def recover_old(request: HttpRequest) -> HttpResponse:
     rows = [(r, recovery.confirm_after(r), now >= recovery.confirm_after(r))
             for r in recovery.suspended_of(request.user)]
     return render(request, "onboarding/recover_old.html", {
-        "rows": rows, "recently_verified": recently_verified(request),
+        "rows": rows, "recently_verified": recently_verified(request.session),
     })
 
 
