@@ -3,13 +3,16 @@ never fetch an object a role may not see."""
 
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied
+from collections.abc import Iterable
+
+from axes.models import AccessAttempt
+from django.conf import settings
 from django.db.models import Count, Prefetch, QuerySet
-from django.http import Http404
 
 from accounts.models import Group, GroupMembership, IdentityProvider, IdentityProviderLink, User
 from console.audit.models import AuditEvent
 from console.audit.selectors import audit_events_for_object
+from console.core.permissions import get_for_role
 from console.core.roles import CONSOLE_READERS, PEOPLE_READERS, Role
 
 # What HR may read of a person's history: changes to their profile and account. Sign-ins, MFA,
@@ -18,17 +21,32 @@ from console.core.roles import CONSOLE_READERS, PEOPLE_READERS, Role
 PROFILE_ACTIONS = ("user.created", "user.updated", "user.deactivated", "user.reactivated")
 
 
+def active_users_by_role() -> dict[str, int]:
+    """How many active people hold each role (roles nobody holds are absent)."""
+    return dict(User.objects.filter(is_active=True).values_list("role").annotate(n=Count("id")).order_by())
+
+
+def deactivated_user_count() -> int:
+    return User.objects.filter(is_active=False).count()
+
+
+def group_count() -> int:
+    return Group.objects.count()
+
+
+def is_locked_out(person: User) -> bool:
+    """Whether sign-in is blocked for the person after too many failed attempts."""
+    return AccessAttempt.objects.filter(
+        username=person.email, failures_since_start__gte=settings.AXES_FAILURE_LIMIT
+    ).exists()
+
+
 def users_for_list() -> QuerySet[User]:
     return User.objects.select_related("manager").annotate(group_count=Count("memberships"))
 
 
 def get_user_for(viewer: User, user_id: int) -> User:
-    if viewer.role not in PEOPLE_READERS:
-        raise PermissionDenied
-    try:
-        return User.objects.select_related("manager").get(pk=user_id)
-    except User.DoesNotExist:
-        raise Http404("No such user")
+    return get_for_role(User.objects.select_related("manager"), viewer, user_id, "user", PEOPLE_READERS)
 
 
 def groups_for_list() -> QuerySet[Group]:
@@ -36,12 +54,8 @@ def groups_for_list() -> QuerySet[Group]:
 
 
 def get_group_for(viewer: User, group_id: int) -> Group:
-    if viewer.role not in PEOPLE_READERS:
-        raise PermissionDenied
-    try:
-        return Group.objects.annotate(member_count=Count("memberships")).get(pk=group_id)
-    except Group.DoesNotExist:
-        raise Http404("No such group")
+    return get_for_role(Group.objects.annotate(member_count=Count("memberships")), viewer, group_id, "group",
+                        PEOPLE_READERS)
 
 
 def group_members(group: Group) -> QuerySet[User]:
@@ -61,12 +75,7 @@ def identity_providers() -> QuerySet[IdentityProvider]:
 
 
 def get_idp_for(viewer: User, idp_id: int) -> IdentityProvider:
-    if viewer.role not in CONSOLE_READERS:
-        raise PermissionDenied
-    try:
-        return IdentityProvider.objects.get(pk=idp_id)
-    except IdentityProvider.DoesNotExist:
-        raise Http404("No such identity provider")
+    return get_for_role(IdentityProvider.objects.all(), viewer, idp_id, "identity provider", CONSOLE_READERS)
 
 
 def idp_links(idp: IdentityProvider) -> QuerySet[IdentityProviderLink]:
@@ -74,12 +83,8 @@ def idp_links(idp: IdentityProvider) -> QuerySet[IdentityProviderLink]:
 
 
 def get_idp_link_for(viewer: User, idp: IdentityProvider, link_id: int) -> IdentityProviderLink:
-    if viewer.role != Role.SUPER_ADMIN:
-        raise PermissionDenied
-    try:
-        return IdentityProviderLink.objects.select_related("user", "provider").get(pk=link_id, provider=idp)
-    except IdentityProviderLink.DoesNotExist:
-        raise Http404("No such link")
+    return get_for_role(IdentityProviderLink.objects.select_related("user", "provider").filter(provider=idp),
+                        viewer, link_id, "link", {Role.SUPER_ADMIN})
 
 
 def sign_in_providers() -> list[IdentityProvider]:
@@ -99,6 +104,18 @@ def users_with_groups(queryset: QuerySet[User]) -> QuerySet[User]:
 def active_emails(limit: int = 2000) -> list[str]:
     """E-mail suggestions for pickers (a datalist), active people only."""
     return list(User.objects.filter(is_active=True).order_by("email").values_list("email", flat=True)[:limit])
+
+
+def active_people() -> list[User]:
+    """Every active person (e-mail and name loaded), by e-mail: the population a what-if
+    tester runs a policy over."""
+    return list(User.objects.filter(is_active=True).only("pk", "email", "full_name").order_by("email"))
+
+
+def group_names(group_ids: Iterable[int] | None = None) -> dict[int, str]:
+    """Group id → name, for the ids that still exist (every group when ``group_ids`` is None)."""
+    groups = Group.objects.all() if group_ids is None else Group.objects.filter(pk__in=list(group_ids))
+    return dict(groups.values_list("pk", "name"))
 
 
 def sees_security_events(viewer: User) -> bool:

@@ -36,6 +36,7 @@ from accounts.onboarding.claims import level_rank
 from console.access.services import end_sessions_of_deactivated, facts_changed_later
 from console.audit.services import audit_record, diff, snapshot
 from console.core.errors import Conflict, PermissionRefused, ValidationFailed
+from console.core.permissions import require_role
 from console.core.roles import ADMINS, PEOPLE_WRITERS, Role
 
 log = logging.getLogger(__name__)
@@ -56,11 +57,6 @@ COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
 # - HR manages Employees only: never a role other than Employee, never a group membership
 #   (adding a member is an admin action on the group screen);
 # - Auditors and Employees change nobody.
-
-
-def _require(actor: User, roles: frozenset[str], what: str) -> None:
-    if actor.role not in roles:
-        raise PermissionRefused(f"Your role ({actor.role_label}) cannot {what}.")
 
 
 def _label(role: str) -> str:
@@ -89,7 +85,7 @@ def rights_check(
     """Refuse (``PermissionRefused`` saying what) unless ``actor`` may change a person whose role
     is ``current_role`` (``None``: a person being created): give them ``new_role`` (``None``: the
     role stays), or add them to ``group`` (``removing``: take them out of it)."""
-    _require(actor, PEOPLE_WRITERS, "change people")
+    require_role(actor, PEOPLE_WRITERS, "change people")
     check_rank(actor, target_role=current_role, what="change")
     if new_role is not None and new_role != current_role and actor.role != Role.SUPER_ADMIN:
         for role in (new_role, current_role):
@@ -182,7 +178,7 @@ def user_create(
     groups: list[Group] | None = None,
     source: str = User.Source.LOCAL,
 ) -> User:
-    _require(actor, PEOPLE_WRITERS, "create users")
+    require_role(actor, PEOPLE_WRITERS, "create users")
     check_can_assign(actor, current_role=None, new_role=role)
     email, full_name, role, country = _clean_user_fields(
         email=email, full_name=full_name, role=role, country=country, manager=manager, user=None
@@ -221,7 +217,7 @@ def user_update(
     manager: User | None = None,
     email: str | None = None,
 ) -> User:
-    _require(actor, PEOPLE_WRITERS, "change users")
+    require_role(actor, PEOPLE_WRITERS, "change users")
     user = User.objects.select_for_update().get(pk=user.pk)
     check_can_assign(actor, current_role=user.role, new_role=role)
     if user.pk == actor.pk and role != user.role:
@@ -250,7 +246,7 @@ def user_update(
 def user_deactivate(*, actor: User, user: User) -> User:
     """Deactivated users cannot sign in; their open sessions stop working at the next request
     (the session backend refuses inactive users)."""
-    _require(actor, PEOPLE_WRITERS, "deactivate users")
+    require_role(actor, PEOPLE_WRITERS, "deactivate users")
     user = User.objects.select_for_update().get(pk=user.pk)
     check_rank(actor, target_role=user.role, what="deactivate")
     if user.pk == actor.pk:
@@ -273,7 +269,7 @@ def user_deactivate(*, actor: User, user: User) -> User:
 
 @transaction.atomic
 def user_reactivate(*, actor: User, user: User) -> User:
-    _require(actor, PEOPLE_WRITERS, "reactivate users")
+    require_role(actor, PEOPLE_WRITERS, "reactivate users")
     user = User.objects.select_for_update().get(pk=user.pk)
     check_rank(actor, target_role=user.role, what="reactivate")
     if user.is_active:
@@ -348,7 +344,7 @@ def users_import_csv(*, actor: User, data: bytes, dry_run: bool = False) -> Impo
     Each bad row is reported with its line number, column and reason, and skipped; the good
     rows are applied together in one transaction. A file that cannot be read at all (not UTF-8,
     no header, too large) raises ``ValidationFailed`` and changes nothing."""
-    _require(actor, PEOPLE_WRITERS, "import users")
+    require_role(actor, PEOPLE_WRITERS, "import users")
     if len(data) > IMPORT_MAX_BYTES:
         raise ValidationFailed(f"The file is larger than {IMPORT_MAX_BYTES // (1024 * 1024)} MB.")
     try:
@@ -536,7 +532,7 @@ def _clean_group_name(name: str, *, group: Group | None) -> str:
 
 @transaction.atomic
 def group_create(*, actor: User, name: str, description: str = "") -> Group:
-    _require(actor, ADMINS, "create groups")
+    require_role(actor, ADMINS, "create groups")
     group = Group.objects.create(
         name=_clean_group_name(name, group=None), description=(description or "").strip()
     )
@@ -549,7 +545,7 @@ def group_create(*, actor: User, name: str, description: str = "") -> Group:
 
 @transaction.atomic
 def group_update(*, actor: User, group: Group, name: str, description: str = "") -> Group:
-    _require(actor, ADMINS, "change groups")
+    require_role(actor, ADMINS, "change groups")
     group = Group.objects.select_for_update().get(pk=group.pk)
     before = snapshot(group, ("name", "description"))
     group.name = _clean_group_name(name, group=group)
@@ -564,7 +560,7 @@ def group_update(*, actor: User, group: Group, name: str, description: str = "")
 
 @transaction.atomic
 def group_delete(*, actor: User, group: Group) -> None:
-    _require(actor, ADMINS, "delete groups")
+    require_role(actor, ADMINS, "delete groups")
     members = group.memberships.count()
     for membership in group.memberships.select_related("user"):
         _facts_changed(membership.user, f"group {group.name} deleted")
@@ -810,7 +806,7 @@ def idp_create(
     """Discovery is fetched before saving: a provider whose issuer does not answer is refused
     with the reason. A primary (sign-in) provider is a Super Admin's to add, must be bound to at
     least one e-mail domain or person, and every Super Admin is told of it."""
-    _require(actor, ADMINS, "configure identity providers")
+    require_role(actor, ADMINS, "configure identity providers")
     primary = kind == IdentityProvider.Kind.PRIMARY
     if primary:
         _require_trust_change(actor, "add a sign-in (primary) identity provider")
@@ -878,7 +874,7 @@ def idp_update(
     what it is trusted for (``IDP_TRUST_FIELDS``) or switching it on is a Super Admin action and
     every Super Admin is told; anyone who configures providers may rename it, change its scopes,
     rotate its secret or switch it off."""
-    _require(actor, ADMINS, "configure identity providers")
+    require_role(actor, ADMINS, "configure identity providers")
     idp = IdentityProvider.objects.select_for_update().get(pk=idp.pk)
     issuer = issuer.strip().rstrip("/")
     _validate_idp(name=name, issuer=issuer, client_id=client_id, scopes=scopes, idp=idp)
@@ -971,7 +967,7 @@ def idp_link_delete(*, actor: User, link: IdentityProviderLink) -> None:
 
 @transaction.atomic
 def idp_delete(*, actor: User, idp: IdentityProvider) -> None:
-    _require(actor, ADMINS, "delete identity providers")
+    require_role(actor, ADMINS, "delete identity providers")
     audit_record(
         actor=actor, action="idp.deleted", obj=idp,
         changes={"name": {"old": idp.name, "new": None}, "issuer": {"old": idp.issuer, "new": None}},
@@ -981,7 +977,7 @@ def idp_delete(*, actor: User, idp: IdentityProvider) -> None:
 
 @transaction.atomic
 def idp_refresh_discovery(*, actor: User, idp: IdentityProvider) -> IdentityProvider:
-    _require(actor, ADMINS, "configure identity providers")
+    require_role(actor, ADMINS, "configure identity providers")
     idp = IdentityProvider.objects.select_for_update().get(pk=idp.pk)
     before = snapshot(idp, ("authorization_endpoint", "token_endpoint", "userinfo_endpoint", "jwks_uri"))
     _apply_discovery(idp)
@@ -997,7 +993,7 @@ def idp_refresh_discovery(*, actor: User, idp: IdentityProvider) -> IdentityProv
 @transaction.atomic
 def user_unlock(*, actor: User, user: User) -> int:
     """Clear django-axes lockouts for the user's e-mail; returns how many records were cleared."""
-    _require(actor, ADMINS, "clear sign-in lockouts")
+    require_role(actor, ADMINS, "clear sign-in lockouts")
     check_rank(actor, target_role=user.role, what="clear the sign-in lockout of")
 
     attempts = AccessAttempt.objects.filter(username=user.email)

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from axes.models import AccessAttempt
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
@@ -36,9 +35,9 @@ from console.core.listing import build_listing
 from console.core.permissions import public, roles_required
 from console.core.request_context import client_ip
 from console.core.roles import ADMINS, CONSOLE_READERS, PEOPLE_READERS, PEOPLE_WRITERS, Role
+from mfa import selectors as mfa_selectors
 from mfa import services as mfa_services
-from mfa.console import needs_reverification, reverify_response, sensitive_action
-from mfa.models import TotpAuthenticator
+from mfa.console import browser_session, needs_reverification, reverify_response, sensitive_action
 from mfa.selectors import authenticators_of
 from mfa.services import recently_verified
 
@@ -84,20 +83,14 @@ oidc_callback = public(ProviderAuthenticationCallbackView.as_view())
 
 def _verify_code_for(request: HttpRequest, person: User, code: str) -> bool:
     """A code from the person's authenticator app, or one of their backup codes, checked with
-    the MFA services' rate limits and audit. Those check codes of ``request.user``; here the
-    person is not signed in yet, so the request stands for them for the duration of the check."""
+    the MFA services' rate limits and audit. The person is not signed in yet: the check is made
+    for them, in this browser's session."""
 
-    signed_in_as = request.user
-    request.user = person
-    try:
-        digits = (code or "").replace(" ", "")
-        if len(digits) == 6 and digits.isdigit() and TotpAuthenticator.objects.filter(
-            user=person, confirmed=True
-        ).exists():
-            return mfa_services.verify_totp(request, code=digits)
-        return mfa_services.verify_backup_code(request, code=code)
-    finally:
-        request.user = signed_in_as
+    browser = browser_session(request, user=person)
+    digits = (code or "").replace(" ", "")
+    if len(digits) == 6 and digits.isdigit() and mfa_selectors.has_totp(person, confirmed_only=True):
+        return mfa_services.verify_totp(browser, code=digits)
+    return mfa_services.verify_backup_code(browser, code=code)
 
 
 @public
@@ -119,7 +112,7 @@ def oidc_link(request: HttpRequest) -> HttpResponse:
                                 f"account. Sign out, then sign in with {provider.name} again.")
         return redirect(settings.LOGIN_REDIRECT_URL)
     signed_in = viewer.is_authenticated
-    needs_mfa = signed_in and bool(authenticators_of(person)) and not recently_verified(request)
+    needs_mfa = signed_in and bool(authenticators_of(person)) and not recently_verified(request.session)
     next_url = request.session.get("oidc_login_next") or reverse(settings.LOGIN_REDIRECT_URL)
     error = None
     if request.method == "POST":
@@ -207,7 +200,7 @@ def user_detail(request: HttpRequest, user_id: int) -> HttpResponse:
         "activity": audit_events_by_actor(person.pk) if security else [],
         "can_write": request.user.role in PEOPLE_WRITERS and _can_manage(request.user, person),
         "can_unlock": request.user.role in ADMINS and _outranks(request.user, person),
-        "locked_out": _is_locked_out(person) if security else False,
+        "locked_out": selectors.is_locked_out(person) if security else False,
     })
 
 
@@ -225,12 +218,6 @@ def _can_manage(actor: User, person: User) -> bool:
     except ConsoleError:
         return False
     return True
-
-
-def _is_locked_out(person: User) -> bool:
-    return AccessAttempt.objects.filter(
-        username=person.email, failures_since_start__gte=settings.AXES_FAILURE_LIMIT
-    ).exists()
 
 
 @roles_required(PEOPLE_WRITERS)

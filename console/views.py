@@ -5,17 +5,16 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.db.models import Count
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseStopPolling
 
-from accounts.models import Group, User
+from accounts import selectors as accounts_selectors
 from console import health
-from console.audit.models import AuditEvent
-from console.core import services
+from console.audit import selectors as audit_selectors
+from console.core import selectors, services
 from console.core.models import WorkerCheck
 from console.core.permissions import public, roles_required
 from console.core.roles import ADMINS, CONSOLE_READERS, EVERYONE, Role
@@ -26,26 +25,20 @@ def home(request: HttpRequest) -> HttpResponse:
     if request.user.role == Role.EMPLOYEE:
         return redirect("console:launcher")
     since = timezone.now() - timedelta(hours=24)
-    by_role = dict(
-        User.objects.filter(is_active=True).values_list("role").annotate(n=Count("id")).order_by()
-    )
+    by_role = accounts_selectors.active_users_by_role()
     # Sign-ins are security events: admins and auditors, not HR.
     show_security = request.user.role in CONSOLE_READERS
-    sign_ins = dict(
-        AuditEvent.objects.filter(at__gte=since, action__in=["auth.login", "auth.login_failed", "auth.lockout"])
-        .values_list("action").annotate(n=Count("id")).order_by()
-    ) if show_security else {}
+    sign_ins = audit_selectors.sign_in_counts(since) if show_security else {}
     context = {
         "show_security": show_security,
         "active_users": sum(by_role.values()),
-        "deactivated_users": User.objects.filter(is_active=False).count(),
-        "groups": Group.objects.count(),
+        "deactivated_users": accounts_selectors.deactivated_user_count(),
+        "groups": accounts_selectors.group_count(),
         "roles": [(r, Role(r).label, by_role.get(r, 0)) for r in Role.values],
         "sign_ins": sign_ins.get("auth.login", 0),
         "failed_sign_ins": sign_ins.get("auth.login_failed", 0),
         "lockouts": sign_ins.get("auth.lockout", 0),
-        "recent_events": list(AuditEvent.objects.all()[:10])
-        if request.user.role in CONSOLE_READERS else [],
+        "recent_events": audit_selectors.recent_events(10) if request.user.role in CONSOLE_READERS else [],
         "checks": health.all_checks() if request.user.role in CONSOLE_READERS else [],
     }
     return render(request, "console/home.html", context)
@@ -57,7 +50,7 @@ def health_page(request: HttpRequest) -> HttpResponse:
     template = "console/health.html#checks" if request.htmx else "console/health.html"
     return render(request, template, {
         "checks": checks, "all_ok": all(c.ok for c in checks),
-        "recent_checks": WorkerCheck.objects.all()[:5],
+        "recent_checks": selectors.recent_worker_checks(5),
         "can_write": request.user.role in ADMINS,
     })
 
@@ -71,7 +64,7 @@ def worker_check_start(request: HttpRequest) -> HttpResponse:
 
 @roles_required(CONSOLE_READERS)
 def worker_check_status(request: HttpRequest, check_id: int) -> HttpResponse:
-    check = get_object_or_404(WorkerCheck, pk=check_id)
+    check = selectors.get_worker_check_for(request.user, check_id, CONSOLE_READERS)
     waited = (timezone.now() - check.requested_at).total_seconds()
     response = render(request, "console/health.html#worker-check", {"check": check, "waited": waited})
     if check.status == WorkerCheck.Status.DONE or waited > 60:

@@ -28,6 +28,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from accounts.models import User
 from console.audit.services import audit_record
 from console.core.errors import PermissionRefused
+from console.core.request_context import client_ip
 from console.core.roles import Role
 from mfa import selectors, services
 from mfa.models import OrganizationSettings
@@ -59,6 +60,16 @@ def console_mfa_setting_update(*, actor: User, required: bool) -> OrganizationSe
     return org
 
 
+def browser_session(request: HttpRequest, user: User | None = None) -> services.BrowserSession:
+    """What the MFA services need of this request: the signed-in person (or ``user``, someone
+    proving who they are before signing in), the session's data, the client address and the
+    origin the page was served from."""
+    return services.BrowserSession(
+        user=request.user if user is None else user, session=request.session, ip=client_ip(request),
+        origin=f"{request.scheme}://{request.get_host()}",
+    )
+
+
 def verify_url(next_url: str) -> str:
     return f"{reverse('mfa:verify')}?next={quote(next_url)}"
 
@@ -88,7 +99,7 @@ def needs_reverification(request: HttpRequest) -> bool:
     """A sensitive action needs a verification of this session within the re-verify window, from
     anyone who has an authenticator or must have one for the console."""
     user = request.user
-    if services.recently_verified(request, settings.CONSOLE_SENSITIVE_REVERIFY_SECONDS):
+    if services.recently_verified(request.session, settings.CONSOLE_SENSITIVE_REVERIFY_SECONDS):
         return False
     return bool(selectors.methods_of(user)) or console_mfa_required(user)
 

@@ -44,7 +44,7 @@ class ConsoleMfaMiddleware:
         if user is None or not user.is_authenticated or user.role not in console.CONSOLE_MFA_ROLES:
             return None
         session = request.session
-        if services.session_verified(request) or session.get(GATE_KEY):
+        if services.session_verified(request.session) or session.get(GATE_KEY):
             return None  # verified; or held at the onboarding gate, which confines more
         verify, enroll, prefixes = _paths()
         path = request.path

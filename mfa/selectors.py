@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import timedelta
 
-from django.db.models import Max
+from django.db.models import Max, Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import User
@@ -19,6 +19,28 @@ def authenticators_of(user: User) -> list:
     devices = list(TotpAuthenticator.objects.filter(user=user, confirmed=True))
     devices += list(WebAuthnAuthenticator.objects.filter(user=user, confirmed=True))
     return sorted(devices, key=lambda d: d.created_at or timezone.now(), reverse=True)
+
+
+def has_totp(user: User, *, confirmed_only: bool = False) -> bool:
+    """Whether the person has an authenticator app (``confirmed_only``: one they finished
+    setting up; otherwise a pending setup counts too)."""
+    devices = TotpAuthenticator.objects.filter(user=user)
+    return (devices.filter(confirmed=True) if confirmed_only else devices).exists()
+
+
+def people_with_authenticators(query: str = "") -> QuerySet[User]:
+    """People with at least one authenticator, by e-mail; ``query`` matches e-mail or name."""
+    people = User.objects.filter(
+        Q(totpauthenticator__isnull=False) | Q(webauthnauthenticator__isnull=False)
+    ).distinct().order_by("email")
+    if query:
+        people = people.filter(Q(email__icontains=query) | Q(full_name__icontains=query))
+    return people
+
+
+def suspected_clones() -> QuerySet[WebAuthnAuthenticator]:
+    """Security keys whose signature counter went backwards (a possible clone)."""
+    return WebAuthnAuthenticator.objects.filter(suspected_clone_at__isnull=False).select_related("user")
 
 
 def methods_of(user: User) -> set[str]:

@@ -1,5 +1,9 @@
 """Enrolling, verifying and removing authenticators. Every verification attempt is rate
-limited per person and per address; failures, lockouts, enrolments and removals are audited."""
+limited per person and per address; failures, lockouts, enrolments and removals are audited.
+
+The services for a person's own authenticators take a ``BrowserSession``: who, the console
+session's data, the client address and the origin, never the HTTP request (views build it with
+``mfa.console.browser_session``)."""
 
 from __future__ import annotations
 
@@ -8,13 +12,13 @@ import hashlib
 import hmac
 import json
 import secrets
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.http import HttpRequest
 from django.utils import timezone
 from django_otp.oath import TOTP
 from fido2.webauthn import AttestedCredentialData, AuthenticationResponse
@@ -24,8 +28,8 @@ from accounts.services import check_rank
 from console.access.services import _changed
 from console.audit.services import audit_record, diff, snapshot
 from console.core import ratelimit
-from console.core.errors import Conflict, PermissionRefused, ValidationFailed
-from console.core.request_context import client_ip
+from console.core.errors import Conflict, PermissionRefused, ValidationFailed, VerificationRequired
+from console.core.permissions import require_role
 from console.core.roles import ADMINS
 from mfa import binding, selectors, signals, webauthn
 from mfa.models import BackupCode, Method, OrganizationSettings, TotpAuthenticator, Verification, WebAuthnAuthenticator
@@ -38,15 +42,29 @@ class RateLimited(PermissionRefused):
     """Too many verification attempts."""
 
 
+@dataclass(frozen=True)
+class BrowserSession:
+    """What the MFA services need of one browser's visit: the person (``user``), the console
+    session's data (``session``: pending enrolments, WebAuthn challenges, the binding secret and
+    the verified mark are kept there), the client address for rate limits (``ip``) and the
+    origin the page was served from (``origin``, ``https://host[:port]``) for WebAuthn."""
+
+    user: User
+    session: MutableMapping[str, Any]
+    ip: str | None = None
+    origin: str = ""
+
+
 def _credential_changed(user: User, device, change_type: str, initiating_entity: str) -> None:
     signals.credential_changed.send(type(device), user=user, method=device.method, change_type=change_type,
                                     name=device.name, initiating_entity=initiating_entity)
 
 
-def _limit(request: HttpRequest, user: User) -> None:
+def _limit(browser: BrowserSession) -> None:
+    user = browser.user
     per_user = ratelimit.hit("mfa-user", str(user.pk), limit=settings.MFA_ATTEMPTS_PER_USER,
                              window=settings.MFA_ATTEMPT_WINDOW)
-    per_ip = ratelimit.hit("mfa-ip", client_ip(request) or "unknown", limit=settings.MFA_ATTEMPTS_PER_IP,
+    per_ip = ratelimit.hit("mfa-ip", browser.ip or "unknown", limit=settings.MFA_ATTEMPTS_PER_IP,
                            window=settings.MFA_ATTEMPT_WINDOW)
     if not (per_user and per_ip):
         audit_record(actor=user, action="mfa.locked_out", obj=user,
@@ -68,52 +86,52 @@ def verification_record(
     return verification
 
 
-def _verified(request: HttpRequest, user: User, method: str, authenticator: str) -> Verification:
-    return verification_record(session=request.session, user=user, method=method, authenticator=authenticator)
+def _verified(browser: BrowserSession, method: str, authenticator: str) -> Verification:
+    return verification_record(session=browser.session, user=browser.user, method=method, authenticator=authenticator)
 
 
-def recently_verified(request: HttpRequest, seconds: int | None = None) -> bool:
+def recently_verified(session: Mapping[str, Any], seconds: int | None = None) -> bool:
     """A verification within the last ``seconds`` (default ``MFA_RECENT_SECONDS``, ten minutes)
-    in this browser session (needed to add or remove authenticators once one exists, and for
+    in this console session (needed to add or remove authenticators once one exists, and for
     the console's sensitive actions)."""
-    at = request.session.get(RECENT_KEY)
+    at = session.get(RECENT_KEY)
     window = settings.MFA_RECENT_SECONDS if seconds is None else seconds
     return isinstance(at, int | float) and 0 <= timezone.now().timestamp() - at <= window
 
 
-def session_verified(request: HttpRequest) -> bool:
+def session_verified(session: Mapping[str, Any]) -> bool:
     """Whether this console session has passed MFA since sign-in (signing out or in as someone
     else flushes the session, and the mark with it)."""
-    return isinstance(request.session.get(RECENT_KEY), int | float)
+    return isinstance(session.get(RECENT_KEY), int | float)
 
 
-def _require_fresh_mfa(request: HttpRequest, user: User) -> None:
-    if selectors.authenticators_of(user) and not recently_verified(request):
-        raise PermissionRefused("Verify with one of your authenticators first.")
+def _require_fresh_mfa(browser: BrowserSession) -> None:
+    if selectors.authenticators_of(browser.user) and not recently_verified(browser.session):
+        raise VerificationRequired("Verify with one of your authenticators first.")
 
 
 # --- TOTP -------------------------------------------------------------------------------------
 
 
-def totp_begin(request: HttpRequest) -> str:
+def totp_begin(browser: BrowserSession) -> str:
     """A new secret kept in the session until the first code confirms it."""
-    user = request.user
+    user = browser.user
     if TotpAuthenticator.objects.filter(user=user).exists():
         raise Conflict("You already have an authenticator app. Remove it first to set up another.")
-    _require_fresh_mfa(request, user)
-    secret = request.session.get("totp_pending") or secrets.token_hex(20)
-    request.session["totp_pending"] = secret
+    _require_fresh_mfa(browser)
+    secret = browser.session.get("totp_pending") or secrets.token_hex(20)
+    browser.session["totp_pending"] = secret
     return secret
 
 
-def totp_confirm(request: HttpRequest, *, code: str, name: str) -> TotpAuthenticator:
+def totp_confirm(browser: BrowserSession, *, code: str, name: str) -> TotpAuthenticator:
     """Failures are audited outside any transaction, so that refusing does not erase the record."""
-    user = request.user
-    secret = request.session.get("totp_pending")
+    user = browser.user
+    secret = browser.session.get("totp_pending")
     if not secret:
         raise ValidationFailed("Start the setup again: no pending authenticator app.")
-    _require_fresh_mfa(request, user)
-    _limit(request, user)
+    _require_fresh_mfa(browser)
+    _limit(browser)
     device = TotpAuthenticator(user=user, name=(name or "Authenticator app").strip()[:64], key=secret)
     device.throttling_failure_count = 0
     # Check the first code before saving anything.
@@ -130,14 +148,14 @@ def totp_confirm(request: HttpRequest, *, code: str, name: str) -> TotpAuthentic
         audit_record(actor=user, action="mfa.enrolled", obj=user,
                      changes={"method": Method.TOTP, "name": device.name})
         _credential_changed(user, device, "create", "user")
-        _verified(request, user, Method.TOTP, device.name)
-    request.session.pop("totp_pending", None)
+        _verified(browser, Method.TOTP, device.name)
+    browser.session.pop("totp_pending", None)
     return device
 
 
-def verify_totp(request: HttpRequest, *, code: str) -> bool:
-    user = request.user
-    _limit(request, user)
+def verify_totp(browser: BrowserSession, *, code: str) -> bool:
+    user = browser.user
+    _limit(browser)
     device = TotpAuthenticator.objects.filter(user=user, confirmed=True).first()
     if device is None:
         raise ValidationFailed("You have no authenticator app.")
@@ -147,7 +165,7 @@ def verify_totp(request: HttpRequest, *, code: str) -> bool:
         raise RateLimited("Too many wrong codes: wait a little before the next try.")
     with transaction.atomic():
         if device.verify_token(code):
-            _verified(request, user, Method.TOTP, device.name)
+            _verified(browser, Method.TOTP, device.name)
             return True
     audit_record(actor=user, action="mfa.failed", obj=user, changes={"method": Method.TOTP})
     return False
@@ -161,10 +179,10 @@ def _hash_code(code: str) -> str:
 
 
 @transaction.atomic
-def backup_codes_generate(request: HttpRequest) -> list[str]:
+def backup_codes_generate(browser: BrowserSession) -> list[str]:
     """New codes replace old ones; shown once."""
-    user = request.user
-    _require_fresh_mfa(request, user)
+    user = browser.user
+    _require_fresh_mfa(browser)
     if not selectors.authenticators_of(user):
         raise Conflict("Enroll an authenticator first; backup codes stand in for it when it is lost.")
     BackupCode.objects.filter(user=user).delete()
@@ -174,9 +192,9 @@ def backup_codes_generate(request: HttpRequest) -> list[str]:
     return [f"{c[:5]}-{c[5:]}" for c in codes]
 
 
-def verify_backup_code(request: HttpRequest, *, code: str) -> bool:
-    user = request.user
-    _limit(request, user)
+def verify_backup_code(browser: BrowserSession, *, code: str) -> bool:
+    user = browser.user
+    _limit(browser)
     digest = _hash_code((code or "").replace("-", "").replace(" ", "").strip())
     with transaction.atomic():
         for candidate in BackupCode.objects.select_for_update().filter(user=user, used_at__isnull=True):
@@ -185,7 +203,7 @@ def verify_backup_code(request: HttpRequest, *, code: str) -> bool:
                 candidate.save(update_fields=["used_at"])
                 audit_record(actor=user, action="mfa.backup_code_used", obj=user,
                              changes={"left": selectors.unused_backup_codes(user)})
-                _verified(request, user, Method.BACKUP_CODE, "backup code")
+                _verified(browser, Method.BACKUP_CODE, "backup code")
                 return True
     audit_record(actor=user, action="mfa.failed", obj=user, changes={"method": Method.BACKUP_CODE})
     return False
@@ -202,21 +220,24 @@ def _aaguid_allowed(aaguid: str) -> bool:
     return not allowed or aaguid.replace("-", "").lower() in allowed
 
 
-def webauthn_register_begin(request: HttpRequest, *, kind: str) -> dict:
+def webauthn_register_begin(browser: BrowserSession, *, kind: str) -> dict:
     if kind not in (Method.SECURITY_KEY, Method.BIOMETRICS):
         raise ValidationFailed("Unknown kind of authenticator.")
-    _require_fresh_mfa(request, request.user)
-    existing = [bytes(d.credential_data) for d in WebAuthnAuthenticator.objects.filter(user=request.user)]
-    return webauthn.registration_options(request, kind=kind, existing=existing)
+    _require_fresh_mfa(browser)
+    existing = [bytes(d.credential_data) for d in WebAuthnAuthenticator.objects.filter(user=browser.user)]
+    return webauthn.registration_options(browser.session, origin=browser.origin, user=browser.user, kind=kind,
+                                         existing=existing)
 
 
-def webauthn_register_complete(request: HttpRequest, *, kind: str, response: dict, name: str) -> WebAuthnAuthenticator:
+def webauthn_register_complete(
+    browser: BrowserSession, *, kind: str, response: dict, name: str
+) -> WebAuthnAuthenticator:
     """Refusals are audited outside any transaction, so that refusing does not erase the record."""
-    user = request.user
-    _require_fresh_mfa(request, user)
-    state = webauthn.take_state(request, f"register:{kind}")
+    user = browser.user
+    _require_fresh_mfa(browser)
+    state = webauthn.take_state(browser.session, f"register:{kind}")
     try:
-        auth_data = webauthn.server(request).register_complete(state, response)
+        auth_data = webauthn.server(browser.origin).register_complete(state, response)
     except (ValueError, KeyError, TypeError) as exc:
         audit_record(actor=user, action="mfa.enrollment_failed", obj=user, changes={"method": kind, "reason": str(exc)})
         raise ValidationFailed(f"The authenticator's answer was refused: {exc}")
@@ -240,27 +261,28 @@ def webauthn_register_complete(request: HttpRequest, *, kind: str, response: dic
         audit_record(actor=user, action="mfa.enrolled", obj=user,
                      changes={"method": kind, "name": device.name, "aaguid": aaguid})
         _credential_changed(user, device, "create", "user")
-        _verified(request, user, kind, device.name)
+        _verified(browser, kind, device.name)
     return device
 
 
-def webauthn_authenticate_begin(request: HttpRequest, *, methods: list[str]) -> dict:
-    devices = WebAuthnAuthenticator.objects.filter(user=request.user, kind__in=methods, confirmed=True)
+def webauthn_authenticate_begin(browser: BrowserSession, *, methods: list[str]) -> dict:
+    devices = WebAuthnAuthenticator.objects.filter(user=browser.user, kind__in=methods, confirmed=True)
     if not devices:
         raise ValidationFailed("You have no security key or biometric authenticator for this.")
     require_uv = all(d.kind == Method.BIOMETRICS for d in devices)
-    return webauthn.authentication_options(request, credentials=[bytes(d.credential_data) for d in devices],
+    return webauthn.authentication_options(browser.session, origin=browser.origin,
+                                           credentials=[bytes(d.credential_data) for d in devices],
                                            require_uv=require_uv)
 
 
-def webauthn_authenticate_complete(request: HttpRequest, *, response: dict) -> WebAuthnAuthenticator:
-    user = request.user
-    _limit(request, user)
-    state = webauthn.take_state(request, "authenticate")
+def webauthn_authenticate_complete(browser: BrowserSession, *, response: dict) -> WebAuthnAuthenticator:
+    user = browser.user
+    _limit(browser)
+    state = webauthn.take_state(browser.session, "authenticate")
     devices = list(WebAuthnAuthenticator.objects.filter(user=user, confirmed=True))
     credentials = [AttestedCredentialData(bytes(d.credential_data)) for d in devices]
     try:
-        used = webauthn.server(request).authenticate_complete(state, credentials, response)
+        used = webauthn.server(browser.origin).authenticate_complete(state, credentials, response)
     except (ValueError, KeyError, TypeError) as exc:
         audit_record(actor=user, action="mfa.failed", obj=user, changes={"method": "webauthn", "reason": str(exc)})
         raise ValidationFailed(f"The authenticator's answer was refused: {exc}")
@@ -284,7 +306,7 @@ def webauthn_authenticate_complete(request: HttpRequest, *, response: dict) -> W
             device.sign_count = counter
             device.set_last_used_timestamp(commit=False)
             device.save(update_fields=["sign_count", "last_used_at"])
-            _verified(request, user, device.kind, device.name)
+            _verified(browser, device.kind, device.name)
     if blocked:
         raise PermissionRefused(
             "This authenticator may have been copied: its counter went backwards. It is blocked; "
@@ -304,22 +326,22 @@ def _find(user: User, persistent_id: str):
 
 
 @transaction.atomic
-def authenticator_rename(request: HttpRequest, *, persistent_id: str, name: str) -> None:
-    device = _find(request.user, persistent_id)
+def authenticator_rename(browser: BrowserSession, *, persistent_id: str, name: str) -> None:
+    device = _find(browser.user, persistent_id)
     name = (name or "").strip()[:64]
     if not name:
         raise ValidationFailed("Give the authenticator a name.", field="name")
     old, device.name = device.name, name
     device.save(update_fields=["name"])
-    audit_record(actor=request.user, action="mfa.renamed", obj=request.user,
+    audit_record(actor=browser.user, action="mfa.renamed", obj=browser.user,
                  changes={"name": {"old": old, "new": name}})
 
 
 @transaction.atomic
-def authenticator_remove(request: HttpRequest, *, persistent_id: str) -> None:
-    user = request.user
-    if not recently_verified(request):
-        raise PermissionRefused("Verify with one of your authenticators first.")
+def authenticator_remove(browser: BrowserSession, *, persistent_id: str) -> None:
+    user = browser.user
+    if not recently_verified(browser.session):
+        raise VerificationRequired("Verify with one of your authenticators first.")
     device = _find(user, persistent_id)
     device.delete()
     audit_record(actor=user, action="mfa.removed", obj=user, changes={"method": device.method, "name": device.name})
@@ -329,8 +351,7 @@ def authenticator_remove(request: HttpRequest, *, persistent_id: str) -> None:
 @transaction.atomic
 def admin_revoke(*, actor: User, user: User, persistent_id: str | None = None) -> int:
     """An admin removes one or all of a person's authenticators (lost device, leaver)."""
-    if actor.role not in ADMINS:
-        raise PermissionRefused("Only admins can remove someone's authenticators.")
+    require_role(actor, ADMINS, "remove someone's authenticators")
 
     check_rank(actor, target_role=user.role, what="remove the authenticators of")
     devices = selectors.authenticators_of(user)
@@ -360,8 +381,7 @@ def org_settings_update(
 ):
     """The organization's MFA settings; every Access decision reflects them after commit."""
 
-    if actor.role not in ADMINS:
-        raise PermissionRefused("Only admins change MFA settings.")
+    require_role(actor, ADMINS, "change MFA settings")
     unknown = [m for m in allowed_methods if m not in (Method.SECURITY_KEY, Method.BIOMETRICS, Method.TOTP)]
     if unknown:
         raise ValidationFailed(f"Unknown method(s): {', '.join(unknown)}.", field="allowed_methods")

@@ -9,23 +9,21 @@ import qrcode
 import qrcode.image.svg
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from accounts.models import User
 from accounts.selectors import get_user_for
-from console.core.errors import ConsoleError
+from console.core.errors import ConsoleError, VerificationRequired
 from console.core.forms import add_service_error
 from console.core.listing import paginate
 from console.core.permissions import roles_required
 from console.core.redirects import safe_next
 from console.core.roles import ADMINS, CONSOLE_READERS, EVERYONE, Role
 from mfa import selectors, services
-from mfa.console import console_mfa_setting_update, sensitive_action
+from mfa.console import browser_session, console_mfa_setting_update, sensitive_action
 from mfa.forms import OrganizationSettingsForm
-from mfa.models import Method, OrganizationSettings, TotpAuthenticator, WebAuthnAuthenticator
+from mfa.models import Method, OrganizationSettings
 
 METHOD_LABELS = dict(Method.choices)
 
@@ -47,9 +45,9 @@ def devices(request: HttpRequest) -> HttpResponse:
     user = request.user
     return render(request, "mfa/devices.html", {
         "authenticators": selectors.authenticators_of(user),
-        "has_totp": TotpAuthenticator.objects.filter(user=user).exists(),
+        "has_totp": selectors.has_totp(user),
         "backup_codes_left": selectors.unused_backup_codes(user),
-        "recently_verified": services.recently_verified(request),
+        "recently_verified": services.recently_verified(request.session),
         "labels": METHOD_LABELS,
     })
 
@@ -57,14 +55,15 @@ def devices(request: HttpRequest) -> HttpResponse:
 @roles_required(EVERYONE)
 def totp_setup(request: HttpRequest) -> HttpResponse:
     try:
-        secret = services.totp_begin(request)
+        secret = services.totp_begin(browser_session(request))
     except ConsoleError as exc:
         messages.error(request, exc.message)
         return redirect(_needs_verification(request, exc))
     error = None
     if request.method == "POST":
         try:
-            services.totp_confirm(request, code=request.POST.get("code", ""), name=request.POST.get("name", ""))
+            services.totp_confirm(browser_session(request), code=request.POST.get("code", ""),
+                                  name=request.POST.get("name", ""))
         except ConsoleError as exc:
             error = exc.message
         else:
@@ -86,7 +85,7 @@ def totp_setup(request: HttpRequest) -> HttpResponse:
 
 
 def _needs_verification(request: HttpRequest, exc: ConsoleError) -> str:
-    if "Verify" in exc.message:
+    if isinstance(exc, VerificationRequired):
         return f"{redirect('mfa:verify').url}?next={quote(request.get_full_path())}"
     return redirect("mfa:devices").url
 
@@ -96,7 +95,7 @@ def _needs_verification(request: HttpRequest, exc: ConsoleError) -> str:
 def webauthn_register_options(request: HttpRequest) -> JsonResponse:
     kind = _json_body(request).get("kind", "")
     try:
-        return JsonResponse(services.webauthn_register_begin(request, kind=kind))
+        return JsonResponse(services.webauthn_register_begin(browser_session(request), kind=kind))
     except ConsoleError as exc:
         return JsonResponse({"error": exc.message}, status=400)
 
@@ -107,7 +106,8 @@ def webauthn_register_complete(request: HttpRequest) -> JsonResponse:
     body = _json_body(request)
     try:
         device = services.webauthn_register_complete(
-            request, kind=body.get("kind", ""), response=body.get("credential") or {}, name=body.get("name", ""),
+            browser_session(request), kind=body.get("kind", ""), response=body.get("credential") or {},
+            name=body.get("name", ""),
         )
     except ConsoleError as exc:
         return JsonResponse({"error": exc.message}, status=400)
@@ -129,9 +129,9 @@ def verify(request: HttpRequest) -> HttpResponse:
         method = request.POST.get("method")
         try:
             if method == Method.TOTP:
-                ok = services.verify_totp(request, code=request.POST.get("code", ""))
+                ok = services.verify_totp(browser_session(request), code=request.POST.get("code", ""))
             elif method == Method.BACKUP_CODE:
-                ok = services.verify_backup_code(request, code=request.POST.get("code", ""))
+                ok = services.verify_backup_code(browser_session(request), code=request.POST.get("code", ""))
             else:
                 ok = False
         except ConsoleError as exc:
@@ -154,7 +154,7 @@ def webauthn_verify_options(request: HttpRequest) -> JsonResponse:
     methods = [m for m in str(_json_body(request).get("methods", "")).split(",")
                if m in (Method.SECURITY_KEY, Method.BIOMETRICS)] or [Method.SECURITY_KEY, Method.BIOMETRICS]
     try:
-        return JsonResponse(services.webauthn_authenticate_begin(request, methods=methods))
+        return JsonResponse(services.webauthn_authenticate_begin(browser_session(request), methods=methods))
     except ConsoleError as exc:
         return JsonResponse({"error": exc.message}, status=400)
 
@@ -164,7 +164,8 @@ def webauthn_verify_options(request: HttpRequest) -> JsonResponse:
 def webauthn_verify_complete(request: HttpRequest) -> JsonResponse:
     body = _json_body(request)
     try:
-        device = services.webauthn_authenticate_complete(request, response=body.get("credential") or {})
+        device = services.webauthn_authenticate_complete(browser_session(request),
+                                                         response=body.get("credential") or {})
     except ConsoleError as exc:
         return JsonResponse({"error": exc.message}, status=400)
     messages.success(request, f"Verified with {device.name}.")
@@ -175,7 +176,7 @@ def webauthn_verify_complete(request: HttpRequest) -> JsonResponse:
 @require_POST
 def rename(request: HttpRequest) -> HttpResponse:
     try:
-        services.authenticator_rename(request, persistent_id=request.POST.get("device", ""),
+        services.authenticator_rename(browser_session(request), persistent_id=request.POST.get("device", ""),
                                       name=request.POST.get("name", ""))
     except ConsoleError as exc:
         messages.error(request, exc.message)
@@ -188,11 +189,12 @@ def rename(request: HttpRequest) -> HttpResponse:
 @require_POST
 def remove(request: HttpRequest) -> HttpResponse:
     try:
-        services.authenticator_remove(request, persistent_id=request.POST.get("device", ""))
+        services.authenticator_remove(browser_session(request), persistent_id=request.POST.get("device", ""))
+    except VerificationRequired as exc:
+        messages.error(request, exc.message)
+        return redirect(f"{redirect('mfa:verify').url}?next={quote(redirect('mfa:devices').url)}")
     except ConsoleError as exc:
         messages.error(request, exc.message)
-        if "Verify" in exc.message:
-            return redirect(f"{redirect('mfa:verify').url}?next={quote(redirect('mfa:devices').url)}")
     else:
         messages.success(request, "The authenticator was removed.")
     return redirect("mfa:devices")
@@ -202,11 +204,12 @@ def remove(request: HttpRequest) -> HttpResponse:
 @require_POST
 def backup_codes(request: HttpRequest) -> HttpResponse:
     try:
-        codes = services.backup_codes_generate(request)
+        codes = services.backup_codes_generate(browser_session(request))
+    except VerificationRequired as exc:
+        messages.error(request, exc.message)
+        return redirect(f"{redirect('mfa:verify').url}?next={quote(redirect('mfa:devices').url)}")
     except ConsoleError as exc:
         messages.error(request, exc.message)
-        if "Verify" in exc.message:
-            return redirect(f"{redirect('mfa:verify').url}?next={quote(redirect('mfa:devices').url)}")
         return redirect("mfa:devices")
     response = render(request, "mfa/backup_codes.html", {"codes": codes})
     response["Cache-Control"] = "no-store"
@@ -219,17 +222,13 @@ def backup_codes(request: HttpRequest) -> HttpResponse:
 @roles_required(CONSOLE_READERS)
 def admin_list(request: HttpRequest) -> HttpResponse:
     query = request.GET.get("q", "").strip()[:100]
-    people = User.objects.filter(
-        Q(totpauthenticator__isnull=False) | Q(webauthnauthenticator__isnull=False)
-    ).distinct().order_by("email")
-    if query:
-        people = people.filter(Q(email__icontains=query) | Q(full_name__icontains=query))
+    people = selectors.people_with_authenticators(query)
 
     page = paginate(Paginator(people, 25), request.GET.get("page"))
     rows = [(person, selectors.authenticators_of(person)) for person in page.object_list]
     return render(request, "mfa/admin_list.html", {
         "rows": rows, "page": page, "query": query, "labels": METHOD_LABELS,
-        "clones": WebAuthnAuthenticator.objects.filter(suspected_clone_at__isnull=False).select_related("user"),
+        "clones": selectors.suspected_clones(),
         "can_write": request.user.role in ADMINS,
     })
 

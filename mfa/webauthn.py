@@ -1,13 +1,15 @@
 """WebAuthn ceremonies with python-fido2. The relying party id and the allowed origins come
-from settings; challenges live in the signed session, are single-use and expire."""
+from settings (or, when unset, from the origin the page was served from); challenges live in the
+signed session, are single-use and expire."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import MutableMapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.http import HttpRequest
 from fido2.server import Fido2Server
 from fido2.webauthn import (
     AttestedCredentialData,
@@ -23,29 +25,28 @@ STATE_KEY = "webauthn_state"
 CHALLENGE_SECONDS = 300
 
 
-def allowed_origins(request: HttpRequest | None = None) -> set[str]:
+def allowed_origins(origin: str = "") -> set[str]:
+    """The configured origins, or else the one the page was served from (``scheme://host[:port]``)."""
     configured = set(settings.WEBAUTHN_ALLOWED_ORIGINS)
     if configured:
         return configured
-    if request is not None:
-        return {f"{request.scheme}://{request.get_host()}"}
-    return set()
+    return {origin} if origin else set()
 
 
-def server(request: HttpRequest) -> Fido2Server:
-    origins = allowed_origins(request)
-    rp = PublicKeyCredentialRpEntity(id=settings.WEBAUTHN_RP_ID or request.get_host().split(":")[0],
-                                     name=settings.WEBAUTHN_RP_NAME)
-    return Fido2Server(rp, verify_origin=lambda origin: origin in origins)
+def server(origin: str) -> Fido2Server:
+    origins = allowed_origins(origin)
+    host = urlsplit(origin).netloc.split(":")[0]
+    rp = PublicKeyCredentialRpEntity(id=settings.WEBAUTHN_RP_ID or host, name=settings.WEBAUTHN_RP_NAME)
+    return Fido2Server(rp, verify_origin=lambda presented: presented in origins)
 
 
-def _save_state(request: HttpRequest, purpose: str, state: Any) -> None:
-    request.session[STATE_KEY] = {"purpose": purpose, "state": state, "at": time.time()}
+def _save_state(session: MutableMapping[str, Any], purpose: str, state: Any) -> None:
+    session[STATE_KEY] = {"purpose": purpose, "state": state, "at": time.time()}
 
 
-def take_state(request: HttpRequest, purpose: str) -> Any:
+def take_state(session: MutableMapping[str, Any], purpose: str) -> Any:
     """The pending challenge, removed so that it can be used once only."""
-    stored = request.session.pop(STATE_KEY, None)
+    stored = session.pop(STATE_KEY, None)
     if not stored or stored.get("purpose") != purpose:
         raise ValidationFailed("No WebAuthn ceremony is in progress; start again.")
     if time.time() - stored["at"] > CHALLENGE_SECONDS:
@@ -53,8 +54,9 @@ def take_state(request: HttpRequest, purpose: str) -> Any:
     return stored["state"]
 
 
-def registration_options(request: HttpRequest, *, kind: str, existing: list[bytes]) -> dict:
-    user = request.user
+def registration_options(
+    session: MutableMapping[str, Any], *, origin: str, user: Any, kind: str, existing: list[bytes]
+) -> dict:
     platform = kind == "biometrics"
     if platform:
         resident, verification = ResidentKeyRequirement.PREFERRED, UserVerificationRequirement.REQUIRED
@@ -62,19 +64,21 @@ def registration_options(request: HttpRequest, *, kind: str, existing: list[byte
     else:
         resident, verification = ResidentKeyRequirement.DISCOURAGED, UserVerificationRequirement.DISCOURAGED
         attachment = AuthenticatorAttachment.CROSS_PLATFORM
-    options, state = server(request).register_begin(
+    options, state = server(origin).register_begin(
         {"id": str(user.pk).encode(), "name": user.email, "displayName": user.full_name or user.email},
         credentials=[AttestedCredentialData(blob) for blob in existing],
         resident_key_requirement=resident, user_verification=verification, authenticator_attachment=attachment,
     )
-    _save_state(request, f"register:{kind}", state)
+    _save_state(session, f"register:{kind}", state)
     return dict(options)
 
 
-def authentication_options(request: HttpRequest, *, credentials: list[bytes], require_uv: bool) -> dict:
-    options, state = server(request).authenticate_begin(
+def authentication_options(
+    session: MutableMapping[str, Any], *, origin: str, credentials: list[bytes], require_uv: bool
+) -> dict:
+    options, state = server(origin).authenticate_begin(
         [AttestedCredentialData(blob) for blob in credentials],
         user_verification=UserVerificationRequirement.REQUIRED if require_uv else UserVerificationRequirement.PREFERRED,
     )
-    _save_state(request, "authenticate", state)
+    _save_state(session, "authenticate", state)
     return dict(options)

@@ -4,20 +4,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Count, F, Max, Q, QuerySet
+from django.db.models import Count, F, Max, Model, Q, QuerySet
 from django.db.models.functions import Coalesce
 
 from accounts.models import User
 from console.access import hotcache
+from console.core.permissions import get_for_role
+from console.core.roles import CONSOLE_READERS
 from risk.behaviours import REGISTRY
 from risk.models import (
     AuthEvent,
+    BehaviourConfig,
     DeviceSignal,
     GatewayDnsEvent,
     GatewayHttpEvent,
+    IngestBatch,
     Level,
+    RescoreRun,
     RiskEvent,
     RiskLevelChange,
+    TelemetrySource,
     UserRisk,
 )
 from risk.scoring import EPOCH
@@ -41,6 +47,55 @@ def risk_facts(user: User) -> dict[str, Any]:
 def level_of(user: User) -> Level:
     found = UserRisk.objects.filter(pk=user.pk).values_list("level", flat=True).first()
     return Level(found or 0)
+
+
+def risk_of(user: User) -> UserRisk | None:
+    return UserRisk.objects.filter(pk=user.pk).first()
+
+
+def level_counts() -> dict[int, int]:
+    """Level → how many people are at it."""
+    return dict(UserRisk.objects.values_list("level").annotate(n=Count("pk")).order_by())
+
+
+def enabled_behaviour_count() -> int:
+    return BehaviourConfig.objects.filter(enabled=True).count()
+
+
+def latest_rescore() -> RescoreRun | None:
+    return RescoreRun.objects.first()
+
+
+def get_rescore_for(viewer: User, pk: int) -> RescoreRun:
+    return get_for_role(RescoreRun.objects.all(), viewer, pk, "rescore", CONSOLE_READERS)
+
+
+def telemetry_sources() -> QuerySet[TelemetrySource]:
+    return TelemetrySource.objects.all()
+
+
+def get_source_for(viewer: User, pk: int) -> TelemetrySource:
+    return get_for_role(TelemetrySource.objects.all(), viewer, pk, "telemetry source", CONSOLE_READERS)
+
+
+def batches_of(source: TelemetrySource) -> QuerySet[IngestBatch]:
+    """The source's ingest batches, without their payloads."""
+    return IngestBatch.objects.filter(source=source).defer("payload")
+
+
+def telemetry_rows(model: type[Model]) -> QuerySet:
+    """Every kept row of one telemetry table (``AuthEvent``, ``GatewayHttpEvent``...)."""
+    return model._default_manager.all()
+
+
+def get_telemetry_row_for(viewer: User, model: type[Model], pk: int) -> Model:
+    """One telemetry row; a 404 when retention has already pruned it."""
+    return get_for_role(model._default_manager.all(), viewer, pk, "telemetry row", CONSOLE_READERS)
+
+
+def events_from(source_kind: str, source_id: int) -> QuerySet[RiskEvent]:
+    """The behaviour events one telemetry row triggered."""
+    return RiskEvent.objects.filter(source_kind=source_kind, source_id=source_id).select_related("user")
 
 
 def users_at_risk() -> QuerySet[UserRisk]:

@@ -26,6 +26,7 @@ from console.audit.models import AuditEvent
 from console.audit.services import audit_record
 from console.core import jobs
 from console.core.errors import Conflict, ExternalServiceError, PermissionRefused, ValidationFailed
+from console.core.permissions import require_role
 from console.core.roles import ADMINS
 from risk import effects, scoring
 from risk.behaviours import REGISTRY, ParamError, Trigger, by_source
@@ -49,11 +50,6 @@ from risk.models import (
 )
 
 log = logging.getLogger(__name__)
-
-
-def _require_admin(actor: User, what: str) -> None:
-    if actor.role not in ADMINS:
-        raise PermissionRefused(f"Your role ({actor.role_label}) cannot {what}.")
 
 
 # --- Configuration ----------------------------------------------------------------------------
@@ -94,7 +90,7 @@ def params_of(config: BehaviourConfig) -> dict[str, Any]:
 def behaviour_update(
     *, actor: User, key: str, enabled: bool, level: int | str, params: Mapping[str, Any],
 ) -> BehaviourConfig:
-    _require_admin(actor, "change risk behaviours")
+    require_role(actor, ADMINS, "change risk behaviours")
     if key not in REGISTRY:
         raise ValidationFailed(f"There is no risk behaviour {key!r}.", field="key")
     ensure_configs()
@@ -126,7 +122,7 @@ def behaviour_update(
 
 @transaction.atomic
 def settings_update(*, actor: User, lookback_days: int) -> RiskSettings:
-    _require_admin(actor, "change risk settings")
+    require_role(actor, ADMINS, "change risk settings")
     try:
         days = int(lookback_days)
     except (TypeError, ValueError):
@@ -154,7 +150,7 @@ def _token_hash(secret: str) -> str:
 @transaction.atomic
 def telemetry_source_create(*, actor: User, name: str, kind: str) -> tuple[TelemetrySource, str]:
     """A new sender and its bearer token (returned once, never stored)."""
-    _require_admin(actor, "create telemetry sources")
+    require_role(actor, ADMINS, "create telemetry sources")
     name = (name or "").strip()
     if not name:
         raise ValidationFailed("A name is required.", field="name")
@@ -175,7 +171,7 @@ def telemetry_source_create(*, actor: User, name: str, kind: str) -> tuple[Telem
 
 @transaction.atomic
 def telemetry_source_revoke(*, actor: User, source: TelemetrySource) -> None:
-    _require_admin(actor, "revoke telemetry sources")
+    require_role(actor, ADMINS, "revoke telemetry sources")
     source = TelemetrySource.objects.select_for_update().get(pk=source.pk)
     if source.revoked_at is not None:
         return
@@ -608,7 +604,7 @@ def _start_rescore(*, requested_by: str, cause: str) -> RescoreRun:
 
 
 def rescore_start(*, actor: User) -> RescoreRun:
-    _require_admin(actor, "rescore everyone")
+    require_role(actor, ADMINS, "rescore everyone")
     running = RescoreRun.objects.filter(status__in=[RescoreRun.Status.QUEUED, RescoreRun.Status.RUNNING]).first()
     if running is not None:
         return running
@@ -705,13 +701,9 @@ def _reason(reason: str) -> str:
 def risk_reset(*, actor: User | None, user: User, reason: str, via: str = "") -> scoring.Change | None:
     """Forgive everything up to now: the person is Unscored until they trigger a behaviour
     again. History is kept; Access gives back what policy allows. ``actor`` is the admin, or
-    ``None`` with ``via`` naming the API token of a SOAR tool."""
-    if actor is None:
-        if not via:
-            raise PermissionRefused("A reset needs an admin or an API token with the risk:write scope.")
-    else:
-        _require_admin(actor, "reset risk scores")
-
+    ``None`` with ``via`` naming the API token of a SOAR tool (a system call: refused without it)."""
+    require_role(actor, ADMINS, "reset risk scores", system=bool(via))
+    if actor is not None:
         # A reset gives access back: like every action on a person, a Super Admin's is a Super Admin's.
         check_rank(actor, target_role=user.role, what="reset the risk score of")
     reason = _reason(reason)
@@ -741,7 +733,7 @@ def risk_reset(*, actor: User | None, user: User, reason: str, via: str = "") ->
 def risk_mark_compromised(*, actor: User, user: User, reason: str) -> None:
     """Confirmed compromised: High until reset, every open Access session revoked and the
     person signed out of the console everywhere, now."""
-    _require_admin(actor, "mark people compromised")
+    require_role(actor, ADMINS, "mark people compromised")
     reason = _reason(reason)
     if user.pk == actor.pk:
         raise PermissionRefused("Ask another admin to mark your own account compromised.")

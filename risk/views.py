@@ -6,15 +6,14 @@ from __future__ import annotations
 import django_filters
 from django import forms
 from django.contrib import messages
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from accounts.models import User
-from console.access.models import AccessSession
+from accounts.selectors import get_user_for
+from console.access.selectors import open_session_count
 from console.core.errors import ConsoleError
 from console.core.forms import add_service_error
 from console.core.jobs import render_poll
@@ -25,13 +24,10 @@ from risk import charts, selectors, services
 from risk.behaviours import REGISTRY
 from risk.models import (
     AuthEvent,
-    BehaviourConfig,
     DeviceSignal,
     GatewayDnsEvent,
     GatewayHttpEvent,
-    IngestBatch,
     Level,
-    RescoreRun,
     RiskEvent,
     TelemetryKind,
     TelemetrySource,
@@ -75,13 +71,13 @@ def user_list(request: HttpRequest) -> HttpResponse:
     if not request.GET.get("level") and not request.GET.get("all"):
         queryset = queryset.exclude(level=Level.UNSCORED, compromised_at__isnull=True)
     listing = build_listing(request, queryset, sorts=USER_SORTS, default_sort="-level", filterset_class=UserRiskFilter)
-    counts = dict(UserRisk.objects.values_list("level").annotate(n=Count("pk")).order_by())
+    counts = selectors.level_counts()
     context = {
         "listing": listing,
         "counts": [(Level(v), counts.get(int(v), 0)) for v in (Level.HIGH, Level.MEDIUM, Level.LOW)],
-        "rescore": RescoreRun.objects.first(),
+        "rescore": selectors.latest_rescore(),
         "can_write": request.user.role in ADMINS,
-        "enabled": BehaviourConfig.objects.filter(enabled=True).count(),
+        "enabled": selectors.enabled_behaviour_count(),
     }
     template = "risk/user_list.html#results" if request.htmx else "risk/user_list.html"
     return render(request, template, context)
@@ -94,10 +90,8 @@ class ReasonForm(forms.Form):
 
 @roles_required(CONSOLE_READERS)
 def user_detail(request: HttpRequest, user_id: int) -> HttpResponse:
-    person = User.objects.filter(pk=user_id).first()
-    if person is None:
-        raise Http404("No such person.")
-    risk = UserRisk.objects.filter(pk=person.pk).first()
+    person = get_user_for(request.user, user_id)
+    risk = selectors.risk_of(person)
     events = list(selectors.contributing_events(person)[:200])
     history = list(selectors.history(person)[:100])
     for event in events:
@@ -105,12 +99,11 @@ def user_detail(request: HttpRequest, user_id: int) -> HttpResponse:
         event.log_url = (reverse("risk:telemetry-row", args=[event.source_kind, event.source_id])
                          if event.source_kind != RiskEvent.SourceKind.AUDIT
                          else f"{reverse('audit:list')}?q={event.source_id}")
-    sessions = AccessSession.objects.filter(user=person, revoked_at__isnull=True, expires_at__gt=timezone.now())
     return render(request, "risk/user_detail.html", {
         "person": person, "risk": risk, "level": Level(risk.level if risk else 0), "events": events,
         "history": history, "figure": charts.timeline(person),
         "reset_form": ReasonForm(prefix="reset"), "compromise_form": ReasonForm(prefix="compromise"),
-        "can_write": request.user.role in ADMINS, "open_sessions": sessions.count(),
+        "can_write": request.user.role in ADMINS, "open_sessions": open_session_count(person),
     })
 
 
@@ -129,9 +122,7 @@ def user_compromised(request: HttpRequest, user_id: int) -> HttpResponse:
 
 
 def _investigate(request: HttpRequest, user_id: int, action, prefix: str, done: str) -> HttpResponse:
-    person = User.objects.filter(pk=user_id).first()
-    if person is None:
-        raise Http404("No such person.")
+    person = get_user_for(request.user, user_id)
     form = ReasonForm(request.POST, prefix=prefix)
     if form.is_valid():
         try:
@@ -155,9 +146,7 @@ def rescore_start(request: HttpRequest) -> HttpResponse:
 
 @roles_required(CONSOLE_READERS)
 def rescore_status(request: HttpRequest, run_id: int) -> HttpResponse:
-    run = RescoreRun.objects.filter(pk=run_id).first()
-    if run is None:
-        raise Http404("No such rescore.")
+    run = selectors.get_rescore_for(request.user, run_id)
     return render_poll(request, "risk/_rescore.html", {"rescore": run}, job=run)
 
 
@@ -277,7 +266,7 @@ SOURCE_SORTS = {"name": "name", "kind": "kind", "used": "last_used_at", "accepte
 
 @roles_required(CONSOLE_READERS)
 def source_list(request: HttpRequest) -> HttpResponse:
-    listing = build_listing(request, TelemetrySource.objects.all(), sorts=SOURCE_SORTS, default_sort="name",
+    listing = build_listing(request, selectors.telemetry_sources(), sorts=SOURCE_SORTS, default_sort="name",
                             filterset_class=SourceFilter)
     template = "risk/source_list.html#results" if request.htmx else "risk/source_list.html"
     return render(request, template, {"listing": listing, "can_write": request.user.role in ADMINS})
@@ -308,10 +297,8 @@ def source_create(request: HttpRequest) -> HttpResponse:
 
 @roles_required(CONSOLE_READERS)
 def source_detail(request: HttpRequest, source_id: int) -> HttpResponse:
-    source = TelemetrySource.objects.filter(pk=source_id).first()
-    if source is None:
-        raise Http404("No such telemetry source.")
-    listing = build_listing(request, IngestBatch.objects.filter(source=source).defer("payload"),
+    source = selectors.get_source_for(request.user, source_id)
+    listing = build_listing(request, selectors.batches_of(source),
                             sorts={"received": "received_at", "rejected": "rows_rejected", "stored": "rows_stored"},
                             default_sort="-received")
     url = request.build_absolute_uri(reverse("risk-api:telemetry-ingest", args=[source.kind]))
@@ -323,9 +310,7 @@ def source_detail(request: HttpRequest, source_id: int) -> HttpResponse:
 @roles_required(ADMINS)
 @require_POST
 def source_revoke(request: HttpRequest, source_id: int) -> HttpResponse:
-    source = TelemetrySource.objects.filter(pk=source_id).first()
-    if source is None:
-        raise Http404("No such telemetry source.")
+    source = selectors.get_source_for(request.user, source_id)
     services.telemetry_source_revoke(actor=request.user, source=source)
     messages.success(request, f"{source.name} was revoked; its token is refused from now on.")
     return redirect("risk:source-detail", source_id=source.pk)
@@ -373,8 +358,8 @@ def telemetry(request: HttpRequest) -> HttpResponse:
             model = TELEMETRY[kind][0]
             fields: list[str] = []
 
-    listing = build_listing(request, model.objects.all(), sorts={"at": "at", "email": "email"}, default_sort="-at",
-                            filterset_class=Filter)
+    listing = build_listing(request, selectors.telemetry_rows(model), sorts={"at": "at", "email": "email"},
+                            default_sort="-at", filterset_class=Filter)
     rows = [{"pk": obj.pk, "cells": [getattr(obj, c) for c in columns]} for obj in listing.page.object_list]
     template = "risk/telemetry.html#results" if request.htmx else "risk/telemetry.html"
     return render(request, template, {
@@ -389,11 +374,10 @@ def telemetry_row(request: HttpRequest, kind: str, row_id: int) -> HttpResponse:
     if kind not in TELEMETRY:
         raise Http404("No such telemetry.")
     model, title, _ = TELEMETRY[kind]
-    row = model.objects.filter(pk=row_id).first()
-    if row is None:
-        raise Http404("That log row is no longer kept (see the telemetry retention in docs/risk.md).")
+    # A 404 as well when retention has pruned the row (see the telemetry retention in docs/risk.md).
+    row = selectors.get_telemetry_row_for(request.user, model, row_id)
     fields = [(f.verbose_name, getattr(row, f.attname)) for f in model._meta.concrete_fields]
-    triggered = RiskEvent.objects.filter(source_kind=kind, source_id=row.pk).select_related("user")
+    triggered = selectors.events_from(kind, row.pk)
     for event in triggered:
         event.name = selectors.behaviour_name(event.behaviour)
     return render(request, "risk/telemetry_row.html", {"row": row, "kind": kind, "title": title, "fields": fields,

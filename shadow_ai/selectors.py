@@ -13,14 +13,13 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied
-from django.db.models import BooleanField, Case, Count, F, QuerySet, Value, When
+from django.db.models import BooleanField, Case, Count, F, Q, QuerySet, Value, When
 from django.db.models.functions import Coalesce
-from django.http import Http404
 from django.utils import timezone
 
 from accounts.models import User
 from console.access import hotcache
+from console.core.permissions import get_for_role
 from console.core.roles import CONSOLE_READERS
 from shadow_ai import hostnames, scoring
 from shadow_ai.gateway.engine import AppFacts
@@ -31,12 +30,7 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # never seen sorts as the oldest
 
 
 def _get(model, viewer: User, pk: int):
-    if viewer.role not in CONSOLE_READERS:
-        raise PermissionDenied
-    try:
-        return model.objects.get(pk=pk)
-    except model.DoesNotExist:
-        raise Http404(f"No such {model._meta.verbose_name}") from None
+    return get_for_role(model._default_manager.all(), viewer, pk, model._meta.verbose_name, CONSOLE_READERS)
 
 
 def get_application_for(viewer: User, pk: int) -> Application:
@@ -45,6 +39,23 @@ def get_application_for(viewer: User, pk: int) -> Application:
 
 def get_gateway_policy_for(viewer: User, pk: int) -> GatewayPolicy:
     return _get(GatewayPolicy, viewer, pk)
+
+
+def library_empty() -> bool:
+    return not Application.objects.exists()
+
+
+def application_names() -> QuerySet:
+    """Every application's name, in order (suggestions for a policy's target)."""
+    return Application.objects.order_by("name").values_list("name", flat=True)
+
+
+def applications_matching(text: str) -> QuerySet:
+    """Primary keys of the applications whose name, vendor, aliases or a hostname contain ``text``."""
+    return Application.objects.filter(
+        Q(name__icontains=text) | Q(vendor__icontains=text) | Q(aliases__icontains=text)
+        | Q(hostnames__hostname__icontains=text.lower())
+    ).values("pk")
 
 
 def new_since() -> datetime:

@@ -16,7 +16,8 @@ from django.utils.text import slugify
 from accounts.models import User
 from console.access import policies as access_policies
 from console.audit.services import audit_record, diff
-from console.core.errors import Conflict, NotFound, PermissionRefused, ValidationFailed
+from console.core.errors import Conflict, NotFound, ValidationFailed
+from console.core.permissions import require_role
 from console.core.roles import ADMINS
 from shadow_ai import hostnames as hostname_rules
 from shadow_ai import scoring
@@ -27,11 +28,6 @@ from shadow_ai.usage import services as usage
 REASON_MAX = 500
 APP_FIELDS = ("name", "vendor", "category", "is_gen_ai", "url", "description")
 SCORE_FIELDS = ["saas_score", "genai_score", "saas_known", "genai_known"]
-
-
-def _require_admin(actor: User, what: str) -> None:
-    if getattr(actor, "role", None) not in ADMINS:
-        raise PermissionRefused(f"Your role cannot {what}.")
 
 
 def _changed() -> None:
@@ -138,7 +134,7 @@ def application_create(
     url: str = "", description: str = "",
 ) -> Application:
     """Add a custom application to the library (status Unreviewed, no evidence yet)."""
-    _require_admin(actor, "add applications")
+    require_role(actor, ADMINS, "add applications")
     fields = _clean_app(name=name, vendor=vendor, category=category, url=url, description=description,
                         application=None)
     hosts = _clean_hostnames(hostnames, None)
@@ -189,7 +185,7 @@ def application_update(
     *, actor: User, application: Application, name: str, category: str, hostnames: Sequence[str], vendor: str = "",
     is_gen_ai: bool = False, url: str = "", description: str = "",
 ) -> Application:
-    _require_admin(actor, "change applications")
+    require_role(actor, ADMINS, "change applications")
     app = Application.objects.select_for_update().get(pk=application.pk)
     _custom_only(app, "edit")
     fields = _clean_app(name=name, vendor=vendor, category=category, url=url, description=description,
@@ -233,7 +229,7 @@ def policies_naming(application: Application) -> list[GatewayPolicy]:
 
 @transaction.atomic
 def application_delete(*, actor: User, application: Application) -> None:
-    _require_admin(actor, "delete applications")
+    require_role(actor, ADMINS, "delete applications")
     app = Application.objects.select_for_update().get(pk=application.pk)
     _custom_only(app, "delete")
     using = policies_naming(app)
@@ -276,7 +272,7 @@ def _apply_status(app: Application, status: Status, reason: str, actor: User, ba
 @transaction.atomic
 def application_set_status(*, actor: User, application: Application, status: str, reason: str) -> bool:
     """Set the approval status with the reason (audited). False when it already had it."""
-    _require_admin(actor, "change application status")
+    require_role(actor, ADMINS, "change application status")
     wanted = _parse_status(status)
     reason = _reason(reason)
     app = Application.objects.select_for_update().get(pk=application.pk)
@@ -290,7 +286,7 @@ def application_set_status(*, actor: User, application: Application, status: str
 def applications_set_status(*, actor: User, application_ids: Sequence[int], status: str, reason: str) -> int:
     """Bulk change: every listed application gets ``status`` with one reason, each change audited
     on its application with a shared batch id. Returns how many changed."""
-    _require_admin(actor, "change application status")
+    require_role(actor, ADMINS, "change application status")
     wanted = _parse_status(status)
     reason = _reason(reason)
     ids = sorted({int(i) for i in application_ids})
@@ -325,7 +321,7 @@ def evidence_override_set(
     *, actor: User, application: Application, field: str, value: Any, note: str
 ) -> EvidenceOverride:
     """Record the organization's value for one evidence field (None: unknown), with a note."""
-    _require_admin(actor, "override evidence")
+    require_role(actor, ADMINS, "override evidence")
     app = Application.objects.select_for_update().get(pk=application.pk)
     spec = _evidence_field(app, field)
     try:
@@ -358,7 +354,7 @@ def evidence_override_set(
 @transaction.atomic
 def evidence_override_clear(*, actor: User, application: Application, field: str, note: str) -> bool:
     """Go back to the shipped value of one evidence field (with a note). False if not overridden."""
-    _require_admin(actor, "override evidence")
+    require_role(actor, ADMINS, "override evidence")
     app = Application.objects.select_for_update().get(pk=application.pk)
     spec = scoring.FIELDS.get(field)
     if spec is None:

@@ -11,8 +11,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from accounts.models import Group, User
-from accounts.selectors import active_emails
+from accounts.models import User
+from accounts.selectors import active_emails, active_people, group_names
 from console.access import facts
 from console.audit.selectors import audit_events_for_object
 from console.core.errors import ConsoleError
@@ -83,11 +83,7 @@ class LibraryFilter(django_filters.FilterSet):
 
     def search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         value = value.strip()
-        matches = Application.objects.filter(
-            Q(name__icontains=value) | Q(vendor__icontains=value) | Q(aliases__icontains=value)
-            | Q(hostnames__hostname__icontains=value.lower())
-        ).values("pk")
-        return queryset.filter(pk__in=matches)
+        return queryset.filter(pk__in=selectors.applications_matching(value))
 
 
 LIBRARY_SORTS = {"name": "name", "vendor": "vendor", "category": "category", "status": "status",
@@ -104,7 +100,7 @@ def library(request: HttpRequest) -> HttpResponse:
         "listing": listing, "can_write": request.user.role in ADMINS, "statuses": Status.choices,
         "saas_total": len([f for f in scoring.SAAS.fields if f.scored]),
         "genai_total": len([f for f in scoring.GEN_AI.fields if f.scored]),
-        "library_empty": not Application.objects.exists(),
+        "library_empty": selectors.library_empty(),
     })
 
 
@@ -311,7 +307,7 @@ def policy_detail(request: HttpRequest, gateway_policy_id: int) -> HttpResponse:
 
 def _policy_editor(request: HttpRequest, policy: GatewayPolicy | None) -> HttpResponse:
     if policy is not None:
-        groups = dict(Group.objects.filter(pk__in=policy.capture_groups or []).values_list("pk", "name"))
+        groups = group_names(policy.capture_groups or [])
         initial = {f: getattr(policy, f) for f in ("name", "description", "action", "enabled", "block_message",
                                                       "capture_prompts")}
         initial.update({f"isolate_block_{c}": on for c, on in policy.isolation.items()})
@@ -348,7 +344,7 @@ def _policy_editor(request: HttpRequest, policy: GatewayPolicy | None) -> HttpRe
     return render(request, "shadow_ai/policy_form.html", {
         "form": form, "formset": formset, "policy": policy, "creating": policy is None,
         "condition_labels": CONDITION_LABELS, "value_help": VALUE_HELP,
-        "application_names": Application.objects.order_by("name").values_list("name", flat=True),
+        "application_names": selectors.application_names(),
     })
 
 
@@ -451,7 +447,7 @@ def _everyone(hostname: str, body: str = "") -> dict:
     snapshot = selectors.library_snapshot()
     policies = runtime.compiled_policies()
     app = snapshot.matcher.match(hostname)
-    users = list(User.objects.filter(is_active=True).only("pk", "email", "full_name").order_by("email"))
+    users = active_people()
     groups = facts.groups_by_user(u.pk for u in users)
     buckets: dict[str, list[User]] = {a.value: [] for a in engine.Action}
     scan = engine.DlpScan()

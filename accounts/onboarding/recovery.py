@@ -41,7 +41,8 @@ from accounts.onboarding.models import OnboardingCase, RecoveryRequest, Verifica
 from accounts.services import console_sessions_end
 from console.access.services import end_sessions_of
 from console.audit.services import audit_record
-from console.core.errors import Conflict, NotFound, PermissionRefused, ValidationFailed
+from console.core.errors import Conflict, NotFound, PermissionRefused, ValidationFailed, VerificationRequired
+from console.core.permissions import require_role
 from console.core.roles import ADMINS, CONSOLE_READERS, Role
 from mfa.services import (
     authenticators_park,
@@ -82,12 +83,18 @@ def recoveries_for_list() -> QuerySet[RecoveryRequest]:
 
 
 def get_recovery_for(viewer: User, recovery_id: int) -> RecoveryRequest:
-    if viewer.role not in CONSOLE_READERS:
-        raise PermissionRefused(f"Your role ({viewer.role_label}) cannot see account recoveries.")
+    """One recovery for a console reader; refusals and a missing recovery are ``ConsoleError``s
+    (the recovery page reports them as messages, not as error pages)."""
+    require_role(viewer, CONSOLE_READERS, "see account recoveries")
     recovery = recoveries_for_list().filter(pk=recovery_id).first()
     if recovery is None:
         raise NotFound("No such account recovery.")
     return recovery
+
+
+def waiting_recovery(recovery_id: int) -> RecoveryRequest | None:
+    """The recovery this browser waits on (its id is in the browser's session), if it still exists."""
+    return RecoveryRequest.objects.filter(pk=recovery_id).first()
 
 
 def suspended_of(user: User) -> list[RecoveryRequest]:
@@ -318,8 +325,8 @@ def recovery_old_confirm(request: HttpRequest, *, recovery_id: int) -> RecoveryR
     if timezone.now() < after:
         raise Conflict(f"You can remove them after {timezone.localtime(after):%Y-%m-%d %H:%M %Z}: the wait gives the "
                        "owner of the account time to report a recovery they did not make.")
-    if not recently_verified(request):
-        raise PermissionRefused("Verify with your new authenticator first.")
+    if not recently_verified(request.session):
+        raise VerificationRequired("Verify with your new authenticator first.")
     _remove_old(recovery, actor=user, by="owner")
     return recovery
 
@@ -383,8 +390,7 @@ def report_target(token: str) -> RecoveryRequest:
 def _check_admin(actor: User, recovery: RecoveryRequest, what: str) -> None:
     """Another admin than the person; a Super Admin when the person is (or was, when the
     recovery started) a Super Admin."""
-    if actor.role not in ADMINS:
-        raise PermissionRefused(f"Your role ({actor.role_label}) cannot {what}.")
+    require_role(actor, ADMINS, what)
     if actor.pk == recovery.user_id:
         raise PermissionRefused(f"You cannot {what} for your own account: another admin must.")
     if Role.SUPER_ADMIN in (recovery.user.role, recovery.role) and actor.role != Role.SUPER_ADMIN:

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Max, QuerySet
-from django.http import Http404
 
 from accounts.models import User
 from accounts.onboarding.models import OnboardingCase, OutboxMessage, VerificationRecord
@@ -14,6 +12,7 @@ from accounts.selectors import sees_security_events
 from console.access import hotcache
 from console.access.facts import NO_SESSION, SessionScope
 from console.audit.models import AuditEvent
+from console.core.permissions import get_for_role
 from console.core.roles import PEOPLE_READERS, PEOPLE_WRITERS
 
 
@@ -27,12 +26,7 @@ def case_counts() -> dict[str, int]:
 
 
 def get_case_for(viewer: User, case_id: int) -> OnboardingCase:
-    if viewer.role not in PEOPLE_READERS:
-        raise PermissionDenied
-    try:
-        return cases_for_list().get(pk=case_id)
-    except OnboardingCase.DoesNotExist:
-        raise Http404("No such onboarding case")
+    return get_for_role(cases_for_list(), viewer, case_id, "onboarding case", PEOPLE_READERS)
 
 
 def case_timeline(case: OnboardingCase) -> list[AuditEvent]:
@@ -65,12 +59,12 @@ def outbox_for_list() -> QuerySet[OutboxMessage]:
 
 
 def get_message_for(viewer: User, message_id: int) -> OutboxMessage:
-    if viewer.role not in PEOPLE_WRITERS:
-        raise PermissionDenied
-    try:
-        return OutboxMessage.objects.get(pk=message_id)
-    except OutboxMessage.DoesNotExist:
-        raise Http404("No such message")
+    return get_for_role(OutboxMessage.objects.all(), viewer, message_id, "message", PEOPLE_WRITERS)
+
+
+def own_case(user: User, case_id: int) -> OnboardingCase | None:
+    """The person's own onboarding case ``case_id`` (None when it is not theirs or is gone)."""
+    return OnboardingCase.objects.filter(pk=case_id, user=user).select_related("provider").first()
 
 
 def onboarding_case_of(user: User) -> OnboardingCase | None:

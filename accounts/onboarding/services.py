@@ -42,6 +42,7 @@ from console.access.services import facts_changed_later
 from console.audit.services import audit_record
 from console.core import ratelimit
 from console.core.errors import Conflict, ExternalServiceError, NotFound, PermissionRefused, ValidationFailed
+from console.core.permissions import require_role
 from console.core.request_context import client_ip
 from console.core.roles import PEOPLE_WRITERS, Role
 from mfa.binding import session_hash
@@ -81,11 +82,6 @@ class Result:
 
 
 # --- Helpers ----------------------------------------------------------------------------------
-
-
-def _require(actor: User, roles: frozenset[str], what: str) -> None:
-    if actor.role not in roles:
-        raise PermissionRefused(f"Your role ({actor.role_label}) cannot {what}.")
 
 
 def _hash(token: str) -> str:
@@ -213,7 +209,7 @@ def case_create(
 ) -> OnboardingCase:
     """Open a case and e-mail the new hire a single-use, expiring invitation (after commit).
     ``link_base`` is the absolute URL the invitation token is appended to."""
-    _require(actor, PEOPLE_WRITERS, "invite new hires")
+    require_role(actor, PEOPLE_WRITERS, "invite new hires")
     legal_name = " ".join((legal_name or "").split())
     if not legal_name:
         raise ValidationFailed("The legal name is required.", field="legal_name")
@@ -266,7 +262,7 @@ def case_create(
 @transaction.atomic
 def case_resend(*, actor: User, case: OnboardingCase, link_base: str) -> OnboardingCase:
     """A new link replaces the old one (which stops working) and the case is invited again."""
-    _require(actor, PEOPLE_WRITERS, "resend invitations")
+    require_role(actor, PEOPLE_WRITERS, "resend invitations")
     case = OnboardingCase.objects.select_for_update().get(pk=case.pk)
     if not case.can_resend:
         raise Conflict(f"A {case.get_status_display().lower()} case cannot be invited again.")
@@ -291,7 +287,7 @@ def case_resend(*, actor: User, case: OnboardingCase, link_base: str) -> Onboard
 
 @transaction.atomic
 def case_cancel(*, actor: User, case: OnboardingCase) -> OnboardingCase:
-    _require(actor, PEOPLE_WRITERS, "cancel onboarding cases")
+    require_role(actor, PEOPLE_WRITERS, "cancel onboarding cases")
     case = OnboardingCase.objects.select_for_update().get(pk=case.pk)
     if case.status == Status.CANCELLED:
         return case

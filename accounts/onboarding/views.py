@@ -15,10 +15,10 @@ from accounts.onboarding import recovery, selectors, services
 from accounts.onboarding.filters import CaseFilter, OutboxFilter, VerificationFilter
 from accounts.onboarding.forms import CaseForm, RecoveryForm
 from accounts.onboarding.mail import outbox_in_use
-from accounts.onboarding.models import OnboardingCase, RecoveryRequest, VerificationRecord
+from accounts.onboarding.models import OnboardingCase, VerificationRecord
 from accounts.selectors import active_emails
 from accounts.services import may_change_groups
-from console.core.errors import ConsoleError, ValidationFailed
+from console.core.errors import ConsoleError, ValidationFailed, VerificationRequired
 from console.core.forms import add_service_error
 from console.core.listing import build_listing
 from console.core.permissions import public, roles_required
@@ -236,7 +236,7 @@ def portal(request: HttpRequest) -> HttpResponse:
         return redirect("console:launcher")
     case = None
     if gate.get("case"):
-        case = OnboardingCase.objects.filter(pk=gate["case"], user=request.user).select_related("provider").first()
+        case = selectors.own_case(request.user, gate["case"])
     return render(request, "onboarding/portal.html", {
         "gate": gate, "case": case, "authenticators": authenticators_of(request.user),
         "recovery": gate.get("purpose") == Purpose.RECOVERY,
@@ -318,7 +318,7 @@ def recover(request: HttpRequest) -> HttpResponse:
 def recover_waiting(request: HttpRequest) -> HttpResponse:
     """Where a privileged person waits for a second admin's approval (this browser's request)."""
     recovery_id = request.session.get(recovery.WAITING_KEY)
-    waiting = RecoveryRequest.objects.filter(pk=recovery_id).first() if recovery_id else None
+    waiting = recovery.waiting_recovery(recovery_id) if recovery_id else None
     return render(request, "onboarding/recover_waiting.html", {
         "recovery": waiting, "message": recovery.waiting_message(waiting) if waiting else "",
     })
@@ -345,10 +345,11 @@ def recover_old(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         try:
             recovery.recovery_old_confirm(request, recovery_id=int(request.POST.get("recovery") or 0))
+        except VerificationRequired as exc:
+            messages.error(request, exc.message)
+            return redirect(f"{reverse('mfa:verify')}?next={quote(reverse('onboarding:recover-old'))}")
         except ConsoleError as exc:
             messages.error(request, exc.message)
-            if "Verify" in exc.message:
-                return redirect(f"{reverse('mfa:verify')}?next={quote(reverse('onboarding:recover-old'))}")
         else:
             messages.success(request, "Your old authenticators were removed for good.")
         return redirect("onboarding:recover-old")
@@ -357,7 +358,7 @@ def recover_old(request: HttpRequest) -> HttpResponse:
     rows = [(r, recovery.confirm_after(r), now >= recovery.confirm_after(r))
             for r in recovery.suspended_of(request.user)]
     return render(request, "onboarding/recover_old.html", {
-        "rows": rows, "recently_verified": recently_verified(request),
+        "rows": rows, "recently_verified": recently_verified(request.session),
     })
 
 

@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied
+from collections.abc import Iterable
+from datetime import datetime
+
 from django.db.models import Count, Q, QuerySet
-from django.http import Http404
 from django.utils import timezone
 
 from accounts.models import User
-from console.access.models import AccessSession, Application, Device, Policy, ServiceToken
-from console.core.roles import CONSOLE_READERS
+from console.access.models import (
+    AccessLogEntry,
+    AccessSession,
+    ApiToken,
+    Application,
+    ApplicationPolicy,
+    Device,
+    Policy,
+    ServiceToken,
+)
+from console.core.permissions import get_for_role
+from console.core.roles import CONSOLE_READERS, EVERYONE
 
 
 def _get(model, viewer: User, pk: int):
-    if viewer.role not in CONSOLE_READERS:
-        raise PermissionDenied
-    try:
-        return model.objects.get(pk=pk)
-    except model.DoesNotExist:
-        raise Http404(f"No such {model._meta.verbose_name}") from None
+    return get_for_role(model._default_manager.all(), viewer, pk, model._meta.verbose_name, CONSOLE_READERS)
 
 
 def get_application_for(viewer: User, pk: int) -> Application:
@@ -41,6 +47,70 @@ def get_session_for(viewer: User, pk) -> AccessSession:
     return _get(AccessSession, viewer, pk)
 
 
+def get_api_token_for(viewer: User, pk: int) -> ApiToken:
+    return _get(ApiToken, viewer, pk)
+
+
+def get_launchable_application_for(viewer: User, pk: int) -> Application:
+    """An application anyone signed in may try to open (the decision says whether they may)."""
+    return get_for_role(Application.objects.defer("logo"), viewer, pk, "application", EVERYONE)
+
+
+def get_application_logo_for(viewer: User, pk: int) -> Application:
+    """Only the logo of an application (tiles show it to everyone)."""
+    return get_for_role(Application.objects.only("logo", "logo_type", "updated_at"), viewer, pk, "application",
+                        EVERYONE)
+
+
+def applications_by_name() -> QuerySet[Application]:
+    return Application.objects.defer("logo").order_by("name")
+
+
+def applications_using(policy: Policy) -> QuerySet[Application]:
+    return Application.objects.filter(attachments__policy=policy).defer("logo").order_by("name")
+
+
+def attachments_of(app: Application) -> list[ApplicationPolicy]:
+    """The application's policies in evaluation order."""
+    return list(ApplicationPolicy.objects.filter(application=app).select_related("policy").order_by("position"))
+
+
+def attached_policy_ids(app: Application) -> list[int]:
+    return list(ApplicationPolicy.objects.filter(application=app).order_by("position")
+                .values_list("policy_id", flat=True))
+
+
+def policies_except(policy_ids: Iterable[int]) -> QuerySet[Policy]:
+    return Policy.objects.exclude(pk__in=list(policy_ids)).order_by("name")
+
+
+def service_tokens() -> QuerySet[ServiceToken]:
+    return ServiceToken.objects.all()
+
+
+def service_token_names() -> dict[str, str]:
+    """Service token id (as text, as rules store it) → name."""
+    return {str(pk): name for pk, name in ServiceToken.objects.values_list("pk", "name")}
+
+
+def api_tokens() -> QuerySet[ApiToken]:
+    return ApiToken.objects.all()
+
+
+def devices_for_list() -> QuerySet[Device]:
+    return Device.objects.select_related("user")
+
+
+def access_log() -> QuerySet[AccessLogEntry]:
+    return AccessLogEntry.objects.all()
+
+
+def outcome_counts_since(since: datetime, outcomes: Iterable[str]) -> dict[str, int]:
+    """How many decisions of each outcome were logged since ``since``."""
+    recent = AccessLogEntry.objects.filter(at__gte=since)
+    return {outcome: recent.filter(outcome=outcome).count() for outcome in outcomes}
+
+
 def applications_for_list() -> QuerySet[Application]:
     return Application.objects.annotate(
         policy_count=Count("attachments", distinct=True),
@@ -59,6 +129,10 @@ def active_sessions() -> QuerySet[AccessSession]:
     return AccessSession.objects.filter(revoked_at__isnull=True, expires_at__gt=timezone.now()).select_related(
         "user", "application", "service_token"
     )
+
+
+def open_session_count(user: User) -> int:
+    return AccessSession.objects.filter(user=user, revoked_at__isnull=True, expires_at__gt=timezone.now()).count()
 
 
 def devices_of(user: User) -> list[Device]:

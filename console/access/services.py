@@ -27,7 +27,8 @@ from console.access.models import (
     ServiceToken,
 )
 from console.audit.services import audit_record, diff, snapshot
-from console.core.errors import Conflict, PermissionRefused, ValidationFailed
+from console.core.errors import Conflict, ValidationFailed
+from console.core.permissions import require_role
 from console.core.roles import ADMINS
 
 HOSTNAME_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
@@ -54,11 +55,6 @@ def _clean_mfa(values: dict) -> dict:
         raise ValidationFailed("Between 0 and 43200 minutes (30 days).", field="mfa_reverify_minutes")
     return {"mfa_mode": mode, "mfa_methods": methods, "mfa_reverify_minutes": minutes,
             "mfa_phishing_resistant": bool(values.get("mfa_phishing_resistant"))}
-
-
-def _require_admin(actor: User, what: str) -> None:
-    if actor.role not in ADMINS:
-        raise PermissionRefused(f"Your role ({actor.role_label}) cannot {what}.")
 
 
 def _changed() -> None:
@@ -119,7 +115,7 @@ def application_create(
     logo: bytes | None = None, policy_ids: Sequence[int] = (), **mfa: Any,
 ) -> Application:
     """``mfa``: mfa_mode, mfa_methods, mfa_reverify_minutes, mfa_phishing_resistant."""
-    _require_admin(actor, "create applications")
+    require_role(actor, ADMINS, "create applications")
     name, domain, path, url = _clean_application(
         name=name, type=type, domain=domain, path=path, url=url, session_seconds=session_seconds, app=None
     )
@@ -145,7 +141,7 @@ def application_update(
     url: str = "", description: str = "", launcher_visible: bool = True, session_seconds: int = 86400,
     logo: bytes | None = None, remove_logo: bool = False, **mfa: Any,
 ) -> Application:
-    _require_admin(actor, "change applications")
+    require_role(actor, ADMINS, "change applications")
     app = Application.objects.select_for_update().get(pk=application.pk)
     name, domain, path, url = _clean_application(
         name=name, type=type, domain=domain, path=path, url=url, session_seconds=session_seconds, app=app
@@ -174,7 +170,7 @@ def application_update(
 
 @transaction.atomic
 def application_delete(*, actor: User, application: Application) -> None:
-    _require_admin(actor, "delete applications")
+    require_role(actor, ADMINS, "delete applications")
     sessions = AccessSession.objects.filter(application=application, revoked_at__isnull=True).count()
     audit_record(
         actor=actor, action="access.application.deleted", obj=application,
@@ -218,7 +214,7 @@ def _set_policies(*, actor: User, application: Application, policy_ids: Sequence
 @transaction.atomic
 def application_set_policies(*, actor: User, application: Application, policy_ids: Sequence[int]) -> bool:
     """Attach exactly these policies, in this order of precedence."""
-    _require_admin(actor, "change application policies")
+    require_role(actor, ADMINS, "change application policies")
     application = Application.objects.select_for_update().get(pk=application.pk)
     changed = _set_policies(actor=actor, application=application, policy_ids=policy_ids)
     if changed:
@@ -261,7 +257,7 @@ def policy_create(
     session_seconds: int | None = None, **mfa: Any,
 ) -> Policy:
     """``mfa`` (Allow policies): mfa_mode, mfa_methods, mfa_reverify_minutes, mfa_phishing_resistant."""
-    _require_admin(actor, "create policies")
+    require_role(actor, ADMINS, "create policies")
     name = _clean_policy(name=name, action=action, session_seconds=session_seconds, policy=None)
     policy = Policy.objects.create(
         name=name, action=action, rules=validate_rules(action, rules),
@@ -280,7 +276,7 @@ def policy_update(
     # tasks.py imports this module: imported on use to break the cycle.
     from console.access.tasks import reevaluate_policy_sessions as task
 
-    _require_admin(actor, "change policies")
+    require_role(actor, ADMINS, "change policies")
     policy = Policy.objects.select_for_update().get(pk=policy.pk)
     name = _clean_policy(name=name, action=action, session_seconds=session_seconds, policy=policy)
     before = snapshot(policy, POLICY_FIELDS)
@@ -301,7 +297,7 @@ def policy_update(
 
 @transaction.atomic
 def policy_delete(*, actor: User, policy: Policy) -> None:
-    _require_admin(actor, "delete policies")
+    require_role(actor, ADMINS, "delete policies")
     apps = list(policy.applications.values_list("name", flat=True))
     audit_record(actor=actor, action="access.policy.deleted", obj=policy,
                  changes={"name": {"old": policy.name, "new": None}, "applications": apps})
@@ -315,7 +311,7 @@ def policy_delete(*, actor: User, policy: Policy) -> None:
 @transaction.atomic
 def service_token_create(*, actor: User, name: str, expires_at: datetime | None = None) -> tuple[ServiceToken, str]:
     """Returns the token and its secret; the secret is never retrievable again."""
-    _require_admin(actor, "create service tokens")
+    require_role(actor, ADMINS, "create service tokens")
     name = (name or "").strip()
     if not name:
         raise ValidationFailed("A name is required.", field="name")
@@ -337,7 +333,7 @@ def service_token_create(*, actor: User, name: str, expires_at: datetime | None 
 
 @transaction.atomic
 def service_token_revoke(*, actor: User, token: ServiceToken) -> None:
-    _require_admin(actor, "revoke service tokens")
+    require_role(actor, ADMINS, "revoke service tokens")
     token = ServiceToken.objects.select_for_update().get(pk=token.pk)
     if token.revoked_at:
         return
@@ -356,7 +352,7 @@ def api_token_hash(secret: str) -> str:
 
 @transaction.atomic
 def api_token_create(*, actor: User, name: str, scopes: Sequence[str]) -> tuple[ApiToken, str]:
-    _require_admin(actor, "create API tokens")
+    require_role(actor, ADMINS, "create API tokens")
     name = (name or "").strip()
     if not name:
         raise ValidationFailed("A name is required.", field="name")
@@ -379,7 +375,7 @@ def api_token_create(*, actor: User, name: str, scopes: Sequence[str]) -> tuple[
 
 @transaction.atomic
 def api_token_revoke(*, actor: User, token: ApiToken) -> None:
-    _require_admin(actor, "revoke API tokens")
+    require_role(actor, ADMINS, "revoke API tokens")
     token = ApiToken.objects.select_for_update().get(pk=token.pk)
     if token.revoked_at:
         return
@@ -400,7 +396,7 @@ def device_save(
     disk_encrypted: bool = False, edr_score: int | None = None, device: Device | None = None,
 ) -> Device:
     """Create or update (by ``device``) a registered device; re-evaluates its owner's sessions."""
-    _require_admin(actor, "register devices")
+    require_role(actor, ADMINS, "register devices")
     device_id, name, os = (device_id or "").strip(), (name or "").strip(), (os or "").strip()
     if not device_id:
         raise ValidationFailed("A device id is required.", field="device_id")
@@ -433,7 +429,7 @@ def device_save(
 
 @transaction.atomic
 def device_delete(*, actor: User, device: Device) -> None:
-    _require_admin(actor, "remove devices")
+    require_role(actor, ADMINS, "remove devices")
     audit_record(actor=actor, action="access.device.removed", obj=device,
                  changes={"device_id": {"old": device.device_id, "new": None}})
     user_id = device.user_id
@@ -469,7 +465,7 @@ def _revoke(queryset, *, reason: str, initiating_entity: str = "admin") -> int:
 
 @transaction.atomic
 def session_revoke(*, actor: User, session: AccessSession) -> bool:
-    _require_admin(actor, "revoke sessions")
+    require_role(actor, ADMINS, "revoke sessions")
     count = _revoke(AccessSession.objects.filter(pk=session.pk), reason=f"revoked by {actor.email}")
     if count:
         audit_record(actor=actor, action="access.session.revoked", obj=session,
@@ -479,7 +475,7 @@ def session_revoke(*, actor: User, session: AccessSession) -> bool:
 
 @transaction.atomic
 def sessions_revoke_for_user(*, actor: User, user: User) -> int:
-    _require_admin(actor, "revoke sessions")
+    require_role(actor, ADMINS, "revoke sessions")
     count = _revoke(AccessSession.objects.filter(user=user), reason=f"all sessions revoked by {actor.email}")
     audit_record(actor=actor, action="access.session.revoked_for_user", obj=user,
                  changes={"sessions": count})
@@ -488,7 +484,7 @@ def sessions_revoke_for_user(*, actor: User, user: User) -> int:
 
 @transaction.atomic
 def sessions_revoke_for_application(*, actor: User, application: Application) -> int:
-    _require_admin(actor, "revoke sessions")
+    require_role(actor, ADMINS, "revoke sessions")
     count = _revoke(AccessSession.objects.filter(application=application),
                     reason=f"all of the application's sessions revoked by {actor.email}")
     audit_record(actor=actor, action="access.session.revoked_for_application", obj=application,

@@ -5,13 +5,12 @@ from datetime import timedelta
 import django_filters
 from django.contrib import messages
 from django.db.models import Q, QuerySet
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from accounts.models import Group, User
-from accounts.selectors import active_emails, user_groups
+from accounts.selectors import active_emails, active_people, get_user_for, group_names, user_groups
 from console.access import decisions, engine, facts, impact, policies, selectors, services
 from console.access.api import issuer_for
 from console.access.forms import (
@@ -31,12 +30,9 @@ from console.access.launcher import console_session_hash, identity_of, tiles_for
 from console.access.models import (
     AccessLogEntry,
     AccessSession,
-    ApiToken,
     Application,
-    ApplicationPolicy,
     Device,
     Policy,
-    ServiceToken,
 )
 from console.access.services import validate_rules
 from console.audit.selectors import audit_events_for_object
@@ -81,7 +77,7 @@ class PolicyFilter(django_filters.FilterSet):
 class SessionFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(method="search", label="Search")
     application = django_filters.ModelChoiceFilter(
-        queryset=Application.objects.defer("logo").order_by("name"), empty_label="Any"
+        queryset=selectors.applications_by_name(), empty_label="Any"
     )
     user = django_filters.NumberFilter(field_name="user_id", label="User id")
 
@@ -138,12 +134,12 @@ def app_list(request: HttpRequest) -> HttpResponse:
 @roles_required(CONSOLE_READERS)
 def app_detail(request: HttpRequest, app_id: int) -> HttpResponse:
     app = selectors.get_application_for(request.user, app_id)
-    attached = list(ApplicationPolicy.objects.filter(application=app).select_related("policy").order_by("position"))
+    attached = selectors.attachments_of(app)
     attached_ids = {a.policy_id for a in attached}
     evaluation = [p.id for p in policies.policy_set_for(app).policies] if attached else []
     return render(request, "access/app_detail.html", {
         "app": app, "attached": attached, "evaluation": evaluation,
-        "available": Policy.objects.exclude(pk__in=attached_ids).order_by("name"),
+        "available": selectors.policies_except(attached_ids),
         "sessions": selectors.active_sessions().filter(application=app)[:50],
         "session_count": selectors.active_sessions().filter(application=app).count(),
         "history": audit_events_for_object("access.application", str(app.pk)),
@@ -204,8 +200,8 @@ def app_delete(request: HttpRequest, app_id: int) -> HttpResponse:
 
 @roles_required(EVERYONE)
 def app_logo(request: HttpRequest, app_id: int) -> HttpResponse:
-    app = Application.objects.filter(pk=app_id).only("logo", "logo_type", "updated_at").first()
-    if app is None or not app.logo:
+    app = selectors.get_application_logo_for(request.user, app_id)
+    if not app.logo:
         return HttpResponse(status=404)
     response = HttpResponse(bytes(app.logo), content_type=app.logo_type)
     response["Cache-Control"] = "private, max-age=3600"
@@ -214,8 +210,7 @@ def app_logo(request: HttpRequest, app_id: int) -> HttpResponse:
 
 
 def _policy_ids(app: Application) -> list[int]:
-    attachments = ApplicationPolicy.objects.filter(application=app).order_by("position")
-    return list(attachments.values_list("policy_id", flat=True))
+    return selectors.attached_policy_ids(app)
 
 
 def _set_order(request: HttpRequest, app: Application, ids: list[int], message: str) -> HttpResponse:
@@ -232,8 +227,8 @@ def _set_order(request: HttpRequest, app: Application, ids: list[int], message: 
 def app_policy_attach(request: HttpRequest, app_id: int) -> HttpResponse:
     app = selectors.get_application_for(request.user, app_id)
     try:
-        policy = Policy.objects.get(pk=int(request.POST.get("policy", "0")))
-    except (Policy.DoesNotExist, ValueError):
+        policy = selectors.get_policy_for(request.user, int(request.POST.get("policy", "0")))
+    except (Http404, ValueError):
         messages.error(request, "Pick a policy to attach.")
         return redirect("access:app-detail", app_id=app.pk)
     return _set_order(request, app, [*_policy_ids(app), policy.pk], f"{policy.name} now applies to {app.name}.")
@@ -284,9 +279,8 @@ def policy_list(request: HttpRequest) -> HttpResponse:
 
 def _describe(policy: Policy) -> list[tuple[str, str, bool]]:
     """(kind, label, ok) for each stored rule, as the engine would describe it."""
-
-    groups = dict(Group.objects.values_list("pk", "name"))
-    tokens = {str(pk): name for pk, name in ServiceToken.objects.values_list("pk", "name")}
+    groups = group_names()
+    tokens = selectors.service_token_names()
     rows = []
     for kind in ("include", "require", "exclude"):
         for config in policy.rules.get(kind) or []:
@@ -307,7 +301,7 @@ def policy_detail(request: HttpRequest, policy_id: int) -> HttpResponse:
     policy = selectors.get_policy_for(request.user, policy_id)
     return render(request, "access/policy_detail.html", {
         "policy": policy, "rules": _describe(policy),
-        "applications": Application.objects.filter(attachments__policy=policy).defer("logo").order_by("name"),
+        "applications": selectors.applications_using(policy),
         "history": audit_events_for_object("access.policy", str(policy.pk)),
         "can_write": request.user.role in ADMINS,
     })
@@ -347,7 +341,7 @@ def _policy_editor(request: HttpRequest, policy: Policy | None) -> HttpResponse:
     return render(request, "access/policy_form.html", {
         "form": form, "formset": formset, "policy": policy, "creating": policy is None,
         "selector_labels": SELECTOR_LABELS, "value_help": VALUE_HELP,
-        "applications": Application.objects.defer("logo").order_by("name") if policy is None else [],
+        "applications": selectors.applications_by_name() if policy is None else [],
     })
 
 
@@ -382,7 +376,10 @@ def policy_impact(request: HttpRequest) -> HttpResponse:
                                                           "mfa_phishing_resistant")})
     application = None
     if stored is None and request.POST.get("preview_application", "").isdigit():
-        application = Application.objects.filter(pk=int(request.POST["preview_application"])).defer("logo").first()
+        try:
+            application = selectors.get_application_for(request.user, int(request.POST["preview_application"]))
+        except Http404:
+            application = None
     context["impacts"] = impact.preview(proposed=proposed, stored=stored, application=application)
     context["new_without_app"] = stored is None and application is None
     return render(request, "access/policy_form.html#impact", context)
@@ -427,7 +424,7 @@ def tester(request: HttpRequest) -> HttpResponse:
             context = facts.user_context(user, identity_provider=idp, auth_methods=amr, session=facts.ANY_SESSION)
             result = {"single": True, "user": user, "decision": engine.explain(policy_set.policies, context, req)}
         else:
-            users = list(User.objects.filter(is_active=True).only("pk", "email", "full_name").order_by("email"))
+            users = active_people()
             groups = facts.groups_by_user(u.pk for u in users)
             allowed, denied, challenged = [], [], []
             for user in users:
@@ -458,7 +455,10 @@ def session_list(request: HttpRequest) -> HttpResponse:
                             filterset_class=SessionFilter)
     user = None
     if request.GET.get("user", "").isdigit():
-        user = User.objects.filter(pk=int(request.GET["user"])).first()
+        try:
+            user = get_user_for(request.user, int(request.GET["user"]))
+        except Http404:
+            user = None
     template = "access/session_list.html#results" if request.htmx else "access/session_list.html"
     return render(request, template, {"listing": listing, "filter_user": user,
                                       "can_write": request.user.role in ADMINS})
@@ -476,9 +476,7 @@ def session_revoke(request: HttpRequest, session_id) -> HttpResponse:
 @roles_required(ADMINS)
 @require_POST
 def user_sessions_revoke(request: HttpRequest, user_id: int) -> HttpResponse:
-    user = User.objects.filter(pk=user_id).first()
-    if user is None:
-        return HttpResponse(status=404)
+    user = get_user_for(request.user, user_id)
     count = services.sessions_revoke_for_user(actor=request.user, user=user)
     messages.success(request, f"{count} session(s) of {user.email} were revoked.")
     return redirect(f"/access/sessions/?user={user.pk}")
@@ -491,7 +489,7 @@ def user_sessions_revoke(request: HttpRequest, user_id: int) -> HttpResponse:
 def token_list(request: HttpRequest) -> HttpResponse:
     form = ServiceTokenForm()
     return render(request, "access/token_list.html", {
-        "tokens": ServiceToken.objects.all(), "form": form, "can_write": request.user.role in ADMINS,
+        "tokens": selectors.service_tokens(), "form": form, "can_write": request.user.role in ADMINS,
     })
 
 
@@ -529,7 +527,7 @@ def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
 @roles_required(CONSOLE_READERS)
 def apitoken_list(request: HttpRequest) -> HttpResponse:
     return render(request, "access/apitoken_list.html", {
-        "tokens": ApiToken.objects.all(), "can_write": request.user.role in ADMINS,
+        "tokens": selectors.api_tokens(), "can_write": request.user.role in ADMINS,
     })
 
 
@@ -543,9 +541,7 @@ def apitoken_create(request: HttpRequest) -> HttpResponse:
 @sensitive_action("revoke an API token")
 @require_POST
 def apitoken_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
-    token = ApiToken.objects.filter(pk=token_id).first()
-    if token is None:
-        return HttpResponse(status=404)
+    token = selectors.get_api_token_for(request.user, token_id)
     services.api_token_revoke(actor=request.user, token=token)
     messages.success(request, f"API token {token.name} was revoked.")
     return redirect("access:apitoken-list")
@@ -573,7 +569,7 @@ class DeviceFilter(django_filters.FilterSet):
 
 @roles_required(CONSOLE_READERS)
 def device_list(request: HttpRequest) -> HttpResponse:
-    listing = build_listing(request, Device.objects.select_related("user"), sorts=DEVICE_SORTS, default_sort="name",
+    listing = build_listing(request, selectors.devices_for_list(), sorts=DEVICE_SORTS, default_sort="name",
                             filterset_class=DeviceFilter)
     template = "access/device_list.html#results" if request.htmx else "access/device_list.html"
     return render(request, template, {"listing": listing, "can_write": request.user.role in ADMINS})
@@ -628,19 +624,18 @@ LOG_COLUMNS = ["at", "email", "application_name", "outcome", "policy_name", "rea
 
 @roles_required(CONSOLE_READERS)
 def log_list(request: HttpRequest) -> HttpResponse:
-    listing = build_listing(request, AccessLogEntry.objects.all(), sorts=LOG_SORTS, default_sort="-at",
+    listing = build_listing(request, selectors.access_log(), sorts=LOG_SORTS, default_sort="-at",
                             filterset_class=LogFilter, per_page=50)
     since = timezone.now() - timedelta(hours=24)
-    recent = AccessLogEntry.objects.filter(at__gte=since)
-    summary = {o.value: recent.filter(outcome=o.value).count() for o in engine.Outcome}
+    summary = selectors.outcome_counts_since(since, [o.value for o in engine.Outcome])
     template = "access/log_list.html#results" if request.htmx else "access/log_list.html"
     return render(request, template, {"listing": listing, "summary": summary})
 
 
 @roles_required(CONSOLE_READERS)
 def log_export(request: HttpRequest) -> StreamingHttpResponse:
-    filterset = LogFilter(request.GET, queryset=AccessLogEntry.objects.all(), request=request)
-    queryset = filterset.qs if filterset.is_valid() else AccessLogEntry.objects.none()
+    filterset = LogFilter(request.GET, queryset=selectors.access_log(), request=request)
+    queryset = filterset.qs if filterset.is_valid() else selectors.access_log().none()
     rows = (
         [e.at.isoformat() if c == "at" else getattr(e, c) for c in LOG_COLUMNS]
         for e in queryset.order_by("at", "id").iterator(chunk_size=2000)
@@ -663,9 +658,7 @@ def launcher(request: HttpRequest) -> HttpResponse:
 @roles_required(EVERYONE)
 def launch(request: HttpRequest, app_id: int) -> HttpResponse:
     """Opening a tile: decided and logged like any other request, then sent on its way."""
-    app = Application.objects.filter(pk=app_id).defer("logo").first()
-    if app is None:
-        return HttpResponse(status=404)
+    app = selectors.get_launchable_application_for(request.user, app_id)
     idp, amr = identity_of(request)
     outcome = decisions.decide(
         application=app, source=AccessLogEntry.Source.LAUNCHER, issuer=issuer_for(request), user=request.user,

@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 
 from console.audit import selectors
 from console.audit.filters import AuditEventFilter
@@ -32,7 +32,7 @@ def audit_list(request: HttpRequest) -> HttpResponse:
 
 @roles_required(CONSOLE_READERS)
 def audit_detail(request: HttpRequest, event_id: int) -> HttpResponse:
-    event = get_object_or_404(AuditEvent, pk=event_id)
+    event = selectors.get_event_for(request.user, event_id)
     return render(request, "audit/audit_detail.html", {"event": event})
 
 
@@ -40,7 +40,7 @@ def audit_detail(request: HttpRequest, event_id: int) -> HttpResponse:
 def audit_export(request: HttpRequest) -> StreamingHttpResponse:
     """The filtered trail as CSV, streamed so a large export never sits in memory."""
     filterset = AuditEventFilter(request.GET, queryset=selectors.audit_events(), request=request)
-    queryset = filterset.qs if filterset.is_valid() else AuditEvent.objects.none()
+    queryset = filterset.qs if filterset.is_valid() else selectors.audit_events().none()
 
     def value(event: AuditEvent, column: str) -> object:
         raw = getattr(event, column)

@@ -18,6 +18,11 @@ class PermissionRefused(ConsoleError):
     """The actor's role does not allow this change."""
 
 
+class VerificationRequired(PermissionRefused):
+    """The person must verify with an authenticator (again) first. Views answer it by sending
+    them to verify and back; they never match on the message."""
+
+
 class NotFound(ConsoleError):
     """The object does not exist or is not visible to the actor."""
 

@@ -19,6 +19,10 @@ class BodyError(ValueError):
         self.message, self.field = message, field
 
 
+class BodyTooLarge(BodyError):
+    """The body is over the size limit (an API whose limit is set by one field can name it)."""
+
+
 def json_object(request: HttpRequest, *, limit: int, fields: Collection[str]) -> dict:
     """The body as a dict with only ``fields`` in it, or ``BodyError`` saying what is wrong."""
     too_big = f"the body is larger than {limit // 1024} KB"
@@ -27,13 +31,13 @@ def json_object(request: HttpRequest, *, limit: int, fields: Collection[str]) ->
     except ValueError:
         declared = 0
     if declared > limit:
-        raise BodyError(too_big)
+        raise BodyTooLarge(too_big)
     try:
         raw = request.body
     except RequestDataTooBig:
-        raise BodyError(too_big) from None
+        raise BodyTooLarge(too_big) from None
     if len(raw) > limit:
-        raise BodyError(too_big)
+        raise BodyTooLarge(too_big)
     if request.content_type != "application/json":
         raise BodyError("send Content-Type: application/json")
     body = loads(raw or b"null")

@@ -1,8 +1,15 @@
-"""Role checks for views. Every view in the project carries exactly one of these decorators;
-a test walks every URL and fails on a view without one.
+"""Role checks, in one place.
 
-The decorator records what it allows on the wrapped function (``console_access``), which is
-also what the URL-walking test reads to know what to expect."""
+Views: every view carries exactly one of the decorators below; a test walks every URL and fails
+on a view without one. The decorator records what it allows on the wrapped function
+(``console_access``), which is also what the URL-walking test reads to know what to expect.
+A view fetches an object for a person only through ``get_for_role`` (each app's
+``selectors.get_<thing>_for`` wraps it); a test fails on ``.objects.`` in any ``views.py``.
+
+Services: every write that a role may not make starts with ``require_role``. The rule for a
+missing actor: ``actor=None`` is refused, unless the caller says that no person acts
+(``system=True``: a scheduled job, a management command, or an API view that has already
+authenticated the calling token and names it in the audit row)."""
 
 from __future__ import annotations
 
@@ -14,6 +21,8 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
+
+from console.core.errors import PermissionRefused
 
 PUBLIC = "public"
 API = "api"  # authenticated by an API token in the Authorization header, never by a session
@@ -72,3 +81,17 @@ def get_for_role(queryset: QuerySet, viewer: Any, pk: int, noun: str, roles: Ite
     if found is None:
         raise Http404(f"No such {noun}.")
     return found
+
+
+def require_role(actor: Any, roles: Iterable[str], what: str, *, system: bool = False) -> None:
+    """Refuse (``PermissionRefused``) unless ``actor``'s role is in ``roles``. ``what`` completes
+    "Your role cannot {what}". ``actor=None`` passes only with ``system=True``: the caller states
+    that no person acts (a job, a command, a token-authenticated API call); a person who is
+    given is always checked, whatever ``system`` says."""
+    if actor is None or getattr(actor, "is_anonymous", False):
+        if actor is None and system:
+            return
+        raise PermissionRefused(f"Only a signed-in person whose role allows it can {what}.")
+    if getattr(actor, "role", None) not in set(roles):
+        label = getattr(actor, "role_label", None) or "none"
+        raise PermissionRefused(f"Your role ({label}) cannot {what}.")

@@ -16,8 +16,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from console.audit.services import audit_record
-from console.core.errors import PermissionRefused
 from console.core.lru import LRUCache
+from console.core.permissions import require_role
 from console.core.roles import ADMINS
 from risk.ssf.models import SigningKey
 
@@ -82,9 +82,7 @@ def sign(claims: dict[str, Any]) -> str:
 def key_rotate(*, actor) -> SigningKey:
     """Retire the signing key and start a new one; the old one stays in the JWKS for
     ``SSF_KEY_RETENTION_DAYS`` days."""
-
-    if actor.role not in ADMINS:
-        raise PermissionRefused(f"Your role ({actor.role_label}) cannot rotate signing keys.")
+    require_role(actor, ADMINS, "rotate signing keys")
     with transaction.atomic():
         retired = list(SigningKey.objects.select_for_update().filter(retired_at__isnull=True))
         now = timezone.now()

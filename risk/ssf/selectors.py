@@ -6,11 +6,12 @@ from typing import Any
 
 from django.conf import settings
 from django.db.models import Count, Q, QuerySet
-from django.http import Http404
 from django.urls import reverse
 
+from console.core.permissions import get_for_role
+from console.core.roles import CONSOLE_READERS
 from risk.ssf import events
-from risk.ssf.models import POLL, PUSH, Delivery, Stream
+from risk.ssf.models import POLL, PUSH, Delivery, SigningKey, Stream, StreamSubject
 
 # The OAuth scopes of the SSF API (CAEP interoperability profile 1.0): every management
 # operation accepts ssf.manage, every read operation ssf.read.
@@ -91,11 +92,25 @@ def streams_with_stats() -> QuerySet[Stream]:
 
 
 def get_stream_for(user, pk: int) -> Stream:
-    """Streams are visible to every console reader; views check the role."""
-    stream = Stream.objects.select_related("receiver").filter(pk=pk).first()
-    if stream is None:
-        raise Http404("No such stream.")
-    return stream
+    """Streams are visible to every console reader."""
+    return get_for_role(Stream.objects.select_related("receiver"), user, pk, "stream", CONSOLE_READERS)
+
+
+def get_delivery_for(user, pk: int) -> Delivery:
+    return get_for_role(Delivery.objects.select_related("stream"), user, pk, "event", CONSOLE_READERS)
+
+
+def subject_of(stream: Stream, subject_id: int) -> StreamSubject | None:
+    """One subject entry of the stream (None when it is gone or belongs to another stream)."""
+    return StreamSubject.objects.filter(stream=stream, pk=subject_id).first()
+
+
+def streams_by_description() -> QuerySet[Stream]:
+    return Stream.objects.order_by("description")
+
+
+def signing_keys() -> QuerySet[SigningKey]:
+    return SigningKey.objects.all()
 
 
 def deliveries() -> QuerySet[Delivery]:

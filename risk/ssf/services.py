@@ -1,7 +1,8 @@
 """Every write on SSF streams, for the console and for receivers calling the SSF API alike.
 
 ``actor`` is the signed-in person (console) or ``None`` when a receiver acts through the API
-with its token (``receiver``); both are recorded in the audit trail."""
+with its token (``receiver``); both are recorded in the audit trail. ``actor=None`` without a
+receiver is refused, except for a stream the system itself sets up (``stream_create(system=True)``)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ from django.utils import timezone
 from console.access.models import ApiToken
 from console.audit.services import audit_record, diff, snapshot
 from console.core import outbound
-from console.core.errors import Conflict, PermissionRefused, ValidationFailed
+from console.core.errors import Conflict, ValidationFailed
+from console.core.permissions import require_role
 from console.core.roles import ADMINS
 from risk.ssf import delivery, events
 from risk.ssf.models import POLL, PUSH, Delivery, Stream, StreamSubject
@@ -38,11 +40,6 @@ OKTA_HOST_SUFFIXES = (".okta.com", ".oktapreview.com", ".okta-emea.com", ".okta-
 def default_event_subject(endpoint_url: str) -> str:
     host = (urlsplit(endpoint_url or "").hostname or "").lower()
     return Stream.EventSubject.OKTA if host.endswith(OKTA_HOST_SUFFIXES) else Stream.EventSubject.SSF
-
-
-def _require_admin(actor, what: str) -> None:
-    if actor is not None and actor.role not in ADMINS:
-        raise PermissionRefused(f"Your role ({actor.role_label}) cannot {what}.")
 
 
 def _by(actor, receiver: ApiToken | None) -> dict[str, str]:
@@ -177,12 +174,13 @@ def stream_create(
     *, actor, issuer: str, receiver: ApiToken | None = None, description: str = "", delivery_method: str = POLL,
     endpoint_url: str = "", authorization_header: str = "", events_requested: list[str] | None = None,
     audience: list[str] | str | None = None, subjects_default: str | None = None, subject_format: str = "email",
-    event_subject: str | None = None,
+    event_subject: str | None = None, system: bool = False,
 ) -> Stream:
     """A new stream. ``issuer`` is the transmitter's issuer as the receiver knows it: it goes
     into every SET of the stream as ``iss``. ``event_subject`` (``ssf`` or ``okta``) defaults to
-    ``okta`` for a push endpoint at an Okta org, else ``ssf``."""
-    _require_admin(actor, "create SSF streams")
+    ``okta`` for a push endpoint at an Okta org, else ``ssf``. ``system=True`` with
+    ``actor=None``: set up by the system, not by a person or a receiver."""
+    require_role(actor, ADMINS, "create SSF streams", system=system or receiver is not None)
     stream = Stream(issuer=issuer.rstrip("/"), created_by_email=actor.email if actor else "")
     _apply(stream, description=description, method=delivery_method, endpoint_url=endpoint_url,
            authorization_header=authorization_header, events_requested=events_requested, audience=audience,
@@ -206,7 +204,7 @@ def stream_update(
     endpoint_url, authorization_header, events_requested, audience, subjects_default,
     subject_format, event_subject, receiver_token. With ``replace`` (PUT) receiver-supplied values left out
     return to their defaults; otherwise (PATCH, the console) they are kept."""
-    _require_admin(actor, "change SSF streams")
+    require_role(actor, ADMINS, "change SSF streams", system=receiver is not None)
     stream = Stream.objects.select_for_update().get(pk=stream.pk)
     before = snapshot(stream, STREAM_FIELDS)
     old_header = stream.authorization_header
@@ -238,7 +236,7 @@ def stream_update(
 
 @transaction.atomic
 def stream_delete(*, actor, stream: Stream, receiver: ApiToken | None = None) -> None:
-    _require_admin(actor, "delete SSF streams")
+    require_role(actor, ADMINS, "delete SSF streams", system=receiver is not None)
     pending = stream.deliveries.filter(status=Delivery.Status.PENDING).count()
     audit_record(actor=actor, action="ssf.stream.deleted", obj=stream,
                  changes={"stream_id": stream.stream_id, "pending_events_discarded": pending} | _by(actor, receiver))
@@ -251,7 +249,7 @@ def stream_status_set(*, actor, stream: Stream, status: str, reason: str = "",
     """Enable, pause (events are held) or disable (events are dropped) a stream. When the
     transmitter's side changes it (the console), the receiver is told with a stream-updated
     event before the stream stops, or once it starts again."""
-    _require_admin(actor, "change a stream's status")
+    require_role(actor, ADMINS, "change a stream's status", system=receiver is not None)
     if status not in Stream.Status.values:
         raise ValidationFailed("status must be enabled, paused or disabled.", field="status")
     reason = (reason or "").strip()
@@ -281,7 +279,7 @@ def stream_status_set(*, actor, stream: Stream, status: str, reason: str = "",
 def subject_add(*, actor, stream: Stream, subject: dict, verified: bool = True,
                 receiver: ApiToken | None = None) -> StreamSubject:
     """Events about this subject go out on the stream (under NONE), or again (under ALL)."""
-    _require_admin(actor, "add subjects")
+    require_role(actor, ADMINS, "add subjects", system=receiver is not None)
     return _subject_set(actor=actor, stream=stream, subject=subject, included=True, verified=verified,
                         receiver=receiver)
 
@@ -289,7 +287,7 @@ def subject_add(*, actor, stream: Stream, subject: dict, verified: bool = True,
 @transaction.atomic
 def subject_remove(*, actor, stream: Stream, subject: dict, receiver: ApiToken | None = None) -> StreamSubject:
     """No more events about this subject on the stream."""
-    _require_admin(actor, "remove subjects")
+    require_role(actor, ADMINS, "remove subjects", system=receiver is not None)
     return _subject_set(actor=actor, stream=stream, subject=subject, included=False, verified=True,
                         receiver=receiver)
 
@@ -318,7 +316,7 @@ def _subject_set(*, actor, stream: Stream, subject: dict, included: bool, verifi
 @transaction.atomic
 def subject_forget(*, actor, stream: Stream, subject_row: StreamSubject) -> None:
     """Delete a subject entry (the console's undo of an add or a remove)."""
-    _require_admin(actor, "change subjects")
+    require_role(actor, ADMINS, "change subjects")
     audit_record(actor=actor, action="ssf.subject.forgotten", obj=stream,
                  changes={"subject": subject_row.key, "was": "added" if subject_row.included else "removed"})
     subject_row.delete()
@@ -327,7 +325,7 @@ def subject_forget(*, actor, stream: Stream, subject_row: StreamSubject) -> None
 @transaction.atomic
 def verification_request(*, actor, stream: Stream, state: str = "", receiver: ApiToken | None = None) -> Delivery:
     """Queue a verification event; it goes out like any other event of the stream."""
-    _require_admin(actor, "send verification events")
+    require_role(actor, ADMINS, "send verification events", system=receiver is not None)
     if not isinstance(state, str) or len(state) > 1000:
         raise ValidationFailed("state must be a string of at most 1000 characters.", field="state")
     row = delivery.enqueue_verification(stream, state=state)
@@ -339,7 +337,7 @@ def verification_request(*, actor, stream: Stream, state: str = "", receiver: Ap
 @transaction.atomic
 def delivery_retry(*, actor, deliveries: Iterable[Delivery]) -> int:
     """Put failed or dropped events back in the queue, to be sent at once."""
-    _require_admin(actor, "retry deliveries")
+    require_role(actor, ADMINS, "retry deliveries")
 
     rows = [d for d in deliveries if d.status in (Delivery.Status.FAILED, Delivery.Status.DROPPED)]
     if not rows:

@@ -175,7 +175,8 @@ def push_stream(receiver: SetReceiver, *, issuer: str, events_requested: list[st
     """A push stream from this transmitter to ``receiver`` (its ``audience``, or the origin of its
     URL), created as the system would; returns the ``Stream``."""
 
-    return services.stream_create(actor=None, issuer=issuer, delivery_method=PUSH, endpoint_url=receiver.url,
+    return services.stream_create(actor=None, system=True, issuer=issuer, delivery_method=PUSH,
+                                  endpoint_url=receiver.url,
                                   audience=[receiver.audience] if receiver.audience else None,
                                   events_requested=events_requested)
 

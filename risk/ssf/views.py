@@ -9,7 +9,7 @@ import django_filters
 from django.conf import settings
 from django.contrib import messages
 from django.db.models import Q, QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
@@ -24,7 +24,7 @@ from console.core.roles import ADMINS, CONSOLE_READERS
 from mfa.console import sensitive_action
 from risk.ssf import events, keys, selectors, services
 from risk.ssf.forms import StatusForm, StreamForm, SubjectForm
-from risk.ssf.models import Delivery, SigningKey, Stream, StreamSubject
+from risk.ssf.models import Delivery, Stream, StreamSubject
 
 # --- Filters ------------------------------------------------------------------------------------
 
@@ -50,7 +50,7 @@ class DeliveryFilter(django_filters.FilterSet):
         choices=[(e, events.label(e)) for e in (*events.SUPPORTED, events.VERIFICATION, events.STREAM_UPDATED)],
         empty_label="Any", label="Event",
     )
-    stream = django_filters.ModelChoiceFilter(queryset=Stream.objects.order_by("description"), empty_label="Any")
+    stream = django_filters.ModelChoiceFilter(queryset=selectors.streams_by_description(), empty_label="Any")
 
     class Meta:
         model = Delivery
@@ -255,7 +255,7 @@ def subject_change(request: HttpRequest, stream_pk: int) -> HttpResponse:
 @require_POST
 def subject_forget(request: HttpRequest, stream_pk: int, subject_id: int) -> HttpResponse:
     stream = selectors.get_stream_for(request.user, stream_pk)
-    row = StreamSubject.objects.filter(stream=stream, pk=subject_id).first()
+    row = selectors.subject_of(stream, subject_id)
     if row is not None:
         services.subject_forget(actor=request.user, stream=stream, subject_row=row)
         messages.success(request, f"{row.key} no longer has its own entry on this stream.")
@@ -280,7 +280,10 @@ def outbox(request: HttpRequest) -> HttpResponse:
 @roles_required(ADMINS)
 @require_POST
 def delivery_retry(request: HttpRequest, delivery_id: int) -> HttpResponse:
-    row = Delivery.objects.select_related("stream").filter(pk=delivery_id).first()
+    try:
+        row = selectors.get_delivery_for(request.user, delivery_id)
+    except Http404:
+        row = None
     if row is None:
         messages.error(request, "That event no longer exists.")
     elif services.delivery_retry(actor=request.user, deliveries=[row]):
@@ -306,7 +309,7 @@ def stream_retry_failed(request: HttpRequest, stream_pk: int) -> HttpResponse:
 @roles_required(CONSOLE_READERS)
 def key_list(request: HttpRequest) -> HttpResponse:
     keys.current_key()
-    listing = build_listing(request, SigningKey.objects.all(), sorts={"created": "created_at", "kid": "kid"},
+    listing = build_listing(request, selectors.signing_keys(), sorts={"created": "created_at", "kid": "kid"},
                             default_sort="-created")
     template = "ssf/keys.html#results" if request.htmx else "ssf/keys.html"
     return render(request, template, {

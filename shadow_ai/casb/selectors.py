@@ -32,6 +32,14 @@ def get_instance_for(viewer: User, pk: int) -> FindingInstance:
                 "finding instance")
 
 
+def any_integration() -> bool:
+    return Integration.objects.exists()
+
+
+def any_finding() -> bool:
+    return Finding.objects.exists()
+
+
 def integrations_for_list() -> QuerySet[Integration]:
     open_findings = Q(findings__resolved_at__isnull=True, findings__status=Finding.Status.ACTIVE)
     return Integration.objects.annotate(

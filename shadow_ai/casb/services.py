@@ -20,7 +20,8 @@ from django.utils import timezone
 from accounts.models import User
 from console.audit.services import SECRET_MARK, audit_record, diff
 from console.core import jobs, ratelimit
-from console.core.errors import Conflict, PermissionRefused, ValidationFailed
+from console.core.errors import Conflict, ValidationFailed
+from console.core.permissions import require_role
 from console.core.roles import ADMINS
 from shadow_ai.casb import connectors, scanner
 from shadow_ai.casb.connectors.base import Check, Connector
@@ -43,11 +44,6 @@ class ConnectionProblem(ValidationFailed):
     def __init__(self, message: str, checks: Sequence[Check]) -> None:
         super().__init__(message)
         self.checks = list(checks)
-
-
-def _require_admin(actor: User, what: str) -> None:
-    if getattr(actor, "role", None) not in ADMINS:
-        raise PermissionRefused(f"Your role cannot {what}.")
 
 
 def _reason(reason: str, *, required: bool = True) -> str:
@@ -149,7 +145,7 @@ def connection_check(*, actor: User, vendor: str, credentials: Mapping[str, str]
                      base_url: str = "") -> list[Check]:
     """Ask the vendor whether these credentials work, check by check (rate limited per admin:
     every test reaches out to the vendor with the credentials)."""
-    _require_admin(actor, "test CASB connections")
+    require_role(actor, ADMINS, "test CASB connections")
     if not ratelimit.hit("casb-test", str(actor.pk), limit=settings.CASB_TEST_CONNECTION_LIMIT, window=60):
         raise ValidationFailed("Too many connection tests in a minute: wait a moment and try again.")
     connector = connectors.get(vendor)
@@ -191,7 +187,7 @@ def integration_create(
     """Connect an integration: validate, test the connection (nothing is saved if the vendor
     refuses), store the credentials encrypted and start the first scan. ``dlp_profiles`` (ids)
     are the profiles its scans check shared and AI files with."""
-    _require_admin(actor, "connect CASB integrations")
+    require_role(actor, ADMINS, "connect CASB integrations")
     profiles = _clean_dlp_profiles(dlp_profiles)
     try:
         connector = connectors.get(vendor)
@@ -228,7 +224,7 @@ def integration_update(
     scan_interval_hours: Any = None,
 ) -> Integration:
     """Change an integration's name, settings and schedule. Changed settings are tested first."""
-    _require_admin(actor, "change CASB integrations")
+    require_role(actor, ADMINS, "change CASB integrations")
     connector = integration.connector
     name = _clean_name(name, integration)
     settings_ = clean_config(connector, config)
@@ -259,7 +255,7 @@ def integration_set_dlp_profiles(*, actor: User, integration: Integration, dlp_p
     """Choose the DLP profiles the integration's scans check file contents with (ids or profiles;
     none: contents are not scanned). Audited old → new by profile name; returns whether anything
     changed. The next scan uses them."""
-    _require_admin(actor, "change CASB integrations")
+    require_role(actor, ADMINS, "change CASB integrations")
     profiles = _clean_dlp_profiles(dlp_profiles)
     with transaction.atomic():
         current = Integration.objects.select_for_update().get(pk=integration.pk)
@@ -279,7 +275,7 @@ def integration_rotate_credentials(*, actor: User, integration: Integration, cre
                                    ) -> tuple[Integration, list[Check]]:
     """Replace the credentials (tested first). An integration that needed attention is active
     again, and a scan starts to confirm it."""
-    _require_admin(actor, "rotate CASB credentials")
+    require_role(actor, ADMINS, "rotate CASB credentials")
     if integration.is_demo:
         raise Conflict("A demo integration has no credentials to rotate: connect a real one.")
     secrets = clean_credentials(integration.connector, credentials)
@@ -316,7 +312,7 @@ def _cancel_active_runs(integration: Integration, why: str) -> int:
 @transaction.atomic
 def integration_pause(*, actor: User, integration: Integration) -> bool:
     """Stop scanning (a running scan stops after its current page). False if already paused."""
-    _require_admin(actor, "pause CASB integrations")
+    require_role(actor, ADMINS, "pause CASB integrations")
     current = Integration.objects.select_for_update().get(pk=integration.pk)
     if current.status == Integration.Status.PAUSED:
         return False
@@ -333,7 +329,7 @@ def integration_pause(*, actor: User, integration: Integration) -> bool:
 @transaction.atomic
 def integration_resume(*, actor: User, integration: Integration) -> bool:
     """Scan again on schedule; the next scan is due now. False if it was not paused."""
-    _require_admin(actor, "resume CASB integrations")
+    require_role(actor, ADMINS, "resume CASB integrations")
     current = Integration.objects.select_for_update().get(pk=integration.pk)
     if current.status != Integration.Status.PAUSED:
         return False
@@ -348,7 +344,7 @@ def integration_resume(*, actor: User, integration: Integration) -> bool:
 @transaction.atomic
 def integration_delete(*, actor: User, integration: Integration) -> None:
     """Delete the integration, its credentials, findings, discovered apps and scan history."""
-    _require_admin(actor, "delete CASB integrations")
+    require_role(actor, ADMINS, "delete CASB integrations")
     current = Integration.objects.select_for_update().get(pk=integration.pk)
     audit_record(actor=actor, action="casb.integration.deleted", obj=current, changes={
         "name": {"old": current.name, "new": None}, "vendor": current.vendor,
@@ -385,7 +381,7 @@ def _start_scan(integration: Integration, trigger: str, actor: User | None) -> S
 
 def scan_start(*, actor: User, integration: Integration) -> tuple[ScanRun, bool]:
     """Scan now; returns the run and whether it is new (one scan at a time per integration)."""
-    _require_admin(actor, "start CASB scans")
+    require_role(actor, ADMINS, "start CASB scans")
     with transaction.atomic():
         current = Integration.objects.select_for_update().get(pk=integration.pk)
         if current.is_demo:
@@ -433,7 +429,7 @@ def scans_dispatch_due(*, now=None) -> list[int]:
 @transaction.atomic
 def finding_set_status(*, actor: User, finding: Finding, status: str, reason: str = "") -> bool:
     """Ignore a finding (scans go on; it stays ignored) or make it active again."""
-    _require_admin(actor, "change CASB findings")
+    require_role(actor, ADMINS, "change CASB findings")
     if status not in Finding.Status.values:
         raise ValidationFailed("Choose Active or Ignored.", field="status")
     reason = _reason(reason, required=status == Finding.Status.IGNORED)
@@ -453,7 +449,7 @@ def finding_set_status(*, actor: User, finding: Finding, status: str, reason: st
 @transaction.atomic
 def finding_set_severity(*, actor: User, finding: Finding, severity: Any, reason: str) -> bool:
     """Adjust a finding's severity for this integration (the default comes from its type)."""
-    _require_admin(actor, "change CASB findings")
+    require_role(actor, ADMINS, "change CASB findings")
     try:
         wanted = Severity.parse(severity)
     except ValueError as exc:
@@ -474,7 +470,7 @@ def finding_set_severity(*, actor: User, finding: Finding, severity: Any, reason
 @transaction.atomic
 def instance_set_status(*, actor: User, instance: FindingInstance, status: str) -> bool:
     """Hide one affected asset (it stays hidden across scans) or show it again."""
-    _require_admin(actor, "change CASB findings")
+    require_role(actor, ADMINS, "change CASB findings")
     if status not in FindingInstance.Status.values:
         raise ValidationFailed("Choose Active or Hidden.", field="status")
     current = FindingInstance.objects.select_for_update().select_related("finding").get(pk=instance.pk)
@@ -502,7 +498,7 @@ def applications_of(finding: Finding, instance: FindingInstance | None = None) -
 @transaction.atomic
 def finding_block(*, actor: User, finding: Finding, instance: FindingInstance | None = None) -> GatewayPolicy:
     """One click from a finding to a Gateway HTTP policy that blocks the applications it names."""
-    _require_admin(actor, "create Gateway policies")
+    require_role(actor, ADMINS, "create Gateway policies")
     apps = applications_of(finding, instance)
     if not apps:
         raise ValidationFailed("None of this finding's applications is in the Shadow AI library, so there is "

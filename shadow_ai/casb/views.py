@@ -28,7 +28,7 @@ from shadow_ai.casb.forms import (
     SeverityForm,
     edit_initial,
 )
-from shadow_ai.casb.models import Finding, FindingInstance, Integration
+from shadow_ai.casb.models import Finding, FindingInstance
 
 INTEGRATION_SORTS = {"name": "name", "vendor": "vendor", "status": "status", "last_scan": "last_scan_at",
                      "next_scan": "next_scan_at", "findings": "open_findings"}
@@ -61,7 +61,7 @@ def integration_list(request: HttpRequest) -> HttpResponse:
                             default_sort="name", filterset_class=IntegrationFilter)
     template = "casb/integration_list.html#results" if request.htmx else "casb/integration_list.html"
     return render(request, template, {"listing": listing, "can_write": _can_write(request),
-                                      "none_yet": not Integration.objects.exists()})
+                                      "none_yet": not selectors.any_integration()})
 
 
 @roles_required(ADMINS)
@@ -241,8 +241,8 @@ def finding_list(request: HttpRequest) -> HttpResponse:
     listing = build_listing(request, selectors.findings_for_list(), sorts=FINDING_SORTS, default_sort="-severity",
                             filterset_class=FindingFilter)
     template = "casb/finding_list.html#results" if request.htmx else "casb/finding_list.html"
-    return render(request, template, {"listing": listing, "none_yet": not Finding.objects.exists(),
-                                      "integrations": Integration.objects.exists(),
+    return render(request, template, {"listing": listing, "none_yet": not selectors.any_finding(),
+                                      "integrations": selectors.any_integration(),
                                       "export_query": request.GET.urlencode()})
 
 

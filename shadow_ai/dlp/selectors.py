@@ -22,6 +22,10 @@ def get_entry_for(viewer: User, pk: int) -> DlpEntry:
     return _get(DlpEntry.objects.select_related("profile"), viewer, pk, "DLP entry")
 
 
+def any_profile() -> bool:
+    return DlpProfile.objects.exists()
+
+
 def profiles_for_list() -> QuerySet[DlpProfile]:
     return DlpProfile.objects.annotate(
         entry_total=Count("entries"), entry_enabled=Count("entries", filter=Q(entries__enabled=True)))

@@ -23,7 +23,8 @@ from django.utils import timezone
 from accounts.models import User
 from console.access import policies as access_policies
 from console.audit.services import audit_record, diff
-from console.core.errors import Conflict, PermissionRefused, ValidationFailed
+from console.core.errors import Conflict, ValidationFailed
+from console.core.permissions import require_role
 from console.core.roles import ADMINS, CONSOLE_READERS
 from shadow_ai.casb.selectors import integrations_using_dlp_profile
 from shadow_ai.dlp import engine, predefined
@@ -35,11 +36,6 @@ log = logging.getLogger(__name__)
 MAX_TEST_BYTES = 1_000_000
 PROFILE_FIELDS = ("name", "description", "match_count", "confidence")
 ENTRY_FIELDS = ("name", "pattern", "words", "case_sensitive", "enabled")
-
-
-def _require(actor: User | None, roles: frozenset, what: str) -> None:
-    if getattr(actor, "role", None) not in roles:
-        raise PermissionRefused(f"Your role cannot {what}.")
 
 
 def _scanning_changed() -> None:
@@ -129,7 +125,7 @@ def _clean_content(kind: str, pattern: str, words: str, case_sensitive: bool) ->
 def profile_create(*, actor: User, name: str, description: str = "", match_count: Any = 0,
                    confidence: str = "low") -> DlpProfile:
     """A new custom profile, with no entries yet."""
-    _require(actor, ADMINS, "create DLP profiles")
+    require_role(actor, ADMINS, "create DLP profiles")
     name = _clean_name(name, DlpProfile)
     description = _clean_description(description)
     count, threshold = _clean_match_count(match_count), _clean_confidence(confidence)
@@ -147,7 +143,7 @@ def profile_update(*, actor: User, profile: DlpProfile, match_count: Any, confid
                    name: str | None = None, description: str | None = None) -> bool:
     """Change a profile's settings (and, for a custom profile, its name and description).
     Returns whether anything changed."""
-    _require(actor, ADMINS, "change DLP profiles")
+    require_role(actor, ADMINS, "change DLP profiles")
     count, threshold = _clean_match_count(match_count), _clean_confidence(confidence)
     with transaction.atomic():
         profile = DlpProfile.objects.select_for_update().get(pk=profile.pk)
@@ -175,7 +171,7 @@ def profile_update(*, actor: User, profile: DlpProfile, match_count: Any, confid
 def profile_delete(*, actor: User, profile: DlpProfile) -> None:
     """Delete a custom profile; refused while CASB integrations scan with it or Gateway HTTP
     policies name it in a DLP profile condition."""
-    _require(actor, ADMINS, "delete DLP profiles")
+    require_role(actor, ADMINS, "delete DLP profiles")
     if profile.is_predefined:
         raise ValidationFailed("A predefined profile cannot be deleted; switch its entries off instead.")
 
@@ -200,7 +196,7 @@ def profile_delete(*, actor: User, profile: DlpProfile) -> None:
 
 def entry_set_enabled(*, actor: User, entry: DlpEntry, enabled: bool) -> bool:
     """Switch an entry (predefined or custom) on or off. Returns whether anything changed."""
-    _require(actor, ADMINS, "switch DLP entries")
+    require_role(actor, ADMINS, "switch DLP entries")
     with transaction.atomic():
         entry = DlpEntry.objects.select_for_update().select_related("profile").get(pk=entry.pk)
         if entry.enabled == enabled:
@@ -222,7 +218,7 @@ def _require_custom(profile: DlpProfile) -> None:
 def entry_create(*, actor: User, profile: DlpProfile, kind: str, name: str, pattern: str = "", words: str = "",
                  case_sensitive: bool = False, enabled: bool = True) -> DlpEntry:
     """A custom regex or wordlist entry in a custom profile."""
-    _require(actor, ADMINS, "add DLP entries")
+    require_role(actor, ADMINS, "add DLP entries")
     _require_custom(profile)
     name = _clean_name(name, DlpEntry, scope={"profile": profile}, noun="entry")
     pattern, words = _clean_content(kind, pattern, words, case_sensitive)
@@ -241,7 +237,7 @@ def entry_create(*, actor: User, profile: DlpProfile, kind: str, name: str, patt
 def entry_update(*, actor: User, entry: DlpEntry, name: str, pattern: str = "", words: str = "",
                  case_sensitive: bool = False) -> bool:
     """Change a custom entry's name and pattern or terms. Returns whether anything changed."""
-    _require(actor, ADMINS, "change DLP entries")
+    require_role(actor, ADMINS, "change DLP entries")
     _require_custom(entry.profile)
     if entry.is_predefined:
         raise ValidationFailed("A predefined entry's pattern cannot be changed; switch it off instead.")
@@ -266,7 +262,7 @@ def entry_update(*, actor: User, entry: DlpEntry, name: str, pattern: str = "", 
 
 
 def entry_delete(*, actor: User, entry: DlpEntry) -> None:
-    _require(actor, ADMINS, "delete DLP entries")
+    require_role(actor, ADMINS, "delete DLP entries")
     if entry.is_predefined:
         raise ValidationFailed("A predefined entry cannot be deleted; switch it off instead.")
     with transaction.atomic():
@@ -276,10 +272,10 @@ def entry_delete(*, actor: User, entry: DlpEntry) -> None:
         _scanning_changed()
 
 
-def predefined_sync(*, actor: User | None) -> predefined.SyncResult:
-    """Bring the predefined profiles in step with the engine (``actor=None`` for the system)."""
-    if actor is not None:
-        _require(actor, ADMINS, "update predefined DLP profiles")
+def predefined_sync(*, actor: User | None, system: bool = False) -> predefined.SyncResult:
+    """Bring the predefined profiles in step with the engine (``actor=None, system=True`` for
+    the system's own command)."""
+    require_role(actor, ADMINS, "update predefined DLP profiles", system=system)
     with transaction.atomic():
         result = predefined.sync(DlpProfile, DlpEntry)
         if result.changed:
@@ -329,7 +325,7 @@ def compiled_profiles(ids: Iterable[int]) -> list[engine.Profile]:
 
 def profile_test(*, actor: User, profile: DlpProfile, text: str) -> engine.ProfileResult:
     """Scan pasted text against one profile as it is saved now. The text is neither kept nor logged."""
-    _require(actor, CONSOLE_READERS, "test DLP profiles")
+    require_role(actor, CONSOLE_READERS, "test DLP profiles")
     if not text or not text.strip():
         raise ValidationFailed("Paste some text to test.", field="text")
     size = len(text.encode("utf-8", "replace"))

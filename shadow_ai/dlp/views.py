@@ -31,7 +31,7 @@ def profile_list(request: HttpRequest) -> HttpResponse:
                             filterset_class=ProfileFilter)
     template = "dlp/profile_list.html#results" if request.htmx else "dlp/profile_list.html"
     return render(request, template, {"listing": listing, "can_write": _can_write(request),
-                                      "none_yet": not DlpProfile.objects.exists()})
+                                      "none_yet": not selectors.any_profile()})
 
 
 @roles_required(ADMINS)

@@ -108,11 +108,11 @@ def _wrong_method(request: HttpRequest, message: str) -> HttpResponse:
 def _parse(request: HttpRequest) -> dict:
     try:
         return jsonbody.json_object(request, limit=MAX_BODY, fields=FIELDS)
+    except jsonbody.BodyTooLarge:
+        # Only ``body`` may be that big: name it, rather than just blame the HTTP request.
+        raise BadRequest(f"the request is larger than {MAX_BODY // 1024} KB: body takes at most "
+                         f"{MAX_INSPECTED_BYTES // 1_000_000} MB and the other fields 16 KB", "body") from None
     except jsonbody.BodyError as exc:
-        if exc.message.startswith("the body is larger"):
-            # Only ``body`` may be that big: name it, rather than just blame the HTTP request.
-            raise BadRequest(f"the request is larger than {MAX_BODY // 1024} KB: body takes at most "
-                             f"{MAX_INSPECTED_BYTES // 1_000_000} MB and the other fields 16 KB", "body") from None
         raise BadRequest(exc.message, exc.field) from None
 
 

@@ -14,7 +14,8 @@ from django.utils import timezone
 from accounts.models import Group, User
 from console.access import policies as access_policies
 from console.audit.services import audit_record, diff
-from console.core.errors import Conflict, PermissionRefused, ValidationFailed
+from console.core.errors import Conflict, ValidationFailed
+from console.core.permissions import require_role
 from console.core.roles import ADMINS
 from shadow_ai import selectors
 from shadow_ai.dlp import services as dlp_services
@@ -24,11 +25,6 @@ from shadow_ai.models import ISOLATION_CONTROLS, Application, GatewayPolicy, Sta
 
 FIELDS = ("name", "description", "enabled", "action", "conditions", "block_message", "target", "capture_prompts",
           "capture_groups", *(f"isolate_block_{c}" for c in ISOLATION_CONTROLS))
-
-
-def _require_admin(actor: User, what: str) -> None:
-    if getattr(actor, "role", None) not in ADMINS:
-        raise PermissionRefused(f"Your role cannot {what}.")
 
 
 def _changed() -> None:
@@ -153,7 +149,7 @@ def gateway_policy_create(
 ) -> GatewayPolicy:
     """Add a policy at the end of the order. ``isolation``: {"upload": True, ...} blocks those
     controls in the isolated browser; ``capture_groups``: group ids (empty: everyone matched)."""
-    _require_admin(actor, "create Gateway policies")
+    require_role(actor, ADMINS, "create Gateway policies")
     fields = _clean(name=name, action=action, conditions=conditions, description=description,
                     block_message=block_message, target=target, isolation=isolation,
                     capture_prompts=capture_prompts, capture_groups=capture_groups, policy=None)
@@ -172,7 +168,7 @@ def gateway_policy_update(
     description: str = "", enabled: bool = True, block_message: str = "", target: Application | None = None,
     isolation: Mapping[str, bool] | None = None, capture_prompts: bool = False, capture_groups: Sequence[int] = (),
 ) -> GatewayPolicy:
-    _require_admin(actor, "change Gateway policies")
+    require_role(actor, ADMINS, "change Gateway policies")
     policy = GatewayPolicy.objects.select_for_update(of=("self",)).select_related("target").get(pk=policy.pk)
     fields = _clean(name=name, action=action, conditions=conditions, description=description,
                     block_message=block_message, target=target, isolation=isolation,
@@ -202,7 +198,7 @@ def _order() -> list[tuple[int, str]]:
 
 @transaction.atomic
 def gateway_policy_delete(*, actor: User, policy: GatewayPolicy) -> None:
-    _require_admin(actor, "delete Gateway policies")
+    require_role(actor, ADMINS, "delete Gateway policies")
     order = _order()
     audit_record(actor=actor, action="shadow_ai.gateway_policy.deleted", obj=policy,
                  changes={"name": {"old": policy.name, "new": None}, "action": policy.action,
@@ -214,7 +210,7 @@ def gateway_policy_delete(*, actor: User, policy: GatewayPolicy) -> None:
 
 @transaction.atomic
 def gateway_policy_set_enabled(*, actor: User, policy: GatewayPolicy, enabled: bool) -> bool:
-    _require_admin(actor, "enable or disable Gateway policies")
+    require_role(actor, ADMINS, "enable or disable Gateway policies")
     policy = GatewayPolicy.objects.select_for_update().get(pk=policy.pk)
     if policy.enabled == enabled:
         return False
@@ -230,7 +226,7 @@ def gateway_policy_set_enabled(*, actor: User, policy: GatewayPolicy, enabled: b
 def gateway_policies_reorder(*, actor: User, policy_ids: Sequence[int]) -> bool:
     """Put every policy in this order (first is evaluated first). The list must name each
     policy exactly once. False when the order is unchanged."""
-    _require_admin(actor, "reorder Gateway policies")
+    require_role(actor, ADMINS, "reorder Gateway policies")
     order = _order()
     try:
         wanted = [int(i) for i in policy_ids]

@@ -26,7 +26,7 @@ from django.utils import timezone
 from accounts.models import User
 from console.audit.services import audit_record
 from console.core import jobs
-from console.core.errors import PermissionRefused
+from console.core.permissions import require_role
 from console.core.roles import ADMINS
 from shadow_ai.models import Application, ApplicationHostname
 from shadow_ai.selectors import hostname_matcher
@@ -120,18 +120,13 @@ def reattribute_everything() -> int:
 # --- Runs -------------------------------------------------------------------------------------
 
 
-def _require_admin(actor: User, what: str) -> None:
-    if getattr(actor, "role", None) not in ADMINS:
-        raise PermissionRefused(f"Your role cannot {what}.")
-
-
 def rollup_start(*, actor: User, rebuild: bool = False) -> UsageRollupRun:
     """An admin asks for a run now: the days with new logs, or (``rebuild``) every day that has
     logs. While one they asked for is queued or running, that one is returned."""
     # shadow_ai/tasks.py imports this module: imported on use to break the cycle.
     from shadow_ai.tasks import usage_rollup
 
-    _require_admin(actor, "run the usage rollup")
+    require_role(actor, ADMINS, "run the usage rollup")
     kind = UsageRollupRun.Kind.REBUILD if rebuild else UsageRollupRun.Kind.MANUAL
     active = UsageRollupRun.objects.filter(
         kind=kind, status__in=[UsageRollupRun.Status.QUEUED, UsageRollupRun.Status.RUNNING]).first()

@@ -30,10 +30,10 @@ def test_sync_keeps_admin_choices_and_reports_nothing_when_in_step(super_admin):
     entry = predefined("financial_information").entries.get(predefined_key="cvv")
     services.entry_set_enabled(actor=super_admin, entry=entry, enabled=False)
     entry.delete()  # as if an upgrade had added it
-    result = services.predefined_sync(actor=None)
+    result = services.predefined_sync(actor=None, system=True)
     assert result.entries_created == 1 and result.profiles_created == 0
     assert AuditEvent.objects.filter(action="dlp.predefined.synced").count() == 1
-    assert not services.predefined_sync(actor=None).changed
+    assert not services.predefined_sync(actor=None, system=True).changed
     assert AuditEvent.objects.filter(action="dlp.predefined.synced").count() == 1
 
 
