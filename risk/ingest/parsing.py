@@ -362,10 +362,14 @@ def parse_access(row: Mapping[str, Any], resolve: Resolver) -> dict[str, Any]:
     }
 
 
-def _file_bytes(row: Mapping[str, Any]) -> tuple[int, int]:
-    """Bytes up and down, from the sizes of the files the proxy saw (``FileInfo.files[].size`` by
-    direction). Logpush has no byte counters for a request; ``FileInfo`` is an object whose
-    members Cloudflare does not list, so anything unexpected in it is passed over."""
+def _request_bytes(row: Mapping[str, Any]) -> tuple[int, int]:
+    """Bytes up and down: the proxy's own counters (``UploadBytes`` / ``DownloadBytes``, a console
+    extension that the console's gateway and counting proxies send), else the sizes of the files
+    the proxy saw (``FileInfo.files[].size`` by direction), since Logpush has no byte counters for
+    a request. ``FileInfo`` is an object whose members Cloudflare does not list, so anything
+    unexpected in it is passed over."""
+    if "UploadBytes" in row or "DownloadBytes" in row:
+        return integer(row, "UploadBytes") or 0, integer(row, "DownloadBytes") or 0
     sent = received = 0
     info = row.get("FileInfo")
     if isinstance(info, dict) and isinstance(info.get("files"), list):
@@ -392,7 +396,7 @@ def parse_gateway_http(row: Mapping[str, Any], resolve: Resolver) -> dict[str, A
         host = url.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0].lower()
     upload = string_list(row, "UploadMatchedDlpProfiles")
     download = string_list(row, "DownloadMatchedDlpProfiles")
-    sent, received = _file_bytes(row)
+    sent, received = _request_bytes(row)
     return {
         "event_key": event_key(row, text(row, "RequestID", limit=60), "gateway_http"),
         "at": timestamp(row, "Datetime"),
