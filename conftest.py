@@ -41,23 +41,39 @@ def _purge_unconsumed_tasks() -> Iterator[None]:
 
 @pytest.fixture(scope="session", autouse=True)
 def _flush_past_the_audit_truncate_trigger() -> Iterator[None]:
-    """Transactional tests end with Django's flush: one TRUNCATE of every table, which the audit
-    table's BEFORE TRUNCATE trigger refuses (console/audit/migrations/0002). The test database's
-    superuser skips triggers for that one transaction; an application role cannot."""
+    """Transactional tests end by emptying the database. Django's flush (one TRUNCATE of every
+    table, then the post_migrate signal rebuilding content types and permissions) costs seconds;
+    ``console.testing.database.empty_tables`` empties only the tables that hold rows and leaves
+    the same database behind. Where it does not apply, Django's flush runs, past the audit table's
+    BEFORE TRUNCATE trigger (console/audit/migrations/0002), which the test database's superuser
+    skips for that one transaction; an application role cannot."""
+    from django.db import connections
     from django.db.backends.postgresql.operations import DatabaseOperations
+    from django.test import TransactionTestCase
 
-    original = DatabaseOperations.sql_flush
+    from console.testing.database import empty_tables
+
+    original_sql_flush = DatabaseOperations.sql_flush
+    original_teardown = TransactionTestCase._fixture_teardown
 
     def sql_flush(self, style, tables, **kwargs):
-        statements = original(self, style, tables, **kwargs)
+        statements = original_sql_flush(self, style, tables, **kwargs)
         if not statements:
             return statements
         return ["SET LOCAL session_replication_role = replica", *statements,
                 "SET LOCAL session_replication_role = origin"]
 
+    def fixture_teardown(self) -> None:
+        if self.available_apps is not None or self.serialized_rollback:
+            return original_teardown(self)
+        if not all(empty_tables(connections[name]) for name in self._databases_names(include_mirrors=False)):
+            original_teardown(self)
+
     DatabaseOperations.sql_flush = sql_flush
+    TransactionTestCase._fixture_teardown = fixture_teardown
     yield
-    DatabaseOperations.sql_flush = original
+    DatabaseOperations.sql_flush = original_sql_flush
+    TransactionTestCase._fixture_teardown = original_teardown
 
 
 @pytest.fixture(autouse=True)
