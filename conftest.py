@@ -27,6 +27,26 @@ CHROMIUM_ARGS = [
 ]
 
 
+# The fixtures that start each kind of slow real part, and the marker a test using one carries
+# (``-m "not worker and not e2e and not serving"`` runs the rest in a fraction of the time).
+MARKED_BY_FIXTURE = {
+    "celery_workers": "worker",
+    "celery_worker_process": "worker",
+    "browser": "e2e",
+    "page": "e2e",
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test by the real processes its fixtures start, so no test that starts a Celery
+    worker or a browser goes unmarked however it gets the fixture (directly, or through another)."""
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        for marker in sorted({MARKED_BY_FIXTURE[name] for name in names & MARKED_BY_FIXTURE.keys()}):
+            if item.get_closest_marker(marker) is None:
+                item.add_marker(marker)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _purge_unconsumed_tasks() -> Iterator[None]:
     yield
