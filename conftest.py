@@ -207,8 +207,11 @@ def current_totp_code(user) -> str:
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator:
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    # Assertions wait for what the page shows as long as actions do (Playwright's default for
+    # ``expect`` is 5 s, which a busy machine can exceed while a chart draws).
+    expect.set_options(timeout=15_000)
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield chromium
@@ -283,7 +286,7 @@ class WorkerPool:
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
         )
         self.processes.append((process, log))
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120  # a wait for the log line, not a pause: a busy machine may need long
         while b" ready." not in log_path.read_bytes():
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("the Celery worker did not start:\n" + log_path.read_text())
