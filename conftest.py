@@ -41,8 +41,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark every test by the real processes its fixtures start, so no test that starts a Celery
     worker or a browser goes unmarked however it gets the fixture (directly, or through another)."""
     for item in items:
-        names = set(getattr(item, "fixturenames", ()))
-        for marker in sorted({MARKED_BY_FIXTURE[name] for name in names & MARKED_BY_FIXTURE.keys()}):
+        info = getattr(item, "_fixtureinfo", None)
+        if info is None:
+            continue
+        # The fixtures of this file by those names: a test parametrized over ``page`` or with a
+        # fixture of its own so named starts nothing.
+        used = {name for name in MARKED_BY_FIXTURE
+                if (defs := info.name2fixturedefs.get(name)) and getattr(defs[-1].func, "__module__", "") == __name__}
+        for marker in sorted({MARKED_BY_FIXTURE[name] for name in used}):
             if item.get_closest_marker(marker) is None:
                 item.add_marker(marker)
 
