@@ -28,7 +28,7 @@ CHROMIUM_ARGS = [
 
 
 # The fixtures that start each kind of slow real part, and the marker a test using one carries
-# (``-m "not worker and not e2e and not serving"`` runs the rest in a fraction of the time).
+# (``-m "not worker and not e2e and not serving"`` runs the tests that start none of them).
 MARKED_BY_FIXTURE = {
     "celery_workers": "worker",
     "celery_worker_process": "worker",
