@@ -27,6 +27,32 @@ CHROMIUM_ARGS = [
 ]
 
 
+# The fixtures that start each kind of slow real part, and the marker a test using one carries
+# (``-m "not worker and not e2e and not serving"`` runs the tests that start none of them).
+MARKED_BY_FIXTURE = {
+    "celery_workers": "worker",
+    "celery_worker_process": "worker",
+    "browser": "e2e",
+    "page": "e2e",
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test by the real processes its fixtures start, so no test that starts a Celery
+    worker or a browser goes unmarked however it gets the fixture (directly, or through another)."""
+    for item in items:
+        info = getattr(item, "_fixtureinfo", None)
+        if info is None:
+            continue
+        # The fixtures of this file by those names: a test parametrized over ``page`` or with a
+        # fixture of its own so named starts nothing.
+        used = {name for name in MARKED_BY_FIXTURE
+                if (defs := info.name2fixturedefs.get(name)) and getattr(defs[-1].func, "__module__", "") == __name__}
+        for marker in sorted({MARKED_BY_FIXTURE[name] for name in used}):
+            if item.get_closest_marker(marker) is None:
+                item.add_marker(marker)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _purge_unconsumed_tasks() -> Iterator[None]:
     yield
@@ -41,23 +67,39 @@ def _purge_unconsumed_tasks() -> Iterator[None]:
 
 @pytest.fixture(scope="session", autouse=True)
 def _flush_past_the_audit_truncate_trigger() -> Iterator[None]:
-    """Transactional tests end with Django's flush: one TRUNCATE of every table, which the audit
-    table's BEFORE TRUNCATE trigger refuses (console/audit/migrations/0002). The test database's
-    superuser skips triggers for that one transaction; an application role cannot."""
+    """Transactional tests end by emptying the database. Django's flush (one TRUNCATE of every
+    table, then the post_migrate signal rebuilding content types and permissions) costs seconds;
+    ``console.testing.database.empty_tables`` empties only the tables that hold rows and leaves
+    the same database behind. Where it does not apply, Django's flush runs, past the audit table's
+    BEFORE TRUNCATE trigger (console/audit/migrations/0002), which the test database's superuser
+    skips for that one transaction; an application role cannot."""
+    from django.db import connections
     from django.db.backends.postgresql.operations import DatabaseOperations
+    from django.test import TransactionTestCase
 
-    original = DatabaseOperations.sql_flush
+    from console.testing.database import empty_tables
+
+    original_sql_flush = DatabaseOperations.sql_flush
+    original_teardown = TransactionTestCase._fixture_teardown
 
     def sql_flush(self, style, tables, **kwargs):
-        statements = original(self, style, tables, **kwargs)
+        statements = original_sql_flush(self, style, tables, **kwargs)
         if not statements:
             return statements
         return ["SET LOCAL session_replication_role = replica", *statements,
                 "SET LOCAL session_replication_role = origin"]
 
+    def fixture_teardown(self) -> None:
+        if self.available_apps is not None or self.serialized_rollback:
+            return original_teardown(self)
+        if not all(empty_tables(connections[name]) for name in self._databases_names(include_mirrors=False)):
+            original_teardown(self)
+
     DatabaseOperations.sql_flush = sql_flush
+    TransactionTestCase._fixture_teardown = fixture_teardown
     yield
-    DatabaseOperations.sql_flush = original
+    DatabaseOperations.sql_flush = original_sql_flush
+    TransactionTestCase._fixture_teardown = original_teardown
 
 
 @pytest.fixture(autouse=True)
@@ -171,8 +213,11 @@ def current_totp_code(user) -> str:
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator:
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    # Assertions wait for what the page shows as long as actions do (Playwright's default for
+    # ``expect`` is 5 s, which a busy machine can exceed while a chart draws).
+    expect.set_options(timeout=15_000)
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield chromium
@@ -250,7 +295,7 @@ class WorkerPool:
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
         )
         self.processes.append((process, log))
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120  # a wait for the log line, not a pause: a busy machine may need long
         while b" ready." not in log_path.read_bytes():
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("the Celery worker did not start:\n" + log_path.read_text())

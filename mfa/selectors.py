@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import timedelta
 
 from django.db.models import Max, Q, QuerySet
@@ -16,9 +16,20 @@ FACTS_WINDOW = timedelta(days=31)
 
 def authenticators_of(user: User) -> list:
     """Every enrolled authenticator, newest first."""
-    devices = list(TotpAuthenticator.objects.filter(user=user, confirmed=True))
-    devices += list(WebAuthnAuthenticator.objects.filter(user=user, confirmed=True))
-    return sorted(devices, key=lambda d: d.created_at or timezone.now(), reverse=True)
+    return authenticators_by_person([user])[user.pk]
+
+
+def authenticators_by_person(people: Iterable[User]) -> dict[int, list]:
+    """Person's id → every enrolled authenticator of theirs, newest first: one query per kind of
+    authenticator, however many people are listed."""
+    found: dict[int, list] = {person.pk: [] for person in people}
+    for model in (TotpAuthenticator, WebAuthnAuthenticator):
+        for device in model.objects.filter(user_id__in=list(found), confirmed=True):
+            found[device.user_id].append(device)
+    now = timezone.now()
+    for devices in found.values():
+        devices.sort(key=lambda d: d.created_at or now, reverse=True)
+    return found
 
 
 def has_totp(user: User, *, confirmed_only: bool = False) -> bool:

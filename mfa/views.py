@@ -225,7 +225,8 @@ def admin_list(request: HttpRequest) -> HttpResponse:
     people = selectors.people_with_authenticators(query)
 
     page = paginate(Paginator(people, 25), request.GET.get("page"))
-    rows = [(person, selectors.authenticators_of(person)) for person in page.object_list]
+    devices = selectors.authenticators_by_person(page.object_list)
+    rows = [(person, devices[person.pk]) for person in page.object_list]
     return render(request, "mfa/admin_list.html", {
         "rows": rows, "page": page, "query": query, "labels": METHOD_LABELS,
         "clones": selectors.suspected_clones(),

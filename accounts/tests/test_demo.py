@@ -1,5 +1,9 @@
+import io
+from collections.abc import Iterator
+
 import pytest
 from django.core.management import call_command
+from django.db import transaction
 
 from accounts.models import Group, User
 from console.core.roles import Role
@@ -7,9 +11,20 @@ from console.core.roles import Role
 pytestmark = pytest.mark.django_db
 
 
-def test_the_demo_organization_is_realistic_and_idempotent(capsys):
-    call_command("seed_demo", "--users", "120")
-    out = capsys.readouterr().out
+@pytest.fixture(scope="module")
+def demo(django_db_setup, django_db_blocker) -> Iterator[str]:
+    """The demo organization, seeded once for this module (seeding is the slow part) inside a
+    transaction rolled back after its last test; each test's own changes roll back to it. What
+    ``seed_demo`` printed."""
+    out = io.StringIO()
+    with django_db_blocker.unblock(), transaction.atomic():
+        call_command("seed_demo", "--users", "120", stdout=out)
+        yield out.getvalue()
+        transaction.set_rollback(True)
+
+
+def test_the_demo_organization_is_realistic_and_idempotent(demo):
+    out = demo
     assert "120 people in 6 groups" in out and "admin@acme.example" in out
     assert User.objects.count() == 120
     assert set(Group.objects.values_list("name", flat=True)) == {
@@ -26,12 +41,11 @@ def test_the_demo_organization_is_realistic_and_idempotent(capsys):
     assert User.objects.count() == 120
 
 
-def test_the_demo_has_working_access_policies(client):
+def test_the_demo_has_working_access_policies(demo, client):
     from console.access import engine, services
     from console.access.launcher import tiles_for
     from console.access.models import Application, Policy
 
-    call_command("seed_demo", "--users", "60")
     for policy in Policy.objects.all():
         services.validate_rules(policy.action, policy.rules)  # every demo policy compiles
     employee = User.objects.get(email="employee@acme.example")

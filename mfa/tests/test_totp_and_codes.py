@@ -13,7 +13,7 @@ from console.access import decisions, engine
 from console.access import services as access_services
 from console.audit.models import AuditEvent
 from mfa.binding import session_hash
-from mfa.models import BackupCode, TotpAuthenticator, Verification
+from mfa.models import BackupCode, TotpAuthenticator, Verification, WebAuthnAuthenticator
 
 pytestmark = pytest.mark.django_db
 
@@ -149,6 +149,31 @@ def test_admins_see_and_remove_authenticators(client_for, employee, super_admin,
     assert not TotpAuthenticator.objects.exists()
     event = AuditEvent.objects.get(action="mfa.revoked_by_admin")
     assert event.actor_email == super_admin.email and event.changes["removed"] == ["totp: Phone"]
+
+
+def test_the_admin_list_reads_authenticators_in_a_fixed_number_of_queries(client_for, make_user, auditor,
+                                                                           django_assert_max_num_queries):
+    """Each listed person's authenticators come from one query per kind for the whole page, not
+    two queries per person."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def enroll(numbers: range) -> None:
+        for i in numbers:
+            person = make_user(email=f"person{i}@corp.example")
+            TotpAuthenticator.objects.create(user=person, name=f"phone-app-{i}", confirmed=True)
+            WebAuthnAuthenticator.objects.create(
+                user=person, name=f"desk-key-{i}", kind="security_key", confirmed=True,
+                credential_id=f"credential-{i}".encode(), credential_data=b"-")
+
+    client = client_for(auditor)
+    enroll(range(1))
+    with CaptureQueriesContext(connection) as one_row:
+        assert client.get("/mfa/admin/").status_code == 200
+    enroll(range(1, 10))
+    with django_assert_max_num_queries(len(one_row)):
+        listing = client.get("/mfa/admin/").content.decode()
+    assert listing.count("phone-app-") == 10 and listing.count("desk-key-") == 10
 
 
 def test_a_persons_page_lists_their_authenticators_for_admins(client_for, employee, super_admin, settings):

@@ -8,7 +8,7 @@ from console.audit.services import audit_record
 from risk import services
 from risk.models import AuthEvent, Level, RiskEvent, UserRisk
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db
 
 
 def test_a_cloned_security_key_makes_its_owner_high_risk(employee, enable):

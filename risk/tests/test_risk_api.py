@@ -14,7 +14,7 @@ from risk import services
 from risk.models import AuthEvent, Level, RiskLevelChange, UserRisk
 from risk.tests.factories import access_row, ndjson
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 
 

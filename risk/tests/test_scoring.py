@@ -25,7 +25,7 @@ def _score_all(kind: str) -> None:
     services.detect_and_score(kind, list(model.objects.values_list("pk", flat=True)))
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db
 def test_impossible_travel_pair_raises_the_score_to_the_configured_level(employee, enable, source):
     enable("impossible_travel")
     src, _ = source("access_requests")
@@ -48,7 +48,7 @@ def test_impossible_travel_pair_raises_the_score_to_the_configured_level(employe
     assert (change.previous, change.current, change.cause) == (Level.UNSCORED, Level.HIGH, "detection")
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db
 def test_a_plausible_journey_and_a_disabled_behaviour_score_nothing(employee, enable, source):
     src, _ = source("access_requests")
     services.ingest(source=src, body=ndjson([
@@ -66,7 +66,7 @@ def test_a_plausible_journey_and_a_disabled_behaviour_score_nothing(employee, en
     assert not UserRisk.objects.filter(user=employee, level__gt=0).exists()
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db
 def test_the_score_is_the_highest_level_and_a_reset_forgives_it(employee, security_admin, enable, source):
     enable("high_risk_domain", "crowdstrike_low_zta")
     dns, _ = source("gateway_dns")
@@ -98,7 +98,7 @@ def test_the_score_is_the_highest_level_and_a_reset_forgives_it(employee, securi
     assert causes == [("detection", 2), ("detection", 3), ("reset", 0), ("detection", 2)]
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db
 def test_reset_requires_a_reason_and_an_admin(employee, auditor):
     from console.core.errors import PermissionRefused, ValidationFailed
 

@@ -7,7 +7,7 @@ import pytest
 from risk.ingest import storage
 from risk.models import GatewayDnsEvent
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 
 

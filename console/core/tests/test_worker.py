@@ -50,8 +50,9 @@ def test_running_the_same_task_twice_changes_nothing_the_second_time(super_admin
 
     check = worker_check_request(actor=super_admin)
     first = wait_for(lambda: WorkerCheck.objects.filter(pk=check.pk, status="done").first())
-    worker_check_run.delay(check.pk)  # a redelivery
-    time.sleep(1.0)
+    redelivery = worker_check_run.delay(check.pk)
+    # The worker's log says when it has run the redelivered task (it keeps no result).
+    wait_for(lambda: f"[{redelivery.id}] succeeded".encode() in celery_worker_process["log"].read_bytes())
     again = WorkerCheck.objects.get(pk=check.pk)
     assert again.completed_at == first.completed_at
 
