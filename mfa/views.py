@@ -223,7 +223,6 @@ def backup_codes(request: HttpRequest) -> HttpResponse:
 def admin_list(request: HttpRequest) -> HttpResponse:
     query = request.GET.get("q", "").strip()[:100]
     people = selectors.people_with_authenticators(query)
-
     page = paginate(Paginator(people, 25), request.GET.get("page"))
     devices = selectors.authenticators_by_person(page.object_list)
     rows = [(person, devices[person.pk]) for person in page.object_list]
