@@ -44,10 +44,12 @@ class Processes:
         self.tmp = tmp
         self.started: list[tuple[subprocess.Popen, Path]] = []
 
-    def start(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> tuple[subprocess.Popen, Path]:
+    def start(self, name: str, argv: list[str], env: dict[str, str] | None = None,
+              **popen: object) -> tuple[subprocess.Popen, Path]:
         log_path = self.tmp / f"{name}.log"
         with log_path.open("ab") as log:
-            process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+            process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                       **popen)  # type: ignore[call-overload]
         self.started.append((process, log_path))
         return process, log_path
 
