@@ -211,6 +211,10 @@ def test_decisions_fail_closed_while_postgresql_is_cut_and_every_answer_is_logge
     # No allow that a working check would deny, before, during or after the cut.
     wrongly_allowed = [a for a in load.answers if a.kind in MUST_DENY and a.decision != "deny"]
     assert wrongly_allowed == []
+    # An allowed person is allowed, or denied because the check could not be made (failing closed).
+    wrongly_denied = [a for a in load.answers
+                      if a.kind == "allowed person" and a.decision != "allow" and "internal error" not in a.reason]
+    assert wrongly_denied == []
     assert deployment.gunicorn.poll() is None and children(deployment.gunicorn.pid) == workers
 
     # Every answered decision reaches the Access log exactly once (the spools are stored after
