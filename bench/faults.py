@@ -1,6 +1,6 @@
 """Fault benchmark: a production-like deployment on loopback under load, one fault at a time.
 
-    .venv/bin/python bench/faults.py                    # every fault, about 15-40 minutes
+    .venv/bin/python bench/faults.py                    # every fault, about 25 minutes on 2 cores
     .venv/bin/python bench/faults.py --quick            # short load per fault (a smoke run)
     .venv/bin/python bench/faults.py --only postgres-cut --only redis-pause
     .venv/bin/python bench/faults.py --help

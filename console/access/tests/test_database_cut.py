@@ -53,6 +53,7 @@ class Answer:
     status: int
     decision: str
     reason: str
+    reference: str  # the request_id of a fail-closed answer, which its log entry names
 
 
 @dataclass
@@ -138,7 +139,8 @@ class Load:
                 continue
             with self._lock:
                 if response.status_code == 200 and "decision" in body:
-                    self.answers.append(Answer(kind, ip, started, 200, body["decision"], body["reason"]))
+                    self.answers.append(Answer(kind, ip, started, 200, body["decision"], body["reason"],
+                                               body.get("request_id") or ""))
                 else:
                     self.unanswered.append(ip)
 
@@ -218,20 +220,33 @@ def test_decisions_fail_closed_while_postgresql_is_cut_and_every_answer_is_logge
     assert deployment.gunicorn.poll() is None and children(deployment.gunicorn.pid) == workers
 
     # Every answered decision reaches the Access log exactly once (the spools are stored after
-    # the outage, by the writer threads' retries).
+    # the outage, by the writer threads' retries): found by the request's IP address, or, for an
+    # answer that failed closed before its body was read (the API token check needs the
+    # database too), by the reference its reason names.
     answered = {a.ip: a for a in load.answers}
-    ips = list(answered)
+    references = {a.reference: a for a in load.answers if a.reference}
 
-    def logged() -> Counter:
-        return Counter(AccessLogEntry.objects.filter(ip__in=ips).values_list("ip", flat=True))
+    def logged() -> tuple[Counter, Counter]:
+        by_ip = Counter(AccessLogEntry.objects.filter(ip__in=list(answered)).values_list("ip", flat=True))
+        bare = AccessLogEntry.objects.filter(ip__isnull=True, reason__startswith="internal error (reference ")
+        by_reference = Counter(reason.removeprefix("internal error (reference ").rstrip(")")
+                               for reason in bare.values_list("reason", flat=True))
+        return by_ip, by_reference
+
+    def missing() -> list[Answer]:
+        by_ip, by_reference = logged()
+        return [a for a in answered.values() if not by_ip[a.ip] and not by_reference[a.reference]]
 
     deadline = time.monotonic() + 120
-    while len(logged()) < len(ips):
-        assert time.monotonic() < deadline, f"{len(ips) - len(logged())} answered decisions never logged"
+    while missing():
+        assert time.monotonic() < deadline, f"{len(missing())} answered decisions never logged"
         time.sleep(0.5)
-    assert max(logged().values()) == 1
-    outcomes = dict(AccessLogEntry.objects.filter(ip__in=ips).values_list("ip", "outcome"))
-    assert {ip: answer.decision for ip, answer in answered.items()} == outcomes
+    by_ip, by_reference = logged()
+    assert all(by_ip[a.ip] + by_reference[a.reference] == 1 for a in answered.values() if a.reference)
+    assert max(by_ip.values()) == 1
+    outcomes = dict(AccessLogEntry.objects.filter(ip__in=list(answered)).values_list("ip", "outcome"))
+    assert {ip: answered[ip].decision for ip in outcomes} == outcomes
+    assert all(references[reference].decision == "deny" for reference in by_reference if reference in references)
     # A request that got no answer (a client timeout, a 502) is logged at most once too.
     unanswered = Counter(AccessLogEntry.objects.filter(ip__in=load.unanswered).values_list("ip", flat=True))
     assert max(unanswered.values(), default=1) == 1
