@@ -246,14 +246,13 @@ def seed(deployment: Deployment, profile: Profile) -> World:
 
     from accounts import services as accounts
     from accounts.models import Group, User
-    from accounts.roles import Role
     from console.access import services as access
     from console.access.models import AccessSession
     from risk import services as risk
     from risk.behaviours import REGISTRY
     from risk.models import BehaviourConfig
 
-    admin = User.objects.create_user(f"faults-admin@{DOMAIN}", full_name="Faults Admin", role=Role.SUPER_ADMIN)
+    admin = User.objects.create_user(f"faults-admin@{DOMAIN}", full_name="Faults Admin", role="super_admin")
     unusable = make_password(None)
     members = [f"member{n:04}@{DOMAIN}" for n in range(profile.members)]
     revoked = members[-20:]
