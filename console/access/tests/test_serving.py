@@ -12,10 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,49 +21,15 @@ import pytest
 import requests
 
 from accounts.tests.factories import GroupFactory
-from conftest import ROOT
 from console.access import services
-from console.testing.processes import stop
+from console.testing.serving import DEPLOY, NotInstalled, Processes, start_gunicorn, start_nginx
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.serving]
 
-DEPLOY = ROOT / "docs" / "deploy"
 # The issue's attack used two connections; forty is well beyond the 2 × 4 threads of the documented
 # workers.
 SLOW_CLIENTS = 40
 PROMPT = 2.0  # seconds within which the decision must be answered while the slow clients stall
-
-
-def _nginx() -> str:
-    found = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
-    if found is None:
-        pytest.fail("nginx is not installed: ./dev test installs it (apt-get install nginx)")
-    return found
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Processes:
-    """The processes a test starts, each with its log; all are stopped when the test ends."""
-
-    def __init__(self, tmp: Path) -> None:
-        self.tmp = tmp
-        self.started: list[tuple[subprocess.Popen, Path]] = []
-
-    def start(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> tuple[subprocess.Popen, Path]:
-        log_path = self.tmp / f"{name}.log"
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        self.started.append((process, log_path))
-        return process, log_path
-
-    def stop_all(self) -> None:
-        for process, _ in reversed(self.started):
-            stop(process)
 
 
 @pytest.fixture
@@ -76,21 +39,6 @@ def processes(tmp_path) -> Iterator[Processes]:
         yield running
     finally:
         running.stop_all()
-
-
-def _wait_until_healthy(port: int, process: subprocess.Popen, log: Path, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        if process.poll() is not None:
-            raise RuntimeError(f"{process.args[0]} exited:\n{log.read_text()}")
-        try:
-            if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"no answer on port {port}:\n{log.read_text()}")
-        time.sleep(0.2)
 
 
 def _gunicorn(processes: Processes, *options: str) -> tuple[int, Path]:
@@ -103,52 +51,15 @@ def _gunicorn(processes: Processes, *options: str) -> tuple[int, Path]:
         "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
         "DATABASE_CONN_MAX_AGE": "0",
     }
-    env.pop("GUNICORN_CMD_ARGS", None)
-    port = _free_port()
-    process, log = processes.start("gunicorn", [
-        sys.executable, "-m", "gunicorn", "console.wsgi", *options,
-        "--bind", f"127.0.0.1:{port}", "--workers", "2",
-    ], env)
-    _wait_until_healthy(port, process, log)
+    _, port, log = start_gunicorn(processes, env, *options)
     return port, log
 
 
-def _replace_once(text: str, old: str, new: str) -> str:
-    assert text.count(old) == 1, f"the documented nginx configuration should hold {old!r} once"
-    return text.replace(old, new)
-
-
 def _nginx_in_front(processes: Processes, upstream_port: int) -> int:
-    """nginx with the documented site configuration, its ports changed, everything else in the
-    test's temporary directory."""
-    tmp = processes.tmp
-    port = _free_port()
-    site = (DEPLOY / "nginx-console.conf").read_text()
-    site = _replace_once(site, "listen 8000;", f"listen 127.0.0.1:{port};")
-    site = _replace_once(site, "server 127.0.0.1:8001;", f"server 127.0.0.1:{upstream_port};")
-    (tmp / "console.conf").write_text(site)
-    # The main configuration a Debian nginx would have, reduced to what a proxy needs; as root its
-    # worker would run as nobody and could not use the temporary directory.
-    user = "user root;\n" if os.geteuid() == 0 else ""
-    (tmp / "nginx.conf").write_text(f"""{user}worker_processes 1;
-pid {tmp}/nginx.pid;
-error_log {tmp}/error.log info;
-events {{ worker_connections 256; }}
-http {{
-    access_log {tmp}/access.log;
-    client_body_temp_path {tmp}/body;
-    proxy_temp_path {tmp}/proxy;
-    fastcgi_temp_path {tmp}/fastcgi;
-    uwsgi_temp_path {tmp}/uwsgi;
-    scgi_temp_path {tmp}/scgi;
-    include {tmp}/console.conf;
-}}
-""")
-    process, log = processes.start("nginx", [
-        _nginx(), "-c", str(tmp / "nginx.conf"), "-p", str(tmp), "-e", str(tmp / "error.log"), "-g", "daemon off;",
-    ])
-    _wait_until_healthy(port, process, log)
-    return port
+    try:
+        return start_nginx(processes, upstream_port)[1]
+    except NotInstalled as exc:
+        pytest.fail(str(exc))
 
 
 @pytest.fixture
