@@ -118,6 +118,9 @@ class PendingDetection(models.Model):
     event_ids = models.JSONField(default=list)
     created_at = models.DateTimeField(default=timezone.now)
     queued_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    requeues = models.PositiveIntegerField(
+        default=0, help_text="Times the detection sweep queued it again: each wait before the next one is "
+                             "twice the last, so rows waiting behind a backlog are not queued over and over")
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.CharField(max_length=300, blank=True)
 

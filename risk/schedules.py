@@ -16,8 +16,8 @@ SCHEDULE = {
     },
     "risk-sweep-detection": {
         "task": "risk.tasks.sweep_detection",
-        "schedule": 60.0,
-        "options": {"expires": 60.0},
+        "schedule": 15.0,
+        "options": {"expires": 15.0},
     },
     "risk-expire-stale-batches": {
         "task": "risk.tasks.expire_stale_batches",

@@ -513,9 +513,14 @@ def detection_run(pending_id: int) -> list[scoring.Change] | None:
     return changes
 
 
+# Waits of the detection sweep: RISK_DETECTION_RETRY_SECONDS, then twice as long each time, up to
+# 2 ** DETECTION_BACKOFF_STEPS times the first.
+DETECTION_BACKOFF_STEPS = 5
+
+
 def detection_queue(pending_id: int) -> bool:
     """Queue the detection job of a ``PendingDetection`` row; when the broker cannot take it the
-    row is left for the next detection sweep (within a minute)."""
+    row is left for the next detection sweep (within 15 seconds)."""
     if _publish("detect_pending", pending_id):
         return True
     PendingDetection.objects.filter(pk=pending_id).update(queued_at=None)
@@ -525,15 +530,19 @@ def detection_queue(pending_id: int) -> bool:
 def detection_sweep(*, limit: int = 1000) -> int:
     """Queue detection again for stored telemetry still waiting after
     ``RISK_DETECTION_RETRY_SECONDS`` (its job was lost to a broker outage or a killed worker,
-    or still waits behind a backlog: a second job for it does nothing)."""
+    or still waits behind a backlog: a second job for it does nothing). Each further wait is
+    twice the last (up to 32 times the first), so a backlog is not flooded with second jobs."""
     now = timezone.now()
-    cutoff = now - timedelta(seconds=settings.RISK_DETECTION_RETRY_SECONDS)
-    stale = Q(queued_at__isnull=True) | Q(queued_at__lt=cutoff)
+    retry = timedelta(seconds=settings.RISK_DETECTION_RETRY_SECONDS)
+    stale = Q(queued_at__isnull=True) | Q(requeues__gte=DETECTION_BACKOFF_STEPS,
+                                          queued_at__lt=now - retry * 2 ** DETECTION_BACKOFF_STEPS)
+    for step in range(DETECTION_BACKOFF_STEPS):
+        stale |= Q(requeues=step, queued_at__lt=now - retry * 2 ** step)
     with transaction.atomic():
         # Rows a worker is detecting right now are locked by it: skipped, not waited for.
         due = list(PendingDetection.objects.select_for_update(skip_locked=True).filter(stale).order_by("pk")
                    .values_list("pk", flat=True)[:limit])
-        PendingDetection.objects.filter(pk__in=due).update(queued_at=now)
+        PendingDetection.objects.filter(pk__in=due).update(queued_at=now, requeues=F("requeues") + 1)
     count = 0
     for n, pending_id in enumerate(due):
         if not detection_queue(pending_id):

@@ -226,6 +226,10 @@ def decide(request: HttpRequest) -> HttpResponse:
     except Exception:  # fail closed, whatever went wrong
         request_id = uuid.uuid4().hex
         log.exception("decision API failed closed (request %s)", request_id)
+        if parsed is None:
+            parsed = _parsed_for_the_log(request)
+        if application is None and parsed is not None:
+            application = _application_for_the_log(parsed)
         _log_internal_error(application, parsed, request_id)
         return _deny(f"internal error; the request was denied (reference {request_id})", request_id=request_id)
 
@@ -241,6 +245,24 @@ def decide(request: HttpRequest) -> HttpResponse:
         "session_id": str(outcome.session.pk) if outcome.session else None,
         "user": {"email": outcome.user.email} if outcome.user else None,
     })
+
+
+def _parsed_for_the_log(request: HttpRequest) -> ParsedRequest | None:
+    """The request as far as it can be read, when the failure came before it was (the token check
+    needs the database or Redis): the log entry of the denial then names who and where from."""
+    try:
+        return _validate(_parse(request))
+    except Exception:  # noqa: BLE001 - a body that cannot be read is logged without its details
+        return None
+
+
+def _application_for_the_log(parsed: ParsedRequest) -> Any:
+    try:
+        if parsed.aud:
+            return decisions.application_by_aud(parsed.aud)
+        return decisions.application_for_host(parsed.hostname, parsed.path)
+    except Exception:  # noqa: BLE001 - the database may be what failed
+        return None
 
 
 def _log_internal_error(application: Any, parsed: ParsedRequest | None, request_id: str) -> None:

@@ -215,6 +215,30 @@ def test_the_sweep_requeues_only_what_waited_too_long(employee, source, settings
     assert PendingDetection.objects.get(pk=fresh.pk).queued_at == now
 
 
+def test_each_further_wait_of_the_sweep_is_twice_the_last(employee, source, settings, monkeypatch):
+    """Rows behind a long backlog are queued again after 40 s, then 80 s, 160 s ... not every sweep."""
+    sent: list[int] = []
+    from risk import tasks
+
+    monkeypatch.setattr(tasks.detect_pending, "delay", lambda pending_id: sent.append(pending_id))
+    settings.RISK_DETECTION_RETRY_SECONDS = 40
+    now = timezone.now()
+    waiting = PendingDetection.objects.create(source_kind="gateway_http", event_ids=[1],
+                                              queued_at=now - timedelta(seconds=41))
+    assert services.detection_sweep() == 1
+    assert PendingDetection.objects.get(pk=waiting.pk).requeues == 1
+    PendingDetection.objects.filter(pk=waiting.pk).update(queued_at=timezone.now() - timedelta(seconds=60))
+    assert services.detection_sweep() == 0  # the second wait is 80 s
+    PendingDetection.objects.filter(pk=waiting.pk).update(queued_at=timezone.now() - timedelta(seconds=81))
+    assert services.detection_sweep() == 1
+    PendingDetection.objects.filter(pk=waiting.pk).update(requeues=9,
+                                                         queued_at=timezone.now() - timedelta(seconds=40 * 31))
+    assert services.detection_sweep() == 0  # capped at 32 times the first wait, not 2 ** 9
+    PendingDetection.objects.filter(pk=waiting.pk).update(queued_at=timezone.now() - timedelta(seconds=40 * 33))
+    assert services.detection_sweep() == 1
+    assert sent == [waiting.pk] * 3
+
+
 def test_a_stale_batch_is_expired_by_the_sweep_with_a_reason(source, settings, celery_workers):
     settings.RISK_BATCH_STALE_MINUTES = 30
     sender, _ = source("gateway_http")

@@ -148,6 +148,24 @@ def test_an_internal_error_denial_is_logged(client, wiki, employee, api_token, m
         wiki.pk, employee.email, "203.0.113.9", "api")
 
 
+def test_a_denial_that_failed_before_the_body_was_read_is_logged_with_who_and_where(
+    client, wiki, employee, api_token, monkeypatch,
+):
+    """The token check needs the database: when it fails the answer is a fail-closed denial, and
+    its log entry still names the person, the address and the application from the body."""
+    def unreachable(*args, **kwargs):
+        raise OperationalError('connection to server at "127.0.0.1", port 5432 failed: Connection refused')
+
+    monkeypatch.setattr(hotcache, "ensure_fresh", unreachable)
+    body = call(client, api_token, {"application": wiki.aud, "user": {"email": employee.email},
+                                    "ip": "203.0.113.10"}).json()
+    assert body["decision"] == "deny" and "internal error" in body["reason"]
+    assert logbuffer.flush() == 1
+    entry = AccessLogEntry.objects.get()
+    assert entry.reason == f"internal error (reference {body['request_id']})"
+    assert (entry.application_id, entry.email, entry.ip) == (wiki.pk, employee.email, "203.0.113.10")
+
+
 def test_an_internal_error_denial_is_logged_without_the_spool(client, wiki, api_token, monkeypatch, settings):
     settings.ACCESS_LOG_BUFFERED = False
     monkeypatch.setattr(decisions, "decide", lambda **kwargs: 1 / 0)
