@@ -68,7 +68,7 @@ class TelemetrySource(models.Model):
 
 class IngestBatch(Leased):
     """One POSTed batch. Small batches are stored before the answer goes out; large ones are
-    kept here (decompressed) and stored by a worker, and the sender polls the batch's status.
+    kept here (gzipped) and stored by a worker, and the sender polls the batch's status.
     The worker storing one holds its lease (``console.core.jobs``); a batch whose worker died is
     taken over from its checkpoint (``chunks_done``) once the lease runs out."""
 

@@ -212,3 +212,26 @@ def test_a_database_outage_is_a_503(client, source, monkeypatch):
     monkeypatch.setattr(services, "authenticate_source", down)
     _assert_503(_post(client, "gateway_http", json.dumps([{}]).encode(), token))
 
+
+
+def test_a_queued_batch_is_kept_compressed_and_stored_whole_by_the_worker(client, employee, source, settings):
+    """A large batch is kept gzipped until a worker stores it: as sent when it came gzipped, else
+    compressed on arrival, so the web worker never pushes the inflated body through the driver."""
+    from risk import services
+
+    settings.RISK_INGEST_SYNC_MAX_BYTES = 1000
+    _, token = source("gateway_http")
+    plain = ndjson([http_row(employee.email, T0, host="plain.example", request_id=f"p{n}") for n in range(40)])
+    sent_gzipped = gzip.compress(
+        ndjson([http_row(employee.email, T0, host="zipped.example", request_id=f"z{n}") for n in range(40)]))
+    first = _post(client, "gateway_http", plain, token)
+    second = _post(client, "gateway_http", sent_gzipped, token, HTTP_CONTENT_ENCODING="gzip")
+    assert (first.status_code, second.status_code) == (202, 202)
+    kept_plain = bytes(IngestBatch.objects.get(pk=first.json()["batch"]).payload)
+    kept_zipped = bytes(IngestBatch.objects.get(pk=second.json()["batch"]).payload)
+    assert kept_plain[:2] == b"\x1f\x8b" and gzip.decompress(kept_plain) == plain
+    assert kept_zipped == sent_gzipped
+    for answer in (first, second):
+        batch = services.process_queued_batch(answer.json()["batch"])
+        assert (batch.status, batch.rows_stored, batch.payload) == ("done", 40, None)
+    assert GatewayHttpEvent.objects.count() == 80
