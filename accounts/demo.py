@@ -16,6 +16,7 @@ from django.utils import timezone
 from accounts.models import Group, User
 from accounts.services import group_membership_set
 from console.audit.services import audit_record
+from console.core import demo
 from console.core.roles import Role
 
 DOMAIN = "acme.example"
@@ -160,3 +161,15 @@ def seed_demo(*, users: int = 200, seed: int = 7, password: str = DEFAULT_PASSWO
         logins=[(f"{local}@{DOMAIN}", Role(role).label) for local, _, role, _, _ in DEMO_LOGINS],
         password=password,
     )
+
+
+@demo.register("people", order=10)
+def seed_people_step(run: demo.DemoRun) -> list[str]:
+    result = seed_demo(users=run.users, seed=run.seed, password=run.password)
+    run.logins, run.password = result.logins, result.password
+    return [f"Demo organization ready: {result.users} people in {result.groups} groups."]
+
+
+@demo.register("logins", order=90)
+def print_logins_step(run: demo.DemoRun) -> list[str]:
+    return [f"Demo logins (password: {run.password}):", *(f"  {role:<15} {email}" for email, role in run.logins)]

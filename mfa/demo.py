@@ -13,6 +13,7 @@ from django.utils import timezone
 from django_otp.oath import TOTP
 
 from accounts.models import User
+from console.core import demo
 from mfa.console import CONSOLE_MFA_ROLES
 from mfa.models import TotpAuthenticator
 
@@ -64,3 +65,13 @@ def current_code(email: str) -> str:
     totp = TOTP(device.bin_key, step=30, t0=0, digits=6, drift=device.drift)
     totp.time = timezone.now().timestamp()
     return f"{totp.token():06d}"
+
+
+@demo.register("mfa", order=100)
+def seed_step(run: demo.DemoRun) -> list[str]:
+    with_mfa = seed_mfa_demo([email for email, _ in run.logins])
+    if not with_mfa:
+        return []
+    return [f"The console asks {', '.join(e.split('@')[0] for e in with_mfa)} for MFA: their demo authenticator "
+            f"app key is {demo_secret()} (add it to any authenticator app), or print the current code with",
+            f"  .venv/bin/python manage.py demo_totp {with_mfa[0]}"]

@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
+from console.core import demo
 from risk import services
 from risk.ingest import storage
 from risk.models import BehaviourConfig, PendingDetection, TelemetryKind, TelemetrySource
@@ -80,3 +81,9 @@ def seed_risk_demo() -> dict[str, int]:
             PendingDetection.objects.filter(pk__in=result.pending).delete()
     run = services.rescore_scheduled()
     return {"events": stored, "scored": run.users_scored if run else 0}
+
+
+@demo.register("risk", order=30)
+def seed_step(run: demo.DemoRun) -> list[str]:
+    risk = seed_risk_demo()
+    return [f"Risk: {risk['events']} new telemetry events, {risk['scored']} people scored."]

@@ -3,10 +3,7 @@ telemetry itself. Auditors read everything; admins change things."""
 
 from __future__ import annotations
 
-import django_filters
-from django import forms
 from django.contrib import messages
-from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -22,6 +19,8 @@ from console.core.permissions import roles_required
 from console.core.roles import ADMINS, CONSOLE_READERS
 from risk import charts, selectors, services
 from risk.behaviours import REGISTRY
+from risk.filters import SourceFilter, UserRiskFilter, telemetry_filter_for
+from risk.forms import BehaviourForm, ReasonForm, SettingsForm, SourceForm
 from risk.models import (
     AuthEvent,
     DeviceSignal,
@@ -29,36 +28,9 @@ from risk.models import (
     GatewayHttpEvent,
     Level,
     RiskEvent,
-    TelemetryKind,
-    TelemetrySource,
-    UserRisk,
 )
 
-LEVEL_CHOICES = [(str(int(v)), label) for v, label in Level.choices]
-
-
 # --- Users at risk ----------------------------------------------------------------------------
-
-
-class UserRiskFilter(django_filters.FilterSet):
-    q = django_filters.CharFilter(method="search", label="Search")
-    level = django_filters.ChoiceFilter(choices=LEVEL_CHOICES, empty_label="Any level")
-    behaviour = django_filters.ChoiceFilter(
-        method="by_behaviour", label="Behaviour", empty_label="Any behaviour",
-        choices=sorted(((k, b.name) for k, b in REGISTRY.items()), key=lambda kv: kv[1]),
-    )
-    compromised = django_filters.BooleanFilter(field_name="compromised_at", lookup_expr="isnull", exclude=True,
-                                               label="Confirmed compromised")
-
-    class Meta:
-        model = UserRisk
-        fields: list[str] = []
-
-    def search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        return queryset.filter(Q(user__email__icontains=value) | Q(user__full_name__icontains=value))
-
-    def by_behaviour(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        return queryset.filter(user__risk_events__behaviour=value).distinct()
 
 
 USER_SORTS = {"level": "level", "person": "user__email", "changed": "changed_at", "events": "events",
@@ -81,11 +53,6 @@ def user_list(request: HttpRequest) -> HttpResponse:
     }
     template = "risk/user_list.html#results" if request.htmx else "risk/user_list.html"
     return render(request, template, context)
-
-
-class ReasonForm(forms.Form):
-    reason = forms.CharField(max_length=500, widget=forms.Textarea(attrs={"rows": 3}),
-                             help_text="Kept in the person's risk history and the audit trail.")
 
 
 @roles_required(CONSOLE_READERS)
@@ -174,27 +141,6 @@ def behaviour_list(request: HttpRequest) -> HttpResponse:
     })
 
 
-class BehaviourForm(forms.Form):
-    enabled = forms.BooleanField(required=False, label="Enabled")
-    level = forms.ChoiceField(choices=[(str(int(v)), label) for v, label in Level.choices if v],
-                              label="Risk level")
-
-    def __init__(self, *args, behaviour, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.behaviour = behaviour
-        for param in behaviour.params:
-            if param.kind == "list":
-                field = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), label=param.label,
-                                        help_text=(param.help + " " if param.help else "") + "Comma-separated.")
-            else:
-                field = forms.FloatField(label=f"{param.label}" + (f" ({param.unit})" if param.unit else ""),
-                                         help_text=param.help, min_value=param.minimum, max_value=param.maximum)
-                if param.kind == "int":
-                    field = forms.IntegerField(label=field.label, help_text=param.help,
-                                               min_value=param.minimum, max_value=param.maximum)
-            self.fields[f"param_{param.name}"] = field
-
-
 @roles_required(CONSOLE_READERS)
 def behaviour_edit(request: HttpRequest, key: str) -> HttpResponse:
     behaviour = REGISTRY.get(key)
@@ -224,12 +170,6 @@ def behaviour_edit(request: HttpRequest, key: str) -> HttpResponse:
                                                         "can_write": can_write})
 
 
-class SettingsForm(forms.Form):
-    lookback_days = forms.IntegerField(min_value=0, max_value=3650, label="Look-back (days)",
-                                       help_text="Events older than this stop counting. 0 counts everything since "
-                                                 "the last reset.")
-
-
 @roles_required(ADMINS)
 @require_POST
 def settings_update(request: HttpRequest) -> HttpResponse:
@@ -249,17 +189,6 @@ def settings_update(request: HttpRequest) -> HttpResponse:
 # --- Telemetry sources ------------------------------------------------------------------------
 
 
-class SourceFilter(django_filters.FilterSet):
-    q = django_filters.CharFilter(field_name="name", lookup_expr="icontains", label="Search")
-    kind = django_filters.ChoiceFilter(choices=TelemetryKind.choices, empty_label="Any kind")
-    revoked = django_filters.BooleanFilter(field_name="revoked_at", lookup_expr="isnull", exclude=True,
-                                           label="Revoked")
-
-    class Meta:
-        model = TelemetrySource
-        fields: list[str] = []
-
-
 SOURCE_SORTS = {"name": "name", "kind": "kind", "used": "last_used_at", "accepted": "events_accepted",
                 "created": "created_at"}
 
@@ -270,11 +199,6 @@ def source_list(request: HttpRequest) -> HttpResponse:
                             filterset_class=SourceFilter)
     template = "risk/source_list.html#results" if request.htmx else "risk/source_list.html"
     return render(request, template, {"listing": listing, "can_write": request.user.role in ADMINS})
-
-
-class SourceForm(forms.Form):
-    name = forms.CharField(max_length=120, help_text="e.g. Logpush – Gateway HTTP, CrowdStrike webhook")
-    kind = forms.ChoiceField(choices=TelemetryKind.choices, label="Sends")
 
 
 @roles_required(ADMINS)
@@ -330,22 +254,6 @@ TELEMETRY = {
 }
 
 
-class TelemetryFilter(django_filters.FilterSet):
-    q = django_filters.CharFilter(method="search", label="Search")
-    since = django_filters.DateFilter(field_name="at", lookup_expr="date__gte", label="From",
-                                      widget=forms.DateInput(attrs={"type": "date"}))
-    until = django_filters.DateFilter(field_name="at", lookup_expr="date__lte", label="To",
-                                      widget=forms.DateInput(attrs={"type": "date"}))
-
-    def search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        model = queryset.model
-        condition = Q(email__icontains=value)
-        for field in ("host", "query_name", "device_id", "ip", "threat_name"):
-            if any(f.name == field for f in model._meta.fields):
-                condition |= Q(**{f"{field}__icontains": value})
-        return queryset.filter(condition)
-
-
 @roles_required(CONSOLE_READERS)
 def telemetry(request: HttpRequest) -> HttpResponse:
     kind = request.GET.get("kind", "auth")
@@ -353,13 +261,8 @@ def telemetry(request: HttpRequest) -> HttpResponse:
         kind = "auth"
     model, title, columns = TELEMETRY[kind]
 
-    class Filter(TelemetryFilter):
-        class Meta:
-            model = TELEMETRY[kind][0]
-            fields: list[str] = []
-
     listing = build_listing(request, selectors.telemetry_rows(model), sorts={"at": "at", "email": "email"},
-                            default_sort="-at", filterset_class=Filter)
+                            default_sort="-at", filterset_class=telemetry_filter_for(model))
     rows = [{"pk": obj.pk, "cells": [getattr(obj, c) for c in columns]} for obj in listing.page.object_list]
     template = "risk/telemetry.html#results" if request.htmx else "risk/telemetry.html"
     return render(request, template, {

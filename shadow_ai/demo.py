@@ -9,6 +9,7 @@ from django.utils import timezone
 from accounts.models import Group
 from console.access import policies as access_policies
 from console.audit.services import audit_record
+from console.core import demo
 from shadow_ai.catalogue import sync_library
 from shadow_ai.models import Application, GatewayPolicy, Status
 from shadow_ai.usage.demo import seed_usage_demo
@@ -90,3 +91,11 @@ def _seed_library_and_policies() -> dict[str, int]:
                  changes={"library": library.total, "statuses": len(STATUSES), "policies": len(POLICIES)})
     transaction.on_commit(access_policies.bump_version)
     return {"applications": Application.objects.count(), "reviewed": len(STATUSES), "policies": len(POLICIES)}
+
+
+@demo.register("shadow_ai", order=50)
+def seed_step(run: demo.DemoRun) -> list[str]:
+    shadow = seed_shadow_ai_demo()
+    return [f"Shadow AI: {shadow['applications']} applications in the library, {shadow['reviewed']} reviewed, "
+            f"{shadow['policies']} Gateway policies; {shadow['usage_rows']} new Gateway log rows for the usage "
+            f"dashboards, {shadow['usage_days']} day(s) rolled up."]

@@ -14,6 +14,7 @@ from accounts.models import Group, IdentityProvider, User
 from accounts.onboarding import services
 from accounts.onboarding.models import OnboardingCase, VerificationRecord
 from console.audit.services import audit_record
+from console.core import demo
 
 DEV_SLUG = "dev-verification"
 DOMAIN = "acme.example"
@@ -85,3 +86,11 @@ def seed_onboarding_demo() -> dict[str, int]:
                      changes={"status": {"old": "verification_pending", "new": "failed"}, "check": "assurance_level"})
         created += 1
     return {"providers": 1, "cases": created}
+
+
+@demo.register("onboarding", order=40)
+def seed_step(run: demo.DemoRun) -> list[str]:
+    onboarding = seed_onboarding_demo()
+    if not onboarding["providers"]:
+        return []
+    return [f"Onboarding: the development identity-verification provider and {onboarding['cases']} new case(s)."]

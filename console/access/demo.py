@@ -8,6 +8,7 @@ from accounts.models import Group, User
 from console.access import policies
 from console.access.models import Application, ApplicationPolicy, Device, Policy
 from console.audit.services import audit_record
+from console.core import demo
 
 DOMAIN = "acme.example"
 
@@ -89,3 +90,10 @@ def seed_access_demo() -> dict[str, int]:
                  changes={"applications": len(APPLICATIONS), "policies": len(POLICIES), "devices": devices})
     transaction.on_commit(policies.bump_version)
     return {"applications": len(APPLICATIONS), "policies": len(POLICIES), "devices": devices}
+
+
+@demo.register("access", order=20)
+def seed_step(run: demo.DemoRun) -> list[str]:
+    access = seed_access_demo()
+    return [f"Access: {access['applications']} applications, {access['policies']} policies, "
+            f"{access['devices']} devices."]

@@ -2,9 +2,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import django_filters
 from django.contrib import messages
-from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -13,6 +11,7 @@ from django.views.decorators.http import require_POST
 from accounts.selectors import active_emails, active_people, get_user_for, group_names, user_groups
 from console.access import decisions, engine, facts, impact, policies, selectors, services
 from console.access.api import issuer_for
+from console.access.filters import ApplicationFilter, DeviceFilter, LogFilter, PolicyFilter, SessionFilter
 from console.access.forms import (
     SELECTOR_LABELS,
     VALUE_HELP,
@@ -29,7 +28,6 @@ from console.access.forms import (
 from console.access.launcher import console_session_hash, identity_of, tiles_for
 from console.access.models import (
     AccessLogEntry,
-    AccessSession,
     Application,
     Device,
     Policy,
@@ -48,70 +46,6 @@ from mfa.console import sensitive_action
 from mfa.models import Method
 
 # --- Filters ----------------------------------------------------------------------------------
-
-
-class ApplicationFilter(django_filters.FilterSet):
-    q = django_filters.CharFilter(method="search", label="Search")
-    type = django_filters.ChoiceFilter(choices=Application.Type.choices, empty_label="Any")
-
-    class Meta:
-        model = Application
-        fields: list[str] = []
-
-    def search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        return queryset.filter(Q(name__icontains=value) | Q(domain__icontains=value) | Q(url__icontains=value))
-
-
-class PolicyFilter(django_filters.FilterSet):
-    q = django_filters.CharFilter(method="search", label="Search")
-    action = django_filters.ChoiceFilter(choices=Policy.Action.choices, empty_label="Any")
-
-    class Meta:
-        model = Policy
-        fields: list[str] = []
-
-    def search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        return queryset.filter(Q(name__icontains=value) | Q(description__icontains=value))
-
-
-class SessionFilter(django_filters.FilterSet):
-    q = django_filters.CharFilter(method="search", label="Search")
-    application = django_filters.ModelChoiceFilter(
-        queryset=selectors.applications_by_name(), empty_label="Any"
-    )
-    user = django_filters.NumberFilter(field_name="user_id", label="User id")
-
-    class Meta:
-        model = AccessSession
-        fields: list[str] = []
-
-    def search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        return queryset.filter(
-            Q(user__email__icontains=value) | Q(application__name__icontains=value) | Q(ip__icontains=value)
-        )
-
-
-class LogFilter(django_filters.FilterSet):
-    q = django_filters.CharFilter(method="search", label="Search")
-    outcome = django_filters.ChoiceFilter(
-        choices=[(o.value, o.value.title()) for o in engine.Outcome], empty_label="Any"
-    )
-    source = django_filters.ChoiceFilter(choices=AccessLogEntry.Source.choices, empty_label="Any")
-    country = django_filters.CharFilter(lookup_expr="iexact", label="Country")
-    since = django_filters.DateFilter(field_name="at", lookup_expr="date__gte", label="From",
-                                      widget=django_filters.widgets.forms.DateInput(attrs={"type": "date"}))
-    until = django_filters.DateFilter(field_name="at", lookup_expr="date__lte", label="To",
-                                      widget=django_filters.widgets.forms.DateInput(attrs={"type": "date"}))
-
-    class Meta:
-        model = AccessLogEntry
-        fields: list[str] = []
-
-    def search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        return queryset.filter(
-            Q(email__icontains=value) | Q(application_name__icontains=value) | Q(policy_name__icontains=value)
-            | Q(ip__icontains=value)
-        )
 
 
 _form_error = add_service_error
@@ -550,21 +484,6 @@ def apitoken_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
 # --- Devices ----------------------------------------------------------------------------------
 
 DEVICE_SORTS = {"name": "name", "owner": "user__email", "os": "os", "edr": "edr_score", "seen": "last_seen_at"}
-
-
-class DeviceFilter(django_filters.FilterSet):
-    q = django_filters.CharFilter(method="search", label="Search")
-    managed = django_filters.BooleanFilter(label="Managed")
-
-    class Meta:
-        model = Device
-        fields: list[str] = []
-
-    def search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        return queryset.filter(
-            Q(name__icontains=value) | Q(device_id__icontains=value) | Q(user__email__icontains=value)
-            | Q(os__icontains=value)
-        )
 
 
 @roles_required(CONSOLE_READERS)

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import json
 
-import django_filters
 from django.conf import settings
 from django.contrib import messages
-from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
@@ -23,54 +21,9 @@ from console.core.redirects import safe_next
 from console.core.roles import ADMINS, CONSOLE_READERS
 from mfa.console import sensitive_action
 from risk.ssf import events, keys, selectors, services
+from risk.ssf.filters import DeliveryFilter, StreamFilter, SubjectFilter
 from risk.ssf.forms import StatusForm, StreamForm, SubjectForm
-from risk.ssf.models import Delivery, Stream, StreamSubject
-
-# --- Filters ------------------------------------------------------------------------------------
-
-
-class StreamFilter(django_filters.FilterSet):
-    q = django_filters.CharFilter(method="search", label="Search")
-    status = django_filters.ChoiceFilter(choices=Stream.Status.choices, empty_label="Any")
-    delivery_method = django_filters.ChoiceFilter(choices=Stream.Method.choices, empty_label="Any", label="Delivery")
-
-    class Meta:
-        model = Stream
-        fields: list[str] = []
-
-    def search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        return queryset.filter(Q(description__icontains=value) | Q(stream_id__icontains=value)
-                               | Q(endpoint_url__icontains=value) | Q(receiver__name__icontains=value))
-
-
-class DeliveryFilter(django_filters.FilterSet):
-    q = django_filters.CharFilter(method="search", label="Search")
-    status = django_filters.ChoiceFilter(choices=Delivery.Status.choices, empty_label="Any")
-    event_type = django_filters.ChoiceFilter(
-        choices=[(e, events.label(e)) for e in (*events.SUPPORTED, events.VERIFICATION, events.STREAM_UPDATED)],
-        empty_label="Any", label="Event",
-    )
-    stream = django_filters.ModelChoiceFilter(queryset=selectors.streams_by_description(), empty_label="Any")
-
-    class Meta:
-        model = Delivery
-        fields: list[str] = []
-
-    def search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        return queryset.filter(Q(subject_label__icontains=value) | Q(jti__icontains=value)
-                               | Q(last_error__icontains=value))
-
-
-class SubjectFilter(django_filters.FilterSet):
-    q = django_filters.CharFilter(field_name="key", lookup_expr="icontains", label="Search")
-    included = django_filters.BooleanFilter(
-        label="Entry", widget=django_filters.widgets.BooleanWidget(
-            attrs={"aria-label": "Entry"}),
-    )
-
-    class Meta:
-        model = StreamSubject
-        fields: list[str] = []
+from risk.ssf.models import Delivery, Stream
 
 
 def _can_write(request: HttpRequest) -> bool:

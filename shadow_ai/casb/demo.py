@@ -11,6 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from console.audit.services import audit_record
+from console.core import demo
 from shadow_ai.casb import scanner
 from shadow_ai.casb.connectors.base import DlpCheck, Observation
 from shadow_ai.casb.connectors.google_workspace import mapping as google
@@ -143,3 +144,10 @@ def seed_casb_demo() -> dict[str, int]:
                  object_repr=f"Demo CASB integrations: {GOOGLE}, {OPENAI}", changes={"instances": made})
     return {"integrations": len(made), "instances": sum(made.values()),
             "findings": Finding.objects.filter(integration__is_demo=True).count()}
+
+
+@demo.register("casb", order=60)
+def seed_step(run: demo.DemoRun) -> list[str]:
+    casb = seed_casb_demo()
+    return [f"CASB: {casb['integrations']} demo integrations (sample data, never scanned) with {casb['findings']} "
+            "findings."]

@@ -17,12 +17,9 @@ from console.core.permissions import roles_required
 from console.core.redirects import safe_next
 from console.core.roles import ADMINS, CONSOLE_READERS
 from shadow_ai.casb import connectors, selectors, services
+from shadow_ai.casb.filters import DiscoveredFilter, FindingFilter, InstanceFilter, IntegrationFilter
 from shadow_ai.casb.findings import SEVERITY_MEANING, Severity
 from shadow_ai.casb.forms import (
-    DiscoveredFilter,
-    FindingFilter,
-    InstanceFilter,
-    IntegrationFilter,
     IntegrationForm,
     ReasonForm,
     SeverityForm,

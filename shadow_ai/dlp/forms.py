@@ -3,9 +3,7 @@ the services, whose messages are shown on the field they name."""
 
 from __future__ import annotations
 
-import django_filters
 from django import forms
-from django.db.models import Q, QuerySet
 
 from shadow_ai.dlp.engine import MAX_MATCH_COUNT
 from shadow_ai.dlp.models import DlpEntry, DlpProfile
@@ -63,20 +61,3 @@ class TestTextForm(forms.Form):
     text = forms.CharField(strip=False, label="Text to test",
                            widget=forms.Textarea(attrs={"rows": 8, "spellcheck": "false", "autocomplete": "off"}),
                            help_text="Up to 1 MB. Scanned in memory and thrown away: never stored or logged.")
-
-
-KIND_CHOICES = DlpProfile.Kind.choices
-
-
-class ProfileFilter(django_filters.FilterSet):
-    q = django_filters.CharFilter(method="search", label="Search")
-    kind = django_filters.ChoiceFilter(choices=KIND_CHOICES, empty_label="Any", label="Type")
-
-    class Meta:
-        model = DlpProfile
-        fields: list[str] = []
-
-    def search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        value = value.strip()
-        entries = DlpEntry.objects.filter(name__icontains=value).values("profile_id")
-        return queryset.filter(Q(name__icontains=value) | Q(description__icontains=value) | Q(pk__in=entries))

@@ -14,7 +14,8 @@ from console.core.listing import build_listing
 from console.core.permissions import roles_required
 from console.core.roles import ADMINS, CONSOLE_READERS
 from shadow_ai.dlp import engine, selectors, services
-from shadow_ai.dlp.forms import EntryForm, ProfileFilter, ProfileForm, TestTextForm
+from shadow_ai.dlp.filters import ProfileFilter
+from shadow_ai.dlp.forms import EntryForm, ProfileForm, TestTextForm
 from shadow_ai.dlp.models import DlpProfile
 
 PROFILE_SORTS = {"name": "name", "kind": "kind", "entries": "entry_enabled", "match_count": "match_count",

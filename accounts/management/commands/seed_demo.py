@@ -1,12 +1,7 @@
 from django.core.management.base import BaseCommand, CommandParser
 
-from accounts.demo import DEFAULT_PASSWORD, seed_demo
-from accounts.onboarding.demo import seed_onboarding_demo
-from console.access.demo import seed_access_demo
-from mfa.demo import demo_secret, seed_mfa_demo
-from risk.demo import seed_risk_demo
-from shadow_ai.casb.demo import seed_casb_demo
-from shadow_ai.demo import seed_shadow_ai_demo
+from accounts.demo import DEFAULT_PASSWORD
+from console.core import demo
 
 
 class Command(BaseCommand):
@@ -21,44 +16,8 @@ class Command(BaseCommand):
         if users < 5:
             self.stderr.write("--users must be at least 5 (one demo login per role).")
             raise SystemExit(2)
-        result = seed_demo(users=users, seed=seed, password=password)
-        self.stdout.write(f"Demo organization ready: {result.users} people in {result.groups} groups.")
-
-        access = seed_access_demo()
-        self.stdout.write(
-            f"Access: {access['applications']} applications, {access['policies']} policies, "
-            f"{access['devices']} devices."
-        )
-
-        risk = seed_risk_demo()
-        self.stdout.write(f"Risk: {risk['events']} new telemetry events, {risk['scored']} people scored.")
-
-        onboarding = seed_onboarding_demo()
-        if onboarding["providers"]:
-            self.stdout.write(
-                f"Onboarding: the development identity-verification provider and {onboarding['cases']} new case(s)."
-            )
-
-        shadow = seed_shadow_ai_demo()
-        self.stdout.write(
-            f"Shadow AI: {shadow['applications']} applications in the library, {shadow['reviewed']} reviewed, "
-            f"{shadow['policies']} Gateway policies; {shadow['usage_rows']} new Gateway log rows for the usage "
-            f"dashboards, {shadow['usage_days']} day(s) rolled up."
-        )
-
-        casb = seed_casb_demo()
-        self.stdout.write(
-            f"CASB: {casb['integrations']} demo integrations (sample data, never scanned) with {casb['findings']} "
-            "findings."
-        )
-        self.stdout.write(f"Demo logins (password: {result.password}):")
-        for email, role in result.logins:
-            self.stdout.write(f"  {role:<15} {email}")
-
-        with_mfa = seed_mfa_demo([email for email, _ in result.logins])
-        if with_mfa:
-            self.stdout.write(
-                f"The console asks {', '.join(e.split('@')[0] for e in with_mfa)} for MFA: their demo authenticator "
-                f"app key is {demo_secret()} (add it to any authenticator app), or print the current code with"
-            )
-            self.stdout.write(f"  .venv/bin/python manage.py demo_totp {with_mfa[0]}")
+        # Each app's demo.py registers its step (console.core.demo); they run in their order.
+        run = demo.DemoRun(users=users, seed=seed, password=password)
+        for step in demo.steps():
+            for line in step.run(run):
+                self.stdout.write(line)

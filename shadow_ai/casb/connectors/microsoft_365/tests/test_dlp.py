@@ -4,7 +4,8 @@ passed over, a file that cannot be read), and Copilot prompts, responses and ref
 
 from __future__ import annotations
 
-from shadow_ai.casb.connectors.microsoft_365 import DLP_SHARING_TYPES, mapping
+from shadow_ai.casb.connectors.microsoft_365 import mapping
+from shadow_ai.casb.connectors.microsoft_365.connector import DLP_SHARING_TYPES
 from shadow_ai.casb.connectors.microsoft_365.tests import payloads
 from shadow_ai.casb.findings import Severity
 from shadow_ai.casb.testing import Response, collect, predefined_dlp
