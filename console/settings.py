@@ -367,8 +367,9 @@ RISK_RESCORE_MINUTES = env.int("RISK_RESCORE_MINUTES", default=15)
 RISK_TELEMETRY_RETENTION_DAYS = env.int("RISK_TELEMETRY_RETENTION_DAYS", default=180)
 RISK_BATCH_RETENTION_DAYS = env.int("RISK_BATCH_RETENTION_DAYS", default=30)
 # Stored telemetry whose detection job has not finished after this many seconds is queued again
-# by the detection sweep (every 15 s; each further wait is twice the last); a batch record still queued or processing with nothing
-# left to store it from is ended "failed" after RISK_BATCH_STALE_MINUTES.
+# by the detection sweep (every 15 s; each further wait is twice the last); a batch record still
+# queued or processing with nothing left to store it from is ended "failed" after
+# RISK_BATCH_STALE_MINUTES.
 RISK_DETECTION_RETRY_SECONDS = env.int("RISK_DETECTION_RETRY_SECONDS", default=40)
 RISK_BATCH_STALE_MINUTES = env.int("RISK_BATCH_STALE_MINUTES", default=30)
 OTP_TOTP_THROTTLE_FACTOR = env.int("OTP_TOTP_THROTTLE_FACTOR", default=1)
