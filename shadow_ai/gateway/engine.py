@@ -33,10 +33,20 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
 
-from console.access.engine import DevicePosture
+from console.core.policy import RISK_LEVELS as RISK_LEVELS  # the forms and the OpenAPI document list them from here
+from console.core.policy import (
+    DevicePosture,
+    PolicyTrace,
+    RuleError,
+    RuleTrace,
+    group_ids,
+    posture_checks,
+    risk_levels,
+)
+from console.core.policy import strings as _strings
+from console.core.policy import values as _values
 from shadow_ai.dlp import engine as dlp_engine
 
-RISK_LEVELS = ("low", "medium", "high", "unscored")
 STATUSES = ("approved", "unapproved", "in_review", "unreviewed")
 ISOLATION_CONTROLS = ("upload", "download", "copy", "paste", "print")
 
@@ -156,8 +166,7 @@ class GatewayRequest:
 # --- Conditions -------------------------------------------------------------------------------
 
 
-class ConditionError(ValueError):
-    """A condition's configuration is invalid; the message says what to fix."""
+ConditionError = RuleError  # a condition's configuration is invalid; the message says what to fix
 
 
 @dataclass(frozen=True)
@@ -166,22 +175,6 @@ class Condition:
     label: str
     test: Callable[[GatewayRequest], bool]
     profiles: tuple[dlp_engine.Profile, ...] = ()  # DLP profile conditions: what the body is scanned for
-
-
-def _values(config: Mapping[str, Any]) -> list:
-    values = config.get("values")
-    if not isinstance(values, list) or not values:
-        raise ConditionError("needs a non-empty list of values")
-    return values
-
-
-def _strings(config: Mapping[str, Any], *, lower: bool = True) -> frozenset[str]:
-    out = set()
-    for value in _values(config):
-        if not isinstance(value, str) or not value.strip():
-            raise ConditionError(f"{value!r} is not a text value")
-        out.add(value.strip().lower() if lower else value.strip())
-    return frozenset(out)
 
 
 def _negated(config: Mapping[str, Any]) -> bool:
@@ -311,13 +304,7 @@ def _user_email(config: Mapping[str, Any]) -> Condition:
 
 
 def _group(config: Mapping[str, Any]) -> Condition:
-    ids = []
-    for value in _values(config):
-        try:
-            ids.append(int(value))
-        except (TypeError, ValueError):
-            raise ConditionError(f"{value!r} is not a group id") from None
-    groups = frozenset(ids)
+    groups = group_ids(config)
     negate = _negated(config)
     shown = ", ".join(_labelled(config, (str(g) for g in groups)))
 
@@ -329,25 +316,13 @@ def _group(config: Mapping[str, Any]) -> Condition:
 
 
 def _risk_score(config: Mapping[str, Any]) -> Condition:
-    levels = _strings(config)
-    unknown = levels - set(RISK_LEVELS)
-    if unknown:
-        raise ConditionError(f"unknown risk level(s) {', '.join(sorted(unknown))}; use {', '.join(RISK_LEVELS)}")
+    levels = risk_levels(config)
     return _membership("risk_score", "User risk score", config, levels,
                        lambda r: r.user.risk_level.lower() if r.user else None)
 
 
 def _device_posture(config: Mapping[str, Any]) -> Condition:
-    checks: list[tuple[str, Callable[[DevicePosture], bool]]] = []
-    if config.get("managed"):
-        checks.append(("managed", lambda d: d.managed))
-    if config.get("disk_encrypted"):
-        checks.append(("disk encrypted", lambda d: d.disk_encrypted))
-    min_edr = config.get("min_edr_score")
-    if min_edr not in (None, ""):
-        if isinstance(min_edr, bool) or not isinstance(min_edr, int) or not 0 <= min_edr <= 100:
-            raise ConditionError("the lowest EDR score must be a whole number from 0 to 100")
-        checks.append((f"EDR score ≥ {min_edr}", lambda d: d.edr_score is not None and d.edr_score >= min_edr))
+    checks = posture_checks(config)
     if not checks:
         raise ConditionError("pick at least one device check")
     result = config.get("result", "passes")
@@ -509,23 +484,6 @@ def evaluation_order(policies: Iterable[CompiledPolicy]) -> tuple[CompiledPolicy
 
 
 @dataclass(frozen=True)
-class ConditionTrace:
-    type: str
-    label: str
-    matched: bool
-
-
-@dataclass(frozen=True)
-class PolicyTrace:
-    policy_id: int
-    name: str
-    action: str
-    result: str  # "matched", "not matched", "skipped"
-    conditions: tuple[ConditionTrace, ...] = ()
-    note: str = ""
-
-
-@dataclass(frozen=True)
 class Decision:
     action: Action
     reason: str
@@ -624,7 +582,7 @@ def explain(policies: Sequence[CompiledPolicy], request: GatewayRequest) -> Deci
             traces.append(PolicyTrace(policy.id, policy.name, policy.action.value, "skipped",
                                       note="An earlier policy already decided."))
             continue
-        conditions = tuple(ConditionTrace(c.type, c.label, c.test(request)) for c in policy.conditions)
+        conditions = tuple(RuleTrace("condition", c.type, c.label, c.test(request)) for c in policy.conditions)
         if not all(c.matched for c in conditions):
             traces.append(PolicyTrace(policy.id, policy.name, policy.action.value, "not matched", conditions,
                                       "A condition does not hold."))
