@@ -21,7 +21,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from accounts.models import User
-from console.access.api import _authenticate
+from console.access.api import authenticate_api_token
 from console.core import apijson, jsonbody, ratelimit
 from console.core.errors import ValidationFailed
 from console.core.permissions import api_view
@@ -161,7 +161,7 @@ MAX_PAGE = 100_000  # 10 million people; far pages would only make the database 
 
 
 def _token(request: HttpRequest, scope: str):
-    token = _authenticate(request, scope)
+    token = authenticate_api_token(request, scope)
     if token is None:
         address = client_ip(request) or "unknown"
         if not ratelimit.hit("risk-api-auth", address, limit=FAILED_AUTH_PER_ADDRESS, window=60):

@@ -25,6 +25,7 @@ from console.access.services import sessions_revoke_for_user
 from console.audit.models import AuditEvent
 from console.audit.services import audit_record
 from console.core import jobs
+from console.core.api import bearer_credential
 from console.core.errors import Conflict, ExternalServiceError, PermissionRefused, ValidationFailed
 from console.core.permissions import require_role
 from console.core.roles import ADMINS
@@ -184,12 +185,10 @@ def telemetry_source_revoke(*, actor: User, source: TelemetrySource) -> None:
 def authenticate_source(header: str) -> TelemetrySource | None:
     """The active source a ``Bearer zts_…`` header belongs to, or ``None``."""
 
-    if not header.startswith("Bearer zts_"):
+    credential = bearer_credential(header, "zts")
+    if credential is None:
         return None
-    try:
-        _, prefix, secret = header.removeprefix("Bearer ").split("_", 2)
-    except ValueError:
-        return None
+    prefix, secret = credential
     source = TelemetrySource.objects.filter(prefix=prefix).first()
     if source is None or not hmac.compare_digest(source.secret_hash, _token_hash(secret)):
         return None

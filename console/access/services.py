@@ -57,7 +57,8 @@ def _clean_mfa(values: dict) -> dict:
             "mfa_phishing_resistant": bool(values.get("mfa_phishing_resistant"))}
 
 
-def _changed() -> None:
+def decision_inputs_changed() -> None:
+    """What the decision cache holds changed: every worker re-reads it once this commits."""
     transaction.on_commit(policies.bump_version)
 
 
@@ -131,7 +132,7 @@ def application_create(
                  changes=diff({}, snapshot(app, APP_FIELDS)))
     if policy_ids:
         _set_policies(actor=actor, application=app, policy_ids=policy_ids)
-    _changed()
+    decision_inputs_changed()
     return app
 
 
@@ -164,7 +165,7 @@ def application_update(
         return app
     app.save()
     audit_record(actor=actor, action="access.application.updated", obj=app, changes=changes)
-    _changed()
+    decision_inputs_changed()
     return app
 
 
@@ -177,7 +178,7 @@ def application_delete(*, actor: User, application: Application) -> None:
         changes={"name": {"old": application.name, "new": None}, "active_sessions_ended": sessions},
     )
     application.delete()
-    _changed()
+    decision_inputs_changed()
 
 
 def facts_changed_later(user_id: int, reason: str) -> None:
@@ -186,7 +187,7 @@ def facts_changed_later(user_id: int, reason: str) -> None:
     # tasks.py imports this module: imported on use to break the cycle.
     from console.access.tasks import reevaluate_user_sessions
 
-    _changed()
+    decision_inputs_changed()
     transaction.on_commit(lambda: reevaluate_user_sessions.delay(user_id, reason))
 
 
@@ -218,7 +219,7 @@ def application_set_policies(*, actor: User, application: Application, policy_id
     application = Application.objects.select_for_update().get(pk=application.pk)
     changed = _set_policies(actor=actor, application=application, policy_ids=policy_ids)
     if changed:
-        _changed()
+        decision_inputs_changed()
     return changed
 
 
@@ -289,7 +290,7 @@ def policy_update(
         return policy
     policy.save()
     audit_record(actor=actor, action="access.policy.updated", obj=policy, changes=changes)
-    _changed()
+    decision_inputs_changed()
 
     transaction.on_commit(lambda: task.delay(policy.pk))
     return policy
@@ -302,7 +303,7 @@ def policy_delete(*, actor: User, policy: Policy) -> None:
     audit_record(actor=actor, action="access.policy.deleted", obj=policy,
                  changes={"name": {"old": policy.name, "new": None}, "applications": apps})
     policy.delete()
-    _changed()
+    decision_inputs_changed()
 
 
 # --- Service tokens and API tokens ------------------------------------------------------------
@@ -327,7 +328,7 @@ def service_token_create(*, actor: User, name: str, expires_at: datetime | None 
     audit_record(actor=actor, action="access.service_token.created", obj=token,
                  changes={"name": {"old": None, "new": name}, "client_secret": {"old": None, "new": "[secret]"},
                           "expires_at": {"old": None, "new": expires_at.isoformat() if expires_at else None}})
-    _changed()
+    decision_inputs_changed()
     return token, secret
 
 
@@ -343,7 +344,7 @@ def service_token_revoke(*, actor: User, token: ServiceToken) -> None:
         revoked_at=token.revoked_at, revoked_reason="service token revoked"
     )
     audit_record(actor=actor, action="access.service_token.revoked", obj=token, changes={"sessions_ended": ended})
-    _changed()
+    decision_inputs_changed()
 
 
 def api_token_hash(secret: str) -> str:
@@ -369,7 +370,7 @@ def api_token_create(*, actor: User, name: str, scopes: Sequence[str]) -> tuple[
     )
     audit_record(actor=actor, action="api_token.created", obj=token,
                  changes={"name": {"old": None, "new": name}, "scopes": {"old": None, "new": token.scopes}})
-    _changed()
+    decision_inputs_changed()
     return token, f"ztc_{prefix}_{secret}"
 
 
@@ -382,7 +383,7 @@ def api_token_revoke(*, actor: User, token: ApiToken) -> None:
     token.revoked_at = timezone.now()
     token.save(update_fields=["revoked_at"])
     audit_record(actor=actor, action="api_token.revoked", obj=token)
-    _changed()
+    decision_inputs_changed()
 
 
 # --- Devices ----------------------------------------------------------------------------------
@@ -422,7 +423,7 @@ def device_save(
     target.save()
     audit_record(actor=actor, action="access.device.updated" if device else "access.device.registered",
                  obj=target, changes=changes)
-    _changed()
+    decision_inputs_changed()
     transaction.on_commit(lambda: user_facts_changed(user_id=user.pk, reason="device posture changed"))
     return target
 
@@ -434,7 +435,7 @@ def device_delete(*, actor: User, device: Device) -> None:
                  changes={"device_id": {"old": device.device_id, "new": None}})
     user_id = device.user_id
     device.delete()
-    _changed()
+    decision_inputs_changed()
     transaction.on_commit(lambda: user_facts_changed(user_id=user_id, reason="device removed"))
 
 
@@ -459,7 +460,7 @@ def _revoke(queryset, *, reason: str, initiating_entity: str = "admin") -> int:
     # Shared Signals queues one CAEP session-revoked event per person, sent after commit.
     signals.sessions_revoked.send(AccessSession, user_ids={u for _, _, u in open_sessions}, reason=reason,
                                   initiating_entity=initiating_entity)
-    _changed()  # other processes drop the sessions they remember, within ACCESS_CACHE_SECONDS
+    decision_inputs_changed()  # other processes drop the sessions they remember, within ACCESS_CACHE_SECONDS
     return count
 
 
@@ -494,7 +495,7 @@ def sessions_revoke_for_application(*, actor: User, application: Application) ->
 
 def end_sessions_of_deactivated(user: User) -> int:
     """Called inside the deactivation's transaction: a deactivated person has no session."""
-    _changed()
+    decision_inputs_changed()
     return _revoke(AccessSession.objects.filter(user=user), reason="account deactivated")
 
 
