@@ -27,6 +27,7 @@ from console.audit.services import audit_record
 from console.core import jobs
 from console.core.api import bearer_credential
 from console.core.errors import Conflict, ExternalServiceError, PermissionRefused, ValidationFailed
+from console.core.names import require_free_name
 from console.core.permissions import require_role
 from console.core.roles import ADMINS
 from risk import effects, scoring
@@ -159,8 +160,7 @@ def telemetry_source_create(*, actor: User, name: str, kind: str) -> tuple[Telem
         raise ValidationFailed("Keep the name under 120 characters.", field="name")
     if kind not in TelemetryKind.values:
         raise ValidationFailed("Pick what this source sends.", field="kind")
-    if TelemetrySource.objects.filter(name__iexact=name).exists():
-        raise Conflict(f"A telemetry source named {name} already exists.", field="name")
+    require_free_name(TelemetrySource.objects, name, f"A telemetry source named {name} already exists.")
     prefix = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
     source = TelemetrySource.objects.create(name=name, kind=kind, prefix=prefix, secret_hash=_token_hash(secret),

@@ -28,6 +28,7 @@ from console.access.models import (
 )
 from console.audit.services import audit_record, diff, snapshot
 from console.core.errors import Conflict, ValidationFailed
+from console.core.names import require_free_name
 from console.core.permissions import require_role
 from console.core.roles import ADMINS
 
@@ -71,11 +72,7 @@ def _clean_application(
     name = (name or "").strip()
     if not name:
         raise ValidationFailed("A name is required.", field="name")
-    clash = Application.objects.filter(name__iexact=name)
-    if app is not None:
-        clash = clash.exclude(pk=app.pk)
-    if clash.exists():
-        raise Conflict(f"An application named {name} already exists.", field="name")
+    require_free_name(Application.objects, name, f"An application named {name} already exists.", instance=app)
     if type not in Application.Type.values:
         raise ValidationFailed(f"Unknown application type {type!r}.", field="type")
     domain = (domain or "").strip().lower().rstrip(".")
@@ -240,11 +237,7 @@ def _clean_policy(*, name: str, action: str, session_seconds: int | None, policy
     name = (name or "").strip()
     if not name:
         raise ValidationFailed("A name is required.", field="name")
-    clash = Policy.objects.filter(name__iexact=name)
-    if policy is not None:
-        clash = clash.exclude(pk=policy.pk)
-    if clash.exists():
-        raise Conflict(f"A policy named {name} already exists.", field="name")
+    require_free_name(Policy.objects, name, f"A policy named {name} already exists.", instance=policy)
     if action not in Policy.Action.values:
         raise ValidationFailed(f"Unknown action {action!r}.", field="action")
     if session_seconds is not None and session_seconds not in SESSION_SECONDS:
@@ -316,8 +309,7 @@ def service_token_create(*, actor: User, name: str, expires_at: datetime | None 
     name = (name or "").strip()
     if not name:
         raise ValidationFailed("A name is required.", field="name")
-    if ServiceToken.objects.filter(name__iexact=name).exists():
-        raise Conflict(f"A service token named {name} already exists.", field="name")
+    require_free_name(ServiceToken.objects, name, f"A service token named {name} already exists.")
     if expires_at is not None and expires_at <= timezone.now():
         raise ValidationFailed("The expiry must be in the future.", field="expires_at")
     secret = secrets.token_urlsafe(32)
@@ -357,8 +349,7 @@ def api_token_create(*, actor: User, name: str, scopes: Sequence[str]) -> tuple[
     name = (name or "").strip()
     if not name:
         raise ValidationFailed("A name is required.", field="name")
-    if ApiToken.objects.filter(name__iexact=name).exists():
-        raise Conflict(f"An API token named {name} already exists.", field="name")
+    require_free_name(ApiToken.objects, name, f"An API token named {name} already exists.")
     unknown = [s for s in scopes if s not in ApiToken.Scope.values]
     if unknown or not scopes:
         raise ValidationFailed("Pick at least one known scope.", field="scopes")
