@@ -27,7 +27,7 @@ from console.audit.services import audit_record
 from console.core import jobs
 from console.core.api import bearer_credential
 from console.core.errors import Conflict, ExternalServiceError, PermissionRefused, ValidationFailed
-from console.core.names import require_free_name
+from console.core.names import clean_name, require_free_name
 from console.core.permissions import require_role
 from console.core.roles import ADMINS
 from risk import effects, scoring
@@ -153,11 +153,7 @@ def _token_hash(secret: str) -> str:
 def telemetry_source_create(*, actor: User, name: str, kind: str) -> tuple[TelemetrySource, str]:
     """A new sender and its bearer token (returned once, never stored)."""
     require_role(actor, ADMINS, "create telemetry sources")
-    name = (name or "").strip()
-    if not name:
-        raise ValidationFailed("A name is required.", field="name")
-    if len(name) > 120:
-        raise ValidationFailed("Keep the name under 120 characters.", field="name")
+    name = clean_name(name)
     if kind not in TelemetryKind.values:
         raise ValidationFailed("Pick what this source sends.", field="kind")
     require_free_name(TelemetrySource.objects, name, f"A telemetry source named {name} already exists.")

@@ -28,7 +28,7 @@ from console.access.models import (
 )
 from console.audit.services import audit_record, diff, snapshot
 from console.core.errors import Conflict, ValidationFailed
-from console.core.names import require_free_name
+from console.core.names import clean_name, require_free_name
 from console.core.permissions import require_role
 from console.core.roles import ADMINS
 
@@ -69,9 +69,7 @@ def decision_inputs_changed() -> None:
 def _clean_application(
     *, name: str, type: str, domain: str, path: str, url: str, session_seconds: int, app: Application | None
 ) -> tuple[str, str, str, str]:
-    name = (name or "").strip()
-    if not name:
-        raise ValidationFailed("A name is required.", field="name")
+    name = clean_name(name, limit=None)
     require_free_name(Application.objects, name, f"An application named {name} already exists.", instance=app)
     if type not in Application.Type.values:
         raise ValidationFailed(f"Unknown application type {type!r}.", field="type")
@@ -234,9 +232,7 @@ def validate_rules(action: str, rules: Mapping[str, Any]) -> dict[str, list]:
 
 
 def _clean_policy(*, name: str, action: str, session_seconds: int | None, policy: Policy | None) -> str:
-    name = (name or "").strip()
-    if not name:
-        raise ValidationFailed("A name is required.", field="name")
+    name = clean_name(name, limit=None)
     require_free_name(Policy.objects, name, f"A policy named {name} already exists.", instance=policy)
     if action not in Policy.Action.values:
         raise ValidationFailed(f"Unknown action {action!r}.", field="action")
@@ -306,9 +302,7 @@ def policy_delete(*, actor: User, policy: Policy) -> None:
 def service_token_create(*, actor: User, name: str, expires_at: datetime | None = None) -> tuple[ServiceToken, str]:
     """Returns the token and its secret; the secret is never retrievable again."""
     require_role(actor, ADMINS, "create service tokens")
-    name = (name or "").strip()
-    if not name:
-        raise ValidationFailed("A name is required.", field="name")
+    name = clean_name(name, limit=None)
     require_free_name(ServiceToken.objects, name, f"A service token named {name} already exists.")
     if expires_at is not None and expires_at <= timezone.now():
         raise ValidationFailed("The expiry must be in the future.", field="expires_at")
@@ -346,9 +340,7 @@ def api_token_hash(secret: str) -> str:
 @transaction.atomic
 def api_token_create(*, actor: User, name: str, scopes: Sequence[str]) -> tuple[ApiToken, str]:
     require_role(actor, ADMINS, "create API tokens")
-    name = (name or "").strip()
-    if not name:
-        raise ValidationFailed("A name is required.", field="name")
+    name = clean_name(name, limit=None)
     require_free_name(ApiToken.objects, name, f"An API token named {name} already exists.")
     unknown = [s for s in scopes if s not in ApiToken.Scope.values]
     if unknown or not scopes:

@@ -9,7 +9,18 @@ from django.db import models
 from django.db.models import F
 from django.db.models.functions import Lower
 
-from console.core.errors import Conflict
+from console.core.errors import Conflict, ValidationFailed
+
+
+def clean_name(name: str | None, *, limit: int | None = 120, collapse_spaces: bool = False) -> str:
+    """The name a person typed, stripped (and with runs of spaces made one when
+    ``collapse_spaces``); empty or longer than ``limit`` is a ``ValidationFailed`` on ``name``."""
+    name = " ".join((name or "").split()) if collapse_spaces else (name or "").strip()
+    if not name:
+        raise ValidationFailed("A name is required.", field="name")
+    if limit is not None and len(name) > limit:
+        raise ValidationFailed(f"Keep the name under {limit} characters.", field="name")
+    return name
 
 
 def case_insensitive_unique(constraint_name: str, *within: str, field: str = "name") -> models.UniqueConstraint:

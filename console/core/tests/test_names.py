@@ -9,8 +9,8 @@ from django.db.models.functions import Lower
 
 from accounts.models import Group, IdentityProvider
 from console.access.models import ApiToken, Application, Policy, ServiceToken
-from console.core.errors import Conflict
-from console.core.names import require_free_name
+from console.core.errors import Conflict, ValidationFailed
+from console.core.names import clean_name, require_free_name
 from risk.models import TelemetryKind, TelemetrySource
 from shadow_ai.casb.models import Integration
 from shadow_ai.dlp.models import DlpEntry, DlpProfile
@@ -49,3 +49,14 @@ def test_require_free_name_says_which_field_and_lets_a_row_keep_its_own_name():
     assert (caught.value.message, caught.value.field) == ("Taken.", "name")
     require_free_name(TelemetrySource.objects, "OKTA sign-ins", "Taken.", instance=existing)  # a rename in case
     require_free_name(TelemetrySource.objects, "CrowdStrike", "Taken.")
+
+
+def test_clean_name_strips_and_says_what_is_wrong():
+    assert clean_name("  Okta  sign-ins ") == "Okta  sign-ins"
+    assert clean_name("  Okta  sign-ins ", collapse_spaces=True) == "Okta sign-ins"
+    assert clean_name("x" * 500, limit=None) == "x" * 500
+    for name, message in [("   ", "A name is required."), (None, "A name is required."),
+                          ("x" * 121, "Keep the name under 120 characters.")]:
+        with pytest.raises(ValidationFailed) as caught:
+            clean_name(name)
+        assert (caught.value.message, caught.value.field) == (message, "name")
