@@ -33,18 +33,9 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
 
+from console.core import policy as shared
 from console.core.policy import RISK_LEVELS as RISK_LEVELS  # the forms and the OpenAPI document list them from here
-from console.core.policy import (
-    DevicePosture,
-    PolicyTrace,
-    RuleError,
-    RuleTrace,
-    group_ids,
-    posture_checks,
-    risk_levels,
-)
-from console.core.policy import strings as _strings
-from console.core.policy import values as _values
+from console.core.policy import DevicePosture, PolicyTrace
 from shadow_ai.dlp import engine as dlp_engine
 
 STATUSES = ("approved", "unapproved", "in_review", "unreviewed")
@@ -166,7 +157,7 @@ class GatewayRequest:
 # --- Conditions -------------------------------------------------------------------------------
 
 
-ConditionError = RuleError  # a condition's configuration is invalid; the message says what to fix
+ConditionError = shared.RuleError  # a condition's configuration is invalid; the message says what to fix
 
 
 @dataclass(frozen=True)
@@ -201,12 +192,12 @@ def _membership(kind: str, noun: str, config: Mapping[str, Any], values: frozens
 
 
 def _application(config: Mapping[str, Any]) -> Condition:
-    keys = _strings(config)
+    keys = shared.strings(config)
     return _membership("application", "Application", config, keys, lambda r: r.app.key if r.app else None)
 
 
 def _category(config: Mapping[str, Any], categories: Mapping[str, str] | None = None) -> Condition:
-    values = _strings(config)
+    values = shared.strings(config)
     if categories is not None:
         unknown = values - set(categories)
         if unknown:
@@ -216,7 +207,7 @@ def _category(config: Mapping[str, Any], categories: Mapping[str, str] | None = 
 
 
 def _status(config: Mapping[str, Any]) -> Condition:
-    values = frozenset(v.replace(" ", "_") for v in _strings(config))
+    values = frozenset(v.replace(" ", "_") for v in shared.strings(config))
     unknown = values - set(STATUSES)
     if unknown:
         raise ConditionError(f"unknown status {', '.join(sorted(unknown))}; use {', '.join(STATUSES)}")
@@ -269,7 +260,7 @@ def _gen_ai(config: Mapping[str, Any]) -> Condition:
 
 
 def _hostname(config: Mapping[str, Any]) -> Condition:
-    hosts = _strings(config)
+    hosts = shared.strings(config)
     for host in hosts:
         if "/" in host or " " in host or host.startswith("*"):
             raise ConditionError(f"{host!r} is not a hostname (subdomains are included without *.)")
@@ -285,7 +276,7 @@ def _hostname(config: Mapping[str, Any]) -> Condition:
 
 
 def _user_email(config: Mapping[str, Any]) -> Condition:
-    entries = _strings(config)
+    entries = shared.strings(config)
     for entry in entries:
         if "@" not in entry:
             raise ConditionError(f"{entry!r} is not an e-mail address or @domain")
@@ -304,7 +295,7 @@ def _user_email(config: Mapping[str, Any]) -> Condition:
 
 
 def _group(config: Mapping[str, Any]) -> Condition:
-    groups = group_ids(config)
+    groups = shared.group_ids(config)
     negate = _negated(config)
     shown = ", ".join(_labelled(config, (str(g) for g in groups)))
 
@@ -316,13 +307,13 @@ def _group(config: Mapping[str, Any]) -> Condition:
 
 
 def _risk_score(config: Mapping[str, Any]) -> Condition:
-    levels = risk_levels(config)
+    levels = shared.risk_levels(config)
     return _membership("risk_score", "User risk score", config, levels,
                        lambda r: r.user.risk_level.lower() if r.user else None)
 
 
 def _device_posture(config: Mapping[str, Any]) -> Condition:
-    checks = posture_checks(config)
+    checks = shared.posture_checks(config)
     if not checks:
         raise ConditionError("pick at least one device check")
     result = config.get("result", "passes")
@@ -343,7 +334,7 @@ def _dlp_profile(config: Mapping[str, Any], profiles: Mapping[int, dlp_engine.Pr
     """``profiles``: the compiled DLP profiles by id; None only checks the configuration's shape
     (the condition then never triggers)."""
     ids: list[int] = []
-    for value in _values(config):
+    for value in shared.values(config):
         if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and value.isdigit())):
             raise ConditionError(f"{value!r} is not a DLP profile id")
         ids.append(int(value))
@@ -582,7 +573,7 @@ def explain(policies: Sequence[CompiledPolicy], request: GatewayRequest) -> Deci
             traces.append(PolicyTrace(policy.id, policy.name, policy.action.value, "skipped",
                                       note="An earlier policy already decided."))
             continue
-        conditions = tuple(RuleTrace("condition", c.type, c.label, c.test(request)) for c in policy.conditions)
+        conditions = tuple(shared.RuleTrace("condition", c.type, c.label, c.test(request)) for c in policy.conditions)
         if not all(c.matched for c in conditions):
             traces.append(PolicyTrace(policy.id, policy.name, policy.action.value, "not matched", conditions,
                                       "A condition does not hold."))
