@@ -23,7 +23,7 @@ from console.access.openapi import OPENAPI
 from console.access.services import api_token_hash
 from console.access.tokens import jwks
 from console.core import apijson, jsonbody
-from console.core.api import BadRequest, bearer_credential, json_answer, object_field, text_field
+from console.core.api import BadRequest, bearer_credential, error_answer, json_answer, object_field, text_field
 from console.core.permissions import api_view, public
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ def _wrong_method(request: HttpRequest, message: str) -> HttpResponse:
 
 
 def _not_allowed(request: HttpRequest, message: str) -> HttpResponse:
-    return apijson.json_response({"error": message, "field": "method"}, status=405)
+    return error_answer(405, message, "method")
 
 
 def authenticate_api_token(request: HttpRequest, scope: str) -> ApiToken | None:

@@ -42,9 +42,15 @@ class BadRequest(Exception):
         self.message, self.field = message, field
 
 
-def json_answer(body: dict, status: int = 200) -> HttpResponse:
+def json_answer(body: dict, status: int = 200, *, headers: dict[str, str] | None = None) -> HttpResponse:
     """A JSON answer (the C encoder; date-times in RFC 3339)."""
-    return apijson.json_response(body, status=status)
+    return apijson.json_response(body, status=status, headers=headers)
+
+
+def error_answer(status: int, message: str, field: str = "", *, headers: dict[str, str] | None = None) -> HttpResponse:
+    """``{"error": message, "field": field}``, the error body of the decision, telemetry and risk
+    APIs (``field`` names what is wrong: a body field, ``Authorization``, ``method``)."""
+    return apijson.json_response({"error": message, "field": field}, status=status, headers=headers)
 
 
 def text_field(body: dict, name: str, *, limit: int = 500, required: bool = False, where: str = "") -> str:

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from django.test import RequestFactory
 
-from console.core.api import BadRequest, BearerCredential, bearer_credential, object_field, text_field
+from console.core.api import (
+    BadRequest,
+    BearerCredential,
+    bearer_credential,
+    error_answer,
+    object_field,
+    text_field,
+)
 
 
 @pytest.mark.parametrize(("header", "kind", "expected"), [
@@ -44,3 +53,11 @@ def test_object_field_is_an_object_or_absent():
     with pytest.raises(BadRequest, match="user must be an object") as caught:
         object_field({"user": []}, "user")
     assert caught.value.field == "user"
+
+
+def test_error_answer_is_the_apis_error_body():
+    response = error_answer(429, "Too many requests.", "Authorization", headers={"Retry-After": "60"})
+    assert response.status_code == 429
+    assert response["Content-Type"] == "application/json"
+    assert response["Retry-After"] == "60"
+    assert json.loads(response.content) == {"error": "Too many requests.", "field": "Authorization"}
