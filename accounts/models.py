@@ -6,6 +6,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from console.core.fields import EncryptedTextField
+from console.core.names import case_insensitive_unique
 from console.core.roles import Role
 
 
@@ -112,7 +113,7 @@ class Group(models.Model):
 
     class Meta:
         ordering = ["name"]
-        constraints = [models.UniqueConstraint(Lower("name"), name="group_name_ci_unique")]
+        constraints = [case_insensitive_unique("group_name_ci_unique")]
 
     def __str__(self) -> str:
         return self.name
@@ -194,6 +195,7 @@ class IdentityProvider(models.Model):
 
     class Meta:
         ordering = ["name"]
+        constraints = [case_insensitive_unique("identity_provider_name_ci_unique")]
 
     def __str__(self) -> str:
         return self.name

@@ -36,6 +36,7 @@ from accounts.onboarding.claims import level_rank
 from console.access.services import end_sessions_of_deactivated, facts_changed_later
 from console.audit.services import audit_record, diff, snapshot
 from console.core.errors import Conflict, PermissionRefused, ValidationFailed
+from console.core.names import require_free_name
 from console.core.permissions import require_role
 from console.core.roles import ADMINS, PEOPLE_WRITERS, Role
 
@@ -522,11 +523,7 @@ def _clean_group_name(name: str, *, group: Group | None) -> str:
     name = (name or "").strip()
     if not name:
         raise ValidationFailed("A group name is required.", field="name")
-    clash = Group.objects.filter(name__iexact=name)
-    if group is not None:
-        clash = clash.exclude(pk=group.pk)
-    if clash.exists():
-        raise Conflict(f"A group named {name} already exists.", field="name")
+    require_free_name(Group.objects, name, f"A group named {name} already exists.", instance=group)
     return name
 
 
@@ -759,11 +756,8 @@ def _unique_slug(name: str, *, idp: IdentityProvider | None) -> str:
 def _validate_idp(*, name: str, issuer: str, client_id: str, scopes: str, idp: IdentityProvider | None) -> None:
     if not name.strip():
         raise ValidationFailed("A name is required.", field="name")
-    clash = IdentityProvider.objects.filter(name__iexact=name.strip())
-    if idp is not None:
-        clash = clash.exclude(pk=idp.pk)
-    if clash.exists():
-        raise Conflict(f"An identity provider named {name.strip()} already exists.", field="name")
+    require_free_name(IdentityProvider.objects, name.strip(),
+                      f"An identity provider named {name.strip()} already exists.", instance=idp)
     if not client_id.strip():
         raise ValidationFailed("A client id is required.", field="client_id")
     if "openid" not in scopes.split():

@@ -25,7 +25,7 @@ from fido2.webauthn import AttestedCredentialData, AuthenticationResponse
 
 from accounts.models import User
 from accounts.services import check_rank
-from console.access.services import _changed
+from console.access.services import decision_inputs_changed
 from console.audit.services import audit_record, diff, snapshot
 from console.core import ratelimit
 from console.core.errors import Conflict, PermissionRefused, ValidationFailed, VerificationRequired
@@ -404,7 +404,7 @@ def org_settings_update(
         return org
     org.save()
     audit_record(actor=actor, action="mfa.settings_updated", obj=org, changes=changes)
-    _changed()
+    decision_inputs_changed()
     return org
 
 

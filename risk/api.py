@@ -21,8 +21,9 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from accounts.models import User
-from console.access.api import _authenticate
+from console.access.api import authenticate_api_token
 from console.core import apijson, jsonbody, ratelimit
+from console.core.api import error_answer, json_answer
 from console.core.errors import ValidationFailed
 from console.core.permissions import api_view
 from console.core.request_context import client_ip
@@ -34,14 +35,17 @@ log = logging.getLogger(__name__)
 FAILED_AUTH_PER_ADDRESS = 30  # per minute
 
 
+def _headers(headers: dict[str, str]) -> dict[str, str]:
+    """``Retry_After="60"`` sends ``Retry-After: 60``."""
+    return {name.replace("_", "-"): value for name, value in headers.items()}
+
+
 def _json(body: dict[str, Any], status: int = 200, **headers: str) -> HttpResponse:
-    """A JSON answer (date-times in RFC 3339); ``Retry_After="60"`` sends ``Retry-After: 60``."""
-    return apijson.json_response(body, status=status,
-                                 headers={name.replace("_", "-"): value for name, value in headers.items()})
+    return json_answer(body, status, headers=_headers(headers))
 
 
 def _error(status: int, message: str, field: str = "", **headers: str) -> HttpResponse:
-    return _json({"error": message, "field": field}, status=status, **headers)
+    return error_answer(status, message, field, headers=_headers(headers))
 
 
 def _wrong_method(request: HttpRequest, message: str) -> HttpResponse:
@@ -161,7 +165,7 @@ MAX_PAGE = 100_000  # 10 million people; far pages would only make the database 
 
 
 def _token(request: HttpRequest, scope: str):
-    token = _authenticate(request, scope)
+    token = authenticate_api_token(request, scope)
     if token is None:
         address = client_ip(request) or "unknown"
         if not ratelimit.hit("risk-api-auth", address, limit=FAILED_AUTH_PER_ADDRESS, window=60):

@@ -13,6 +13,7 @@ from django.db import models
 from django.utils import timezone
 
 from console.core.jobs import JobRun, Leased
+from console.core.names import case_insensitive_unique
 
 
 class Level(models.IntegerChoices):
@@ -57,6 +58,7 @@ class TelemetrySource(models.Model):
 
     class Meta:
         ordering = ["name"]
+        constraints = [case_insensitive_unique("risk_source_name_ci_unique")]
 
     def __str__(self) -> str:
         return self.name

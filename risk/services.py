@@ -26,7 +26,9 @@ from console.access.services import sessions_revoke_for_user
 from console.audit.models import AuditEvent
 from console.audit.services import audit_record
 from console.core import jobs
+from console.core.api import bearer_credential
 from console.core.errors import Conflict, ExternalServiceError, PermissionRefused, ValidationFailed
+from console.core.names import clean_name, require_free_name
 from console.core.permissions import require_role
 from console.core.roles import ADMINS
 from risk import effects, scoring
@@ -152,15 +154,10 @@ def _token_hash(secret: str) -> str:
 def telemetry_source_create(*, actor: User, name: str, kind: str) -> tuple[TelemetrySource, str]:
     """A new sender and its bearer token (returned once, never stored)."""
     require_role(actor, ADMINS, "create telemetry sources")
-    name = (name or "").strip()
-    if not name:
-        raise ValidationFailed("A name is required.", field="name")
-    if len(name) > 120:
-        raise ValidationFailed("Keep the name under 120 characters.", field="name")
+    name = clean_name(name)
     if kind not in TelemetryKind.values:
         raise ValidationFailed("Pick what this source sends.", field="kind")
-    if TelemetrySource.objects.filter(name__iexact=name).exists():
-        raise Conflict(f"A telemetry source named {name} already exists.", field="name")
+    require_free_name(TelemetrySource.objects, name, f"A telemetry source named {name} already exists.")
     prefix = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
     source = TelemetrySource.objects.create(name=name, kind=kind, prefix=prefix, secret_hash=_token_hash(secret),
@@ -185,12 +182,10 @@ def telemetry_source_revoke(*, actor: User, source: TelemetrySource) -> None:
 def authenticate_source(header: str) -> TelemetrySource | None:
     """The active source a ``Bearer zts_…`` header belongs to, or ``None``."""
 
-    if not header.startswith("Bearer zts_"):
+    credential = bearer_credential(header, "zts")
+    if credential is None:
         return None
-    try:
-        _, prefix, secret = header.removeprefix("Bearer ").split("_", 2)
-    except ValueError:
-        return None
+    prefix, secret = credential
     source = TelemetrySource.objects.filter(prefix=prefix).first()
     if source is None or not hmac.compare_digest(source.secret_hash, _token_hash(secret)):
         return None

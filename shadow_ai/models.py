@@ -6,6 +6,8 @@ from __future__ import annotations
 from django.db import models
 from django.utils import timezone
 
+from console.core.names import case_insensitive_unique
+
 
 class Category(models.TextChoices):
     """The application types of the reference's App Library (34, including Do Not Inspect)."""
@@ -99,6 +101,7 @@ class Application(models.Model):
 
     class Meta:
         ordering = ["name"]
+        constraints = [case_insensitive_unique("shadow_app_name_ci_unique")]
 
     def __str__(self) -> str:
         return self.name
@@ -186,6 +189,7 @@ class GatewayPolicy(models.Model):
     class Meta:
         ordering = ["position", "pk"]
         verbose_name_plural = "gateway policies"
+        constraints = [case_insensitive_unique("gateway_policy_name_ci_unique")]
 
     def __str__(self) -> str:
         return self.name

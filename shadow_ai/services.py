@@ -17,6 +17,7 @@ from accounts.models import User
 from console.access import policies as access_policies
 from console.audit.services import audit_record, diff
 from console.core.errors import Conflict, NotFound, ValidationFailed
+from console.core.names import clean_name, require_free_name
 from console.core.permissions import require_role
 from console.core.roles import ADMINS
 from shadow_ai import hostnames as hostname_rules
@@ -97,16 +98,9 @@ def _clean_hostnames(values: Iterable[str], application: Application | None) -> 
 
 def _clean_app(*, name: str, vendor: str, category: str, url: str, description: str,
                application: Application | None) -> dict[str, str]:
-    name = (name or "").strip()
-    if not name:
-        raise ValidationFailed("A name is required.", field="name")
-    if len(name) > 120:
-        raise ValidationFailed("Keep the name under 120 characters.", field="name")
-    clash = Application.objects.filter(name__iexact=name)
-    if application is not None:
-        clash = clash.exclude(pk=application.pk)
-    if clash.exists():
-        raise Conflict(f"An application named {name} is already in the library.", field="name")
+    name = clean_name(name)
+    require_free_name(Application.objects, name, f"An application named {name} is already in the library.",
+                      instance=application)
     if category not in Category.values:
         raise ValidationFailed(f"Unknown category {category!r}.", field="category")
     url = (url or "").strip()

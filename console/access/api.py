@@ -23,27 +23,17 @@ from console.access.openapi import OPENAPI
 from console.access.services import api_token_hash
 from console.access.tokens import jwks
 from console.core import apijson, jsonbody
+from console.core.api import BadRequest, bearer_credential, error_answer, json_answer, object_field, text_field
 from console.core.permissions import api_view, public
 
 log = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024
 
 
-class BadRequest(Exception):
-    def __init__(self, message: str, field: str = "") -> None:
-        super().__init__(message)
-        self.message, self.field = message, field
-
-
 def _deny(reason: str, status: int = 200, **extra: Any) -> HttpResponse:
     body = {"decision": "deny", "reason": reason, "policy": None, "challenge": [], "token": None,
             "expires_at": None, "session_id": None} | extra
-    return _json(body, status=status)
-
-
-def _json(body: dict, status: int = 200) -> HttpResponse:
-    """A JSON answer (the C encoder; date-times in RFC 3339)."""
-    return apijson.json_response(body, status=status)
+    return json_answer(body, status=status)
 
 
 def _wrong_method(request: HttpRequest, message: str) -> HttpResponse:
@@ -51,17 +41,16 @@ def _wrong_method(request: HttpRequest, message: str) -> HttpResponse:
 
 
 def _not_allowed(request: HttpRequest, message: str) -> HttpResponse:
-    return apijson.json_response({"error": message, "field": "method"}, status=405)
+    return error_answer(405, message, "method")
 
 
-def _authenticate(request: HttpRequest, scope: str) -> ApiToken | None:
-    header = request.META.get("HTTP_AUTHORIZATION", "")
-    if not header.startswith("Bearer ztc_"):
+def authenticate_api_token(request: HttpRequest, scope: str) -> ApiToken | None:
+    """The usable API token with ``scope`` that the request's ``Authorization: Bearer ztc_…``
+    header carries, or ``None``. Every API that takes console API tokens asks this."""
+    credential = bearer_credential(request, "ztc")
+    if credential is None:
         return None
-    try:
-        _, prefix, secret = header.removeprefix("Bearer ").split("_", 2)
-    except ValueError:
-        return None
+    prefix, secret = credential
     hotcache.ensure_fresh()
     token = decisions._cached("api_tokens", prefix, lambda: ApiToken.objects.filter(prefix=prefix).first())
     if token is None or not token.is_usable or scope not in token.scopes:
@@ -70,33 +59,6 @@ def _authenticate(request: HttpRequest, scope: str) -> ApiToken | None:
         return None
     decisions._touch(ApiToken, token, timezone.now())
     return token
-
-
-def _text(body: dict, name: str, *, limit: int = 500, required: bool = False, where: str = "") -> str:
-    """A string field: absent is empty (unless required); null, other types, NUL characters and
-    over-long values are refused."""
-    label = f"{where}.{name}" if where else name
-    if name not in body:
-        if required:
-            raise BadRequest(f"{label} is required", label)
-        return ""
-    value = body[name]
-    if not isinstance(value, str):
-        raise BadRequest(f"{label} must be a string", label)
-    if len(value) > limit:
-        raise BadRequest(f"{label} is longer than {limit} characters", label)
-    if "\x00" in value:
-        raise BadRequest(f"{label} contains a NUL character", label)
-    return value.strip()
-
-
-def _object(body: dict, name: str) -> dict | None:
-    if name not in body:
-        return None
-    value = body[name]
-    if not isinstance(value, dict):
-        raise BadRequest(f"{name} must be an object", name)
-    return value
 
 
 REQUEST_FIELDS = frozenset({"application", "user", "token", "service_token", "ip", "country", "device_id"})
@@ -136,23 +98,23 @@ def _validate(body: dict) -> ParsedRequest:
         raise BadRequest("application is required: its aud tag, or {hostname, path}", "application")
     target = body["application"]
     if isinstance(target, str):
-        parsed.aud = _text(body, "application", limit=64, required=True)
+        parsed.aud = text_field(body, "application", limit=64, required=True)
         if not parsed.aud:
             raise BadRequest("application must not be empty", "application")
     elif isinstance(target, dict):
         if set(target) - {"hostname", "path"}:
             raise BadRequest("application takes only hostname and path", "application")
-        parsed.hostname = _text(target, "hostname", limit=253, required=True, where="application").lower()
-        parsed.path = _text(target, "path", limit=2000, where="application") or "/"
+        parsed.hostname = text_field(target, "hostname", limit=253, required=True, where="application").lower()
+        parsed.path = text_field(target, "path", limit=2000, where="application") or "/"
     else:
         raise BadRequest("application must be the aud tag or {hostname, path}", "application")
 
-    user = _object(body, "user")
+    user = object_field(body, "user")
     if user is not None:
         if set(user) - {"email", "identity_provider", "amr", "claims"}:
             raise BadRequest("user takes email, identity_provider, amr and claims", "user")
-        parsed.email = normalize_email(_text(user, "email", limit=254, required=True, where="user"))
-        parsed.identity_provider = _text(user, "identity_provider", limit=60, where="user")
+        parsed.email = normalize_email(text_field(user, "email", limit=254, required=True, where="user"))
+        parsed.identity_provider = text_field(user, "identity_provider", limit=60, where="user")
         amr = user.get("amr", [])
         if (not isinstance(amr, list) or len(amr) > 20
                 or not all(isinstance(a, str) and len(a) <= 40 and "\x00" not in a for a in amr)):
@@ -163,24 +125,24 @@ def _validate(body: dict) -> ParsedRequest:
             raise BadRequest("user.claims must be an object", "user.claims")
         parsed.claims = claims
 
-    service_token = _object(body, "service_token")
+    service_token = object_field(body, "service_token")
     if service_token is not None:
         if set(service_token) - {"client_id", "client_secret"}:
             raise BadRequest("service_token takes client_id and client_secret", "service_token")
-        parsed.client_id = _text(service_token, "client_id", limit=120, required=True, where="service_token")
-        parsed.client_secret = _text(service_token, "client_secret", limit=200, required=True,
+        parsed.client_id = text_field(service_token, "client_id", limit=120, required=True, where="service_token")
+        parsed.client_secret = text_field(service_token, "client_secret", limit=200, required=True,
                                      where="service_token")
         parsed.has_service_token = True
 
-    parsed.token = _text(body, "token", limit=4096)
-    ip = _text(body, "ip", limit=45)
+    parsed.token = text_field(body, "token", limit=4096)
+    ip = text_field(body, "ip", limit=45)
     parsed.ip = decisions.parse_ip(ip) if ip else None
     if ip and parsed.ip is None:
         raise BadRequest("ip is not an IP address", "ip")
-    parsed.country = _text(body, "country", limit=2).upper()
+    parsed.country = text_field(body, "country", limit=2).upper()
     if "country" in body and (len(parsed.country) != 2 or not parsed.country.isalpha()):
         raise BadRequest("country must be a two-letter code", "country")
-    parsed.device_id = _text(body, "device_id", limit=120)
+    parsed.device_id = text_field(body, "device_id", limit=120)
     if user is None and not parsed.token and service_token is None:
         raise BadRequest("send a user, a token or a service_token", "user")
     return parsed
@@ -197,7 +159,7 @@ def decide(request: HttpRequest) -> HttpResponse:
     parsed: ParsedRequest | None = None
     application = None
     try:
-        if _authenticate(request, ApiToken.Scope.ACCESS_DECIDE) is None:
+        if authenticate_api_token(request, ApiToken.Scope.ACCESS_DECIDE) is None:
             return _deny("a valid API token with the access:decide scope is required", status=401)
         parsed = _validate(_parse(request))
         if parsed.aud:
@@ -235,7 +197,7 @@ def decide(request: HttpRequest) -> HttpResponse:
 
     decision = outcome.decision
     reason = f"Denied: {outcome.problem}." if outcome.problem else decision.reason
-    return _json({
+    return json_answer({
         "decision": decision.outcome.value,
         "reason": reason,
         "policy": {"id": decision.policy.id, "name": decision.policy.name} if decision.policy else None,

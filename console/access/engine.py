@@ -27,6 +27,19 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from console.core.policy import RISK_LEVELS as RISK_LEVELS  # the forms and the OpenAPI document list them from here
+from console.core.policy import (
+    DevicePosture,
+    PolicyTrace,
+    RuleError,
+    RuleTrace,
+    group_ids,
+    posture_checks,
+    risk_levels,
+)
+from console.core.policy import strings as _strings
+from console.core.policy import values as _values
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -45,21 +58,10 @@ class Outcome(StrEnum):
     BYPASS = "bypass"
 
 
-RISK_LEVELS = ("low", "medium", "high", "unscored")
 MFA_METHODS = ("security_key", "biometrics", "totp", "backup_code")
 
 
 # --- Contexts ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DevicePosture:
-    device_id: str
-    managed: bool = False
-    os: str = ""
-    os_version: str = ""
-    disk_encrypted: bool = False
-    edr_score: int | None = None
 
 
 @dataclass(frozen=True)
@@ -110,8 +112,7 @@ class StepUp:
         return result
 
 
-class SelectorError(ValueError):
-    """A selector's configuration is invalid; the message says which value and why."""
+SelectorError = RuleError  # a selector's configuration is invalid; the message says which value and why
 
 
 @dataclass(frozen=True)
@@ -123,22 +124,6 @@ class Selector:
     test: Callable[[UserContext | None, RequestContext], bool]
     identity: bool  # needs to know who the user is
     step_up: StepUp | None = None
-
-
-def _values(config: Mapping[str, Any], name: str = "values") -> list:
-    values = config.get(name)
-    if not isinstance(values, list) or not values:
-        raise SelectorError(f"needs a non-empty list of {name}")
-    return values
-
-
-def _strings(config: Mapping[str, Any], lower: bool = True) -> frozenset[str]:
-    out = []
-    for value in _values(config):
-        if not isinstance(value, str) or not value.strip():
-            raise SelectorError(f"{value!r} is not a text value")
-        out.append(value.strip().lower() if lower else value.strip())
-    return frozenset(out)
 
 
 def _everyone(config: Mapping[str, Any]) -> Selector:
@@ -165,13 +150,7 @@ def _email_domain(config: Mapping[str, Any]) -> Selector:
 
 
 def _group(config: Mapping[str, Any], require: bool = False) -> Selector:
-    ids = []
-    for value in _values(config):
-        try:
-            ids.append(int(value))
-        except (TypeError, ValueError):
-            raise SelectorError(f"{value!r} is not a group id") from None
-    groups = frozenset(ids)
+    groups = group_ids(config)
     names = [str(n) for n in (config.get("labels") or sorted(groups))]
     if require and len(groups) > 1:
         return Selector(
@@ -257,20 +236,7 @@ def _version_tuple(text: str) -> tuple[int, ...]:
 
 
 def _device_posture(config: Mapping[str, Any]) -> Selector:
-    checks: list[tuple[str, Callable[[DevicePosture], bool]]] = []
-    if config.get("managed"):
-        checks.append(("managed", lambda d: d.managed))
-    if config.get("disk_encrypted"):
-        checks.append(("disk encrypted", lambda d: d.disk_encrypted))
-    min_edr = config.get("min_edr_score")
-    if min_edr not in (None, ""):
-        try:
-            threshold = int(min_edr)
-        except (TypeError, ValueError):
-            raise SelectorError("min_edr_score must be a number from 0 to 100") from None
-        if not 0 <= threshold <= 100:
-            raise SelectorError("min_edr_score must be a number from 0 to 100")
-        checks.append((f"EDR score ≥ {threshold}", lambda d: d.edr_score is not None and d.edr_score >= threshold))
+    checks = posture_checks(config)
     min_os = config.get("min_os_version") or {}
     if not isinstance(min_os, Mapping):
         raise SelectorError("min_os_version must map an OS name to a version")
@@ -376,10 +342,7 @@ def _identity_verified(config: Mapping[str, Any]) -> Selector:
 
 
 def _risk_score(config: Mapping[str, Any]) -> Selector:
-    levels = _strings(config)
-    unknown = levels - set(RISK_LEVELS)
-    if unknown:
-        raise SelectorError(f"unknown risk level(s) {', '.join(sorted(unknown))}")
+    levels = risk_levels(config)
     return Selector(
         "risk_score", f"User risk score is {', '.join(sorted(levels))}",
         lambda u, r: u is not None and u.risk_level.lower() in levels, identity=True,
@@ -482,24 +445,6 @@ def evaluation_order(policies: Iterable[CompiledPolicy]) -> tuple[CompiledPolicy
 
 
 # --- Decisions --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RuleTrace:
-    kind: str  # include / require / exclude
-    selector: str
-    label: str
-    matched: bool
-
-
-@dataclass(frozen=True)
-class PolicyTrace:
-    policy_id: int
-    name: str
-    action: str
-    result: str  # "matched", "not matched", "step-up", "skipped"
-    rules: tuple[RuleTrace, ...] = ()
-    note: str = ""
 
 
 @dataclass(frozen=True)

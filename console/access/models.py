@@ -9,6 +9,7 @@ from django.db import models
 from django.utils import timezone
 
 from console.core.fields import EncryptedTextField
+from console.core.names import case_insensitive_unique
 
 HOUR = 3600
 DAY = 24 * HOUR
@@ -67,6 +68,7 @@ class Application(models.Model):
     class Meta:
         ordering = ["name"]
         indexes = [models.Index(fields=["domain"], name="access_app_domain_idx")]
+        constraints = [case_insensitive_unique("access_app_name_ci_unique")]
 
     def __str__(self) -> str:
         return self.name
@@ -118,6 +120,7 @@ class Policy(models.Model):
     class Meta:
         ordering = ["name"]
         verbose_name_plural = "policies"
+        constraints = [case_insensitive_unique("access_policy_name_ci_unique")]
 
     def __str__(self) -> str:
         return self.name
@@ -155,6 +158,7 @@ class ServiceToken(models.Model):
 
     class Meta:
         ordering = ["name"]
+        constraints = [case_insensitive_unique("access_service_token_name_ci_unique")]
 
     def __str__(self) -> str:
         return self.name
@@ -190,6 +194,7 @@ class ApiToken(models.Model):
 
     class Meta:
         ordering = ["name"]
+        constraints = [case_insensitive_unique("access_api_token_name_ci_unique")]
 
     def __str__(self) -> str:
         return self.name

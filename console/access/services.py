@@ -28,6 +28,7 @@ from console.access.models import (
 )
 from console.audit.services import audit_record, diff, snapshot
 from console.core.errors import Conflict, ValidationFailed
+from console.core.names import clean_name, require_free_name
 from console.core.permissions import require_role
 from console.core.roles import ADMINS
 
@@ -57,7 +58,8 @@ def _clean_mfa(values: dict) -> dict:
             "mfa_phishing_resistant": bool(values.get("mfa_phishing_resistant"))}
 
 
-def _changed() -> None:
+def decision_inputs_changed() -> None:
+    """What the decision cache holds changed: every worker re-reads it once this commits."""
     transaction.on_commit(policies.bump_version)
 
 
@@ -67,14 +69,8 @@ def _changed() -> None:
 def _clean_application(
     *, name: str, type: str, domain: str, path: str, url: str, session_seconds: int, app: Application | None
 ) -> tuple[str, str, str, str]:
-    name = (name or "").strip()
-    if not name:
-        raise ValidationFailed("A name is required.", field="name")
-    clash = Application.objects.filter(name__iexact=name)
-    if app is not None:
-        clash = clash.exclude(pk=app.pk)
-    if clash.exists():
-        raise Conflict(f"An application named {name} already exists.", field="name")
+    name = clean_name(name, limit=None)
+    require_free_name(Application.objects, name, f"An application named {name} already exists.", instance=app)
     if type not in Application.Type.values:
         raise ValidationFailed(f"Unknown application type {type!r}.", field="type")
     domain = (domain or "").strip().lower().rstrip(".")
@@ -131,7 +127,7 @@ def application_create(
                  changes=diff({}, snapshot(app, APP_FIELDS)))
     if policy_ids:
         _set_policies(actor=actor, application=app, policy_ids=policy_ids)
-    _changed()
+    decision_inputs_changed()
     return app
 
 
@@ -164,7 +160,7 @@ def application_update(
         return app
     app.save()
     audit_record(actor=actor, action="access.application.updated", obj=app, changes=changes)
-    _changed()
+    decision_inputs_changed()
     return app
 
 
@@ -177,7 +173,7 @@ def application_delete(*, actor: User, application: Application) -> None:
         changes={"name": {"old": application.name, "new": None}, "active_sessions_ended": sessions},
     )
     application.delete()
-    _changed()
+    decision_inputs_changed()
 
 
 def facts_changed_later(user_id: int, reason: str) -> None:
@@ -186,7 +182,7 @@ def facts_changed_later(user_id: int, reason: str) -> None:
     # tasks.py imports this module: imported on use to break the cycle.
     from console.access.tasks import reevaluate_user_sessions
 
-    _changed()
+    decision_inputs_changed()
     transaction.on_commit(lambda: reevaluate_user_sessions.delay(user_id, reason))
 
 
@@ -218,7 +214,7 @@ def application_set_policies(*, actor: User, application: Application, policy_id
     application = Application.objects.select_for_update().get(pk=application.pk)
     changed = _set_policies(actor=actor, application=application, policy_ids=policy_ids)
     if changed:
-        _changed()
+        decision_inputs_changed()
     return changed
 
 
@@ -236,14 +232,8 @@ def validate_rules(action: str, rules: Mapping[str, Any]) -> dict[str, list]:
 
 
 def _clean_policy(*, name: str, action: str, session_seconds: int | None, policy: Policy | None) -> str:
-    name = (name or "").strip()
-    if not name:
-        raise ValidationFailed("A name is required.", field="name")
-    clash = Policy.objects.filter(name__iexact=name)
-    if policy is not None:
-        clash = clash.exclude(pk=policy.pk)
-    if clash.exists():
-        raise Conflict(f"A policy named {name} already exists.", field="name")
+    name = clean_name(name, limit=None)
+    require_free_name(Policy.objects, name, f"A policy named {name} already exists.", instance=policy)
     if action not in Policy.Action.values:
         raise ValidationFailed(f"Unknown action {action!r}.", field="action")
     if session_seconds is not None and session_seconds not in SESSION_SECONDS:
@@ -289,7 +279,7 @@ def policy_update(
         return policy
     policy.save()
     audit_record(actor=actor, action="access.policy.updated", obj=policy, changes=changes)
-    _changed()
+    decision_inputs_changed()
 
     transaction.on_commit(lambda: task.delay(policy.pk))
     return policy
@@ -302,7 +292,7 @@ def policy_delete(*, actor: User, policy: Policy) -> None:
     audit_record(actor=actor, action="access.policy.deleted", obj=policy,
                  changes={"name": {"old": policy.name, "new": None}, "applications": apps})
     policy.delete()
-    _changed()
+    decision_inputs_changed()
 
 
 # --- Service tokens and API tokens ------------------------------------------------------------
@@ -312,11 +302,8 @@ def policy_delete(*, actor: User, policy: Policy) -> None:
 def service_token_create(*, actor: User, name: str, expires_at: datetime | None = None) -> tuple[ServiceToken, str]:
     """Returns the token and its secret; the secret is never retrievable again."""
     require_role(actor, ADMINS, "create service tokens")
-    name = (name or "").strip()
-    if not name:
-        raise ValidationFailed("A name is required.", field="name")
-    if ServiceToken.objects.filter(name__iexact=name).exists():
-        raise Conflict(f"A service token named {name} already exists.", field="name")
+    name = clean_name(name, limit=None)
+    require_free_name(ServiceToken.objects, name, f"A service token named {name} already exists.")
     if expires_at is not None and expires_at <= timezone.now():
         raise ValidationFailed("The expiry must be in the future.", field="expires_at")
     secret = secrets.token_urlsafe(32)
@@ -327,7 +314,7 @@ def service_token_create(*, actor: User, name: str, expires_at: datetime | None 
     audit_record(actor=actor, action="access.service_token.created", obj=token,
                  changes={"name": {"old": None, "new": name}, "client_secret": {"old": None, "new": "[secret]"},
                           "expires_at": {"old": None, "new": expires_at.isoformat() if expires_at else None}})
-    _changed()
+    decision_inputs_changed()
     return token, secret
 
 
@@ -343,7 +330,7 @@ def service_token_revoke(*, actor: User, token: ServiceToken) -> None:
         revoked_at=token.revoked_at, revoked_reason="service token revoked"
     )
     audit_record(actor=actor, action="access.service_token.revoked", obj=token, changes={"sessions_ended": ended})
-    _changed()
+    decision_inputs_changed()
 
 
 def api_token_hash(secret: str) -> str:
@@ -353,11 +340,8 @@ def api_token_hash(secret: str) -> str:
 @transaction.atomic
 def api_token_create(*, actor: User, name: str, scopes: Sequence[str]) -> tuple[ApiToken, str]:
     require_role(actor, ADMINS, "create API tokens")
-    name = (name or "").strip()
-    if not name:
-        raise ValidationFailed("A name is required.", field="name")
-    if ApiToken.objects.filter(name__iexact=name).exists():
-        raise Conflict(f"An API token named {name} already exists.", field="name")
+    name = clean_name(name, limit=None)
+    require_free_name(ApiToken.objects, name, f"An API token named {name} already exists.")
     unknown = [s for s in scopes if s not in ApiToken.Scope.values]
     if unknown or not scopes:
         raise ValidationFailed("Pick at least one known scope.", field="scopes")
@@ -369,7 +353,7 @@ def api_token_create(*, actor: User, name: str, scopes: Sequence[str]) -> tuple[
     )
     audit_record(actor=actor, action="api_token.created", obj=token,
                  changes={"name": {"old": None, "new": name}, "scopes": {"old": None, "new": token.scopes}})
-    _changed()
+    decision_inputs_changed()
     return token, f"ztc_{prefix}_{secret}"
 
 
@@ -382,7 +366,7 @@ def api_token_revoke(*, actor: User, token: ApiToken) -> None:
     token.revoked_at = timezone.now()
     token.save(update_fields=["revoked_at"])
     audit_record(actor=actor, action="api_token.revoked", obj=token)
-    _changed()
+    decision_inputs_changed()
 
 
 # --- Devices ----------------------------------------------------------------------------------
@@ -422,7 +406,7 @@ def device_save(
     target.save()
     audit_record(actor=actor, action="access.device.updated" if device else "access.device.registered",
                  obj=target, changes=changes)
-    _changed()
+    decision_inputs_changed()
     transaction.on_commit(lambda: user_facts_changed(user_id=user.pk, reason="device posture changed"))
     return target
 
@@ -434,7 +418,7 @@ def device_delete(*, actor: User, device: Device) -> None:
                  changes={"device_id": {"old": device.device_id, "new": None}})
     user_id = device.user_id
     device.delete()
-    _changed()
+    decision_inputs_changed()
     transaction.on_commit(lambda: user_facts_changed(user_id=user_id, reason="device removed"))
 
 
@@ -459,7 +443,7 @@ def _revoke(queryset, *, reason: str, initiating_entity: str = "admin") -> int:
     # Shared Signals queues one CAEP session-revoked event per person, sent after commit.
     signals.sessions_revoked.send(AccessSession, user_ids={u for _, _, u in open_sessions}, reason=reason,
                                   initiating_entity=initiating_entity)
-    _changed()  # other processes drop the sessions they remember, within ACCESS_CACHE_SECONDS
+    decision_inputs_changed()  # other processes drop the sessions they remember, within ACCESS_CACHE_SECONDS
     return count
 
 
@@ -494,7 +478,7 @@ def sessions_revoke_for_application(*, actor: User, application: Application) ->
 
 def end_sessions_of_deactivated(user: User) -> int:
     """Called inside the deactivation's transaction: a deactivated person has no session."""
-    _changed()
+    decision_inputs_changed()
     return _revoke(AccessSession.objects.filter(user=user), reason="account deactivated")
 
 

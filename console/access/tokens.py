@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import threading
 import time
 from datetime import datetime
 from typing import Any
@@ -21,11 +20,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from console.access.models import SigningKey
+from console.core import signing_keys
 from console.core.lru import LRUCache
 
 ALGORITHM = "ES256"
-_lock = threading.Lock()
-_private: LRUCache[str, Any] = LRUCache(64)  # signing keys by kid: only stored keys, bounded anyway
+_private = signing_keys.PrivateKeys()
+_lock = _private.lock
 # kid → (public key, time.time() until which it may be used without asking the database again):
 # a key retired in another process stops verifying here too, at the latest when its
 # publication ends or PUBLIC_KEY_RECHECK_SECONDS after it was read.
@@ -50,23 +50,14 @@ def _new_key() -> SigningKey:
 
 
 def current_key() -> SigningKey:
-    key = SigningKey.objects.filter(retired_at__isnull=True).order_by("-created_at").first()
-    if key is not None:
-        return key
-    with transaction.atomic():
-        key = SigningKey.objects.select_for_update().filter(retired_at__isnull=True).first()
-        if key is None:
-            key = _new_key()
-            key.save()
-    return key
+    """The key that signs application tokens, created on first use."""
+    return signing_keys.current_key(SigningKey, _new_key)
 
 
 def _signer(key: SigningKey):
-    found = _private.get(key.kid)
-    if found is None:
-        found = serialization.load_pem_private_key(key.private_pem.encode(), password=None)
+    found, loaded = _private.get(key)
+    if loaded:
         with _lock:
-            _private[key.kid] = found
             _public[key.kid] = (found.public_key(), _recheck_at(key))
     return found
 

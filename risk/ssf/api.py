@@ -19,7 +19,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from console.access.api import _authenticate
+from console.access.api import authenticate_api_token
 from console.access.models import ApiToken
 from console.core import apijson, ratelimit
 from console.core.errors import Conflict, ConsoleError, PermissionRefused
@@ -80,7 +80,7 @@ def _methods(*methods: str):
 
 
 def _receiver(request: HttpRequest, operation: str, need: str = SCOPE_MANAGE) -> ApiToken:
-    token = _authenticate(request, ApiToken.Scope.SSF_STREAM)
+    token = authenticate_api_token(request, ApiToken.Scope.SSF_STREAM)
     if token is None:
         if not ratelimit.hit("ssf-auth", client_ip(request) or "unknown", limit=60, window=60):
             raise ApiError(429, "too_many_requests", "too many failed authentications; wait a minute")

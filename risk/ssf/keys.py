@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import threading
 from typing import Any
 
 import jwt
@@ -16,15 +15,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from console.audit.services import audit_record
-from console.core.lru import LRUCache
+from console.core import signing_keys
 from console.core.permissions import require_role
 from console.core.roles import ADMINS
 from risk.ssf.models import SigningKey
 
 ALGORITHM = "RS256"
 SET_TYPE = "secevent+jwt"
-_lock = threading.Lock()
-_private: LRUCache[str, Any] = LRUCache(64)  # signing keys by kid: only stored keys, bounded anyway
+_private = signing_keys.PrivateKeys()
 
 
 def _b64(value: int) -> str:
@@ -48,15 +46,7 @@ def _new_key(created_by_email: str = "") -> SigningKey:
 
 def current_key() -> SigningKey:
     """The signing key, created on first use."""
-    key = SigningKey.objects.filter(retired_at__isnull=True).order_by("-created_at").first()
-    if key is not None:
-        return key
-    with transaction.atomic():
-        key = SigningKey.objects.select_for_update().filter(retired_at__isnull=True).first()
-        if key is None:
-            key = _new_key()
-            key.save()
-    return key
+    return signing_keys.current_key(SigningKey, _new_key)
 
 
 def jwks() -> dict[str, list[dict]]:
@@ -65,12 +55,7 @@ def jwks() -> dict[str, list[dict]]:
 
 
 def _signer(key: SigningKey) -> Any:
-    found = _private.get(key.kid)
-    if found is None:
-        found = serialization.load_pem_private_key(key.private_pem.encode(), password=None)
-        with _lock:
-            _private[key.kid] = found
-    return found
+    return _private.get(key)[0]
 
 
 def sign(claims: dict[str, Any]) -> str:

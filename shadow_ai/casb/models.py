@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from console.core.fields import EncryptedTextField
 from console.core.jobs import JobRun
+from console.core.names import case_insensitive_unique
 from shadow_ai.casb.findings import FindingType, Severity, finding_type
 
 
@@ -46,6 +47,7 @@ class Integration(models.Model):
 
     class Meta:
         ordering = ["name"]
+        constraints = [case_insensitive_unique("casb_integration_name_ci_unique")]
 
     def __str__(self) -> str:
         return self.name

@@ -21,6 +21,7 @@ from accounts.models import User
 from console.audit.services import SECRET_MARK, audit_record, diff
 from console.core import jobs, ratelimit
 from console.core.errors import Conflict, ValidationFailed
+from console.core.names import clean_name, require_free_name
 from console.core.permissions import require_role
 from console.core.roles import ADMINS
 from shadow_ai.casb import connectors, scanner
@@ -125,16 +126,9 @@ def clean_interval(hours: Any, connector: Connector) -> int:
 
 
 def _clean_name(name: str, integration: Integration | None) -> str:
-    name = (name or "").strip()
-    if not name:
-        raise ValidationFailed("A name is required.", field="name")
-    if len(name) > 120:
-        raise ValidationFailed("Keep the name under 120 characters.", field="name")
-    clash = Integration.objects.filter(name__iexact=name)
-    if integration is not None:
-        clash = clash.exclude(pk=integration.pk)
-    if clash.exists():
-        raise Conflict(f"An integration named {name} already exists.", field="name")
+    name = clean_name(name)
+    require_free_name(Integration.objects, name, f"An integration named {name} already exists.",
+                      instance=integration)
     return name
 
 

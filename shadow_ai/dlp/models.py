@@ -9,6 +9,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from console.core.names import case_insensitive_unique
 from shadow_ai.dlp.engine import MAX_MATCH_COUNT, Confidence
 
 
@@ -41,6 +42,7 @@ class DlpProfile(models.Model):
             models.CheckConstraint(
                 condition=Q(kind="custom", key__isnull=True) | Q(kind="predefined", key__isnull=False),
                 name="dlp_profile_key_iff_predefined"),
+            case_insensitive_unique("dlp_profile_name_ci_unique"),
         ]
 
     def __str__(self) -> str:
@@ -74,6 +76,7 @@ class DlpEntry(models.Model):
             models.UniqueConstraint(fields=["profile", "predefined_key"], condition=~Q(predefined_key=""),
                                     name="dlp_entry_predefined_once"),
             models.UniqueConstraint(fields=["profile", "name"], name="dlp_entry_name_unique"),
+            case_insensitive_unique("dlp_entry_name_ci_unique", "profile"),
         ]
 
     def __str__(self) -> str:

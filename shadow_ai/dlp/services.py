@@ -24,6 +24,7 @@ from accounts.models import User
 from console.access import policies as access_policies
 from console.audit.services import audit_record, diff
 from console.core.errors import Conflict, ValidationFailed
+from console.core.names import clean_name, require_free_name
 from console.core.permissions import require_role
 from console.core.roles import ADMINS, CONSOLE_READERS
 from shadow_ai.casb.selectors import integrations_using_dlp_profile
@@ -69,16 +70,11 @@ def _audit_entry(actor: User, action: str, entry: DlpEntry, changes: dict, *, go
 
 def _clean_name(name: str, model, *, exclude_pk: int | None = None, scope: dict | None = None,
                 noun: str = "profile") -> str:
-    name = " ".join((name or "").split())
-    if not name:
-        raise ValidationFailed("A name is required.", field="name")
-    if len(name) > 120:
-        raise ValidationFailed("Keep the name under 120 characters.", field="name")
-    clash = model.objects.filter(name__iexact=name, **(scope or {}))
+    name = clean_name(name, collapse_spaces=True)
+    clash = model.objects.filter(**(scope or {}))
     if exclude_pk is not None:
         clash = clash.exclude(pk=exclude_pk)
-    if clash.exists():
-        raise Conflict(f"A {noun} named {name} already exists.", field="name")
+    require_free_name(clash, name, f"A {noun} named {name} already exists.")
     return name
 
 

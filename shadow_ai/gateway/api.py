@@ -21,9 +21,10 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 
 from accounts.models import normalize_email
-from console.access.api import BadRequest, _authenticate, _json, _text
+from console.access.api import authenticate_api_token
 from console.access.models import ApiToken
 from console.core import apijson, jsonbody
+from console.core.api import BadRequest, json_answer, text_field
 from console.core.permissions import api_view
 from shadow_ai import hostnames
 from shadow_ai.gateway import engine, runtime
@@ -98,7 +99,7 @@ def _dlp(outcome: engine.DlpOutcome | None) -> dict[str, Any] | None:
 
 def _refuse(request: HttpRequest, reason: str, status: int, **extra: Any) -> HttpResponse:
     decision = engine.Decision(engine.Action.BLOCK, reason)
-    return _json(_body(request, decision, **extra), status=status)
+    return json_answer(_body(request, decision, **extra), status=status)
 
 
 def _wrong_method(request: HttpRequest, message: str) -> HttpResponse:
@@ -132,8 +133,8 @@ def _inspected(body: dict) -> str:
 
 
 def _validate(body: dict) -> dict[str, str]:
-    url = _text(body, "url", limit=4096)
-    raw_host = _text(body, "hostname", limit=253)
+    url = text_field(body, "url", limit=4096)
+    raw_host = text_field(body, "hostname", limit=253)
     for name, value in (("hostname", raw_host), ("url", url)):
         if name in body and not value:
             raise BadRequest(f"{name} is empty (leave it out instead)", name)
@@ -162,14 +163,14 @@ def _validate(body: dict) -> dict[str, str]:
         raise BadRequest("user must be an object", "user")
     if set(user) - {"email"}:
         raise BadRequest("user takes only email", "user")
-    email = normalize_email(_text(user, "email", limit=254, required=True, where="user"))
+    email = normalize_email(text_field(user, "email", limit=254, required=True, where="user"))
     if "@" not in email or email.startswith("@") or email.endswith("@"):
         raise BadRequest("user.email is not an e-mail address", "user.email")
-    method = _text(body, "method", limit=16).upper()
+    method = text_field(body, "method", limit=16).upper()
     if method and not method.isalpha():
         raise BadRequest("method is not an HTTP method", "method")
     return {"hostname": host, "url": url, "email": email, "method": method,
-            "device_id": _text(body, "device_id", limit=120), "body": _inspected(body)}
+            "device_id": text_field(body, "device_id", limit=120), "body": _inspected(body)}
 
 
 @csrf_exempt
@@ -177,7 +178,7 @@ def _validate(body: dict) -> dict[str, str]:
 @apijson.allow_methods(["POST"], _wrong_method)
 def evaluate(request: HttpRequest) -> HttpResponse:
     try:
-        if _authenticate(request, ApiToken.Scope.GATEWAY_EVALUATE) is None:
+        if authenticate_api_token(request, ApiToken.Scope.GATEWAY_EVALUATE) is None:
             return _refuse(request, "Blocked: a valid API token with the gateway:evaluate scope is required.", 401)
         parsed = _validate(_parse(request))
         outcome = runtime.evaluate(hostname=parsed["hostname"], email=parsed["email"], url=parsed["url"],
@@ -190,4 +191,4 @@ def evaluate(request: HttpRequest) -> HttpResponse:
         log.exception("gateway evaluate failed closed (request %s)", request_id)
         return _refuse(request, f"Blocked: internal error; the request was blocked (reference {request_id}).", 200,
                        request_id=request_id)
-    return _json(body)
+    return json_answer(body)

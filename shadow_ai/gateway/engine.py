@@ -33,10 +33,11 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
 
-from console.access.engine import DevicePosture
+from console.core import policy as shared
+from console.core.policy import RISK_LEVELS as RISK_LEVELS  # the forms and the OpenAPI document list them from here
+from console.core.policy import DevicePosture, PolicyTrace
 from shadow_ai.dlp import engine as dlp_engine
 
-RISK_LEVELS = ("low", "medium", "high", "unscored")
 STATUSES = ("approved", "unapproved", "in_review", "unreviewed")
 ISOLATION_CONTROLS = ("upload", "download", "copy", "paste", "print")
 
@@ -156,8 +157,7 @@ class GatewayRequest:
 # --- Conditions -------------------------------------------------------------------------------
 
 
-class ConditionError(ValueError):
-    """A condition's configuration is invalid; the message says what to fix."""
+ConditionError = shared.RuleError  # a condition's configuration is invalid; the message says what to fix
 
 
 @dataclass(frozen=True)
@@ -166,22 +166,6 @@ class Condition:
     label: str
     test: Callable[[GatewayRequest], bool]
     profiles: tuple[dlp_engine.Profile, ...] = ()  # DLP profile conditions: what the body is scanned for
-
-
-def _values(config: Mapping[str, Any]) -> list:
-    values = config.get("values")
-    if not isinstance(values, list) or not values:
-        raise ConditionError("needs a non-empty list of values")
-    return values
-
-
-def _strings(config: Mapping[str, Any], *, lower: bool = True) -> frozenset[str]:
-    out = set()
-    for value in _values(config):
-        if not isinstance(value, str) or not value.strip():
-            raise ConditionError(f"{value!r} is not a text value")
-        out.add(value.strip().lower() if lower else value.strip())
-    return frozenset(out)
 
 
 def _negated(config: Mapping[str, Any]) -> bool:
@@ -208,12 +192,12 @@ def _membership(kind: str, noun: str, config: Mapping[str, Any], values: frozens
 
 
 def _application(config: Mapping[str, Any]) -> Condition:
-    keys = _strings(config)
+    keys = shared.strings(config)
     return _membership("application", "Application", config, keys, lambda r: r.app.key if r.app else None)
 
 
 def _category(config: Mapping[str, Any], categories: Mapping[str, str] | None = None) -> Condition:
-    values = _strings(config)
+    values = shared.strings(config)
     if categories is not None:
         unknown = values - set(categories)
         if unknown:
@@ -223,7 +207,7 @@ def _category(config: Mapping[str, Any], categories: Mapping[str, str] | None = 
 
 
 def _status(config: Mapping[str, Any]) -> Condition:
-    values = frozenset(v.replace(" ", "_") for v in _strings(config))
+    values = frozenset(v.replace(" ", "_") for v in shared.strings(config))
     unknown = values - set(STATUSES)
     if unknown:
         raise ConditionError(f"unknown status {', '.join(sorted(unknown))}; use {', '.join(STATUSES)}")
@@ -276,7 +260,7 @@ def _gen_ai(config: Mapping[str, Any]) -> Condition:
 
 
 def _hostname(config: Mapping[str, Any]) -> Condition:
-    hosts = _strings(config)
+    hosts = shared.strings(config)
     for host in hosts:
         if "/" in host or " " in host or host.startswith("*"):
             raise ConditionError(f"{host!r} is not a hostname (subdomains are included without *.)")
@@ -292,7 +276,7 @@ def _hostname(config: Mapping[str, Any]) -> Condition:
 
 
 def _user_email(config: Mapping[str, Any]) -> Condition:
-    entries = _strings(config)
+    entries = shared.strings(config)
     for entry in entries:
         if "@" not in entry:
             raise ConditionError(f"{entry!r} is not an e-mail address or @domain")
@@ -311,13 +295,7 @@ def _user_email(config: Mapping[str, Any]) -> Condition:
 
 
 def _group(config: Mapping[str, Any]) -> Condition:
-    ids = []
-    for value in _values(config):
-        try:
-            ids.append(int(value))
-        except (TypeError, ValueError):
-            raise ConditionError(f"{value!r} is not a group id") from None
-    groups = frozenset(ids)
+    groups = shared.group_ids(config)
     negate = _negated(config)
     shown = ", ".join(_labelled(config, (str(g) for g in groups)))
 
@@ -329,25 +307,13 @@ def _group(config: Mapping[str, Any]) -> Condition:
 
 
 def _risk_score(config: Mapping[str, Any]) -> Condition:
-    levels = _strings(config)
-    unknown = levels - set(RISK_LEVELS)
-    if unknown:
-        raise ConditionError(f"unknown risk level(s) {', '.join(sorted(unknown))}; use {', '.join(RISK_LEVELS)}")
+    levels = shared.risk_levels(config)
     return _membership("risk_score", "User risk score", config, levels,
                        lambda r: r.user.risk_level.lower() if r.user else None)
 
 
 def _device_posture(config: Mapping[str, Any]) -> Condition:
-    checks: list[tuple[str, Callable[[DevicePosture], bool]]] = []
-    if config.get("managed"):
-        checks.append(("managed", lambda d: d.managed))
-    if config.get("disk_encrypted"):
-        checks.append(("disk encrypted", lambda d: d.disk_encrypted))
-    min_edr = config.get("min_edr_score")
-    if min_edr not in (None, ""):
-        if isinstance(min_edr, bool) or not isinstance(min_edr, int) or not 0 <= min_edr <= 100:
-            raise ConditionError("the lowest EDR score must be a whole number from 0 to 100")
-        checks.append((f"EDR score ≥ {min_edr}", lambda d: d.edr_score is not None and d.edr_score >= min_edr))
+    checks = shared.posture_checks(config)
     if not checks:
         raise ConditionError("pick at least one device check")
     result = config.get("result", "passes")
@@ -368,7 +334,7 @@ def _dlp_profile(config: Mapping[str, Any], profiles: Mapping[int, dlp_engine.Pr
     """``profiles``: the compiled DLP profiles by id; None only checks the configuration's shape
     (the condition then never triggers)."""
     ids: list[int] = []
-    for value in _values(config):
+    for value in shared.values(config):
         if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and value.isdigit())):
             raise ConditionError(f"{value!r} is not a DLP profile id")
         ids.append(int(value))
@@ -509,23 +475,6 @@ def evaluation_order(policies: Iterable[CompiledPolicy]) -> tuple[CompiledPolicy
 
 
 @dataclass(frozen=True)
-class ConditionTrace:
-    type: str
-    label: str
-    matched: bool
-
-
-@dataclass(frozen=True)
-class PolicyTrace:
-    policy_id: int
-    name: str
-    action: str
-    result: str  # "matched", "not matched", "skipped"
-    conditions: tuple[ConditionTrace, ...] = ()
-    note: str = ""
-
-
-@dataclass(frozen=True)
 class Decision:
     action: Action
     reason: str
@@ -624,7 +573,7 @@ def explain(policies: Sequence[CompiledPolicy], request: GatewayRequest) -> Deci
             traces.append(PolicyTrace(policy.id, policy.name, policy.action.value, "skipped",
                                       note="An earlier policy already decided."))
             continue
-        conditions = tuple(ConditionTrace(c.type, c.label, c.test(request)) for c in policy.conditions)
+        conditions = tuple(shared.RuleTrace("condition", c.type, c.label, c.test(request)) for c in policy.conditions)
         if not all(c.matched for c in conditions):
             traces.append(PolicyTrace(policy.id, policy.name, policy.action.value, "not matched", conditions,
                                       "A condition does not hold."))

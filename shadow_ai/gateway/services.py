@@ -15,6 +15,7 @@ from accounts.models import Group, User
 from console.access import policies as access_policies
 from console.audit.services import audit_record, diff
 from console.core.errors import Conflict, ValidationFailed
+from console.core.names import clean_name, require_free_name
 from console.core.permissions import require_role
 from console.core.roles import ADMINS
 from shadow_ai import selectors
@@ -112,16 +113,8 @@ def _clean(
     target: Application | None, isolation: Mapping[str, bool] | None, capture_prompts: bool,
     capture_groups: Sequence[int], policy: GatewayPolicy | None,
 ) -> dict[str, Any]:
-    name = (name or "").strip()
-    if not name:
-        raise ValidationFailed("A name is required.", field="name")
-    if len(name) > 120:
-        raise ValidationFailed("Keep the name under 120 characters.", field="name")
-    clash = GatewayPolicy.objects.filter(name__iexact=name)
-    if policy is not None:
-        clash = clash.exclude(pk=policy.pk)
-    if clash.exists():
-        raise Conflict(f"A Gateway policy named {name} already exists.", field="name")
+    name = clean_name(name)
+    require_free_name(GatewayPolicy.objects, name, f"A Gateway policy named {name} already exists.", instance=policy)
     try:
         groups = sorted({int(g) for g in capture_groups})
     except (TypeError, ValueError):

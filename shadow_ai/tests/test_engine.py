@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from console.access.engine import DevicePosture
+from console.core.policy import DevicePosture
 from shadow_ai.gateway import engine
 
 CHATGPT = engine.AppFacts(1, "chatgpt", "ChatGPT", "artificial_intelligence", "unapproved", True,
@@ -207,5 +207,20 @@ def test_explain_matches_evaluate_and_shows_every_condition():
     trace = engine.explain(policies, req()).trace
     assert [(t.name, t.result) for t in trace] == [("Risky", "not matched"), ("Redirect", "matched"),
                                                    ("Allow AI", "skipped")]
-    assert [(c.label, c.matched) for c in trace[0].conditions] == [
+    assert [(c.label, c.matched) for c in trace[0].rules] == [
         ("User risk score is high", False), ("Generative AI application", True)]
+
+
+# The one rule both engines share (console.core.policy.edr_threshold): a string of digits is the
+# number it spells; anything else that is not a whole number from 0 to 100 is refused.
+@pytest.mark.parametrize(("device", "passes"), [(GOOD_DEVICE, True), (BAD_DEVICE, False), (None, False)])
+def test_edr_score_given_as_digits_is_read_as_a_number(device, passes):
+    condition = engine.compile_condition({"type": "device_posture", "min_edr_score": "85"})
+    assert condition.label == "Device passes posture: EDR score ≥ 85"
+    assert condition.test(req(device=device)) is passes
+
+
+@pytest.mark.parametrize("bad", ["high", "85.5", 85.5, True, "-1", "101", [85]])
+def test_edr_score_that_is_not_a_whole_number_is_refused(bad):
+    with pytest.raises(engine.PolicyError, match="min_edr_score must be a whole number from 0 to 100"):
+        policy(conditions=[{"type": "device_posture", "min_edr_score": bad}])

@@ -89,7 +89,7 @@ def test_the_body_is_scanned_once_for_every_profile_and_only_when_needed(scans):
     assert decision.policy.id == 2 and scans == [2]  # one scan, both profiles, for two conditions
     explained = engine.explain(policies, request(PROMPT))
     assert explained.policy.id == 2 and scans == [2, 2]
-    assert [c.matched for c in explained.trace[0].conditions] == [True, False]
+    assert [c.matched for c in explained.trace[0].rules] == [True, False]
 
 
 def test_a_policy_naming_a_missing_profile_does_not_compile():

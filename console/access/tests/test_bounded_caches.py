@@ -76,7 +76,7 @@ def test_ten_thousand_random_api_tokens_leave_the_caches_empty_and_memory_flat()
     def send(count: int) -> None:
         for _ in range(count):
             request = factory.post("/api/v1/access/decide", HTTP_AUTHORIZATION=_random_bearer())
-            assert api._authenticate(request, ApiToken.Scope.ACCESS_DECIDE) is None
+            assert api.authenticate_api_token(request, ApiToken.Scope.ACCESS_DECIDE) is None
 
     send(1000)  # warm up: connections, compiled queries, interned strings
     gc.collect()

@@ -456,7 +456,7 @@ def test_rule_traces_cover_include_require_exclude_in_order():
                  require=[sel("device_posture", managed=True)], exclude=[sel("risk_score", "high")])
     trace = explain([policy], ANN, MANAGED_US).trace[0]
     assert trace.result == "matched"
-    assert [(r.kind, r.selector, r.matched) for r in trace.rules] == [
+    assert [(r.kind, r.type, r.matched) for r in trace.rules] == [
         ("include", "email", False), ("include", "country", True),
         ("require", "device_posture", True), ("exclude", "risk_score", False),
     ]
@@ -504,3 +504,18 @@ def test_require_values_inside_one_rule_are_anded():
     policy = pol("Both groups", include=[EVERYONE], require=[sel("group", 1, 2)])
     assert decide([policy], user(groups=frozenset({1, 2})), US).outcome == ALLOW
     assert decide([policy], user(groups=frozenset({1})), US).outcome == DENY
+
+
+# The one rule both engines share (console.core.policy.edr_threshold): a string of digits is the
+# number it spells; anything else that is not a whole number from 0 to 100 is refused.
+@pytest.mark.parametrize(("device_score", "passes"), [(85, True), (84, False), (None, False)])
+def test_edr_score_given_as_digits_is_read_as_a_number(device_score, passes):
+    selector = compile_selector(sel("device_posture", min_edr_score="85"))
+    assert selector.label == "Device is EDR score ≥ 85"
+    assert selector.test(ANN, req(device=dev(edr_score=device_score))) is passes
+
+
+@pytest.mark.parametrize("bad", ["high", "85.5", 85.5, True, "-1", "101", [85]])
+def test_edr_score_that_is_not_a_whole_number_is_refused(bad):
+    with pytest.raises(PolicyError, match="min_edr_score must be a whole number from 0 to 100"):
+        compile_policy(id=1, name="Bad", action="allow", rules={"include": [sel("device_posture", min_edr_score=bad)]})

@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 import jwt
 
+from shadow_ai.casb.connectors.bearer import use_bearer_tokens
 from shadow_ai.casb.connectors.errors import AuthError, MalformedResponse, NotFound
 from shadow_ai.casb.connectors.http import VendorHTTP
 
@@ -154,16 +155,7 @@ def organization_rulesets(http: VendorHTTP, org: str):
 
 
 def token_auth(ctx: Any) -> None:
-    def current() -> dict[str, str]:
-        token = ctx.cache.get("github_token")
-        if token is None:
-            token = ctx.cache["github_token"] = installation_token(
-                ctx.http, ctx.config.get("app_id", ""), ctx.config.get("installation_id", ""),
-                ctx.credentials.get("private_key", ""))
-        return {"Authorization": f"Bearer {token}"}
-
-    def refresh() -> None:
-        ctx.cache.pop("github_token", None)
-
-    ctx.http.auth = current
-    ctx.http.refresh_auth = refresh
+    """Send the installation token, fetched on first use and again when GitHub says it expired."""
+    use_bearer_tokens(ctx, "github_tokens", lambda _: installation_token(
+        ctx.http, ctx.config.get("app_id", ""), ctx.config.get("installation_id", ""),
+        ctx.credentials.get("private_key", "")))

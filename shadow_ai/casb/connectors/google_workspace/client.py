@@ -29,6 +29,7 @@ from urllib.parse import quote
 import jwt
 
 from shadow_ai.casb.connectors.base import items
+from shadow_ai.casb.connectors.bearer import use_bearer_tokens
 from shadow_ai.casb.connectors.errors import AuthError, BadRequest, ConnectorError, MalformedResponse, NotFound
 from shadow_ai.casb.connectors.http import VendorHTTP
 
@@ -163,25 +164,13 @@ def token_auth(ctx: Any, scopes: Sequence[str]) -> None:
     def who() -> tuple[str, tuple[str, ...]]:
         return ctx.cache.get("google_as") or (ctx.config.get("admin_email", ""), tuple(scopes))
 
-    def current() -> dict[str, str]:
-        subject, wanted = who()
-        tokens = ctx.cache.setdefault("google_tokens", {})
-        token = tokens.get((subject, wanted))
-        if token is None:
-            account = service_account(ctx.credentials.get("service_account_json", ""))
-            token = fetch_token(ctx.http, account, subject, wanted)
-            if len(tokens) >= 16:  # one user after another: keep the admin's, not every user's
-                admin = ctx.config.get("admin_email", "")
-                for key in [k for k in tokens if k[0] != admin]:
-                    del tokens[key]
-            tokens[(subject, wanted)] = token
-        return {"Authorization": f"Bearer {token}"}
+    def fetch(principal: tuple[str, tuple[str, ...]]) -> str:
+        account = service_account(ctx.credentials.get("service_account_json", ""))
+        return fetch_token(ctx.http, account, *principal)
 
-    def refresh() -> None:
-        ctx.cache.setdefault("google_tokens", {}).pop(who(), None)
-
-    ctx.http.auth = current
-    ctx.http.refresh_auth = refresh
+    # One user after another: when 16 are kept, keep the admin's tokens, not every user's.
+    use_bearer_tokens(ctx, "google_tokens", fetch, key=who,
+                      keep=lambda principal: principal[0] == ctx.config.get("admin_email", ""))
 
 
 @contextmanager

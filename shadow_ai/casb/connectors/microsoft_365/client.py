@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import quote
 
 from shadow_ai.casb.connectors.base import items
+from shadow_ai.casb.connectors.bearer import use_bearer_tokens
 from shadow_ai.casb.connectors.errors import AuthError, BadRequest, NotFound
 from shadow_ai.casb.connectors.http import VendorHTTP
 
@@ -215,16 +216,7 @@ def user_name(http: VendorHTTP, user_id: str) -> str:
 
 
 def token_auth(ctx: Any) -> None:
-    def current() -> dict[str, str]:
-        token = ctx.cache.get("graph_token")
-        if token is None:
-            token = ctx.cache["graph_token"] = fetch_token(
-                ctx.http, ctx.config.get("tenant_id", ""), ctx.config.get("client_id", ""),
-                ctx.credentials.get("client_secret", ""))
-        return {"Authorization": f"Bearer {token}"}
-
-    def refresh() -> None:
-        ctx.cache.pop("graph_token", None)
-
-    ctx.http.auth = current
-    ctx.http.refresh_auth = refresh
+    """Send a Graph token (client credentials), fetched on first use and again when Graph says it expired."""
+    use_bearer_tokens(ctx, "graph_tokens", lambda _: fetch_token(
+        ctx.http, ctx.config.get("tenant_id", ""), ctx.config.get("client_id", ""),
+        ctx.credentials.get("client_secret", "")))
