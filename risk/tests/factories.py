@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zlib
 from datetime import datetime
 from typing import Any
 
@@ -47,3 +48,10 @@ def sentinelone_row(agent: str, at: datetime, *, threat_id: str, confidence: str
 
 def ndjson(rows: list[dict]) -> bytes:
     return b"\n".join(json.dumps(r).encode() for r in rows) + b"\n"
+
+
+def gzip_bomb(inflated: int) -> bytes:
+    """A gzip body of spaces that inflates to ``inflated`` bytes, built a mebibyte at a time."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    parts = [packer.compress(b" " * 1024 * 1024) for _ in range(inflated // (1024 * 1024))]
+    return b"".join(parts) + packer.flush()

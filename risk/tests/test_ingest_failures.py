@@ -7,14 +7,13 @@ import gzip
 import json
 import time
 import tracemalloc
-import zlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from risk.ingest import parsing
 from risk.models import GatewayHttpEvent, IngestBatch
-from risk.tests.factories import http_row, ndjson
+from risk.tests.factories import gzip_bomb, http_row, ndjson
 
 pytestmark = pytest.mark.django_db(transaction=True)
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
@@ -27,19 +26,11 @@ def _post(client, kind, body, token, **headers):
                        **headers)
 
 
-def _bomb(inflated: int) -> bytes:
-    """A gzip body that inflates to ``inflated`` bytes, built without holding them."""
-    packer = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
-    block = b" " * MiB
-    parts = [packer.compress(block) for _ in range(inflated // MiB)]
-    parts.append(packer.flush())
-    return b"".join(parts)
-
 
 def test_a_gzip_bomb_is_a_413_without_inflating_it_in_memory(client, source, settings):
     settings.RISK_INGEST_MAX_INFLATED_BYTES = 16 * MiB
     _, token = source("gateway_http")
-    bomb = _bomb(250 * MiB)
+    bomb = gzip_bomb(250 * MiB)
     assert len(bomb) < 512 * 1024
     tracemalloc.start()
     try:

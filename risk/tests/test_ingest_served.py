@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import gzip
 import os
-import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,7 +24,7 @@ from console.testing.serving import (
     start_nginx,
 )
 from risk.models import GatewayHttpEvent, IngestBatch
-from risk.tests.factories import http_row, ndjson
+from risk.tests.factories import gzip_bomb, http_row, ndjson
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.serving]
 
@@ -69,11 +68,6 @@ def _peak_rss(pid: int) -> int:
     raise AssertionError(f"no VmHWM for {pid}")
 
 
-def _bomb(inflated: int) -> bytes:
-    packer = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
-    parts = [packer.compress(b" " * MiB) for _ in range(inflated // MiB)]
-    return b"".join(parts) + packer.flush()
-
 
 def test_a_gzip_bomb_is_refused_without_a_worker_inflating_it(served, source):
     base, master = served
@@ -83,7 +77,7 @@ def test_a_gzip_bomb_is_refused_without_a_worker_inflating_it(served, source):
     for _ in range(4):  # both workers warmed up (apps, URL resolver, database connection) before measuring
         _post(base, token, b"\n")
     before = {pid: _peak_rss(pid) for pid in workers}
-    bomb = _bomb(250 * MiB)  # 250 MiB inflated, a quarter of a megabyte sent
+    bomb = gzip_bomb(250 * MiB)  # 250 MiB inflated, a quarter of a megabyte sent
     for _ in range(4):  # enough to reach both workers
         answer = _post(base, token, bomb, **{"Content-Encoding": "gzip"})
         assert answer.status_code == 413
