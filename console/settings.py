@@ -335,7 +335,7 @@ CONSOLE_SENSITIVE_REVERIFY_SECONDS = env.int("CONSOLE_SENSITIVE_REVERIFY_SECONDS
 # Background jobs (rescores, telemetry batches, CASB scans, usage rollups; console/core/jobs.py):
 # a worker holds a job's lease for this long and a heartbeat renews it every third of it, so a
 # dead worker's job is taken over by another within about this long.
-JOB_LEASE_SECONDS = env.int("JOB_LEASE_SECONDS", default=45)
+JOB_LEASE_SECONDS = env.int("JOB_LEASE_SECONDS", default=30)
 if not 3 <= JOB_LEASE_SECONDS <= 3600:
     raise ImproperlyConfigured(f"JOB_LEASE_SECONDS must be between 3 and 3600 seconds (got {JOB_LEASE_SECONDS})")
 for _replaced in ("RISK_RESCORE_LEASE_SECONDS", "CASB_SCAN_LEASE_SECONDS"):
@@ -370,7 +370,7 @@ RISK_BATCH_RETENTION_DAYS = env.int("RISK_BATCH_RETENTION_DAYS", default=30)
 # by the detection sweep (every 15 s; each further wait is twice the last); a batch record still
 # queued or processing with nothing left to store it from is ended "failed" after
 # RISK_BATCH_STALE_MINUTES.
-RISK_DETECTION_RETRY_SECONDS = env.int("RISK_DETECTION_RETRY_SECONDS", default=40)
+RISK_DETECTION_RETRY_SECONDS = env.int("RISK_DETECTION_RETRY_SECONDS", default=30)
 RISK_BATCH_STALE_MINUTES = env.int("RISK_BATCH_STALE_MINUTES", default=30)
 OTP_TOTP_THROTTLE_FACTOR = env.int("OTP_TOTP_THROTTLE_FACTOR", default=1)
 
@@ -452,7 +452,7 @@ CASB_SCAN_SLICE_SECONDS = env.int("CASB_SCAN_SLICE_SECONDS", default=300)
 CASB_SCAN_MAX_ATTEMPTS = env.int("CASB_SCAN_MAX_ATTEMPTS", default=6)
 CASB_RETRY_BASE_SECONDS = env.float("CASB_RETRY_BASE_SECONDS", default=30.0)
 CASB_RETRY_MAX_SECONDS = env.float("CASB_RETRY_MAX_SECONDS", default=1800.0)
-CASB_DISPATCH_SECONDS = env.int("CASB_DISPATCH_SECONDS", default=45)
+CASB_DISPATCH_SECONDS = env.int("CASB_DISPATCH_SECONDS", default=15)
 # Empty: scans run on the default queue. Set (e.g. "connectors") to run them on workers started
 # with -Q connectors only.
 CASB_QUEUE = env.str("CASB_QUEUE", default="")

@@ -407,13 +407,12 @@ def scans_dispatch_due(*, now=None) -> list[int]:
             integration.next_scan_at = now + timedelta(hours=integration.scan_interval_hours)
             integration.save(update_fields=["next_scan_at"])
             started.append(run.pk)
-    stale = now - timedelta(seconds=jobs.lease_seconds() * 2)
-    for run_id in ScanRun.objects.filter(status__in=ScanRun.ACTIVE).filter(
-            lease_expires_at__lt=stale).values_list("pk", flat=True):
-        queue_scan(run_id)
-    for run_id in ScanRun.objects.filter(status=ScanRun.Status.QUEUED, lease_expires_at__isnull=True,
-                                         created_at__lt=stale).values_list("pk", flat=True):
-        queue_scan(run_id)
+    # Runs whose worker died (their lease ran out) or whose job was lost (queued, never picked
+    # up): marked queued again and sent to a worker once, as the risk sweep does for its jobs.
+    stalled = ScanRun.stalled(now=now, unclaimed_after=jobs.UNCLAIMED_AFTER)
+    for run_id in ScanRun.objects.filter(stalled).values_list("pk", flat=True):
+        if ScanRun.requeue(run_id, now=now, unclaimed_after=jobs.UNCLAIMED_AFTER):
+            queue_scan(run_id)
     return started
 
 

@@ -110,6 +110,15 @@ def test_the_dispatcher_starts_due_scans_and_picks_up_abandoned_runs(openai_inte
     queued.clear()
     services.scans_dispatch_due(now=now)
     assert queued == [abandoned.pk]
+    abandoned.refresh_from_db()
+    assert abandoned.status == "queued" and abandoned.lease_owner == "gone"  # whose it was, for the next worker
+    services.scans_dispatch_due(now=now)
+    assert queued == [abandoned.pk]  # sent once, not again at every dispatch
+    live = make_integration("openai", name="Live", next_scan_at=now + timedelta(hours=1))
+    running = ScanRun.objects.create(integration=live, status="running", lease_owner="busy",
+                                     lease_expires_at=now + timedelta(seconds=20))
+    services.scans_dispatch_due(now=now)
+    assert running.pk not in queued  # a live lease is never taken
 
 
 def test_the_task_retries_when_told_to_wait(openai_integration, monkeypatch):
