@@ -64,7 +64,7 @@ class RuleForm(forms.Form):
         help_text='One per line: an OS and its lowest version, e.g. "macOS 14.2".',
     )
 
-    def to_config(self) -> dict[str, Any]:
+    def to_config(self) -> dict[str, Any]:  # noqa: C901 - selector rules still in the form; move to a service
         """The selector configuration for this row; ``forms.ValidationError`` when it is wrong."""
         data = self.cleaned_data
         kind = data["type"]

@@ -38,7 +38,7 @@ def _snapshot(policy: GatewayPolicy) -> dict[str, Any]:
     return values
 
 
-def validate(
+def validate(  # noqa: C901 - one check per gateway rule part; not split yet
     *, action: str, conditions: Sequence[Mapping[str, Any]], target: Application | None = None,
     block_message: str = "", capture_prompts: bool = False, capture_groups: Iterable[int] = (),
     isolation: Mapping[str, bool] | None = None,
