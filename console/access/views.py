@@ -13,8 +13,6 @@ from console.access import decisions, engine, facts, impact, policies, selectors
 from console.access.api import issuer_for
 from console.access.filters import ApplicationFilter, DeviceFilter, LogFilter, PolicyFilter, SessionFilter
 from console.access.forms import (
-    SELECTOR_LABELS,
-    VALUE_HELP,
     ApiTokenForm,
     ApplicationForm,
     DeviceForm,
@@ -32,6 +30,7 @@ from console.access.models import (
     Device,
     Policy,
 )
+from console.access.rules import SELECTOR_LABELS, VALUE_HELP
 from console.access.services import validate_rules
 from console.audit.selectors import audit_events_for_object
 from console.core.csv_export import stream_csv
