@@ -152,8 +152,8 @@ def _clean_user_fields(
         raise ValidationFailed("A full name is required.", field="full_name")
     if role not in Role.values:
         raise ValidationFailed(f"Unknown role {role!r}.", field="role")
-    country = (country or "").strip().upper()
-    if country and not COUNTRY_RE.match(country):
+    country = _country_code(country)
+    if country is None:
         raise ValidationFailed("Country must be a two-letter ISO code such as DE or US.", field="country")
     clash = User.objects.filter(email__iexact=email)
     if user is not None:
@@ -163,6 +163,41 @@ def _clean_user_fields(
     if manager is not None and user is not None and manager.pk == user.pk:
         raise ValidationFailed("A user cannot be their own manager.", field="manager")
     return email, full_name, role, country
+
+
+def _country_code(value: str) -> str | None:
+    """``value`` as an upper-case two-letter country code, "" for none, ``None`` when it is not one."""
+    code = (value or "").strip().upper()
+    return code if not code or COUNTRY_RE.match(code) else None
+
+
+def _refuse_own_role_change(actor: User, user: User, role: str) -> None:
+    if user.pk == actor.pk and role != user.role:
+        raise PermissionRefused("You cannot change your own role; ask another admin.")
+
+
+def _refuse_last_super_admin_demotion(user: User, role: str) -> None:
+    if role != user.role and _last_super_admin(user):
+        raise Conflict("This is the last active Super Admin; make someone else Super Admin first.")
+
+
+def _user_insert(actor: User, user: User, *, extra_changes: dict | None = None) -> None:
+    """Save a new person and write its ``user.created`` audit row."""
+    user.save()
+    audit_record(
+        actor=actor, action="user.created", obj=user,
+        changes=diff({}, snapshot(user, USER_AUDIT_FIELDS)) | (extra_changes or {}),
+    )
+
+
+def _user_save_changes(actor: User, user: User, before: dict, update_fields: list[str]) -> dict:
+    """Save and audit (``user.updated``) what changed on ``user`` since the snapshot ``before``;
+    nothing when nothing changed. Returns the changes."""
+    changes = diff(before, snapshot(user, USER_AUDIT_FIELDS))
+    if changes:
+        user.save(update_fields=update_fields)
+        audit_record(actor=actor, action="user.updated", obj=user, changes=changes)
+    return changes
 
 
 @transaction.atomic
@@ -196,11 +231,7 @@ def user_create(
         user.set_password(password)
     else:
         user.set_unusable_password()
-    user.save()
-    audit_record(
-        actor=actor, action="user.created", obj=user,
-        changes=diff({}, snapshot(user, USER_AUDIT_FIELDS)),
-    )
+    _user_insert(actor, user)
     for group in groups or []:
         group_membership_set(actor=actor, group=group, user=user)
     return user
@@ -221,23 +252,16 @@ def user_update(
     require_role(actor, PEOPLE_WRITERS, "change users")
     user = User.objects.select_for_update().get(pk=user.pk)
     check_can_assign(actor, current_role=user.role, new_role=role)
-    if user.pk == actor.pk and role != user.role:
-        raise PermissionRefused("You cannot change your own role; ask another admin.")
+    _refuse_own_role_change(actor, user, role)
     email, full_name, role, country = _clean_user_fields(
         email=email if email is not None else user.email, full_name=full_name, role=role,
         country=country, manager=manager, user=user,
     )
-    if _last_super_admin(user) and role != Role.SUPER_ADMIN:
-        raise Conflict("This is the last active Super Admin; make someone else Super Admin first.")
+    _refuse_last_super_admin_demotion(user, role)
     before = snapshot(user, USER_AUDIT_FIELDS)
     user.email, user.full_name, user.role = email, full_name, role
     user.title, user.country, user.manager = (title or "").strip(), country, manager
-    after = snapshot(user, USER_AUDIT_FIELDS)
-    changes = diff(before, after)
-    if not changes:
-        return user
-    user.save(update_fields=["email", "full_name", "role", "title", "country", "manager"])
-    audit_record(actor=actor, action="user.updated", obj=user, changes=changes)
+    changes = _user_save_changes(actor, user, before, ["email", "full_name", "role", "title", "country", "manager"])
     if "email" in changes:
         _facts_changed(user, "e-mail changed")
     return user
@@ -339,13 +363,9 @@ def _role_from_cell(value: str) -> str | None:
     return None
 
 
-def users_import_csv(*, actor: User, data: bytes, dry_run: bool = False) -> ImportReport:
-    """Create or update users from CSV, keyed by e-mail.
-
-    Each bad row is reported with its line number, column and reason, and skipped; the good
-    rows are applied together in one transaction. A file that cannot be read at all (not UTF-8,
-    no header, too large) raises ``ValidationFailed`` and changes nothing."""
-    require_role(actor, PEOPLE_WRITERS, "import users")
+def _read_import_rows(data: bytes) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+    """The header and the non-blank rows (with their line numbers) of a CSV import, or
+    ``ValidationFailed`` when the file as a whole cannot be read."""
     if len(data) > IMPORT_MAX_BYTES:
         raise ValidationFailed(f"The file is larger than {IMPORT_MAX_BYTES // (1024 * 1024)} MB.")
     try:
@@ -368,151 +388,189 @@ def users_import_csv(*, actor: User, data: bytes, dry_run: bool = False) -> Impo
             f"Unknown column(s) {', '.join(unknown)}. Known columns: {', '.join(IMPORT_COLUMNS)}."
         )
     reader.fieldnames = header
-
     rows: list[tuple[int, dict[str, str]]] = []
     for row in reader:
         if len(rows) >= IMPORT_MAX_ROWS:
             raise ValidationFailed(f"The file has more than {IMPORT_MAX_ROWS} rows; split it.")
         cells = {k: (v or "").strip() for k, v in row.items() if k is not None}
-        if not any(cells.values()):
-            continue
-        rows.append((reader.line_num, cells))
+        if any(cells.values()):
+            rows.append((reader.line_num, cells))
+    return header, rows
 
+
+@dataclass
+class _ImportState:
+    """What checking and applying the rows of one import share: the header, the file's e-mails,
+    the users the file names (rows and managers, read in one query) and every group by name."""
+
+    header: list[str]
+    file_emails: set[str]
+    known: dict[str, User]
+    groups: dict[str, Group]
+    seen: set[str] = field(default_factory=set)
+
+
+def _import_state(header: list[str], rows: list[tuple[int, dict[str, str]]]) -> _ImportState:
+    file_emails = {normalize_email(r.get("email", "")) for _, r in rows}
+    managers = {normalize_email(r.get("manager_email", "")) for _, r in rows} - {""}
+    known = {u.email: u for u in User.objects.select_related("manager").filter(email__in=file_emails | managers)}
+    return _ImportState(
+        header=header, file_emails=file_emails, known=known,
+        groups={g.name.lower(): g for g in Group.objects.all()},
+    )
+
+
+class _RowRejected(Exception):
+    def __init__(self, column: str, message: str) -> None:
+        super().__init__(message)
+        self.column, self.message = column, message
+
+
+def _import_row_role(actor: User, cells: dict[str, str], current: User | None, state: _ImportState) -> tuple[str, str]:
+    """The row's role cell and the role the person ends with (the current one when the file has
+    no role column), checked against the rules ``user_update`` applies."""
+    role = _role_from_cell(cells.get("role", ""))
+    if role is None:
+        raise _RowRejected("role", f"unknown role {cells['role']!r}; use one of {', '.join(Role.labels)}")
+    new_role = role if "role" in state.header else (current.role if current else Role.EMPLOYEE)
+    try:
+        check_can_assign(actor, current_role=current.role if current else None, new_role=new_role)
+        if current is not None:
+            _refuse_own_role_change(actor, current, new_role)
+            _refuse_last_super_admin_demotion(current, new_role)
+    except (PermissionRefused, Conflict) as exc:
+        raise _RowRejected("role", exc.message)
+    return role, new_role
+
+
+def _import_row_manager(cells: dict[str, str], email: str, state: _ImportState) -> str:
+    manager_email = normalize_email(cells.get("manager_email", ""))
+    if manager_email == email and manager_email:
+        raise _RowRejected("manager_email", "a user cannot be their own manager")
+    if manager_email and manager_email not in state.file_emails and manager_email not in state.known:
+        raise _RowRejected("manager_email", f"no user {manager_email} exists or is in this file")
+    return manager_email
+
+
+def _import_row_groups(actor: User, cells: dict[str, str], new_role: str, state: _ImportState) -> list[Group]:
+    names = [g.strip() for g in cells.get("groups", "").split(";") if g.strip()]
+    unknown = [g for g in names if g.lower() not in state.groups]
+    if unknown:
+        raise _RowRejected("groups", f"unknown group(s): {', '.join(unknown)}; create them first")
+    groups = [state.groups[g.lower()] for g in names]
+    refused = _refused_groups(actor, groups, target_role=new_role)
+    if refused:
+        raise _RowRejected("groups", refused)
+    return groups
+
+
+def _import_row(actor: User, email: str, cells: dict[str, str], state: _ImportState) -> dict:
+    """One row checked in column order, as the values to apply, or ``_RowRejected`` at the
+    first problem."""
+    try:
+        validate_email(email)
+    except ValidationError:
+        raise _RowRejected("email", f"{email or 'empty'} is not a valid e-mail address")
+    if email in state.seen:
+        raise _RowRejected("email", "appears more than once in the file")
+    state.seen.add(email)
+    if not cells.get("full_name"):
+        raise _RowRejected("full_name", "is required")
+    role, new_role = _import_row_role(actor, cells, state.known.get(email), state)
+    country = _country_code(cells.get("country", ""))
+    if country is None:
+        raise _RowRejected("country", f"{cells['country']!r} is not a two-letter ISO country code")
+    manager_email = _import_row_manager(cells, email, state)
+    groups = _import_row_groups(actor, cells, new_role, state)
+    return {
+        "email": email, "full_name": cells["full_name"], "role": role, "title": cells.get("title", ""),
+        "country": country, "manager_email": manager_email, "groups": groups,
+    }
+
+
+def _import_create(actor: User, item: dict) -> User:
+    user = User(
+        email=item["email"], full_name=item["full_name"], role=item["role"],
+        title=item["title"], country=item["country"], source=User.Source.IMPORT,
+    )
+    user.set_unusable_password()
+    _user_insert(actor, user, extra_changes={"source": {"old": None, "new": "import"}})
+    return user
+
+
+def _import_update(actor: User, user: User, item: dict, header: list[str]) -> bool:
+    """Apply the row's columns to an existing person; whether anything changed."""
+    before = snapshot(user, USER_AUDIT_FIELDS)
+    user.full_name = item["full_name"]
+    for column in ("role", "title", "country"):
+        if column in header:
+            setattr(user, column, item[column])
+    return bool(_user_save_changes(actor, user, before, ["full_name", "role", "title", "country"]))
+
+
+def _import_link(actor: User, user: User, item: dict, known: dict[str, User]) -> None:
+    """Set the row's manager and groups (once every row exists, so rows may name people further down)."""
+    manager_email = item["manager_email"]
+    manager = (known.get(manager_email) or User.objects.get(email=manager_email)) if manager_email else None
+    if manager is not None and user.manager_id != manager.pk:
+        old = str(user.manager) if user.manager_id else None
+        user.manager = manager
+        user.save(update_fields=["manager"])
+        audit_record(
+            actor=actor, action="user.updated", obj=user,
+            changes={"manager": {"old": old, "new": str(manager)}},
+        )
+    for group in item["groups"]:
+        group_membership_set(actor=actor, group=group, user=user)
+
+
+@transaction.atomic
+def _import_apply(actor: User, valid: list[dict], state: _ImportState, report: ImportReport) -> None:
+    for item in valid:
+        current = state.known.get(item["email"])
+        if current is None:
+            state.known[item["email"]] = _import_create(actor, item)
+            report.created += 1
+        elif _import_update(actor, current, item, state.header):
+            report.updated += 1
+        else:
+            report.unchanged += 1
+    for item in valid:
+        _import_link(actor, state.known[item["email"]], item, state.known)
+    audit_record(
+        actor=actor, action="user.imported", object_type="accounts.user",
+        object_repr=f"CSV import: {report.created} created, {report.updated} updated, "
+        f"{len(report.errors)} rejected",
+        changes={
+            "created": report.created, "updated": report.updated,
+            "unchanged": report.unchanged, "rejected": len(report.errors),
+        },
+    )
+
+
+def users_import_csv(*, actor: User, data: bytes, dry_run: bool = False) -> ImportReport:
+    """Create or update users from CSV, keyed by e-mail.
+
+    Each bad row is reported with its line number, column and reason, and skipped; the good
+    rows are applied together in one transaction. A file that cannot be read at all (not UTF-8,
+    no header, too large) raises ``ValidationFailed`` and changes nothing. The rows obey the
+    rules of ``user_create`` and ``user_update``; the users the file names are read in one query."""
+    require_role(actor, PEOPLE_WRITERS, "import users")
+    header, rows = _read_import_rows(data)
+    state = _import_state(header, rows)
     report = ImportReport(dry_run=dry_run)
-    existing = {u.email: u for u in User.objects.filter(
-        email__in=[normalize_email(r["email"]) for _, r in rows]
-    )}
-    groups = {g.name.lower(): g for g in Group.objects.all()}
-    file_emails = {normalize_email(r["email"]) for _, r in rows}
-    seen: set[str] = set()
-    valid: list[tuple[int, dict]] = []
-
+    valid: list[dict] = []
     for line, cells in rows:
         email = normalize_email(cells.get("email", ""))
-
-        def fail(column: str, message: str, line: int = line, email: str = email) -> None:
-            report.errors.append(ImportRowError(line, email, column, message))
-
         try:
-            validate_email(email)
-        except ValidationError:
-            fail("email", f"{email or 'empty'} is not a valid e-mail address")
-            continue
-        if email in seen:
-            fail("email", "appears more than once in the file")
-            continue
-        seen.add(email)
-        if not cells.get("full_name"):
-            fail("full_name", "is required")
-            continue
-        role = _role_from_cell(cells.get("role", ""))
-        if role is None:
-            fail("role", f"unknown role {cells['role']!r}; use one of {', '.join(Role.labels)}")
-            continue
-        current = existing.get(email)
-        new_role = role if "role" in header else (current.role if current else Role.EMPLOYEE)
-        try:
-            check_can_assign(actor, current_role=current.role if current else None, new_role=new_role)
-            if current is not None and new_role != current.role:
-                if current.pk == actor.pk:
-                    raise PermissionRefused("You cannot change your own role; ask another admin.")
-                if _last_super_admin(current):
-                    raise PermissionRefused("This is the last active Super Admin; make someone else Super Admin first.")
-        except PermissionRefused as exc:
-            fail("role", exc.message)
-            continue
-        country = cells.get("country", "").upper()
-        if country and not COUNTRY_RE.match(country):
-            fail("country", f"{cells['country']!r} is not a two-letter ISO country code")
-            continue
-        manager_email = normalize_email(cells.get("manager_email", ""))
-        if manager_email:
-            if manager_email == email:
-                fail("manager_email", "a user cannot be their own manager")
-                continue
-            if manager_email not in file_emails and not User.objects.filter(email=manager_email).exists():
-                fail("manager_email", f"no user {manager_email} exists or is in this file")
-                continue
-        group_names = [g.strip() for g in cells.get("groups", "").split(";") if g.strip()]
-        unknown_groups = [g for g in group_names if g.lower() not in groups]
-        if unknown_groups:
-            fail("groups", f"unknown group(s): {', '.join(unknown_groups)}; create them first")
-            continue
-        refused = _refused_groups(actor, [groups[g.lower()] for g in group_names], target_role=new_role)
-        if refused:
-            fail("groups", refused)
-            continue
-        valid.append((line, {
-            "email": email, "full_name": cells["full_name"], "role": role,
-            "title": cells.get("title", ""), "country": country, "manager_email": manager_email,
-            "groups": [groups[g.lower()] for g in group_names],
-        }))
-
+            valid.append(_import_row(actor, email, cells, state))
+        except _RowRejected as exc:
+            report.errors.append(ImportRowError(line, email, exc.column, exc.message))
     if dry_run:
-        for _, item in valid:
-            current = existing.get(item["email"])
-            if current is None:
-                report.created += 1
-            else:
-                report.updated += 1
+        report.created = sum(1 for item in valid if item["email"] not in state.known)
+        report.updated = len(valid) - report.created
         return report
-
-    with transaction.atomic():
-        for _, item in valid:
-            current = existing.get(item["email"])
-            if current is None:
-                user = User(
-                    email=item["email"], full_name=item["full_name"], role=item["role"],
-                    title=item["title"], country=item["country"], source=User.Source.IMPORT,
-                )
-                user.set_unusable_password()
-                user.save()
-                existing[user.email] = user
-                audit_record(
-                    actor=actor, action="user.created", obj=user,
-                    changes=diff({}, snapshot(user, USER_AUDIT_FIELDS)) | {"source": {"old": None, "new": "import"}},
-                )
-                report.created += 1
-            else:
-                before = snapshot(current, USER_AUDIT_FIELDS)
-                current.full_name = item["full_name"]
-                if "role" in header:
-                    current.role = item["role"]
-                if "title" in header:
-                    current.title = item["title"]
-                if "country" in header:
-                    current.country = item["country"]
-                changes = diff(before, snapshot(current, USER_AUDIT_FIELDS))
-                if changes:
-                    current.save(update_fields=["full_name", "role", "title", "country"])
-                    audit_record(actor=actor, action="user.updated", obj=current, changes=changes)
-                    report.updated += 1
-                else:
-                    report.unchanged += 1
-        # Managers and groups once every row exists, so rows may name people further down.
-        for _, item in valid:
-            user = existing[item["email"]]
-            if item["manager_email"]:
-                manager = existing.get(item["manager_email"]) or User.objects.get(email=item["manager_email"])
-                if user.manager_id != manager.pk:
-                    old = str(user.manager) if user.manager_id else None
-                    user.manager = manager
-                    user.save(update_fields=["manager"])
-                    audit_record(
-                        actor=actor, action="user.updated", obj=user,
-                        changes={"manager": {"old": old, "new": str(manager)}},
-                    )
-            for group in item["groups"]:
-                group_membership_set(actor=actor, group=group, user=user)
-        audit_record(
-            actor=actor, action="user.imported", object_type="accounts.user",
-            object_repr=f"CSV import: {report.created} created, {report.updated} updated, "
-            f"{len(report.errors)} rejected",
-            changes={
-                "created": report.created, "updated": report.updated,
-                "unchanged": report.unchanged, "rejected": len(report.errors),
-            },
-        )
+    _import_apply(actor, valid, state, report)
     return report
 
 

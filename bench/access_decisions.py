@@ -519,7 +519,7 @@ class Unsupported(ValueError):
     pass
 
 
-def casbin_rows(policy: Any, priority: int, app_key: str) -> list[list[str]]:
+def casbin_rows(policy: Any, priority: int, app_key: str) -> list[list[str]]:  # noqa: C901 - one mapping per rule type, benchmark-only
     """The casbin rows for one compiled-from policy (``policy.rules`` / ``policy.action``)."""
     base = {"sub": "*", "rsub": "*", "xsub": "-", "country": "*", "cidr": "*", "risk": "*"}
     rules = policy.rules

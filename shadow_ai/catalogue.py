@@ -119,14 +119,8 @@ def _review(raw: dict, where: str) -> None:
         raise CatalogueError(f"{where}: checked needs the sources it was checked against")
 
 
-def parse(text: str) -> Catalogue:
-    """Read and check a catalogue; ``CatalogueError`` says what is wrong and where."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise CatalogueError(f"not valid TOML: {exc}") from None
-    version = _text(data, "version", "catalogue", required=True, limit=20)
-    as_of = _text(data, "as_of", "catalogue", required=True, limit=20)
+def _vendors(data: dict) -> tuple[dict[str, dict], dict[str, str]]:
+    """The evidence and trust page of each vendor block, by vendor name."""
     vendors = data.get("vendors", {})
     for name, raw_vendor in vendors.items():
         unknown = set(raw_vendor) - _VENDOR_FIELDS
@@ -136,53 +130,77 @@ def parse(text: str) -> Catalogue:
     vendor_evidence = {name: _evidence(v.get("evidence"), f"vendor {name}") for name, v in vendors.items()}
     vendor_trust = {name: _url(_text(v, "trust_url", f"vendor {name}", limit=500), f"vendor {name}")
                     for name, v in vendors.items()}
-    categories = set(Category.values)
+    return vendor_evidence, vendor_trust
+
+
+def _hostnames(raw: dict, where: str, key: str, owners: dict[str, str]) -> tuple[str, ...]:
+    """An entry's hostnames, cleaned; none may belong to another entry or overlap another of its own.
+    Records them in ``owners``."""
+    hosts = raw.get("hostnames")
+    if not isinstance(hosts, list) or not hosts:
+        raise CatalogueError(f"{where}: hostnames must be a non-empty list")
+    cleaned: list[str] = []
+    for host in hosts:
+        try:
+            host = hostnames.clean_for_library(host if isinstance(host, str) else "")
+        except ValueError as exc:
+            raise CatalogueError(f"{where}: {exc}") from None
+        if host in owners:
+            raise CatalogueError(f"{where}: {host} already belongs to {owners[host]}")
+        for other in cleaned:
+            if host.endswith("." + other) or other.endswith("." + host):
+                raise CatalogueError(f"{where}: {host} and {other} overlap (subdomains are included)")
+        owners[host] = key
+        cleaned.append(host)
+    return tuple(cleaned)
+
+
+def _entry_identity(raw: dict, where: str, keys: set[str], names: set[str]) -> tuple[str, str, str, bool]:
+    """An entry's key, name, category and gen_ai flag, checked (keys and names are unique)."""
+    unknown = set(raw) - _ENTRY_FIELDS
+    if unknown:
+        raise CatalogueError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
+    key = _text(raw, "key", where, required=True, limit=80)
+    _review(raw, where)
+    if not KEY_RE.match(key) or key.startswith("custom-"):
+        raise CatalogueError(f"{where}: key must be lower-case words joined by dashes, not custom-…")
+    if key in keys:
+        raise CatalogueError(f"{where}: the key {key} is used twice")
+    name = _text(raw, "name", where, required=True, limit=120)
+    if name.lower() in names:
+        raise CatalogueError(f"{where}: the name {name} is used twice")
+    category = _text(raw, "category", where, required=True)
+    if category not in Category.values:
+        raise CatalogueError(f"{where}: unknown category {category!r}")
+    gen_ai = raw.get("gen_ai", False)
+    if not isinstance(gen_ai, bool):
+        raise CatalogueError(f"{where}: gen_ai must be true or false")
+    return key, name, category, gen_ai
+
+
+def parse(text: str) -> Catalogue:
+    """Read and check a catalogue; ``CatalogueError`` says what is wrong and where."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise CatalogueError(f"not valid TOML: {exc}") from None
+    version = _text(data, "version", "catalogue", required=True, limit=20)
+    as_of = _text(data, "as_of", "catalogue", required=True, limit=20)
+    vendor_evidence, vendor_trust = _vendors(data)
     entries: list[Entry] = []
     keys: set[str] = set()
     names: set[str] = set()
     owners: dict[str, str] = {}
     for index, raw in enumerate(data.get("apps", []), start=1):
         where = f"app {index} ({raw.get('key', '?')})"
-        unknown = set(raw) - _ENTRY_FIELDS
-        if unknown:
-            raise CatalogueError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
-        key = _text(raw, "key", where, required=True, limit=80)
-        _review(raw, where)
-        if not KEY_RE.match(key) or key.startswith("custom-"):
-            raise CatalogueError(f"{where}: key must be lower-case words joined by dashes, not custom-…")
-        if key in keys:
-            raise CatalogueError(f"{where}: the key {key} is used twice")
-        name = _text(raw, "name", where, required=True, limit=120)
-        if name.lower() in names:
-            raise CatalogueError(f"{where}: the name {name} is used twice")
-        category = _text(raw, "category", where, required=True)
-        if category not in categories:
-            raise CatalogueError(f"{where}: unknown category {category!r}")
-        gen_ai = raw.get("gen_ai", False)
-        if not isinstance(gen_ai, bool):
-            raise CatalogueError(f"{where}: gen_ai must be true or false")
-        hosts = raw.get("hostnames")
-        if not isinstance(hosts, list) or not hosts:
-            raise CatalogueError(f"{where}: hostnames must be a non-empty list")
-        cleaned: list[str] = []
-        for host in hosts:
-            try:
-                host = hostnames.clean_for_library(host if isinstance(host, str) else "")
-            except ValueError as exc:
-                raise CatalogueError(f"{where}: {exc}") from None
-            if host in owners:
-                raise CatalogueError(f"{where}: {host} already belongs to {owners[host]}")
-            for other in cleaned:
-                if host.endswith("." + other) or other.endswith("." + host):
-                    raise CatalogueError(f"{where}: {host} and {other} overlap (subdomains are included)")
-            owners[host] = key
-            cleaned.append(host)
+        key, name, category, gen_ai = _entry_identity(raw, where, keys, names)
+        cleaned = _hostnames(raw, where, key, owners)
         vendor = _text(raw, "vendor", where, required=True, limit=120)
         evidence = {**vendor_evidence.get(vendor, {}), **_evidence(raw.get("evidence"), where)}
         if not gen_ai and any(f.key in evidence for f in scoring.GEN_AI.fields):
             raise CatalogueError(f"{where}: generative AI evidence on an application that is not generative AI")
         entries.append(Entry(
-            key=key, name=name, vendor=vendor, category=category, gen_ai=gen_ai, hostnames=tuple(cleaned),
+            key=key, name=name, vendor=vendor, category=category, gen_ai=gen_ai, hostnames=cleaned,
             url=_url(_text(raw, "url", where, limit=500), where), aliases=_text(raw, "aliases", where),
             description=_text(raw, "description", where), evidence=evidence,
             trust_url=vendor_trust.get(vendor, ""), as_of=as_of,

@@ -11,10 +11,12 @@ from django import forms
 from django.forms import formset_factory
 
 from accounts.models import Group, User
+from console.core.errors import ValidationFailed
 from shadow_ai import hostnames, scoring
 from shadow_ai.dlp.models import DlpProfile
 from shadow_ai.gateway import engine
 from shadow_ai.gateway.api import MAX_INSPECTED_BYTES
+from shadow_ai.gateway.conditions import CONDITION_LABELS, condition_config
 from shadow_ai.models import Application, Category, GatewayPolicy, Status
 
 UNKNOWN = "unknown"
@@ -88,31 +90,6 @@ class EvidenceForm(forms.Form):
 
 # --- Gateway policy editor --------------------------------------------------------------------
 
-CONDITION_LABELS = {
-    "application": "Application",
-    "category": "Application category",
-    "status": "Approval status",
-    "gen_ai": "Generative AI",
-    "saas_score": "SaaS confidence score",
-    "genai_score": "Gen-AI confidence score",
-    "hostname": "Host",
-    "user_email": "User e-mail",
-    "group": "User group",
-    "device_posture": "Device posture",
-    "risk_score": "User risk score",
-    "dlp_profile": "DLP profile",
-}
-VALUE_HELP = {
-    "application": "Application names, one per line (as in the library).",
-    "hostname": "Hostnames, one per line; subdomains are included.",
-    "user_email": "E-mail addresses, or @domain for everyone at a domain, one per line.",
-    "group": "Group names, one per line.",
-}
-USES_TEXT = frozenset(VALUE_HELP)
-USES_OPERATOR = frozenset({"application", "category", "status", "hostname", "user_email", "group", "risk_score",
-                           "dlp_profile"})
-
-
 class ConditionForm(forms.Form):
     type = forms.ChoiceField(choices=list(CONDITION_LABELS.items()), label="Condition")
     operator = forms.ChoiceField(choices=[("in", "is"), ("not_in", "is not")], required=False)
@@ -137,62 +114,10 @@ class ConditionForm(forms.Form):
 
     def to_config(self) -> dict[str, Any]:
         """The condition's configuration; ``forms.ValidationError`` when it is wrong."""
-        data = self.cleaned_data
-        kind = data["type"]
-        label = CONDITION_LABELS[kind]
-        config: dict[str, Any] = {"type": kind}
-        if kind in USES_OPERATOR:
-            config["operator"] = data.get("operator") or "in"
-        values = _lines(data.get("values", ""))
-        if kind in USES_TEXT and not values:
-            raise forms.ValidationError(f"{label}: enter at least one value.")
-        if kind == "application":
-            by_name = {n.lower(): k for n, k in Application.objects.values_list("name", "key")}
-            by_key = set(by_name.values())
-            missing = [v for v in values if v.lower() not in by_name and v not in by_key]
-            if missing:
-                raise forms.ValidationError(f"Not in the library: {', '.join(missing)}.")
-            config["values"] = [by_name.get(v.lower(), v) for v in values]
-        elif kind == "group":
-            groups = {g.name.lower(): g.pk for g in Group.objects.all()}
-            missing = [v for v in values if v.lower() not in groups]
-            if missing:
-                raise forms.ValidationError(f"Unknown group(s): {', '.join(missing)}.")
-            config["values"] = [groups[v.lower()] for v in values]
-        elif kind in ("hostname", "user_email"):
-            config["values"] = [v.lower() for v in values]
-        elif kind == "category":
-            config["values"] = list(data.get("categories") or [])
-        elif kind == "status":
-            config["values"] = list(data.get("statuses") or [])
-        elif kind == "risk_score":
-            config["values"] = list(data.get("risk_levels") or [])
-        elif kind == "dlp_profile":
-            config["values"] = sorted(p.pk for p in data.get("dlp_profiles") or [])
-        elif kind == "gen_ai":
-            config["value"] = (data.get("gen_ai") or "true") == "true"
-        elif kind in ("saas_score", "genai_score"):
-            if data.get("threshold") is None:
-                raise forms.ValidationError(f"{label}: enter a threshold from 0 to 5.")
-            config["comparison"] = data.get("comparison") or "lt"
-            config["value"] = float(data["threshold"])
-            if data.get("match_unscored"):
-                config["match_unscored"] = True
-        elif kind == "device_posture":
-            config["result"] = data.get("posture") or "passes"
-            if data.get("managed"):
-                config["managed"] = True
-            if data.get("disk_encrypted"):
-                config["disk_encrypted"] = True
-            if data.get("min_edr_score") is not None:
-                config["min_edr_score"] = data["min_edr_score"]
-        if kind in ("category", "status", "risk_score", "dlp_profile") and not config["values"]:
-            raise forms.ValidationError(f"{label}: pick at least one.")
         try:
-            engine.compile_condition(config, categories=dict(Category.choices))
-        except engine.ConditionError as exc:
-            raise forms.ValidationError(f"{label}: {exc}") from None
-        return config
+            return condition_config(self.cleaned_data)
+        except ValidationFailed as exc:
+            raise forms.ValidationError(exc.message) from None
 
 
 ConditionFormSet = formset_factory(ConditionForm, extra=0, can_delete=True, min_num=1, validate_min=True)

@@ -23,8 +23,6 @@ from shadow_ai import scoring, selectors, services
 from shadow_ai.casb import selectors as casb_selectors
 from shadow_ai.filters import LibraryFilter, PolicyFilter
 from shadow_ai.forms import (
-    CONDITION_LABELS,
-    VALUE_HELP,
     ApplicationForm,
     BulkStatusForm,
     ConditionFormSet,
@@ -39,6 +37,7 @@ from shadow_ai.forms import (
 from shadow_ai.gateway import engine, runtime
 from shadow_ai.gateway import services as gateway_services
 from shadow_ai.gateway.api import read_block_page_token
+from shadow_ai.gateway.conditions import CONDITION_LABELS, VALUE_HELP
 from shadow_ai.models import Application, GatewayPolicy, Status
 from shadow_ai.usage.views import app_usage_context
 

@@ -2,7 +2,7 @@ import pytest
 
 from accounts.models import GroupMembership, User
 from accounts.services import users_import_csv
-from accounts.tests.factories import GroupFactory
+from accounts.tests.factories import GroupFactory, UserFactory
 from console.audit.models import AuditEvent
 from console.core.errors import ValidationFailed
 
@@ -107,3 +107,23 @@ def test_the_import_page_shows_the_per_row_report(client_for, security_admin, gr
     assert 'data-testid="import-errors"' in html
     assert "Overlord" in html and "appears more than once" in html
     assert User.objects.filter(email="lead@corp.example").exists()
+
+
+def test_checking_a_file_reads_the_people_it_names_in_one_query(
+    security_admin, django_assert_num_queries
+):
+    """Rows naming existing people and managers outside the file cost no query per row."""
+    manager = UserFactory(email="manager@corp.example")
+    people = [UserFactory(email=f"p{i}@corp.example", manager=manager) for i in range(3)]
+
+    def check(rows: list) -> int:
+        lines = "".join(f"{p.email},{p.full_name},,,,manager@corp.example,\n" for p in rows)
+        with django_assert_num_queries(2):  # the people the file names, then the groups
+            report = users_import_csv(
+                actor=security_admin, data=f"email,full_name,role,title,country,manager_email,groups\n{lines}".encode(),
+                dry_run=True,
+            )
+        return report.updated
+
+    assert check(people[:1]) == 1
+    assert check(people) == 3

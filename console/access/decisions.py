@@ -271,6 +271,158 @@ def _signing_key():
     return _cached("signing_key", "current", tokens.current_key)
 
 
+def _verify_token(token: str, application: Application, issuer: str) -> tuple[dict[str, Any], str]:
+    """The claims of an application token this console issued, or why it cannot be used."""
+    if not token:
+        return {}, ""
+    try:
+        return tokens.verify(token, audience=application.aud, issuer=issuer), ""
+    except jwt.ExpiredSignatureError:
+        return {}, "the session of this token has expired"
+    except (jwt.InvalidTokenError, ValueError, KeyError) as exc:
+        return {}, f"the application token is not valid ({exc.__class__.__name__})"
+
+
+def _cached_session(
+    *, application: Application, user: User | None, email: str, service_token: ServiceToken | None,
+    console_session_hash: str, token_claims: dict[str, Any],
+) -> tuple[dict, SessionState | None, set]:
+    """The sessions table, the cached Access session the request would continue (``None`` once
+    revoked) and the revoked session ids, in one round trip to the shared cache: the shared version,
+    and whether the sessions in question were revoked."""
+    candidate_key = None
+    if user is None and email:
+        known = hotcache.table("people_by_email").get(email)  # a peek: nothing is loaded yet
+        if known is not None:
+            candidate_key = _session_key(known.user, None, application)
+    elif user is not None or service_token is not None:
+        candidate_key = _session_key(user, service_token, application, console_session_hash)
+    candidate = hotcache.table("sessions").get(candidate_key) if candidate_key is not None else None
+    asked = []
+    if token_claims:
+        asked.append(token_claims["jti"])
+    if candidate is not None:
+        asked.append(candidate.id)
+    # A token's revocation is checked on every decision; the rest at most every
+    # ACCESS_CACHE_SECONDS, which spares the common case its only round trip.
+    revoked = hotcache.sync(asked) if (token_claims or hotcache.is_stale()) else set()
+    sessions = hotcache.table("sessions")  # a new version starts from an empty table
+    if candidate is not None and (str(candidate.id) in revoked or sessions.get(candidate_key) is not candidate):
+        candidate = None
+    return sessions, candidate, revoked
+
+
+def _token_identity(
+    claims: dict[str, Any], *, revoked: set, sessions: dict, application: Application, now: datetime
+) -> tuple[Person | None, str, SessionState | None, str]:
+    """The person an application token speaks for, the problem with it, the Access session it
+    belongs to and the console session (browser) that opened that session."""
+    if str(claims["jti"]) in revoked:
+        return None, "the session of this token was revoked", None, ""
+    if claims.get("type") != "app":
+        return None, "machine tokens are checked with their service token", None, ""
+    person = person_by_id(int(claims["sub"]))
+    if person is None:
+        return None, "the account is deactivated", None, ""
+    # The token speaks for the browser whose Access session it belongs to.
+    console_session_hash = console_session_of(claims["jti"])
+    token_key = _session_key(person.user, None, application, console_session_hash)
+    state = sessions.get(token_key)
+    if state is None or str(state.id) != claims["jti"]:
+        expires = datetime.fromtimestamp(claims["exp"], tz=now.tzinfo)
+        state = SessionState(uuid.UUID(claims["jti"]), expires, now)
+        sessions[token_key] = state
+    return person, "", state, console_session_hash
+
+
+def _named_identity(user: User | None, email: str) -> tuple[Person | None, str]:
+    """The person the caller authenticated (``user`` or a bare ``email``), or why there is none."""
+    if user is not None:
+        person = person_by_id(user.pk)
+        return person, "" if person is not None else "the account is deactivated"
+    if email:
+        person = person_by_email(email)
+        return person, "" if person is not None else "no active user has that e-mail"
+    return None, ""
+
+
+def _evaluate(
+    *, application: Application, person: Person | None, problem: str, service_token: ServiceToken | None,
+    device: Device | None, request: engine.RequestContext, policy_set: policies.PolicySet,
+    identity_provider: str, auth_methods: Iterable[str], claims: Mapping[str, Any] | None,
+    console_session_hash: str,
+) -> engine.Decision:
+    """The facts about the person and the engine's decision over the application's policies."""
+    if problem or (person is None and service_token is None):
+        return engine.NO_MATCH
+    context = facts.user_context(
+        person.user, identity_provider=identity_provider, auth_methods=auth_methods, claims=claims,
+        groups=person.groups, session=facts.SessionScope(console_session_hash),
+    ) if person is not None else None
+    return engine.decide(policy_set.policies, context, request)
+
+
+def _sign_token(
+    result: Outcome, *, session: SessionRef, seconds: int, request: engine.RequestContext, issuer: str,
+    service_token: ServiceToken | None, identity_provider: str, auth_methods: Iterable[str],
+    console_session_hash: str,
+) -> None:
+    """Give an allowed ``result`` its application token: the session's last one while it is fresh
+    and would carry the same claims, else a newly signed one."""
+    now, user, application, decision = request.now, result.user, result.application, result.decision
+    token_expiry = min(session.expires_at, now + timedelta(seconds=max(seconds, MIN_TOKEN_SECONDS)))
+    state = hotcache.table("sessions").get(_session_key(user, service_token, application, console_session_hash))
+    token_key = (issuer, application.aud, decision.policy.name if decision.policy else "", request.country,
+                 identity_provider, tuple(sorted(auth_methods)))
+    if state is not None and state.id == session.pk and state.token and state.token_key == token_key:
+        lifetime = (token_expiry - now).total_seconds()
+        remaining = (state.token_expires_at - now).total_seconds()
+        # Signing costs more than the rest of a decision: reuse a token while it is fresh
+        # (more than half its life left, at most a minute behind a sliding expiry).
+        if remaining >= lifetime / 2 and (token_expiry - state.token_expires_at).total_seconds() <= 60:
+            result.token, result.expires_at = state.token, state.token_expires_at
+            return
+    result.token = tokens.issue(
+        key=_signing_key(), issuer=issuer, audience=application.aud,
+        subject=str(user.pk) if user else (
+            f"service-token:{service_token.pk}" if service_token else "non-identity"
+        ),
+        session_id=str(session.pk), expires_at=token_expiry, issued_at=now,
+        claims={
+            "email": user.email if user else "",
+            "type": "app" if user else "service",
+            "identity_provider": identity_provider,
+            "amr": sorted(auth_methods),
+            "country": request.country,
+            "policy": decision.policy.name if decision.policy else "",
+        },
+    )
+    result.expires_at = token_expiry
+    if state is not None and state.id == session.pk:
+        state.token, state.token_key, state.token_expires_at = result.token, token_key, token_expiry
+
+
+def _log_entry(
+    result: Outcome, *, request: engine.RequestContext, service_token: ServiceToken | None,
+    identity_provider: str, source: str,
+) -> SimpleNamespace:
+    """The fields of the authentication log entry for ``result``."""
+    user, decision, problem, session = result.user, result.decision, result.problem, result.session
+    return SimpleNamespace(
+        at=request.now, user_id=user.pk if user else None,
+        email=user.email if user else (f"service token {service_token.name}" if service_token else ""),
+        application_id=result.application.pk, application_name=result.application.name,
+        outcome=decision.outcome.value,
+        policy_id=decision.policy.id if decision.policy else None,
+        policy_name=decision.policy.name if decision.policy else "",
+        reason=(f"Denied: {problem}." if problem else decision.reason)[:300],
+        challenge=[c.as_dict() for c in decision.challenge],
+        ip=str(request.ip) if request.ip else None, country=request.country,
+        method=("service token" if service_token and user is None else identity_provider)[:60],
+        source=source, session_id=session.pk if session else None,
+    )
+
+
 def decide(
     *,
     application: Application,
@@ -295,74 +447,32 @@ def decide(
 
     Verifications (MFA, identity verification) count only for the console session the request
     is about: ``console_session_hash`` (``mfa.binding``) for the App Launcher, the console
-    session that opened the token's Access session for a token, none for a bare e-mail."""
+    session that opened the token's Access session for a token, none for a bare e-mail.
+
+    The steps: the token, the cached session (one shared-cache round trip), the identity, the
+    request's facts and the engine, the session kept, the token signed, the log entry."""
     now = now or timezone.now()
-    problem = ""
-    token_claims: dict[str, Any] = {}
-    if token:
-        try:
-            token_claims = tokens.verify(token, audience=application.aud, issuer=issuer)
-        except jwt.ExpiredSignatureError:
-            problem = "the session of this token has expired"
-        except (jwt.InvalidTokenError, ValueError, KeyError) as exc:
-            problem = f"the application token is not valid ({exc.__class__.__name__})"
+    token_claims, problem = _verify_token(token, application, issuer)
+    sessions, candidate, revoked = _cached_session(
+        application=application, user=user, email=email, service_token=service_token,
+        console_session_hash=console_session_hash, token_claims=token_claims,
+    )
 
-    # One round trip: the shared version, and whether the sessions in question were revoked.
-    sessions = hotcache.table("sessions")
-    candidate_key = None
-    if user is None and email:
-        known = hotcache.table("people_by_email").get(email)  # a peek: nothing is loaded yet
-        if known is not None:
-            candidate_key = _session_key(known.user, None, application)
-    elif user is not None or service_token is not None:
-        candidate_key = _session_key(user, service_token, application, console_session_hash)
-    candidate = sessions.get(candidate_key) if candidate_key is not None else None
-    asked = []
-    if token_claims:
-        asked.append(token_claims["jti"])
-    if candidate is not None:
-        asked.append(candidate.id)
-    # A token's revocation is checked on every decision; the rest at most every
-    # ACCESS_CACHE_SECONDS, which spares the common case its only round trip.
-    revoked = hotcache.sync(asked) if (token_claims or hotcache.is_stale()) else set()
-    sessions = hotcache.table("sessions")  # a new version starts from an empty table
-    if candidate is not None and (
-        str(candidate.id) in revoked or sessions.get(candidate_key) is not candidate
-    ):
-        candidate = None
-
-    person: Person | None = None
     from_token = False
     if token_claims:
-        if str(token_claims["jti"]) in revoked:
-            problem = "the session of this token was revoked"
-        elif token_claims.get("type") != "app":
-            problem = "machine tokens are checked with their service token"
-        else:
-            person = person_by_id(int(token_claims["sub"]))
-            if person is None:
-                problem = "the account is deactivated"
-            else:
-                identity_provider = token_claims.get("identity_provider", "")
-                auth_methods = token_claims.get("amr", [])
-                # The token speaks for the browser whose Access session it belongs to.
-                console_session_hash = console_session_of(token_claims["jti"])
-                token_key = _session_key(person.user, None, application, console_session_hash)
-                state = sessions.get(token_key)
-                if state is None or str(state.id) != token_claims["jti"]:
-                    expires = datetime.fromtimestamp(token_claims["exp"], tz=now.tzinfo)
-                    state = SessionState(uuid.UUID(token_claims["jti"]), expires, now)
-                    sessions[token_key] = state
-                candidate, from_token = state, True
-    elif user is not None:
-        person = person_by_id(user.pk)
-        if person is None:
-            problem = "the account is deactivated"
-    elif email:
-        person = person_by_email(email)
-        console_session_hash = ""  # a bare e-mail names no console session
-        if person is None:
-            problem = "no active user has that e-mail"
+        person, problem, state, token_session_hash = _token_identity(
+            token_claims, revoked=revoked, sessions=sessions, application=application, now=now,
+        )
+        if state is not None:
+            identity_provider = token_claims.get("identity_provider", "")
+            auth_methods = token_claims.get("amr", [])
+            console_session_hash = token_session_hash
+            candidate, from_token = state, True
+    else:
+        person, named_problem = _named_identity(user, email)
+        problem = named_problem or problem
+        if user is None and email:
+            console_session_hash = ""  # a bare e-mail names no console session
     user = person.user if person is not None else None
     if problem:
         user, person, candidate = None, None, None
@@ -372,19 +482,15 @@ def decide(
         device = None  # someone else's device says nothing about this request
     request = request_context(ip=ip, country=country, service_token=service_token, device=device, now=now)
     policy_set = policies.policy_set_for(application, synced=True)
-
-    if problem or (user is None and service_token is None):
-        decision = engine.NO_MATCH
-    else:
-        context = facts.user_context(
-            user, identity_provider=identity_provider, auth_methods=auth_methods, claims=claims,
-            groups=person.groups, session=facts.SessionScope(console_session_hash),
-        ) if person is not None else None
-        decision = engine.decide(policy_set.policies, context, request)
+    decision = _evaluate(
+        application=application, person=person, problem=problem, service_token=service_token, device=device,
+        request=request, policy_set=policy_set, identity_provider=identity_provider, auth_methods=auth_methods,
+        claims=claims, console_session_hash=console_session_hash,
+    )
 
     if decision.policy is not None and decision.policy.action == engine.Action.SERVICE_AUTH:
         # Service Auth lets the machine in, not a person: the session and token are the token's.
-        user, identity_provider, auth_methods, candidate = None, "", (), None
+        user, identity_provider, auth_methods = None, "", ()
         candidate, from_token = sessions.get(_session_key(None, service_token, application)), False
     session: SessionRef | None = None
     if decision.outcome == engine.Outcome.ALLOW:
@@ -403,48 +509,12 @@ def decide(
     result = Outcome(decision=decision, application=application, user=user, problem=problem)
     if decision.outcome == engine.Outcome.ALLOW:
         result.session = session
-        token_expiry = min(session.expires_at, now + timedelta(seconds=max(seconds, MIN_TOKEN_SECONDS)))
-        state = hotcache.table("sessions").get(_session_key(user, service_token, application, console_session_hash))
-        token_key = (issuer, application.aud, decision.policy.name if decision.policy else "", request.country,
-                     identity_provider, tuple(sorted(auth_methods)))
-        if state is not None and state.id == session.pk and state.token and state.token_key == token_key:
-            lifetime = (token_expiry - now).total_seconds()
-            remaining = (state.token_expires_at - now).total_seconds()
-            # Signing costs more than the rest of a decision: reuse a token while it is fresh
-            # (more than half its life left, at most a minute behind a sliding expiry).
-            if remaining >= lifetime / 2 and (token_expiry - state.token_expires_at).total_seconds() <= 60:
-                result.token, result.expires_at = state.token, state.token_expires_at
-        if not result.token:
-            result.token = tokens.issue(
-                key=_signing_key(), issuer=issuer, audience=application.aud,
-                subject=str(user.pk) if user else (
-                    f"service-token:{service_token.pk}" if service_token else "non-identity"
-                ),
-                session_id=str(session.pk), expires_at=token_expiry, issued_at=now,
-                claims={
-                    "email": user.email if user else "",
-                    "type": "app" if user else "service",
-                    "identity_provider": identity_provider,
-                    "amr": sorted(auth_methods),
-                    "country": request.country,
-                    "policy": decision.policy.name if decision.policy else "",
-                },
-            )
-            result.expires_at = token_expiry
-            if state is not None and state.id == session.pk:
-                state.token, state.token_key, state.token_expires_at = result.token, token_key, token_expiry
-    result.log = SimpleNamespace(
-        at=now, user_id=user.pk if user else None,
-        email=user.email if user else (f"service token {service_token.name}" if service_token else ""),
-        application_id=application.pk, application_name=application.name,
-        outcome=decision.outcome.value,
-        policy_id=decision.policy.id if decision.policy else None,
-        policy_name=decision.policy.name if decision.policy else "",
-        reason=(f"Denied: {problem}." if problem else decision.reason)[:300],
-        challenge=[c.as_dict() for c in decision.challenge],
-        ip=str(request.ip) if request.ip else None, country=request.country,
-        method=("service token" if service_token and user is None else identity_provider)[:60],
-        source=source, session_id=session.pk if session else None,
+        _sign_token(
+            result, session=session, seconds=seconds, request=request, issuer=issuer, service_token=service_token,
+            identity_provider=identity_provider, auth_methods=auth_methods, console_session_hash=console_session_hash,
+        )
+    result.log = _log_entry(
+        result, request=request, service_token=service_token, identity_provider=identity_provider, source=source,
     )
     logbuffer.record(result.log)
     return result

@@ -9,44 +9,10 @@ from typing import Any
 from django import forms
 from django.forms import formset_factory
 
-from accounts.models import Group, IdentityProvider, User
-from console.access import engine
+from accounts.models import Group, User
 from console.access.models import SESSION_CHOICES, ApiToken, Application, Policy, ServiceToken
-
-SELECTOR_LABELS = {
-    "everyone": "Everyone",
-    "email": "E-mails",
-    "email_domain": "E-mails ending in",
-    "group": "Groups",
-    "identity_provider": "Login method (identity provider)",
-    "oidc_claim": "OIDC claim",
-    "country": "Country",
-    "ip_range": "IP ranges",
-    "device_posture": "Device posture",
-    "service_token": "Service token",
-    "any_service_token": "Any valid service token",
-    "auth_method": "Authentication method (AMR)",
-    "mfa_method": "MFA method used",
-    "identity_verified": "Identity verified",
-    "risk_score": "User risk score",
-}
-VALUE_HELP = {
-    "email": "One e-mail address per line.",
-    "email_domain": "One domain per line, e.g. corp.example.",
-    "group": "One group name per line.",
-    "identity_provider": "One per line: password, or an identity provider's slug.",
-    "country": "Two-letter codes, one per line, e.g. DE.",
-    "ip_range": "Addresses or CIDR ranges (IPv4 or IPv6), one per line.",
-    "service_token": "Service token names, one per line.",
-    "auth_method": "AMR values, one per line, e.g. mfa, hwk, pwd.",
-    "mfa_method": "One per line: " + ", ".join(engine.MFA_METHODS) + ".",
-    "risk_score": "One per line: " + ", ".join(engine.RISK_LEVELS) + ".",
-}
-USES_VALUES = frozenset(VALUE_HELP)
-
-
-def _lines(text: str) -> list[str]:
-    return [line.strip() for line in (text or "").replace(",", "\n").splitlines() if line.strip()]
+from console.access.rules import SELECTOR_LABELS, selector_config
+from console.core.errors import ValidationFailed
 
 
 class RuleForm(forms.Form):
@@ -66,64 +32,10 @@ class RuleForm(forms.Form):
 
     def to_config(self) -> dict[str, Any]:
         """The selector configuration for this row; ``forms.ValidationError`` when it is wrong."""
-        data = self.cleaned_data
-        kind = data["type"]
-        config: dict[str, Any] = {"type": kind}
-        values = _lines(data.get("values", ""))
-        if kind in USES_VALUES and not values:
-            raise forms.ValidationError(f"{SELECTOR_LABELS[kind]}: enter at least one value.")
-        if kind == "group":
-            found = {g.name.lower(): g for g in Group.objects.filter(name__in=values)}
-            by_lower = {g.name.lower(): g for g in Group.objects.all()} if len(found) < len(values) else found
-            missing = [v for v in values if v.lower() not in by_lower]
-            if missing:
-                raise forms.ValidationError(f"Unknown group(s): {', '.join(missing)}.")
-            config["values"] = [by_lower[v.lower()].pk for v in values]
-        elif kind == "service_token":
-            tokens = {t.name.lower(): t for t in ServiceToken.objects.all()}
-            missing = [v for v in values if v.lower() not in tokens]
-            if missing:
-                raise forms.ValidationError(f"Unknown service token(s): {', '.join(missing)}.")
-            config["values"] = [str(tokens[v.lower()].pk) for v in values]
-        elif kind == "identity_provider":
-            known = {"password"} | set(IdentityProvider.objects.values_list("slug", flat=True))
-            unknown = [v for v in values if v.lower() not in known]
-            if unknown:
-                raise forms.ValidationError(
-                    f"Unknown login method(s): {', '.join(unknown)}. Known: {', '.join(sorted(known))}."
-                )
-            config["values"] = values
-        elif kind in USES_VALUES:
-            config["values"] = values
-        if kind == "oidc_claim":
-            config["name"], config["value"] = data.get("claim_name", ""), data.get("claim_value", "")
-        if kind == "mfa_method" and data.get("max_age"):
-            config["max_age_minutes"] = data["max_age"]
-        if kind == "identity_verified" and data.get("max_age"):
-            config["max_age_days"] = data["max_age"]
-        if kind == "device_posture":
-            if data.get("managed"):
-                config["managed"] = True
-            if data.get("disk_encrypted"):
-                config["disk_encrypted"] = True
-            if data.get("min_edr_score") is not None:
-                config["min_edr_score"] = data["min_edr_score"]
-            versions = {}
-            for line in (data.get("min_os_version") or "").splitlines():
-                if line.strip():
-                    name, _, version = line.strip().rpartition(" ")
-                    if not name or not version:
-                        raise forms.ValidationError(
-                            f'Write "{line.strip()}" as an OS and a version, e.g. "macOS 14.2".'
-                        )
-                    versions[name.strip()] = version
-            if versions:
-                config["min_os_version"] = versions
         try:
-            engine.compile_selector(config)
-        except engine.SelectorError as exc:
-            raise forms.ValidationError(f"{SELECTOR_LABELS[kind]}: {exc}") from None
-        return config
+            return selector_config(self.cleaned_data)
+        except ValidationFailed as exc:
+            raise forms.ValidationError(exc.message) from None
 
 
 RuleFormSet = formset_factory(RuleForm, extra=0, can_delete=True, min_num=1, validate_min=True)

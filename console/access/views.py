@@ -8,13 +8,11 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from accounts.selectors import active_emails, active_people, get_user_for, group_names, user_groups
-from console.access import decisions, engine, facts, impact, policies, selectors, services
+from accounts.selectors import active_emails, get_user_for, group_names, user_groups
+from console.access import decisions, engine, impact, policies, selectors, services
 from console.access.api import issuer_for
 from console.access.filters import ApplicationFilter, DeviceFilter, LogFilter, PolicyFilter, SessionFilter
 from console.access.forms import (
-    SELECTOR_LABELS,
-    VALUE_HELP,
     ApiTokenForm,
     ApplicationForm,
     DeviceForm,
@@ -32,7 +30,9 @@ from console.access.models import (
     Device,
     Policy,
 )
+from console.access.rules import SELECTOR_LABELS, VALUE_HELP
 from console.access.services import validate_rules
+from console.access.tester import what_if
 from console.audit.selectors import audit_events_for_object
 from console.core.csv_export import stream_csv
 from console.core.errors import ConsoleError
@@ -347,33 +347,10 @@ def tester(request: HttpRequest) -> HttpResponse:
     result = None
     if request.GET and form.is_valid():
         data = form.cleaned_data
-        app = data["application"]
-        policy_set = policies.policy_set_for(app)
-        req = decisions.request_context(ip=data["ip"] or None, country=data["country"])
-        idp = (data["identity_provider"] or "password").strip()
-        if data["email"] is not None:
-            user = data["email"]
-            amr = ["pwd"] if idp == "password" else []
-            # What-if for no particular browser: a verification in any of the person's sessions counts.
-            context = facts.user_context(user, identity_provider=idp, auth_methods=amr, session=facts.ANY_SESSION)
-            result = {"single": True, "user": user, "decision": engine.explain(policy_set.policies, context, req)}
-        else:
-            users = active_people()
-            groups = facts.groups_by_user(u.pk for u in users)
-            allowed, denied, challenged = [], [], []
-            for user in users:
-                context = facts.user_context(user, identity_provider=idp, groups=groups.get(user.pk, frozenset()),
-                                             session=facts.ANY_SESSION)
-                outcome = engine.decide(policy_set.policies, context, req).outcome
-                bucket = {engine.Outcome.ALLOW: allowed, engine.Outcome.BYPASS: allowed,
-                          engine.Outcome.CHALLENGE: challenged}.get(outcome, denied)
-                bucket.append(user)
-            total = len(users) or 1
-            result = {
-                "single": False, "total": len(users), "allowed": allowed, "denied": denied, "challenged": challenged,
-                "allowed_pct": round(100 * len(allowed) / total, 1), "denied_pct": round(100 * len(denied) / total, 1),
-                "challenged_pct": round(100 * len(challenged) / total, 1),
-            }
+        result = what_if(
+            data["application"], ip=data["ip"], country=data["country"],
+            identity_provider=data["identity_provider"], user=data["email"],
+        )
     return render(request, "access/tester.html", {"form": form, "result": result, "people_emails": active_emails()})
 
 

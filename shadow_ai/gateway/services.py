@@ -38,13 +38,9 @@ def _snapshot(policy: GatewayPolicy) -> dict[str, Any]:
     return values
 
 
-def validate(
-    *, action: str, conditions: Sequence[Mapping[str, Any]], target: Application | None = None,
-    block_message: str = "", capture_prompts: bool = False, capture_groups: Iterable[int] = (),
-    isolation: Mapping[str, bool] | None = None,
-) -> list[dict[str, Any]]:
-    """Check a policy the way the engine will run it; ``ValidationFailed`` names the part to fix
-    ("condition 2 (status): …"). Returns the conditions as stored."""
+def _condition_list(action: str, conditions: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The conditions as dictionaries; ``ValidationFailed`` for an unknown action or conditions
+    that are not a list of objects."""
     if action not in GatewayPolicy.Action.values:
         raise ValidationFailed(f"Unknown action {action!r}.", field="action")
     if not isinstance(conditions, Sequence) or isinstance(conditions, str | bytes):
@@ -52,14 +48,24 @@ def validate(
     clean = [dict(c) for c in conditions if isinstance(c, Mapping)]
     if len(clean) != len(conditions):
         raise ValidationFailed("Each condition must be an object.", field="conditions")
-    snapshot = selectors.library_snapshot()
+    return clean
+
+
+def _number_ids(clean: list[dict[str, Any]]) -> None:
+    """Group and DLP profile ids given as digit strings become numbers."""
     for config in clean:
         if config.get("type") in ("group", "dlp_profile") and isinstance(config.get("values"), list):
             config["values"] = [int(v) if isinstance(v, str) and v.isdigit() else v for v in config["values"]]
+
+
+def _known_groups(clean: list[dict[str, Any]], capture_groups: Iterable[int]) -> set[int]:
+    """Which of the group ids the conditions and prompt capture name exist (one query)."""
     group_ids = {g for c in clean if c.get("type") == "group" for g in (c.get("values") or [])}
     group_ids |= set(capture_groups)
-    known_groups = set(Group.objects.filter(pk__in=[g for g in group_ids if str(g).isdigit()]).values_list(
-        "pk", flat=True))
+    return set(Group.objects.filter(pk__in=[g for g in group_ids if str(g).isdigit()]).values_list("pk", flat=True))
+
+
+def _check_applications_and_groups(clean: list[dict[str, Any]], snapshot: Any, known_groups: set[int]) -> None:
     for index, config in enumerate(clean, start=1):
         config.pop("labels", None)
         where = f"condition {index} ({config.get('type', '?')})"
@@ -72,6 +78,10 @@ def validate(
             missing = [g for g in config.get("values") or [] if g not in known_groups]
             if missing:
                 raise ValidationFailed(f"{where}: unknown group id(s) {missing}.", field="conditions")
+
+
+def _dlp_profiles(clean: list[dict[str, Any]]) -> dict[int, Any]:
+    """The compiled DLP profiles the conditions name, by id; ``ValidationFailed`` for an unknown one."""
     dlp_ids = [v for c in clean if c.get("type") == "dlp_profile" for v in (c.get("values") or [])
                if isinstance(v, int) and not isinstance(v, bool)]
     dlp_profiles = {int(p.id): p for p in dlp_services.compiled_profiles(dlp_ids)} if dlp_ids else {}
@@ -81,11 +91,11 @@ def validate(
             if missing:
                 raise ValidationFailed(f"condition {index} (dlp_profile): unknown DLP profile id(s) {missing}.",
                                        field="conditions")
-    missing = [g for g in capture_groups if g not in known_groups]
-    if missing:
-        raise ValidationFailed(f"Unknown group id(s) {missing} for prompt capture.", field="capture_groups")
-    if len(block_message or "") > 500:
-        raise ValidationFailed("Keep the block message under 500 characters.", field="block_message")
+    return dlp_profiles
+
+
+def _target_facts(target: Application | None, action: str, snapshot: Any) -> Any:
+    """The library facts of the approved alternative; ``ValidationFailed`` when it cannot be one."""
     facts = snapshot.by_id.get(target.pk) if target is not None else None
     if target is not None and action in (GatewayPolicy.Action.REDIRECT, GatewayPolicy.Action.BLOCK):
         if target.status != Status.APPROVED:
@@ -94,17 +104,43 @@ def validate(
                 "alternative. Approve it first.", field="target")
         if facts is None or not facts.url:
             raise ValidationFailed(f"{target.name} has no address to send people to.", field="target")
+    return facts
+
+
+def _compile_check(**policy: Any) -> None:
+    """Compile the policy as the engine will; its ``PolicyError`` as ``ValidationFailed`` on the field to fix."""
     try:
-        engine.compile_policy(
-            id=0, name="check", action=action, conditions=clean, target=facts, isolation=isolation,
-            capture_prompts=capture_prompts, capture_groups=capture_groups, categories=CATEGORIES,
-            dlp_profiles=dlp_profiles,
-        )
+        engine.compile_policy(id=0, name="check", categories=CATEGORIES, **policy)
     except engine.PolicyError as exc:
         field = "target" if exc.where == "target" else "capture_prompts" if exc.where == "capture_prompts" \
             else "conditions"
         raise ValidationFailed(f"{exc.where}: {exc.reason}" if exc.where and field == "conditions" else exc.reason,
                                field=field) from None
+
+
+def validate(
+    *, action: str, conditions: Sequence[Mapping[str, Any]], target: Application | None = None,
+    block_message: str = "", capture_prompts: bool = False, capture_groups: Iterable[int] = (),
+    isolation: Mapping[str, bool] | None = None,
+) -> list[dict[str, Any]]:
+    """Check a policy the way the engine will run it; ``ValidationFailed`` names the part to fix
+    ("condition 2 (status): …"). Returns the conditions as stored."""
+    clean = _condition_list(action, conditions)
+    snapshot = selectors.library_snapshot()
+    _number_ids(clean)
+    known_groups = _known_groups(clean, capture_groups)
+    _check_applications_and_groups(clean, snapshot, known_groups)
+    dlp_profiles = _dlp_profiles(clean)
+    missing = [g for g in capture_groups if g not in known_groups]
+    if missing:
+        raise ValidationFailed(f"Unknown group id(s) {missing} for prompt capture.", field="capture_groups")
+    if len(block_message or "") > 500:
+        raise ValidationFailed("Keep the block message under 500 characters.", field="block_message")
+    facts = _target_facts(target, action, snapshot)
+    _compile_check(
+        action=action, conditions=clean, target=facts, isolation=isolation, capture_prompts=capture_prompts,
+        capture_groups=capture_groups, dlp_profiles=dlp_profiles,
+    )
     return clean
 
 

@@ -40,7 +40,7 @@ class Server:
         return f"{self.scheme}://{host}:{self.port}{path}"
 
 
-def _handler(server: Server) -> type[BaseHTTPRequestHandler]:
+def _handler(server: Server) -> type[BaseHTTPRequestHandler]:  # noqa: C901 - a test server's per-path branches
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 

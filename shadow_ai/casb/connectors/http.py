@@ -252,7 +252,7 @@ class VendorHTTP:
         name = (parts.hostname or "").lower()
         return parts.scheme == "https" and any(name == h or name.endswith("." + h) for h in hosts)
 
-    def _attempt(self, method: str, url: str, where: str, params: Any, data: Any, json_body: Any,
+    def _attempt(self, method: str, url: str, where: str, params: Any, data: Any, json_body: Any,  # noqa: C901 - one HTTP attempt's error mapping; not split yet
                  headers: Mapping[str, str] | None, authenticated: bool, raw_limit: int | None = None,
                  redirect_hosts: Sequence[str] = ()) -> tuple[Any, float | None]:
         sent = {"Accept": "application/json" if raw_limit is None else "*/*", **self.headers, **(headers or {})}

@@ -1,0 +1,124 @@
+"""The Gateway policy editor's condition rows turned into the configurations the engine compiles
+(``shadow_ai.gateway.engine.CONDITIONS``): which conditions exist, what each needs, and the checks
+a row must pass (applications in the library, groups that exist, values the engine accepts).
+Forms only call it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from accounts.models import Group
+from console.core.errors import ValidationFailed
+from shadow_ai.gateway import engine
+from shadow_ai.models import Application, Category
+
+
+def _lines(text: str) -> list[str]:
+    return [line.strip() for line in (text or "").replace(",", "\n").splitlines() if line.strip()]
+
+
+CONDITION_LABELS = {
+    "application": "Application",
+    "category": "Application category",
+    "status": "Approval status",
+    "gen_ai": "Generative AI",
+    "saas_score": "SaaS confidence score",
+    "genai_score": "Gen-AI confidence score",
+    "hostname": "Host",
+    "user_email": "User e-mail",
+    "group": "User group",
+    "device_posture": "Device posture",
+    "risk_score": "User risk score",
+    "dlp_profile": "DLP profile",
+}
+VALUE_HELP = {
+    "application": "Application names, one per line (as in the library).",
+    "hostname": "Hostnames, one per line; subdomains are included.",
+    "user_email": "E-mail addresses, or @domain for everyone at a domain, one per line.",
+    "group": "Group names, one per line.",
+}
+USES_TEXT = frozenset(VALUE_HELP)
+USES_OPERATOR = frozenset({"application", "category", "status", "hostname", "user_email", "group", "risk_score",
+                           "dlp_profile"})
+
+
+# The conditions whose values are picked from a list, by the editor field that holds them.
+_PICKED = {"category": "categories", "status": "statuses", "risk_score": "risk_levels"}
+
+
+def _application_keys(values: list[str]) -> list[str]:
+    by_name = {n.lower(): k for n, k in Application.objects.values_list("name", "key")}
+    by_key = set(by_name.values())
+    missing = [v for v in values if v.lower() not in by_name and v not in by_key]
+    if missing:
+        raise ValidationFailed(f"Not in the library: {', '.join(missing)}.")
+    return [by_name.get(v.lower(), v) for v in values]
+
+
+def _group_ids(values: list[str]) -> list[int]:
+    groups = {g.name.lower(): g.pk for g in Group.objects.all()}
+    missing = [v for v in values if v.lower() not in groups]
+    if missing:
+        raise ValidationFailed(f"Unknown group(s): {', '.join(missing)}.")
+    return [groups[v.lower()] for v in values]
+
+
+def _score(data: Mapping[str, Any], label: str, config: dict[str, Any]) -> None:
+    if data.get("threshold") is None:
+        raise ValidationFailed(f"{label}: enter a threshold from 0 to 5.")
+    config["comparison"] = data.get("comparison") or "lt"
+    config["value"] = float(data["threshold"])
+    if data.get("match_unscored"):
+        config["match_unscored"] = True
+
+
+def _device_posture(data: Mapping[str, Any], config: dict[str, Any]) -> None:
+    config["result"] = data.get("posture") or "passes"
+    if data.get("managed"):
+        config["managed"] = True
+    if data.get("disk_encrypted"):
+        config["disk_encrypted"] = True
+    if data.get("min_edr_score") is not None:
+        config["min_edr_score"] = data["min_edr_score"]
+
+
+def _fill(kind: str, data: Mapping[str, Any], values: list[str], label: str, config: dict[str, Any]) -> None:
+    """The type-specific part of a condition's configuration."""
+    if kind == "application":
+        config["values"] = _application_keys(values)
+    elif kind == "group":
+        config["values"] = _group_ids(values)
+    elif kind in ("hostname", "user_email"):
+        config["values"] = [v.lower() for v in values]
+    elif kind in _PICKED:
+        config["values"] = list(data.get(_PICKED[kind]) or [])
+    elif kind == "dlp_profile":
+        config["values"] = sorted(p.pk for p in data.get("dlp_profiles") or [])
+    elif kind == "gen_ai":
+        config["value"] = (data.get("gen_ai") or "true") == "true"
+    elif kind in ("saas_score", "genai_score"):
+        _score(data, label, config)
+    elif kind == "device_posture":
+        _device_posture(data, config)
+
+
+def condition_config(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The configuration of one editor row (``type``, ``operator``, ``values`` and the fields its
+    type needs); ``ValidationFailed`` saying what is wrong with it."""
+    kind = data["type"]
+    label = CONDITION_LABELS[kind]
+    config: dict[str, Any] = {"type": kind}
+    if kind in USES_OPERATOR:
+        config["operator"] = data.get("operator") or "in"
+    values = _lines(data.get("values", ""))
+    if kind in USES_TEXT and not values:
+        raise ValidationFailed(f"{label}: enter at least one value.")
+    _fill(kind, data, values, label, config)
+    if kind in ("category", "status", "risk_score", "dlp_profile") and not config["values"]:
+        raise ValidationFailed(f"{label}: pick at least one.")
+    try:
+        engine.compile_condition(config, categories=dict(Category.choices))
+    except engine.ConditionError as exc:
+        raise ValidationFailed(f"{label}: {exc}") from None
+    return config
