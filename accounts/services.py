@@ -548,6 +548,24 @@ def _import_apply(actor: User, valid: list[dict], state: _ImportState, report: I
     )
 
 
+def _without_rejected_managers(checked: list[tuple[int, dict]], state: _ImportState,
+                               report: ImportReport) -> list[dict]:
+    """The good rows, less those whose manager exists only as a rejected row of the file (and,
+    in turn, those who report to them): each is reported, naming the manager."""
+    while True:
+        emails = {item["email"] for _, item in checked}
+        orphaned = [(line, item) for line, item in checked if item["manager_email"]
+                    and item["manager_email"] not in emails and item["manager_email"] not in state.known]
+        if not orphaned:
+            return [item for _, item in checked]
+        for line, item in orphaned:
+            report.errors.append(ImportRowError(
+                line, item["email"], "manager_email",
+                f"{item['manager_email']} is not created: their own row was rejected"))
+        dropped = {line for line, _ in orphaned}
+        checked = [(line, item) for line, item in checked if line not in dropped]
+
+
 def users_import_csv(*, actor: User, data: bytes, dry_run: bool = False) -> ImportReport:
     """Create or update users from CSV, keyed by e-mail.
 
@@ -559,13 +577,15 @@ def users_import_csv(*, actor: User, data: bytes, dry_run: bool = False) -> Impo
     header, rows = _read_import_rows(data)
     state = _import_state(header, rows)
     report = ImportReport(dry_run=dry_run)
-    valid: list[dict] = []
+    checked: list[tuple[int, dict]] = []
     for line, cells in rows:
         email = normalize_email(cells.get("email", ""))
         try:
-            valid.append(_import_row(actor, email, cells, state))
+            checked.append((line, _import_row(actor, email, cells, state)))
         except _RowRejected as exc:
             report.errors.append(ImportRowError(line, email, exc.column, exc.message))
+    valid = _without_rejected_managers(checked, state, report)
+    report.errors.sort(key=lambda error: error.line)
     if dry_run:
         report.created = sum(1 for item in valid if item["email"] not in state.known)
         report.updated = len(valid) - report.created

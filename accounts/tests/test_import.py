@@ -49,6 +49,22 @@ def test_good_rows_are_applied_and_each_bad_row_is_reported(security_admin, grou
     assert summary.actor_email == security_admin.email
 
 
+def test_rows_whose_manager_was_rejected_are_reported_not_a_server_error(security_admin):
+    """A row may name a manager further down the file; when that manager's own row is rejected,
+    the row (and whoever reports to it) is reported with the reason, and the rest is applied."""
+    data = """email,full_name,role,title,country,manager_email,groups
+dev@corp.example,Dev One,Employee,,DE,lead@corp.example,
+intern@corp.example,Intern,Employee,,DE,dev@corp.example,
+lead@corp.example,Lena Lead,Employee,,Germany,,
+solo@corp.example,Solo,Employee,,DE,,
+"""
+    report = users_import_csv(actor=security_admin, data=data.encode())
+    assert report.created == 1 and User.objects.filter(email="solo@corp.example").exists()
+    assert [(e.line, e.column) for e in report.errors] == [(2, "manager_email"), (3, "manager_email"), (4, "country")]
+    assert report.errors[0].message == "lead@corp.example is not created: their own row was rejected"
+    assert not User.objects.filter(email__in=["dev@corp.example", "intern@corp.example"]).exists()
+
+
 def test_importing_the_same_file_twice_changes_nothing_the_second_time(security_admin, groups):
     users_import_csv(actor=security_admin, data=GOOD_AND_BAD.encode())
     users_before = User.objects.count()
