@@ -10,6 +10,7 @@ from typing import Any
 from accounts.models import Group, IdentityProvider
 from console.access import engine
 from console.access.models import ServiceToken
+from console.core import policy
 from console.core.errors import ValidationFailed
 
 SELECTOR_LABELS = {
@@ -88,12 +89,7 @@ def _os_versions(text: str) -> dict[str, str]:
 
 
 def _device_posture(data: Mapping[str, Any], config: dict[str, Any]) -> None:
-    if data.get("managed"):
-        config["managed"] = True
-    if data.get("disk_encrypted"):
-        config["disk_encrypted"] = True
-    if data.get("min_edr_score") is not None:
-        config["min_edr_score"] = data["min_edr_score"]
+    config.update(policy.posture_config(data))
     versions = _os_versions(data.get("min_os_version") or "")
     if versions:
         config["min_os_version"] = versions

@@ -102,6 +102,19 @@ def posture_checks(config: Mapping[str, Any]) -> list[PostureCheck]:
     return checks
 
 
+def posture_config(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The configuration of the checks ``posture_checks`` reads, from a form's cleaned data:
+    only the checks asked for."""
+    config: dict[str, Any] = {}
+    if data.get("managed"):
+        config["managed"] = True
+    if data.get("disk_encrypted"):
+        config["disk_encrypted"] = True
+    if data.get("min_edr_score") is not None:
+        config["min_edr_score"] = data["min_edr_score"]
+    return config
+
+
 # --- Traces ------------------------------------------------------------------------------------
 
 

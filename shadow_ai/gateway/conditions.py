@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from accounts.models import Group
+from console.core import policy
 from console.core.errors import ValidationFailed
 from shadow_ai.gateway import engine
 from shadow_ai.models import Application, Category
@@ -75,12 +76,7 @@ def _score(data: Mapping[str, Any], label: str, config: dict[str, Any]) -> None:
 
 def _device_posture(data: Mapping[str, Any], config: dict[str, Any]) -> None:
     config["result"] = data.get("posture") or "passes"
-    if data.get("managed"):
-        config["managed"] = True
-    if data.get("disk_encrypted"):
-        config["disk_encrypted"] = True
-    if data.get("min_edr_score") is not None:
-        config["min_edr_score"] = data["min_edr_score"]
+    config.update(policy.posture_config(data))
 
 
 def _fill(kind: str, data: Mapping[str, Any], values: list[str], label: str, config: dict[str, Any]) -> None:
