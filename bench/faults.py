@@ -244,8 +244,8 @@ def seed(deployment: Deployment, profile: Profile) -> World:
     from django.contrib.auth.hashers import make_password
     from django.db import connection
 
-    from accounts import services as accounts
     from accounts.models import Group, User
+    from accounts.services.people import user_deactivate
     from console.access import services as access
     from console.access.models import AccessSession
     from risk import services as risk
@@ -311,7 +311,7 @@ def seed(deployment: Deployment, profile: Profile) -> World:
     for session in AccessSession.objects.filter(user__email__in=revoked):
         access.session_revoke(actor=admin, session=session)
     for user in User.objects.filter(email__in=leavers):
-        accounts.user_deactivate(actor=admin, user=user)
+        user_deactivate(actor=admin, user=user)
     return World(app_aud=app.aud, decide_token=decide_token, telemetry_token=telemetry_token,
                  members=members[:-20], revoked_tokens=tokens, deactivated=leavers, outsiders=outsiders,
                  people=[email for _, email in people], admin_email=admin.email)

@@ -19,7 +19,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.models import User
-from accounts.services import check_rank, console_sessions_end
+from accounts.services.rights import check_rank
+from accounts.services.sign_in import console_sessions_end
 from console.access import decisions as access_decisions
 from console.access.models import AccessLogEntry
 from console.access.services import sessions_revoke_for_user

@@ -36,7 +36,8 @@ from accounts.models import Group, IdentityProvider, User, normalize_email
 from accounts.onboarding import claims as claim_rules
 from accounts.onboarding import protocol, recovery
 from accounts.onboarding.models import OnboardingCase, OutboxMessage, VerificationRecord
-from accounts.services import rights_check, user_create_onboarded
+from accounts.services.people import user_create_onboarded
+from accounts.services.rights import rights_check
 from console.access import policies
 from console.access.services import facts_changed_later
 from console.audit.services import audit_record

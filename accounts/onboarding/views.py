@@ -17,7 +17,7 @@ from accounts.onboarding.forms import CaseForm, RecoveryForm
 from accounts.onboarding.mail import outbox_in_use
 from accounts.onboarding.models import OnboardingCase, VerificationRecord
 from accounts.selectors import active_emails
-from accounts.services import may_change_groups
+from accounts.services.rights import may_change_groups
 from console.core.errors import ConsoleError, ValidationFailed, VerificationRequired
 from console.core.forms import add_service_error
 from console.core.listing import build_listing

@@ -70,9 +70,9 @@ def connect(actor, provider: RunningProvider, **overrides) -> IdentityProvider:
         "verified_claim": "identity_verified", "assurance_claim": "verification_level",
         "assurance_levels": "low medium high", "min_assurance_level": "medium",
     } | overrides
-    from accounts import services as account_services
+    from accounts.services import identity_providers
 
-    return account_services.idp_create(actor=actor, **fields)
+    return identity_providers.idp_create(actor=actor, **fields)
 
 
 @pytest.fixture

@@ -121,9 +121,9 @@ def test_the_development_provider_refuses_to_start_in_production():
 
 
 def _connect_dev(super_admin, issuer: str) -> IdentityProvider:
-    from accounts import services as account_services
+    from accounts.services import identity_providers
 
-    return account_services.idp_create(
+    return identity_providers.idp_create(
         actor=super_admin, name="Development identity verification", kind="verification", issuer=issuer,
         client_id="console-dev", client_secret="dev-secret-for-tests", scopes="openid email profile verification",
         verified_claim="identity_verified", assurance_claim="verification_level", min_assurance_level="medium",
