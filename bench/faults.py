@@ -248,9 +248,9 @@ def seed(deployment: Deployment, profile: Profile) -> World:
     from accounts.services.people import user_deactivate
     from console.access import services as access
     from console.access.models import AccessSession
-    from risk import services as risk
     from risk.behaviours import REGISTRY
     from risk.models import BehaviourConfig
+    from risk.services import configuration, sources
 
     admin = User.objects.create_user(f"faults-admin@{DOMAIN}", full_name="Faults Admin", role="super_admin")
     unusable = make_password(None)
@@ -268,8 +268,8 @@ def seed(deployment: Deployment, profile: Profile) -> World:
                                   rules={"include": [{"type": "group", "values": [group.pk]}]})
     access.application_set_policies(actor=admin, application=app, policy_ids=[policy.pk])
     _, decide_token = access.api_token_create(actor=admin, name="edge proxy", scopes=["access:decide"])
-    _, telemetry_token = risk.telemetry_source_create(actor=admin, name="gateway", kind="gateway_http")
-    risk.ensure_configs()
+    _, telemetry_token = sources.telemetry_source_create(actor=admin, name="gateway", kind="gateway_http")
+    configuration.ensure_configs()
     BehaviourConfig.objects.update(enabled=True)
 
     # The people telemetry is about and the rescore goes over, with risk events of their own.
@@ -671,11 +671,11 @@ def inject(fault: str, deployment: Deployment, world: World, ingest: IngestLoad,
         return now(), note, done
     if fault == "celery-kill-rescore":
         from accounts.models import User
-        from risk import services as risk
         from risk.models import RescoreRun, UserRisk
+        from risk.services import scores
 
         UserRisk.objects.update(level=0)  # every level changes again: the rescore has work to do
-        run = risk.rescore_start(actor=User.objects.get(email=world.admin_email))
+        run = scores.rescore_start(actor=User.objects.get(email=world.admin_email))
         deadline = now() + 120
         while now() < deadline:
             run.refresh_from_db()

@@ -274,12 +274,12 @@ def test_hr_cannot_open_the_audit_trail(client_for, hr_user):
 
 def test_a_security_admin_cannot_reset_a_super_admins_risk_or_clear_their_lockout(security_admin, super_admin,
                                                                                   employee):
-    from risk import services as risk
+    from risk.services import investigations
 
     with pytest.raises(PermissionRefused, match="Only a Super Admin can reset the risk score of a Super Admin"):
-        risk.risk_reset(actor=security_admin, user=super_admin, reason="looks fine")
+        investigations.risk_reset(actor=security_admin, user=super_admin, reason="looks fine")
     assert not AuditEvent.objects.filter(action="risk.reset").exists()
-    risk.risk_reset(actor=security_admin, user=employee, reason="looks fine")
+    investigations.risk_reset(actor=security_admin, user=employee, reason="looks fine")
     assert AuditEvent.objects.filter(action="risk.reset").count() == 1
     with pytest.raises(PermissionRefused, match="Only a Super Admin can clear the sign-in lockout of a Super Admin"):
         sign_in.user_unlock(actor=security_admin, user=super_admin)
