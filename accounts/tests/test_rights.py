@@ -77,20 +77,20 @@ def idv():
 
 
 def test_hr_cannot_put_a_new_hire_into_a_group_through_an_onboarding_case(hr_user, idv, security_group):
-    from accounts.onboarding import services as onboarding
+    from accounts.onboarding.services import cases
 
     with pytest.raises(PermissionRefused, match=r"cannot add people to groups \(Security\)"):
-        onboarding.case_create(actor=hr_user, **_case_values(idv, groups=[security_group]))
+        cases.case_create(actor=hr_user, **_case_values(idv, groups=[security_group]))
     assert not OnboardingCase.objects.exists()
     # Without groups HR invites as before.
-    case = onboarding.case_create(actor=hr_user, **_case_values(idv))
+    case = cases.case_create(actor=hr_user, **_case_values(idv))
     assert list(case.groups.all()) == []
 
 
 def test_an_admin_may_invite_a_new_hire_into_a_group(security_admin, idv, security_group):
-    from accounts.onboarding import services as onboarding
+    from accounts.onboarding.services import cases
 
-    case = onboarding.case_create(actor=security_admin, **_case_values(idv, groups=[security_group]))
+    case = cases.case_create(actor=security_admin, **_case_values(idv, groups=[security_group]))
     assert list(case.groups.all()) == [security_group]
 
 

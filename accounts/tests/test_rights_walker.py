@@ -120,8 +120,8 @@ PRIMARY_IDP_SUPER_ADMIN_ONLY = frozenset({
 NOT_RIGHTS = {
     "accounts.services.sign_in.user_unlock": "clears sign-in lockouts; no role, group or credential "
                                              "(rank: test_rights.py)",
-    "accounts.onboarding.services.case_resend": "a new invitation link for the same case",
-    "accounts.onboarding.services.case_cancel": "ends a case; nobody gets a role or group",
+    "accounts.onboarding.services.cases.case_resend": "a new invitation link for the same case",
+    "accounts.onboarding.services.cases.case_cancel": "ends a case; nobody gets a role or group",
     "mfa.services.org_settings_update": "the organization's MFA rules, nobody's authenticators",
     "mfa.console.console_mfa_setting_update": "whether the console asks privileged roles for MFA; nobody's "
                                                "authenticators (Super Admin only: mfa/tests/test_console_mfa.py)",
@@ -241,9 +241,9 @@ def _with_idp(w: World) -> None:
 
 
 def _invite(w: World) -> Any:
-    from accounts.onboarding import services as onboarding
+    from accounts.onboarding.services.cases import case_create
 
-    return onboarding.case_create(
+    return case_create(
         actor=w.actor, legal_name="Ada New", personal_email="ada.home@personal.example",
         work_email="ada.new@corp.example", start_date=timezone.localdate() + timedelta(days=7),
         groups=[w.group], provider=w.idv, link_base="http://testserver/onboarding/invite",
@@ -376,7 +376,7 @@ ACTIONS: tuple[Action, ...] = (
     Action("import create with group", ("accounts.services.people_import.users_import_csv",), "group.member_added",
            (NEW,), lambda w: _import(w, {"email": "new.person@corp.example", "full_name": "New Person",
                                  "groups": w.group.name})),
-    Action("invite into group", ("accounts.onboarding.services.case_create",), "onboarding.case.created", (NEW,),
+    Action("invite into group", ("accounts.onboarding.services.cases.case_create",), "onboarding.case.created", (NEW,),
            _invite),
     Action("onboarded into the case's group", ("accounts.services.people.user_create_onboarded",), "group.member_added",
            (NEW,), _onboarded),

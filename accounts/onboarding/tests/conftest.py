@@ -16,7 +16,7 @@ from django.core import mail
 from django.utils import timezone
 
 from accounts.models import IdentityProvider
-from accounts.onboarding import services
+from accounts.onboarding.services import cases
 from console.testing.oidc import RunningProvider, run_oidc_provider
 
 CLIENT_ID = "zero-trust-console"
@@ -88,7 +88,7 @@ def invite(hr, idv, django_capture_on_commit_callbacks, *, work_email: str, **fi
         "link_base": "http://testserver/onboarding/invite",
     } | fields
     with django_capture_on_commit_callbacks(execute=True):
-        case = services.case_create(actor=hr, **values)
+        case = cases.case_create(actor=hr, **values)
     link = re.search(r"http://testserver(/onboarding/invite/[^/\s]+/)", mail.outbox[-1].body).group(1)
     return case, link
 
