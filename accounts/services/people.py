@@ -73,7 +73,7 @@ def refuse_last_super_admin_demotion(user: User, role: str) -> None:
         raise Conflict("This is the last active Super Admin; make someone else Super Admin first.")
 
 
-def user_insert(actor: User, user: User, *, extra_changes: dict | None = None) -> None:
+def user_insert(actor: User | None, user: User, *, extra_changes: dict | None = None) -> None:
     """Save a new person and write its ``user.created`` audit row."""
     user.save()
     audit_record(
@@ -216,11 +216,7 @@ def user_create_onboarded(
     )
     user = User(email=email, full_name=full_name, role=role, manager=manager, source=User.Source.ONBOARDING)
     user.set_unusable_password()
-    user.save()
-    audit_record(
-        actor=None, action="user.created", obj=user,
-        changes=diff({}, snapshot(user, USER_AUDIT_FIELDS)) | {"source": {"old": None, "new": f"onboarding:{case_id}"}},
-    )
+    user_insert(None, user, extra_changes={"source": {"old": None, "new": f"onboarding:{case_id}"}})
     for group in groups:
         try:
             with transaction.atomic():
