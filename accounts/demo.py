@@ -14,7 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Group, User
-from accounts.services import group_membership_set
+from accounts.services.groups import group_membership_set
 from console.audit.services import audit_record
 from console.core import demo
 from console.core.roles import Role

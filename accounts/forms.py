@@ -2,8 +2,20 @@ from __future__ import annotations
 
 from django import forms
 
+from accounts import selectors
 from accounts.models import IdentityProvider, User, default_barred_roles
 from console.core.roles import Role
+
+
+def manager_from_email(value: str | None) -> User | None:
+    """The person a manager field names by e-mail (``None`` when it is empty), or the field's error."""
+    email = (value or "").strip().lower()
+    if not email:
+        return None
+    manager = selectors.user_with_email(email)
+    if manager is None:
+        raise forms.ValidationError(f"No user with the e-mail {email} exists.")
+    return manager
 
 
 class UserForm(forms.Form):
@@ -25,13 +37,7 @@ class UserForm(forms.Form):
             self.fields["role"].choices = [c for c in Role.choices if c[0] in allowed_roles]
 
     def clean_manager(self) -> User | None:
-        email = (self.cleaned_data.get("manager") or "").strip().lower()
-        if not email:
-            return None
-        manager = User.objects.filter(email__iexact=email).first()
-        if manager is None:
-            raise forms.ValidationError(f"No user with the e-mail {email} exists.")
-        return manager
+        return manager_from_email(self.cleaned_data.get("manager"))
 
 
 class UserCreateForm(UserForm):

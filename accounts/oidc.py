@@ -418,8 +418,8 @@ class ProviderOIDCBackend(OIDCAuthenticationBackend):
 
     def create_user(self, claims: dict):
         """An Employee account made by this provider, linked to its subject at once."""
-        # accounts.services imports this module (provider settings): imported on use to break the cycle.
-        from accounts.services import idp_link_create
+        # accounts.services.identity_providers imports this module: imported on use to break the cycle.
+        from accounts.services.identity_providers import idp_link_create
 
         with transaction.atomic():
             user = User.objects.create_user(

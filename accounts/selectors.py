@@ -101,6 +101,11 @@ def users_with_groups(queryset: QuerySet[User]) -> QuerySet[User]:
     )
 
 
+def user_with_email(email: str) -> User | None:
+    """The account with this e-mail (in any case), active or not."""
+    return User.objects.filter(email__iexact=email).first()
+
+
 def active_emails(limit: int = 2000) -> list[str]:
     """E-mail suggestions for pickers (a datalist), active people only."""
     return list(User.objects.filter(is_active=True).order_by("email").values_list("email", flat=True)[:limit])

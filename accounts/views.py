@@ -9,7 +9,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from accounts import idp_trust, selectors, services
+from accounts import idp_trust, selectors
 from accounts.filters import GroupFilter, MemberFilter, UserFilter
 from accounts.forms import (
     AddMemberForm,
@@ -26,6 +26,7 @@ from accounts.oidc import (
     test_connection,
 )
 from accounts.onboarding.selectors import latest_verified_at, onboarding_case_of
+from accounts.services import groups, identity_providers, people, people_import, rights, sign_in
 from console.access.selectors import active_sessions, devices_of
 from console.audit.selectors import audit_events_by_actor, audit_events_for_object
 from console.core import ratelimit
@@ -119,15 +120,15 @@ def oidc_link(request: HttpRequest) -> HttpResponse:
         action = request.POST.get("action")
         try:
             if action == "confirm" and signed_in and not needs_mfa:
-                services.idp_link_create(actor=person, provider=provider, user=person, subject=pending.subject,
-                                         proof=IdentityProviderLink.Proof.SESSION)
+                identity_providers.idp_link_create(actor=person, provider=provider, user=person,
+                                                   subject=pending.subject, proof=IdentityProviderLink.Proof.SESSION)
                 idp_trust.pending_clear(request)
                 messages.success(request, f"{provider.name} is linked to your account: next time, sign in with it.")
                 return redirect(next_url)
             if action == "code" and not signed_in:
                 if _verify_code_for(request, person, request.POST.get("code", "")):
-                    services.idp_link_create(actor=person, provider=provider, user=person,
-                                             subject=pending.subject, proof=IdentityProviderLink.Proof.MFA)
+                    identity_providers.idp_link_create(actor=person, provider=provider, user=person,
+                                                       subject=pending.subject, proof=IdentityProviderLink.Proof.MFA)
                     idp_trust.pending_clear(request)
                     request.oidc_provider_slug = provider.slug  # type: ignore[attr-defined]
                     request.oidc_amr = pending.amr  # type: ignore[attr-defined]
@@ -149,7 +150,7 @@ _form_error = add_service_error
 def _assignable_roles(actor: User, person: User | None = None) -> list[str]:
     """The roles the form offers: those the rights rules let ``actor`` give ``person``."""
     current = person.role if person is not None else None
-    roles = services.assignable_roles(actor, current_role=current)
+    roles = rights.assignable_roles(actor, current_role=current)
     return roles if current is None or current in roles else [current, *roles]
 
 
@@ -206,7 +207,7 @@ def user_detail(request: HttpRequest, user_id: int) -> HttpResponse:
 
 def _outranks(actor: User, person: User) -> bool:
     try:
-        services.check_rank(actor, target_role=person.role, what="change")
+        rights.check_rank(actor, target_role=person.role, what="change")
     except ConsoleError:
         return False
     return True
@@ -214,7 +215,7 @@ def _outranks(actor: User, person: User) -> bool:
 
 def _can_manage(actor: User, person: User) -> bool:
     try:
-        services.check_can_assign(actor, current_role=person.role, new_role=person.role)
+        rights.check_can_assign(actor, current_role=person.role, new_role=person.role)
     except ConsoleError:
         return False
     return True
@@ -229,7 +230,7 @@ def user_create(request: HttpRequest) -> HttpResponse:
         if data["role"] != Role.EMPLOYEE and needs_reverification(request):
             return reverify_response(request, "grant a role")
         try:
-            person = services.user_create(
+            person = people.user_create(
                 actor=request.user, email=data["email"], full_name=data["full_name"],
                 role=data["role"], title=data["title"], country=data["country"],
                 manager=data["manager"], password=data["password"] or None,
@@ -261,7 +262,7 @@ def user_edit(request: HttpRequest, user_id: int) -> HttpResponse:
         if data["role"] != person.role and needs_reverification(request):
             return reverify_response(request, "change someone's role")
         try:
-            services.user_update(
+            people.user_update(
                 actor=request.user, user=person, email=data["email"], full_name=data["full_name"],
                 role=data["role"], title=data["title"], country=data["country"],
                 manager=data["manager"],
@@ -281,7 +282,7 @@ def user_edit(request: HttpRequest, user_id: int) -> HttpResponse:
 def user_deactivate(request: HttpRequest, user_id: int) -> HttpResponse:
     person = selectors.get_user_for(request.user, user_id)
     try:
-        services.user_deactivate(actor=request.user, user=person)
+        people.user_deactivate(actor=request.user, user=person)
     except ConsoleError as exc:
         messages.error(request, exc.message)
     else:
@@ -294,7 +295,7 @@ def user_deactivate(request: HttpRequest, user_id: int) -> HttpResponse:
 def user_reactivate(request: HttpRequest, user_id: int) -> HttpResponse:
     person = selectors.get_user_for(request.user, user_id)
     try:
-        services.user_reactivate(actor=request.user, user=person)
+        people.user_reactivate(actor=request.user, user=person)
     except ConsoleError as exc:
         messages.error(request, exc.message)
     else:
@@ -307,7 +308,7 @@ def user_reactivate(request: HttpRequest, user_id: int) -> HttpResponse:
 def user_unlock(request: HttpRequest, user_id: int) -> HttpResponse:
     person = selectors.get_user_for(request.user, user_id)
     try:
-        services.user_unlock(actor=request.user, user=person)
+        sign_in.user_unlock(actor=request.user, user=person)
     except ConsoleError as exc:
         messages.error(request, exc.message)
     else:
@@ -323,7 +324,7 @@ def user_import(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
         try:
-            report = services.users_import_csv(
+            report = people_import.users_import_csv(
                 actor=request.user, data=upload.read(), dry_run=form.cleaned_data["dry_run"],
             )
         except ConsoleError as exc:
@@ -334,7 +335,7 @@ def user_import(request: HttpRequest) -> HttpResponse:
                     request, f"Import done: {report.created} created, {report.updated} updated."
                 )
     return render(request, "accounts/user_import.html", {
-        "form": form, "report": report, "columns": services.IMPORT_COLUMNS,
+        "form": form, "report": report, "columns": people_import.IMPORT_COLUMNS,
     })
 
 
@@ -387,7 +388,7 @@ def group_create(request: HttpRequest) -> HttpResponse:
     form = GroupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            group = services.group_create(actor=request.user, **form.cleaned_data)
+            group = groups.group_create(actor=request.user, **form.cleaned_data)
         except ConsoleError as exc:
             _form_error(form, exc)
         else:
@@ -402,7 +403,7 @@ def group_edit(request: HttpRequest, group_id: int) -> HttpResponse:
     form = GroupForm(request.POST or None, initial={"name": group.name, "description": group.description})
     if request.method == "POST" and form.is_valid():
         try:
-            services.group_update(actor=request.user, group=group, **form.cleaned_data)
+            groups.group_update(actor=request.user, group=group, **form.cleaned_data)
         except ConsoleError as exc:
             _form_error(form, exc)
         else:
@@ -416,7 +417,7 @@ def group_edit(request: HttpRequest, group_id: int) -> HttpResponse:
 def group_delete(request: HttpRequest, group_id: int) -> HttpResponse:
     group = selectors.get_group_for(request.user, group_id)
     name = group.name
-    services.group_delete(actor=request.user, group=group)
+    groups.group_delete(actor=request.user, group=group)
     messages.success(request, f"Group {name} was deleted.")
     return redirect("accounts:group-list")
 
@@ -429,7 +430,7 @@ def group_add_member(request: HttpRequest, group_id: int) -> HttpResponse:
     if form.is_valid():
         person = form.cleaned_data["email"]
         try:
-            added = services.group_add_member(actor=request.user, group=group, user=person)
+            added = groups.group_add_member(actor=request.user, group=group, user=person)
         except ConsoleError as exc:
             messages.error(request, exc.message)
         else:
@@ -448,7 +449,7 @@ def group_remove_member(request: HttpRequest, group_id: int, user_id: int) -> Ht
     group = selectors.get_group_for(request.user, group_id)
     person = selectors.get_user_for(request.user, user_id)
     try:
-        removed = services.group_remove_member(actor=request.user, group=group, user=person)
+        removed = groups.group_remove_member(actor=request.user, group=group, user=person)
     except ConsoleError as exc:
         messages.error(request, exc.message)
     else:
@@ -495,7 +496,7 @@ def idp_create(request: HttpRequest) -> HttpResponse:
     )
     if request.method == "POST" and form.is_valid():
         try:
-            idp = services.idp_create(actor=request.user, **form.cleaned_data)
+            idp = identity_providers.idp_create(actor=request.user, **form.cleaned_data)
         except ConsoleError as exc:
             _form_error(form, exc)
         else:
@@ -525,7 +526,7 @@ def idp_edit(request: HttpRequest, idp_id: int) -> HttpResponse:
     )
     if request.method == "POST" and form.is_valid():
         try:
-            services.idp_update(actor=request.user, idp=idp, **form.cleaned_data)
+            identity_providers.idp_update(actor=request.user, idp=idp, **form.cleaned_data)
         except ConsoleError as exc:
             _form_error(form, exc)
         else:
@@ -542,7 +543,7 @@ def idp_edit(request: HttpRequest, idp_id: int) -> HttpResponse:
 def idp_delete(request: HttpRequest, idp_id: int) -> HttpResponse:
     idp = selectors.get_idp_for(request.user, idp_id)
     name = idp.name
-    services.idp_delete(actor=request.user, idp=idp)
+    identity_providers.idp_delete(actor=request.user, idp=idp)
     messages.success(request, f"{name} was deleted.")
     return redirect("accounts:idp-list")
 
@@ -562,7 +563,7 @@ def idp_test(request: HttpRequest, idp_id: int) -> HttpResponse:
 def idp_refresh(request: HttpRequest, idp_id: int) -> HttpResponse:
     idp = selectors.get_idp_for(request.user, idp_id)
     try:
-        services.idp_refresh_discovery(actor=request.user, idp=idp)
+        identity_providers.idp_refresh_discovery(actor=request.user, idp=idp)
     except ConsoleError as exc:
         messages.error(request, exc.message)
     else:
@@ -576,7 +577,7 @@ def idp_unlink(request: HttpRequest, idp_id: int, link_id: int) -> HttpResponse:
     idp = selectors.get_idp_for(request.user, idp_id)
     link = selectors.get_idp_link_for(request.user, idp, link_id)
     email = link.user.email
-    services.idp_link_delete(actor=request.user, link=link)
+    identity_providers.idp_link_delete(actor=request.user, link=link)
     messages.success(request, f"{email} is no longer linked to {idp.name}; their next sign-in through it needs "
                               "their proof again.")
     return redirect("accounts:idp-detail", idp_id=idp.pk)

@@ -519,29 +519,30 @@ class Unsupported(ValueError):
     pass
 
 
-def casbin_rows(policy: Any, priority: int, app_key: str) -> list[list[str]]:  # noqa: C901 - one mapping per rule type, benchmark-only
-    """The casbin rows for one compiled-from policy (``policy.rules`` / ``policy.action``)."""
+def _casbin_subject(kind: str, value: Any) -> str:
+    return {"group": f"group:{value}", "email_domain": f"domain:{value}", "email": str(value)}[kind]
+
+
+def _casbin_put(policy: Any, columns: dict[str, str], column: str, value: str) -> None:
+    if columns[column] not in ("*", "-"):
+        raise Unsupported(f"policy {policy.pk}: two rules need the {column} column")
+    columns[column] = value
+
+
+def _casbin_base(policy: Any) -> dict[str, str]:
+    """The columns every row of ``policy`` shares: its Require and Exclude rules."""
     base = {"sub": "*", "rsub": "*", "xsub": "-", "country": "*", "cidr": "*", "risk": "*"}
     rules = policy.rules
-
-    def subject(kind: str, value: Any) -> str:
-        return {"group": f"group:{value}", "email_domain": f"domain:{value}", "email": str(value)}[kind]
-
-    def put(columns: dict[str, str], column: str, value: str) -> None:
-        if columns[column] not in ("*", "-"):
-            raise Unsupported(f"policy {policy.pk}: two rules need the {column} column")
-        columns[column] = value
-
     for rule in rules.get("require", []):
         kind, values = rule["type"], rule.get("values", [])
         if kind in ("group", "email_domain", "email") and len(values) == 1:
-            put(base, "rsub", subject(kind, values[0]))
+            _casbin_put(policy, base, "rsub", _casbin_subject(kind, values[0]))
         elif kind == "country":
-            put(base, "country", "^(" + "|".join(sorted(v.upper() for v in values)) + ")$")
+            _casbin_put(policy, base, "country", "^(" + "|".join(sorted(v.upper() for v in values)) + ")$")
         elif kind == "ip_range" and len(values) == 1:
-            put(base, "cidr", values[0])
+            _casbin_put(policy, base, "cidr", values[0])
         elif kind == "risk_score" and len(values) == 1:
-            put(base, "risk", values[0])
+            _casbin_put(policy, base, "risk", values[0])
         else:
             raise Unsupported(f"policy {policy.pk}: require {kind} {values}")
     excludes = rules.get("exclude", [])
@@ -550,28 +551,39 @@ def casbin_rows(policy: Any, priority: int, app_key: str) -> list[list[str]]:  #
     for rule in excludes:
         if rule["type"] not in ("group", "email_domain", "email") or len(rule["values"]) != 1:
             raise Unsupported(f"policy {policy.pk}: exclude {rule}")
-        put(base, "xsub", subject(rule["type"], rule["values"][0]))
+        _casbin_put(policy, base, "xsub", _casbin_subject(rule["type"], rule["values"][0]))
+    return base
 
+
+def _casbin_include(policy: Any, base: dict[str, str], kind: str, value: Any) -> dict[str, str]:
+    """The columns of the row for one value of an Include rule."""
+    columns = dict(base)
+    if kind == "everyone":
+        pass
+    elif kind in ("group", "email_domain", "email"):
+        columns["sub"] = _casbin_subject(kind, value)
+    elif kind == "service_token":
+        columns["sub"] = f"svc:{value}"
+    elif kind == "country":
+        _casbin_put(policy, columns, "country", f"^{value.upper()}$")
+    elif kind == "ip_range":
+        _casbin_put(policy, columns, "cidr", value)
+    elif kind == "risk_score":
+        _casbin_put(policy, columns, "risk", value)
+    else:
+        raise Unsupported(f"policy {policy.pk}: include {kind}")
+    return columns
+
+
+def casbin_rows(policy: Any, priority: int, app_key: str) -> list[list[str]]:
+    """The casbin rows for one compiled-from policy (``policy.rules`` / ``policy.action``)."""
+    base = _casbin_base(policy)
     eft = "deny" if policy.action == "block" else "allow"
     rows = []
-    for rule in rules.get("include", []):
+    for rule in policy.rules.get("include", []):
         kind = rule["type"]
         for value in rule.get("values", [None]):
-            columns = dict(base)
-            if kind == "everyone":
-                pass
-            elif kind in ("group", "email_domain", "email"):
-                columns["sub"] = subject(kind, value)
-            elif kind == "service_token":
-                columns["sub"] = f"svc:{value}"
-            elif kind == "country":
-                put(columns, "country", f"^{value.upper()}$")
-            elif kind == "ip_range":
-                put(columns, "cidr", value)
-            elif kind == "risk_score":
-                put(columns, "risk", value)
-            else:
-                raise Unsupported(f"policy {policy.pk}: include {kind}")
+            columns = _casbin_include(policy, base, kind, value)
             rows.append([str(priority), app_key, columns["sub"], columns["rsub"], columns["xsub"],
                          columns["country"], columns["cidr"], columns["risk"], eft])
     return rows

@@ -244,13 +244,13 @@ def seed(deployment: Deployment, profile: Profile) -> World:
     from django.contrib.auth.hashers import make_password
     from django.db import connection
 
-    from accounts import services as accounts
     from accounts.models import Group, User
+    from accounts.services.people import user_deactivate
     from console.access import services as access
     from console.access.models import AccessSession
-    from risk import services as risk
     from risk.behaviours import REGISTRY
     from risk.models import BehaviourConfig
+    from risk.services import configuration, sources
 
     admin = User.objects.create_user(f"faults-admin@{DOMAIN}", full_name="Faults Admin", role="super_admin")
     unusable = make_password(None)
@@ -268,8 +268,8 @@ def seed(deployment: Deployment, profile: Profile) -> World:
                                   rules={"include": [{"type": "group", "values": [group.pk]}]})
     access.application_set_policies(actor=admin, application=app, policy_ids=[policy.pk])
     _, decide_token = access.api_token_create(actor=admin, name="edge proxy", scopes=["access:decide"])
-    _, telemetry_token = risk.telemetry_source_create(actor=admin, name="gateway", kind="gateway_http")
-    risk.ensure_configs()
+    _, telemetry_token = sources.telemetry_source_create(actor=admin, name="gateway", kind="gateway_http")
+    configuration.ensure_configs()
     BehaviourConfig.objects.update(enabled=True)
 
     # The people telemetry is about and the rescore goes over, with risk events of their own.
@@ -311,7 +311,7 @@ def seed(deployment: Deployment, profile: Profile) -> World:
     for session in AccessSession.objects.filter(user__email__in=revoked):
         access.session_revoke(actor=admin, session=session)
     for user in User.objects.filter(email__in=leavers):
-        accounts.user_deactivate(actor=admin, user=user)
+        user_deactivate(actor=admin, user=user)
     return World(app_aud=app.aud, decide_token=decide_token, telemetry_token=telemetry_token,
                  members=members[:-20], revoked_tokens=tokens, deactivated=leavers, outsiders=outsiders,
                  people=[email for _, email in people], admin_email=admin.email)
@@ -671,11 +671,11 @@ def inject(fault: str, deployment: Deployment, world: World, ingest: IngestLoad,
         return now(), note, done
     if fault == "celery-kill-rescore":
         from accounts.models import User
-        from risk import services as risk
         from risk.models import RescoreRun, UserRisk
+        from risk.services import scores
 
         UserRisk.objects.update(level=0)  # every level changes again: the rescore has work to do
-        run = risk.rescore_start(actor=User.objects.get(email=world.admin_email))
+        run = scores.rescore_start(actor=User.objects.get(email=world.admin_email))
         deadline = now() + 120
         while now() < deadline:
             run.refresh_from_db()

@@ -11,7 +11,7 @@ One run drops and creates the PostgreSQL database ``console_bench_risk`` and pri
    process: parsing, validation, people lookup, COPY + INSERT … ON CONFLICT) for the generated
    events, in batches of ``--batch`` rows, next to PostgreSQL's own ``COPY`` of the same rows into a
    table of the same shape (same indexes and unique key): the physical limit on this machine;
-2. seconds for a full rescore of ``--people`` scored people (``risk.services.rescore_run``, chunked),
+2. seconds for a full rescore of ``--people`` scored people (``risk.services.scores.rescore_run``, chunked),
    once when every level changes and once when none does, next to one hand-written SQL query that
    computes the same levels;
 3. end-to-end latency from POSTing an impossible-travel pair to the person's Access session being
@@ -107,15 +107,15 @@ def bench_ingest(events: int, batch: int, people: list[tuple[int, str]]) -> dict
     from django.test import Client, override_settings
 
     from accounts.models import User
-    from risk import services
     from risk.ingest import parsing, storage
     from risk.models import GatewayHttpEvent
+    from risk.services import sources
 
     settings.RISK_INGEST_SYNC_MAX_BYTES = 1 << 40  # measure the API's own work, in the request
     settings.RISK_INGEST_MAX_BYTES = 1 << 40
     admin = User.objects.create_user(email="bench-admin@bench.example", password=None, role="super_admin",
                                      full_name="Bench")
-    _, token = services.telemetry_source_create(actor=admin, name="bench", kind="gateway_http")
+    _, token = sources.telemetry_source_create(actor=admin, name="bench", kind="gateway_http")
     rows = _rows(events, [e for _, e in people])
     bodies = [b"\n".join(json.dumps(r).encode() for r in rows[i:i + batch]) for i in range(0, events, batch)]
     del rows  # a server does not carry its clients' objects (they would slow its garbage collector)
@@ -166,12 +166,13 @@ def bench_ingest(events: int, batch: int, people: list[tuple[int, str]]) -> dict
 def bench_rescore(people_count: int, per_person: int) -> dict:
     from django.db import connection
 
-    from risk import scoring, services
+    from risk import scoring
     from risk.behaviours import REGISTRY
     from risk.models import BehaviourConfig, RescoreRun, UserRisk
+    from risk.services import configuration, scores
 
     people = _people(people_count)
-    services.ensure_configs()
+    configuration.ensure_configs()
     BehaviourConfig.objects.update(enabled=True)
     keys = sorted(REGISTRY)
     rnd = random.Random(5)
@@ -202,12 +203,12 @@ def bench_rescore(people_count: int, per_person: int) -> dict:
         cursor.execute("VACUUM ANALYZE risk_riskevent")
         cursor.execute("VACUUM ANALYZE risk_userrisk")
     connection.connection.autocommit = autocommit
-    lookback = services.risk_settings().lookback_days
+    lookback = configuration.risk_settings().lookback_days
 
     def full() -> tuple[float, RescoreRun]:
         run = RescoreRun.objects.create(message="rescore")
         started = time.perf_counter()
-        run = services.rescore_run(run.pk)
+        run = scores.rescore_run(run.pk)
         return time.perf_counter() - started, run
 
     cold_seconds, cold = full()
@@ -245,8 +246,8 @@ def bench_latency(runs: int, queue: str) -> dict:
     from console.access import decisions
     from console.access import services as access
     from console.access.models import AccessSession
-    from risk import services
     from risk.models import BehaviourConfig
+    from risk.services import sources
 
     admin = User.objects.get(email="bench-admin@bench.example")
     BehaviourConfig.objects.update(enabled=False)
@@ -255,7 +256,7 @@ def bench_latency(runs: int, queue: str) -> dict:
         "include": [{"type": "everyone"}], "exclude": [{"type": "risk_score", "values": ["high"]}]})
     app = access.application_create(actor=admin, name="Finance", type="self_hosted", domain="finance.bench.example")
     access.application_set_policies(actor=admin, application=app, policy_ids=[policy.pk])
-    _, token = services.telemetry_source_create(actor=admin, name="latency", kind="access_requests")
+    _, token = sources.telemetry_source_create(actor=admin, name="latency", kind="access_requests")
     travellers = [User.objects.create_user(email=f"traveller{i}@bench.example", password=None, full_name="T")
                   for i in range(runs)]
     db = connection.settings_dict

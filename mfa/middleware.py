@@ -12,7 +12,7 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 
-from accounts.onboarding.services import GATE_KEY
+from accounts.onboarding.services.gate import GATE_KEY
 from mfa import console, selectors, services
 
 

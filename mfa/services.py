@@ -24,7 +24,7 @@ from django_otp.oath import TOTP
 from fido2.webauthn import AttestedCredentialData, AuthenticationResponse
 
 from accounts.models import User
-from accounts.services import check_rank
+from accounts.services.rights import check_rank
 from console.access.services import decision_inputs_changed
 from console.audit.services import audit_record, diff, snapshot
 from console.core import ratelimit

@@ -27,9 +27,10 @@ from console.core.api import error_answer, json_answer
 from console.core.errors import ValidationFailed
 from console.core.permissions import api_view
 from console.core.request_context import client_ip
-from risk import selectors, services
+from risk import selectors
 from risk.behaviours import REGISTRY
 from risk.models import IngestBatch, Level, TelemetryKind, TelemetrySource, UserRisk
+from risk.services import batches, configuration, investigations, sources
 
 log = logging.getLogger(__name__)
 FAILED_AUTH_PER_ADDRESS = 30  # per minute
@@ -58,7 +59,7 @@ def _methods(*methods: str):
 
 def _source(request: HttpRequest) -> tuple[TelemetrySource | None, HttpResponse | None]:
     address = client_ip(request) or "unknown"
-    source = services.authenticate_source(request.META.get("HTTP_AUTHORIZATION", ""))
+    source = sources.authenticate_source(request.META.get("HTTP_AUTHORIZATION", ""))
     if source is None:
         if not ratelimit.hit("telemetry-auth", address, limit=FAILED_AUTH_PER_ADDRESS, window=60):
             return None, _error(429, "Too many requests with a bad token from this address; wait a minute.",
@@ -105,7 +106,7 @@ def ingest(request: HttpRequest, kind: str) -> HttpResponse:
     senders retry the batch; sending it again never stores a row twice."""
     try:
         return _ingest(request, kind)
-    except services.IngestUnavailable as exc:
+    except batches.IngestUnavailable as exc:
         return _unavailable(exc.message)
     except _outage_errors() as exc:
         log.warning("telemetry ingest answered 503: %s: %s", exc.__class__.__name__, exc)
@@ -136,9 +137,9 @@ def _ingest(request: HttpRequest, kind: str) -> HttpResponse:
     if not body.strip():
         return _error(400, "The body is empty; send NDJSON or a JSON array.", "body")
     try:
-        batch = services.ingest(source=source, body=body,
-                                content_encoding=request.META.get("HTTP_CONTENT_ENCODING", ""))
-    except services.BatchTooLarge as exc:
+        batch = batches.ingest(source=source, body=body,
+                               content_encoding=request.META.get("HTTP_CONTENT_ENCODING", ""))
+    except batches.BatchTooLarge as exc:
         return _error(413, exc.message, exc.field or "body")
     except ValidationFailed as exc:
         return _error(400, exc.message, exc.field or "body")
@@ -189,10 +190,10 @@ def behaviours(request: HttpRequest) -> HttpResponse:
     if problem is not None:
         return problem
 
-    configs = services.ensure_configs()
+    configs = configuration.ensure_configs()
     return _json({"behaviours": {
         key: {"name": b.name, "description": b.description, "enabled": configs[key].enabled,
-              "risk_level": Level(configs[key].level).key, "parameters": services.params_of(configs[key])}
+              "risk_level": Level(configs[key].level).key, "parameters": configuration.params_of(configs[key])}
         for key, b in sorted(REGISTRY.items())
     }})
 
@@ -276,7 +277,7 @@ def reset(request: HttpRequest, user_id: int) -> HttpResponse:
     if not isinstance(body, dict) or not isinstance(body.get("reason", ""), str):
         return _error(400, 'Send {"reason": "…"}.', "reason")
     try:
-        services.risk_reset(actor=None, user=user, reason=body.get("reason", ""), via=f"API token {token.name}")
+        investigations.risk_reset(actor=None, user=user, reason=body.get("reason", ""), via=f"API token {token.name}")
     except ValidationFailed as exc:
         return _error(400, exc.message, exc.field or "reason")
     return _json({"user_id": user.pk, "risk_level": "unscored", "reset": True})

@@ -11,9 +11,9 @@ from django.utils import timezone
 
 from accounts.models import User
 from console.core import demo
-from risk import services
 from risk.ingest import storage
 from risk.models import BehaviourConfig, PendingDetection, TelemetryKind, TelemetrySource
+from risk.services import configuration, detection, scores
 
 ENABLED = ("impossible_travel", "failed_sign_ins", "high_dlp_matches", "malicious_file", "suspicious_security_domain",
            "high_risk_domain", "crowdstrike_low_zta", "crowdstrike_medium_zta", "sentinelone_threat",
@@ -31,7 +31,7 @@ def _source(name: str, kind: str) -> TelemetrySource:
 
 
 def seed_risk_demo() -> dict[str, int]:
-    services.ensure_configs()
+    configuration.ensure_configs()
     BehaviourConfig.objects.filter(key__in=ENABLED).update(enabled=True)
     people = list(User.objects.filter(role="employee", is_active=True).order_by("email")[:6])
     if len(people) < 4:
@@ -76,10 +76,10 @@ def seed_risk_demo() -> dict[str, int]:
             result = storage.store(kind, rows, source_id=sender.pk)
             stored += len(result.ids)
             if result.ids:
-                services.detect(source_kind, result.ids)
+                detection.detect(source_kind, result.ids)
             # Detected here, at once (the rescore below scores everyone): nothing left pending.
             PendingDetection.objects.filter(pk__in=result.pending).delete()
-    run = services.rescore_scheduled()
+    run = scores.rescore_scheduled()
     return {"events": stored, "scored": run.users_scored if run else 0}
 
 

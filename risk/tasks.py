@@ -8,60 +8,60 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from risk import services
+from risk.services import batches, detection, queueing, scores
 
 
 @shared_task(acks_late=True, soft_time_limit=540, time_limit=600, ignore_result=True)
 def process_batch(batch_id: str) -> None:
-    services.process_queued_batch(batch_id)
+    batches.process_queued_batch(batch_id)
 
 
 @shared_task(acks_late=True, soft_time_limit=240, time_limit=300, ignore_result=True)
 def detect_events(source_kind: str, event_ids: list[int]) -> None:
-    services.detect_and_score(source_kind, event_ids)
+    detection.detect_and_score(source_kind, event_ids)
 
 
 @shared_task(acks_late=True, soft_time_limit=240, time_limit=300, ignore_result=True)
 def detect_pending(pending_id: int) -> None:
     """Detection and scoring of one chunk of stored telemetry (a ``PendingDetection`` row)."""
 
-    services.detection_run(pending_id)
+    detection.detection_run(pending_id)
 
 
 @shared_task(acks_late=True, soft_time_limit=100, time_limit=120, ignore_result=True)
 def sweep_detection() -> None:
     """Queue detection again for stored telemetry whose job was lost (broker outage, killed worker)."""
 
-    services.detection_sweep()
+    detection.detection_sweep()
 
 
 @shared_task(acks_late=True, soft_time_limit=100, time_limit=120, ignore_result=True)
 def expire_stale_batches() -> None:
     """End batch records nobody will finish (their request or worker failed), with the reason."""
 
-    services.batches_expire_stale()
+    batches.batches_expire_stale()
 
 
 @shared_task(acks_late=True, soft_time_limit=100, time_limit=120, ignore_result=True)
 def audit_signal(audit_id: int) -> None:
-    services.record_audit_signal(audit_id)
+    detection.record_audit_signal(audit_id)
 
 
 @shared_task(acks_late=True, soft_time_limit=3000, time_limit=3600, ignore_result=True)
 def rescore(run_id: int) -> None:
-    services.rescore_run(run_id)
+    scores.rescore_run(run_id)
 
 
 @shared_task(acks_late=True, soft_time_limit=100, time_limit=120, ignore_result=True)
 def scheduled_rescore() -> None:
     """The beat schedule's full rescore: look-back windows move on even when nothing is sent."""
 
-    services.rescore_scheduled()
+    scores.rescore_scheduled()
 
 
 @shared_task(acks_late=True, soft_time_limit=100, time_limit=120, ignore_result=True)
 def import_access_decisions() -> None:
-    services.import_access_decisions()
+    detection.import_access_decisions()
 
 
 @shared_task(acks_late=True, soft_time_limit=100, time_limit=120, ignore_result=True)
@@ -69,9 +69,9 @@ def requeue_stalled() -> None:
     """Send batches and rescores whose worker's lease ran out (it died) to a new worker, which
     resumes them from their checkpoint; and queued ones whose job was lost."""
 
-    services.requeue_stalled()
+    queueing.requeue_stalled()
 
 
 @shared_task(acks_late=True, soft_time_limit=3000, time_limit=3600, ignore_result=True)
 def prune_telemetry() -> None:
-    services.prune_telemetry()
+    batches.prune_telemetry()

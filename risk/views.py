@@ -17,7 +17,7 @@ from console.core.jobs import render_poll
 from console.core.listing import build_listing
 from console.core.permissions import roles_required
 from console.core.roles import ADMINS, CONSOLE_READERS
-from risk import charts, selectors, services
+from risk import charts, selectors
 from risk.behaviours import REGISTRY
 from risk.filters import SourceFilter, UserRiskFilter, telemetry_filter_for
 from risk.forms import BehaviourForm, ReasonForm, SettingsForm, SourceForm
@@ -29,6 +29,7 @@ from risk.models import (
     Level,
     RiskEvent,
 )
+from risk.services import configuration, investigations, scores, sources
 
 # --- Users at risk ----------------------------------------------------------------------------
 
@@ -77,14 +78,14 @@ def user_detail(request: HttpRequest, user_id: int) -> HttpResponse:
 @roles_required(ADMINS)
 @require_POST
 def user_reset(request: HttpRequest, user_id: int) -> HttpResponse:
-    return _investigate(request, user_id, services.risk_reset, "reset",
+    return _investigate(request, user_id, investigations.risk_reset, "reset",
                         "The score was reset; access comes back as policy allows.")
 
 
 @roles_required(ADMINS)
 @require_POST
 def user_compromised(request: HttpRequest, user_id: int) -> HttpResponse:
-    return _investigate(request, user_id, services.risk_mark_compromised, "compromise",
+    return _investigate(request, user_id, investigations.risk_mark_compromised, "compromise",
                         "Marked confirmed compromised: the score is High and every session was revoked.")
 
 
@@ -106,7 +107,7 @@ def _investigate(request: HttpRequest, user_id: int, action, prefix: str, done: 
 @roles_required(ADMINS)
 @require_POST
 def rescore_start(request: HttpRequest) -> HttpResponse:
-    run = services.rescore_start(actor=request.user)
+    run = scores.rescore_start(actor=request.user)
     messages.success(request, "A full rescore started; its progress shows below.")
     return redirect(f"{reverse('risk:user-list')}?rescore={run.pk}")
 
@@ -122,7 +123,7 @@ def rescore_status(request: HttpRequest, run_id: int) -> HttpResponse:
 
 @roles_required(CONSOLE_READERS)
 def behaviour_list(request: HttpRequest) -> HttpResponse:
-    configs = services.ensure_configs()
+    configs = configuration.ensure_configs()
     rows = []
     q = request.GET.get("q", "").strip().lower()
     state = request.GET.get("state", "")
@@ -132,11 +133,11 @@ def behaviour_list(request: HttpRequest) -> HttpResponse:
             continue
         if state in ("on", "off") and config.enabled != (state == "on"):
             continue
-        params = services.params_of(config)
+        params = configuration.params_of(config)
         rows.append({"key": key, "behaviour": behaviour, "config": config, "level": Level(config.level),
                      "params": [(p, params[p.name]) for p in behaviour.params]})
     return render(request, "risk/behaviour_list.html", {
-        "rows": rows, "q": q, "state": state, "settings": services.risk_settings(),
+        "rows": rows, "q": q, "state": state, "settings": configuration.risk_settings(),
         "can_write": request.user.role in ADMINS,
     })
 
@@ -146,8 +147,8 @@ def behaviour_edit(request: HttpRequest, key: str) -> HttpResponse:
     behaviour = REGISTRY.get(key)
     if behaviour is None:
         raise Http404("No such behaviour.")
-    config = services.ensure_configs()[key]
-    params = services.params_of(config)
+    config = configuration.ensure_configs()[key]
+    params = configuration.params_of(config)
     initial = {"enabled": config.enabled, "level": str(config.level)}
     for p in behaviour.params:
         initial[f"param_{p.name}"] = ", ".join(params[p.name]) if p.kind == "list" else params[p.name]
@@ -159,8 +160,8 @@ def behaviour_edit(request: HttpRequest, key: str) -> HttpResponse:
         if form.is_valid():
             values = {p.name: form.cleaned_data[f"param_{p.name}"] for p in behaviour.params}
             try:
-                services.behaviour_update(actor=request.user, key=key, enabled=form.cleaned_data["enabled"],
-                                          level=form.cleaned_data["level"], params=values)
+                configuration.behaviour_update(actor=request.user, key=key, enabled=form.cleaned_data["enabled"],
+                                               level=form.cleaned_data["level"], params=values)
             except ConsoleError as exc:
                 add_service_error(form, exc)
             else:
@@ -176,7 +177,7 @@ def settings_update(request: HttpRequest) -> HttpResponse:
     form = SettingsForm(request.POST)
     if form.is_valid():
         try:
-            services.settings_update(actor=request.user, lookback_days=form.cleaned_data["lookback_days"])
+            configuration.settings_update(actor=request.user, lookback_days=form.cleaned_data["lookback_days"])
         except ConsoleError as exc:
             messages.error(request, exc.message)
         else:
@@ -207,7 +208,7 @@ def source_create(request: HttpRequest) -> HttpResponse:
     source = token = None
     if request.method == "POST" and form.is_valid():
         try:
-            source, token = services.telemetry_source_create(actor=request.user, **form.cleaned_data)
+            source, token = sources.telemetry_source_create(actor=request.user, **form.cleaned_data)
         except ConsoleError as exc:
             add_service_error(form, exc)
     if source is not None:
@@ -235,7 +236,7 @@ def source_detail(request: HttpRequest, source_id: int) -> HttpResponse:
 @require_POST
 def source_revoke(request: HttpRequest, source_id: int) -> HttpResponse:
     source = selectors.get_source_for(request.user, source_id)
-    services.telemetry_source_revoke(actor=request.user, source=source)
+    sources.telemetry_source_revoke(actor=request.user, source=source)
     messages.success(request, f"{source.name} was revoked; its token is refused from now on.")
     return redirect("risk:source-detail", source_id=source.pk)
 

@@ -32,6 +32,6 @@ def _gate_on_sign_in(sender, request, user, **kwargs) -> None:
     if request is None:
         return
     # Imported here: it imports models, and this module loads before they do.
-    from accounts.onboarding.services import gate_after_sign_in
+    from accounts.onboarding.services.gate import gate_after_sign_in
 
     gate_after_sign_in(request, user)

@@ -11,8 +11,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Group, IdentityProvider, User
-from accounts.onboarding import services
 from accounts.onboarding.models import OnboardingCase, VerificationRecord
+from accounts.onboarding.services import cases
 from console.audit.services import audit_record
 from console.core import demo
 
@@ -52,7 +52,7 @@ def seed_onboarding_demo() -> dict[str, int]:
     created = 0
     work = f"jordan.rivera@{DOMAIN}"
     if not OnboardingCase.objects.filter(work_email=work).exists() and not User.objects.filter(email=work).exists():
-        services.case_create(
+        cases.case_create(
             actor=hr, legal_name="Jordan Rivera", personal_email="jordan.rivera@personal.example", work_email=work,
             # HR invites without groups: only an admin puts people into groups.
             start_date=timezone.localdate() + timedelta(days=10), manager=manager, provider=idp,

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django import forms
 
+from accounts.forms import manager_from_email
 from accounts.models import Group, IdentityProvider, User
 
 
@@ -38,13 +39,7 @@ class CaseForm(forms.Form):
         self.fields["provider"].queryset = IdentityProvider.objects.filter(pk__in=ids).order_by("name")
 
     def clean_manager(self) -> User | None:
-        email = (self.cleaned_data.get("manager") or "").strip().lower()
-        if not email:
-            return None
-        manager = User.objects.filter(email__iexact=email).first()
-        if manager is None:
-            raise forms.ValidationError(f"No user with the e-mail {email} exists.")
-        return manager
+        return manager_from_email(self.cleaned_data.get("manager"))
 
 
 class RecoveryForm(forms.Form):

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 
-from accounts.onboarding.services import GATE_KEY
+from accounts.onboarding.services.gate import GATE_KEY
 from mfa.selectors import authenticators_of
 
 

@@ -38,7 +38,7 @@ from django.utils import timezone
 from accounts.models import IdentityProvider, User
 from accounts.onboarding import claims as claim_rules
 from accounts.onboarding.models import OnboardingCase, RecoveryRequest, VerificationRecord
-from accounts.services import console_sessions_end
+from accounts.services.sign_in import console_sessions_end
 from console.access.services import end_sessions_of
 from console.audit.services import audit_record
 from console.core.errors import Conflict, NotFound, PermissionRefused, ValidationFailed, VerificationRequired

@@ -2,14 +2,14 @@
 
 from celery import shared_task
 
-from accounts.onboarding import services
+from accounts.onboarding.services import cases, verification
 
 
 @shared_task(acks_late=True, soft_time_limit=100, time_limit=120, ignore_result=True)
 def expire_invitations() -> int:
-    return services.cases_expire()
+    return cases.cases_expire()
 
 
 @shared_task(acks_late=True, soft_time_limit=540, time_limit=600, ignore_result=True)
 def prune_verification_records() -> dict:
-    return services.records_prune()
+    return verification.records_prune()

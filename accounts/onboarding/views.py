@@ -11,13 +11,16 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from accounts.onboarding import recovery, selectors, services
+from accounts.onboarding import recovery, selectors
 from accounts.onboarding.filters import CaseFilter, OutboxFilter, VerificationFilter
 from accounts.onboarding.forms import CaseForm, RecoveryForm
 from accounts.onboarding.mail import outbox_in_use
 from accounts.onboarding.models import OnboardingCase, VerificationRecord
+from accounts.onboarding.services import cases, invitations, verification
+from accounts.onboarding.services.gate import case_of_browser, gate_of, onboarding_finish
+from accounts.onboarding.services.providers import verification_providers
 from accounts.selectors import active_emails
-from accounts.services import may_change_groups
+from accounts.services.rights import may_change_groups
 from console.core.errors import ConsoleError, ValidationFailed, VerificationRequired
 from console.core.forms import add_service_error
 from console.core.listing import build_listing
@@ -36,7 +39,7 @@ def _provider_form_action(response: HttpResponse) -> HttpResponse:
 
     origins = sorted({
         f"{parts.scheme}://{parts.netloc}" for parts in
-        (urlsplit(idp.authorization_endpoint) for idp in services.verification_providers()) if parts.netloc
+        (urlsplit(idp.authorization_endpoint) for idp in verification_providers()) if parts.netloc
     })
     if origins:
         config = dict(settings.SECURE_CSP)
@@ -72,19 +75,19 @@ def case_list(request: HttpRequest) -> HttpResponse:
     return render(request, template, {
         "listing": listing, "can_write": request.user.role in PEOPLE_WRITERS,
         "counts": [(value, label, counts[value]) for value, label in OnboardingCase.Status.choices],
-        "has_provider": bool(services.verification_providers()),
+        "has_provider": bool(verification_providers()),
     })
 
 
 @roles_required(PEOPLE_WRITERS)
 def case_create(request: HttpRequest) -> HttpResponse:
-    providers = services.verification_providers()
+    providers = verification_providers()
     form = CaseForm(request.POST or None, providers=providers, with_groups=may_change_groups(request.user),
                     initial={"provider": providers[0].pk if providers else None})
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            case = services.case_create(
+            case = cases.case_create(
                 actor=request.user, legal_name=data["legal_name"], personal_email=data["personal_email"],
                 work_email=data["work_email"], start_date=data["start_date"], manager=data["manager"],
                 groups=list(data.get("groups") or []), provider=data["provider"], link_base=_link_base(request),
@@ -116,7 +119,7 @@ def case_detail(request: HttpRequest, case_id: int) -> HttpResponse:
 def case_resend(request: HttpRequest, case_id: int) -> HttpResponse:
     case = selectors.get_case_for(request.user, case_id)
     try:
-        services.case_resend(actor=request.user, case=case, link_base=_link_base(request))
+        cases.case_resend(actor=request.user, case=case, link_base=_link_base(request))
     except ConsoleError as exc:
         messages.error(request, exc.message)
     else:
@@ -129,7 +132,7 @@ def case_resend(request: HttpRequest, case_id: int) -> HttpResponse:
 def case_cancel(request: HttpRequest, case_id: int) -> HttpResponse:
     case = selectors.get_case_for(request.user, case_id)
     try:
-        services.case_cancel(actor=request.user, case=case)
+        cases.case_cancel(actor=request.user, case=case)
     except ConsoleError as exc:
         messages.error(request, exc.message)
     else:
@@ -178,14 +181,14 @@ def invite(request: HttpRequest, token: str) -> HttpResponse:
     """The link in the invitation. GET explains (link scanners may open it); POST uses it."""
     if request.method == "POST":
         try:
-            url = services.invitation_redeem(request, token=token, redirect_uri=_callback_url(request))
+            url = invitations.invitation_redeem(request, token=token, redirect_uri=_callback_url(request))
         except ConsoleError as exc:
             return render(request, "onboarding/invite.html", {"error": exc.message}, status=409)
         return HttpResponseRedirect(url)
     try:
-        case = services.invitation_open(token=token)
+        case = invitations.invitation_open(token=token)
     except ConsoleError as exc:
-        mine = services.case_of_browser(request)
+        mine = case_of_browser(request)
         if mine is not None and mine.status == OnboardingCase.Status.PENDING:
             return redirect("onboarding:retry")
         return render(request, "onboarding/invite.html", {"error": exc.message}, status=410)
@@ -196,10 +199,10 @@ def invite(request: HttpRequest, token: str) -> HttpResponse:
 @public
 @never_cache
 def retry(request: HttpRequest) -> HttpResponse:
-    case = services.case_of_browser(request)
+    case = case_of_browser(request)
     if request.method == "POST":
         try:
-            return HttpResponseRedirect(services.onboarding_retry(request, redirect_uri=_callback_url(request)))
+            return HttpResponseRedirect(invitations.onboarding_retry(request, redirect_uri=_callback_url(request)))
         except ConsoleError as exc:
             return render(request, "onboarding/result.html", {"ok": False, "message": exc.message}, status=409)
     if case is None:
@@ -215,7 +218,7 @@ def retry(request: HttpRequest) -> HttpResponse:
 def callback(request: HttpRequest) -> HttpResponse:
     """Where the provider sends the browser back."""
     try:
-        result = services.verification_complete(request, params=request.GET)
+        result = verification.verification_complete(request, params=request.GET)
     except ConsoleError as exc:
         return render(request, "onboarding/result.html", {"ok": False, "message": exc.message}, status=429)
     if result.ok:
@@ -231,7 +234,7 @@ def callback(request: HttpRequest) -> HttpResponse:
 def portal(request: HttpRequest) -> HttpResponse:
     """The onboarding portal: after verification, enroll a first authenticator, then finish."""
 
-    gate = services.gate_of(request)
+    gate = gate_of(request)
     if gate is None:
         return redirect("console:launcher")
     case = None
@@ -247,7 +250,7 @@ def portal(request: HttpRequest) -> HttpResponse:
 @require_POST
 def finish(request: HttpRequest) -> HttpResponse:
     try:
-        case = services.onboarding_finish(request)
+        case = onboarding_finish(request)
     except ConsoleError as exc:
         messages.error(request, exc.message)
         return redirect("onboarding:portal")
@@ -266,10 +269,10 @@ def finish(request: HttpRequest) -> HttpResponse:
 
 def _verify_page(request: HttpRequest, *, purpose: str, template: str, next_url: str = "") -> HttpResponse:
     error = None
-    providers = services.verification_providers()
+    providers = verification_providers()
     if request.method == "POST":
         try:
-            url = services.verification_begin(
+            url = verification.verification_begin(
                 request, purpose=purpose, idp=providers[0] if providers else None,
                 redirect_uri=_callback_url(request), email=request.user.email, user=request.user, next_url=next_url,
             )
@@ -302,14 +305,14 @@ def recover(request: HttpRequest) -> HttpResponse:
     form = RecoveryForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            url = services.recovery_begin(request, email=form.cleaned_data["email"],
-                                          redirect_uri=_callback_url(request))
+            url = verification.recovery_begin(request, email=form.cleaned_data["email"],
+                                              redirect_uri=_callback_url(request))
         except ConsoleError as exc:
             add_service_error(form, exc)
         else:
             return HttpResponseRedirect(url)
     return _provider_form_action(render(request, "onboarding/recover.html", {
-        "form": form, "available": bool(services.verification_providers()),
+        "form": form, "available": bool(verification_providers()),
     }))
 
 

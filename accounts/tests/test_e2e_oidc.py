@@ -12,8 +12,8 @@ import pytest
 from django.db import connection
 from playwright.sync_api import expect
 
-from accounts import services
 from accounts.models import IdentityProvider, User
+from accounts.services import identity_providers
 from conftest import PASSWORD
 from console.audit.models import AuditEvent
 from console.testing.oidc import RunningProvider, complete_dev_login, run_oidc_provider
@@ -42,7 +42,7 @@ def provider(live_server) -> Iterator[RunningProvider]:
 
 @pytest.fixture
 def corp_sso(provider, super_admin) -> IdentityProvider:
-    return services.idp_create(
+    return identity_providers.idp_create(
         actor=super_admin, name="Corp SSO", kind=IdentityProvider.Kind.PRIMARY,
         issuer=provider.issuer, client_id=CLIENT_ID, client_secret=CLIENT_SECRET,
         allowed_domains="corp.example",

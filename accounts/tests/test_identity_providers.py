@@ -1,9 +1,9 @@
 import pytest
 from django.db import connection
 
-from accounts import services
 from accounts.models import IdentityProvider
 from accounts.oidc import test_connection as check_connection
+from accounts.services import identity_providers
 from console.audit.models import AuditEvent
 from console.core.errors import ConsoleError, ExternalServiceError, PermissionRefused
 from console.testing.oidc import free_port, run_oidc_provider
@@ -27,7 +27,7 @@ def create(actor, provider, **overrides):
         "name": "Corp IdP", "kind": "primary", "issuer": provider.issuer, "client_id": "console",
         "client_secret": SECRET, "allowed_domains": "corp.example",
     } | overrides
-    return services.idp_create(actor=actor, **fields)
+    return identity_providers.idp_create(actor=actor, **fields)
 
 
 def test_saving_a_provider_reads_its_discovery_document(super_admin, provider):
@@ -61,12 +61,12 @@ def test_the_secret_is_never_shown_again(client_for, super_admin, security_admin
 def test_an_empty_secret_on_edit_keeps_the_stored_one_and_a_new_one_replaces_it(super_admin, security_admin,
                                                                                  provider):
     idp = create(super_admin, provider)
-    services.idp_update(actor=security_admin, idp=idp, name="Corp IdP", kind="primary",
-                        issuer=provider.issuer, client_id="console", client_secret="", enabled=False)
+    identity_providers.idp_update(actor=security_admin, idp=idp, name="Corp IdP", kind="primary",
+                                  issuer=provider.issuer, client_id="console", client_secret="", enabled=False)
     idp.refresh_from_db()
     assert idp.client_secret == SECRET and not idp.enabled
-    services.idp_update(actor=security_admin, idp=idp, name="Corp IdP", kind="primary",
-                        issuer=provider.issuer, client_id="console", client_secret="rotated", enabled=False)
+    identity_providers.idp_update(actor=security_admin, idp=idp, name="Corp IdP", kind="primary",
+                                  issuer=provider.issuer, client_id="console", client_secret="rotated", enabled=False)
     idp.refresh_from_db()
     assert idp.client_secret == "rotated"
     last = AuditEvent.objects.filter(action="idp.updated").order_by("-id").first()
@@ -77,7 +77,7 @@ def test_an_empty_secret_on_edit_keeps_the_stored_one_and_a_new_one_replaces_it(
 def test_an_issuer_that_does_not_answer_is_refused_with_the_reason(super_admin):
     port = free_port()
     with pytest.raises(ExternalServiceError, match="Could not connect"):
-        services.idp_create(
+        identity_providers.idp_create(
             actor=super_admin, name="Down", kind="primary", issuer=f"http://127.0.0.1:{port}",
             client_id="c", client_secret="s", allowed_domains="corp.example",
         )
@@ -92,8 +92,8 @@ def test_a_wrong_issuer_url_is_explained(super_admin, provider):
 
 def test_plain_http_is_refused_except_on_this_machine(super_admin):
     with pytest.raises(ConsoleError, match="https"):
-        services.idp_create(actor=super_admin, name="Plain", kind="primary",
-                            issuer="http://idp.example.com", client_id="c", client_secret="s")
+        identity_providers.idp_create(actor=super_admin, name="Plain", kind="primary",
+                                      issuer="http://idp.example.com", client_id="c", client_secret="s")
 
 
 def test_test_connection_says_what_is_wrong(super_admin, provider):

@@ -13,10 +13,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import jwt
 import pytest
 
-from accounts import services
 from accounts.models import IdentityProvider
 from accounts.oidc import test_connection as check_connection
 from accounts.onboarding import protocol
+from accounts.services import identity_providers
 from console.audit.models import AuditEvent
 from console.core.errors import ExternalServiceError, ValidationFailed
 
@@ -86,8 +86,8 @@ def discovery() -> Iterator[Discovery]:
 
 
 def create(actor, issuer: str) -> IdentityProvider:
-    return services.idp_create(actor=actor, name="Corp IdP", kind="primary", issuer=issuer,
-                               client_id="console", client_secret="s", allowed_domains=["corp.example"])
+    return identity_providers.idp_create(actor=actor, name="Corp IdP", kind="primary", issuer=issuer,
+                                         client_id="console", client_secret="s", allowed_domains=["corp.example"])
 
 
 # --- The issuer at save time ----------------------------------------------------------------------

@@ -17,8 +17,8 @@ import requests
 from django.core import mail
 from django_otp.oath import TOTP
 
-from accounts import services
 from accounts.models import IdentityProvider, IdentityProviderLink, User
+from accounts.services import identity_providers
 from console.audit.models import AuditEvent
 from console.core.errors import PermissionRefused, ValidationFailed
 from console.testing.oidc import RunningProvider, run_oidc_provider
@@ -54,7 +54,7 @@ def connect(actor, provider, **overrides) -> IdentityProvider:
         "name": "Corp SSO", "kind": "primary", "issuer": provider.issuer, "client_id": CLIENT_ID,
         "client_secret": SECRET, "allowed_domains": "corp.example",
     } | overrides
-    return services.idp_create(actor=actor, **fields)
+    return identity_providers.idp_create(actor=actor, **fields)
 
 
 def sign_in_through(client, idp: IdentityProvider, login: str):
@@ -105,23 +105,23 @@ def test_a_security_admin_cannot_make_a_provider_primary_or_change_whom_it_trust
 ):
     verification = connect(security_admin, provider, name="VerifyMe", kind="verification", allowed_domains="")
     with pytest.raises(PermissionRefused):
-        services.idp_update(actor=security_admin, idp=verification, name="VerifyMe", kind="primary",
-                            issuer=provider.issuer, client_id=CLIENT_ID, allowed_domains="corp.example")
+        identity_providers.idp_update(actor=security_admin, idp=verification, name="VerifyMe", kind="primary",
+                                      issuer=provider.issuer, client_id=CLIENT_ID, allowed_domains="corp.example")
     primary = connect(super_admin, provider)
     for change in ({"allowed_domains": "corp.example evil.example"}, {"allowed_emails": "me@evil.example"},
                    {"barred_roles": []}, {"client_id": "another"}, {"create_users": True},
                    {"issuer": "https://attacker.example"}):
         fields = {"name": "Corp SSO", "kind": "primary", "issuer": provider.issuer, "client_id": CLIENT_ID} | change
         with pytest.raises(PermissionRefused, match="Only a Super Admin"):
-            services.idp_update(actor=security_admin, idp=primary, **fields)
+            identity_providers.idp_update(actor=security_admin, idp=primary, **fields)
     # What does not widen trust stays open to Security Admins: renaming, switching off, new secret.
-    services.idp_update(actor=security_admin, idp=primary, name="Corp SSO (old)", kind="primary",
-                        issuer=provider.issuer, client_id=CLIENT_ID, enabled=False, client_secret="rotated")
+    identity_providers.idp_update(actor=security_admin, idp=primary, name="Corp SSO (old)", kind="primary",
+                                  issuer=provider.issuer, client_id=CLIENT_ID, enabled=False, client_secret="rotated")
     primary.refresh_from_db()
     assert (primary.name, primary.enabled, primary.allowed_domains) == ("Corp SSO (old)", False, ["corp.example"])
     with pytest.raises(PermissionRefused):  # switching it back on is trusting it again
-        services.idp_update(actor=security_admin, idp=primary, name="Corp SSO (old)", kind="primary",
-                            issuer=provider.issuer, client_id=CLIENT_ID, enabled=True)
+        identity_providers.idp_update(actor=security_admin, idp=primary, name="Corp SSO (old)", kind="primary",
+                                      issuer=provider.issuer, client_id=CLIENT_ID, enabled=True)
 
 
 def test_a_primary_provider_is_bound_to_domains_and_every_super_admin_is_told(
@@ -150,8 +150,9 @@ def test_a_primary_provider_is_bound_to_domains_and_every_super_admin_is_told(
     assert AuditEvent.objects.filter(action="idp.notice_sent").exists()
 
     with django_capture_on_commit_callbacks(execute=True):
-        services.idp_update(actor=super_admin, idp=idp, name="Corp SSO", kind="primary", issuer=provider.issuer,
-                            client_id=CLIENT_ID, allowed_domains="corp.example", barred_roles=["super_admin"])
+        identity_providers.idp_update(actor=super_admin, idp=idp, name="Corp SSO", kind="primary",
+                                      issuer=provider.issuer, client_id=CLIENT_ID, allowed_domains="corp.example",
+                                      barred_roles=["super_admin"])
     assert len(mail.outbox) == 2 and "changed the trust of" in mail.outbox[1].body
     changed = AuditEvent.objects.filter(action="idp.updated").latest("id")
     assert changed.changes["barred_roles"] == {"old": ["super_admin", "security_admin"], "new": ["super_admin"]}

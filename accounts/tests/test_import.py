@@ -1,7 +1,7 @@
 import pytest
 
 from accounts.models import GroupMembership, User
-from accounts.services import users_import_csv
+from accounts.services.people_import import users_import_csv
 from accounts.tests.factories import GroupFactory, UserFactory
 from console.audit.models import AuditEvent
 from console.core.errors import ValidationFailed

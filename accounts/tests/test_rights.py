@@ -9,9 +9,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from accounts import services
 from accounts.models import GroupMembership, User
 from accounts.onboarding.models import OnboardingCase, VerificationRecord
+from accounts.services import groups, people, people_import, sign_in
 from accounts.tests.factories import GroupFactory
 from console.audit.models import AuditEvent
 from console.audit.services import audit_record
@@ -38,7 +38,7 @@ def test_hr_cannot_put_anyone_into_a_group_by_csv_import(hr_user, employee, secu
         "new.hire@corp.example,New Hire,Security\n"
         f"{employee.email},{employee.full_name},Security\n"
     )
-    report = services.users_import_csv(actor=hr_user, data=data.encode())
+    report = people_import.users_import_csv(actor=hr_user, data=data.encode())
     assert report.applied == 0
     assert [(e.line, e.column) for e in report.errors] == [(2, "groups"), (3, "groups")]
     assert "cannot add people to groups (Security)" in report.errors[0].message
@@ -48,13 +48,13 @@ def test_hr_cannot_put_anyone_into_a_group_by_csv_import(hr_user, employee, secu
 
 
 def test_hr_may_still_import_employees_without_groups(hr_user):
-    report = services.users_import_csv(actor=hr_user, data=b"email,full_name,groups\nok@corp.example,Ok,\n")
+    report = people_import.users_import_csv(actor=hr_user, data=b"email,full_name,groups\nok@corp.example,Ok,\n")
     assert (report.created, report.errors) == (1, [])
 
 
 def test_hr_cannot_create_a_user_with_groups(hr_user, security_group):
     with pytest.raises(PermissionRefused, match=r"HR\) cannot add people to groups \(Security\)"):
-        services.user_create(actor=hr_user, email="x@corp.example", full_name="X", groups=[security_group])
+        people.user_create(actor=hr_user, email="x@corp.example", full_name="X", groups=[security_group])
     assert not User.objects.filter(email="x@corp.example").exists()
 
 
@@ -77,20 +77,20 @@ def idv():
 
 
 def test_hr_cannot_put_a_new_hire_into_a_group_through_an_onboarding_case(hr_user, idv, security_group):
-    from accounts.onboarding import services as onboarding
+    from accounts.onboarding.services import cases
 
     with pytest.raises(PermissionRefused, match=r"cannot add people to groups \(Security\)"):
-        onboarding.case_create(actor=hr_user, **_case_values(idv, groups=[security_group]))
+        cases.case_create(actor=hr_user, **_case_values(idv, groups=[security_group]))
     assert not OnboardingCase.objects.exists()
     # Without groups HR invites as before.
-    case = onboarding.case_create(actor=hr_user, **_case_values(idv))
+    case = cases.case_create(actor=hr_user, **_case_values(idv))
     assert list(case.groups.all()) == []
 
 
 def test_an_admin_may_invite_a_new_hire_into_a_group(security_admin, idv, security_group):
-    from accounts.onboarding import services as onboarding
+    from accounts.onboarding.services import cases
 
-    case = onboarding.case_create(actor=security_admin, **_case_values(idv, groups=[security_group]))
+    case = cases.case_create(actor=security_admin, **_case_values(idv, groups=[security_group]))
     assert list(case.groups.all()) == [security_group]
 
 
@@ -100,7 +100,7 @@ def test_groups_of_a_case_are_granted_with_the_rights_its_creator_has_when_the_a
     """A case HR opened with groups before the fix (or whose admin lost the role since) does not
     put the new hire into them: the account is made, the refusal is audited."""
     engineering = GroupFactory(name="Engineering")
-    user = services.user_create_onboarded(
+    user = people.user_create_onboarded(
         email="old.case@corp.example", full_name="Old Case", manager=None, groups=[security_group],
         case_id=7, granted_by=hr_user,
     )
@@ -111,7 +111,7 @@ def test_groups_of_a_case_are_granted_with_the_rights_its_creator_has_when_the_a
     assert "cannot add people to groups" in refused.changes["reason"]
     assert user.source == "onboarding"
 
-    services.user_create_onboarded(
+    people.user_create_onboarded(
         email="new.case@corp.example", full_name="New Case", manager=None, groups=[engineering],
         case_id=8, granted_by=security_admin,
     )
@@ -130,23 +130,23 @@ def test_the_hr_invitation_form_offers_no_groups(client_for, hr_user, security_a
 
 def test_only_a_super_admin_grants_admin_roles(security_admin, super_admin, employee, make_user):
     with pytest.raises(PermissionRefused, match="Only a Super Admin can grant or take away the Security Admin role"):
-        services.user_update(actor=security_admin, user=employee, full_name=employee.full_name, role="security_admin")
+        people.user_update(actor=security_admin, user=employee, full_name=employee.full_name, role="security_admin")
     with pytest.raises(PermissionRefused, match="Security Admin role"):
-        services.user_create(actor=security_admin, email="x@corp.example", full_name="X", role="security_admin")
+        people.user_create(actor=security_admin, email="x@corp.example", full_name="X", role="security_admin")
     peer = make_user("security_admin")
     with pytest.raises(PermissionRefused, match="take away the Security Admin role"):
-        services.user_update(actor=security_admin, user=peer, full_name=peer.full_name, role="employee")
+        people.user_update(actor=security_admin, user=peer, full_name=peer.full_name, role="employee")
     employee.refresh_from_db()
     peer.refresh_from_db()
     assert (employee.role, peer.role) == ("employee", "security_admin")
     assert not User.objects.filter(email="x@corp.example").exists()
-    services.user_update(actor=super_admin, user=employee, full_name=employee.full_name, role="security_admin")
+    people.user_update(actor=super_admin, user=employee, full_name=employee.full_name, role="security_admin")
     assert AuditEvent.objects.get(action="user.updated").changes["role"] == {"old": "employee", "new": "security_admin"}
 
 
 def test_a_security_admin_cannot_grant_admin_roles_by_import(security_admin, employee):
     data = f"email,full_name,role\n{employee.email},{employee.full_name},Security Admin\n"
-    report = services.users_import_csv(actor=security_admin, data=data.encode())
+    report = people_import.users_import_csv(actor=security_admin, data=data.encode())
     assert [(e.column, e.message) for e in report.errors] == [
         ("role", "Only a Super Admin can grant or take away the Security Admin role."),
     ]
@@ -156,7 +156,7 @@ def test_a_security_admin_cannot_grant_admin_roles_by_import(security_admin, emp
 
 def test_import_cannot_change_the_importers_own_role_or_demote_the_last_super_admin(super_admin):
     data = f"email,full_name,role\n{super_admin.email},Root Admin,Employee\n"
-    report = services.users_import_csv(actor=super_admin, data=data.encode())
+    report = people_import.users_import_csv(actor=super_admin, data=data.encode())
     assert report.applied == 0 and report.errors[0].column == "role"
     assert "your own role" in report.errors[0].message
     super_admin.refresh_from_db()
@@ -166,10 +166,10 @@ def test_import_cannot_change_the_importers_own_role_or_demote_the_last_super_ad
 def test_a_security_admin_cannot_change_a_super_admins_groups(client_for, security_admin, super_admin,
                                                               security_group):
     with pytest.raises(PermissionRefused, match="Only a Super Admin can change a Super Admin"):
-        services.group_add_member(actor=security_admin, group=security_group, user=super_admin)
-    services.group_add_member(actor=super_admin, group=security_group, user=super_admin)
+        groups.group_add_member(actor=security_admin, group=security_group, user=super_admin)
+    groups.group_add_member(actor=super_admin, group=security_group, user=super_admin)
     with pytest.raises(PermissionRefused, match="Only a Super Admin can change a Super Admin"):
-        services.group_remove_member(actor=security_admin, group=security_group, user=super_admin)
+        groups.group_remove_member(actor=security_admin, group=security_group, user=super_admin)
     assert _members(security_group) == {super_admin.email}
     # The group page says so instead of failing.
     client = client_for(security_admin)
@@ -230,7 +230,7 @@ def security_history(employee):
 def test_hr_sees_profile_groups_and_onboarding_but_no_security_events(client_for, hr_user, security_admin,
                                                                       security_history):
     person = security_history
-    services.user_update(actor=hr_user, user=person, full_name="Emil Renamed", role="employee")
+    people.user_update(actor=hr_user, user=person, full_name="Emil Renamed", role="employee")
     page = client_for(hr_user).get(f"/accounts/users/{person.pk}/").content.decode()
     assert "user.updated" in page and "Emil Renamed" in page
     for secret in ("auth.login", "mfa.enrolled", "identity.verified", "identity.account_recovered",
@@ -274,15 +274,15 @@ def test_hr_cannot_open_the_audit_trail(client_for, hr_user):
 
 def test_a_security_admin_cannot_reset_a_super_admins_risk_or_clear_their_lockout(security_admin, super_admin,
                                                                                   employee):
-    from risk import services as risk
+    from risk.services import investigations
 
     with pytest.raises(PermissionRefused, match="Only a Super Admin can reset the risk score of a Super Admin"):
-        risk.risk_reset(actor=security_admin, user=super_admin, reason="looks fine")
+        investigations.risk_reset(actor=security_admin, user=super_admin, reason="looks fine")
     assert not AuditEvent.objects.filter(action="risk.reset").exists()
-    risk.risk_reset(actor=security_admin, user=employee, reason="looks fine")
+    investigations.risk_reset(actor=security_admin, user=employee, reason="looks fine")
     assert AuditEvent.objects.filter(action="risk.reset").count() == 1
     with pytest.raises(PermissionRefused, match="Only a Super Admin can clear the sign-in lockout of a Super Admin"):
-        services.user_unlock(actor=security_admin, user=super_admin)
+        sign_in.user_unlock(actor=security_admin, user=super_admin)
 
 
 def test_hr_overview_has_no_sign_in_counts(client_for, hr_user, auditor):

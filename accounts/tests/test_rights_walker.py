@@ -27,8 +27,8 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from accounts import services
 from accounts.models import Group, GroupMembership, IdentityProvider, User
+from accounts.services import groups, identity_providers, people, people_import
 from accounts.tests.factories import GroupFactory, UserFactory
 from console.audit.models import AuditEvent
 from console.core.errors import PermissionRefused
@@ -118,9 +118,10 @@ PRIMARY_IDP_SUPER_ADMIN_ONLY = frozenset({
 
 # Services with an actor that change none of roles, memberships, authenticators or providers.
 NOT_RIGHTS = {
-    "accounts.services.user_unlock": "clears sign-in lockouts; no role, group or credential (rank: test_rights.py)",
-    "accounts.onboarding.services.case_resend": "a new invitation link for the same case",
-    "accounts.onboarding.services.case_cancel": "ends a case; nobody gets a role or group",
+    "accounts.services.sign_in.user_unlock": "clears sign-in lockouts; no role, group or credential "
+                                             "(rank: test_rights.py)",
+    "accounts.onboarding.services.cases.case_resend": "a new invitation link for the same case",
+    "accounts.onboarding.services.cases.case_cancel": "ends a case; nobody gets a role or group",
     "mfa.services.org_settings_update": "the organization's MFA rules, nobody's authenticators",
     "mfa.console.console_mfa_setting_update": "whether the console asks privileged roles for MFA; nobody's "
                                                "authenticators (Super Admin only: mfa/tests/test_console_mfa.py)",
@@ -163,7 +164,7 @@ def _csv(row: dict[str, str]) -> bytes:
 
 
 def _import(world: World, row: dict[str, str]) -> None:
-    report = services.users_import_csv(actor=world.actor, data=_csv(row))
+    report = people_import.users_import_csv(actor=world.actor, data=_csv(row))
     if report.errors:
         error = report.errors[0]
         assert error.column in ("role", "groups"), f"not a rights refusal: {error}"
@@ -182,9 +183,9 @@ def _primary_bindings() -> dict[str, Any]:
 
 def _idp_update_kwargs(idp: IdentityProvider, **changes: Any) -> dict[str, Any]:
     """Every field idp_update takes, as stored, then ``changes``: the call changes only those."""
-    params = inspect.signature(services.idp_update).parameters
+    params = inspect.signature(identity_providers.idp_update).parameters
     kwargs = {p: getattr(idp, p) for p in params if p not in ("actor", "idp", "client_secret") and hasattr(idp, p)}
-    return kwargs | _supported(services.idp_update, **changes)
+    return kwargs | _supported(identity_providers.idp_update, **changes)
 
 
 def _make_idp(kind: str, issuer: str) -> IdentityProvider:
@@ -200,14 +201,14 @@ def _make_idp(kind: str, issuer: str) -> IdentityProvider:
 
 def _grant(role: str) -> Callable[[World], Any]:
     def run(w: World) -> Any:
-        return services.user_update(actor=w.actor, user=w.target, full_name=w.target.full_name, role=role,
-                                    title=w.target.title, country=w.target.country, manager=w.target.manager)
+        return people.user_update(actor=w.actor, user=w.target, full_name=w.target.full_name, role=role,
+                                  title=w.target.title, country=w.target.country, manager=w.target.manager)
     return run
 
 
 def _create_as(role: str) -> Callable[[World], Any]:
-    return lambda w: services.user_create(actor=w.actor, email="new.person@corp.example", full_name="New Person",
-                                          role=role)
+    return lambda w: people.user_create(actor=w.actor, email="new.person@corp.example", full_name="New Person",
+                                        role=role)
 
 
 def _import_grant(role: str) -> Callable[[World], Any]:
@@ -240,9 +241,9 @@ def _with_idp(w: World) -> None:
 
 
 def _invite(w: World) -> Any:
-    from accounts.onboarding import services as onboarding
+    from accounts.onboarding.services.cases import case_create
 
-    return onboarding.case_create(
+    return case_create(
         actor=w.actor, legal_name="Ada New", personal_email="ada.home@personal.example",
         work_email="ada.new@corp.example", start_date=timezone.localdate() + timedelta(days=7),
         groups=[w.group], provider=w.idv, link_base="http://testserver/onboarding/invite",
@@ -250,8 +251,8 @@ def _invite(w: World) -> Any:
 
 
 def _onboarded(w: World) -> Any:
-    services.user_create_onboarded(email="ada.new@corp.example", full_name="Ada New", manager=None,
-                                   groups=[w.group], case_id=1, granted_by=w.actor)
+    people.user_create_onboarded(email="ada.new@corp.example", full_name="Ada New", manager=None,
+                                 groups=[w.group], case_id=1, granted_by=w.actor)
     refused = AuditEvent.objects.filter(action="group.member_add_refused").first()
     if refused is not None:
         raise PermissionRefused(refused.changes["reason"])
@@ -268,9 +269,9 @@ def _revoke(one: bool) -> Callable[[World], Any]:
 
 def _idp_create(w: World) -> Any:
     extra = _primary_bindings() if w.target == PRIMARY else {}
-    return services.idp_create(actor=w.actor, name="New provider", kind=w.target, issuer=w.provider_issuer,
-                               client_id="console", client_secret=SECRET,
-                               **_supported(services.idp_create, **extra))
+    return identity_providers.idp_create(actor=w.actor, name="New provider", kind=w.target, issuer=w.provider_issuer,
+                                         client_id="console", client_secret=SECRET,
+                                         **_supported(identity_providers.idp_create, **extra))
 
 
 def _with_primary(w: World) -> None:
@@ -289,8 +290,8 @@ def _with_link(w: World) -> None:
 def _link_create(w: World) -> Any:
     from accounts.models import IdentityProviderLink
 
-    return services.idp_link_create(actor=w.actor, provider=w.extra["primary"], user=w.target,
-                                    subject=f"sub-{w.target.pk}", proof=IdentityProviderLink.Proof.SESSION)
+    return identity_providers.idp_link_create(actor=w.actor, provider=w.extra["primary"], user=w.target,
+                                              subject=f"sub-{w.target.pk}", proof=IdentityProviderLink.Proof.SESSION)
 
 
 def _recovery(status: str, **fields: Any) -> Callable[[World], None]:
@@ -326,83 +327,88 @@ def _recovery_run(name: str) -> Callable[[World], Any]:
 
 def _idp_update(w: World) -> Any:
     idp = w.extra["idp"]
-    return services.idp_update(actor=w.actor, idp=idp, **_idp_update_kwargs(idp, name=f"{idp.name} renamed"))
+    return identity_providers.idp_update(actor=w.actor, idp=idp,
+                                         **_idp_update_kwargs(idp, name=f"{idp.name} renamed"))
 
 
 def _idp_change_trust(w: World) -> Any:
     idp = w.extra["idp"]
-    return services.idp_update(actor=w.actor, idp=idp,
-                               **_idp_update_kwargs(idp, allowed_domains=["corp.example", "attacker.example"]))
+    return identity_providers.idp_update(
+        actor=w.actor, idp=idp, **_idp_update_kwargs(idp, allowed_domains=["corp.example", "attacker.example"]))
 
 
 def _idp_set_primary(w: World) -> Any:
     idp = w.extra["idp"]
-    return services.idp_update(actor=w.actor, idp=idp,
-                               **_idp_update_kwargs(idp, kind=PRIMARY, **_primary_bindings()))
+    return identity_providers.idp_update(actor=w.actor, idp=idp,
+                                         **_idp_update_kwargs(idp, kind=PRIMARY, **_primary_bindings()))
 
 
 PEOPLE = tuple(ROLES)
 ACTIONS: tuple[Action, ...] = (
-    *(Action(f"grant {role}", ("accounts.services.user_update",), "user.updated", PEOPLE, _grant(role))
+    *(Action(f"grant {role}", ("accounts.services.people.user_update",), "user.updated", PEOPLE, _grant(role))
       for role in ROLES),
-    *(Action(f"create as {role}", ("accounts.services.user_create",), "user.created", (NEW,), _create_as(role))
+    *(Action(f"create as {role}", ("accounts.services.people.user_create",), "user.created", (NEW,), _create_as(role))
       for role in ROLES),
-    *(Action(f"import grant {role}", ("accounts.services.users_import_csv",), "user.updated", PEOPLE,
+    *(Action(f"import grant {role}", ("accounts.services.people_import.users_import_csv",), "user.updated", PEOPLE,
              _import_grant(role)) for role in ROLES),
-    *(Action(f"import create as {role}", ("accounts.services.users_import_csv",), "user.created", (NEW,),
+    *(Action(f"import create as {role}", ("accounts.services.people_import.users_import_csv",), "user.created", (NEW,),
              _import_create_as(role)) for role in ROLES),
-    Action("edit profile", ("accounts.services.user_update",), "user.updated", PEOPLE,
-           lambda w: services.user_update(actor=w.actor, user=w.target, full_name="Renamed Person",
-                                          role=w.target.role)),
-    Action("import edit profile", ("accounts.services.users_import_csv",), "user.updated", PEOPLE,
+    Action("edit profile", ("accounts.services.people.user_update",), "user.updated", PEOPLE,
+           lambda w: people.user_update(actor=w.actor, user=w.target, full_name="Renamed Person",
+                                        role=w.target.role)),
+    Action("import edit profile", ("accounts.services.people_import.users_import_csv",), "user.updated", PEOPLE,
            lambda w: _import(w, {"email": w.target.email, "full_name": "Renamed Person"})),
-    Action("deactivate", ("accounts.services.user_deactivate",), "user.deactivated", PEOPLE,
-           lambda w: services.user_deactivate(actor=w.actor, user=w.target)),
-    Action("reactivate", ("accounts.services.user_reactivate",), "user.reactivated", PEOPLE,
-           lambda w: services.user_reactivate(actor=w.actor, user=w.target), setup=_deactivated),
-    Action("add to group", ("accounts.services.group_add_member", "accounts.services.group_membership_set"),
+    Action("deactivate", ("accounts.services.people.user_deactivate",), "user.deactivated", PEOPLE,
+           lambda w: people.user_deactivate(actor=w.actor, user=w.target)),
+    Action("reactivate", ("accounts.services.people.user_reactivate",), "user.reactivated", PEOPLE,
+           lambda w: people.user_reactivate(actor=w.actor, user=w.target), setup=_deactivated),
+    Action("add to group",
+           ("accounts.services.groups.group_add_member", "accounts.services.groups.group_membership_set"),
            "group.member_added", PEOPLE,
-           lambda w: services.group_add_member(actor=w.actor, group=w.group, user=w.target)),
-    Action("remove from group", ("accounts.services.group_remove_member",), "group.member_removed", PEOPLE,
-           lambda w: services.group_remove_member(actor=w.actor, group=w.group, user=w.target), setup=_member),
-    Action("import add to group", ("accounts.services.users_import_csv",), "group.member_added", PEOPLE,
+           lambda w: groups.group_add_member(actor=w.actor, group=w.group, user=w.target)),
+    Action("remove from group", ("accounts.services.groups.group_remove_member",), "group.member_removed", PEOPLE,
+           lambda w: groups.group_remove_member(actor=w.actor, group=w.group, user=w.target), setup=_member),
+    Action("import add to group", ("accounts.services.people_import.users_import_csv",), "group.member_added", PEOPLE,
            lambda w: _import(w, {"email": w.target.email, "full_name": w.target.full_name, "groups": w.group.name})),
-    Action("create with group", ("accounts.services.user_create",), "group.member_added", (NEW,),
-           lambda w: services.user_create(actor=w.actor, email="new.person@corp.example", full_name="New Person",
-                                          groups=[w.group])),
-    Action("import create with group", ("accounts.services.users_import_csv",), "group.member_added", (NEW,),
-           lambda w: _import(w, {"email": "new.person@corp.example", "full_name": "New Person",
+    Action("create with group", ("accounts.services.people.user_create",), "group.member_added", (NEW,),
+           lambda w: people.user_create(actor=w.actor, email="new.person@corp.example", full_name="New Person",
+                                        groups=[w.group])),
+    Action("import create with group", ("accounts.services.people_import.users_import_csv",), "group.member_added",
+           (NEW,), lambda w: _import(w, {"email": "new.person@corp.example", "full_name": "New Person",
                                  "groups": w.group.name})),
-    Action("invite into group", ("accounts.onboarding.services.case_create",), "onboarding.case.created", (NEW,),
+    Action("invite into group", ("accounts.onboarding.services.cases.case_create",), "onboarding.case.created", (NEW,),
            _invite),
-    Action("onboarded into the case's group", ("accounts.services.user_create_onboarded",), "group.member_added",
+    Action("onboarded into the case's group", ("accounts.services.people.user_create_onboarded",), "group.member_added",
            (NEW,), _onboarded),
-    Action("create group", ("accounts.services.group_create",), "group.created", (NONE,),
-           lambda w: services.group_create(actor=w.actor, name="Brand new group")),
-    Action("rename group", ("accounts.services.group_update",), "group.updated", (NONE,),
-           lambda w: services.group_update(actor=w.actor, group=w.group, name="Renamed group")),
-    Action("delete group", ("accounts.services.group_delete",), "group.deleted", (NONE,),
-           lambda w: services.group_delete(actor=w.actor, group=w.group)),
+    Action("create group", ("accounts.services.groups.group_create",), "group.created", (NONE,),
+           lambda w: groups.group_create(actor=w.actor, name="Brand new group")),
+    Action("rename group", ("accounts.services.groups.group_update",), "group.updated", (NONE,),
+           lambda w: groups.group_update(actor=w.actor, group=w.group, name="Renamed group")),
+    Action("delete group", ("accounts.services.groups.group_delete",), "group.deleted", (NONE,),
+           lambda w: groups.group_delete(actor=w.actor, group=w.group)),
     Action("remove all authenticators", ("mfa.services.admin_revoke",), "mfa.revoked_by_admin", PEOPLE,
            _revoke(one=False), setup=_with_authenticators),
     Action("remove one authenticator", ("mfa.services.admin_revoke",), "mfa.revoked_by_admin", PEOPLE,
            _revoke(one=True), setup=_with_authenticators),
-    Action("idp create", ("accounts.services.idp_create",), "idp.created", (PRIMARY, VERIFICATION), _idp_create),
-    Action("idp update", ("accounts.services.idp_update",), "idp.updated", (PRIMARY, VERIFICATION), _idp_update,
+    Action("idp create", ("accounts.services.identity_providers.idp_create",), "idp.created",
+           (PRIMARY, VERIFICATION), _idp_create),
+    Action("idp update", ("accounts.services.identity_providers.idp_update",), "idp.updated",
+           (PRIMARY, VERIFICATION), _idp_update, setup=_with_idp),
+    Action("idp change trust", ("accounts.services.identity_providers.idp_update",), "idp.updated", (PRIMARY,),
+           _idp_change_trust, setup=_with_idp),
+    Action("idp set primary", ("accounts.services.identity_providers.idp_update",), "idp.updated", (VERIFICATION,),
+           _idp_set_primary, setup=_with_idp),
+    Action("idp delete", ("accounts.services.identity_providers.idp_delete",), "idp.deleted",
+           (PRIMARY, VERIFICATION), lambda w: identity_providers.idp_delete(actor=w.actor, idp=w.extra["idp"]),
            setup=_with_idp),
-    Action("idp change trust", ("accounts.services.idp_update",), "idp.updated", (PRIMARY,), _idp_change_trust,
-           setup=_with_idp),
-    Action("idp set primary", ("accounts.services.idp_update",), "idp.updated", (VERIFICATION,), _idp_set_primary,
-           setup=_with_idp),
-    Action("idp delete", ("accounts.services.idp_delete",), "idp.deleted", (PRIMARY, VERIFICATION),
-           lambda w: services.idp_delete(actor=w.actor, idp=w.extra["idp"]), setup=_with_idp),
-    Action("idp refresh discovery", ("accounts.services.idp_refresh_discovery",), "idp.discovery_refreshed",
-           (PRIMARY, VERIFICATION), lambda w: services.idp_refresh_discovery(actor=w.actor, idp=w.extra["idp"]),
-           setup=_with_idp),
-    Action("idp link create", ("accounts.services.idp_link_create",), "idp.link_created", (*PEOPLE, SELF),
-           _link_create, setup=_with_primary),
-    Action("idp link delete", ("accounts.services.idp_link_delete",), "idp.link_deleted", (*PEOPLE, SELF),
-           lambda w: services.idp_link_delete(actor=w.actor, link=w.extra["link"]), setup=_with_link),
+    Action("idp refresh discovery", ("accounts.services.identity_providers.idp_refresh_discovery",),
+           "idp.discovery_refreshed", (PRIMARY, VERIFICATION),
+           lambda w: identity_providers.idp_refresh_discovery(actor=w.actor, idp=w.extra["idp"]), setup=_with_idp),
+    Action("idp link create", ("accounts.services.identity_providers.idp_link_create",), "idp.link_created",
+           (*PEOPLE, SELF), _link_create, setup=_with_primary),
+    Action("idp link delete", ("accounts.services.identity_providers.idp_link_delete",), "idp.link_deleted",
+           (*PEOPLE, SELF), lambda w: identity_providers.idp_link_delete(actor=w.actor, link=w.extra["link"]),
+           setup=_with_link),
     Action("recovery approve", ("accounts.onboarding.recovery.recovery_approve",), "identity.recovery_approved",
            (*PEOPLE, SELF), _recovery_run("recovery_approve"), setup=_recovery("pending")),
     Action("recovery reject", ("accounts.onboarding.recovery.recovery_reject",), "identity.recovery_rejected",
@@ -606,9 +612,9 @@ def test_memberships_and_roles_are_written_only_by_the_accounts_services():
         relative = path.relative_to(ROOT).as_posix()
         if relative.startswith((".venv/", "bench/", "client/")) or "/tests/" in relative or "/migrations/" in relative:
             continue
-        if relative in ("accounts/services.py", "conftest.py"):
+        if relative.startswith("accounts/services/") or relative == "conftest.py":
             continue
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
             if MEMBERSHIP_WRITE.search(line):
                 offenders.append(f"{relative}:{number}: {line.strip()}")
-    assert not offenders, "role or membership written outside accounts/services.py:\n" + "\n".join(offenders)
+    assert not offenders, "role or membership written outside accounts/services/:\n" + "\n".join(offenders)

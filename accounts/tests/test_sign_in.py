@@ -80,7 +80,7 @@ def test_one_address_trying_many_accounts_is_slowed_down(client, settings, make_
 def test_a_deactivated_users_session_stops_working(client, client_for, employee, security_admin):
     sign_in(client, employee.email, PASSWORD)
     assert client.get("/launcher/").status_code == 200
-    from accounts.services import user_deactivate
+    from accounts.services.people import user_deactivate
 
     user_deactivate(actor=security_admin, user=employee)
     response = client.get("/launcher/")

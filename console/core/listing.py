@@ -30,6 +30,21 @@ def page_number(value: object, num_pages: int | None = None) -> int:
     return min(max(number, 1), last)
 
 
+def sort_of(request: HttpRequest, sorts: dict[str, str], default_sort: str) -> str:
+    """The ``?sort=`` asked for when it is one of ``sorts`` (``-`` first: descending), else the default."""
+    sort = request.GET.get("sort", default_sort)
+    return sort if sort.lstrip("-") in sorts else default_sort
+
+
+def page_size(request: HttpRequest, per_page: int) -> int:
+    """The ``?per_page=`` asked for when it is one of ``PAGE_SIZES``, else ``per_page``."""
+    try:
+        size = int(request.GET.get("per_page", per_page))
+    except ValueError:
+        return per_page
+    return size if size in PAGE_SIZES else per_page
+
+
 def paginate(paginator: Paginator, value: object) -> Page:
     """The page of ``paginator`` that ``?page=value`` asks for (``page_number``)."""
     return paginator.page(page_number(value, paginator.num_pages))
@@ -74,20 +89,12 @@ def build_listing(
         filterset = filterset_class(request.GET, queryset=queryset, request=request)
         queryset = filterset.qs if filterset.is_valid() else queryset.none()
 
-    sort = request.GET.get("sort", default_sort)
-    if sort.lstrip("-") not in sorts:
-        sort = default_sort
+    sort = sort_of(request, sorts, default_sort)
     orm_field = sorts[sort.lstrip("-")]
     ordering = f"-{orm_field}" if sort.startswith("-") else orm_field
     pk_order = "-pk" if sort.startswith("-") else "pk"
     queryset = queryset.order_by(ordering, pk_order)
 
-    try:
-        size = int(request.GET.get("per_page", per_page))
-    except ValueError:
-        size = per_page
-    if size not in PAGE_SIZES:
-        size = per_page
-    paginator = Paginator(queryset, size)
+    paginator = Paginator(queryset, page_size(request, per_page))
     page = paginate(paginator, request.GET.get("page"))
     return Listing(page=page, sort=sort, sorts=sorts, filterset=filterset, total=paginator.count)

@@ -137,7 +137,7 @@ def store(kind: str, rows: Sequence[dict[str, Any]], *, source_id: int | None) -
 
     The new rows of each chunk that belong to someone get a ``PendingDetection`` row in the same
     transaction, so stored telemetry always reaches the behaviours: the caller runs or queues
-    ``risk.services.detection_run`` for ``Stored.pending``, and the detection sweep catches
+    ``risk.services.detection.detection_run`` for ``Stored.pending``, and the detection sweep catches
     whatever a crash or a broker outage left behind."""
     model = MODELS[kind]
     if kind == "access_requests":

@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 
 from console.testing.redis_server import own_redis  # noqa: F401 - a Redis of the test's own
-from risk import services
 from risk.models import BehaviourConfig
+from risk.services import configuration, sources
 
 
 @pytest.fixture
@@ -12,7 +12,7 @@ def enable(db):
     """Enable behaviours (all predefined ones are off by default)."""
 
     def on(*keys: str, **params) -> None:
-        services.ensure_configs()
+        configuration.ensure_configs()
         for key in keys:
             config = BehaviourConfig.objects.get(key=key)
             config.enabled = True
@@ -26,6 +26,6 @@ def enable(db):
 @pytest.fixture
 def source(db, security_admin):
     def make(kind: str, name: str = ""):
-        return services.telemetry_source_create(actor=security_admin, name=name or f"{kind} sender", kind=kind)
+        return sources.telemetry_source_create(actor=security_admin, name=name or f"{kind} sender", kind=kind)
 
     return make

@@ -11,8 +11,8 @@ import pytest
 from console.access import decisions
 from console.access import services as access
 from console.access.models import AccessSession
-from risk import services
 from risk.models import Level, RiskLevelChange, UserRisk
+from risk.services import batches, investigations
 from risk.tests.factories import access_row, ndjson
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -82,7 +82,7 @@ def test_impossible_travel_revokes_the_session_and_a_reset_brings_access_back(
     assert UserRisk.objects.get(user=employee).level == Level.HIGH
     assert _decide(app, employee).outcome == "deny"
 
-    services.risk_reset(actor=super_admin, user=employee, reason="Travelled with a VPN; confirmed by phone")
+    investigations.risk_reset(actor=super_admin, user=employee, reason="Travelled with a VPN; confirmed by phone")
     assert RiskLevelChange.objects.filter(user=employee, cause="reset").exists()
     again = _decide(app, employee)
     assert again.outcome == "allow"
@@ -119,8 +119,8 @@ def test_a_score_that_needs_step_up_marks_the_session_instead_of_revoking_it(
     session_id = _decide(app, employee).session.pk
 
     sender, _ = source("gateway_dns")
-    services.ingest(source=sender, body=ndjson([dns_row(employee.email, datetime.now(UTC), name="gore.example",
-                                                        categories=["Violence"])]))
+    batches.ingest(source=sender, body=ndjson([dns_row(employee.email, datetime.now(UTC), name="gore.example",
+                                                       categories=["Violence"])]))
     marked = wait_for(lambda: AccessSession.objects.filter(pk=session_id, step_up_required_at__isnull=False).first())
     assert marked.revoked_at is None
     assert "mfa" in marked.step_up_reason and "Medium" in marked.step_up_reason

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from playwright.sync_api import expect
 
-from risk import services
 from risk.models import AuthEvent, Level, RiskLevelChange, UserRisk
+from risk.services import batches, detection
 from risk.tests.factories import access_row, ndjson
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -22,11 +22,11 @@ def test_an_investigator_reads_the_reasons_resets_and_rescores(
 ):
     enable("impossible_travel")
     sender, _ = source("access_requests")
-    services.ingest(source=sender, body=ndjson([
+    batches.ingest(source=sender, body=ndjson([
         access_row(employee.email, T0, ip="85.214.132.117", ray="a"),
         access_row(employee.email, T0 + timedelta(minutes=30), ip="1.0.16.1", ray="b"),
     ]))
-    services.detect_and_score("auth", list(AuthEvent.objects.values_list("pk", flat=True)))
+    detection.detect_and_score("auth", list(AuthEvent.objects.values_list("pk", flat=True)))
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text + " @ " + str(m.location)) if m.type == "error" else None)
 

@@ -65,7 +65,7 @@ def test_the_same_batch_twice_is_stored_once_gzip_and_arrays_alike(client, emplo
 
 
 def test_tokens_are_checked_and_kinds_must_match(client, source, security_admin):
-    from risk import services
+    from risk.services import sources
 
     sender, token = source("gateway_dns")
     assert _post(client, "gateway_dns", b"{}", "zts_nope_nope").status_code == 401
@@ -73,7 +73,7 @@ def test_tokens_are_checked_and_kinds_must_match(client, source, security_admin)
     wrong = _post(client, "gateway_http", b"{}", token)
     assert wrong.status_code == 403 and "/api/v1/telemetry/gateway_dns" in wrong.json()["error"]
     assert _post(client, "unknown_kind", b"{}", token).status_code == 404
-    services.telemetry_source_revoke(actor=security_admin, source=sender)
+    sources.telemetry_source_revoke(actor=security_admin, source=sender)
     assert _post(client, "gateway_dns", b"{}", token).status_code == 401
 
 
@@ -123,8 +123,9 @@ def test_a_worker_killed_mid_batch_loses_nothing_doubles_nothing_and_scores_ever
     import socket
     import time
 
-    from risk import services, tasks
+    from risk import tasks
     from risk.models import PendingDetection, RiskEvent
+    from risk.services import queueing
 
     enable("malicious_file")
     settings.RISK_INGEST_SYNC_MAX_BYTES = 1000
@@ -162,7 +163,7 @@ def test_a_worker_killed_mid_batch_loses_nothing_doubles_nothing_and_scores_ever
         # What beat sends every 10 s: the batch once its lease ran out. And every minute:
         # detection whose job died with the first worker (killed between committing a chunk
         # and queuing its job) is queued again.
-        swept += services.requeue_stalled()
+        swept += queueing.requeue_stalled()
         tasks.sweep_detection.delay()
         time.sleep(1)
     assert swept == 1  # taken over through the sweep, once

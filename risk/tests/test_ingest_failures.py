@@ -139,8 +139,8 @@ def test_a_row_the_database_refuses_fails_the_batch_once(employee, source, monke
     """What validation misses and the database refuses ends the batch (never re-queued)."""
     from django.db import DataError
 
-    from risk import services
     from risk.ingest import storage
+    from risk.services import batches, queueing
 
     sender, _ = source("gateway_http")
 
@@ -150,11 +150,11 @@ def test_a_row_the_database_refuses_fails_the_batch_once(employee, source, monke
     batch = IngestBatch.objects.create(source=sender, kind="gateway_http", size_bytes=10, status="queued",
                                        payload=ndjson([http_row(employee.email, T0, host="a.example")]))
     monkeypatch.setattr(storage, "store", refuse)
-    services.process_queued_batch(str(batch.pk))
+    batches.process_queued_batch(str(batch.pk))
     batch.refresh_from_db()
     assert batch.status == "failed" and "could not be stored" in batch.message and batch.payload is None
     IngestBatch.objects.filter(pk=batch.pk).update(received_at=T0)
-    assert services.requeue_stalled() == 0
+    assert queueing.requeue_stalled() == 0
 
 
 def _assert_503(answer):
@@ -193,14 +193,14 @@ def test_a_stopped_cache_is_a_503(client, employee, source, own_redis):
 def test_a_database_outage_is_a_503(client, source, monkeypatch):
     from django.db import OperationalError
 
-    from risk import services
+    from risk.services import sources
 
     _, token = source("gateway_http")
 
     def down(*args, **kwargs):
         raise OperationalError("connection to server at 127.0.0.1, port 5432 failed: Connection refused")
 
-    monkeypatch.setattr(services, "authenticate_source", down)
+    monkeypatch.setattr(sources, "authenticate_source", down)
     _assert_503(_post(client, "gateway_http", json.dumps([{}]).encode(), token))
 
 
@@ -208,7 +208,7 @@ def test_a_database_outage_is_a_503(client, source, monkeypatch):
 def test_a_queued_batch_is_kept_compressed_and_stored_whole_by_the_worker(client, employee, source, settings):
     """A large batch is kept gzipped until a worker stores it: as sent when it came gzipped, else
     compressed on arrival, so the web worker never pushes the inflated body through the driver."""
-    from risk import services
+    from risk.services import batches
 
     settings.RISK_INGEST_SYNC_MAX_BYTES = 1000
     _, token = source("gateway_http")
@@ -223,6 +223,6 @@ def test_a_queued_batch_is_kept_compressed_and_stored_whole_by_the_worker(client
     assert kept_plain[:2] == b"\x1f\x8b" and gzip.decompress(kept_plain) == plain
     assert kept_zipped == sent_gzipped
     for answer in (first, second):
-        batch = services.process_queued_batch(answer.json()["batch"])
+        batch = batches.process_queued_batch(answer.json()["batch"])
         assert (batch.status, batch.rows_stored, batch.payload) == ("done", 40, None)
     assert GatewayHttpEvent.objects.count() == 80

@@ -11,8 +11,9 @@ import pytest
 from django.db import connections
 from django.utils import timezone
 
-from risk import scoring, services
+from risk import scoring
 from risk.models import Level, RescoreRun, UserRisk
+from risk.services import configuration, queueing, scores
 
 pytestmark = pytest.mark.django_db
 
@@ -46,20 +47,20 @@ def _running(*, lease_in: timedelta | None, started: timedelta = timedelta(hours
 
 def test_a_long_rescore_with_a_live_lease_is_not_requeued(requeued):
     run = _running(lease_in=timedelta(minutes=4))  # started an hour ago, still renewing
-    assert services.requeue_stalled() == 0 and requeued == []
+    assert queueing.requeue_stalled() == 0 and requeued == []
     run.refresh_from_db()
     assert (run.status, run.lease_owner, run.chunks_done) == (RescoreRun.Status.RUNNING, "other-worker", 6)
 
 
 def test_a_rescore_whose_lease_ran_out_is_requeued_once(requeued):
     run = _running(lease_in=-timedelta(seconds=1))
-    assert services.requeue_stalled() == 1 and requeued == [run.pk]
+    assert queueing.requeue_stalled() == 1 and requeued == [run.pk]
     run.refresh_from_db()
     # Queued for a new worker; the dead owner stays on record until one takes the run over.
     assert run.status == RescoreRun.Status.QUEUED and run.lease_owner == "other-worker"
-    assert services.requeue_stalled() == 0  # queued again a moment ago: not yet stalled
+    assert queueing.requeue_stalled() == 0  # queued again a moment ago: not yet stalled
     RescoreRun.objects.filter(pk=run.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
-    assert services.requeue_stalled() == 1 and requeued == [run.pk, run.pk]  # still nobody took it
+    assert queueing.requeue_stalled() == 1 and requeued == [run.pk, run.pk]  # still nobody took it
 
 
 def test_a_queued_rescore_nobody_picked_up_and_a_leaseless_old_run_are_requeued(requeued):
@@ -67,14 +68,14 @@ def test_a_queued_rescore_nobody_picked_up_and_a_leaseless_old_run_are_requeued(
     queued = RescoreRun.objects.create(created_at=old)
     fresh = RescoreRun.objects.create()
     legacy = _running(lease_in=None)
-    assert services.requeue_stalled() == 2 and sorted(requeued) == sorted([queued.pk, legacy.pk])
+    assert queueing.requeue_stalled() == 2 and sorted(requeued) == sorted([queued.pk, legacy.pk])
     fresh.refresh_from_db()
     assert fresh.status == RescoreRun.Status.QUEUED
 
 
 def test_a_second_worker_that_finds_a_live_lease_does_nothing(scored_people):
     run = _running(lease_in=timedelta(minutes=4))
-    again = services.rescore_run(run.pk, chunk_size=1)
+    again = scores.rescore_run(run.pk, chunk_size=1)
     assert again is not None
     run.refresh_from_db()
     assert (run.status, run.lease_owner, run.chunks_total, run.chunks_done, run.users_scored) == (
@@ -94,7 +95,7 @@ def test_a_worker_holds_its_lease_through_every_chunk_and_releases_it_at_the_end
         return original(scope)
 
     monkeypatch.setattr(scoring, "lock", lock)
-    done = services.rescore_run(run.pk, chunk_size=1)
+    done = scores.rescore_run(run.pk, chunk_size=1)
     assert done.status == RescoreRun.Status.DONE and done.chunks_done == done.chunks_total == 3
     assert done.users_scored == 3 and done.lease_expires_at is None
     owners = {owner for owner, _, _ in seen}
@@ -107,7 +108,7 @@ def test_a_worker_holds_its_lease_through_every_chunk_and_releases_it_at_the_end
 
 def test_an_expired_lease_is_taken_over_and_a_run_without_checkpoint_starts_over(scored_people):
     run = _running(lease_in=-timedelta(seconds=1))
-    done = services.rescore_run(run.pk, chunk_size=1)
+    done = scores.rescore_run(run.pk, chunk_size=1)
     assert done.status == RescoreRun.Status.DONE and (done.chunks_total, done.chunks_done) == (3, 3)
     assert done.lease_owner not in ("", "other-worker")
 
@@ -120,7 +121,7 @@ def test_a_run_taken_over_resumes_after_its_checkpoint_and_counts_each_change_on
     scopes = []
     original = scoring.lock
     monkeypatch.setattr(scoring, "lock", lambda scope: scopes.append((scope.low, scope.high)) or original(scope))
-    done = services.rescore_run(run.pk, chunk_size=1)
+    done = scores.rescore_run(run.pk, chunk_size=1)
     assert scopes == [(ids[1], ids[1]), (ids[2], ids[2])]  # nobody the first worker scored, again
     assert (done.status, done.chunks_done, done.chunks_total, done.users_scored) == (
         RescoreRun.Status.DONE, 3, 3, 3)
@@ -144,11 +145,11 @@ def test_a_slow_chunk_keeps_its_lease_through_the_heartbeat(scored_people, monke
             assert timezone.now() < deadline, "the heartbeat never renewed the lease"
             seen.add(RescoreRun.objects.get(pk=run.pk).lease_expires_at)
             time.sleep(0.05)
-        during.append((sorted(seen), services.requeue_stalled()))
+        during.append((sorted(seen), queueing.requeue_stalled()))
         return original(scope)
 
     monkeypatch.setattr(scoring, "lock", slow_lock)
-    done = services.rescore_run(run.pk, chunk_size=3)
+    done = scores.rescore_run(run.pk, chunk_size=3)
     [(expiries, swept)] = during
     assert expiries[-1] - expiries[0] >= timedelta(seconds=2)  # renewed, not just re-read
     assert swept == 0 and requeued == []  # the sweep never takes a live lease
@@ -177,7 +178,7 @@ def test_a_worker_whose_lease_was_taken_over_stops_without_resetting_progress(sc
         return original(scope)
 
     monkeypatch.setattr(scoring, "lock", lock)
-    stopped = services.rescore_run(run.pk, chunk_size=1)
+    stopped = scores.rescore_run(run.pk, chunk_size=1)
     assert len(calls) == 2  # stopped at its first renewal after the takeover
     assert (stopped.status, stopped.lease_owner, stopped.chunks_done, stopped.users_scored) == (
         RescoreRun.Status.RUNNING, "worker-b", 2, 2)
@@ -191,7 +192,7 @@ def _people_with_events(count: int) -> list[int]:
     from accounts.models import User
     from risk.models import BehaviourConfig, RiskEvent
 
-    services.ensure_configs()
+    configuration.ensure_configs()
     BehaviourConfig.objects.filter(key="malicious_file").update(enabled=True, level=Level.HIGH)
     users = User.objects.bulk_create([
         User(email=f"takeover{i}@corp.example", full_name=f"Person {i}", password=make_password(None))
@@ -249,7 +250,7 @@ def test_a_worker_killed_mid_rescore_is_taken_over_by_another_through_the_sweep(
     deadline = time.monotonic() + 120
     while RescoreRun.objects.get(pk=run.pk).status != RescoreRun.Status.DONE:
         assert time.monotonic() < deadline, "the rescore was never taken over and finished"
-        swept += services.requeue_stalled()  # what beat sends every 10 s
+        swept += queueing.requeue_stalled()  # what beat sends every 10 s
         time.sleep(0.2)
     done = RescoreRun.objects.get(pk=run.pk)
     assert swept >= 1  # it went on through the sweep, not through the broker

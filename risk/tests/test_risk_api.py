@@ -10,8 +10,8 @@ import pytest
 
 from console.access import services as access
 from console.audit.models import AuditEvent
-from risk import services
 from risk.models import AuthEvent, Level, RiskLevelChange, UserRisk
+from risk.services import batches, detection
 from risk.tests.factories import access_row, ndjson
 
 pytestmark = pytest.mark.django_db
@@ -42,11 +42,11 @@ def tokens(super_admin):
 def traveller(employee, enable, source):
     enable("impossible_travel")
     sender, _ = source("access_requests")
-    services.ingest(source=sender, body=ndjson([
+    batches.ingest(source=sender, body=ndjson([
         access_row(employee.email, T0, ip="85.214.132.117", ray="a"),
         access_row(employee.email, T0 + timedelta(minutes=40), ip="23.235.32.1", ray="b"),
     ]))
-    services.detect_and_score("auth", list(AuthEvent.objects.values_list("pk", flat=True)))
+    detection.detect_and_score("auth", list(AuthEvent.objects.values_list("pk", flat=True)))
     return employee
 
 

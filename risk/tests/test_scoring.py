@@ -5,8 +5,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from console.audit.models import AuditEvent
-from risk import services
 from risk.models import AuthEvent, Level, RiskEvent, RiskLevelChange, UserRisk
+from risk.services import batches, detection, investigations, scores
 from risk.tests.factories import access_row, crowdstrike_row, dns_row, ndjson
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
@@ -14,7 +14,7 @@ BERLIN, NEW_YORK = "85.214.132.117", "23.235.32.1"  # DE and US registry allocat
 
 
 def _ingest(source, body: bytes):
-    batch = services.ingest(source=source, body=body)
+    batch = batches.ingest(source=source, body=body)
     return batch
 
 
@@ -22,7 +22,7 @@ def _score_all(kind: str) -> None:
     from risk.models import AuthEvent, DeviceSignal, GatewayDnsEvent
 
     model = {"auth": AuthEvent, "gateway_dns": GatewayDnsEvent, "device": DeviceSignal}[kind]
-    services.detect_and_score(kind, list(model.objects.values_list("pk", flat=True)))
+    detection.detect_and_score(kind, list(model.objects.values_list("pk", flat=True)))
 
 
 @pytest.mark.django_db
@@ -51,17 +51,17 @@ def test_impossible_travel_pair_raises_the_score_to_the_configured_level(employe
 @pytest.mark.django_db
 def test_a_plausible_journey_and_a_disabled_behaviour_score_nothing(employee, enable, source):
     src, _ = source("access_requests")
-    services.ingest(source=src, body=ndjson([
+    batches.ingest(source=src, body=ndjson([
         access_row(employee.email, T0, ip=BERLIN, ray="a"),
         access_row(employee.email, T0 + timedelta(minutes=30), ip=NEW_YORK, ray="b"),
     ]))
     _score_all("auth")  # impossible travel is still off
     assert not RiskEvent.objects.exists()
     enable("impossible_travel")
-    services.ingest(source=src, body=ndjson([
+    batches.ingest(source=src, body=ndjson([
         access_row(employee.email, T0 + timedelta(hours=20), ip=BERLIN, ray="c"),  # 20 h later: possible
     ]))
-    services.detect_and_score("auth", [AuthEvent.objects.get(ray_id="c").pk])
+    detection.detect_and_score("auth", [AuthEvent.objects.get(ray_id="c").pk])
     assert not RiskEvent.objects.exists()
     assert not UserRisk.objects.filter(user=employee, level__gt=0).exists()
 
@@ -70,7 +70,7 @@ def test_a_plausible_journey_and_a_disabled_behaviour_score_nothing(employee, en
 def test_the_score_is_the_highest_level_and_a_reset_forgives_it(employee, security_admin, enable, source):
     enable("high_risk_domain", "crowdstrike_low_zta")
     dns, _ = source("gateway_dns")
-    services.ingest(source=dns, body=ndjson([dns_row(employee.email, T0, name="bad.example", categories=["Violence"])]))
+    batches.ingest(source=dns, body=ndjson([dns_row(employee.email, T0, name="bad.example", categories=["Violence"])]))
     _score_all("gateway_dns")
     assert UserRisk.objects.get(user=employee).level == Level.MEDIUM
 
@@ -78,20 +78,20 @@ def test_the_score_is_the_highest_level_and_a_reset_forgives_it(employee, securi
 
     Device.objects.create(user=employee, device_id="aid-1", name="Laptop", os="Windows")
     edr, _ = source("crowdstrike_zta")
-    services.ingest(source=edr, body=ndjson([crowdstrike_row("aid-1", T0 + timedelta(minutes=5), overall=31)]))
+    batches.ingest(source=edr, body=ndjson([crowdstrike_row("aid-1", T0 + timedelta(minutes=5), overall=31)]))
     _score_all("device")
     assert UserRisk.objects.get(user=employee).level == Level.HIGH
 
-    services.risk_reset(actor=security_admin, user=employee, reason="Reimaged the laptop")
+    investigations.risk_reset(actor=security_admin, user=employee, reason="Reimaged the laptop")
     assert UserRisk.objects.get(user=employee).level == Level.UNSCORED
     assert AuditEvent.objects.filter(action="risk.reset", object_id=str(employee.pk)).exists()
     # Scoring again does not bring back what the reset forgave...
-    services.score_users([employee.pk], cause="rescore")
+    scores.score_users([employee.pk], cause="rescore")
     assert UserRisk.objects.get(user=employee).level == Level.UNSCORED
     # ...but something new does.
     later = datetime.now(UTC) + timedelta(minutes=1)
-    services.ingest(source=dns, body=ndjson([dns_row(employee.email, later, name="x.example",
-                                                     categories=["Violence"])]))
+    batches.ingest(source=dns, body=ndjson([dns_row(employee.email, later, name="x.example",
+                                                    categories=["Violence"])]))
     _score_all("gateway_dns")
     assert UserRisk.objects.get(user=employee).level == Level.MEDIUM
     causes = list(RiskLevelChange.objects.filter(user=employee).order_by("at", "id").values_list("cause", "current"))
@@ -103,10 +103,10 @@ def test_reset_requires_a_reason_and_an_admin(employee, auditor):
     from console.core.errors import PermissionRefused, ValidationFailed
 
     with pytest.raises(PermissionRefused):
-        services.risk_reset(actor=auditor, user=employee, reason="x")
+        investigations.risk_reset(actor=auditor, user=employee, reason="x")
     from accounts.models import User
 
     admin = User.objects.create_user(email="sa@acme.example", password="x", role="security_admin")
     with pytest.raises(ValidationFailed) as info:
-        services.risk_reset(actor=admin, user=employee, reason="  ")
+        investigations.risk_reset(actor=admin, user=employee, reason="  ")
     assert info.value.field == "reason"

@@ -16,9 +16,9 @@ import pytest
 from django.db import OperationalError
 from django.utils import timezone
 
-from risk import services
 from risk.ingest import storage
 from risk.models import GatewayHttpEvent, IngestBatch, PendingDetection, RescoreRun, RiskEvent, TelemetrySource
+from risk.services import batches, detection, queueing, scores
 from risk.tests.factories import http_row, ndjson
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -109,10 +109,10 @@ def test_a_large_batch_taken_while_the_broker_is_down_is_stored_by_the_requeue_s
     original = tasks.process_batch.delay
     tasks.process_batch.delay = lambda batch_id: sent.append(batch_id)
     try:
-        assert services.requeue_stalled() == 1
+        assert queueing.requeue_stalled() == 1
     finally:
         tasks.process_batch.delay = original
-    services.process_queued_batch(sent[0])
+    batches.process_queued_batch(sent[0])
     batch.refresh_from_db()
     assert (batch.status, batch.rows_stored, batch.rows_duplicate) == (IngestBatch.Status.DONE, 20, 0)
 
@@ -134,7 +134,7 @@ def test_a_sync_batch_whose_request_fails_ends_failed_and_its_rows_are_still_sco
         return original_store(*args, **kwargs)
 
     monkeypatch.setattr(storage, "store", store)
-    monkeypatch.setattr(services, "detection_queue", lambda pending_id: False)  # the broker is down too
+    monkeypatch.setattr(batches, "detection_queue", lambda pending_id: False)  # the broker is down too
     _, token = source("gateway_http")
     answer = _post(client, "gateway_http", ndjson(_malicious(employee.email, 120)), token)
     assert answer.status_code == 503
@@ -144,9 +144,9 @@ def test_a_sync_batch_whose_request_fails_ends_failed_and_its_rows_are_still_sco
     assert (batch.rows_stored, batch.chunks_done) == (50, 1)
     # The first chunk's rows were stored: their detection is pending, and the worker finds them.
     [pending] = PendingDetection.objects.values_list("pk", flat=True)
-    services.detection_run(pending)
+    detection.detection_run(pending)
     assert RiskEvent.objects.count() == 50 and not PendingDetection.objects.exists()
-    assert services.detection_run(pending) is None  # a second delivery finds nothing to do
+    assert detection.detection_run(pending) is None  # a second delivery finds nothing to do
     assert RiskEvent.objects.count() == 50
 
 
@@ -155,7 +155,7 @@ def test_a_redelivered_batch_resumes_and_counts_earlier_rows_as_stored(employee,
 
     original_chunks = parsing.parse_chunks
     monkeypatch.setattr(parsing, "parse_chunks", lambda kind, body, resolve: original_chunks(kind, body, resolve, 40))
-    monkeypatch.setattr(services, "detection_queue", lambda pending_id: True)
+    monkeypatch.setattr(batches, "detection_queue", lambda pending_id: True)
     sender, _ = source("gateway_http")
     rows = [*_malicious(employee.email, 100), {"Datetime": "yesterday"}]
     batch = IngestBatch.objects.create(source=sender, kind="gateway_http", payload=ndjson(rows),
@@ -174,18 +174,18 @@ def test_a_redelivered_batch_resumes_and_counts_earlier_rows_as_stored(employee,
 
     monkeypatch.setattr(storage, "store", dying_store)
     with pytest.raises(Killed):
-        services.process_queued_batch(str(batch.pk))
+        batches.process_queued_batch(str(batch.pk))
     batch.refresh_from_db()
     assert (batch.status, batch.chunks_done, batch.rows_stored) == (IngestBatch.Status.PROCESSING, 2, 80)
 
     monkeypatch.setattr(storage, "store", original_store)
     dead_owner = batch.lease_owner
     # A second delivery while the dead worker's lease still runs does nothing ...
-    assert services.process_queued_batch(str(batch.pk)).chunks_done == 2
+    assert batches.process_queued_batch(str(batch.pk)).chunks_done == 2
     assert IngestBatch.objects.get(pk=batch.pk).lease_owner == dead_owner
     # ... once it ran out, the batch is taken over from its checkpoint.
     IngestBatch.objects.filter(pk=batch.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
-    done = services.process_queued_batch(str(batch.pk))
+    done = batches.process_queued_batch(str(batch.pk))
     assert done.status == IngestBatch.Status.DONE and done.lease_owner not in ("", dead_owner)
     assert done.message.startswith("Taken over from worker ") and "resumed after chunk 2" in done.message
     assert (done.rows_total, done.rows_stored, done.rows_duplicate, done.rows_rejected) == (101, 100, 0, 1)
@@ -195,7 +195,7 @@ def test_a_redelivered_batch_resumes_and_counts_earlier_rows_as_stored(employee,
     assert GatewayHttpEvent.objects.count() == 100
     covered = [pk for ids in PendingDetection.objects.values_list("event_ids", flat=True) for pk in ids]
     assert sorted(covered) == sorted(GatewayHttpEvent.objects.values_list("pk", flat=True))
-    assert services.process_queued_batch(str(batch.pk)).rows_stored == 100  # once done, left alone
+    assert batches.process_queued_batch(str(batch.pk)).rows_stored == 100  # once done, left alone
 
 
 def test_the_sweep_requeues_only_what_waited_too_long(employee, source, settings, monkeypatch):
@@ -209,9 +209,9 @@ def test_the_sweep_requeues_only_what_waited_too_long(employee, source, settings
     lost = PendingDetection.objects.create(source_kind="gateway_http", event_ids=[2], queued_at=None)
     old = PendingDetection.objects.create(source_kind="gateway_http", event_ids=[3],
                                           queued_at=now - timedelta(minutes=10))
-    assert services.detection_sweep() == 2
+    assert detection.detection_sweep() == 2
     assert sorted(sent) == sorted([lost.pk, old.pk])
-    assert services.detection_sweep() == 0  # just queued: not again until the retry interval passed
+    assert detection.detection_sweep() == 0  # just queued: not again until the retry interval passed
     assert PendingDetection.objects.get(pk=fresh.pk).queued_at == now
 
 
@@ -225,17 +225,17 @@ def test_each_further_wait_of_the_sweep_is_twice_the_last(employee, source, sett
     now = timezone.now()
     waiting = PendingDetection.objects.create(source_kind="gateway_http", event_ids=[1],
                                               queued_at=now - timedelta(seconds=41))
-    assert services.detection_sweep() == 1
+    assert detection.detection_sweep() == 1
     assert PendingDetection.objects.get(pk=waiting.pk).requeues == 1
     PendingDetection.objects.filter(pk=waiting.pk).update(queued_at=timezone.now() - timedelta(seconds=60))
-    assert services.detection_sweep() == 0  # the second wait is 80 s
+    assert detection.detection_sweep() == 0  # the second wait is 80 s
     PendingDetection.objects.filter(pk=waiting.pk).update(queued_at=timezone.now() - timedelta(seconds=81))
-    assert services.detection_sweep() == 1
+    assert detection.detection_sweep() == 1
     PendingDetection.objects.filter(pk=waiting.pk).update(requeues=9,
                                                          queued_at=timezone.now() - timedelta(seconds=40 * 31))
-    assert services.detection_sweep() == 0  # capped at 32 times the first wait, not 2 ** 9
+    assert detection.detection_sweep() == 0  # capped at 32 times the first wait, not 2 ** 9
     PendingDetection.objects.filter(pk=waiting.pk).update(queued_at=timezone.now() - timedelta(seconds=40 * 33))
-    assert services.detection_sweep() == 1
+    assert detection.detection_sweep() == 1
     assert sent == [waiting.pk] * 3
 
 
@@ -271,7 +271,7 @@ def test_a_rescore_taken_over_keeps_the_people_the_first_worker_changed(make_use
                                     lease_expires_at=now - timedelta(seconds=1), chunks_total=10, chunks_done=6,
                                     users_scored=60000, users_changed=61501)
     make_user()
-    done = services.rescore_run(run.pk, chunk_size=1000)
+    done = scores.rescore_run(run.pk, chunk_size=1000)
     assert done.status == RescoreRun.Status.DONE
     assert done.users_changed == 61501  # going over the first chunks again changes nobody
 

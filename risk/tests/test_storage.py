@@ -52,8 +52,8 @@ def test_people_are_found_by_e_mail_even_when_added_after_the_map_was_loaded(set
 def test_old_telemetry_is_pruned_and_risk_events_stay(settings, employee):
     from django.utils import timezone
 
-    from risk import services
     from risk.models import IngestBatch, RiskEvent, TelemetrySource
+    from risk.services import batches
 
     settings.RISK_TELEMETRY_RETENTION_DAYS = 30
     now = timezone.now()
@@ -63,8 +63,8 @@ def test_old_telemetry_is_pruned_and_risk_events_stay(settings, employee):
                              source_kind="gateway_dns", source_id=old.ids[0], summary="x", dedupe_key="k")
     sender = TelemetrySource.objects.create(name="s", kind="gateway_dns", prefix="p", secret_hash="h")
     IngestBatch.objects.create(source=sender, kind="gateway_dns", status="done", received_at=now - timedelta(days=90))
-    deleted = services.prune_telemetry(batch_size=1)
+    deleted = batches.prune_telemetry(batch_size=1)
     assert deleted["gatewaydnsevent"] == 1 and deleted["ingestbatch"] == 1
     assert list(GatewayDnsEvent.objects.values_list("event_key", flat=True)) == ["new"]
     assert RiskEvent.objects.count() == 1
-    assert services.prune_telemetry()["gatewaydnsevent"] == 0  # a second run finds nothing
+    assert batches.prune_telemetry()["gatewaydnsevent"] == 0  # a second run finds nothing

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from console.audit.models import AuditEvent
-from risk import services
 from risk.models import BehaviourConfig, Level, RiskLevelChange, TelemetrySource, UserRisk
+from risk.services import batches, detection, scores, sources
 from risk.tests.factories import access_row, ndjson
 
 pytestmark = pytest.mark.django_db
@@ -18,13 +18,13 @@ T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 def traveller(employee, enable, source):
     enable("impossible_travel")
     sender, _ = source("access_requests")
-    services.ingest(source=sender, body=ndjson([
+    batches.ingest(source=sender, body=ndjson([
         access_row(employee.email, T0, ip="85.214.132.117", ray="a"),
         access_row(employee.email, T0 + timedelta(minutes=40), ip="23.235.32.1", ray="b"),
     ]))
     from risk.models import AuthEvent
 
-    services.detect_and_score("auth", list(AuthEvent.objects.values_list("pk", flat=True)))
+    detection.detect_and_score("auth", list(AuthEvent.objects.values_list("pk", flat=True)))
     return employee
 
 
@@ -78,7 +78,7 @@ def test_marking_compromised_forces_high_and_revokes_sessions(client_for, securi
     assert UserRisk.objects.get(user=employee).level == Level.HIGH
     session.refresh_from_db()
     assert session.revoked_at is not None
-    services.score_users([employee.pk], cause="rescore")  # nothing triggered, still High while compromised
+    scores.score_users([employee.pk], cause="rescore")  # nothing triggered, still High while compromised
     assert UserRisk.objects.get(user=employee).level == Level.HIGH
 
 
@@ -107,7 +107,7 @@ def test_a_source_token_is_shown_once(client_for, security_admin):
     source = TelemetrySource.objects.get()
     detail = client_for(security_admin).get(f"/risk/sources/{source.pk}/").content.decode()
     assert token not in detail and "/api/v1/telemetry/gateway_http" in detail
-    assert services.authenticate_source(f"Bearer {token}") == source
+    assert sources.authenticate_source(f"Bearer {token}") == source
 
 
 def test_list_pages_do_not_query_per_row(client_for, auditor, make_user, django_assert_max_num_queries):

@@ -77,7 +77,7 @@ def people(make_user) -> list:
 @pytest.fixture
 def source(super_admin):
     """A Gateway HTTP logs telemetry source."""
-    from risk import services
+    from risk.services import sources
 
-    found, _ = services.telemetry_source_create(actor=super_admin, name="Logpush", kind="gateway_http")
+    found, _ = sources.telemetry_source_create(actor=super_admin, name="Logpush", kind="gateway_http")
     return found

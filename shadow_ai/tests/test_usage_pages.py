@@ -17,7 +17,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from console.audit.models import AuditEvent
-from risk import services as risk_services
+from risk.services import batches
 from shadow_ai import services as library_services
 from shadow_ai.models import Application
 from shadow_ai.tests.usage_data import GEN_AI, HOSTS, NAMED_APP, NAMED_HOST, make_rows, ndjson
@@ -44,7 +44,7 @@ def world(library, people, source, super_admin):
     today = rollup.today()
     days = [today - timedelta(days=2), today - timedelta(days=1), today]
     rows = make_rows(days, people, per_person_day=16, seed=11)
-    batch = risk_services.ingest(source=source, body=ndjson(rows))
+    batch = batches.ingest(source=source, body=ndjson(rows))
     assert batch.rows_stored == len(rows)
     services.rollup_scheduled()
     for key, status in STATUSES.items():
@@ -329,7 +329,7 @@ def test_the_dashboard_says_what_to_do_when_there_is_nothing_to_show(library, pe
     empty = client.get(reverse("shadow_ai:dashboard")).content.decode()
     assert "No Gateway HTTP logs yet" in empty and reverse("risk:source-list") in empty
 
-    risk_services.ingest(source=source, body=ndjson(make_rows([rollup.today()], people[:1])))
+    batches.ingest(source=source, body=ndjson(make_rows([rollup.today()], people[:1])))
     waiting = client.get(reverse("shadow_ai:dashboard")).content.decode()
     assert "Gateway logs are waiting to be rolled up" in waiting and 'data-testid="rollup-now"' in waiting
 
@@ -367,7 +367,7 @@ def test_a_custom_range_counts_only_its_days(world, client_for, super_admin):
 def test_admins_run_the_rollup_on_demand_and_watch_its_progress(world, people, source, client_for, super_admin):
     client = client_for(super_admin)
     late = make_rows([world["days"][0]], people[:1], seed=99, prefix="late")
-    risk_services.ingest(source=source, body=ndjson(late))
+    batches.ingest(source=source, body=ndjson(late))
     response = client.post(reverse("shadow_ai:usage-rollup"), {"next": "/shadow-ai/dashboard/ai/?range=7d"})
     assert response.status_code == 302 and response["Location"] == "/shadow-ai/dashboard/ai/?range=7d"
     run = UsageRollupRun.objects.get(kind="manual")

@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from django.utils import timezone
 
-from risk import services as risk_services
+from risk.services import batches
 from shadow_ai import services as library_services
 from shadow_ai.models import Application
 from shadow_ai.tests.usage_data import expected, make_rows, ndjson
@@ -32,7 +32,7 @@ DAYS = [date(2026, 3, 2), date(2026, 3, 3), date(2026, 3, 4)]
 
 
 def ingest(source, rows) -> None:
-    batch = risk_services.ingest(source=source, body=ndjson(rows))
+    batch = batches.ingest(source=source, body=ndjson(rows))
     assert batch.rows_rejected == 0, batch.rejected
     assert batch.rows_stored == len(rows)
 
@@ -156,7 +156,7 @@ def test_sending_the_same_logs_again_marks_nothing(library, people, source):
     rows = make_rows(DAYS[:1], people)
     ingest(source, rows)
     services.rollup_scheduled()
-    batch = risk_services.ingest(source=source, body=ndjson(rows))
+    batch = batches.ingest(source=source, body=ndjson(rows))
     assert batch.rows_duplicate == len(rows)
     assert not UsageDirtyDay.objects.exists()
 

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_POST
 
 from console.core.errors import ConsoleError
 from console.core.jobs import render_poll
-from console.core.listing import PAGE_SIZES, Listing, page_number
+from console.core.listing import Listing, page_number, page_size, sort_of
 from console.core.permissions import roles_required
 from console.core.redirects import safe_next
 from console.core.roles import ADMINS, CONSOLE_READERS
@@ -117,15 +117,8 @@ class UsageListing(Listing):
 def runner_listing(request: HttpRequest, form: Any, *, sorts: dict[str, str], default_sort: str,
                    fetch: Callable[[str, int, int], tuple[tuple, int]], per_page: int = 25) -> Listing:
     """A ``Listing`` (sort, page, per page) whose rows a runner fetches one page at a time."""
-    sort = request.GET.get("sort", default_sort)
-    if sort.lstrip("-") not in sorts:
-        sort = default_sort
-    try:
-        size = int(request.GET.get("per_page", per_page))
-    except ValueError:
-        size = per_page
-    if size not in PAGE_SIZES:
-        size = per_page
+    sort = sort_of(request, sorts, default_sort)
+    size = page_size(request, per_page)
     number = page_number(request.GET.get("page"))
     rows, total = fetch(sort, (number - 1) * size, size)
     paginator = Paginator(range(total), size)

@@ -16,7 +16,7 @@ from django.core import mail
 from django.utils import timezone
 
 from accounts.models import IdentityProvider
-from accounts.onboarding import services
+from accounts.onboarding.services import cases
 from console.testing.oidc import RunningProvider, run_oidc_provider
 
 CLIENT_ID = "zero-trust-console"
@@ -70,9 +70,9 @@ def connect(actor, provider: RunningProvider, **overrides) -> IdentityProvider:
         "verified_claim": "identity_verified", "assurance_claim": "verification_level",
         "assurance_levels": "low medium high", "min_assurance_level": "medium",
     } | overrides
-    from accounts import services as account_services
+    from accounts.services import identity_providers
 
-    return account_services.idp_create(actor=actor, **fields)
+    return identity_providers.idp_create(actor=actor, **fields)
 
 
 @pytest.fixture
@@ -88,7 +88,7 @@ def invite(hr, idv, django_capture_on_commit_callbacks, *, work_email: str, **fi
         "link_base": "http://testserver/onboarding/invite",
     } | fields
     with django_capture_on_commit_callbacks(execute=True):
-        case = services.case_create(actor=hr, **values)
+        case = cases.case_create(actor=hr, **values)
     link = re.search(r"http://testserver(/onboarding/invite/[^/\s]+/)", mail.outbox[-1].body).group(1)
     return case, link
 

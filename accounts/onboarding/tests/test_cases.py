@@ -8,8 +8,8 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from accounts.onboarding import services
 from accounts.onboarding.models import OnboardingCase, OutboxMessage
+from accounts.onboarding.services import cases
 from accounts.onboarding.tests.conftest import invite
 from console.audit.models import AuditEvent
 from console.core.errors import Conflict, PermissionRefused, ValidationFailed
@@ -49,22 +49,22 @@ def test_an_invitation_is_e_mailed_once_the_case_is_saved_and_the_token_is_not_s
 ])
 def test_bad_input_names_the_field(hr_user, idv, overrides, field, message):
     with pytest.raises((ValidationFailed, Conflict)) as caught:
-        services.case_create(actor=hr_user, **fields(idv, **overrides))
+        cases.case_create(actor=hr_user, **fields(idv, **overrides))
     assert caught.value.field == field and message in caught.value.message
 
 
 def test_one_open_case_per_work_e_mail_and_only_hr_and_admins_invite(hr_user, auditor, employee, idv):
-    services.case_create(actor=hr_user, **fields(idv))
+    cases.case_create(actor=hr_user, **fields(idv))
     with pytest.raises(Conflict, match="already has an open onboarding case"):
-        services.case_create(actor=hr_user, **fields(idv, personal_email="other@home.example"))
+        cases.case_create(actor=hr_user, **fields(idv, personal_email="other@home.example"))
     for actor in (auditor, employee):
         with pytest.raises(PermissionRefused):
-            services.case_create(actor=actor, **fields(idv, work_email="z@corp.example"))
+            cases.case_create(actor=actor, **fields(idv, work_email="z@corp.example"))
 
 
 def test_without_a_verification_provider_hr_is_told_to_ask_an_admin(client_for, hr_user):
     with pytest.raises(ValidationFailed, match="No identity verification provider") as caught:
-        services.case_create(actor=hr_user, **fields(None))
+        cases.case_create(actor=hr_user, **fields(None))
     assert caught.value.field == "provider"
     page = client_for(hr_user).get("/onboarding/new/").content.decode()
     assert "No identity verification provider" in page
@@ -91,10 +91,10 @@ def test_the_form_creates_a_case_and_shows_errors_on_fields(client_for, hr_user,
 
 def test_the_dashboard_filters_sorts_and_counts(client_for, hr_user, auditor, idv, django_assert_max_num_queries):
     for n in range(30):
-        services.case_create(actor=hr_user, **fields(idv, legal_name=f"Person {n:02d}",
-                                                     work_email=f"p{n}@corp.example",
-                                                     personal_email=f"p{n}@home.example"))
-    services.case_cancel(actor=hr_user, case=OnboardingCase.objects.get(work_email="p3@corp.example"))
+        cases.case_create(actor=hr_user, **fields(idv, legal_name=f"Person {n:02d}",
+                                                  work_email=f"p{n}@corp.example",
+                                                  personal_email=f"p{n}@home.example"))
+    cases.case_cancel(actor=hr_user, case=OnboardingCase.objects.get(work_email="p3@corp.example"))
     client = client_for(auditor)
     with django_assert_max_num_queries(15):
         page = client.get("/onboarding/?sort=name")
@@ -108,11 +108,11 @@ def test_the_dashboard_filters_sorts_and_counts(client_for, hr_user, auditor, id
 
 
 def test_resend_and_cancel_are_audited_and_refused_when_they_make_no_sense(hr_user, idv):
-    case = services.case_create(actor=hr_user, **fields(idv))
-    services.case_resend(actor=hr_user, case=case, link_base="http://testserver/onboarding/invite")
-    services.case_cancel(actor=hr_user, case=case)
+    case = cases.case_create(actor=hr_user, **fields(idv))
+    cases.case_resend(actor=hr_user, case=case, link_base="http://testserver/onboarding/invite")
+    cases.case_cancel(actor=hr_user, case=case)
     with pytest.raises(Conflict):
-        services.case_resend(actor=hr_user, case=case, link_base="http://testserver/onboarding/invite")
+        cases.case_resend(actor=hr_user, case=case, link_base="http://testserver/onboarding/invite")
     actions = list(AuditEvent.objects.filter(object_id=str(case.pk), object_type="onboarding.onboardingcase",
                                              action__startswith="onboarding.case.")
                    .order_by("id").values_list("action", flat=True))

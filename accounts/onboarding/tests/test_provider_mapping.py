@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from accounts import services as account_services
 from accounts.oidc import test_connection as check_connection
 from accounts.onboarding.tests.conftest import CLIENT_ID, CLIENT_SECRET, connect
+from accounts.services import identity_providers
 from console.audit.models import AuditEvent
 from console.core.errors import ValidationFailed
 
@@ -70,9 +70,9 @@ def test_test_connection_checks_the_mapped_claims_and_the_keys(super_admin, idv_
     results = {r.name: r for r in check_connection(idp)}
     assert not results["Claims"].ok
     assert "does not list ial in claims_supported" in results["Claims"].detail
-    primary = account_services.idp_create(actor=super_admin, name="Corp SSO", kind="primary",
-                                          issuer=idv_provider.issuer, client_id=CLIENT_ID, client_secret="s",
-                                          allowed_domains="corp.example")
+    primary = identity_providers.idp_create(actor=super_admin, name="Corp SSO", kind="primary",
+                                            issuer=idv_provider.issuer, client_id=CLIENT_ID, client_secret="s",
+                                            allowed_domains="corp.example")
     assert "Claims" not in {r.name for r in check_connection(primary)}
 
 

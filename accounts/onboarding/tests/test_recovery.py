@@ -232,7 +232,7 @@ def test_an_hr_recovery_is_rejected_by_an_admin_and_cannot_be_completed(hr_user,
 
 
 def test_an_approval_is_only_for_the_identity_that_was_verified(security_admin, super_admin, idv):
-    from accounts.onboarding import services
+    from accounts.onboarding.services import verification
 
     recover(Client(), security_admin.email)
     pending = RecoveryRequest.objects.get()
@@ -240,7 +240,7 @@ def test_an_approval_is_only_for_the_identity_that_was_verified(security_admin, 
     record = VerificationRecord.objects.filter(user=security_admin).first()
     with pytest.raises(Conflict, match="approved for another verified identity"):
         recovery.recovery_verified(user=security_admin, idp=idv, record=record, subject="someone-else")
-    assert services.PERSON_CHECKS >= {"name", "birthdate"}
+    assert verification.PERSON_CHECKS >= {"name", "birthdate"}
 
 
 def test_an_approval_is_for_a_limited_time(security_admin, super_admin, idv, settings):

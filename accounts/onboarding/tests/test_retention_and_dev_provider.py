@@ -18,8 +18,9 @@ from django.test import Client
 from django.utils import timezone
 
 from accounts.models import IdentityProvider
-from accounts.onboarding import services, tasks
+from accounts.onboarding import tasks
 from accounts.onboarding.models import OnboardingCase, OutboxMessage, VerificationRecord
+from accounts.onboarding.services import cases, providers
 from accounts.onboarding.tests.conftest import TESTSERVER_CALLBACK, callback_path
 from console.audit.models import AuditEvent
 from console.testing.oidc import _stop, free_port
@@ -45,9 +46,9 @@ def test_old_verification_records_and_outbox_messages_are_pruned(settings, emplo
 
 
 def test_unused_invitations_expire_on_schedule(hr_user, idv):
-    case = services.case_create(actor=hr_user, legal_name="Ada New", personal_email="a@home.example",
-                                work_email="ada.new@corp.example", start_date=timezone.localdate(), provider=idv,
-                                link_base="http://testserver/onboarding/invite")
+    case = cases.case_create(actor=hr_user, legal_name="Ada New", personal_email="a@home.example",
+                             work_email="ada.new@corp.example", start_date=timezone.localdate(), provider=idv,
+                             link_base="http://testserver/onboarding/invite")
     assert tasks.expire_invitations.apply().get() == 0
     OnboardingCase.objects.filter(pk=case.pk).update(invitation_expires_at=timezone.now() - timedelta(seconds=1))
     assert tasks.expire_invitations.apply().get() == 1
@@ -121,9 +122,9 @@ def test_the_development_provider_refuses_to_start_in_production():
 
 
 def _connect_dev(super_admin, issuer: str) -> IdentityProvider:
-    from accounts import services as account_services
+    from accounts.services import identity_providers
 
-    return account_services.idp_create(
+    return identity_providers.idp_create(
         actor=super_admin, name="Development identity verification", kind="verification", issuer=issuer,
         client_id="console-dev", client_secret="dev-secret-for-tests", scopes="openid email profile verification",
         verified_claim="identity_verified", assurance_claim="verification_level", min_assurance_level="medium",
@@ -141,7 +142,7 @@ def test_the_development_provider_is_refused_where_development_providers_are_off
     idp = _connect_dev(super_admin, dev_provider)
     assert idp.development_only
     settings.DEV_VERIFICATION_PROVIDER = False
-    assert services.verification_providers() == []
+    assert providers.verification_providers() == []
 
 
 def _dev_verification(auth_url: str, *, email: str, outcome: str, level: str) -> str:
@@ -180,7 +181,7 @@ def test_onboarding_works_end_to_end_with_the_development_provider(settings, sup
     from django.core import mail
 
     with django_capture_on_commit_callbacks(execute=True):
-        services.case_resend(actor=hr_user, case=case, link_base="http://testserver/onboarding/invite")
+        cases.case_resend(actor=hr_user, case=case, link_base="http://testserver/onboarding/invite")
     link = re.search(r"http://testserver(/onboarding/invite/[^/\s]+/)", mail.outbox[-1].body).group(1)
     client = Client()
     ok = _dev_verification(client.post(link)["Location"], email="dev.hire@corp.example", outcome="verified",

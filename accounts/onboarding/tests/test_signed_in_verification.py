@@ -10,9 +10,9 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from accounts.onboarding import services
 from accounts.onboarding.models import VerificationRecord
 from accounts.onboarding.selectors import identity_facts
+from accounts.onboarding.services import gate
 from accounts.onboarding.tests.conftest import callback_path, provider_answer
 from console.access import decisions, engine, facts
 from console.access import services as access_services
@@ -164,7 +164,7 @@ def test_a_verified_hire_who_signs_in_another_way_is_still_held_at_the_portal(
     other = Client()
     other.force_login(case.user, backend="django.contrib.auth.backends.ModelBackend")
     assert other.get("/launcher/")["Location"] == "/onboarding/welcome/"
-    assert other.session[services.GATE_KEY] == {"purpose": "onboarding", "case": case.pk}
+    assert other.session[gate.GATE_KEY] == {"purpose": "onboarding", "case": case.pk}
 
 
 def test_the_identity_facts_provider_is_registered_for_access():

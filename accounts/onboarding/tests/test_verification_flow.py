@@ -19,8 +19,9 @@ from django.test import RequestFactory
 from django.utils import timezone
 
 from accounts.models import User
-from accounts.onboarding import protocol, services
+from accounts.onboarding import protocol
 from accounts.onboarding.models import OnboardingCase, VerificationRecord
+from accounts.onboarding.services import cases, verification
 from accounts.onboarding.tests.conftest import (
     ACCOUNTS,
     CLIENT_ID,
@@ -207,7 +208,7 @@ def _request_with(client) -> object:
 
 
 def _flow(client, state: str) -> dict:
-    return client.session[services.FLOWS_KEY][state]
+    return client.session[verification.FLOWS_KEY][state]
 
 
 def _exchange(idp, back_url: str, flow: dict) -> str:
@@ -221,14 +222,14 @@ def test_a_token_with_another_nonce_is_refused(client, hr_user, idv, django_capt
     first = _flow(client, query(first_auth)["state"])
     token = _exchange(idv, provider_answer(first_auth, "ada.new@corp.example"), first)  # real, for flow 1
     second = _flow(client, query(client.post("/onboarding/retry/")["Location"])["state"])
-    result = services.verification_accept_token(_request_with(client), flow=second, idp=idv, id_token=token)
+    result = verification.verification_accept_token(_request_with(client), flow=second, idp=idv, id_token=token)
     assert not result.ok and result.check == "nonce"
     assert "could not be trusted (nonce check failed)" in result.message
     case.refresh_from_db()
     assert case.status == Status.PENDING and case.failure_check == "nonce"
     assert not User.objects.filter(email="ada.new@corp.example").exists()
     # The same token with its own flow passes: only the nonce was wrong.
-    ok = services.verification_accept_token(_request_with(client), flow=first, idp=idv, id_token=token)
+    ok = verification.verification_accept_token(_request_with(client), flow=first, idp=idv, id_token=token)
     assert ok.ok
 
 
@@ -251,7 +252,7 @@ def test_a_token_for_another_client_is_refused(client, hr_user, idv, idv_provide
         "grant_type": "authorization_code", "code": query(back)["code"], "redirect_uri": TESTSERVER_CALLBACK,
         "code_verifier": verifier, "client_id": OTHER_CLIENT_ID, "client_secret": OTHER_SECRET,
     }).json()["id_token"]
-    result = services.verification_accept_token(_request_with(client), flow=flow, idp=idv, id_token=token)
+    result = verification.verification_accept_token(_request_with(client), flow=flow, idp=idv, id_token=token)
     assert not result.ok and result.check == "audience"
     case.refresh_from_db()
     assert (case.status, case.failure_check) == (Status.PENDING, "audience")
@@ -287,7 +288,7 @@ def test_a_token_whose_claims_were_changed_fails_the_signature(client, hr_user, 
     assert claims["verification_level"] == "low"
     claims["verification_level"] = "high"  # the forger's wish
     forged_payload = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
-    result = services.verification_accept_token(
+    result = verification.verification_accept_token(
         _request_with(client), flow=flow, idp=idv, id_token=f"{header}.{forged_payload}.{signature}")
     assert not result.ok and result.check == "signature"
     case.refresh_from_db()
@@ -307,7 +308,7 @@ def test_an_expired_token_is_refused(client, hr_user, super_admin, live_server, 
         expires = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "==="))["exp"]
         while time.time() <= expires:  # the token lives one second: wait until its own expiry has passed
             time.sleep(0.05)
-        result = services.verification_accept_token(_request_with(client), flow=flow, idp=idp, id_token=token)
+        result = verification.verification_accept_token(_request_with(client), flow=flow, idp=idp, id_token=token)
     assert not result.ok and result.check == "expiry"
     assert "arrived too late" in result.message
     case.refresh_from_db()
@@ -344,7 +345,7 @@ def test_an_expired_invitation_expires_the_case(client, hr_user, idv, django_cap
     assert AuditEvent.objects.filter(action="onboarding.case.expired").count() == 1
     # HR resends: a new link works, the old one does not.
     with django_capture_on_commit_callbacks(execute=True):
-        services.case_resend(actor=hr_user, case=case, link_base="http://testserver/onboarding/invite")
+        cases.case_resend(actor=hr_user, case=case, link_base="http://testserver/onboarding/invite")
     from django.core import mail
 
     new_link = "/onboarding/invite/" + mail.outbox[-1].body.split("/onboarding/invite/")[1].split("/")[0] + "/"
@@ -357,7 +358,7 @@ def test_an_expired_invitation_expires_the_case(client, hr_user, idv, django_cap
 
 def test_a_cancelled_case_refuses_its_link(client, hr_user, idv, django_capture_on_commit_callbacks):
     case, link = invite(hr_user, idv, django_capture_on_commit_callbacks, work_email="ada.new@corp.example")
-    services.case_cancel(actor=hr_user, case=case)
+    cases.case_cancel(actor=hr_user, case=case)
     response = client.get(link)
     assert response.status_code == 410 and "withdrawn" in response.content.decode()
 

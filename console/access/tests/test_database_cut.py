@@ -24,7 +24,7 @@ import requests
 from django.conf import settings as django_settings
 from django.db import connection
 
-from accounts import services as accounts_services
+from accounts.services import people
 from console.access import services
 from console.access.models import AccessLogEntry, AccessSession
 from console.testing.serving import (
@@ -174,7 +174,7 @@ def test_decisions_fail_closed_while_postgresql_is_cut_and_every_answer_is_logge
     colleague_answer = _decide(deployment, person | {"user": {"email": colleague.email}}).json()
     assert colleague_answer["decision"] == "allow"
     services.session_revoke(actor=super_admin, session=AccessSession.objects.get(user=colleague))
-    accounts_services.user_deactivate(actor=super_admin, user=leaver)
+    people.user_deactivate(actor=super_admin, user=leaver)
     bodies = {
         "allowed person": person | {"user": {"email": employee.email}},
         "revoked token": person | {"token": colleague_answer["token"]},

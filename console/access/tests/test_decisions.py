@@ -185,7 +185,7 @@ def test_bad_input_is_a_deny_that_says_what_is_wrong(client, wiki, api_token, em
 
 
 def test_unknown_and_deactivated_people_are_denied(client, wiki, employee, api_token, super_admin):
-    from accounts.services import user_deactivate
+    from accounts.services.people import user_deactivate
 
     allowed = call(client, api_token, {"application": wiki.aud, "user": {"email": employee.email}}).json()
     user_deactivate(actor=super_admin, user=employee)

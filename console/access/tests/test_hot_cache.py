@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from accounts import services as accounts_services
+from accounts.services import groups, people
 from console.access import decisions, hotcache, logbuffer, services
 from console.access.models import AccessLogEntry, AccessSession
 
@@ -59,14 +59,14 @@ def test_policy_and_membership_changes_reach_the_next_decision(setup, employee, 
     assert decide(app, email=employee.email).outcome == "deny"
     services.policy_update(actor=super_admin, policy=policy, name=policy.name, action="allow", rules=policy.rules)
     assert decide(app, email=employee.email).outcome == "allow"
-    accounts_services.group_remove_member(actor=super_admin, group=group, user=employee)
+    groups.group_remove_member(actor=super_admin, group=group, user=employee)
     assert decide(app, email=employee.email).outcome == "deny"
 
 
 def test_deactivation_and_revoked_tokens_reach_the_next_decision(setup, employee, super_admin):
     app, _, _ = setup
     first = decide(app, email=employee.email)
-    accounts_services.user_deactivate(actor=super_admin, user=employee)
+    people.user_deactivate(actor=super_admin, user=employee)
     assert decide(app, token=first.token).outcome == "deny"
     assert decide(app, email=employee.email).outcome == "deny"
 

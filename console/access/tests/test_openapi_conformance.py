@@ -68,16 +68,17 @@ def world(super_admin, make_user) -> dict[str, Any]:
     """What the steered requests find: an API token with every scope the document names, a
     telemetry source (and a stored batch) per kind, and a person with a risk level."""
     from console.access.services import api_token_create
-    from risk import services as risk
     from risk.models import Level, UserRisk
+    from risk.services.batches import ingest
+    from risk.services.sources import telemetry_source_create
 
     _, token = api_token_create(actor=super_admin, name="everything",
                                 scopes=["access:decide", "gateway:evaluate", "risk:read", "risk:write"])
     sources, batches = {}, []
     for kind in KINDS:
-        source, secret = risk.telemetry_source_create(actor=super_admin, name=f"{kind} sender", kind=kind)
+        source, secret = telemetry_source_create(actor=super_admin, name=f"{kind} sender", kind=kind)
         sources[kind] = secret
-        batches.append(str(risk.ingest(source=source, body=b'{"not": "a valid row"}\n').pk))
+        batches.append(str(ingest(source=source, body=b'{"not": "a valid row"}\n').pk))
     person = make_user(email="ann@corp.example")
     moment = datetime(2026, 12, 7, 16, 3, 26, tzinfo=UTC)
     UserRisk.objects.update_or_create(user=person, defaults={"level": Level.HIGH, "changed_at": moment,

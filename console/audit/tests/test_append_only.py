@@ -76,7 +76,7 @@ def test_an_audit_row_records_who_what_where(client, super_admin):
 
 
 def test_a_failed_change_leaves_no_audit_row(super_admin):
-    from accounts.services import group_create
+    from accounts.services.groups import group_create
     from console.core.errors import Conflict
 
     group_create(actor=super_admin, name="Ops")

@@ -40,68 +40,80 @@ class Server:
         return f"{self.scheme}://{host}:{self.port}{path}"
 
 
-def _handler(server: Server) -> type[BaseHTTPRequestHandler]:  # noqa: C901 - a test server's per-path branches
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+# The test server's redirects: path -> (status, Location).
+REDIRECTS = {
+    "/same-origin": (302, "/ok"),
+    "/keep-post": (307, "/echo"),
+    "/see-other": (303, "/echo"),
+    "/other-origin": (302, "http://localhost:{port}/ok"),
+    "/to-file": (302, "file:///etc/passwd"),
+    "/loop": (302, "/loop"),
+}
 
-        def log_message(self, *args: object) -> None:
-            pass
 
-        def _send(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
-            self.send_response(status)
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+class _Handler(BaseHTTPRequestHandler):
+    """The test server's answers by path; ``state`` is the ``Server`` that records each request."""
 
-        def _handle(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
-            server.seen.append((self.command, self.path, self.headers.get("Host", ""), body))
-            path = self.path.split("?")[0]
-            if path == "/ok":
-                self._send(200, b'{"ok": true}', {"Content-Type": "application/json"})
-            elif path == "/echo":
-                self._send(200, json.dumps({"method": self.command, "body": body.decode()}).encode())
-            elif path == "/same-origin":
-                self._send(302, headers={"Location": "/ok"})
-            elif path == "/keep-post":
-                self._send(307, headers={"Location": "/echo"})
-            elif path == "/see-other":
-                self._send(303, headers={"Location": "/echo"})
-            elif path == "/other-origin":
-                self._send(302, headers={"Location": f"http://localhost:{server.port}/ok"})
-            elif path == "/to-file":
-                self._send(302, headers={"Location": "file:///etc/passwd"})
-            elif path == "/loop":
-                self._send(302, headers={"Location": "/loop"})
-            elif path == "/big-declared":
-                self._send(200, b"x" * 5000)
-            elif path == "/big-undeclared":
-                self.send_response(200)
-                self.send_header("Connection", "close")
-                self.end_headers()
-                for _ in range(50):
-                    self.wfile.write(b"y" * 1000)
-                self.close_connection = True
-            elif path == "/slow":
-                time.sleep(1.5)
-                self._send(200, b"{}")
-            elif path == "/trickle":
-                self.send_response(200)
-                self.send_header("Content-Length", "40")
-                self.end_headers()
-                for _ in range(40):
-                    self.wfile.write(b"z")
-                    self.wfile.flush()
-                    time.sleep(0.05)
-            else:
-                self._send(404)
+    protocol_version = "HTTP/1.1"
+    state: Server
 
-        do_GET = do_POST = _handle
+    def log_message(self, *args: object) -> None:
+        pass
 
-    return Handler
+    def _send(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _big_undeclared(self) -> None:
+        self.send_response(200)
+        self.send_header("Connection", "close")
+        self.end_headers()
+        for _ in range(50):
+            self.wfile.write(b"y" * 1000)
+        self.close_connection = True
+
+    def _slow(self) -> None:
+        time.sleep(1.5)
+        self._send(200, b"{}")
+
+    def _trickle(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", "40")
+        self.end_headers()
+        for _ in range(40):
+            self.wfile.write(b"z")
+            self.wfile.flush()
+            time.sleep(0.05)
+
+    def _handle(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        self.state.seen.append((self.command, self.path, self.headers.get("Host", ""), body))
+        path = self.path.split("?")[0]
+        streamed = {"/big-undeclared": self._big_undeclared, "/slow": self._slow, "/trickle": self._trickle}
+        if path == "/ok":
+            self._send(200, b'{"ok": true}', {"Content-Type": "application/json"})
+        elif path == "/echo":
+            self._send(200, json.dumps({"method": self.command, "body": body.decode()}).encode())
+        elif path in REDIRECTS:
+            status, location = REDIRECTS[path]
+            self._send(status, headers={"Location": location.format(port=self.state.port)})
+        elif path == "/big-declared":
+            self._send(200, b"x" * 5000)
+        elif path in streamed:
+            streamed[path]()
+        else:
+            self._send(404)
+
+    do_GET = do_POST = _handle
+
+
+def _handler(server: Server) -> type[BaseHTTPRequestHandler]:
+    return type("Handler", (_Handler,), {"state": server})
 
 
 @contextmanager

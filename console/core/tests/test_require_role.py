@@ -10,7 +10,7 @@ from console.audit.models import AuditEvent
 from console.core.errors import PermissionRefused
 from console.core.permissions import require_role
 from console.core.roles import ADMINS
-from risk import services as risk_services
+from risk.services import investigations
 from shadow_ai.dlp import services as dlp_services
 from shadow_ai.dlp.models import DlpProfile
 
@@ -55,6 +55,6 @@ def test_the_predefined_dlp_sync_runs_for_the_system_only_when_it_says_so(db):
 
 def test_a_risk_reset_without_a_person_needs_the_api_token_named(employee):
     with pytest.raises(PermissionRefused, match="reset risk scores"):
-        risk_services.risk_reset(actor=None, user=employee, reason="SOAR playbook")
-    risk_services.risk_reset(actor=None, user=employee, reason="SOAR playbook", via="API token soar")
+        investigations.risk_reset(actor=None, user=employee, reason="SOAR playbook")
+    investigations.risk_reset(actor=None, user=employee, reason="SOAR playbook", via="API token soar")
     assert AuditEvent.objects.get(action="risk.reset").changes["via"] == "API token soar"

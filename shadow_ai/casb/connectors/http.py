@@ -252,27 +252,19 @@ class VendorHTTP:
         name = (parts.hostname or "").lower()
         return parts.scheme == "https" and any(name == h or name.endswith("." + h) for h in hosts)
 
-    def _attempt(self, method: str, url: str, where: str, params: Any, data: Any, json_body: Any,  # noqa: C901 - one HTTP attempt's error mapping; not split yet
+    def _attempt(self, method: str, url: str, where: str, params: Any, data: Any, json_body: Any,
                  headers: Mapping[str, str] | None, authenticated: bool, raw_limit: int | None = None,
                  redirect_hosts: Sequence[str] = ()) -> tuple[Any, float | None]:
+        """One HTTP attempt: the ``Reply``, or the error it maps to and how long the vendor asks us
+        to wait (``None``: our own backoff)."""
         sent = {"Accept": "application/json" if raw_limit is None else "*/*", **self.headers, **(headers or {})}
         if authenticated and self.auth is not None:
             sent.update(self.auth())
         self.requests_made += 1
         timeout = (min(10.0, self.timeout), self.timeout)
         try:
-            response = self.session.request(
-                method, url, params=params, data=data, json=json_body, headers=sent, allow_redirects=False,
-                timeout=timeout, stream=True,
-            )
-            location = response.headers.get("Location", "")
-            if (raw_limit is not None and 300 <= response.status_code < 400 and location
-                    and self._redirect_allowed(location, redirect_hosts)):
-                # A pre-signed storage URL: it carries its own authorization, ours must not travel there.
-                response.close()
-                self.requests_made += 1
-                response = self.session.request("GET", location, headers={"Accept": "*/*"}, allow_redirects=False,
-                                                timeout=timeout, stream=True)
+            response = self._send(method, url, sent, timeout, params=params, data=data, json_body=json_body,
+                                  raw_limit=raw_limit, redirect_hosts=redirect_hosts)
             if raw_limit is not None and 200 <= response.status_code < 300:
                 return Reply(response.status_code, response.headers, self._read_capped(response, raw_limit), url), None
             body = self._read(response)
@@ -285,6 +277,28 @@ class VendorHTTP:
             return TransientError(f"Could not reach {urlsplit(url).netloc}: {_reason(exc)}."), None
         except requests.RequestException as exc:
             return TransientError(f"The request to {where} failed: {_reason(exc)}."), None
+        return self._answer(response, body, url, where)
+
+    def _send(self, method: str, url: str, sent: Mapping[str, str], timeout: tuple[float, float], *, params: Any,
+              data: Any, json_body: Any, raw_limit: int | None, redirect_hosts: Sequence[str]) -> requests.Response:
+        """Send the request; a download's redirect to an allowed host is followed once."""
+        response = self.session.request(
+            method, url, params=params, data=data, json=json_body, headers=sent, allow_redirects=False,
+            timeout=timeout, stream=True,
+        )
+        location = response.headers.get("Location", "")
+        if (raw_limit is not None and 300 <= response.status_code < 400 and location
+                and self._redirect_allowed(location, redirect_hosts)):
+            # A pre-signed storage URL: it carries its own authorization, ours must not travel there.
+            response.close()
+            self.requests_made += 1
+            response = self.session.request("GET", location, headers={"Accept": "*/*"}, allow_redirects=False,
+                                            timeout=timeout, stream=True)
+        return response
+
+    def _answer(self, response: requests.Response, body: bytes, url: str, where: str) -> tuple[Any, float | None]:
+        """What a complete answer means: a ``Reply`` for a success, otherwise the error its status
+        maps to."""
         status = response.status_code
         parsed, malformed = _decode(body)
         if 200 <= status < 300:
@@ -297,15 +311,19 @@ class VendorHTTP:
                     f"{_preview(body)}", status=status), None
             return Reply(status, response.headers, parsed, url), None
         said = error_text(parsed) if not malformed else ""
-        detail = f" ({said})" if said else ""
+        return self._refusal(status, response.headers, parsed, where, f" ({said})" if said else "")
+
+    def _refusal(self, status: int, headers: Mapping[str, str], parsed: Any, where: str,
+                 detail: str) -> tuple[Any, float | None]:
+        """The error a non-2xx status maps to (``detail``: what the vendor said, in brackets)."""
         if 300 <= status < 400:
-            return BadRequest(f"{self.vendor} redirected {where} to {response.headers.get('Location', '?')}; "
+            return BadRequest(f"{self.vendor} redirected {where} to {headers.get('Location', '?')}; "
                               "check the integration's address.", status=status), None
-        if self._throttled(status, response.headers, parsed):
-            wait = rate_limit_wait(response.headers)
+        if self._throttled(status, headers, parsed):
+            wait = rate_limit_wait(headers)
             return RateLimited(f"{self.vendor} is rate limiting us (HTTP {status}){detail}.", status=status), wait
         if status >= 500:
-            wait = rate_limit_wait(response.headers)
+            wait = rate_limit_wait(headers)
             return TransientError(f"{self.vendor} failed with HTTP {status} on {where}{detail}.", status=status), wait
         if status == 401:
             return AuthError(f"{self.vendor} refused the credentials (HTTP 401){detail}. Check the key or secret, "

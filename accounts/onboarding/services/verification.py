@@ -1,21 +1,14 @@
-"""Every write of onboarding and identity verification.
-
-HR's side: ``case_create``, ``case_resend``, ``case_cancel``. The new hire's side:
-``invitation_redeem`` (the single-use link) → the provider → ``verification_complete`` (the
-callback: token validated, claims checked) → ``onboarding_finish`` once an authenticator is
-enrolled. The same verification also serves signed-in people (``verification_begin`` with the
-purposes step-up and replacing lost authenticators) and people who cannot sign in any more
-(account recovery).
+"""Identity verification over OpenID Connect: a flow remembered in the browser's session, the
+provider's answer checked (state, code, ID token, claims), then what the verification was for:
+onboarding, step-up and replacing lost authenticators for signed-in people, or account
+recovery (``accounts.onboarding.recovery``).
 
 Failed verifications are recorded (a ``VerificationRecord`` and the audit action
 ``identity.verification_failed`` naming the failed check) in their own transaction, so a refusal
-never rolls its record back."""
+never rolls its record back. Old records and outbox mail are pruned after their retention."""
 
 from __future__ import annotations
 
-import hashlib
-import logging
-import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -24,39 +17,36 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import login
-from django.core.exceptions import ValidationError
-from django.core.mail import EmailMessage
-from django.core.validators import validate_email
 from django.db import transaction
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import Group, IdentityProvider, User, normalize_email
+from accounts.models import IdentityProvider, User, normalize_email
 from accounts.onboarding import claims as claim_rules
 from accounts.onboarding import protocol, recovery
 from accounts.onboarding.models import OnboardingCase, OutboxMessage, VerificationRecord
-from accounts.services import rights_check, user_create_onboarded
+from accounts.onboarding.services.cases import clean_email
+from accounts.onboarding.services.gate import CASE_KEY, GATE_KEY
+from accounts.onboarding.services.providers import mapping_of, usable_provider
+from accounts.services.people import user_create_onboarded
 from console.access import policies
 from console.access.services import facts_changed_later
 from console.audit.services import audit_record
 from console.core import ratelimit
-from console.core.errors import Conflict, ExternalServiceError, NotFound, PermissionRefused, ValidationFailed
-from console.core.permissions import require_role
+from console.core.errors import Conflict, ExternalServiceError, PermissionRefused, ValidationFailed
 from console.core.request_context import client_ip
-from console.core.roles import PEOPLE_WRITERS, Role
 from mfa.binding import session_hash
-from mfa.selectors import authenticators_of
 from mfa.services import authenticators_reset
 
-log = logging.getLogger(__name__)
-
-FLOWS_KEY = "identity_verification_flows"
-CASE_KEY = "onboarding_case"  # the case an anonymous new hire's browser is working on
-GATE_KEY = "onboarding_gate"  # signed in, but only to enroll a first authenticator
-MAX_FLOWS = 5
 Purpose = VerificationRecord.Purpose
 Status = OnboardingCase.Status
+
+
+FLOWS_KEY = "identity_verification_flows"
+
+
+MAX_FLOWS = 5
 
 # The checks whose failure means the person did not pass verification (the case fails and HR
 # sees why); protocol failures (state, nonce, signature...) leave the case pending for a retry.
@@ -81,19 +71,9 @@ class Result:
     can_retry: bool = False
 
 
-# --- Helpers ----------------------------------------------------------------------------------
-
-
-def _hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def _new_token() -> tuple[str, str]:
-    token = secrets.token_urlsafe(32)
-    return token, _hash(token)
-
-
-def _limit(request: HttpRequest, key: str = "") -> None:
+def limit_attempts(request: HttpRequest, key: str = "") -> None:
+    """Count a verification attempt from this address (and for ``key``, the person's e-mail);
+    ``RateLimited``, audited, past either limit."""
     window = settings.VERIFICATION_ATTEMPT_WINDOW
     per_ip = ratelimit.hit("idv-ip", client_ip(request) or "unknown", limit=settings.VERIFICATION_ATTEMPTS_PER_IP,
                            window=window)
@@ -105,219 +85,8 @@ def _limit(request: HttpRequest, key: str = "") -> None:
         raise RateLimited("Too many verification attempts. Wait a few minutes and try again.")
 
 
-def development_providers_allowed() -> bool:
-    return bool(settings.DEV_VERIFICATION_PROVIDER)
-
-
-def verification_providers() -> list[IdentityProvider]:
-    providers = IdentityProvider.objects.filter(
-        kind=IdentityProvider.Kind.VERIFICATION, enabled=True
-    ).exclude(authorization_endpoint="").order_by("name")
-    if not development_providers_allowed():
-        providers = providers.filter(development_only=False)
-    return list(providers)
-
-
-def default_provider() -> IdentityProvider:
-    providers = verification_providers()
-    if not providers:
-        raise NotFound(
-            "No identity verification provider is set up. An admin connects one under Settings → "
-            "Identity providers (kind: Identity verification)."
-        )
-    return providers[0]
-
-
-def _usable_provider(idp: IdentityProvider | None) -> IdentityProvider:
-    if idp is None or not idp.enabled or idp.kind != IdentityProvider.Kind.VERIFICATION:
-        return default_provider()
-    if idp.development_only and not development_providers_allowed():
-        raise PermissionRefused(f"{idp.name} is a development provider; it cannot be used here.")
-    return idp
-
-
-def mapping_of(idp: IdentityProvider) -> claim_rules.ClaimMapping:
-    return claim_rules.ClaimMapping(
-        email_claim=idp.email_claim or "email", verified_claim=idp.verified_claim,
-        assurance_claim=idp.assurance_claim, levels=tuple(idp.assurance_levels.split()),
-        min_level=idp.min_assurance_level,
-    )
-
-
 def _facts_changed(user: User, reason: str) -> None:
     facts_changed_later(user.pk, reason)
-
-
-# --- HR: cases --------------------------------------------------------------------------------
-
-
-def _clean_email(value: str, field: str) -> str:
-    email = normalize_email(value)
-    try:
-        validate_email(email)
-    except ValidationError:
-        raise ValidationFailed(f"{email or 'An empty value'} is not a valid e-mail address.", field=field)
-    return email
-
-
-def _invitation_link(link_base: str, token: str) -> str:
-    return f"{link_base.rstrip('/')}/{token}/"
-
-
-def _send_invitation(case_id: int, token: str, link_base: str) -> None:
-    """Runs after commit; a mail failure is recorded for HR, the case stays as it is."""
-    case = OnboardingCase.objects.select_related("provider").get(pk=case_id)
-    link = _invitation_link(link_base, token)
-    body = (
-        f"Hello {case.legal_name},\n\n"
-        f"Welcome! Your work account {case.work_email} is ready to be set up for your start on "
-        f"{case.start_date:%A %d %B %Y}.\n\n"
-        f"Open this link to prove who you are with {case.provider.name if case.provider else 'our identity provider'} "
-        "(you will need a government ID and your phone's camera; the photos stay with the provider) "
-        "and to enroll the authenticator you will sign in with:\n\n"
-        f"{link}\n\n"
-        f"The link works once and expires on {timezone.localtime(case.invitation_expires_at):%Y-%m-%d %H:%M %Z}.\n"
-        "If you did not expect this e-mail, ignore it.\n"
-    )
-    message = EmailMessage(
-        subject="Set up your work account", body=body, from_email=settings.DEFAULT_FROM_EMAIL,
-        to=[case.personal_email],
-    )
-    try:
-        message.send()
-    except Exception as exc:  # noqa: BLE001 - any mail failure is reported to HR the same way
-        log.warning("Invitation e-mail for case %s failed: %s", case_id, exc)
-        audit_record(actor=None, action="onboarding.invitation_send_failed", obj=case,
-                     changes={"to": case.personal_email, "error": exc.__class__.__name__})
-        return
-    audit_record(actor=None, action="onboarding.invitation_sent", obj=case, changes={"to": case.personal_email})
-
-
-@transaction.atomic
-def case_create(
-    *,
-    actor: User,
-    legal_name: str,
-    personal_email: str,
-    work_email: str,
-    start_date: date,
-    manager: User | None = None,
-    groups: list[Group] | None = None,
-    provider: IdentityProvider | None = None,
-    link_base: str,
-    date_of_birth: date | None = None,
-) -> OnboardingCase:
-    """Open a case and e-mail the new hire a single-use, expiring invitation (after commit).
-    ``link_base`` is the absolute URL the invitation token is appended to."""
-    require_role(actor, PEOPLE_WRITERS, "invite new hires")
-    legal_name = " ".join((legal_name or "").split())
-    if not legal_name:
-        raise ValidationFailed("The legal name is required.", field="legal_name")
-    personal = _clean_email(personal_email, "personal_email")
-    work = _clean_email(work_email, "work_email")
-    if personal == work:
-        raise ValidationFailed("The personal e-mail must differ from the work e-mail.", field="personal_email")
-    if User.objects.filter(email__iexact=work).exists():
-        raise Conflict(f"An account with the e-mail {work} already exists.", field="work_email")
-    if OnboardingCase.objects.filter(work_email__iexact=work, status__in=OnboardingCase.OPEN).exists():
-        raise Conflict(f"{work} already has an open onboarding case.", field="work_email")
-    if start_date is None:
-        raise ValidationFailed("The start date is required.", field="start_date")
-    if start_date < timezone.localdate():
-        raise ValidationFailed("The start date is in the past.", field="start_date")
-    if start_date > timezone.localdate() + timedelta(days=366):
-        raise ValidationFailed("The start date is more than a year away.", field="start_date")
-    if manager is not None and not manager.is_active:
-        raise ValidationFailed(f"{manager.email} is deactivated.", field="manager")
-    if date_of_birth is not None and not (date(1900, 1, 1) <= date_of_birth <= timezone.localdate()):
-        raise ValidationFailed("The date of birth is not plausible.", field="date_of_birth")
-
-    for group in groups or []:
-        # The new hire will be an Employee; granting the case's groups is the creator's decision.
-        rights_check(actor, current_role=Role.EMPLOYEE, group=group)
-    try:
-        provider = _usable_provider(provider)
-    except NotFound as exc:
-        raise ValidationFailed(exc.message, field="provider")
-    token, token_hash = _new_token()
-    now = timezone.now()
-    case = OnboardingCase.objects.create(
-        legal_name=legal_name, personal_email=personal, work_email=work, start_date=start_date,
-        manager=manager, provider=provider, created_by=actor, invitation_token_hash=token_hash,
-        date_of_birth=date_of_birth,
-        invitation_sent_at=now, invitation_expires_at=now + timedelta(hours=settings.ONBOARDING_INVITATION_HOURS),
-    )
-    case.groups.set(groups or [])
-    audit_record(actor=actor, action="onboarding.case.created", obj=case, changes={
-        "legal_name": legal_name, "personal_email": personal, "work_email": work,
-        "start_date": start_date.isoformat(), "manager": manager.email if manager else None,
-        "groups": sorted(g.name for g in groups or []), "provider": provider.name,
-        # Whether, not which: a date of birth stays off the audit trail.
-        "date_of_birth": "recorded" if date_of_birth else None,
-    })
-    transaction.on_commit(lambda: _send_invitation(case.pk, token, link_base))
-    return case
-
-
-@transaction.atomic
-def case_resend(*, actor: User, case: OnboardingCase, link_base: str) -> OnboardingCase:
-    """A new link replaces the old one (which stops working) and the case is invited again."""
-    require_role(actor, PEOPLE_WRITERS, "resend invitations")
-    case = OnboardingCase.objects.select_for_update().get(pk=case.pk)
-    if not case.can_resend:
-        raise Conflict(f"A {case.get_status_display().lower()} case cannot be invited again.")
-    if User.objects.filter(email__iexact=case.work_email).exists():
-        raise Conflict(f"An account with the e-mail {case.work_email} exists now; cancel this case.")
-    token, token_hash = _new_token()
-    old_status = case.status
-    now = timezone.now()
-    case.invitation_token_hash = token_hash
-    case.invitation_sent_at = now
-    case.invitation_expires_at = now + timedelta(hours=settings.ONBOARDING_INVITATION_HOURS)
-    case.invitation_used_at = None
-    case.invitations_sent += 1
-    case.status = Status.INVITED
-    case.save(update_fields=["invitation_token_hash", "invitation_sent_at", "invitation_expires_at",
-                             "invitation_used_at", "invitations_sent", "status", "updated_at"])
-    audit_record(actor=actor, action="onboarding.case.resent", obj=case,
-                 changes={"status": {"old": old_status, "new": case.status}, "invitations_sent": case.invitations_sent})
-    transaction.on_commit(lambda: _send_invitation(case.pk, token, link_base))
-    return case
-
-
-@transaction.atomic
-def case_cancel(*, actor: User, case: OnboardingCase) -> OnboardingCase:
-    require_role(actor, PEOPLE_WRITERS, "cancel onboarding cases")
-    case = OnboardingCase.objects.select_for_update().get(pk=case.pk)
-    if case.status == Status.CANCELLED:
-        return case
-    if not case.can_cancel:
-        raise Conflict(f"An {case.get_status_display().lower()} case cannot be cancelled.")
-    old = case.status
-    case.status = Status.CANCELLED
-    case.save(update_fields=["status", "updated_at"])
-    audit_record(actor=actor, action="onboarding.case.cancelled", obj=case,
-                 changes={"status": {"old": old, "new": case.status}})
-    return case
-
-
-def cases_expire(now: Any = None) -> int:
-    """Invitations past their expiry that nobody used: the case expires (HR can resend)."""
-    now = now or timezone.now()
-    expired = 0
-    for case_id in OnboardingCase.objects.filter(
-        status=Status.INVITED, invitation_expires_at__lt=now
-    ).values_list("pk", flat=True):
-        with transaction.atomic():
-            case = OnboardingCase.objects.select_for_update().get(pk=case_id)
-            if case.status != Status.INVITED or case.invitation_expires_at >= now:
-                continue
-            case.status = Status.EXPIRED
-            case.save(update_fields=["status", "updated_at"])
-            audit_record(actor=None, action="onboarding.case.expired", obj=case,
-                         changes={"status": {"old": Status.INVITED, "new": Status.EXPIRED}})
-            expired += 1
-    return expired
 
 
 def records_prune(now: Any = None) -> dict[str, int]:
@@ -342,86 +111,6 @@ def records_prune(now: Any = None) -> dict[str, int]:
     return {"verification_records": records, "outbox_messages": messages}
 
 
-# --- The new hire's link ----------------------------------------------------------------------
-
-
-def _expired_message(case: OnboardingCase) -> str:
-    return (f"This invitation expired on {timezone.localtime(case.invitation_expires_at):%Y-%m-%d %H:%M}. "
-            "Ask the person who invited you to send a new one.")
-
-
-def invitation_open(*, token: str) -> OnboardingCase:
-    """The case behind an invitation link that can still be used; otherwise a ``ConsoleError``
-    whose message tells the person what to do. An expired link expires its case."""
-    case = OnboardingCase.objects.select_related("provider").filter(invitation_token_hash=_hash(token or "")).first()
-    if case is None:
-        raise NotFound("This invitation link is not valid. It may have been replaced by a newer one: "
-                       "check your e-mail for the latest, or ask the person who invited you.")
-    if case.status == Status.CANCELLED:
-        raise Conflict("This invitation was withdrawn. If you think this is a mistake, contact the person "
-                       "who invited you.")
-    if case.invitation_used_at is not None or case.status not in (Status.INVITED, Status.EXPIRED):
-        raise Conflict("This invitation link was already used. Each link works once: if you did not use it, "
-                       "tell the person who invited you at once; they can send you a new one.")
-    if case.status == Status.EXPIRED or timezone.now() >= case.invitation_expires_at:
-        if case.status == Status.INVITED:
-            with transaction.atomic():
-                locked = OnboardingCase.objects.select_for_update().get(pk=case.pk)
-                if locked.status == Status.INVITED:
-                    locked.status = Status.EXPIRED
-                    locked.save(update_fields=["status", "updated_at"])
-                    audit_record(actor=None, action="onboarding.case.expired", obj=locked,
-                                 changes={"status": {"old": Status.INVITED, "new": Status.EXPIRED}})
-        raise Conflict(_expired_message(case))
-    return case
-
-
-def invitation_redeem(request: HttpRequest, *, token: str, redirect_uri: str) -> str:
-    """Use the link (once): the case waits for verification and this browser is sent to the
-    provider. Returns the provider's authorization URL."""
-    _limit(request)
-    case = invitation_open(token=token)
-    with transaction.atomic():
-        case = OnboardingCase.objects.select_for_update(of=("self",)).select_related("provider").get(pk=case.pk)
-        if case.invitation_used_at is not None or case.status != Status.INVITED:
-            raise Conflict("This invitation link was already used. Each link works once: if you did not use it, "
-                           "tell the person who invited you at once; they can send you a new one.")
-        case.invitation_used_at = timezone.now()
-        case.status = Status.PENDING
-        case.save(update_fields=["invitation_used_at", "status", "updated_at"])
-        audit_record(actor=None, action="onboarding.invitation_used", obj=case,
-                     changes={"status": {"old": Status.INVITED, "new": Status.PENDING}})
-    request.session[CASE_KEY] = case.pk
-    return verification_begin(
-        request, purpose=Purpose.ONBOARDING, idp=case.provider, redirect_uri=redirect_uri,
-        email=case.work_email, case=case,
-    )
-
-
-def case_of_browser(request: HttpRequest) -> OnboardingCase | None:
-    case_id = request.session.get(CASE_KEY)
-    if not case_id:
-        return None
-    return OnboardingCase.objects.select_related("provider").filter(pk=case_id).first()
-
-
-def onboarding_retry(request: HttpRequest, *, redirect_uri: str) -> str:
-    """Start verification again for the case this browser redeemed (after a protocol failure or
-    a cancelled attempt at the provider)."""
-    case = case_of_browser(request)
-    if case is None:
-        raise NotFound("This browser has no onboarding in progress. Open the link from your invitation e-mail.")
-    if case.status != Status.PENDING:
-        raise Conflict(f"Your onboarding is {case.get_status_display().lower()}; "
-                       "contact the person who invited you.")
-    _limit(request, case.work_email)
-    return verification_begin(request, purpose=Purpose.ONBOARDING, idp=case.provider, redirect_uri=redirect_uri,
-                              email=case.work_email, case=case)
-
-
-# --- Verification -----------------------------------------------------------------------------
-
-
 def verification_begin(
     request: HttpRequest,
     *,
@@ -435,8 +124,8 @@ def verification_begin(
 ) -> str:
     """Remember a new flow (state, nonce, PKCE verifier) in this browser's session and return
     the URL that sends the person to the provider."""
-    _limit(request, normalize_email(email))
-    idp = _usable_provider(idp)
+    limit_attempts(request, normalize_email(email))
+    idp = usable_provider(idp)
     auth = protocol.authorization_request(idp, redirect_uri=redirect_uri, login_hint=email)
     flows = dict(request.session.get(FLOWS_KEY, {}))
     now = time.time()
@@ -531,7 +220,7 @@ def verification_complete(
 ) -> Result:
     """The provider sent the browser back: check state, exchange the code (PKCE), validate the ID
     token, check its claims, then do what the verification was for."""
-    _limit(request)
+    limit_attempts(request)
     flow = _take_flow(request, params.get("state", ""))
     if flow is None:
         return _failure(request, None, idp=None, check=protocol.STATE,
@@ -732,45 +421,5 @@ def _recovery_verified(request: HttpRequest, flow: dict, idp: IdentityProvider, 
 def recovery_begin(request: HttpRequest, *, email: str, redirect_uri: str) -> str:
     """Account recovery for someone who cannot sign in: whatever the e-mail, the person is sent to
     verify (so the page does not reveal who has an account); the answer must be for this e-mail."""
-    email = _clean_email(email, "email")
+    email = clean_email(email, "email")
     return verification_begin(request, purpose=Purpose.RECOVERY, idp=None, redirect_uri=redirect_uri, email=email)
-
-
-# --- After verification -----------------------------------------------------------------------
-
-
-def gate_of(request: HttpRequest) -> dict | None:
-    return request.session.get(GATE_KEY)
-
-
-def onboarding_finish(request: HttpRequest) -> OnboardingCase | None:
-    """The first authenticator is enrolled: the case is activated and the person may go anywhere
-    their role and policies allow."""
-
-    gate = gate_of(request)
-    if gate is None:
-        return None
-    user = request.user
-    if not authenticators_of(user):
-        raise Conflict("Enroll an authenticator first: you will need it to sign in.")
-    case = None
-    with transaction.atomic():
-        if gate.get("case"):
-            case = OnboardingCase.objects.select_for_update().filter(pk=gate["case"], user=user).first()
-            if case is not None and case.status == Status.VERIFIED:
-                case.status, case.activated_at = Status.ACTIVATED, timezone.now()
-                case.save(update_fields=["status", "activated_at", "updated_at"])
-                audit_record(actor=user, action="onboarding.case.activated", obj=case,
-                             changes={"status": {"old": Status.VERIFIED, "new": Status.ACTIVATED},
-                                      "account": user.email})
-        else:
-            recovery.recovery_finish(user=user, recovery_id=gate.get("recovery"))
-    request.session.pop(GATE_KEY, None)
-    return case
-
-
-def gate_after_sign_in(request: HttpRequest, user: User) -> None:
-    """Someone verified but not yet activated who signs in another way still only gets to enroll."""
-    case = OnboardingCase.objects.filter(user=user, status=Status.VERIFIED).order_by("-verified_at").first()
-    if case is not None and hasattr(request, "session"):
-        request.session[GATE_KEY] = {"purpose": Purpose.ONBOARDING, "case": case.pk}
