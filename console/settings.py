@@ -639,7 +639,9 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "filters": {"expected_forbidden": {"()": "console.core.logfilters.ExpectedForbidden"}},
     "handlers": {"stderr": {"class": "logging.StreamHandler", "stream": sys.stderr, "formatter": "plain"}},
     "root": {"handlers": ["stderr"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"axes": {"level": "WARNING"}},
+    # A role check saying no is logged as one line, not a traceback (console/core/logfilters.py).
+    "loggers": {"axes": {"level": "WARNING"}, "django.request": {"filters": ["expected_forbidden"]}},
 }
