@@ -41,6 +41,8 @@ from shadow_ai.gateway.conditions import CONDITION_LABELS, VALUE_HELP
 from shadow_ai.models import Application, GatewayPolicy, Status
 from shadow_ai.usage.views import app_usage_context
 
+STATUS_CHANGED = "shadow_ai.application.status_changed"  # the audit action of an approval status change
+
 # --- Library ----------------------------------------------------------------------------------
 
 
@@ -97,7 +99,9 @@ def app_detail(request: HttpRequest, library_app_id: int) -> HttpResponse:
         **usage,
         "app": app, "hostnames": list(app.hostnames.all()), "rubrics": selectors.score_views(app),
         "status_form": StatusForm(initial={"status": app.status}),
-        "status_history": [e for e in history if e.action == "shadow_ai.application.status_changed"],
+        # Its own query: score and hostname edits must not push the status changes out of the last 50.
+        "status_history": audit_events_for_object("shadow_ai.application", str(app.pk), limit=50,
+                                                  actions=[STATUS_CHANGED]),
         "history": history, "policies": services.policies_naming(app),
         "evidence_choices": {key: evidence_choices(field) for key, field in scoring.FIELDS.items()},
         "can_write": request.user.role in ADMINS, "discoveries": casb_selectors.discoveries_of_application(app.pk),
