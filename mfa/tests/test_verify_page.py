@@ -71,11 +71,11 @@ def test_a_method_not_enrolled_is_named_with_the_way_to_enroll_it(client_for, em
 
 def test_without_an_application_cancel_goes_back_where_the_person_was(client_for, employee, phone):
     client = client_for(employee)
-    page = client.get("/mfa/verify/?next=/mfa/devices/", headers={"Referer": "http://testserver/mfa/devices/"})
+    page = client.get("/mfa/verify/?next=/mfa/", headers={"Referer": "http://testserver/mfa/"})
     text = page.content.decode()
     assert "Verify it is you</h1>" in text and "accepts" not in text
-    assert '<a class="btn btn-ghost" href="http://testserver/mfa/devices/">Cancel</a>' in text
-    elsewhere = client.get("/mfa/verify/?next=/mfa/devices/", headers={"Referer": "https://evil.example/"})
+    assert '<a class="btn btn-ghost" href="http://testserver/mfa/">Cancel</a>' in text
+    elsewhere = client.get("/mfa/verify/?next=/mfa/", headers={"Referer": "https://evil.example/"})
     assert '<a class="btn btn-ghost" href="/">Cancel</a>' in elsewhere.content.decode()
 
 
