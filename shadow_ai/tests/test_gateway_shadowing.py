@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from shadow_ai import services as library_services
+from shadow_ai.gateway import runtime
 from shadow_ai.gateway import services as gateway
 from shadow_ai.gateway.shadowing import PolicyShape, condition_implies, covers, shadowed_by
 from shadow_ai.tests.test_pages import condition_rows
@@ -73,9 +75,6 @@ def test_a_redirect_shadows_only_requests_that_are_not_for_its_own_target():
 
 @pytest.mark.django_db
 def test_the_engine_agrees_the_shadowed_policy_never_decides(library, app_named, security_admin, employee):
-    from shadow_ai import services as library_services
-    from shadow_ai.gateway import runtime
-
     first = gateway.gateway_policy_create(actor=security_admin, name="Block unapproved", action="block",
                                           conditions=[status("unapproved")])
     gateway.gateway_policy_create(actor=security_admin, name="Isolate unapproved AI", action="isolate",
