@@ -9,6 +9,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
+from kombu.transport import virtual
 
 from console.celery import app
 from console.core.models import Heartbeat
@@ -20,6 +21,7 @@ class Check:
     ok: bool
     summary: str
     details: list[str] = field(default_factory=list)
+    note: str = ""  # what the details mean, in a sentence
 
 
 def _stale_after() -> timedelta:
@@ -39,6 +41,29 @@ def check_database() -> Check:
     return Check("Database", True, f"{connection.vendor} answered in {elapsed:.1f} ms")
 
 
+def _queue_line(queue: str, found: bool, waiting: int, consumers: int, counts_consumers: bool) -> str:
+    """One queue in words. Brokers without real queues (Redis, the filesystem) drop a queue once it
+    is empty and never count consumers, so for them "not declared" and "0 consumers" only mean idle."""
+    if not found:
+        if counts_consumers:
+            return f"Queue {queue}: not declared yet (no worker consumes it and no task was sent to it)"
+        return f"Queue {queue}: idle, nothing waiting"
+    if waiting == 0:
+        line = f"Queue {queue}: idle, nothing waiting"
+    else:
+        line = f"Queue {queue}: {waiting} waiting"
+    if counts_consumers:
+        line += f", {consumers} consumer(s) attached"
+        if consumers == 0:
+            line += " (no worker takes from it)"
+    return line
+
+
+IDLE_NOTE = ("An idle queue next to healthy workers is normal: workers take each task as it arrives, so nothing "
+             "waiting means there is nothing to do right now.")
+NO_CONSUMER_COUNT = "This broker does not count consumers; the Workers line shows which workers are alive."
+
+
 def check_broker() -> Check:
     url = app.conf.broker_url or ""
     transport = url.split("://", 1)[0] or "unknown"
@@ -46,7 +71,8 @@ def check_broker() -> Check:
     try:
         with app.connection_for_read() as conn:
             conn.ensure_connection(max_retries=1, timeout=3)
-            detail = []
+            counts_consumers = not isinstance(conn.transport, virtual.Transport)
+            detail, idle = [], True
             # Every queue a worker must consume (a backlog or a queue with no consumer shows here).
             queues = dict.fromkeys([settings.CELERY_TASK_DEFAULT_QUEUE, settings.CELERY_INGEST_QUEUE,
                                     settings.CELERY_SCORING_QUEUE])
@@ -54,18 +80,21 @@ def check_broker() -> Check:
                 channel = conn.channel()  # one each: a failed passive declare closes an AMQP channel
                 try:
                     _, waiting, consumers = channel.queue_declare(queue=queue, passive=True)
-                    detail.append(f"Queue {queue}: {waiting} waiting, {consumers} consumer(s) attached")
+                    found = True
                 except Exception:  # noqa: BLE001 - a queue nobody declared yet is not an error
-                    detail.append(f"Queue {queue} has not been declared yet")
+                    found, waiting, consumers = False, 0, 0
                 finally:
                     try:
                         channel.close()
                     except Exception:  # noqa: BLE001, S110 - already closed by the failed declare
                         pass
+                idle = idle and not waiting
+                detail.append(_queue_line(queue, found, waiting, consumers, counts_consumers))
     except Exception as exc:  # noqa: BLE001
         return Check("Broker", False, f"{transport}: cannot connect ({exc.__class__.__name__})")
     elapsed = (time.perf_counter() - started) * 1000
-    return Check("Broker", True, f"{transport} reachable in {elapsed:.1f} ms", detail)
+    notes = ([IDLE_NOTE] if idle else []) + ([] if counts_consumers else [NO_CONSUMER_COUNT])
+    return Check("Broker", True, f"{transport} reachable in {elapsed:.1f} ms", detail, " ".join(notes))
 
 
 def check_workers() -> Check:

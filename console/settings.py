@@ -327,6 +327,8 @@ MFA_ALLOWED_AAGUIDS = env.list("MFA_ALLOWED_AAGUIDS", default=[])
 MFA_ATTEMPTS_PER_USER = env.int("MFA_ATTEMPTS_PER_USER", default=10)
 MFA_ATTEMPTS_PER_IP = env.int("MFA_ATTEMPTS_PER_IP", default=50)
 MFA_ATTEMPT_WINDOW = env.int("MFA_ATTEMPT_WINDOW", default=300)
+# Wrong authenticator-app codes in a row before each further one pauses the next try.
+MFA_WRONG_CODES_BEFORE_PAUSE = env.int("MFA_WRONG_CODES_BEFORE_PAUSE", default=3)
 MFA_RECENT_SECONDS = env.int("MFA_RECENT_SECONDS", default=600)
 # Sensitive console actions (identity providers, API and service tokens, role changes, MFA removal,
 # signing keys) need an MFA verification of the same session within this window.
@@ -639,7 +641,9 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "filters": {"expected_forbidden": {"()": "console.core.logfilters.ExpectedForbidden"}},
     "handlers": {"stderr": {"class": "logging.StreamHandler", "stream": sys.stderr, "formatter": "plain"}},
     "root": {"handlers": ["stderr"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"axes": {"level": "WARNING"}},
+    # A role check saying no is logged as one line, not a traceback (console/core/logfilters.py).
+    "loggers": {"axes": {"level": "WARNING"}, "django.request": {"filters": ["expected_forbidden"]}},
 }

@@ -12,12 +12,13 @@ from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseStopPolling
 
 from accounts import selectors as accounts_selectors
+from accounts.onboarding import selectors as onboarding_selectors
 from console import health
 from console.audit import selectors as audit_selectors
 from console.core import selectors, services
 from console.core.models import WorkerCheck
 from console.core.permissions import public, roles_required
-from console.core.roles import ADMINS, CONSOLE_READERS, EVERYONE, Role
+from console.core.roles import ADMINS, CONSOLE_READERS, EVERYONE, PEOPLE_READERS, Role
 
 
 @roles_required(EVERYONE)
@@ -28,6 +29,7 @@ def home(request: HttpRequest) -> HttpResponse:
     by_role = accounts_selectors.active_users_by_role()
     # Sign-ins are security events: admins and auditors, not HR.
     show_security = request.user.role in CONSOLE_READERS
+    week_ago = timezone.localdate() - timedelta(days=7)
     sign_ins = audit_selectors.sign_in_counts(since) if show_security else {}
     context = {
         "show_security": show_security,
@@ -40,6 +42,10 @@ def home(request: HttpRequest) -> HttpResponse:
         "lockouts": sign_ins.get("auth.lockout", 0),
         "recent_events": audit_selectors.recent_events(10) if request.user.role in CONSOLE_READERS else [],
         "checks": health.all_checks() if request.user.role in CONSOLE_READERS else [],
+        # New hires: what HR follows day to day (pending, failed, activated in the last 7 days).
+        "onboarding": (onboarding_selectors.overview_counts(since=week_ago) if request.user.role in PEOPLE_READERS
+                       else None),
+        "week_ago": week_ago,
     }
     return render(request, "console/home.html", context)
 

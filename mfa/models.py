@@ -40,6 +40,14 @@ class TotpAuthenticator(TimestampMixin, ThrottlingMixin, Device):
     def get_throttle_factor(self) -> int:
         return settings.OTP_TOTP_THROTTLE_FACTOR
 
+    def verify_is_allowed(self) -> tuple[bool, dict | None]:
+        """A mistyped code is forgiven: the back-off (django-otp's, ``OTP_TOTP_THROTTLE_FACTOR``
+        seconds doubling with each wrong code) starts only after ``MFA_WRONG_CODES_BEFORE_PAUSE``
+        wrong codes in a row. The refusal's ``locked_until`` says until when."""
+        if self.throttling_failure_count < settings.MFA_WRONG_CODES_BEFORE_PAUSE:
+            return super(ThrottlingMixin, self).verify_is_allowed()
+        return super().verify_is_allowed()
+
     @property
     def bin_key(self) -> bytes:
         return bytes.fromhex(self.key)

@@ -11,6 +11,7 @@ import base64
 import hashlib
 import hmac
 import json
+import math
 import secrets
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
@@ -60,16 +61,27 @@ def _credential_changed(user: User, device, change_type: str, initiating_entity:
                                     name=device.name, initiating_entity=initiating_entity)
 
 
+def wait_words(seconds: float) -> str:
+    """A wait as people say it: "12 seconds", "1 minute", "4 minutes" (rounded up)."""
+    seconds = max(1, math.ceil(seconds))
+    if seconds < 90:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    minutes = math.ceil(seconds / 60)
+    return f"{minutes} minutes"
+
+
 def _limit(browser: BrowserSession) -> None:
     user = browser.user
-    per_user = ratelimit.hit("mfa-user", str(user.pk), limit=settings.MFA_ATTEMPTS_PER_USER,
-                             window=settings.MFA_ATTEMPT_WINDOW)
-    per_ip = ratelimit.hit("mfa-ip", browser.ip or "unknown", limit=settings.MFA_ATTEMPTS_PER_IP,
-                           window=settings.MFA_ATTEMPT_WINDOW)
-    if not (per_user and per_ip):
+    limits = (("mfa-user", str(user.pk), settings.MFA_ATTEMPTS_PER_USER),
+              ("mfa-ip", browser.ip or "unknown", settings.MFA_ATTEMPTS_PER_IP))
+    refused = [(scope, key, limit) for scope, key, limit in limits
+               if not ratelimit.hit(scope, key, limit=limit, window=settings.MFA_ATTEMPT_WINDOW)]
+    if refused:
         audit_record(actor=user, action="mfa.locked_out", obj=user,
-                     changes={"by": "person" if not per_user else "address"})
-        raise RateLimited("Too many verification attempts. Wait a few minutes and try again.")
+                     changes={"by": "person" if refused[0][0] == "mfa-user" else "address"})
+        wait = max(ratelimit.retry_after(scope, key, limit=limit, window=settings.MFA_ATTEMPT_WINDOW)
+                   for scope, key, limit in refused)
+        raise RateLimited(f"Too many verification attempts: try again in {wait_words(wait)}.")
 
 
 def verification_record(
@@ -159,10 +171,11 @@ def verify_totp(browser: BrowserSession, *, code: str) -> bool:
     device = TotpAuthenticator.objects.filter(user=user, confirmed=True).first()
     if device is None:
         raise ValidationFailed("You have no authenticator app.")
-    allowed, _detail = device.verify_is_allowed()
+    allowed, detail = device.verify_is_allowed()
     if not allowed:
         audit_record(actor=user, action="mfa.throttled", obj=user, changes={"method": Method.TOTP})
-        raise RateLimited("Too many wrong codes: wait a little before the next try.")
+        wait = ((detail or {}).get("locked_until", timezone.now()) - timezone.now()).total_seconds()
+        raise RateLimited(f"Too many wrong codes in a row: try again in {wait_words(wait)}.")
     with transaction.atomic():
         if device.verify_token(code):
             _verified(browser, Method.TOTP, device.name)

@@ -3,25 +3,28 @@ from __future__ import annotations
 import base64
 import io
 import json
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import qrcode
 import qrcode.image.svg
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import Resolver404, resolve, reverse
 from django.views.decorators.http import require_POST
 
 from accounts.selectors import get_user_for
+from console.access import selectors as access_selectors
 from console.core.errors import ConsoleError, VerificationRequired
 from console.core.forms import add_service_error
 from console.core.listing import paginate
 from console.core.permissions import roles_required
-from console.core.redirects import safe_next
+from console.core.redirects import is_safe_next, safe_next
 from console.core.roles import ADMINS, CONSOLE_READERS, EVERYONE, Role
 from mfa import selectors, services
-from mfa.console import browser_session, console_mfa_setting_update, sensitive_action
+from mfa.console import browser_session, console_mfa_required, console_mfa_setting_update, sensitive_action
 from mfa.forms import OrganizationSettingsForm
 from mfa.models import Method, OrganizationSettings
 
@@ -115,22 +118,60 @@ def webauthn_register_complete(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"ok": True, "next": redirect("mfa:devices").url})
 
 
+def _application_waiting(request: HttpRequest, next_url: str):
+    """The Access application a step-up is for, when ``next`` opens one from the App Launcher."""
+    try:
+        match = resolve(urlsplit(next_url).path)
+    except Resolver404:
+        return None
+    if match.view_name != "access:launch":
+        return None
+    try:
+        return access_selectors.get_launchable_application_for(request.user, match.kwargs["app_id"])
+    except (Http404, PermissionDenied):
+        return None
+
+
+def _way_back(request: HttpRequest, app) -> dict[str, str]:
+    """Where "not now" leads: the App Launcher for a step-up; signing out while the console
+    insists on MFA; else the page the person came from (never back into a verify loop)."""
+    if app is not None:
+        return {"url": reverse("console:launcher"), "label": "Back to the App Launcher"}
+    if console_mfa_required(request.user) and not services.session_verified(request.session):
+        return {"sign_out": "yes", "label": "Sign out"}
+    referer = request.META.get("HTTP_REFERER", "")
+    if is_safe_next(request, referer) and urlsplit(referer).path != reverse("mfa:verify"):
+        return {"url": referer, "label": "Cancel"}
+    return {"url": reverse("console:home"), "label": "Cancel"}
+
+
+def _webauthn_label(methods: list[str]) -> str:
+    if methods == [Method.SECURITY_KEY]:
+        return "Use my security key"
+    if methods == [Method.BIOMETRICS]:
+        return "Use my biometrics (Touch ID, Windows Hello)"
+    return "Use my security key or biometrics"
+
+
 @roles_required(EVERYONE)
 def verify(request: HttpRequest) -> HttpResponse:
-    """Step-up: prove one of the allowed methods, then go back where you were going."""
+    """Step-up: prove one of the allowed methods, then go back where you were going. The page
+    names the application it is for and offers only the methods that count for it."""
     user = request.user
-    wanted = [m for m in request.GET.get("methods", "").split(",") if m in METHOD_LABELS] or list(METHOD_LABELS)
+    asked = request.GET.get("methods")
+    wanted = [m for m in (asked or "").split(",") if m in METHOD_LABELS] or list(METHOD_LABELS)
     enrolled = selectors.methods_of(user)
     offered = [m for m in wanted if m in enrolled]
-    if Method.BACKUP_CODE in enrolled and Method.BACKUP_CODE not in offered and request.GET.get("methods") is None:
+    if Method.BACKUP_CODE in enrolled and Method.BACKUP_CODE not in offered and asked is None:
         offered.append(Method.BACKUP_CODE)
+    next_url = _next_url(request)
     error = None
     if request.method == "POST":
         method = request.POST.get("method")
         try:
-            if method == Method.TOTP:
+            if method == Method.TOTP and method in offered:
                 ok = services.verify_totp(browser_session(request), code=request.POST.get("code", ""))
-            elif method == Method.BACKUP_CODE:
+            elif method == Method.BACKUP_CODE and method in offered:
                 ok = services.verify_backup_code(browser_session(request), code=request.POST.get("code", ""))
             else:
                 ok = False
@@ -139,12 +180,17 @@ def verify(request: HttpRequest) -> HttpResponse:
         else:
             if ok:
                 messages.success(request, "Verified.")
-                return redirect(_next_url(request))
-            error = "That code is not right (or was already used)."
+                return redirect(next_url)
+            error = "That code is not right (or was already used)." if method in offered \
+                else "That method does not count here."
+    app = _application_waiting(request, next_url)
+    webauthn_methods = [m for m in offered if m in (Method.SECURITY_KEY, Method.BIOMETRICS)]
     return render(request, "mfa/verify.html", {
-        "offered": offered, "labels": METHOD_LABELS, "error": error, "next": _next_url(request),
-        "webauthn_methods": ",".join(m for m in offered if m in (Method.SECURITY_KEY, Method.BIOMETRICS)),
+        "offered": offered, "labels": METHOD_LABELS, "error": error, "next": next_url, "app": app,
+        "asked": [METHOD_LABELS[m] for m in wanted] if asked is not None else [],
+        "webauthn_methods": ",".join(webauthn_methods), "webauthn_label": _webauthn_label(webauthn_methods),
         "missing": [m for m in wanted if m not in enrolled and m != Method.BACKUP_CODE],
+        "way_back": _way_back(request, app),
     })
 
 

@@ -5,6 +5,7 @@ from risk import views
 app_name = "risk"
 
 urlpatterns = [
+    path("", views.index, name="index"),
     path("users/", views.user_list, name="user-list"),
     path("users/<int:user_id>/", views.user_detail, name="user-detail"),
     path("users/<int:user_id>/reset", views.user_reset, name="user-reset"),

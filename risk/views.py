@@ -34,6 +34,12 @@ from risk.services import configuration, investigations, scores, sources
 # --- Users at risk ----------------------------------------------------------------------------
 
 
+@roles_required(CONSOLE_READERS)
+def index(request: HttpRequest) -> HttpResponse:
+    """``/risk/``: the area's front page is the list of people at risk."""
+    return redirect("risk:user-list")
+
+
 USER_SORTS = {"level": "level", "person": "user__email", "changed": "changed_at", "events": "events",
               "last_event": "last_event"}
 

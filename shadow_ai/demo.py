@@ -4,9 +4,8 @@ Gateway policies (idempotent: a second run leaves everything as the first left i
 from __future__ import annotations
 
 from django.db import transaction
-from django.utils import timezone
 
-from accounts.models import Group
+from accounts.models import Group, User
 from console.access import policies as access_policies
 from console.audit.services import audit_record
 from console.core import demo
@@ -63,13 +62,19 @@ def seed_shadow_ai_demo() -> dict[str, int]:
 @transaction.atomic
 def _seed_library_and_policies() -> dict[str, int]:
     library = sync_library()
-    now = timezone.now()
     apps = {a.key: a for a in Application.objects.filter(key__in=[*STATUSES, "claude"])}
+    reviewer = User.objects.filter(email=REVIEWER).first()
     for key, (status, reason) in STATUSES.items():
         app = apps.get(key)
         if app is None or (app.status, app.status_reason) == (status, reason):
             continue
-        app.status, app.status_reason, app.status_changed_at, app.status_changed_by = status, reason, now, REVIEWER
+        old = app.status
+        app.status, app.status_reason = status, reason
+        # Recorded like a reviewer's change, so the app page's status history shows the change its
+        # "since … by …" line describes.
+        event = audit_record(actor=reviewer, action="shadow_ai.application.status_changed", obj=app,
+                             changes={"status": {"old": old, "new": str(status)}, "reason": reason})
+        app.status_changed_at, app.status_changed_by = event.at, reviewer.email if reviewer else "demo data"
         app.save(update_fields=["status", "status_reason", "status_changed_at", "status_changed_by"])
     groups = dict(Group.objects.values_list("name", "pk"))
     for position, (name, action, conditions, extra) in enumerate(POLICIES, start=1):

@@ -34,12 +34,14 @@ from shadow_ai.forms import (
     conditions_from_formset,
     evidence_choices,
 )
-from shadow_ai.gateway import engine, runtime
+from shadow_ai.gateway import engine, runtime, shadowing
 from shadow_ai.gateway import services as gateway_services
 from shadow_ai.gateway.api import read_block_page_token
 from shadow_ai.gateway.conditions import CONDITION_LABELS, VALUE_HELP
 from shadow_ai.models import Application, GatewayPolicy, Status
 from shadow_ai.usage.views import app_usage_context
+
+STATUS_CHANGED = "shadow_ai.application.status_changed"  # the audit action of an approval status change
 
 # --- Library ----------------------------------------------------------------------------------
 
@@ -97,7 +99,9 @@ def app_detail(request: HttpRequest, library_app_id: int) -> HttpResponse:
         **usage,
         "app": app, "hostnames": list(app.hostnames.all()), "rubrics": selectors.score_views(app),
         "status_form": StatusForm(initial={"status": app.status}),
-        "status_history": [e for e in history if e.action == "shadow_ai.application.status_changed"],
+        # Its own query: score and hostname edits must not push the status changes out of the last 50.
+        "status_history": audit_events_for_object("shadow_ai.application", str(app.pk), limit=50,
+                                                  actions=[STATUS_CHANGED]),
         "history": history, "policies": services.policies_naming(app),
         "evidence_choices": {key: evidence_choices(field) for key, field in scoring.FIELDS.items()},
         "can_write": request.user.role in ADMINS, "discoveries": casb_selectors.discoveries_of_application(app.pk),
@@ -240,7 +244,7 @@ def policy_list(request: HttpRequest) -> HttpResponse:
 def policy_detail(request: HttpRequest, gateway_policy_id: int) -> HttpResponse:
     policy = selectors.get_gateway_policy_for(request.user, gateway_policy_id)
     return render(request, "shadow_ai/policy_detail.html", {
-        "policy": policy, "conditions": describe(policy),
+        "policy": policy, "conditions": describe(policy), "shadowed": shadowing.warning(policy),
         "capture_groups": runtime.group_names_for([policy]),
         "history": audit_events_for_object("shadow_ai.gatewaypolicy", str(policy.pk)),
         "can_write": request.user.role in ADMINS,
@@ -280,8 +284,12 @@ def _policy_editor(request: HttpRequest, policy: GatewayPolicy | None) -> HttpRe
             except django_forms.ValidationError as exc:
                 form.add_error(None, exc.messages[0] if exc.messages else "Some conditions need fixing.")
             else:
-                messages.success(request, f"Gateway policy {saved.name} was saved; the gateway applies it at its "
-                                 "next request.")
+                if shadowing.shadowing_policy(saved) is not None:  # the page it lands on says why
+                    messages.warning(request, f"Gateway policy {saved.name} was saved, but it can never match: "
+                                     "an earlier policy decides first.")
+                else:
+                    messages.success(request, f"Gateway policy {saved.name} was saved; the gateway applies it at "
+                                     "its next request.")
                 return redirect("shadow_ai:policy-detail", gateway_policy_id=saved.pk)
     return render(request, "shadow_ai/policy_form.html", {
         "form": form, "formset": formset, "policy": policy, "creating": policy is None,

@@ -5,14 +5,20 @@ from django.db.models import Q, QuerySet
 from accounts.models import User
 from accounts.onboarding.models import OnboardingCase, OutboxMessage, VerificationRecord
 
+IN_PROGRESS = "in_progress"  # every open case: invited, verification pending, verified
+
 
 class CaseFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(method="search", label="Search")
-    status = django_filters.ChoiceFilter(choices=OnboardingCase.Status.choices, label="Status", empty_label="Any")
+    status = django_filters.ChoiceFilter(choices=[(IN_PROGRESS, "In progress (invited or verifying)"),
+                                                  *OnboardingCase.Status.choices],
+                                         method="by_status", label="Status", empty_label="Any")
     start_after = django_filters.DateFilter(field_name="start_date", lookup_expr="gte", label="Starts from",
                                             widget=forms.DateInput(attrs={"type": "date"}))
     start_before = django_filters.DateFilter(field_name="start_date", lookup_expr="lte", label="Starts until",
                                              widget=forms.DateInput(attrs={"type": "date"}))
+    activated_since = django_filters.DateFilter(field_name="activated_at", lookup_expr="date__gte",
+                                                label="Activated from", widget=forms.DateInput(attrs={"type": "date"}))
     manager = django_filters.ModelChoiceFilter(
         queryset=User.objects.filter(reports__isnull=False).distinct().order_by("full_name"), label="Manager",
         empty_label="Any",
@@ -21,6 +27,11 @@ class CaseFilter(django_filters.FilterSet):
     class Meta:
         model = OnboardingCase
         fields: list[str] = []
+
+    def by_status(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        if value == IN_PROGRESS:
+            return queryset.filter(status__in=OnboardingCase.OPEN)
+        return queryset.filter(status=value)
 
     def search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         return queryset.filter(

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from django.db.models import Count, Max, QuerySet
+from django.db.models import Count, Max, Q, QuerySet
 
 from accounts.models import User
 from accounts.onboarding.models import OnboardingCase, OutboxMessage, VerificationRecord
@@ -23,6 +23,16 @@ def cases_for_list() -> QuerySet[OnboardingCase]:
 def case_counts() -> dict[str, int]:
     counts = dict(OnboardingCase.objects.values_list("status").annotate(n=Count("id")).order_by())
     return {status: counts.get(status, 0) for status in OnboardingCase.Status.values}
+
+
+def overview_counts(*, since: date) -> dict[str, int]:
+    """For the Overview: cases still under way (invited, waiting for or past verification),
+    failed cases, and new hires activated on or after the day ``since`` — one query."""
+    return OnboardingCase.objects.aggregate(
+        open=Count("id", filter=Q(status__in=OnboardingCase.OPEN)),
+        failed=Count("id", filter=Q(status=OnboardingCase.Status.FAILED)),
+        activated=Count("id", filter=Q(status=OnboardingCase.Status.ACTIVATED, activated_at__date__gte=since)),
+    )
 
 
 def get_case_for(viewer: User, case_id: int) -> OnboardingCase:

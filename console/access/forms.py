@@ -116,6 +116,22 @@ class ApplicationForm(MfaLevelFields, forms.Form):
     remove_logo = forms.BooleanField(required=False, label="Remove the current logo")
 
 
+class PolicyChoiceField(forms.ModelMultipleChoiceField):
+    def label_from_instance(self, obj: Policy) -> str:
+        return f"{obj.name} ({obj.get_action_display()})"
+
+
+class ApplicationCreateForm(ApplicationForm):
+    """A new application, with the existing policies that decide who may open it."""
+
+    remove_logo = None  # nothing to remove yet
+    policies = PolicyChoiceField(
+        queryset=Policy.objects.order_by("name"), required=False, widget=forms.CheckboxSelectMultiple,
+        help_text="Attached in the order listed; change the order on the application's page. None: nobody can "
+                  "open it until a policy is attached.",
+    )
+
+
 class ServiceTokenForm(forms.Form):
     name = forms.CharField(max_length=120)
     expires_at = forms.DateTimeField(

@@ -14,6 +14,7 @@ from console.access.api import issuer_for
 from console.access.filters import ApplicationFilter, DeviceFilter, LogFilter, PolicyFilter, SessionFilter
 from console.access.forms import (
     ApiTokenForm,
+    ApplicationCreateForm,
     ApplicationForm,
     DeviceForm,
     PolicyForm,
@@ -90,16 +91,18 @@ def _app_form_kwargs(form: ApplicationForm) -> dict:
 
 @roles_required(ADMINS)
 def app_create(request: HttpRequest) -> HttpResponse:
-    form = ApplicationForm(request.POST or None, request.FILES or None)
+    form = ApplicationCreateForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         data = _app_form_kwargs(form)
-        data.pop("remove_logo", None)
+        data["policy_ids"] = [p.pk for p in data.pop("policies")]
         try:
             app = services.application_create(actor=request.user, **data)
         except ConsoleError as exc:
             _form_error(form, exc)
         else:
-            messages.success(request, f"{app.name} was created. Attach policies to decide who may open it.")
+            count = len(data["policy_ids"])
+            messages.success(request, f"{app.name} was created with {count} polic{'y' if count == 1 else 'ies'}."
+                             if count else f"{app.name} was created. Attach policies to decide who may open it.")
             return redirect("access:app-detail", app_id=app.pk)
     return render(request, "access/app_form.html", {"form": form, "creating": True})
 

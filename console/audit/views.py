@@ -2,14 +2,14 @@ from __future__ import annotations
 
 import json
 
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import render
 
 from console.audit import selectors
 from console.audit.filters import AuditEventFilter
 from console.audit.models import AuditEvent
 from console.core.csv_export import stream_csv
-from console.core.listing import build_listing
+from console.core.listing import build_listing, filter_errors
 from console.core.permissions import roles_required
 from console.core.roles import CONSOLE_READERS
 
@@ -37,10 +37,13 @@ def audit_detail(request: HttpRequest, event_id: int) -> HttpResponse:
 
 
 @roles_required(CONSOLE_READERS)
-def audit_export(request: HttpRequest) -> StreamingHttpResponse:
+def audit_export(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
     """The filtered trail as CSV, streamed so a large export never sits in memory."""
     filterset = AuditEventFilter(request.GET, queryset=selectors.audit_events(), request=request)
-    queryset = filterset.qs if filterset.is_valid() else selectors.audit_events().none()
+    problems = filter_errors(filterset)
+    if problems:  # an empty file would look like an empty trail
+        return HttpResponseBadRequest(" ".join(problems), content_type="text/plain; charset=utf-8")
+    queryset = filterset.qs
 
     def value(event: AuditEvent, column: str) -> object:
         raw = getattr(event, column)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import django_filters
+from django import forms
 from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -50,6 +51,23 @@ def paginate(paginator: Paginator, value: object) -> Page:
     return paginator.page(page_number(value, paginator.num_pages))
 
 
+def filter_errors(filterset: django_filters.FilterSet | None) -> list[str]:
+    """What is wrong with the filters a person asked for, one sentence per field naming it
+    ("From: “2026-13-45” is not a date; use YYYY-MM-DD."). Empty when they are valid."""
+    if filterset is None or filterset.is_valid():
+        return []
+    form = filterset.form
+    problems = []
+    for name, errors in form.errors.items():
+        field = form.fields.get(name)
+        label = str(field.label) if field is not None and field.label else name
+        if isinstance(field, forms.DateField):
+            problems.append(f"{label}: “{form.data.get(name, '')}” is not a date; use YYYY-MM-DD.")
+        else:
+            problems.append(f"{label}: {' '.join(str(e) for e in errors)}")
+    return problems
+
+
 @dataclass
 class Listing:
     page: Page
@@ -63,7 +81,14 @@ class Listing:
     def is_filtered(self) -> bool:
         if self.filterset is None:
             return False
+        if self.filter_errors:
+            return True
         return any(v not in (None, "", []) for v in self.filterset.form.cleaned_data.values())
+
+    @property
+    def filter_errors(self) -> list[str]:
+        """Invalid filters, each naming its field; the list is then empty (nothing is guessed)."""
+        return filter_errors(self.filterset)
 
     @property
     def sort_key(self) -> str:

@@ -3,6 +3,7 @@ django-axes' per-account lockout (for example, many accounts tried from one addr
 
 from __future__ import annotations
 
+import math
 import time
 
 from django.core.cache import cache
@@ -29,6 +30,24 @@ def hit(scope: str, key: str, *, limit: int, window: int) -> bool:
     previous = cache.get(f"ratelimit:{scope}:{key}:{bucket - 1}", 0)
     overlap = 1 - (now % window) / window
     return count + previous * overlap <= limit
+
+
+def retry_after(scope: str, key: str, *, limit: int, window: int) -> int:
+    """Seconds until ``hit`` would let one more attempt through (0: now), counting the attempts
+    already made and assuming no others, so a refusal can say how long to wait."""
+    now = time.time()
+    bucket = int(now // window)
+    current = cache.get(f"ratelimit:{scope}:{key}:{bucket}", 0)
+    previous = cache.get(f"ratelimit:{scope}:{key}:{bucket - 1}", 0)
+    start = bucket * window
+    # In this window the next attempt counts current + 1 plus the previous window's share, which
+    # shrinks as time passes; in the next window it counts 1 plus this window's share.
+    room = limit - current - 1
+    if room >= 0:
+        if previous <= room:
+            return 0
+        return max(0, math.ceil(start + window * (1 - room / previous) - now))
+    return max(1, math.ceil(start + window * (2 - (limit - 1) / current) - now))
 
 
 def once_per(scope: str, key: str, *, seconds: int) -> bool:

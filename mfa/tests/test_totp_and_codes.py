@@ -4,6 +4,7 @@ path from a verification to an Access decision."""
 from __future__ import annotations
 
 import base64
+import re
 import time
 
 import pyotp
@@ -66,13 +67,23 @@ def test_a_code_works_once_and_wrong_codes_back_off(client_for, employee, settin
     assert AuditEvent.objects.filter(action="mfa.failed").count() == 2
 
 
-def test_wrong_codes_lock_the_authenticator_for_a_while(client_for, employee, settings):
+def test_a_mistyped_code_is_forgiven_and_only_several_wrong_codes_pause_with_the_wait_shown(
+        client_for, employee, settings):
     settings.OTP_TOTP_THROTTLE_FACTOR = 10
+    assert settings.MFA_WRONG_CODES_BEFORE_PAUSE == 3
     client = client_for(employee)
     generator = enroll_totp(client)
-    client.post("/mfa/verify/", {"method": "totp", "code": "123456"})
-    locked = client.post("/mfa/verify/", {"method": "totp", "code": generator.at(time.time() + 30)})
-    assert "wait a little" in locked.content.decode()
+    typo = client.post("/mfa/verify/", {"method": "totp", "code": "123456"})
+    assert "That code is not right" in typo.content.decode()
+    ok = client.post("/mfa/verify/", {"method": "totp", "code": generator.at(time.time() + 30), "next": "/launcher/"})
+    assert ok.status_code == 302  # one wrong code does not lock anyone out
+    for _ in range(3):
+        wrong = client.post("/mfa/verify/", {"method": "totp", "code": "123456"}).content.decode()
+        assert "That code is not right" in wrong and "Too many" not in wrong
+    assert not AuditEvent.objects.filter(action="mfa.throttled").exists()
+    locked = client.post("/mfa/verify/", {"method": "totp", "code": generator.at(time.time() + 60)}).content.decode()
+    # Three wrong codes in a row: 10 s x 2^(3-1) before the next try.
+    assert re.search(r"Too many wrong codes in a row: try again in (39|40) seconds\.", locked), locked
     assert AuditEvent.objects.filter(action="mfa.throttled").exists()
 
 
@@ -84,7 +95,10 @@ def test_too_many_attempts_are_refused_and_audited(client_for, employee, setting
     for _ in range(2):
         client.post("/mfa/verify/", {"method": "totp", "code": "000000"})
     refused = client.post("/mfa/verify/", {"method": "totp", "code": "000000"})
-    assert "Too many verification attempts" in refused.content.decode()
+    # Four attempts (the enrolment's code counts) against three in five minutes: the window has
+    # to slide between 150 and 450 seconds before the next.
+    waited = re.search(r"Too many verification attempts: try again in (\d+) minutes\.", refused.content.decode())
+    assert waited and 3 <= int(waited.group(1)) <= 8
     assert AuditEvent.objects.filter(action="mfa.locked_out", object_id=str(employee.pk)).exists()
 
 

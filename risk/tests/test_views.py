@@ -126,3 +126,13 @@ def test_list_pages_do_not_query_per_row(client_for, auditor, make_user, django_
                 "/risk/behaviours/"):
         with django_assert_max_num_queries(20):
             assert client.get(url).status_code == 200
+
+
+def test_the_risk_area_has_a_front_page(client_for, auditor, hr_user):
+    """``/risk/`` leads a reader to the people at risk, and tells a role that may not read risk so."""
+    response = client_for(auditor).get("/risk/", follow=True)
+    assert response.redirect_chain == [("/risk/users/", 302)]
+    assert "Users at risk" in response.content.decode()
+    refused = client_for(hr_user).get("/risk/")
+    assert refused.status_code == 403
+    assert "You do not have access to this page" in refused.content.decode()

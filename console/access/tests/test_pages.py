@@ -43,6 +43,33 @@ def test_adding_an_application_explains_bad_input(client_for, security_admin):
     assert AuditEvent.objects.filter(action="access.application.created").exists()
 
 
+def test_an_application_is_created_with_the_policies_picked_on_its_form(client_for, security_admin, employee):
+    everyone = {"include": [{"type": "everyone"}]}
+    staff = services.policy_create(actor=security_admin, name="Staff", action="allow",
+                                   rules={"include": [{"type": "email_domain", "values": ["corp.example"]}]})
+    leavers = services.policy_create(actor=security_admin, name="Leavers", action="block", rules=everyone)
+    services.policy_create(actor=security_admin, name="Unrelated", action="allow", rules=everyone)
+    client = client_for(security_admin)
+    form = client.get("/access/applications/new/").content.decode()
+    assert "Staff (Allow)" in form and "Leavers (Block)" in form and "Remove the current logo" not in form
+    wrong = client.post("/access/applications/new/", {"name": "Wiki", "type": "self_hosted",
+                                                      "domain": "wiki.corp.example", "session_seconds": "86400",
+                                                      "policies": ["999999"]})
+    assert "999999 is not one of the available choices" in str(wrong.context["form"].errors["policies"])
+    assert not Application.objects.exists()
+    response = client.post("/access/applications/new/", {
+        "name": "Wiki", "type": "self_hosted", "domain": "wiki.corp.example", "session_seconds": "86400",
+        "launcher_visible": "on", "policies": [str(staff.pk), str(leavers.pk)]}, follow=True)
+    app = Application.objects.get()
+    assert list(app.attachments.order_by("position").values_list("policy__name", flat=True)) == ["Leavers", "Staff"]
+    page = response.content.decode()
+    assert "Wiki was created with 2 policies." in page and "nobody can open this application" not in page
+    event = AuditEvent.objects.get(action="access.application.policies_set")
+    assert event.changes["policies"] == {"old": [], "new": ["Leavers", "Staff"]}
+    assert decisions.decide(application=app, source=AccessLogEntry.Source.LAUNCHER, issuer="https://console.test",
+                            user=employee, ip="127.0.0.1").decision.outcome == "deny"  # Leavers (Block) decides
+
+
 def test_logos_must_be_images_and_are_served_with_their_type(client_for, security_admin):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
