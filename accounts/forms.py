@@ -1,9 +1,22 @@
 from __future__ import annotations
 
 from django import forms
+from django.contrib.auth.forms import AuthenticationForm
 
 from accounts.models import IdentityProvider, User, default_barred_roles
 from console.core.roles import Role
+
+
+class SignInForm(AuthenticationForm):
+    """The sign-in form, with messages that say what is missing (an empty field is an error the
+    page shows next to that field, not a silent reload)."""
+
+    def __init__(self, request=None, *args, **kwargs) -> None:
+        super().__init__(request, *args, **kwargs)
+        self.fields["username"].error_messages["required"] = "Enter your e-mail address."
+        self.fields["password"].error_messages["required"] = (
+            "Enter your password. No password? Use \"Sign in with a passkey or security key\"."
+        )
 
 
 class UserForm(forms.Form):
