@@ -3,14 +3,15 @@ from __future__ import annotations
 import base64
 import io
 import json
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import qrcode
 import qrcode.image.svg
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import resolve
 from django.views.decorators.http import require_POST
 
 from accounts.selectors import get_user_for
@@ -139,13 +140,31 @@ def verify(request: HttpRequest) -> HttpResponse:
         else:
             if ok:
                 messages.success(request, "Verified.")
-                return redirect(_next_url(request))
+                return _continue(request, _next_url(request))
             error = "That code is not right (or was already used)."
     return render(request, "mfa/verify.html", {
         "offered": offered, "labels": METHOD_LABELS, "error": error, "next": _next_url(request),
         "webauthn_methods": ",".join(m for m in offered if m in (Method.SECURITY_KEY, Method.BIOMETRICS)),
         "missing": [m for m in wanted if m not in enrolled and m != Method.BACKUP_CODE],
     })
+
+
+# Pages that may send the browser on to another site (an application's own address). A form's
+# answer must not redirect there: the Content-Security-Policy's form-action ('self') also covers
+# the redirects that follow a form submission, so the browser would stop at the last console page.
+LEAVES_THE_CONSOLE = frozenset({"access:launch"})
+
+
+def _continue(request: HttpRequest, next_url: str) -> HttpResponse:
+    """After a verification posted by a form: a redirect to ``next_url``, or, when that page may
+    go on to another site, a page that continues there by itself (a refresh, no script)."""
+    try:
+        match = resolve(urlsplit(next_url).path)
+    except Http404:
+        return redirect(next_url)
+    if match.view_name not in LEAVES_THE_CONSOLE:
+        return redirect(next_url)
+    return render(request, "mfa/continue.html", {"next": next_url})
 
 
 @roles_required(EVERYONE)

@@ -515,7 +515,7 @@ def device_delete(request: HttpRequest, device_id: int) -> HttpResponse:
 
 LOG_SORTS = {"at": "at", "email": "email", "application": "application_name", "outcome": "outcome"}
 LOG_COLUMNS = ["at", "email", "application_name", "outcome", "policy_name", "reason", "country", "ip", "method",
-               "source", "session_id"]
+               "mfa_method", "source", "session_id"]
 
 
 @roles_required(CONSOLE_READERS)
@@ -525,7 +525,7 @@ def log_list(request: HttpRequest) -> HttpResponse:
     since = timezone.now() - timedelta(hours=24)
     summary = selectors.outcome_counts_since(since, [o.value for o in engine.Outcome])
     template = "access/log_list.html#results" if request.htmx else "access/log_list.html"
-    return render(request, template, {"listing": listing, "summary": summary})
+    return render(request, template, {"listing": listing, "summary": summary, "mfa_labels": dict(Method.choices)})
 
 
 @roles_required(CONSOLE_READERS)
