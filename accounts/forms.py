@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django import forms
+from django.contrib.auth.forms import AuthenticationForm
 
 from accounts import selectors
 from accounts.models import IdentityProvider, User, default_barred_roles
@@ -16,6 +17,18 @@ def manager_from_email(value: str | None) -> User | None:
     if manager is None:
         raise forms.ValidationError(f"No user with the e-mail {email} exists.")
     return manager
+
+
+class SignInForm(AuthenticationForm):
+    """The sign-in form, with messages that say what is missing (an empty field is an error the
+    page shows next to that field, not a silent reload)."""
+
+    def __init__(self, request=None, *args, **kwargs) -> None:
+        super().__init__(request, *args, **kwargs)
+        self.fields["username"].error_messages["required"] = "Enter your e-mail address."
+        self.fields["password"].error_messages["required"] = (
+            "Enter your password. No password? Use \"Sign in with a passkey or security key\"."
+        )
 
 
 class UserForm(forms.Form):

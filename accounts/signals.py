@@ -27,9 +27,11 @@ def _on_login(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
     provider = getattr(request, "oidc_provider_slug", None)
     if provider:
         changes["provider"] = provider
+    changes.update(getattr(request, "login_details", None) or {})
     if request is not None and hasattr(request, "session"):
-        # What Access policies see about this sign-in (login method and AMR).
-        request.session["access_identity"] = {
+        # What Access policies see about this sign-in (login method and AMR); a sign-in that is
+        # neither a password nor a provider (a passkey) says so itself.
+        request.session["access_identity"] = getattr(request, "login_identity", None) or {
             "identity_provider": provider or "password",
             "amr": list(getattr(request, "oidc_amr", None) or (["pwd"] if not provider else [])),
         }

@@ -1,11 +1,13 @@
 from django.urls import path
 
-from accounts import views
+from accounts import passkey_views, views
 
 app_name = "accounts"
 
 urlpatterns = [
     path("login/", views.login_view, name="login"),
+    path("login/passkey/options/", passkey_views.passkey_options, name="passkey-options"),
+    path("login/passkey/", passkey_views.passkey_sign_in, name="passkey-sign-in"),
     path("logout/", views.logout_view, name="logout"),
     path("oidc/<slug:slug>/start/", views.oidc_start, name="oidc-start"),
     path("oidc/callback/", views.oidc_callback, name="oidc-callback"),

@@ -15,6 +15,7 @@ from accounts.forms import (
     AddMemberForm,
     GroupForm,
     IdentityProviderForm,
+    SignInForm,
     UserCreateForm,
     UserForm,
     UserImportForm,
@@ -48,6 +49,7 @@ from mfa.services import recently_verified
 class _LoginView(auth_views.LoginView):
     template_name = "registration/login.html"
     redirect_authenticated_user = True
+    authentication_form = SignInForm
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)

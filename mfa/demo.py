@@ -14,6 +14,7 @@ from django_otp.oath import TOTP
 
 from accounts.models import User
 from console.core import demo
+from console.core.roles import Role
 from mfa.console import CONSOLE_MFA_ROLES
 from mfa.models import TotpAuthenticator
 
@@ -67,11 +68,34 @@ def current_code(email: str) -> str:
     return f"{totp.token():06d}"
 
 
+@transaction.atomic
+def seed_step_up_demo(emails: list[str]) -> list[str]:
+    """Give the demo's employee logins the demo authenticator app too, so that a newcomer can
+    pass the App Launcher's step-up for an application that asks for one (``console.access.demo``)
+    with the code ``demo_totp`` prints. Returns the e-mails that have it."""
+    _check_environment()
+    enrolled = []
+    for user in User.objects.filter(email__in=emails, role=Role.EMPLOYEE).order_by("email"):
+        device, _ = TotpAuthenticator.objects.get_or_create(
+            user=user, defaults={"name": DEMO_DEVICE_NAME, "key": DEMO_TOTP_KEY, "confirmed": True})
+        if device.key == DEMO_TOTP_KEY:
+            enrolled.append(user.email)
+    return enrolled
+
+
 @demo.register("mfa", order=100)
 def seed_step(run: demo.DemoRun) -> list[str]:
-    with_mfa = seed_mfa_demo([email for email, _ in run.logins])
-    if not with_mfa:
-        return []
-    return [f"The console asks {', '.join(e.split('@')[0] for e in with_mfa)} for MFA: their demo authenticator "
-            f"app key is {demo_secret()} (add it to any authenticator app), or print the current code with",
-            f"  .venv/bin/python manage.py demo_totp {with_mfa[0]}"]
+    emails = [email for email, _ in run.logins]
+    with_mfa = seed_mfa_demo(emails)
+    employees = seed_step_up_demo(emails)
+    lines = []
+    if with_mfa:
+        lines += [f"The console asks {', '.join(e.split('@')[0] for e in with_mfa)} for MFA: their demo "
+                  f"authenticator app key is {demo_secret()} (add it to any authenticator app), or print the "
+                  "current code with",
+                  f"  .venv/bin/python manage.py demo_totp {with_mfa[0]}"]
+    if employees:
+        lines += [f"{', '.join(e.split('@')[0] for e in employees)} has the same demo authenticator app for "
+                  f"step-up (manage.py demo_totp {employees[0]}); add a security key (or a virtual one in "
+                  "the browser's developer tools, WebAuthn panel) in My MFA devices for the other."]
+    return lines

@@ -14,7 +14,8 @@ class OrganizationSettingsForm(forms.Form):
                                                 widget=forms.CheckboxSelectMultiple,
                                                 help_text="None ticked: every method.")
     reverify_minutes = forms.IntegerField(min_value=0, max_value=43200, label="Verify again after (minutes)",
-                                          help_text="0: at every sign-in. 1440: once a day.")
+                                          help_text="0: once per sign-in (each new sign-in asks again; signing "
+                                                    "in with a passkey counts). 1440: once a day.")
     phishing_resistant_only = forms.BooleanField(required=False, label="Phishing-resistant methods only",
                                                  help_text="Security keys and biometrics; no authenticator apps.")
     allowed_aaguids = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}),
@@ -34,5 +35,5 @@ class MfaLevelFields(forms.Form):
                                             help_text="Custom only. None ticked: the organization's.")
     mfa_reverify_minutes = forms.IntegerField(min_value=0, max_value=43200, initial=1440, required=False,
                                               label="Verify again after (minutes)",
-                                              help_text="Custom only. 0: at every sign-in.")
+                                              help_text="Custom only. 0: once per sign-in.")
     mfa_phishing_resistant = forms.BooleanField(required=False, label="Phishing-resistant methods only")

@@ -14,8 +14,11 @@ from console.access import hotcache
 from mfa.models import PHISHING_RESISTANT, Level, Method, OrganizationSettings
 
 ALL_METHODS = (Method.SECURITY_KEY, Method.BIOMETRICS, Method.TOTP)
-# "Ask at every sign-in" is read as: a verification younger than this.
-EVERY_SIGN_IN_MINUTES = 5
+# "Verify again after 0 minutes" means once per sign-in: a verification counts only in the
+# console session that made it (``mfa.binding``), and signing in starts a new session, so a
+# requirement with no age limit asks again at every sign-in and at no other time. Signing in
+# with a passkey is itself that verification.
+EVERY_SIGN_IN = 0
 
 
 @dataclass(frozen=True)
@@ -24,7 +27,10 @@ class Requirement:
     max_age_minutes: int
 
     def selector(self) -> dict[str, Any]:
-        return {"type": "mfa_method", "values": list(self.methods), "max_age_minutes": self.max_age_minutes}
+        selector: dict[str, Any] = {"type": "mfa_method", "values": list(self.methods)}
+        if self.max_age_minutes != EVERY_SIGN_IN:
+            selector["max_age_minutes"] = self.max_age_minutes
+        return selector
 
 
 def _requirement(methods: list[str], minutes: int, phishing_resistant: bool,
@@ -37,7 +43,7 @@ def _requirement(methods: list[str], minutes: int, phishing_resistant: bool,
     if Method.TOTP in chosen:
         chosen.append(Method.BACKUP_CODE)  # the stand-in for a lost phone, never for a key
     ordered = tuple(m for m in (*ALL_METHODS, Method.BACKUP_CODE) if m in chosen)
-    return Requirement(ordered, minutes or EVERY_SIGN_IN_MINUTES)
+    return Requirement(ordered, minutes or EVERY_SIGN_IN)
 
 
 def effective(org: OrganizationSettings, application: Any, policy: Any) -> Requirement | None:

@@ -13,7 +13,7 @@ import hmac
 import json
 import math
 import secrets
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -82,6 +82,12 @@ def _limit(browser: BrowserSession) -> None:
         wait = max(ratelimit.retry_after(scope, key, limit=limit, window=settings.MFA_ATTEMPT_WINDOW)
                    for scope, key, limit in refused)
         raise RateLimited(f"Too many verification attempts: try again in {wait_words(wait)}.")
+
+
+def attempt_limit(browser: BrowserSession) -> None:
+    """Count one verification attempt for ``browser``'s person and address; raises
+    ``RateLimited`` (and audits the lockout) past either ceiling."""
+    _limit(browser)
 
 
 def verification_record(
@@ -300,8 +306,19 @@ def webauthn_authenticate_complete(browser: BrowserSession, *, response: dict) -
         audit_record(actor=user, action="mfa.failed", obj=user, changes={"method": "webauthn", "reason": str(exc)})
         raise ValidationFailed(f"The authenticator's answer was refused: {exc}")
     device = next(d for d in devices if bytes(d.credential_id) == used.credential_id)
-
     counter = AuthenticationResponse.from_dict(response).response.authenticator_data.counter
+    return webauthn_counter_accept(browser, device=device, counter=counter)
+
+
+def webauthn_counter_accept(
+    browser: BrowserSession, *, device: WebAuthnAuthenticator, counter: int,
+    before_verified: Callable[[], None] | None = None,
+) -> WebAuthnAuthenticator:
+    """After a valid WebAuthn signature: refuse a key whose signature counter did not increase
+    (a possible clone: blocked, audited, committed before refusing), else store the counter and
+    record the verification in ``browser``'s session. ``before_verified`` runs in the same
+    transaction just before the verification is recorded (a passkey sign-in signs in there)."""
+    user = browser.user
     blocked = False
     with transaction.atomic():
         device = WebAuthnAuthenticator.objects.select_for_update().get(pk=device.pk)
@@ -319,6 +336,8 @@ def webauthn_authenticate_complete(browser: BrowserSession, *, response: dict) -
             device.sign_count = counter
             device.set_last_used_timestamp(commit=False)
             device.save(update_fields=["sign_count", "last_used_at"])
+            if before_verified is not None:
+                before_verified()
             _verified(browser, device.kind, device.name)
     if blocked:
         raise PermissionRefused(

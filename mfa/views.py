@@ -180,7 +180,7 @@ def verify(request: HttpRequest) -> HttpResponse:
         else:
             if ok:
                 messages.success(request, "Verified.")
-                return redirect(next_url)
+                return _continue(request, next_url)
             error = "That code is not right (or was already used)." if method in offered \
                 else "That method does not count here."
     app = _application_waiting(request, next_url)
@@ -192,6 +192,24 @@ def verify(request: HttpRequest) -> HttpResponse:
         "missing": [m for m in wanted if m not in enrolled and m != Method.BACKUP_CODE],
         "way_back": _way_back(request, app),
     })
+
+
+# Pages that may send the browser on to another site (an application's own address). A form's
+# answer must not redirect there: the Content-Security-Policy's form-action ('self') also covers
+# the redirects that follow a form submission, so the browser would stop at the last console page.
+LEAVES_THE_CONSOLE = frozenset({"access:launch"})
+
+
+def _continue(request: HttpRequest, next_url: str) -> HttpResponse:
+    """After a verification posted by a form: a redirect to ``next_url``, or, when that page may
+    go on to another site, a page that continues there by itself (a refresh, no script)."""
+    try:
+        match = resolve(urlsplit(next_url).path)
+    except Http404:
+        return redirect(next_url)
+    if match.view_name not in LEAVES_THE_CONSOLE:
+        return redirect(next_url)
+    return render(request, "mfa/continue.html", {"next": next_url})
 
 
 @roles_required(EVERYONE)

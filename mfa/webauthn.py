@@ -54,20 +54,27 @@ def take_state(session: MutableMapping[str, Any], purpose: str) -> Any:
     return stored["state"]
 
 
+def user_handle(user: Any) -> bytes:
+    """The WebAuthn user id given at enrolment; a discoverable credential returns it at sign-in."""
+    return str(user.pk).encode()
+
+
 def registration_options(
     session: MutableMapping[str, Any], *, origin: str, user: Any, kind: str, existing: list[bytes]
 ) -> dict:
+    # Both kinds ask for a discoverable credential (a passkey) where the authenticator can keep
+    # one, so that it can also sign the person in without a password (``sign_in_options``); a
+    # key that cannot still enrolls, for step-up only. ``credProps`` says which one it was.
     platform = kind == "biometrics"
     if platform:
-        resident, verification = ResidentKeyRequirement.PREFERRED, UserVerificationRequirement.REQUIRED
-        attachment = AuthenticatorAttachment.PLATFORM
+        verification, attachment = UserVerificationRequirement.REQUIRED, AuthenticatorAttachment.PLATFORM
     else:
-        resident, verification = ResidentKeyRequirement.DISCOURAGED, UserVerificationRequirement.DISCOURAGED
-        attachment = AuthenticatorAttachment.CROSS_PLATFORM
+        verification, attachment = UserVerificationRequirement.DISCOURAGED, AuthenticatorAttachment.CROSS_PLATFORM
     options, state = server(origin).register_begin(
-        {"id": str(user.pk).encode(), "name": user.email, "displayName": user.full_name or user.email},
+        {"id": user_handle(user), "name": user.email, "displayName": user.full_name or user.email},
         credentials=[AttestedCredentialData(blob) for blob in existing],
-        resident_key_requirement=resident, user_verification=verification, authenticator_attachment=attachment,
+        resident_key_requirement=ResidentKeyRequirement.PREFERRED, user_verification=verification,
+        authenticator_attachment=attachment, extensions={"credProps": True},
     )
     _save_state(session, f"register:{kind}", state)
     return dict(options)
@@ -81,4 +88,16 @@ def authentication_options(
         user_verification=UserVerificationRequirement.REQUIRED if require_uv else UserVerificationRequirement.PREFERRED,
     )
     _save_state(session, "authenticate", state)
+    return dict(options)
+
+
+SIGN_IN = "sign-in"
+
+
+def sign_in_options(session: MutableMapping[str, Any], *, origin: str) -> dict:
+    """A sign-in with a discoverable credential: no ``allowCredentials`` (the authenticator
+    offers the passkeys it keeps for this site) and user verification required, so that the
+    key alone is two factors (something you have, and a PIN or biometric)."""
+    options, state = server(origin).authenticate_begin(user_verification=UserVerificationRequirement.REQUIRED)
+    _save_state(session, SIGN_IN, state)
     return dict(options)

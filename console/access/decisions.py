@@ -419,7 +419,7 @@ def _log_entry(
         challenge=[c.as_dict() for c in decision.challenge],
         ip=str(request.ip) if request.ip else None, country=request.country,
         method=("service token" if service_token and user is None else identity_provider)[:60],
-        source=source, session_id=session.pk if session else None,
+        mfa_method=decision.mfa_method, source=source, session_id=session.pk if session else None,
     )
 
 

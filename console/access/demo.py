@@ -22,6 +22,16 @@ POLICIES = {
         "require": [{"type": "mfa_method", "values": ["security_key"], "max_age_minutes": 60}],
     }),
     "Health checks from the data centre": ("bypass", {"include": [{"type": "ip_range", "values": ["10.20.0.0/16"]}]}),
+    # Step-up a newcomer can try as employee@: the App Launcher asks for the extra check, the
+    # verify page takes it, and the launch goes on to the application.
+    "All staff with a security key": ("allow", {
+        "include": [{"type": "email_domain", "values": [DOMAIN]}],
+        "require": [{"type": "mfa_method", "values": ["security_key"], "max_age_minutes": 60}],
+    }),
+    "All staff with a fresh authenticator app code": ("allow", {
+        "include": [{"type": "email_domain", "values": [DOMAIN]}],
+        "require": [{"type": "mfa_method", "values": ["totp"], "max_age_minutes": 5}],
+    }),
 }
 
 APPLICATIONS = (
@@ -38,7 +48,15 @@ APPLICATIONS = (
      ["Engineering and Security"]),
     ("Employee handbook", "bookmark", "", "https://handbook.acme.example", "Policies and benefits.",
      ["All staff"]),
+    ("Release console", "self_hosted", "deploy.acme.example", "",
+     "Ships to production. Opens after a security key check (within the hour).",
+     ["Block sanctioned countries", "All staff with a security key"]),
+    ("Expense reports", "self_hosted", "expenses.acme.example", "",
+     "Claims and receipts. Opens after an authenticator app code from the last 5 minutes.",
+     ["Block sanctioned countries", "All staff with a fresh authenticator app code"]),
 )
+# The applications above that ask the demo employee for step-up (printed by ``seed_demo``).
+STEP_UP_APPLICATIONS = {"Release console": "a security key", "Expense reports": "an authenticator app code"}
 
 
 def _rules(rules: dict, groups: dict[str, int]) -> dict:
@@ -96,4 +114,6 @@ def seed_access_demo() -> dict[str, int]:
 def seed_step(run: demo.DemoRun) -> list[str]:
     access = seed_access_demo()
     return [f"Access: {access['applications']} applications, {access['policies']} policies, "
-            f"{access['devices']} devices."]
+            f"{access['devices']} devices.",
+            "Step-up: as employee@, open " + " and ".join(f"{name} ({needs})" for name, needs
+                                                       in STEP_UP_APPLICATIONS.items()) + " in the App Launcher."]

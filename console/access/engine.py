@@ -453,6 +453,9 @@ class Decision:
     policy: CompiledPolicy | None = None
     challenge: tuple[StepUp, ...] = ()
     trace: tuple[PolicyTrace, ...] = ()
+    # The MFA method that satisfied the deciding policy's "MFA method used" requirement (the
+    # latest verification that counted), for the authentication log; "" when none was asked.
+    mfa_method: str = ""
 
     @property
     def allowed(self) -> bool:
@@ -490,6 +493,30 @@ def _matches(policy: CompiledPolicy, user: UserContext | None, request: RequestC
     return "step-up" if failed_step_up else "match"
 
 
+def mfa_method_used(policy: CompiledPolicy, user: UserContext | None, request: RequestContext) -> str:
+    """The method of the most recent verification that satisfies ``policy``'s MFA requirements
+    (a step-up just made, typically), or "" when the policy asks for none."""
+    best, best_at = "", None
+    for selector in policy.require:
+        step_up = selector.step_up
+        if step_up is None or step_up.kind != "mfa" or user is None:
+            continue
+        for method in step_up.methods:
+            at = user.mfa.get(method)
+            fresh = at is not None and (step_up.max_age_seconds is None
+                                        or (request.now - at).total_seconds() <= step_up.max_age_seconds)
+            if fresh and (best_at is None or at > best_at):
+                best, best_at = method, at
+    return best
+
+
+def _matched(policy: CompiledPolicy, user: UserContext | None, request: RequestContext) -> Decision:
+    outcome = _outcome_for(policy.action)
+    if outcome == Outcome.ALLOW and policy.require:
+        return Decision(outcome, policy, mfa_method=mfa_method_used(policy, user, request))
+    return Decision(outcome, policy)
+
+
 def _outcome_for(action: Action) -> Outcome:
     return {
         Action.ALLOW: Outcome.ALLOW, Action.SERVICE_AUTH: Outcome.ALLOW,
@@ -506,7 +533,7 @@ def decide(
             continue  # identity policies need somebody
         result = _matches(policy, user, request)
         if result == "match":
-            return Decision(_outcome_for(policy.action), policy)
+            return _matched(policy, user, request)
         if result == "step-up":
             needed = tuple(s.step_up for s in policy.require
                            if s.step_up is not None and not s.test(user, request))
@@ -537,7 +564,7 @@ def explain(
             continue
         result = _matches(policy, user, request)
         if result == "match":
-            decision = Decision(_outcome_for(policy.action), policy)
+            decision = _matched(policy, user, request)
             traces.append(PolicyTrace(policy.id, policy.name, policy.action.value, "matched", rules))
         elif result == "step-up":
             needed = tuple(s.step_up for s in policy.require
@@ -549,7 +576,7 @@ def explain(
             traces.append(PolicyTrace(policy.id, policy.name, policy.action.value, "not matched", rules,
                                       _why_not(rules)))
     final = decision or NO_MATCH
-    return Decision(final.outcome, final.policy, final.challenge, tuple(traces))
+    return Decision(final.outcome, final.policy, final.challenge, tuple(traces), final.mfa_method)
 
 
 def _why_not(rules: tuple[RuleTrace, ...]) -> str:

@@ -12,7 +12,9 @@ from django.forms import formset_factory
 from accounts.models import Group, User
 from console.access.models import SESSION_CHOICES, ApiToken, Application, Policy, ServiceToken
 from console.access.rules import SELECTOR_LABELS, selector_config
+from console.access.whatif import DeviceChoice, Scenario
 from console.core.errors import ValidationFailed
+from console.core.policy import DevicePosture
 
 
 class RuleForm(forms.Form):
@@ -165,7 +167,52 @@ class DeviceForm(forms.Form):
         return user
 
 
-class TesterForm(forms.Form):
+class ScenarioForm(forms.Form):
+    """Where a what-if request comes from: address, country and device (``whatif.Scenario``).
+    The policy tester has these fields; the impact preview uses it with the prefix "preview"."""
+
+    ip = forms.GenericIPAddressField(required=False, label="IP address")
+    country = forms.CharField(required=False, max_length=2, label="Country", help_text="Empty: the address's country.",
+                              error_messages={"max_length": "Use a two-letter country code, e.g. DE."})
+    device = forms.ChoiceField(choices=DeviceChoice.choices, required=False, initial=DeviceChoice.NONE,
+                               label="Device")
+    device_os = forms.CharField(required=False, max_length=40, label="Device OS",
+                                widget=forms.TextInput(attrs={"placeholder": "macOS, Windows, Linux, iOS…"}))
+    device_os_version = forms.CharField(required=False, max_length=40, label="OS version")
+    device_managed = forms.BooleanField(required=False, label="Managed")
+    device_disk_encrypted = forms.BooleanField(required=False, label="Disk encrypted")
+    device_edr_score = forms.IntegerField(required=False, min_value=0, max_value=100, label="EDR score")
+
+    DESCRIBED = ("device_os", "device_os_version", "device_managed", "device_disk_encrypted", "device_edr_score")
+
+    def clean_country(self) -> str:
+        country = (self.cleaned_data.get("country") or "").strip().upper()
+        if country and (len(country) != 2 or not country.isalpha()):
+            raise forms.ValidationError("Use a two-letter country code, e.g. DE.")
+        return country
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if data.get("device") != DeviceChoice.DESCRIBED and any(data.get(f) for f in self.DESCRIBED):
+            self.add_error("device", "Choose \"A device like the one described below\" to preview for that "
+                                     "device, or clear its description.")
+        return data
+
+    def scenario(self) -> Scenario:
+        """The scenario once the form is valid."""
+        data = self.cleaned_data
+        device = data.get("device") or DeviceChoice.NONE
+        posture = None
+        if device == DeviceChoice.DESCRIBED:
+            posture = DevicePosture(
+                device_id="what-if", managed=data["device_managed"], os=data["device_os"].strip(),
+                os_version=data["device_os_version"].strip(), disk_encrypted=data["device_disk_encrypted"],
+                edr_score=data["device_edr_score"],
+            )
+        return Scenario(ip=data.get("ip") or None, country=data.get("country", ""), device=device, posture=posture)
+
+
+class TesterForm(ScenarioForm):
     email = forms.CharField(
         required=False, label="User",
         widget=forms.EmailInput(attrs={
@@ -173,9 +220,9 @@ class TesterForm(forms.Form):
         }),
     )
     application = forms.ModelChoiceField(queryset=Application.objects.defer("logo").order_by("name"))
-    ip = forms.GenericIPAddressField(required=False, label="IP address")
-    country = forms.CharField(required=False, max_length=2)
     identity_provider = forms.CharField(required=False, initial="password", label="Login method")
+
+    field_order = ["email", "application", "identity_provider", "ip", "country", "device", *ScenarioForm.DESCRIBED]
 
     def clean_email(self) -> User | None:
         email = (self.cleaned_data.get("email") or "").strip().lower()
@@ -185,9 +232,3 @@ class TesterForm(forms.Form):
         if user is None:
             raise forms.ValidationError(f"No user with the e-mail {email} exists.")
         return user
-
-    def clean_country(self) -> str:
-        country = (self.cleaned_data.get("country") or "").strip().upper()
-        if country and (len(country) != 2 or not country.isalpha()):
-            raise forms.ValidationError("Use a two-letter country code, e.g. DE.")
-        return country

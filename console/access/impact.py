@@ -2,18 +2,21 @@
 
 For every application the policy applies to (or one chosen for a new policy), each active
 person is decided twice, with the policies as stored and as they would be, and the differences
-are listed. Pure reads; nothing is recorded. Requests are taken as coming with no address,
-country or device (the tester covers those)."""
+are listed. Pure reads; nothing is recorded. The request comes from the address, country and
+device the admin chose (``whatif.Scenario``; by default none of them).
+
+Having access means getting in, directly or after a step-up: a change from either to a denial
+is a loss (challenge -> deny included), from a denial to either a gain, and a change between
+direct access and step-up is listed on its own."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from django.utils import timezone
-
 from accounts.models import User
 from console.access import engine, facts, policies
 from console.access.models import Application, ApplicationPolicy, Policy
+from console.access.whatif import Scenario
 
 LIST_LIMIT = 100
 
@@ -42,13 +45,20 @@ class AppImpact:
         return not (self.gained.count or self.lost.count or self.step_up.count)
 
 
-def _allowed(outcome: engine.Outcome) -> bool:
-    return outcome in (engine.Outcome.ALLOW, engine.Outcome.BYPASS)
+def _access(outcome: engine.Outcome) -> str:
+    """"direct", "step-up" or "none": how a person gets in with this outcome."""
+    if outcome in (engine.Outcome.ALLOW, engine.Outcome.BYPASS):
+        return "direct"
+    return "step-up" if outcome == engine.Outcome.CHALLENGE else "none"
 
 
-def preview(*, proposed: Policy, stored: Policy | None, application: Application | None = None) -> list[AppImpact]:
+def preview(
+    *, proposed: Policy, stored: Policy | None, application: Application | None = None,
+    scenario: Scenario | None = None,
+) -> list[AppImpact]:
     """``proposed`` is an unsaved Policy holding the edited values; ``stored`` the policy being
-    edited (None for a new policy, previewed as if attached last to ``application``)."""
+    edited (None for a new policy, previewed as if attached last to ``application``);
+    ``scenario`` where the request comes from (default: no address, country or device)."""
     if stored is not None:
         apps = list(Application.objects.filter(attachments__policy=stored).defer("logo").order_by("name"))
     else:
@@ -62,7 +72,7 @@ def preview(*, proposed: Policy, stored: Policy | None, application: Application
                                   groups=groups.get(user.pk, frozenset()), session=facts.ANY_SESSION))
         for user in users
     ]
-    request = engine.RequestContext(now=timezone.now())
+    request_for = (scenario or Scenario()).requests_for(u.pk for u in users)
     results = []
     for app in apps:
         attachments = list(
@@ -79,13 +89,14 @@ def preview(*, proposed: Policy, stored: Policy | None, application: Application
         after = policies.compile_application(app, changed).policies
         impact = AppImpact(app, evaluated=len(contexts))
         for user, context in contexts:
-            old = engine.decide(before, context, request).outcome
-            new = engine.decide(after, context, request).outcome
+            request = request_for(user.pk)
+            old = _access(engine.decide(before, context, request).outcome)
+            new = _access(engine.decide(after, context, request).outcome)
             if old == new:
                 continue
-            if not _allowed(old) and _allowed(new):
+            if old == "none":
                 impact.gained.add(user)
-            elif _allowed(old) and not _allowed(new):
+            elif new == "none":
                 impact.lost.add(user)
             else:
                 impact.step_up.add(user)

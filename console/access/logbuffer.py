@@ -61,9 +61,10 @@ LOCK_NAME = "owner.lock"
 
 COLUMNS = (
     "at", "user_id", "email", "application_id", "application_name", "outcome", "policy_id", "policy_name",
-    "reason", "challenge", "ip", "country", "method", "source", "session_id", "uid",
+    "reason", "challenge", "ip", "country", "method", "mfa_method", "source", "session_id", "uid",
 )
-TEXT_COLUMNS = ("email", "application_name", "outcome", "policy_name", "reason", "country", "method", "source")
+TEXT_COLUMNS = ("email", "application_name", "outcome", "policy_name", "reason", "country", "method", "mfa_method",
+                "source")
 
 
 class _Spool:

@@ -291,6 +291,8 @@ class AccessLogEntry(models.Model):
     ip = models.GenericIPAddressField(null=True, blank=True)
     country = models.CharField(max_length=2, blank=True)
     method = models.CharField(max_length=60, blank=True, help_text="identity provider or service token")
+    mfa_method = models.CharField(max_length=16, blank=True,
+                                  help_text="The MFA method that satisfied the policy (after a step-up)")
     source = models.CharField(max_length=16, choices=Source.choices, default=Source.API)
     session_id = models.UUIDField(null=True, blank=True)
     # Given when the decision is answered, so a spooled entry stored twice (a replay after a crash

@@ -67,7 +67,7 @@ def _service_token_ids(values: list[str]) -> list[str]:
 
 
 def _login_methods(values: list[str]) -> list[str]:
-    known = {"password"} | set(IdentityProvider.objects.values_list("slug", flat=True))
+    known = {"password", "passkey"} | set(IdentityProvider.objects.values_list("slug", flat=True))
     unknown = [v for v in values if v.lower() not in known]
     if unknown:
         raise ValidationFailed(f"Unknown login method(s): {', '.join(unknown)}. Known: {', '.join(sorted(known))}.")

@@ -19,6 +19,7 @@ from console.access.forms import (
     DeviceForm,
     PolicyForm,
     RuleFormSet,
+    ScenarioForm,
     ServiceTokenForm,
     TesterForm,
     rule_rows,
@@ -279,6 +280,7 @@ def _policy_editor(request: HttpRequest, policy: Policy | None) -> HttpResponse:
         "form": form, "formset": formset, "policy": policy, "creating": policy is None,
         "selector_labels": SELECTOR_LABELS, "value_help": VALUE_HELP,
         "applications": selectors.applications_by_name() if policy is None else [],
+        "preview_form": ScenarioForm(prefix="preview"),
     })
 
 
@@ -292,7 +294,12 @@ def policy_impact(request: HttpRequest) -> HttpResponse:
         stored = selectors.get_policy_for(request.user, int(request.POST["policy_id"]))
     form = PolicyForm(request.POST)
     formset = RuleFormSet(request.POST, prefix="rules")
+    scenario = ScenarioForm(request.POST, prefix="preview")
     context: dict = {"stored": stored}
+    if not scenario.is_valid():
+        context["problem"] = "Fix the request to preview for. " + " ".join(
+            f"{scenario.fields[name].label}: {' '.join(errors)}" for name, errors in scenario.errors.items())
+        return render(request, "access/policy_form.html#impact", context)
     if not (form.is_valid() and formset.is_valid()):
         context["problem"] = "Fix the highlighted fields first."
         return render(request, "access/policy_form.html#impact", context)
@@ -317,7 +324,9 @@ def policy_impact(request: HttpRequest) -> HttpResponse:
             application = selectors.get_application_for(request.user, int(request.POST["preview_application"]))
         except Http404:
             application = None
-    context["impacts"] = impact.preview(proposed=proposed, stored=stored, application=application)
+    context["impacts"] = impact.preview(proposed=proposed, stored=stored, application=application,
+                                        scenario=scenario.scenario())
+    context["scenario"] = scenario.scenario().describe()
     context["new_without_app"] = stored is None and application is None
     return render(request, "access/policy_form.html#impact", context)
 
@@ -351,8 +360,8 @@ def tester(request: HttpRequest) -> HttpResponse:
     if request.GET and form.is_valid():
         data = form.cleaned_data
         result = what_if(
-            data["application"], ip=data["ip"], country=data["country"],
-            identity_provider=data["identity_provider"], user=data["email"],
+            data["application"], identity_provider=data["identity_provider"], user=data["email"],
+            scenario=form.scenario(),
         )
     return render(request, "access/tester.html", {"form": form, "result": result, "people_emails": active_emails()})
 
@@ -518,7 +527,7 @@ def device_delete(request: HttpRequest, device_id: int) -> HttpResponse:
 
 LOG_SORTS = {"at": "at", "email": "email", "application": "application_name", "outcome": "outcome"}
 LOG_COLUMNS = ["at", "email", "application_name", "outcome", "policy_name", "reason", "country", "ip", "method",
-               "source", "session_id"]
+               "mfa_method", "source", "session_id"]
 
 
 @roles_required(CONSOLE_READERS)
@@ -528,7 +537,7 @@ def log_list(request: HttpRequest) -> HttpResponse:
     since = timezone.now() - timedelta(hours=24)
     summary = selectors.outcome_counts_since(since, [o.value for o in engine.Outcome])
     template = "access/log_list.html#results" if request.htmx else "access/log_list.html"
-    return render(request, template, {"listing": listing, "summary": summary})
+    return render(request, template, {"listing": listing, "summary": summary, "mfa_labels": dict(Method.choices)})
 
 
 @roles_required(CONSOLE_READERS)

@@ -23,7 +23,8 @@ def test_the_demo_admins_get_in_with_what_the_demo_prints(settings):
     printed = out.getvalue()
     assert demo_secret() in printed and "manage.py demo_totp admin@acme.example" in printed
     enrolled = set(TotpAuthenticator.objects.values_list("user__email", flat=True))
-    assert enrolled == {"admin@acme.example", "security@acme.example", "hr@acme.example"}
+    # The admins for console MFA; the employee for the demo's step-up applications.
+    assert enrolled == {"admin@acme.example", "security@acme.example", "hr@acme.example", "employee@acme.example"}
     browser = Client()
     browser.post("/accounts/login/", {"username": "admin@acme.example", "password": DEFAULT_PASSWORD})
     assert browser.get("/")["Location"] == "/mfa/verify/?next=/"
@@ -35,7 +36,7 @@ def test_the_demo_admins_get_in_with_what_the_demo_prints(settings):
     assert browser.get("/").status_code == 200
     # Idempotent: seeding again keeps the one authenticator each.
     call_command("seed_demo", "--users", "20", stdout=io.StringIO())
-    assert TotpAuthenticator.objects.count() == 3
+    assert TotpAuthenticator.objects.count() == 4
 
 
 def test_demo_authenticators_and_codes_are_refused_in_production(settings, super_admin):

@@ -53,7 +53,8 @@ def test_methods_durations_and_phishing_resistance():
     org_phishing = rules.effective(org(required_for_all=True, phishing_resistant_only=True), level(), level())
     assert org_phishing.methods == ("security_key", "biometrics")
     every_sign_in = rules.effective(org(), level("custom", [], 0), level())
-    assert every_sign_in.max_age_minutes == rules.EVERY_SIGN_IN_MINUTES
+    assert every_sign_in.max_age_minutes == rules.EVERY_SIGN_IN
+    assert "max_age_minutes" not in every_sign_in.selector()
 
 
 def test_the_organization_setting_reaches_access_decisions(super_admin, employee):

@@ -19,7 +19,7 @@ def test_group_names_become_ids_whatever_their_case():
 @pytest.mark.parametrize(("row", "message"), [
     ({"type": "group", "values": "Nobody"}, "Unknown group(s): Nobody."),
     ({"type": "service_token", "values": "ghost"}, "Unknown service token(s): ghost."),
-    ({"type": "identity_provider", "values": "okta"}, "Unknown login method(s): okta. Known: password."),
+    ({"type": "identity_provider", "values": "okta"}, "Unknown login method(s): okta. Known: passkey, password."),
     ({"type": "email", "values": ""}, "E-mails: enter at least one value."),
     ({"type": "device_posture", "min_os_version": "14.2"}, 'Write "14.2" as an OS and a version, e.g. "macOS 14.2".'),
 ])
