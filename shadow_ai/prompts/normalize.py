@@ -161,6 +161,9 @@ def _decode_runs(text: str, budget: list[int], depth: int = 1) -> list[str]:
 
 def _clean(text: str) -> tuple[str, list[str]]:
     notes: list[str] = []
+    if text.isascii():  # ASCII is its own NFKC form and holds no invisible or look-alike characters
+        joined, spelt = _join_spelt(text)
+        return joined, [f"{spelt} spelt-out word(s) joined"] if spelt else []
     folded = unicodedata.normalize("NFKC", text)
     if folded != text:
         notes.append("Unicode compatibility forms folded (NFKC)")
@@ -182,7 +185,7 @@ def normalize(text: str) -> Normalized:
         return Normalized("")
     clean, notes = _clean(text)
     revealed: list[str] = []
-    for hidden in _tag_text(unicodedata.normalize("NFKC", text)):
+    for hidden in ([] if text.isascii() else _tag_text(text)):
         revealed.append(_clean(hidden)[0])
     if revealed:
         notes.append(f"{len(revealed)} run(s) of tag characters decoded")

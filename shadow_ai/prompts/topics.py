@@ -18,7 +18,8 @@ raised by a few explicit phrase rules: **PII extraction**, **Code abuse and mali
 **Jailbreak and prompt injection**. Responses get content topics only: intent is the person's.
 
 Every text is normalised first (``normalize``), so zero-width characters, full-width letters,
-tag-character smuggling and base64 do not hide anything."""
+tag-character smuggling and base64 do not hide anything. The content patterns run on RE2 (linear
+time, as the DLP engine's do)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,8 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+import re2
 
 from shadow_ai.dlp import engine as dlp_engine
 from shadow_ai.prompts import classifier, sourcecode
@@ -168,7 +171,7 @@ def _found(counts: _DlpCounts) -> str:
     return f"{counts.low} DLP match(es): {', '.join(counts.names)}"
 
 
-_ASSIGNMENT = re.compile(
+_ASSIGNMENT = re2.compile(
     r"(?i)\b(?:password|passwd|pwd|passphrase|secret|token|api[_-]?key|access[_-]?key|client[_-]?secret|auth)"
     r"[\"']?\s*[:=]\s*[\"']?([^\s\"',;]{8,200})"
 )
@@ -216,7 +219,7 @@ def _source_code(text: str) -> TopicHit | None:
     return TopicHit("content_source_code", level, (reason,))
 
 
-_CUSTOMER_WORDS = re.compile(r"(?i)\b(?:customers?|clients?|account holders?|subscribers?|patients?|members?|"
+_CUSTOMER_WORDS = re2.compile(r"(?i)\b(?:customers?|clients?|account holders?|subscribers?|patients?|members?|"
                              r"buyers?|shoppers?|policyholders?|crm|leads?)\b")
 
 
@@ -238,9 +241,9 @@ def _customer_data(pii: _DlpCounts, text: str) -> TopicHit | None:
     return TopicHit("content_customer_data", level, (reason,))
 
 
-_AMOUNT = re.compile(r"(?i)(?:[$€£¥]\s?\d[\d,.]*\s?(?:k|m|bn|million|billion)?\b|"
+_AMOUNT = re2.compile(r"(?i)(?:[$€£¥]\s?\d[\d,.]*\s?(?:k|m|bn|million|billion)?\b|"
                      r"\b\d[\d,.]*\s?(?:usd|eur|gbp|dollars|euros|million|billion|bn)\b)")
-_FINANCE_WORDS = re.compile(
+_FINANCE_WORDS = re2.compile(
     r"(?i)\b(?:revenue|ebitda|earnings|profit|loss|margin|forecast|guidance|quarter(?:ly)?|q[1-4]|fy\d{2,4}|"
     r"balance sheet|cash flow|p&l|valuation|acquisition|merger|budget|payroll|invoice|bank account|"
     r"wire transfer|salary|salaries|bonus|dividend|net income|operating income|burn rate|arr|mrr)\b")
@@ -277,7 +280,8 @@ def content_topics(text: str) -> list[TopicHit]:
 # --- Intent -------------------------------------------------------------------------------------
 
 # Phrases that leave little doubt, each with the confidence it gives on its own. The classifier
-# agreeing (at Low or more) raises a rule's confidence by one level.
+# agreeing (at Low or more) raises a rule's confidence by one level. Each rule runs only when one
+# of its words is in the lower-cased text (a cheap prefilter: most prompts match no rule).
 RULES: dict[str, tuple[tuple[re.Pattern[str], Confidence, str], ...]] = {
     "jailbreak": (
         (re.compile(r"(?i)\b(?:ignore|disregard|forget|override)\b.{0,30}\b(?:previous|prior|above|earlier|"
@@ -307,6 +311,16 @@ RULES: dict[str, tuple[tuple[re.Pattern[str], Confidence, str], ...]] = {
 }
 
 
+_PREFILTER: dict[str, tuple[tuple[str, ...], ...]] = {
+    "jailbreak": (("ignore", "disregard", "forget", "override"),
+                  ("anything now", "developer mode", "dan mode", "jailbr", "restrictions", "filters", "rules"),
+                  ("system prompt", "instructions", "hidden")),
+    "malicious_code": (("ransomware", "keylogger", "rootkit", "botnet", "stealer", "trojan", "reverse shell"),
+                       ("evade", "bypass", "avoid", "get past")),
+    "pii_extraction": (("home address", "social security", "ssn", "date of birth", "personal "), ("dox",)),
+}
+
+
 def _raise(level: Confidence | None, other: Confidence) -> Confidence:
     return other if level is None or other.rank > level.rank else level
 
@@ -315,6 +329,7 @@ def intent_levels(text: str, model: classifier.Model | None = None) -> dict[str,
     """The intent topics of a normalised text, by classifier label."""
     model = model or classifier.shipped()
     probabilities = model.probabilities(text)
+    lowered = text.lower()
     found: dict[str, TopicHit] = {}
     for index, label in enumerate(model.labels):
         probability = probabilities[label]
@@ -325,8 +340,8 @@ def intent_levels(text: str, model: classifier.Model | None = None) -> dict[str,
                 level = name
         if level is not None:
             reasons.append(f"classifier: {probability:.2f}")
-        for pattern, rule_level, why in RULES.get(label, ()):
-            if pattern.search(text):
+        for (pattern, rule_level, why), words in zip(RULES.get(label, ()), _PREFILTER.get(label, ()), strict=True):
+            if any(w in lowered for w in words) and pattern.search(text):
                 boosted = rule_level
                 if level is not None and rule_level.rank < HIGH.rank:
                     boosted = Confidence.HIGH if rule_level == MEDIUM else MEDIUM
