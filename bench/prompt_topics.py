@@ -37,7 +37,8 @@ CODE_LINES = [
     "import json", "from pathlib import Path", "", "def load(path: Path) -> dict:",
     "    with path.open() as f:", "        return json.load(f)", "", "class Store:",
     "    def __init__(self, root):", "        self.root = Path(root)", "        self.items = {}",
-    "    def get(self, key):", "        if key not in self.items:", "            self.items[key] = load(self.root / key)",
+    "    def get(self, key):", "        if key not in self.items:",
+    "            self.items[key] = load(self.root / key)",
     "        return self.items[key]", "",
 ]
 

@@ -233,8 +233,8 @@ class TesterForm(forms.Form):
     body = forms.CharField(
         required=False, strip=False, label="Request body",
         widget=forms.Textarea(attrs={"rows": 4, "placeholder": "Optional: a prompt or uploaded text, for DLP "
-                                     "profile conditions. Not stored."}),
-        help_text="Scanned for the DLP profiles the policies use; never stored or logged.",
+                                     "profile and prompt topic conditions. Not stored."}),
+        help_text="Scanned for the DLP profiles and prompt topics the policies use; never stored or logged.",
     )
 
     def clean_body(self) -> str:
