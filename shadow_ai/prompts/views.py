@@ -56,8 +56,8 @@ def entry(request: HttpRequest, entry_id: int) -> HttpResponse:
     })
 
 
-@require_POST
 @roles_required(ADMINS)
+@require_POST
 def entry_viewed(request: HttpRequest, entry_id: int) -> HttpResponse:
     """The browser reports that it opened an entry (the console cannot see that happen)."""
     found = selectors.get_entry_for(request.user, entry_id)
