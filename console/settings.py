@@ -114,6 +114,7 @@ INSTALLED_APPS = [
     "shadow_ai",
     "shadow_ai.casb",
     "shadow_ai.dlp",
+    "shadow_ai.prompts",
 ]
 
 MIDDLEWARE = [
@@ -385,6 +386,10 @@ SHADOW_AI_USAGE_NEW_DAYS = env.int("SHADOW_AI_USAGE_NEW_DAYS", default=7)
 SHADOW_AI_USAGE_CACHE_SECONDS = env.int("SHADOW_AI_USAGE_CACHE_SECONDS", default=3600)
 SHADOW_AI_USAGE_RETENTION_DAYS = env.int("SHADOW_AI_USAGE_RETENTION_DAYS", default=400)
 SHADOW_AI_USAGE_WORK_MEM = env.str("SHADOW_AI_USAGE_WORK_MEM", default="64MB")
+
+# The AI prompt log (see docs/prompt_protection.md): entries older than this many days are
+# deleted by a scheduled job.
+PROMPT_LOG_RETENTION_DAYS = env.int("PROMPT_LOG_RETENTION_DAYS", default=30)
 
 # Shared Signals transmitter (see docs/ssf.md). The issuer receivers know us by; empty: the
 # console's own URL per request (it is stored with each stream when the stream is created).

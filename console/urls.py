@@ -28,6 +28,7 @@ urlpatterns = [
     path("onboarding/", include("accounts.onboarding.urls")),
     path("shadow-ai/casb/", include("shadow_ai.casb.urls")),
     path("shadow-ai/dlp/", include("shadow_ai.dlp.urls")),
+    path("shadow-ai/prompts/", include("shadow_ai.prompts.urls")),
     path("shadow-ai/", include("shadow_ai.urls")),
 ]
 

@@ -18,6 +18,7 @@ from shadow_ai.gateway import engine
 from shadow_ai.gateway.api import MAX_INSPECTED_BYTES
 from shadow_ai.gateway.conditions import CONDITION_LABELS, condition_config
 from shadow_ai.models import Application, Category, GatewayPolicy, Status
+from shadow_ai.prompts import topics as prompt_topics
 
 UNKNOWN = "unknown"
 
@@ -111,6 +112,10 @@ class ConditionForm(forms.Form):
     min_edr_score = forms.IntegerField(required=False, min_value=0, max_value=100)
     dlp_profiles = forms.ModelMultipleChoiceField(queryset=DlpProfile.objects.order_by("name"), required=False,
                                                   widget=forms.SelectMultiple(attrs={"size": 6}))
+    prompt_topics = forms.MultipleChoiceField(choices=[(t.key, t.name) for t in prompt_topics.TOPICS],
+                                              required=False, widget=forms.CheckboxSelectMultiple)
+    topic_confidence = forms.ChoiceField(choices=[(v, f"{v.capitalize()} or higher") for v in engine.TOPIC_LEVELS],
+                                         required=False, initial="medium", label="Confidence")
 
     def to_config(self) -> dict[str, Any]:
         """The condition's configuration; ``forms.ValidationError`` when it is wrong."""
@@ -142,6 +147,9 @@ def condition_rows(conditions: list[dict[str, Any]]) -> list[dict[str, Any]]:
         row["statuses"] = values if kind == "status" else []
         row["risk_levels"] = values if kind == "risk_score" else []
         row["dlp_profiles"] = values if kind == "dlp_profile" else []
+        row["prompt_topics"] = values if kind == "prompt_topic" else []
+        if kind == "prompt_topic":
+            row["topic_confidence"] = config.get("confidence", "low")
         if kind == "gen_ai":
             row["gen_ai"] = "true" if config.get("value") else "false"
         if kind in ("saas_score", "genai_score"):
@@ -225,8 +233,8 @@ class TesterForm(forms.Form):
     body = forms.CharField(
         required=False, strip=False, label="Request body",
         widget=forms.Textarea(attrs={"rows": 4, "placeholder": "Optional: a prompt or uploaded text, for DLP "
-                                     "profile conditions. Not stored."}),
-        help_text="Scanned for the DLP profiles the policies use; never stored or logged.",
+                                     "profile and prompt topic conditions. Not stored."}),
+        help_text="Scanned for the DLP profiles and prompt topics the policies use; never stored or logged.",
     )
 
     def clean_body(self) -> str:

@@ -3,6 +3,7 @@
 from shadow_ai.gateway.api import MAX_INSPECTED_BYTES
 from shadow_ai.gateway.engine import ISOLATION_CONTROLS, RISK_LEVELS, STATUSES, Action
 from shadow_ai.models import Category
+from shadow_ai.prompts.topics import TOPICS
 
 _NULLABLE_NUMBER = {"type": ["number", "null"], "minimum": 0, "maximum": 5}
 _APP_REF = {
@@ -33,13 +34,14 @@ GATEWAY_SCHEMAS = {
             "body": {"type": "string", "maxLength": MAX_INSPECTED_BYTES,
                      "description": "The request payload the gateway inspected (an AI prompt, an uploaded "
                      f"text), at most {MAX_INSPECTED_BYTES // 1_000_000} MB of UTF-8, for DLP profile conditions. "
-                     "Scanned in memory only when a DLP profile condition is reached; never stored or logged."},
+                     "Scanned in memory for DLP profile conditions and prompt topics; stored only, encrypted to the "
+                     "organization's prompt-log key, when the deciding policy captures prompts."},
         },
     },
     "GatewayDecision": {
         "type": "object",
         "required": ["action", "reason", "policy", "application", "redirect", "block", "isolation",
-                     "capture_prompts", "inspect", "dlp"],
+                     "capture_prompts", "inspect", "dlp", "topics"],
         "properties": {
             "action": {"type": "string", "enum": [a.value for a in Action]},
             "reason": {"type": "string", "description": "Why, in words a person can read."},
@@ -102,10 +104,32 @@ GATEWAY_SCHEMAS = {
                  }},
             ], "description": "null unless a DLP profile condition was evaluated: then the DLP profiles the body "
                "triggered, with match counts."},
+            "topics": {"oneOf": [
+                {"type": "null"},
+                {"type": "array", "items": {"$ref": "#/components/schemas/PromptTopic"}},
+            ], "description": "null without a body; otherwise the body's prompt topics, strongest first (empty: "
+               "none)."},
+            "prompt_log": {"type": ["integer", "null"], "description": "The prompt-log entry the captured prompt "
+                           "was stored under (encrypted), when the policy captures prompts."},
             "error": {"type": "string"},
             "field": {"type": "string"},
             "request_id": {"type": "string"},
         },
+    },
+}
+
+GATEWAY_SCHEMAS["PromptTopic"] = {
+    "type": "object", "required": ["key", "name", "kind", "confidence", "reasons"],
+    "properties": {
+        "key": {"type": "string", "enum": [t.key for t in TOPICS]},
+        "name": {"type": "string"},
+        "kind": {"type": "string", "enum": ["content", "intent"],
+                 "description": "content: what the prompt holds; intent: what it asks for."},
+        "confidence": {"type": "string", "enum": ["low", "medium", "high"]},
+        "reasons": {"type": "array", "items": {"type": "string"},
+                    "description": "Why, without the matched text."},
+        "probability": {"type": "number", "minimum": 0, "maximum": 1,
+                        "description": "Intent topics: the classifier's probability."},
     },
 }
 
@@ -118,7 +142,7 @@ GATEWAY_PATHS = {
             "summary": "Decide what a secure web gateway does with one HTTP request",
             "description": "Evaluates the enabled Gateway HTTP policies in order (Do Not Inspect first) for "
             "the application the hostname belongs to, the person, their groups, device posture and risk "
-            f"score ({_RISK}), and the DLP profiles the optional body triggers. The first matching policy "
+            f"score ({_RISK}), and the DLP profiles and prompt topics of the optional body. The first matching policy "
             "decides; nothing matching allows. Needs an API token with the gateway:evaluate scope. Fails "
             "closed: a bad token, malformed input, an unknown "
             "person or an internal error answers action=block with the reason.",

@@ -379,8 +379,9 @@ def tester(request: HttpRequest) -> HttpResponse:
             if cleaned["email"] is not None:
                 outcome = runtime.evaluate(hostname=cleaned["destination"], user=cleaned["email"],
                                            device_id=cleaned["device_id"], explain=True, body=cleaned["body"])
+                body = cleaned["body"]
                 result = {"single": True, "user": cleaned["email"], "outcome": outcome,
-                          "dlp": outcome.decision.dlp}
+                          "dlp": outcome.decision.dlp, "topics": outcome.request.topics.of(body) if body else None}
             else:
                 result = _everyone(cleaned["destination"], cleaned["body"])
         except engine.PolicyError as exc:
@@ -401,14 +402,16 @@ def _everyone(hostname: str, body: str = "") -> dict:
     groups = facts.groups_by_user(u.pk for u in users)
     buckets: dict[str, list[User]] = {a.value: [] for a in engine.Action}
     scan = engine.DlpScan()
+    topics = engine.TopicScan()
     for user in users:
         context = facts.user_context(user, groups=groups.get(user.pk, frozenset()))
         request = engine.GatewayRequest(hostname=hostname, app=app, user=engine.UserFacts(
-            email=user.email, groups=context.groups, risk_level=context.risk_level), body=body, dlp=scan)
+            email=user.email, groups=context.groups, risk_level=context.risk_level), body=body, dlp=scan, topics=topics)
         buckets[engine.evaluate(policies, request).action.value].append(user)
     total = len(users) or 1
     return {
         "single": False, "total": len(users), "app": app, "hostname": hostname, "dlp": scan.outcome(body),
+        "topics": topics.of(body) if body else None,
         "buckets": [{"action": a.value, "label": dict(GatewayPolicy.Action.choices)[a.value],
                      "users": buckets[a.value], "pct": round(100 * len(buckets[a.value]) / total, 1)}
                     for a in engine.Action],

@@ -51,6 +51,13 @@ def _sample(source: str, n: int = 60, seed: int = 3) -> list[dict]:
             burst = dict(rows[0], id=n + j + 1, user_id=1, at=T0 + timedelta(minutes=300, seconds=10 * j), new=True)
             burst |= {"allowed": False} if source == "auth" else {"dlp_match_count": 1}
             rows.append(burst)
+    if source == "audit":  # jailbreak attempts, each listing the person's earlier ones
+        times = [T0 + timedelta(minutes=400, seconds=30 * j) for j in range(4)]
+        for j, at in enumerate(times):
+            rows.append({"id": n + 20 + j, "user_id": 2, "at": at, "new": True,
+                         "action": "shadow_ai.prompt.jailbreak_attempt",
+                         "changes": {"application": "Claude", "confidence": "high",
+                                     "earlier": [t.isoformat() for t in reversed(times[:j])]}})
     rows.sort(key=lambda r: (r["at"], r["id"]))
     return rows
 

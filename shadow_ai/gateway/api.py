@@ -5,8 +5,10 @@ person and any internal error all answer ``action: block`` with the reason; only
 evaluation answers anything else.
 
 ``body`` (optional, at most ``MAX_INSPECTED_BYTES`` of UTF-8) is the payload the gateway
-inspected, for DLP profile conditions. It is scanned in memory and never stored or logged; the
-answer says which profiles it triggered and how many matches counted, never what matched."""
+inspected, for DLP profile conditions and prompt topics. It is scanned in memory; the answer
+says which profiles it triggered and how many matches counted, never what matched, and which
+prompt topics it carries. It is stored only when the deciding policy captures prompts, and then
+only encrypted to the organization's prompt-log public key (``shadow_ai.prompts.services``)."""
 
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ from console.core.api import BadRequest, json_answer, text_field
 from console.core.permissions import api_view
 from shadow_ai import hostnames
 from shadow_ai.gateway import engine, runtime
+from shadow_ai.prompts import services as prompt_services
 
 log = logging.getLogger(__name__)
 MAX_INSPECTED_BYTES = 1_000_000
@@ -86,6 +89,7 @@ def _body(
         "capture_prompts": decision.capture_prompts,
         "inspect": decision.inspected,
         "dlp": _dlp(decision.dlp),
+        "topics": [hit.as_dict() for hit in decision.topics.hits] if decision.topics is not None else None,
     } | extra
 
 
@@ -178,12 +182,15 @@ def _validate(body: dict) -> dict[str, str]:
 @apijson.allow_methods(["POST"], _wrong_method)
 def evaluate(request: HttpRequest) -> HttpResponse:
     try:
-        if authenticate_api_token(request, ApiToken.Scope.GATEWAY_EVALUATE) is None:
+        token = authenticate_api_token(request, ApiToken.Scope.GATEWAY_EVALUATE)
+        if token is None:
             return _refuse(request, "Blocked: a valid API token with the gateway:evaluate scope is required.", 401)
         parsed = _validate(_parse(request))
         outcome = runtime.evaluate(hostname=parsed["hostname"], email=parsed["email"], url=parsed["url"],
                                    method=parsed["method"], device_id=parsed["device_id"], body=parsed["body"])
-        body = _body(request, outcome.decision, hostname=parsed["hostname"], app=outcome.request.app)
+        decision, entry = prompt_services.after_decision(outcome, token=token)
+        body = _body(request, decision, hostname=parsed["hostname"], app=outcome.request.app,
+                     prompt_log=entry.pk if entry is not None else None)
     except BadRequest as exc:
         return _refuse(request, f"Blocked: bad request: {exc.message}.", 400, error=exc.message, field=exc.field)
     except Exception:  # fail closed, whatever went wrong

@@ -32,6 +32,7 @@ CONDITION_LABELS = {
     "device_posture": "Device posture",
     "risk_score": "User risk score",
     "dlp_profile": "DLP profile",
+    "prompt_topic": "Prompt topic",
 }
 VALUE_HELP = {
     "application": "Application names, one per line (as in the library).",
@@ -41,11 +42,12 @@ VALUE_HELP = {
 }
 USES_TEXT = frozenset(VALUE_HELP)
 USES_OPERATOR = frozenset({"application", "category", "status", "hostname", "user_email", "group", "risk_score",
-                           "dlp_profile"})
+                           "dlp_profile", "prompt_topic"})
 
 
 # The conditions whose values are picked from a list, by the editor field that holds them.
-_PICKED = {"category": "categories", "status": "statuses", "risk_score": "risk_levels"}
+_PICKED = {"category": "categories", "status": "statuses", "risk_score": "risk_levels",
+           "prompt_topic": "prompt_topics"}
 
 
 def _application_keys(values: list[str]) -> list[str]:
@@ -89,6 +91,8 @@ def _fill(kind: str, data: Mapping[str, Any], values: list[str], label: str, con
         config["values"] = [v.lower() for v in values]
     elif kind in _PICKED:
         config["values"] = list(data.get(_PICKED[kind]) or [])
+        if kind == "prompt_topic":
+            config["confidence"] = data.get("topic_confidence") or "low"
     elif kind == "dlp_profile":
         config["values"] = sorted(p.pk for p in data.get("dlp_profiles") or [])
     elif kind == "gen_ai":
@@ -111,7 +115,7 @@ def condition_config(data: Mapping[str, Any]) -> dict[str, Any]:
     if kind in USES_TEXT and not values:
         raise ValidationFailed(f"{label}: enter at least one value.")
     _fill(kind, data, values, label, config)
-    if kind in ("category", "status", "risk_score", "dlp_profile") and not config["values"]:
+    if kind in ("category", "status", "risk_score", "dlp_profile", "prompt_topic") and not config["values"]:
         raise ValidationFailed(f"{label}: pick at least one.")
     try:
         engine.compile_condition(config, categories=dict(Category.choices))

@@ -18,6 +18,9 @@ Semantics, after Cloudflare Gateway's HTTP policies:
   policy is skipped for requests to its own target.
 * Isolate carries the browser-isolation controls; Allow and Isolate may capture prompts, for
   everyone the policy matches or only for members of chosen groups.
+* A prompt topic condition holds when the request's ``body`` carries any of the chosen prompt
+  topics (``shadow_ai.prompts.topics``) at or above the chosen confidence. The body is scored
+  lazily, once per request, when a topic condition is first tested.
 * A DLP profile condition holds when the request's ``body`` (the payload the gateway inspected:
   a prompt, an uploaded text) triggers any of the chosen DLP profiles. Compiled policies carry
   the compiled profiles. The body is scanned lazily, once per request, for every profile any of
@@ -37,6 +40,7 @@ from console.core import policy as shared
 from console.core.policy import RISK_LEVELS as RISK_LEVELS  # the forms and the OpenAPI document list them from here
 from console.core.policy import DevicePosture, PolicyTrace
 from shadow_ai.dlp import engine as dlp_engine
+from shadow_ai.prompts import topics as prompt_topics
 
 STATUSES = ("approved", "unapproved", "in_review", "unreviewed")
 ISOLATION_CONTROLS = ("upload", "download", "copy", "paste", "print")
@@ -138,6 +142,21 @@ class DlpScan:
         return DlpOutcome(scanned=bool(body), triggered=hits)
 
 
+class TopicScan:
+    """The per-request memo of the body's prompt topics: scored once, when a prompt topic
+    condition is first tested (or when a caller asks, e.g. to log the prompt)."""
+
+    __slots__ = ("found",)
+
+    def __init__(self) -> None:
+        self.found: prompt_topics.PromptTopics | None = None
+
+    def of(self, body: str) -> prompt_topics.PromptTopics:
+        if self.found is None:
+            self.found = prompt_topics.score_prompt(body)
+        return self.found
+
+
 @dataclass(frozen=True)
 class GatewayRequest:
     """``body``: the payload the gateway inspected (an AI prompt, an uploaded text), for DLP
@@ -152,6 +171,7 @@ class GatewayRequest:
     method: str = ""
     body: str = ""
     dlp: DlpScan = field(default_factory=DlpScan, compare=False, repr=False)
+    topics: TopicScan = field(default_factory=TopicScan, compare=False, repr=False)
 
 
 # --- Conditions -------------------------------------------------------------------------------
@@ -358,6 +378,34 @@ def _dlp_profile(config: Mapping[str, Any], profiles: Mapping[int, dlp_engine.Pr
     return Condition("dlp_profile", f"DLP profile {'is not' if negate else 'is'} {shown}", test, chosen)
 
 
+TOPIC_LEVELS = ("low", "medium", "high")
+
+
+def _prompt_topic(config: Mapping[str, Any]) -> Condition:
+    """Holds when the body carries any of the topics (``values``: topic keys) at ``confidence``
+    or above; "is not" when it carries none of them at that level."""
+    keys = shared.strings(config)
+    unknown = sorted(keys - set(prompt_topics.TOPICS_BY_KEY))
+    if unknown:
+        raise ConditionError(f"unknown prompt topic {', '.join(unknown)}; use "
+                             f"{', '.join(t.key for t in prompt_topics.TOPICS)}")
+    level = config.get("confidence", "low")
+    if level not in TOPIC_LEVELS:
+        raise ConditionError(f"confidence must be one of {', '.join(TOPIC_LEVELS)}")
+    minimum = prompt_topics.Confidence(level)
+    negate = _negated(config)
+    names = ", ".join(prompt_topics.TOPICS_BY_KEY[k].name for k in sorted(keys))
+
+    def test(r: GatewayRequest) -> bool:
+        if not r.body:
+            return negate
+        found = r.topics.of(r.body)
+        return any(found.at_least(k, minimum) for k in keys) != negate
+
+    return Condition("prompt_topic", f"Prompt topic {'is not' if negate else 'is'} {names} "
+                     f"(confidence ≥ {minimum.label})", test)
+
+
 CONDITIONS: dict[str, Callable[[Mapping[str, Any]], Condition]] = {
     "application": _application,
     "category": _category,
@@ -371,6 +419,7 @@ CONDITIONS: dict[str, Callable[[Mapping[str, Any]], Condition]] = {
     "device_posture": _device_posture,
     "risk_score": _risk_score,
     "dlp_profile": _dlp_profile,
+    "prompt_topic": _prompt_topic,
 }
 
 
@@ -486,6 +535,7 @@ class Decision:
     capture_prompts: bool = False
     trace: tuple[PolicyTrace, ...] = field(default=())
     dlp: DlpOutcome | None = None  # set when a DLP profile condition was evaluated
+    topics: prompt_topics.PromptTopics | None = None  # set once the body's prompt topics were scored
 
     @property
     def inspected(self) -> bool:
@@ -560,7 +610,10 @@ def evaluate(policies: Sequence[CompiledPolicy], request: GatewayRequest) -> Dec
 
 def _with_dlp(decision: Decision, request: GatewayRequest) -> Decision:
     outcome = request.dlp.outcome(request.body)
-    return decision if outcome is None else replace(decision, dlp=outcome)
+    found = request.topics.found
+    if outcome is None and found is None:
+        return decision
+    return replace(decision, dlp=outcome, topics=found)
 
 
 def explain(policies: Sequence[CompiledPolicy], request: GatewayRequest) -> Decision:
@@ -587,4 +640,4 @@ def explain(policies: Sequence[CompiledPolicy], request: GatewayRequest) -> Deci
     final = decision or DEFAULT
     return Decision(final.action, final.reason, final.policy, final.redirect_to, final.alternative,
                     final.block_message, final.isolation, final.capture_prompts, tuple(traces),
-                    request.dlp.outcome(request.body))
+                    request.dlp.outcome(request.body), request.topics.found)
