@@ -100,7 +100,6 @@ discovery = public(DiscoveryView.as_view())
 server_metadata = public(dot.OAuthServerMetadataView.as_view())
 token = public(dot.TokenView.as_view())
 revoke_token = public(dot.RevokeTokenView.as_view())
-introspect = public(dot.IntrospectTokenView.as_view())
 userinfo = public(dot.UserInfoView.as_view())
 
 
@@ -189,8 +188,8 @@ def machine_create(request: HttpRequest) -> HttpResponse:
 @roles_required(ADMINS)
 @sensitive_action("rotate an OAuth client secret")
 @require_POST
-def client_rotate(request: HttpRequest, client_id: int) -> HttpResponse:
-    client = selectors.get_client_for(request.user, client_id)
+def client_rotate(request: HttpRequest, client_pk: int) -> HttpResponse:
+    client = selectors.get_client_for(request.user, client_pk)
     try:
         secret = services.client_secret_rotate(actor=request.user, client=client)
     except ConsoleError as exc:
@@ -202,8 +201,8 @@ def client_rotate(request: HttpRequest, client_id: int) -> HttpResponse:
 @roles_required(ADMINS)
 @sensitive_action("delete an OAuth client")
 @require_POST
-def client_delete(request: HttpRequest, client_id: int) -> HttpResponse:
-    client = selectors.get_client_for(request.user, client_id)
+def client_delete(request: HttpRequest, client_pk: int) -> HttpResponse:
+    client = selectors.get_client_for(request.user, client_pk)
     app = client.application
     services.client_delete(actor=request.user, client=client)
     messages.success(request, f"{client.name}'s OAuth credentials were deleted; its tokens no longer work.")
