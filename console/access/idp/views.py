@@ -16,10 +16,12 @@ from oauthlib.common import add_params_to_uri
 
 from console.access import selectors as access_selectors
 from console.access.idp import keys, selectors, services, signin
+from console.access.idp.filters import ClientFilter
 from console.access.idp.forms import MachineClientForm, SaasClientEditForm, SaasClientForm
 from console.access.idp.validator import ConsoleValidator
 from console.core.errors import ConsoleError
 from console.core.forms import add_service_error
+from console.core.listing import build_listing
 from console.core.permissions import public, roles_required
 from console.core.roles import ADMINS, CONSOLE_READERS, EVERYONE
 from mfa.console import sensitive_action
@@ -164,10 +166,16 @@ def saas_edit(request: HttpRequest, app_id: int) -> HttpResponse:
 # --- Console pages: every client --------------------------------------------------------------------
 
 
+CLIENT_SORTS = {"name": "name", "kind": "kind", "created": "created_at"}
+
+
 @roles_required(CONSOLE_READERS)
 def client_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "idp/client_list.html", {
-        "clients": selectors.clients(), "can_write": request.user.role in ADMINS, "keys": keys.jwks()["keys"],
+    listing = build_listing(request, selectors.clients(), sorts=CLIENT_SORTS, default_sort="name",
+                            filterset_class=ClientFilter)
+    template = "idp/client_list.html#results" if request.htmx else "idp/client_list.html"
+    return render(request, template, {
+        "listing": listing, "can_write": request.user.role in ADMINS, "keys": keys.jwks()["keys"],
     })
 
 
