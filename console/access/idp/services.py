@@ -6,16 +6,17 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
-from oauth2_provider.models import get_application_model
+from oauth2_provider.models import clear_expired, get_application_model
 
 from accounts.models import User
 from console.access.idp import keys, scopes
-from console.access.idp.models import Client, ProviderKey
+from console.access.idp.models import Client, ProviderKey, SignIn
 from console.access.models import Application
 from console.audit.services import audit_record
 from console.core.errors import Conflict, ValidationFailed
@@ -187,3 +188,10 @@ def provider_key_rotate(*, actor: User) -> ProviderKey:
     key = keys.rotate()
     audit_record(actor=actor, action="idp.key.rotated", obj=key, changes={"kid": key.kid})
     return key
+
+
+def expired_clear() -> None:
+    """django-oauth-toolkit's expired grants, tokens and ID tokens, and the sign-in records that
+    outlived their code by a day (the ID token was made from them long ago)."""
+    clear_expired()
+    SignIn.objects.filter(grant__isnull=True, created_at__lt=timezone.now() - timedelta(days=1)).delete()

@@ -131,3 +131,27 @@ def test_key_rotation_keeps_the_old_key_published(client_for, super_admin) -> No
     client.post(reverse("idp:key-rotate"))
     published = [k["kid"] for k in client.get("/oauth/jwks/").json()["keys"]]
     assert keys.current_key().kid != first.kid and published == [keys.current_key().kid, first.kid]
+
+
+def test_the_hourly_cleanup_removes_expired_tokens_and_old_sign_ins(super_admin, employee, expenses) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from oauth2_provider.models import AccessToken
+
+    from console.access.idp.models import SignIn
+    from console.access.idp.services import saas_client_create
+    from console.access.idp.tasks import clear_expired
+
+    client, _ = saas_client_create(actor=super_admin, application=expenses, redirect_uris="https://saas.example/cb")
+    now = timezone.now()
+    AccessToken.objects.create(user=employee, application=client.oauth, token="expired-one", scope="openid",
+                               expires=now - timedelta(minutes=1))
+    AccessToken.objects.create(user=employee, application=client.oauth, token="live-one", scope="openid",
+                               expires=now + timedelta(minutes=30))
+    old = SignIn.objects.create(client=client, user=employee, auth_time=now, created_at=now - timedelta(days=2))
+    recent = SignIn.objects.create(client=client, user=employee, auth_time=now)
+    clear_expired()
+    clear_expired()  # a second run changes nothing more
+    assert list(AccessToken.objects.values_list("expires", flat=True)) == [now + timedelta(minutes=30)]
+    assert list(SignIn.objects.values_list("pk", flat=True)) == [recent.pk] and old.pk != recent.pk
