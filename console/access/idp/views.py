@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 from django.contrib import messages
+from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
@@ -19,10 +20,12 @@ from console.access.idp import keys, selectors, services, signin
 from console.access.idp.filters import ClientFilter
 from console.access.idp.forms import MachineClientForm, SaasClientEditForm, SaasClientForm
 from console.access.idp.validator import ConsoleValidator
+from console.core import ratelimit
 from console.core.errors import ConsoleError
 from console.core.forms import add_service_error
 from console.core.listing import build_listing
 from console.core.permissions import public, roles_required
+from console.core.request_context import client_ip
 from console.core.roles import ADMINS, CONSOLE_READERS, EVERYONE
 from mfa.console import sensitive_action
 
@@ -100,7 +103,27 @@ class DiscoveryView(dot.ConnectDiscoveryInfoView):
 
 discovery = public(DiscoveryView.as_view())
 server_metadata = public(dot.OAuthServerMetadataView.as_view())
-token = public(dot.TokenView.as_view())
+# Failed client authentications per address before the token endpoint refuses that address for a
+# minute (client secrets are long and random; this keeps guessing and hashing work bounded).
+TOKEN_AUTH_FAILURES_PER_MINUTE = 30
+
+
+class TokenView(dot.TokenView):
+    def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        address = client_ip(request) or "unknown"
+        refused_key = f"ratelimit:idp-token-refused:{address}"
+        if cache.get(refused_key):
+            return JsonResponse({"error": "invalid_request", "error_description":
+                                 "too many failed client authentications from this address; wait a minute"},
+                                status=429, headers={"Retry-After": "60", "Cache-Control": "no-store"})
+        response = super().post(request, *args, **kwargs)
+        if response.status_code == 401 and not ratelimit.hit(
+                "idp-token-auth", address, limit=TOKEN_AUTH_FAILURES_PER_MINUTE, window=60):
+            cache.set(refused_key, 1, timeout=60)
+        return response
+
+
+token = public(TokenView.as_view())
 revoke_token = public(dot.RevokeTokenView.as_view())
 userinfo = public(dot.UserInfoView.as_view())
 

@@ -184,3 +184,17 @@ def test_rp_initiated_logout_ends_the_console_session(client, make_saas, employe
     response = client.get("/oauth/logout/", {"id_token_hint": id_token,
                                              "post_logout_redirect_uri": "https://evil.example/"})
     assert response.status_code == 400
+
+
+def test_guessing_client_secrets_is_cut_off(client, make_saas, settings) -> None:
+    from console.access.idp import views
+
+    saas = make_saas()
+    wrong = _basic(saas.client.oauth.client_id, "guess")
+    data = {"grant_type": "authorization_code", "code": "x", "redirect_uri": REDIRECT}
+    answers = [client.post("/oauth/token/", data, HTTP_AUTHORIZATION=wrong).status_code
+               for _ in range(views.TOKEN_AUTH_FAILURES_PER_MINUTE + 2)]
+    assert answers[0] == 401 and answers[-1] == 429
+    # Even the right secret is refused from that address for the minute.
+    right = client.post("/oauth/token/", data, HTTP_AUTHORIZATION=_basic(saas.client.oauth.client_id, saas.secret))
+    assert right.status_code == 429 and right["Retry-After"] == "60"
