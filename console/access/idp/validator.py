@@ -50,6 +50,17 @@ class ConsoleValidator(OAuth2Validator):
             "groups": [group.name for group in user_groups(user)],
         }
 
+    # --- prompt=none: the authorization view has already dealt with it ----------------------------
+
+    def validate_silent_login(self, request: Any) -> bool:
+        """The view answered login_required to a visitor who is not signed in; here one is."""
+        return True
+
+    def validate_silent_authorization(self, request: Any) -> bool:
+        """There is no consent to give: an admin registered the application (and the Access
+        decision, made before this, challenged or refused where it had to)."""
+        return True
+
     # --- What the sign-in proved, from the authorization request to the token request ------
 
     def save_authorization_code(self, client_id: str, code: dict, request: Any, *args: Any, **kwargs: Any) -> None:

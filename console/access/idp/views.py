@@ -26,7 +26,7 @@ from console.core.forms import add_service_error
 from console.core.listing import build_listing
 from console.core.permissions import public, roles_required
 from console.core.request_context import client_ip
-from console.core.roles import ADMINS, CONSOLE_READERS, EVERYONE
+from console.core.roles import ADMINS, CONSOLE_READERS
 from mfa.console import sensitive_action
 
 # --- Protocol endpoints -------------------------------------------------------------------------
@@ -41,6 +41,9 @@ class AuthorizeView(dot.AuthorizationView):
     template_name = "idp/authorize_error.html"
 
     def get(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        prompt = set(request.GET.get("prompt", "").split())
+        if prompt & {"login", "create"}:
+            return super().get(request, *args, **kwargs)  # the library sends the person to sign in first
         try:
             _, credentials = self.validate_authorization_request(request)
         except OAuthToolkitError as error:
@@ -51,19 +54,29 @@ class AuthorizeView(dot.AuthorizationView):
                 "error": {"error": "unauthorized_client", "description": "This client does not sign people in."},
             }, status=400)
         gate = signin.decide(request, client.application)
+        if gate.action == "step_up" and "none" in prompt:
+            # OpenID Connect Core 3.1.2.6: no page may be shown; the application asks again without prompt=none.
+            return self._back_to_client(client, credentials, "interaction_required", gate.reason)
         if gate.action == "step_up":
             return redirect(gate.step_up_url)
         if gate.action == "deny":
-            refusal = [("error", "access_denied"), ("error_description", gate.reason[:200])]
-            if credentials.get("state"):
-                refusal.append(("state", credentials["state"]))
-            refusal.append(("iss", self.get_validator_class()().get_oidc_issuer_endpoint(request)))
             return render(request, "idp/refused.html", {
                 "app": client.application, "reason": gate.reason,
-                "back": add_params_to_uri(credentials["redirect_uri"], refusal),
+                "back": self._error_uri(credentials, "access_denied", gate.reason),
             }, status=403)
         self.console_sign_in = gate.sign_in
         return super().get(request, *args, **kwargs)
+
+    def _error_uri(self, credentials: dict, error: str, description: str) -> str:
+        """The client's redirect URI (registered: validated above) carrying an error response."""
+        params = [("error", error), ("error_description", description[:200])]
+        if credentials.get("state"):
+            params.append(("state", credentials["state"]))
+        params.append(("iss", self.get_validator_class()().get_oidc_issuer_endpoint(self.request)))
+        return add_params_to_uri(credentials["redirect_uri"], params)
+
+    def _back_to_client(self, client, credentials: dict, error: str, description: str) -> HttpResponse:
+        return self.redirect(self._error_uri(credentials, error, description), client.oauth)
 
     def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
         # Every client skips the consent form: a POST here could only skip the Access decision.
@@ -84,7 +97,9 @@ class AuthorizeView(dot.AuthorizationView):
         return response
 
 
-authorize = roles_required(EVERYONE)(AuthorizeView.as_view())
+# Public: the view itself sends visitors who are not signed in to the console's sign-in (or, for
+# prompt=none, answers the application login_required, which a sign-in redirect would break).
+authorize = public(AuthorizeView.as_view())
 
 
 class DiscoveryView(dot.ConnectDiscoveryInfoView):

@@ -198,3 +198,18 @@ def test_guessing_client_secrets_is_cut_off(client, make_saas, settings) -> None
     # Even the right secret is refused from that address for the minute.
     right = client.post("/oauth/token/", data, HTTP_AUTHORIZATION=_basic(saas.client.oauth.client_id, saas.secret))
     assert right.status_code == 429 and right["Retry-After"] == "60"
+
+
+def test_prompt_none_never_shows_a_page(client, make_saas, employee) -> None:
+    saas = make_saas(mfa_mode="custom", mfa_methods=["totp"], mfa_reverify_minutes=60)
+    _, challenge = pkce_pair()
+    url = authorize_url(saas.client.oauth.client_id, challenge=challenge) + "&prompt=none"
+    # Not signed in: login_required back to the application.
+    answer = client.get(url)
+    assert answer.status_code in (200, 302)
+    target = answer["Location"] if answer.status_code == 302 else continue_target(answer)
+    assert target.startswith(REDIRECT) and query_of(target)["error"] == "login_required"
+    # Signed in, but the application's MFA rule needs a step-up: interaction_required.
+    client.force_login(employee, backend="django.contrib.auth.backends.ModelBackend")
+    refused = query_of(continue_target(client.get(url)))
+    assert refused["error"] == "interaction_required" and refused["state"] == "st-1" and "code" not in refused
