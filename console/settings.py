@@ -105,6 +105,8 @@ INSTALLED_APPS = [
     "console.core",
     "console.audit",
     "console.access",
+    "oauth2_provider",
+    "console.access.idp",
     "accounts",
     "accounts.onboarding",
     "django_otp",
@@ -479,6 +481,72 @@ CASB_DNS_RESOLVERS = env.list("CASB_DNS_RESOLVERS", default=[])
 CASB_DNS_TIMEOUT = env.float("CASB_DNS_TIMEOUT", default=5.0)
 # Where people open the console, for links in e-mails sent outside a request (the demo data).
 CONSOLE_URL = env.str("CONSOLE_URL", default="http://localhost:8000")
+
+# --- The console as OpenID provider and OAuth authorization server (docs/saas.md) -------------
+
+# The "iss" of ID tokens and of the server's metadata. Empty: the console's own URL per request.
+OIDC_ISSUER = env.str("OIDC_ISSUER", default="")
+
+
+def _pkce_required(client_id: str) -> bool:
+    # Imported on call: the settings load before the apps and their models.
+    from console.access.idp.validator import pkce_required
+
+    return pkce_required(client_id)
+
+
+OAUTH2_PROVIDER = {
+    "OIDC_ENABLED": True,
+    "OIDC_ISS_ENDPOINT": OIDC_ISSUER,
+    "OAUTH2_VALIDATOR_CLASS": "console.access.idp.validator.ConsoleValidator",
+    "SCOPES_BACKEND_CLASS": "console.access.idp.scopes.RegisteredScopes",
+    # Public clients always; confidential ones unless an admin turned it off for that client.
+    "PKCE_REQUIRED": _pkce_required,
+    "AUTHORIZATION_CODE_EXPIRE_SECONDS": 60,
+    "ACCESS_TOKEN_EXPIRE_SECONDS": env.int("OAUTH_ACCESS_TOKEN_SECONDS", default=3600),
+    "ID_TOKEN_EXPIRE_SECONDS": env.int("OIDC_ID_TOKEN_SECONDS", default=600),
+    "REFRESH_TOKEN_EXPIRE_SECONDS": env.int("OAUTH_REFRESH_TOKEN_SECONDS", default=14 * 24 * 3600),
+    "ROTATE_REFRESH_TOKEN": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    "OIDC_RESPONSE_TYPES_SUPPORTED": ["code"],
+    "OAUTH2_RESPONSE_TYPES_SUPPORTED": ["code"],
+    "OAUTH2_GRANT_TYPES_SUPPORTED": ["authorization_code", "refresh_token", "client_credentials"],
+    "OIDC_TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED": ["client_secret_basic", "client_secret_post", "none"],
+    "OAUTH2_TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED": ["client_secret_basic", "client_secret_post", "none"],
+    "OIDC_RP_INITIATED_LOGOUT_ENABLED": True,
+    # Signed out without a question when the application names the person's own ID token.
+    "OIDC_RP_INITIATED_LOGOUT_ALWAYS_PROMPT": False,
+    "OIDC_RP_INITIATED_LOGOUT_STRICT_REDIRECT_URIS": True,
+    # Redirect URIs: https only in production; http too elsewhere (development, loopback tests).
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["https"] if PRODUCTION else ["http", "https"],
+    "ALLOWED_SCHEMES": ["https"] if PRODUCTION else ["http", "https"],
+    # RFC 9700 (OAuth 2.0 Security Best Current Practice), every gate on: no implicit or password
+    # grant, S256 PKCE only, tokens only in the Authorization header, "iss" in authorization
+    # responses, access and refresh tokens stored hashed.
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+    "COMPLIANT_BCP_RFC9700_REFRESH_TOKEN": True,
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_MATCHING": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_REQUIRED": True,
+    # Next: the MCP portal turns on dynamic client registration ("DCR_ENABLED", with its own
+    # permission class, and RFC 8707 resource indicators, which the token checks already honour),
+    # and the device client adds the device authorization grant ("OAUTH_DEVICE_VERIFICATION_URI",
+    # RFC 8628) with a client kind of its own in console.access.idp.models.Client.
+    "DCR_ENABLED": False,
+}
+if PRODUCTION:
+    OAUTH2_PROVIDER["COMPLIANT_BCP_RFC9700_REDIRECT_URI_SCHEME"] = True
+# django-oauth-toolkit's own models, named so that migrations can refer to them (not swapped).
+OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
+OAUTH2_PROVIDER_GRANT_MODEL = "oauth2_provider.Grant"
+OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL = "oauth2_provider.AccessToken"
+OAUTH2_PROVIDER_REFRESH_TOKEN_MODEL = "oauth2_provider.RefreshToken"
+OAUTH2_PROVIDER_ID_TOKEN_MODEL = "oauth2_provider.IDToken"
+OAUTH2_PROVIDER_DEVICE_GRANT_MODEL = "oauth2_provider.DeviceGrant"
 
 # --- Security headers -----------------------------------------------------------------------
 

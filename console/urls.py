@@ -2,6 +2,7 @@ from django.urls import include, path
 
 from console import views
 from console.access import views as access_views
+from console.access.idp import urls as idp_urls
 
 # The pages at the site's root, whichever app owns them (namespace "console").
 root_pages = [
@@ -18,6 +19,8 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("audit/", include("console.audit.urls")),
     path("access/", include("console.access.urls")),
+    path("access/oauth/", include((idp_urls.console_patterns, "idp"))),
+    path("", include((idp_urls.protocol_patterns, "oauth2_provider"))),
     path("api/v1/gateway/", include("shadow_ai.api_urls")),
     path("api/v1/", include("console.access.api_urls")),
     path("mfa/", include("mfa.urls")),

@@ -277,6 +277,7 @@ class AccessLogEntry(models.Model):
     class Source(models.TextChoices):
         API = "api", "Decision API"
         LAUNCHER = "launcher", "App Launcher"
+        OIDC = "oidc", "OpenID Connect sign-in"
 
     at = models.DateTimeField(default=timezone.now, db_index=True)
     user_id = models.BigIntegerField(null=True, blank=True, db_index=True)

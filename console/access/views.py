@@ -25,6 +25,7 @@ from console.access.forms import (
     rule_rows,
     rules_from_formset,
 )
+from console.access.idp import selectors as idp_selectors
 from console.access.launcher import console_session_hash, identity_of, tiles_for
 from console.access.models import (
     AccessLogEntry,
@@ -80,6 +81,7 @@ def app_detail(request: HttpRequest, app_id: int) -> HttpResponse:
         "session_count": selectors.active_sessions().filter(application=app).count(),
         "history": audit_events_for_object("access.application", str(app.pk)),
         "can_write": request.user.role in ADMINS,
+        "oidc_client": idp_selectors.client_for_application(app) if app.type == Application.Type.SAAS else None,
     })
 
 

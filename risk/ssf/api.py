@@ -5,7 +5,8 @@ Receivers authenticate with a bearer token (RFC 6750, in the Authorization heade
 token sees and manages only its own streams. Access is decided by the OAuth scopes the CAEP
 interoperability profile names: ``ssf.manage`` for every management operation (or
 ``ssf.manage.<operation>``), ``ssf.read`` (or ``ssf.manage``) for reading a stream's
-configuration and status. An API token with the ``ssf:stream`` scope carries both. Errors are
+configuration and status. An API token with the ``ssf:stream`` scope carries both; an access
+token of the console's authorization server (client credentials) carries the scopes it was granted. Errors are
 JSON bodies in the shape RFC 8935/8936 use, ``{"err": ..., "description": ..., "field": ...}``,
 with the status codes SSF 1.0 names for each endpoint."""
 
@@ -20,6 +21,7 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from console.access.api import authenticate_api_token
+from console.access.idp import tokens as oauth_tokens
 from console.access.models import ApiToken
 from console.core import apijson, ratelimit
 from console.core.errors import Conflict, ConsoleError, PermissionRefused
@@ -35,8 +37,8 @@ TRANSMITTER_FIELDS = {"stream_id", "iss", "aud", "events_supported", "events_del
 
 
 SCOPE_MANAGE, SCOPE_READ, SCOPES = selectors.SCOPE_MANAGE, selectors.SCOPE_READ, selectors.SCOPES
-# What each kind of console credential carries, in OAuth scopes. Access tokens from the console's
-# own authorization server will carry their scopes as granted.
+# What each kind of console API token carries, in OAuth scopes. Access tokens from the console's
+# own authorization server carry their scopes as granted.
 API_TOKEN_SCOPES = {ApiToken.Scope.SSF_STREAM: frozenset(SCOPES)}
 
 
@@ -79,16 +81,27 @@ def _methods(*methods: str):
     return apijson.allow_methods(methods, lambda request, message: _error(405, "invalid_request", message))
 
 
-def _receiver(request: HttpRequest, operation: str, need: str = SCOPE_MANAGE) -> ApiToken:
+def _credential(request: HttpRequest) -> tuple[services.Receiver, frozenset[str]] | None:
+    """The receiver a request speaks for and its OAuth scopes: a console API token, or an access
+    token of the console's authorization server (bound, if to any resource, to this API)."""
     token = authenticate_api_token(request, ApiToken.Scope.SSF_STREAM)
-    if token is None:
+    if token is not None:
+        return token, api_token_scopes(token)
+    return oauth_tokens.authenticate_bearer(request, resource=f"{selectors.issuer_for(request)}/ssf")
+
+
+def _receiver(request: HttpRequest, operation: str, need: str = SCOPE_MANAGE) -> services.Receiver:
+    found = _credential(request)
+    if found is None:
         if not ratelimit.hit("ssf-auth", client_ip(request) or "unknown", limit=60, window=60):
             raise ApiError(429, "too_many_requests", "too many failed authentications; wait a minute")
         raise ApiError(401, "authentication_failed",
-                       "send Authorization: Bearer <API token with the ssf:stream scope>")
-    if not scope_allows(api_token_scopes(token), need, operation):
+                       "send Authorization: Bearer <API token with the ssf:stream scope, or an access token "
+                       "with the ssf.manage or ssf.read scope>")
+    receiver, granted = found
+    if not scope_allows(granted, need, operation):
         raise ApiError(403, "insufficient_scope", f"this operation needs the {need} scope", scope=need)
-    return token
+    return receiver
 
 
 def _body(request: HttpRequest) -> dict[str, Any]:
@@ -109,10 +122,10 @@ def _body(request: HttpRequest) -> dict[str, Any]:
     return body
 
 
-def _stream_of(token: ApiToken, stream_id: Any, *, field: str = "stream_id") -> Stream:
+def _stream_of(token: services.Receiver, stream_id: Any, *, field: str = "stream_id") -> Stream:
     if not isinstance(stream_id, str) or not stream_id:
         raise ApiError(400, "invalid_request", f"{field} is required", field)
-    stream = Stream.objects.filter(stream_id=stream_id, receiver=token).first()
+    stream = selectors.streams_of(token).filter(stream_id=stream_id).first()
     if stream is None:
         raise ApiError(404, "not_found", f"no stream {stream_id} for this receiver", field)
     return stream
@@ -157,7 +170,8 @@ def protected_resource(request: HttpRequest) -> HttpResponse:
     """``/.well-known/oauth-protected-resource/ssf`` (RFC 9728): the SSF API as an OAuth protected
     resource, with the scopes it accepts, which the CAEP interoperability profile tells receivers
     to discover here."""
-    return apijson.json_response(selectors.protected_resource_metadata(selectors.issuer_for(request)),
+    return apijson.json_response(selectors.protected_resource_metadata(selectors.issuer_for(request),
+                                                                       oauth_tokens.issuer(request)),
                                  headers={"Cache-Control": "public, max-age=300"})
 
 
@@ -243,7 +257,7 @@ def streams(request: HttpRequest) -> HttpResponse:
     if request.method == "GET":
         stream_id = request.GET.get("stream_id")
         if stream_id is None:
-            return _ok([selectors.stream_config(s) for s in Stream.objects.filter(receiver=token).order_by("id")])
+            return _ok([selectors.stream_config(s) for s in selectors.streams_of(token).order_by("id")])
         return _ok(selectors.stream_config(_stream_of(token, stream_id)))
     if request.method == "DELETE":
         services.stream_delete(actor=None, stream=_stream_of(token, request.GET.get("stream_id")), receiver=token)

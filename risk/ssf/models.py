@@ -56,6 +56,10 @@ class Stream(models.Model):
         "access.ApiToken", null=True, blank=True, on_delete=models.SET_NULL, related_name="ssf_streams",
         help_text="The API token (scope ssf:stream) that may manage this stream through the SSF API.",
     )
+    receiver_client = models.ForeignKey(
+        "idp.Client", null=True, blank=True, on_delete=models.SET_NULL, related_name="ssf_streams",
+        help_text="The OAuth client (client credentials, scopes ssf.manage / ssf.read) that manages this stream.",
+    )
     description = models.CharField(max_length=300, blank=True)
     issuer = models.CharField(max_length=300)
     audience = models.JSONField(default=list)
@@ -84,6 +88,11 @@ class Stream(models.Model):
 
     def __str__(self) -> str:
         return self.description or f"Stream {self.stream_id}"
+
+    @property
+    def owner(self):
+        """Whoever manages the stream through the SSF API: an API token or an OAuth client."""
+        return self.receiver or self.receiver_client
 
     @property
     def is_push(self) -> bool:

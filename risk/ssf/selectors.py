@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db.models import Count, Q, QuerySet
 from django.urls import reverse
 
+from console.access.idp.models import Client
 from console.core.permissions import get_for_role
 from console.core.roles import CONSOLE_READERS
 from risk.ssf import events
@@ -47,12 +48,14 @@ def transmitter_configuration(issuer: str) -> dict[str, Any]:
     }
 
 
-def protected_resource_metadata(issuer: str) -> dict[str, Any]:
-    """RFC 9728 metadata of the SSF API: the resource, the scopes it accepts and that bearer
-    tokens go in the Authorization header. ``authorization_servers`` is left out until the
-    console runs its own OAuth authorization server; receivers use API tokens meanwhile."""
+def protected_resource_metadata(issuer: str, authorization_server: str) -> dict[str, Any]:
+    """RFC 9728 metadata of the SSF API: the resource, the console's authorization server that
+    issues tokens for it (client credentials; RFC 8414 metadata at its
+    ``/.well-known/oauth-authorization-server``), the scopes it accepts and that bearer tokens go
+    in the Authorization header. Console API tokens with the ssf:stream scope work too."""
     return {
         "resource": f"{issuer}/ssf",
+        "authorization_servers": [authorization_server],
         "scopes_supported": list(SCOPES),
         "bearer_methods_supported": ["header"],
         "resource_name": "Shared Signals (SSF 1.0) stream management and poll delivery",
@@ -89,6 +92,13 @@ def streams_with_stats() -> QuerySet[Stream]:
         failed=Count("deliveries", filter=Q(deliveries__status=Delivery.Status.FAILED)),
         subject_count=Count("subjects", distinct=True),
     )
+
+
+def streams_of(receiver: Any) -> QuerySet[Stream]:
+    """The streams a receiver manages through the SSF API: an API token's or an OAuth client's."""
+    if isinstance(receiver, Client):
+        return Stream.objects.filter(receiver_client=receiver)
+    return Stream.objects.filter(receiver=receiver)
 
 
 def get_stream_for(user, pk: int) -> Stream:

@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from console.access.idp.models import Client
 from console.access.models import ApiToken
 from console.audit.services import audit_record, diff, snapshot
 from console.core import outbound
@@ -31,7 +32,11 @@ LEGACY_METHODS = {
     "https://schemas.openid.net/secevent/risc/delivery-method/poll": POLL,
 }
 STREAM_FIELDS = ("description", "audience", "delivery_method", "endpoint_url", "events_requested",
-                 "events_delivered", "subjects_default", "subject_format", "event_subject", "receiver")
+                 "events_delivered", "subjects_default", "subject_format", "event_subject", "receiver",
+                 "receiver_client")
+# Who manages a stream through the SSF API: a console API token (scope ssf:stream) or an OAuth
+# client of the console's authorization server (client credentials, scopes ssf.manage / ssf.read).
+Receiver = ApiToken | Client
 # Okta's receiver reads event subjects in its older shape; a stream pushing to an Okta org gets
 # that shape unless someone chose otherwise.
 OKTA_HOST_SUFFIXES = (".okta.com", ".oktapreview.com", ".okta-emea.com", ".okta-gov.com", ".okta.mil")
@@ -42,8 +47,13 @@ def default_event_subject(endpoint_url: str) -> str:
     return Stream.EventSubject.OKTA if host.endswith(OKTA_HOST_SUFFIXES) else Stream.EventSubject.SSF
 
 
-def _by(actor, receiver: ApiToken | None) -> dict[str, str]:
-    return {"via": "console" if actor is not None else f"SSF API (token {receiver.name})" if receiver else "system"}
+def _by(actor, receiver: Receiver | None) -> dict[str, str]:
+    if actor is not None:
+        return {"via": "console"}
+    if receiver is None:
+        return {"via": "system"}
+    kind = "OAuth client" if isinstance(receiver, Client) else "token"
+    return {"via": f"SSF API ({kind} {receiver.name})"}
 
 
 def clean_endpoint(url: str, *, field: str = "delivery.endpoint_url") -> str:
@@ -118,7 +128,7 @@ def clean_audience(audience: Any, *, field: str = "audience") -> list[str]:
     return audience
 
 
-def _default_audience(*, method: str, endpoint_url: str, receiver: ApiToken | None, stream_id: str) -> list[str]:
+def _default_audience(*, method: str, endpoint_url: str, receiver: Receiver | None, stream_id: str) -> list[str]:
     """The receiver's audience when nobody named one: the origin of its push endpoint, else
     the receiver token's name."""
     if method == PUSH and endpoint_url:
@@ -129,7 +139,7 @@ def _default_audience(*, method: str, endpoint_url: str, receiver: ApiToken | No
 
 def _apply(stream: Stream, *, description: str, method: str, endpoint_url: str, authorization_header: str | None,
            events_requested: Any, audience: Any, subjects_default: str | None, subject_format: str | None,
-           receiver: ApiToken | None, event_subject: str | None = None) -> None:
+           receiver: Receiver | None, event_subject: str | None = None) -> None:
     description = (description or "").strip()
     if len(description) > 300:
         raise ValidationFailed("The description is longer than 300 characters.", field="description")
@@ -159,9 +169,12 @@ def _apply(stream: Stream, *, description: str, method: str, endpoint_url: str, 
         if event_subject not in Stream.EventSubject.values:
             raise ValidationFailed("The event subject shape must be ssf or okta.", field="event_subject")
         stream.event_subject = event_subject
-    if receiver is not None and ApiToken.Scope.SSF_STREAM not in receiver.scopes:
-        raise ValidationFailed("The receiver's API token needs the ssf:stream scope.", field="receiver")
-    stream.receiver = receiver
+    if isinstance(receiver, Client):
+        stream.receiver, stream.receiver_client = None, receiver
+    else:
+        if receiver is not None and ApiToken.Scope.SSF_STREAM not in receiver.scopes:
+            raise ValidationFailed("The receiver's API token needs the ssf:stream scope.", field="receiver")
+        stream.receiver, stream.receiver_client = receiver, None
     if audience is not None:
         stream.audience = clean_audience(audience)
     elif not stream.audience:
@@ -171,7 +184,7 @@ def _apply(stream: Stream, *, description: str, method: str, endpoint_url: str, 
 
 @transaction.atomic
 def stream_create(
-    *, actor, issuer: str, receiver: ApiToken | None = None, description: str = "", delivery_method: str = POLL,
+    *, actor, issuer: str, receiver: Receiver | None = None, description: str = "", delivery_method: str = POLL,
     endpoint_url: str = "", authorization_header: str = "", events_requested: list[str] | None = None,
     audience: list[str] | str | None = None, subjects_default: str | None = None, subject_format: str = "email",
     event_subject: str | None = None, system: bool = False,
@@ -197,7 +210,7 @@ def stream_create(
 
 @transaction.atomic
 def stream_update(
-    *, actor, stream: Stream, receiver: ApiToken | None = None, replace: bool = False, via_api: bool = False,
+    *, actor, stream: Stream, receiver: Receiver | None = None, replace: bool = False, via_api: bool = False,
     **values: Any,
 ) -> Stream:
     """Change a stream. ``values`` holds what the caller sent: description, delivery_method,
@@ -215,7 +228,10 @@ def stream_update(
     header = values.get("authorization_header")
     if replace and header is None:
         header = ""
-    owner = values["receiver_token"] if "receiver_token" in values else stream.receiver
+    # The console's form names API tokens only: leaving it empty keeps an OAuth client that owns the stream.
+    chosen = values.get("receiver_token")
+    owner = chosen if "receiver_token" in values and (chosen is not None or stream.receiver_client_id is None) \
+        else stream.owner
     _apply(stream, description=merged["description"], method=merged["delivery_method"],
            endpoint_url=merged["endpoint_url"], authorization_header=header,
            events_requested=merged["events_requested"], audience=values.get("audience"),
@@ -235,7 +251,7 @@ def stream_update(
 
 
 @transaction.atomic
-def stream_delete(*, actor, stream: Stream, receiver: ApiToken | None = None) -> None:
+def stream_delete(*, actor, stream: Stream, receiver: Receiver | None = None) -> None:
     require_role(actor, ADMINS, "delete SSF streams", system=receiver is not None)
     pending = stream.deliveries.filter(status=Delivery.Status.PENDING).count()
     audit_record(actor=actor, action="ssf.stream.deleted", obj=stream,
@@ -245,7 +261,7 @@ def stream_delete(*, actor, stream: Stream, receiver: ApiToken | None = None) ->
 
 @transaction.atomic
 def stream_status_set(*, actor, stream: Stream, status: str, reason: str = "",
-                      receiver: ApiToken | None = None) -> Stream:
+                      receiver: Receiver | None = None) -> Stream:
     """Enable, pause (events are held) or disable (events are dropped) a stream. When the
     transmitter's side changes it (the console), the receiver is told with a stream-updated
     event before the stream stops, or once it starts again."""
@@ -277,7 +293,7 @@ def stream_status_set(*, actor, stream: Stream, status: str, reason: str = "",
 
 @transaction.atomic
 def subject_add(*, actor, stream: Stream, subject: dict, verified: bool = True,
-                receiver: ApiToken | None = None) -> StreamSubject:
+                receiver: Receiver | None = None) -> StreamSubject:
     """Events about this subject go out on the stream (under NONE), or again (under ALL)."""
     require_role(actor, ADMINS, "add subjects", system=receiver is not None)
     return _subject_set(actor=actor, stream=stream, subject=subject, included=True, verified=verified,
@@ -285,7 +301,7 @@ def subject_add(*, actor, stream: Stream, subject: dict, verified: bool = True,
 
 
 @transaction.atomic
-def subject_remove(*, actor, stream: Stream, subject: dict, receiver: ApiToken | None = None) -> StreamSubject:
+def subject_remove(*, actor, stream: Stream, subject: dict, receiver: Receiver | None = None) -> StreamSubject:
     """No more events about this subject on the stream."""
     require_role(actor, ADMINS, "remove subjects", system=receiver is not None)
     return _subject_set(actor=actor, stream=stream, subject=subject, included=False, verified=True,
@@ -293,7 +309,7 @@ def subject_remove(*, actor, stream: Stream, subject: dict, receiver: ApiToken |
 
 
 def _subject_set(*, actor, stream: Stream, subject: dict, included: bool, verified: bool,
-                 receiver: ApiToken | None) -> StreamSubject:
+                 receiver: Receiver | None) -> StreamSubject:
     if not isinstance(verified, bool):
         raise ValidationFailed("verified must be true or false.", field="verified")
     key = events.subject_key(subject)
@@ -323,7 +339,7 @@ def subject_forget(*, actor, stream: Stream, subject_row: StreamSubject) -> None
 
 
 @transaction.atomic
-def verification_request(*, actor, stream: Stream, state: str = "", receiver: ApiToken | None = None) -> Delivery:
+def verification_request(*, actor, stream: Stream, state: str = "", receiver: Receiver | None = None) -> Delivery:
     """Queue a verification event; it goes out like any other event of the stream."""
     require_role(actor, ADMINS, "send verification events", system=receiver is not None)
     if not isinstance(state, str) or len(state) > 1000:

@@ -21,17 +21,20 @@ def _layout_block() -> list[str]:
 
 
 def _listed_directories() -> set[str]:
-    """Directories the layout names: top-level entries and those indented under them."""
-    listed, parent = set(), ""
+    """Directories the layout names: top-level entries and those indented under them, at any depth
+    (``console/access/idp``: idp/ indented under access/ under console/)."""
+    listed: set[str] = set()
+    parents: list[tuple[int, str]] = []  # (indent, path) of the directories the next line may be inside
     for line in _layout_block():
         match = re.match(r"^( *)([\w.-]+)/(?:\s|$)", line)
         if not match:
             continue
-        if not match[1]:
-            parent = match[2]
-            listed.add(parent)
-        elif parent:
-            listed.add(f"{parent}/{match[2]}")
+        indent = len(match[1])
+        while parents and parents[-1][0] >= indent:
+            parents.pop()
+        path = f"{parents[-1][1]}/{match[2]}" if parents else match[2]
+        listed.add(path)
+        parents.append((indent, path))
     return listed
 
 

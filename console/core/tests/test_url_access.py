@@ -100,7 +100,11 @@ def sample_kwargs(super_admin) -> dict[str, object]:
 
     dlp_profile = DlpProfile.objects.create(name="Sample DLP profile")
     dlp_entry = DlpEntry.objects.create(profile=dlp_profile, kind="regex", name="Project code", pattern=r"PRJ-\d{6}")
+    from console.access.idp.services import machine_client_create
+
+    oauth_client, _ = machine_client_create(actor=super_admin, name="Sample receiver", scopes=["ssf.read"])
     return {
+        "client_pk": oauth_client.pk,
         "integration_id": integration.pk, "scan_run_id": scan_run.pk, "finding_id": finding.pk,
         "instance_id": instance.pk, "vendor": "openai",
         "stream_pk": stream.pk, "stream_id": stream.stream_id, "subject_id": subject.pk, "delivery_id": outbox_row.pk,
@@ -182,7 +186,7 @@ def test_employees_reach_only_the_launcher(client, employee, sample_kwargs):
         "access:app-logo", "access:launch", "console:home", "console:launcher",
         "mfa:backup-codes", "mfa:devices", "mfa:remove", "mfa:rename", "mfa:totp-setup", "mfa:verify",
         "mfa:webauthn-register-complete", "mfa:webauthn-register-options", "mfa:webauthn-verify-complete",
-        "mfa:webauthn-verify-options", "onboarding:finish", "onboarding:portal", "onboarding:recover-old",
-        "onboarding:replace-authenticators", "onboarding:verify",
+        "mfa:webauthn-verify-options", "onboarding:finish", "onboarding:portal",
+        "onboarding:recover-old", "onboarding:replace-authenticators", "onboarding:verify",
     ]
     assert client.get(reverse("console:home"))["Location"] == reverse("console:launcher")
