@@ -13,7 +13,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('access', '0007_alter_accesslogentry_source'),
+        ('access', '0008_alter_accesslogentry_source'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
         migrations.swappable_dependency(settings.OAUTH2_PROVIDER_APPLICATION_MODEL),
         migrations.swappable_dependency(settings.OAUTH2_PROVIDER_GRANT_MODEL),

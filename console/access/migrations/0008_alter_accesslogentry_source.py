@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('access', '0006_names_unique_in_any_case'),
+        ('access', '0007_access_log_mfa_method'),
     ]
 
     operations = [
