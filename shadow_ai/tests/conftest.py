@@ -81,3 +81,71 @@ def source(super_admin):
 
     found, _ = services.telemetry_source_create(actor=super_admin, name="Logpush", kind="gateway_http")
     return found
+
+
+# --- The web gateway: a real `manage.py gateway` process ------------------------------------------
+
+
+class GatewayProcess:
+    """A running gateway on this test's database, in test mode: the mapped hostnames reach the
+    local HTTPS sites, everything else is refused."""
+
+    def __init__(self, process, port: int, log_path) -> None:
+        self.process, self.port, self.log_path = process, port, log_path
+
+    def proxy(self, token: str | None) -> dict[str, str]:
+        auth = f"me:{token}@" if token else ""
+        url = f"http://{auth}127.0.0.1:{self.port}"
+        return {"http": url, "https": url}
+
+
+@pytest.fixture
+def gateway_process(transactional_db, live_server):
+    """``gateway_process(sites, authority, **env)`` starts a gateway mapping each site's hostname
+    to it, with the console at ``live_server`` (the block page's home)."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import tempfile
+    import time
+    from pathlib import Path
+
+    from django.db import connection
+
+    from console.testing.processes import stop
+
+    started: list[tuple] = []
+    root = Path(__file__).resolve().parents[2]
+
+    def start(sites, authority, **extra_env: str) -> GatewayProcess:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        db = connection.settings_dict
+        env = dict(os.environ) | {
+            "DJANGO_SETTINGS_MODULE": "console.settings_test",
+            "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+            "DATABASE_CONN_MAX_AGE": "0",
+            "CONSOLE_URL": live_server.url,
+            "GATEWAY_TEST_UPSTREAMS": ",".join(f"{s.hostname}={s.address}" for s in sites),
+            "GATEWAY_TEST_UPSTREAM_CA": str(authority.ca_file),
+            "GATEWAY_LOG_FLUSH_SECONDS": "0.2",
+        } | extra_env
+        log_path = Path(tempfile.gettempdir()) / f"console-test-gateway-{port}.log"
+        log = log_path.open("wb")
+        process = subprocess.Popen([sys.executable, "manage.py", "gateway", "--listen", f"127.0.0.1:{port}"],
+                                   cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
+        started.append((process, log))
+        deadline = time.monotonic() + 120  # a wait for the line, not a pause: a busy machine may need long
+        while b"gateway listening on" not in log_path.read_bytes():
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the gateway did not start:\n" + log_path.read_text())
+            time.sleep(0.1)
+        return GatewayProcess(process, port, log_path)
+
+    yield start
+    for process, log in started:
+        stop(process)
+        log.close()
+

@@ -1,0 +1,172 @@
+"""The web gateway on real traffic: a real ``manage.py gateway`` process (mitmproxy with our
+addon) on this test's database, a real HTTP client through it trusting the organization CA, and
+local HTTPS sites standing in for chatgpt.com, claude.ai, gemini.google.com and a bank."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import requests
+from django.urls import reverse
+
+from risk.models import GatewayHttpEvent
+from shadow_ai import services as library_services
+from shadow_ai.gateway import ca, credentials
+from shadow_ai.gateway import services as gateway
+from shadow_ai.models import Application
+
+pytestmark = pytest.mark.gateway
+
+AWS_KEY = "AKIAIOSFODNN7EXAMPLE"
+SITES = ("chatgpt.com", "claude.ai", "gemini.google.com", "bank.example")
+
+
+@pytest.fixture
+def sites():
+    from console.testing.websites import Site, TestAuthority
+
+    authority = TestAuthority()
+    running = {name: Site(authority, name) for name in SITES}
+    yield authority, running
+    for site in running.values():
+        site.stop()
+
+
+@pytest.fixture
+def world(library, super_admin, make_user, django_capture_on_commit_callbacks, tmp_path):
+    """ChatGPT unapproved and redirected to Claude (approved); secrets kept out of Claude;
+    Gemini blocked; the bank not inspected. Ada has a gateway credential."""
+    from shadow_ai.dlp import predefined
+    from shadow_ai.dlp.models import DlpEntry, DlpProfile
+
+    predefined.sync(DlpProfile, DlpEntry)
+    secrets_profile = DlpProfile.objects.get(name="Credentials and Secrets")
+    app = {key: Application.objects.get(key=key) for key in ("chatgpt", "claude", "gemini")}
+    with django_capture_on_commit_callbacks(execute=True):
+        library_services.application_set_status(actor=super_admin, application=app["chatgpt"], status="unapproved",
+                                                reason="Not sanctioned")
+        library_services.application_set_status(actor=super_admin, application=app["claude"], status="approved",
+                                                reason="Sanctioned")
+        gateway.gateway_policy_create(actor=super_admin, name="Bank traffic stays private", action="do_not_inspect",
+                                      conditions=[{"type": "hostname", "values": ["bank.example"]}])
+        gateway.gateway_policy_create(actor=super_admin, name="Use Claude, not ChatGPT", action="redirect",
+                                      target=Application.objects.get(key="claude"),
+                                      conditions=[{"type": "application", "values": ["chatgpt"]}])
+        gateway.gateway_policy_create(actor=super_admin, name="No secrets in Claude", action="block",
+                                      block_message="Remove the credentials from your prompt.",
+                                      conditions=[{"type": "application", "values": ["claude"]},
+                                                  {"type": "dlp_profile", "values": [str(secrets_profile.pk)]}])
+        gateway.gateway_policy_create(actor=super_admin, name="No Gemini", action="block",
+                                      block_message="Gemini is not approved here.",
+                                      conditions=[{"type": "application", "values": ["gemini"]}])
+    ada = make_user(email="ada@corp.example", full_name="Ada")
+    _, token = credentials.gateway_credential_create(actor=ada, name="Ada's laptop")
+    ca.ca_ensure()
+    bundle = tmp_path / "org-ca.pem"
+    bundle.write_text(ca.bundle_pem())
+    return {"ada": ada, "token": token, "ca": str(bundle), "app": app}
+
+
+def _rows(count: int, **filters) -> list[GatewayHttpEvent]:
+    """The gateway's log rows, once ``count`` of them are stored (the gateway writes in batches)."""
+    deadline = time.monotonic() + 30
+    while True:
+        found = list(GatewayHttpEvent.objects.filter(**filters).order_by("at", "id"))
+        if len(found) >= count or time.monotonic() > deadline:
+            return found
+        time.sleep(0.2)
+
+
+def test_policies_are_enforced_on_real_https_traffic_and_logged(world, sites, gateway_process, client_for,
+                                                                super_admin, live_server):
+    authority, site = sites
+    proc = gateway_process(site.values(), authority)
+    through = {"proxies": proc.proxy(world["token"]), "verify": world["ca"], "timeout": 30}
+
+    # ChatGPT is unapproved: opening it lands on Claude, the approved alternative.
+    opened = requests.get("https://chatgpt.com/", headers={"Accept": "text/html"}, allow_redirects=False, **through)
+    assert opened.status_code == 302
+    assert opened.headers["Location"] == "https://claude.ai/"
+    assert site["chatgpt.com"].received == []
+    landed = requests.get(opened.headers["Location"], headers={"Accept": "text/html"}, **through)
+    assert landed.status_code == 200
+    assert 'data-site="claude.ai"' in landed.text
+
+    # A clean prompt to Claude reaches it; one holding an AWS key is blocked before it leaves.
+    endpoint = "https://claude.ai/api/organizations/o1/chat_conversations/c1/completion"
+    clean = requests.post(endpoint, json={"prompt": "Summarise the quarterly plan in three bullets."}, **through)
+    assert clean.status_code == 200 and clean.json() == {"site": "claude.ai", "ok": True}
+    leaked = requests.post(endpoint, json={"prompt": f"Why is aws_access_key_id = {AWS_KEY} refused?"}, **through)
+    assert leaked.status_code == 403
+    answer = leaked.json()["error"]
+    assert answer["type"] == "blocked_by_gateway"
+    assert answer["message"] == "Remove the credentials from your prompt."
+    assert [r.body for r in site["claude.ai"].received if r.method == "POST"] == [
+        b'{"prompt": "Summarise the quarterly plan in three bullets."}']
+
+    # A page load of a blocked application gets the console's signed block page, over HTTPS too.
+    blocked = requests.get("https://gemini.google.com/app", headers={"Accept": "text/html"}, allow_redirects=False,
+                           **through)
+    assert blocked.status_code == 302
+    assert blocked.headers["Location"].startswith(f"{live_server.url}/shadow-ai/blocked/?t=")
+    page = requests.get(blocked.headers["Location"], timeout=30)
+    assert "Gemini is not approved here." in page.text and "No Gemini" in page.text
+    assert site["gemini.google.com"].received == []
+
+    # Do not inspect: the bank's own certificate reaches the client (it verifies with the bank's CA only).
+    bank = requests.get("https://bank.example/", proxies=through["proxies"], verify=str(authority.ca_file),
+                        timeout=30)
+    assert bank.status_code == 200 and 'data-site="bank.example"' in bank.text
+    with pytest.raises(requests.exceptions.SSLError):
+        requests.get("https://claude.ai/", proxies=through["proxies"], verify=str(authority.ca_file), timeout=30)
+
+    rows = _rows(7, email="ada@corp.example")
+    by_action = {}
+    for row in rows:
+        by_action.setdefault((row.host, row.action), row)
+        assert row.user_id == world["ada"].pk
+    redirect = by_action["chatgpt.com", "redirect"]
+    assert (redirect.policy_name, redirect.http_status, redirect.application_names) == (
+        "Use Claude, not ChatGPT", 302, ["ChatGPT"])
+    leak = next(r for r in rows if r.action == "block" and r.host == "claude.ai")
+    assert leak.policy_name == "No secrets in Claude" and leak.upload_dlp_profiles == ["Credentials and Secrets"]
+    assert leak.dlp_match_count == 1 and leak.http_method == "POST" and leak.bytes_sent > 0
+    assert by_action["claude.ai", "allow"].bytes_received > 0
+    assert by_action["bank.example", "do_not_inspect"].policy_name == "Bank traffic stays private"
+    assert by_action["gemini.google.com", "block"].http_status == 302
+
+    # The Shadow AI dashboards read these rows once the rollup has run.
+    from shadow_ai.usage import services as usage
+
+    usage.rollup_scheduled()
+    listing = client_for(super_admin).get(reverse("shadow_ai:usage-apps"), {"scope": "all", "range": "7d"})
+    text = listing.content.decode()
+    assert listing.status_code == 200
+    assert "Claude" in text and "ChatGPT" in text and "Gemini" in text
+
+
+def test_people_without_a_valid_credential_get_407_and_are_logged(world, sites, gateway_process,
+                                                                  django_capture_on_commit_callbacks):
+    authority, site = sites
+    proc = gateway_process(site.values(), authority)
+    # Plain HTTP: the 407 itself; HTTPS: the CONNECT is refused with it.
+    bare = requests.get("http://claude.ai/", proxies=proc.proxy(None), timeout=30)
+    assert bare.status_code == 407
+    assert bare.headers["Proxy-Authenticate"].startswith("Basic realm=")
+    for token in (None, "ztg_nothere_wrong", world["token"] + "x"):
+        with pytest.raises(requests.exceptions.ProxyError, match="407"):
+            requests.get("https://claude.ai/", proxies=proc.proxy(token), verify=world["ca"], timeout=30)
+    assert requests.get("https://claude.ai/", proxies=proc.proxy(world["token"]), verify=world["ca"],
+                        timeout=30).status_code == 200
+
+    credential = credentials.credentials_of(world["ada"])[0]
+    with django_capture_on_commit_callbacks(execute=True):
+        assert credentials.gateway_credential_revoke(actor=world["ada"], credential=credential)
+    with pytest.raises(requests.exceptions.ProxyError, match="407"):
+        requests.get("https://claude.ai/", proxies=proc.proxy(world["token"]), verify=world["ca"], timeout=30)
+    assert [r.method for r in site["claude.ai"].received] == ["GET"]
+
+    refused = _rows(5, http_status=407)
+    assert len(refused) == 5
+    assert all(r.action == "block" and r.email == "" and r.user_id is None and r.host == "claude.ai" for r in refused)
