@@ -100,6 +100,11 @@ def sample_kwargs(super_admin) -> dict[str, object]:
 
     dlp_profile = DlpProfile.objects.create(name="Sample DLP profile")
     dlp_entry = DlpEntry.objects.create(profile=dlp_profile, kind="regex", name="Project code", pattern=r"PRJ-\d{6}")
+    from shadow_ai.gateway import ca as gateway_ca
+    from shadow_ai.gateway.models import GatewayCredential
+
+    signing_ca = gateway_ca.ca_ensure()
+    gateway_credential = GatewayCredential.objects.create(user=person, name="Laptop", prefix="p1", secret_hash="h")
     return {
         "integration_id": integration.pk, "scan_run_id": scan_run.pk, "finding_id": finding.pk,
         "instance_id": instance.pk, "vendor": "openai",
@@ -113,6 +118,7 @@ def sample_kwargs(super_admin) -> dict[str, object]:
         "library_app_id": library_app.pk, "gateway_policy_id": gateway_policy.pk, "usage_run_id": usage_run.pk,
         "profile_id": dlp_profile.pk, "entry_id": dlp_entry.pk,
         "link_id": idp_link.pk,
+        "gateway_ca_id": signing_ca.pk, "gateway_credential_id": gateway_credential.pk,
     }
 
 
@@ -184,5 +190,7 @@ def test_employees_reach_only_the_launcher(client, employee, sample_kwargs):
         "mfa:webauthn-register-complete", "mfa:webauthn-register-options", "mfa:webauthn-verify-complete",
         "mfa:webauthn-verify-options", "onboarding:finish", "onboarding:portal", "onboarding:recover-old",
         "onboarding:replace-authenticators", "onboarding:verify",
+        "shadow_ai:gateway-ca-bundle", "shadow_ai:gateway-ca-certificate", "shadow_ai:gateway-credential-revoke",
+        "shadow_ai:gateway-mine",
     ]
     assert client.get(reverse("console:home"))["Location"] == reverse("console:launcher")
