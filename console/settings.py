@@ -391,6 +391,8 @@ SHADOW_AI_USAGE_WORK_MEM = env.str("SHADOW_AI_USAGE_WORK_MEM", default="64MB")
 GATEWAY_LISTEN = env.str("GATEWAY_LISTEN", default="127.0.0.1:8080")
 # The address people's browsers use (a load balancer in front of several gateways, say).
 GATEWAY_PROXY_ADDRESS = env.str("GATEWAY_PROXY_ADDRESS", default="") or GATEWAY_LISTEN
+# Several gateway processes on one machine may listen on the same port (SO_REUSEPORT).
+GATEWAY_REUSE_PORT = env.bool("GATEWAY_REUSE_PORT", default=True)
 GATEWAY_FAIL_MODE = env.str("GATEWAY_FAIL_MODE", default="closed")
 if GATEWAY_FAIL_MODE not in ("closed", "open"):
     raise ImproperlyConfigured(f"GATEWAY_FAIL_MODE must be closed or open, not {GATEWAY_FAIL_MODE!r}")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 import uuid
 import weakref
@@ -182,7 +183,7 @@ class Gateway:
         try:
             evaluation = runtime.evaluate(hostname=hostnames.normalize(host), email=identity.email,
                                           url=flow.request.pretty_url, method=flow.request.method,
-                                          body=_inspected_text(flow.request))
+                                          body=_inspected_text(flow.request), upload_types=upload_types(flow.request))
         except Exception:  # noqa: BLE001 - whatever failed, the fail mode decides (logged in _fail)
             self._fail(flow, host)
             return
@@ -220,7 +221,7 @@ class Gateway:
             flow.response = http.Response.make(403, body, HTML_HEADERS)
         if decision.capture_prompts:
             inspection.capture(user_id=identity.user_id, email=identity.email, app=app, url=flow.request.pretty_url,
-                               text=_inspected_text(flow.request), dlp_profiles=dlp)
+                               text=evaluation.request.body, dlp_profiles=dlp)
 
     def _block(self, flow: http.HTTPFlow, decision: engine.Decision, app: engine.AppFacts | None) -> None:
         host = flow.request.pretty_host
@@ -287,6 +288,32 @@ class Gateway:
             "UserAgent": user_agent[:300], "UploadBytes": sent, "DownloadBytes": received,
         }
         logsink.record(row)
+
+
+FILENAME = re.compile(rb'filename\*?=(?:UTF-8\'\')?"?([^";\r\n]+)', re.IGNORECASE)
+MIME_TYPES = {"application/pdf": "pdf", "application/zip": "zip", "application/x-zip-compressed": "zip",
+              "application/msword": "doc", "text/csv": "csv", "image/png": "png", "image/jpeg": "jpg",
+              "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "docx",
+              "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "xlsx",
+              "application/vnd.openxmlformats-officedocument.presentationml.presentation": "pptx",
+              "application/x-msdownload": "exe", "application/gzip": "gz", "application/x-7z-compressed": "7z"}
+
+
+def upload_types(request: http.Request) -> frozenset[str]:
+    """Extensions of the files a request uploads: the file names of a multipart form (or of a
+    ``Content-Disposition`` header), else the body's media type."""
+    if request.method not in ("POST", "PUT", "PATCH"):
+        return frozenset()
+    kind = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
+    names: list[bytes] = []
+    if kind.startswith("multipart/") and request.raw_content:
+        names = FILENAME.findall(request.raw_content[:1_000_000])
+    elif "Content-Disposition" in request.headers:
+        names = FILENAME.findall(request.headers["Content-Disposition"].encode())
+    found = {name.rsplit(b".", 1)[1].decode("ascii", "replace").lower() for name in names if b"." in name}
+    if not found and kind in MIME_TYPES:
+        found.add(MIME_TYPES[kind])
+    return frozenset(found)
 
 
 def _inspected_text(request: http.Request) -> str:

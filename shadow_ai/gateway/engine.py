@@ -37,6 +37,7 @@ from console.core import policy as shared
 from console.core.policy import RISK_LEVELS as RISK_LEVELS  # the forms and the OpenAPI document list them from here
 from console.core.policy import DevicePosture, PolicyTrace
 from shadow_ai.dlp import engine as dlp_engine
+from shadow_ai.gateway import request_conditions
 
 STATUSES = ("approved", "unapproved", "in_review", "unreviewed")
 ISOLATION_CONTROLS = ("upload", "download", "copy", "paste", "print")
@@ -152,6 +153,8 @@ class GatewayRequest:
     method: str = ""
     body: str = ""
     dlp: DlpScan = field(default_factory=DlpScan, compare=False, repr=False)
+    upload_types: frozenset[str] = frozenset()  # extensions of the files the request uploads
+    operation: str = ""  # the application operation (``operations.operation_of``): SendPrompt, ...
 
 
 # --- Conditions -------------------------------------------------------------------------------
@@ -372,6 +375,7 @@ CONDITIONS: dict[str, Callable[[Mapping[str, Any]], Condition]] = {
     "risk_score": _risk_score,
     "dlp_profile": _dlp_profile,
 }
+CONDITIONS.update(request_conditions.CONDITIONS)  # HTTP method, URL path and regex, file type, operation
 
 
 def compile_condition(

@@ -31,6 +31,22 @@ CA_CHECK_SECONDS = 60.0
 CONFDIR_BASENAME = "mitmproxy"
 
 
+def share_the_port() -> None:
+    """Let several gateway processes on one machine listen on the same port (``SO_REUSEPORT``:
+    the kernel spreads new connections across them). mitmproxy opens its listener with
+    ``asyncio.start_server``; this process is the gateway alone, so its listeners all share."""
+    original = asyncio.start_server
+    if getattr(original, "gateway_shares_port", False):
+        return
+
+    async def start_server(*args, **kwargs):
+        kwargs.setdefault("reuse_port", True)
+        return await original(*args, **kwargs)
+
+    start_server.gateway_shares_port = True  # type: ignore[attr-defined]
+    asyncio.start_server = start_server
+
+
 def parse_listen(value: str) -> tuple[str, int]:
     """``host:port`` (``[::1]:8080`` for IPv6) → (host, port); ValueError saying what is wrong."""
     host, _, port = value.rpartition(":")
@@ -114,6 +130,8 @@ async def _started(run: asyncio.Task, gateway: addon.Gateway) -> None:
 async def serve(*, listen: str, full_addons: bool = False, ready: asyncio.Event | None = None) -> None:
     """Run one gateway until SIGINT/SIGTERM; the log queue is stored before returning."""
     host, port = parse_listen(listen)
+    if settings.GATEWAY_REUSE_PORT:
+        share_the_port()
     signing = await asyncio.to_thread(ca.ca_ensure)
     confdir = Path(tempfile.mkdtemp(prefix="gateway-"))
     os.chmod(confdir, 0o700)

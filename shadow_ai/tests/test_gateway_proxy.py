@@ -170,3 +170,34 @@ def test_people_without_a_valid_credential_get_407_and_are_logged(world, sites, 
     refused = _rows(5, http_status=407)
     assert len(refused) == 5
     assert all(r.action == "block" and r.email == "" and r.user_id is None and r.host == "claude.ai" for r in refused)
+
+
+def test_isolate_shows_the_notice_and_unloadable_policies_fail_closed_or_open(world, sites, gateway_process,
+                                                                               super_admin):
+    from shadow_ai.models import GatewayPolicy
+
+    authority, site = sites
+    gateway.gateway_policy_create(actor=super_admin, name="Isolate the bank", action="isolate",
+                                  isolation={"upload": True, "download": True},
+                                  conditions=[{"type": "hostname", "values": ["bank.example"]}])
+    GatewayPolicy.objects.filter(name="Bank traffic stays private").update(enabled=False)
+    closed = gateway_process(site.values(), authority)
+    through = {"proxies": closed.proxy(world["token"]), "verify": world["ca"], "timeout": 30}
+    notice = requests.get("https://bank.example/", **through)
+    assert notice.status_code == 403
+    assert "opens only in an isolated browser" in notice.text and "upload, download blocked" in notice.text
+    assert "does not provide remote browser isolation" in notice.text
+    assert site["bank.example"].received == []
+
+    # A stored policy the engine cannot compile: the gateway refuses rather than guess.
+    GatewayPolicy.objects.filter(name="No Gemini").update(conditions=[{"type": "no such condition"}])
+    refused = requests.get("https://claude.ai/", **through)
+    assert refused.status_code == 503 and "cannot decide right now" in refused.text
+    assert site["claude.ai"].received == []
+    opened = gateway_process(site.values(), authority, GATEWAY_FAIL_MODE="open")
+    passed = requests.get("https://claude.ai/", proxies=opened.proxy(world["token"]), verify=world["ca"], timeout=30)
+    assert passed.status_code == 200 and len(site["claude.ai"].received) == 1
+
+    rows = _rows(2, host="claude.ai")
+    assert sorted((r.action, r.http_status) for r in rows) == [("allow", 200), ("block", 503)]
+    assert _rows(1, host="bank.example")[0].action == "isolate"
