@@ -252,6 +252,7 @@ def in_process(rounds: int = 3000) -> dict[str, float]:
 
     results = {"evaluate, short prompt": timed(body=PROMPT.decode()), "evaluate, 4 KB prompt": timed(body=prompt_4k),
                "evaluate, no body": timed()}
+    results.update(addon_cost(rounds))
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -260,6 +261,39 @@ def in_process(rounds: int = 3000) -> dict[str, float]:
             runtime.evaluate(hostname=HOST, email="ada@bench.example", body=prompt_4k)
     results["queries per 100 evaluations (steady state)"] = float(len(queries))
     return results
+
+
+def addon_cost(rounds: int) -> dict[str, float]:
+    """The addon's whole work for one request (identity, decision, DLP, log row) on mitmproxy
+    test flows, and the writer's cost per stored row (parse + COPY), without the network."""
+    from mitmproxy.test import tflow, tutils
+
+    from shadow_ai.gateway import addon, credentials, logsink
+
+    gateway = addon.Gateway()
+    known = credentials.GatewayCredential.objects.get(name="bench")
+    identity = addon.Identity(known.user_id, "ada@bench.example", known.pk)
+    samples = []
+    for _ in range(rounds):
+        req = tutils.treq(method=b"POST", host=HOST, port=443, scheme=b"https", authority=HOST.encode(),
+                          path=PATH.encode(), content=PROMPT,
+                          headers=((b"host", HOST.encode()), (b"content-type", b"application/json")))
+        flow = tflow.tflow(req=req, resp=tutils.tresp(status_code=200, content=b'{"ok": true}'))
+        response = flow.response
+        flow.response = None
+        gateway.identities[flow.client_conn] = identity
+        started = time.perf_counter_ns()
+        gateway.requestheaders(flow)
+        gateway.request(flow)
+        flow.response = response
+        gateway.response(flow)
+        samples.append(time.perf_counter_ns() - started)
+    queued = logsink.stats()["pending"]
+    started = time.perf_counter()
+    logsink.flush()
+    per_row = (time.perf_counter() - started) / max(queued, 1) * 1e6
+    return {"addon per request (decide, DLP, log row)": statistics.median(samples) / 1000,
+            "log writer per row (parse, COPY, dirty days)": per_row}
 
 
 # --- The run -----------------------------------------------------------------------------------

@@ -15,7 +15,9 @@ import logging
 import os
 import shutil
 import signal
+import socket
 import tempfile
+import time
 from pathlib import Path
 
 from django.conf import settings
@@ -24,6 +26,8 @@ from mitmproxy.addons import core, disable_h2c, errorcheck, next_layer, proxyser
 from mitmproxy.master import Master
 from mitmproxy.tools.dump import DumpMaster
 
+from console.access import hotcache
+from console.core import services as core_services
 from shadow_ai.gateway import addon, ca, logsink
 
 log = logging.getLogger(__name__)
@@ -96,6 +100,38 @@ class CaWatcher:
                 log.exception("gateway: checking the organization CA failed; keeping the current one")
 
 
+HEARTBEAT_SECONDS = 10.0
+
+
+class Heartbeat:
+    """Tells the console's health page this gateway is alive: where it listens, the version of
+    the policies it decides with, its request rate and its log queue (``Heartbeat`` row
+    ``gateway:<host>:<pid>``)."""
+
+    def __init__(self, gateway: addon.Gateway, listen: str) -> None:
+        self.gateway, self.listen = gateway, listen
+        self.key = f"gateway:{socket.gethostname()}:{os.getpid()}"
+        self.last = (time.monotonic(), 0)
+
+    def beat(self) -> None:
+        now, count = time.monotonic(), self.gateway.requests
+        rate = (count - self.last[1]) / max(now - self.last[0], 0.001)
+        self.last = (now, count)
+        hotcache.ensure_fresh()
+        core_services.heartbeat_record(key=self.key, detail={
+            "listen": self.listen, "policies_version": hotcache.version_label(), "requests": count,
+            "rate_per_second": round(rate, 1), "log": logsink.stats(), "fail_mode": settings.GATEWAY_FAIL_MODE,
+        })
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await asyncio.to_thread(self.beat)
+            except Exception:
+                log.exception("gateway: the heartbeat could not be recorded")
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+
+
 def build_master(*, host: str, port: int, confdir: Path, full_addons: bool = False) -> tuple[Master, addon.Gateway]:
     """A mitmproxy master listening on ``host:port`` with our addon. ``full_addons``: mitmproxy's
     DumpMaster with all its default addons (for comparison in ``bench/gateway.py``)."""
@@ -137,7 +173,7 @@ async def serve(*, listen: str, full_addons: bool = False, ready: asyncio.Event 
     os.chmod(confdir, 0o700)
     ca_file = _write_ca(confdir, signing)
     logsink.start()
-    watcher_task = None
+    watcher_task = heartbeat_task = heartbeat = None
     try:
         master, gateway = build_master(host=host, port=port, confdir=confdir, full_addons=full_addons)
         loop = asyncio.get_running_loop()
@@ -150,13 +186,18 @@ async def serve(*, listen: str, full_addons: bool = False, ready: asyncio.Event 
         if ca.fingerprint(loaded._cert) != signing.fingerprint_sha256:
             raise RuntimeError("mitmproxy did not load the organization CA")
         watcher_task = asyncio.create_task(CaWatcher(master, confdir, signing.fingerprint_sha256).run())
+        heartbeat = Heartbeat(gateway, listen)
+        heartbeat_task = asyncio.create_task(heartbeat.run())
         log.warning("gateway listening on %s:%s, signing with CA %s", host, port, signing.fingerprint_sha256)
         print(f"gateway listening on {host}:{port}", flush=True)
         if ready is not None:
             ready.set()
         await run
     finally:
-        if watcher_task is not None:
-            watcher_task.cancel()
+        for task in (watcher_task, heartbeat_task):
+            if task is not None:
+                task.cancel()
         await asyncio.to_thread(logsink.stop)
+        if heartbeat is not None:
+            await asyncio.to_thread(core_services.heartbeat_forget, key=heartbeat.key)
         shutil.rmtree(confdir, ignore_errors=True)

@@ -171,6 +171,13 @@ def test_people_without_a_valid_credential_get_407_and_are_logged(world, sites, 
     assert len(refused) == 5
     assert all(r.action == "block" and r.email == "" and r.user_id is None and r.host == "claude.ai" for r in refused)
 
+    # The health page lists the running gateway with the version of the policies it decides with.
+    from console.health import check_gateways
+
+    check = check_gateways()
+    assert check.ok and check.summary == "1 gateway process(es) running"
+    assert f"on 127.0.0.1:{proc.port}: policies version" in check.details[0]
+
 
 def test_isolate_shows_the_notice_and_unloadable_policies_fail_closed_or_open(world, sites, gateway_process,
                                                                                super_admin):

@@ -154,3 +154,23 @@ def test_the_admin_page_lists_the_cas_and_rotates(client_for, super_admin, audit
     assert admin.post(reverse("shadow_ai:gateway-ca-rotate")).status_code == 302
     page = admin.get(reverse("shadow_ai:gateway-admin")).content.decode()
     assert "Signing" in page and "Next" in page and "Rotate the CA" in page
+
+
+def test_the_health_page_tells_running_silent_and_absent_gateways_apart(client_for, auditor):
+    from console.core.models import Heartbeat
+    from console.core.services import heartbeat_record
+    from console.health import check_gateways
+
+    assert check_gateways().ok and "No web gateway has run" in check_gateways().summary
+    heartbeat_record(key="gateway:gw1:100", detail={"listen": "0.0.0.0:8080", "policies_version": "12/ab12cd34",
+                                                     "requests": 5000, "rate_per_second": 812.5,
+                                                     "log": {"pending": 3, "dropped": 0}, "fail_mode": "closed"})
+    check = check_gateways()
+    assert check.ok and check.summary == "1 gateway process(es) running"
+    assert check.details == ["gw1:100 on 0.0.0.0:8080: policies version 12/ab12cd34, 812.5 requests/s, 5000 since "
+                             "start, log queue 3 (dropped 0), fails closed"]
+    page = client_for(auditor).get(reverse("console:health")).content.decode()
+    assert "Web gateways" in page and "812.5 requests/s" in page
+    Heartbeat.objects.filter(key="gateway:gw1:100").update(last_seen=timezone.now() - timedelta(minutes=5))
+    silent = check_gateways()
+    assert not silent.ok and "silent since" in silent.details[0]
