@@ -90,12 +90,19 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self._record(b"")
         site = self.server.site_name
-        self._answer(200, "text/html; charset=utf-8",
-                     f"<!doctype html><title>{site}</title><h1 data-site=\"{site}\">{site}</h1>".encode())
+        # A page with a prompt form, as a person would use an AI application (no script needed).
+        self._answer(200, "text/html; charset=utf-8", (
+            f"<!doctype html><title>{site}</title><h1 data-site=\"{site}\">{site}</h1>"
+            "<form method=\"post\" action=\"/api/prompt\"><textarea name=\"prompt\"></textarea>"
+            "<button type=\"submit\">Send</button></form>").encode())
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         self._record(body)
+        if "html" in self.headers.get("Accept", ""):  # the form above, submitted
+            answer = f"<!doctype html><title>Answer</title><p data-answer>{self.server.site_name} answered</p>"
+            self._answer(200, "text/html; charset=utf-8", answer.encode())
+            return
         self._answer(200, "application/json", json.dumps({"site": self.server.site_name, "ok": True}).encode())
 
 
@@ -114,6 +121,7 @@ class Site:
         self.server.site_name = name or hostname
         self.server.received = []
         cert_file, key_file = authority.issue(hostname)
+        self.cert_file = cert_file
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(cert_file, key_file)
         self.server.socket = context.wrap_socket(self.server.socket, server_side=True)

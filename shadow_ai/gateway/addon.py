@@ -70,6 +70,11 @@ def _console_host() -> str:
     return (urlsplit(settings.CONSOLE_URL).hostname or "").lower()
 
 
+def _console_address() -> tuple[str, int]:
+    parts = urlsplit(settings.CONSOLE_URL)
+    return (parts.hostname or "").lower(), parts.port or (443 if parts.scheme == "https" else 80)
+
+
 def _test_upstreams() -> dict[str, tuple[str, int]]:
     """``GATEWAY_TEST_UPSTREAMS``: ``host=127.0.0.1:port`` pairs (test mode only)."""
     mapping: dict[str, tuple[str, int]] = {}
@@ -87,6 +92,8 @@ class Gateway:
         self.identities: weakref.WeakKeyDictionary[connection.Client, Identity] = weakref.WeakKeyDictionary()
         self.console_host = _console_host()
         self.test_upstreams = _test_upstreams()
+        # Test mode reaches the mapped sites and the console itself (the block page), nothing else.
+        self.test_addresses = {*self.test_upstreams.values(), _console_address()}
         self.requests = 0
         self.started = time.monotonic()
         self.ready = asyncio.Event()
@@ -132,9 +139,11 @@ class Gateway:
                 flow.request.host_header = shown  # the site's name stays what the request says
 
     def server_connect(self, data: server_hooks.ServerConnectionHookData) -> None:
-        """Test mode refuses every upstream it does not map (the browser's own background traffic)."""
+        """Test mode refuses every upstream it does not map (the browser's own background traffic)
+        but the console."""
         if self.test_upstreams and data.server.address is not None:
-            if tuple(data.server.address) not in set(self.test_upstreams.values()):
+            address = (str(data.server.address[0]).lower(), data.server.address[1])
+            if address not in self.test_addresses:
                 data.server.error = "refused: the gateway's test mode reaches only its mapped hosts"
 
     # --- Do not inspect (TLS ClientHello) ------------------------------------------------------
@@ -230,9 +239,11 @@ class Gateway:
                                  policy=decision.policy.name if decision.policy else "", message=message,
                                  alternative=decision.alternative)
         page = settings.CONSOLE_URL.rstrip("/") + reverse("shadow_ai:blocked") + f"?t={token}"
-        wants_page = flow.request.method == "GET" and "html" in flow.request.headers.get("Accept", "")
+        # A page load or a form a person submitted: show them the page (303: the browser GETs it).
+        wants_page = flow.request.method in ("GET", "POST") and "html" in flow.request.headers.get("Accept", "")
         if wants_page:
-            flow.response = http.Response.make(302, b"", {"Location": page, "Cache-Control": "no-store"})
+            status = 302 if flow.request.method == "GET" else 303
+            flow.response = http.Response.make(status, b"", {"Location": page, "Cache-Control": "no-store"})
             return
         body = {"error": {"type": "blocked_by_gateway", "message": message, "block_page": page}}
         flow.response = http.Response.make(403, _json(body), {"Content-Type": "application/json",

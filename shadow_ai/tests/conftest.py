@@ -9,6 +9,8 @@ import pytest
 
 from console.access import policies
 
+GATEWAY_SITES = ("chatgpt.com", "claude.ai", "gemini.google.com", "bank.example")
+
 
 @pytest.fixture(autouse=True)
 def _fresh_caches():
@@ -149,3 +151,53 @@ def gateway_process(transactional_db, live_server):
         stop(process)
         log.close()
 
+
+
+@pytest.fixture
+def gateway_sites():
+    from console.testing.websites import Site, TestAuthority
+
+    authority = TestAuthority()
+    running = {name: Site(authority, name) for name in GATEWAY_SITES}
+    yield authority, running
+    for site in running.values():
+        site.stop()
+
+
+@pytest.fixture
+def gateway_world(library, super_admin, make_user, django_capture_on_commit_callbacks, tmp_path):
+    """ChatGPT unapproved and redirected to Claude (approved); secrets kept out of Claude;
+    Gemini blocked; the bank not inspected. Ada has a gateway credential."""
+    from shadow_ai import services as library_services
+    from shadow_ai.dlp import predefined
+    from shadow_ai.dlp.models import DlpEntry, DlpProfile
+    from shadow_ai.gateway import ca, credentials
+    from shadow_ai.gateway import services as gateway
+    from shadow_ai.models import Application
+
+    predefined.sync(DlpProfile, DlpEntry)
+    secrets_profile = DlpProfile.objects.get(name="Credentials and Secrets")
+    app = {key: Application.objects.get(key=key) for key in ("chatgpt", "claude", "gemini")}
+    with django_capture_on_commit_callbacks(execute=True):
+        library_services.application_set_status(actor=super_admin, application=app["chatgpt"], status="unapproved",
+                                                reason="Not sanctioned")
+        library_services.application_set_status(actor=super_admin, application=app["claude"], status="approved",
+                                                reason="Sanctioned")
+        gateway.gateway_policy_create(actor=super_admin, name="Bank traffic stays private", action="do_not_inspect",
+                                      conditions=[{"type": "hostname", "values": ["bank.example"]}])
+        gateway.gateway_policy_create(actor=super_admin, name="Use Claude, not ChatGPT", action="redirect",
+                                      target=Application.objects.get(key="claude"),
+                                      conditions=[{"type": "application", "values": ["chatgpt"]}])
+        gateway.gateway_policy_create(actor=super_admin, name="No secrets in Claude", action="block",
+                                      block_message="Remove the credentials from your prompt.",
+                                      conditions=[{"type": "application", "values": ["claude"]},
+                                                  {"type": "dlp_profile", "values": [str(secrets_profile.pk)]}])
+        gateway.gateway_policy_create(actor=super_admin, name="No Gemini", action="block",
+                                      block_message="Gemini is not approved here.",
+                                      conditions=[{"type": "application", "values": ["gemini"]}])
+    ada = make_user(email="ada@corp.example", full_name="Ada")
+    _, token = credentials.gateway_credential_create(actor=ada, name="Ada's laptop")
+    ca.ca_ensure()
+    bundle = tmp_path / "org-ca.pem"
+    bundle.write_text(ca.bundle_pem())
+    return {"ada": ada, "token": token, "ca": str(bundle), "app": app}

@@ -11,61 +11,12 @@ import requests
 from django.urls import reverse
 
 from risk.models import GatewayHttpEvent
-from shadow_ai import services as library_services
-from shadow_ai.gateway import ca, credentials
+from shadow_ai.gateway import credentials
 from shadow_ai.gateway import services as gateway
-from shadow_ai.models import Application
 
 pytestmark = pytest.mark.gateway
 
 AWS_KEY = "AKIAIOSFODNN7EXAMPLE"
-SITES = ("chatgpt.com", "claude.ai", "gemini.google.com", "bank.example")
-
-
-@pytest.fixture
-def sites():
-    from console.testing.websites import Site, TestAuthority
-
-    authority = TestAuthority()
-    running = {name: Site(authority, name) for name in SITES}
-    yield authority, running
-    for site in running.values():
-        site.stop()
-
-
-@pytest.fixture
-def world(library, super_admin, make_user, django_capture_on_commit_callbacks, tmp_path):
-    """ChatGPT unapproved and redirected to Claude (approved); secrets kept out of Claude;
-    Gemini blocked; the bank not inspected. Ada has a gateway credential."""
-    from shadow_ai.dlp import predefined
-    from shadow_ai.dlp.models import DlpEntry, DlpProfile
-
-    predefined.sync(DlpProfile, DlpEntry)
-    secrets_profile = DlpProfile.objects.get(name="Credentials and Secrets")
-    app = {key: Application.objects.get(key=key) for key in ("chatgpt", "claude", "gemini")}
-    with django_capture_on_commit_callbacks(execute=True):
-        library_services.application_set_status(actor=super_admin, application=app["chatgpt"], status="unapproved",
-                                                reason="Not sanctioned")
-        library_services.application_set_status(actor=super_admin, application=app["claude"], status="approved",
-                                                reason="Sanctioned")
-        gateway.gateway_policy_create(actor=super_admin, name="Bank traffic stays private", action="do_not_inspect",
-                                      conditions=[{"type": "hostname", "values": ["bank.example"]}])
-        gateway.gateway_policy_create(actor=super_admin, name="Use Claude, not ChatGPT", action="redirect",
-                                      target=Application.objects.get(key="claude"),
-                                      conditions=[{"type": "application", "values": ["chatgpt"]}])
-        gateway.gateway_policy_create(actor=super_admin, name="No secrets in Claude", action="block",
-                                      block_message="Remove the credentials from your prompt.",
-                                      conditions=[{"type": "application", "values": ["claude"]},
-                                                  {"type": "dlp_profile", "values": [str(secrets_profile.pk)]}])
-        gateway.gateway_policy_create(actor=super_admin, name="No Gemini", action="block",
-                                      block_message="Gemini is not approved here.",
-                                      conditions=[{"type": "application", "values": ["gemini"]}])
-    ada = make_user(email="ada@corp.example", full_name="Ada")
-    _, token = credentials.gateway_credential_create(actor=ada, name="Ada's laptop")
-    ca.ca_ensure()
-    bundle = tmp_path / "org-ca.pem"
-    bundle.write_text(ca.bundle_pem())
-    return {"ada": ada, "token": token, "ca": str(bundle), "app": app}
 
 
 def _rows(count: int, **filters) -> list[GatewayHttpEvent]:
@@ -78,11 +29,11 @@ def _rows(count: int, **filters) -> list[GatewayHttpEvent]:
         time.sleep(0.2)
 
 
-def test_policies_are_enforced_on_real_https_traffic_and_logged(world, sites, gateway_process, client_for,
-                                                                super_admin, live_server):
-    authority, site = sites
+def test_policies_are_enforced_on_real_https_traffic_and_logged(gateway_world, gateway_sites, gateway_process,
+                                                                client_for, super_admin, live_server):
+    authority, site = gateway_sites
     proc = gateway_process(site.values(), authority)
-    through = {"proxies": proc.proxy(world["token"]), "verify": world["ca"], "timeout": 30}
+    through = {"proxies": proc.proxy(gateway_world["token"]), "verify": gateway_world["ca"], "timeout": 30}
 
     # ChatGPT is unapproved: opening it lands on Claude, the approved alternative.
     opened = requests.get("https://chatgpt.com/", headers={"Accept": "text/html"}, allow_redirects=False, **through)
@@ -125,7 +76,7 @@ def test_policies_are_enforced_on_real_https_traffic_and_logged(world, sites, ga
     by_action = {}
     for row in rows:
         by_action.setdefault((row.host, row.action), row)
-        assert row.user_id == world["ada"].pk
+        assert row.user_id == gateway_world["ada"].pk
     redirect = by_action["chatgpt.com", "redirect"]
     assert (redirect.policy_name, redirect.http_status, redirect.application_names) == (
         "Use Claude, not ChatGPT", 302, ["ChatGPT"])
@@ -146,25 +97,26 @@ def test_policies_are_enforced_on_real_https_traffic_and_logged(world, sites, ga
     assert "Claude" in text and "ChatGPT" in text and "Gemini" in text
 
 
-def test_people_without_a_valid_credential_get_407_and_are_logged(world, sites, gateway_process,
+def test_people_without_a_valid_credential_get_407_and_are_logged(gateway_world, gateway_sites, gateway_process,
                                                                   django_capture_on_commit_callbacks):
-    authority, site = sites
+    authority, site = gateway_sites
     proc = gateway_process(site.values(), authority)
     # Plain HTTP: the 407 itself; HTTPS: the CONNECT is refused with it.
     bare = requests.get("http://claude.ai/", proxies=proc.proxy(None), timeout=30)
     assert bare.status_code == 407
     assert bare.headers["Proxy-Authenticate"].startswith("Basic realm=")
-    for token in (None, "ztg_nothere_wrong", world["token"] + "x"):
+    for token in (None, "ztg_nothere_wrong", gateway_world["token"] + "x"):
         with pytest.raises(requests.exceptions.ProxyError, match="407"):
-            requests.get("https://claude.ai/", proxies=proc.proxy(token), verify=world["ca"], timeout=30)
-    assert requests.get("https://claude.ai/", proxies=proc.proxy(world["token"]), verify=world["ca"],
+            requests.get("https://claude.ai/", proxies=proc.proxy(token), verify=gateway_world["ca"], timeout=30)
+    assert requests.get("https://claude.ai/", proxies=proc.proxy(gateway_world["token"]), verify=gateway_world["ca"],
                         timeout=30).status_code == 200
 
-    credential = credentials.credentials_of(world["ada"])[0]
+    credential = credentials.credentials_of(gateway_world["ada"])[0]
     with django_capture_on_commit_callbacks(execute=True):
-        assert credentials.gateway_credential_revoke(actor=world["ada"], credential=credential)
+        assert credentials.gateway_credential_revoke(actor=gateway_world["ada"], credential=credential)
     with pytest.raises(requests.exceptions.ProxyError, match="407"):
-        requests.get("https://claude.ai/", proxies=proc.proxy(world["token"]), verify=world["ca"], timeout=30)
+        requests.get("https://claude.ai/", proxies=proc.proxy(gateway_world["token"]), verify=gateway_world["ca"],
+                     timeout=30)
     assert [r.method for r in site["claude.ai"].received] == ["GET"]
 
     refused = _rows(5, http_status=407)
@@ -179,17 +131,17 @@ def test_people_without_a_valid_credential_get_407_and_are_logged(world, sites, 
     assert f"on 127.0.0.1:{proc.port}: policies version" in check.details[0]
 
 
-def test_isolate_shows_the_notice_and_unloadable_policies_fail_closed_or_open(world, sites, gateway_process,
-                                                                               super_admin):
+def test_isolate_shows_the_notice_and_unloadable_policies_fail_closed_or_open(gateway_world, gateway_sites,
+                                                                               gateway_process, super_admin):
     from shadow_ai.models import GatewayPolicy
 
-    authority, site = sites
+    authority, site = gateway_sites
     gateway.gateway_policy_create(actor=super_admin, name="Isolate the bank", action="isolate",
                                   isolation={"upload": True, "download": True},
                                   conditions=[{"type": "hostname", "values": ["bank.example"]}])
     GatewayPolicy.objects.filter(name="Bank traffic stays private").update(enabled=False)
     closed = gateway_process(site.values(), authority)
-    through = {"proxies": closed.proxy(world["token"]), "verify": world["ca"], "timeout": 30}
+    through = {"proxies": closed.proxy(gateway_world["token"]), "verify": gateway_world["ca"], "timeout": 30}
     notice = requests.get("https://bank.example/", **through)
     assert notice.status_code == 403
     assert "opens only in an isolated browser" in notice.text and "upload, download blocked" in notice.text
@@ -202,7 +154,8 @@ def test_isolate_shows_the_notice_and_unloadable_policies_fail_closed_or_open(wo
     assert refused.status_code == 503 and "cannot decide right now" in refused.text
     assert site["claude.ai"].received == []
     opened = gateway_process(site.values(), authority, GATEWAY_FAIL_MODE="open")
-    passed = requests.get("https://claude.ai/", proxies=opened.proxy(world["token"]), verify=world["ca"], timeout=30)
+    passed = requests.get("https://claude.ai/", proxies=opened.proxy(gateway_world["token"]),
+                          verify=gateway_world["ca"], timeout=30)
     assert passed.status_code == 200 and len(site["claude.ai"].received) == 1
 
     rows = _rows(2, host="claude.ai")
