@@ -124,5 +124,31 @@ def check_beat() -> Check:
     return Check("Scheduler (beat)", False, f"Silent since {seen:%Y-%m-%d %H:%M:%S}")
 
 
+def _gateway_line(row: Heartbeat, cutoff) -> str:
+    d = row.detail or {}
+    log = d.get("log") or {}
+    line = (f"{row.key.removeprefix('gateway:')} on {d.get('listen', '?')}: policies version "
+            f"{d.get('policies_version')}, {d.get('rate_per_second', 0)} requests/s, {d.get('requests', 0)} since "
+            f"start, log queue {log.get('pending', 0)} (dropped {log.get('dropped', 0)}), fails "
+            f"{d.get('fail_mode', '?')}")
+    if row.last_seen < cutoff:
+        line += f" (silent since {timezone.localtime(row.last_seen):%H:%M:%S})"
+    return line
+
+
+def check_gateways() -> Check:
+    """Web gateways (``manage.py gateway``) that sent a heartbeat: each one's address, version of
+    the policies, request rate and log queue. None at all is fine (the gateway is optional)."""
+    cutoff = timezone.now() - timedelta(seconds=60)
+    rows = list(Heartbeat.objects.filter(key__startswith="gateway:", last_seen__gte=timezone.now() - timedelta(days=1)))
+    alive = [r for r in rows if r.last_seen >= cutoff]
+    details = [_gateway_line(row, cutoff) for row in rows]
+    if not rows:
+        return Check("Web gateways", True, "No web gateway has run in the last day (manage.py gateway)")
+    if not alive:
+        return Check("Web gateways", False, "No web gateway has sent a heartbeat in the last minute", details)
+    return Check("Web gateways", True, f"{len(alive)} gateway process(es) running", details)
+
+
 def all_checks() -> list[Check]:
-    return [check_database(), check_broker(), check_workers(), check_beat()]
+    return [check_database(), check_broker(), check_workers(), check_beat(), check_gateways()]

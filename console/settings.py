@@ -393,6 +393,28 @@ SHADOW_AI_USAGE_WORK_MEM = env.str("SHADOW_AI_USAGE_WORK_MEM", default="64MB")
 # deleted by a scheduled job.
 PROMPT_LOG_RETENTION_DAYS = env.int("PROMPT_LOG_RETENTION_DAYS", default=30)
 
+# The web gateway (`manage.py gateway`, see docs/gateway.md): where it listens, whether it refuses
+# (closed) or passes and logs (open) requests when the policies cannot be loaded, how long a new
+# organization CA is published before gateways sign with it, how often logs are written, and the
+# test mode that maps hostnames to local servers (never in production).
+GATEWAY_LISTEN = env.str("GATEWAY_LISTEN", default="127.0.0.1:8080")
+# The address people's browsers use (a load balancer in front of several gateways, say).
+GATEWAY_PROXY_ADDRESS = env.str("GATEWAY_PROXY_ADDRESS", default="") or GATEWAY_LISTEN
+# Several gateway processes on one machine may listen on the same port (SO_REUSEPORT).
+GATEWAY_REUSE_PORT = env.bool("GATEWAY_REUSE_PORT", default=True)
+GATEWAY_FAIL_MODE = env.str("GATEWAY_FAIL_MODE", default="closed")
+if GATEWAY_FAIL_MODE not in ("closed", "open"):
+    raise ImproperlyConfigured(f"GATEWAY_FAIL_MODE must be closed or open, not {GATEWAY_FAIL_MODE!r}")
+GATEWAY_CA_OVERLAP_DAYS = env.int("GATEWAY_CA_OVERLAP_DAYS", default=14)
+GATEWAY_CA_VALID_DAYS = env.int("GATEWAY_CA_VALID_DAYS", default=3 * 365)
+GATEWAY_LOG_FLUSH_SECONDS = env.float("GATEWAY_LOG_FLUSH_SECONDS", default=1.0)
+GATEWAY_LOG_MAX_PENDING = env.int("GATEWAY_LOG_MAX_PENDING", default=200_000)
+GATEWAY_INSPECT_MAX_BYTES = env.int("GATEWAY_INSPECT_MAX_BYTES", default=1_000_000)
+GATEWAY_TEST_UPSTREAMS = env.str("GATEWAY_TEST_UPSTREAMS", default="")
+GATEWAY_TEST_UPSTREAM_CA = env.str("GATEWAY_TEST_UPSTREAM_CA", default="")
+if PRODUCTION and GATEWAY_TEST_UPSTREAMS:
+    raise ImproperlyConfigured("GATEWAY_TEST_UPSTREAMS is a test mode: it cannot be set when CONSOLE_ENV=production")
+
 # Shared Signals transmitter (see docs/ssf.md). The issuer receivers know us by; empty: the
 # console's own URL per request (it is stored with each stream when the stream is created).
 SSF_ISSUER = env.str("SSF_ISSUER", default="")

@@ -2,7 +2,7 @@ from django.apps import AppConfig
 
 from console.access import openapi
 from console.core.navigation import NavItem, register
-from console.core.roles import CONSOLE_READERS
+from console.core.roles import CONSOLE_READERS, EVERYONE
 
 
 class ShadowAiConfig(AppConfig):
@@ -22,6 +22,8 @@ class ShadowAiConfig(AppConfig):
             NavItem("Shadow AI", "Application library", "shadow_ai:library", CONSOLE_READERS, order=10),
             NavItem("Shadow AI", "Gateway policies", "shadow_ai:policy-list", CONSOLE_READERS, order=20),
             NavItem("Shadow AI", "Gateway policy tester", "shadow_ai:tester", CONSOLE_READERS, order=30),
+            NavItem("Shadow AI", "Web gateway", "shadow_ai:gateway-admin", CONSOLE_READERS, order=40),
+            NavItem("Access", "My web gateway", "shadow_ai:gateway-mine", EVERYONE, order=96),
         )
         openapi.extend(paths=GATEWAY_PATHS, schemas=GATEWAY_SCHEMAS)
         # Stored Gateway HTTP logs mark their days for the usage rollup, in the same transaction.

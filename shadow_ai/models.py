@@ -203,6 +203,8 @@ ISOLATION_CONTROLS = ("upload", "download", "copy", "paste", "print")
 
 
 # The usage rollups live in their own module; importing them here registers them with the app.
+# The web gateway's certificate authorities and proxy credentials (shadow_ai/gateway/models.py).
+from shadow_ai.gateway.models import GatewayCA, GatewayCredential  # noqa: E402, F401
 from shadow_ai.usage.models import (  # noqa: E402, F401
     UsageAppDay,
     UsageAppPersonDay,

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from shadow_ai import views
+from shadow_ai.gateway import views as gateway_views
 from shadow_ai.usage import views as usage_views
 
 app_name = "shadow_ai"
@@ -32,4 +33,12 @@ urlpatterns = [
     path("policies/<int:gateway_policy_id>/move/", views.policy_move, name="policy-move"),
     path("tester/", views.tester, name="tester"),
     path("blocked/", views.blocked, name="blocked"),
+    path("gateway/", gateway_views.gateway_admin, name="gateway-admin"),
+    path("gateway/rotate/", gateway_views.gateway_ca_rotate, name="gateway-ca-rotate"),
+    path("gateway/mine/", gateway_views.gateway_mine, name="gateway-mine"),
+    path("gateway/credentials/<int:gateway_credential_id>/revoke/", gateway_views.gateway_credential_revoke,
+         name="gateway-credential-revoke"),
+    path("gateway/ca.pem", gateway_views.gateway_ca_bundle, name="gateway-ca-bundle"),
+    path("gateway/ca/<int:gateway_ca_id>.crt", gateway_views.gateway_ca_certificate, name="gateway-ca-certificate"),
+    path("gateway/proxy.pac", gateway_views.gateway_pac, name="gateway-pac"),
 ]

@@ -257,6 +257,17 @@ def is_stale() -> bool:
     return time.monotonic() - _state["synced_at"] >= config().ttl
 
 
+def version_label() -> str:
+    """The shared version this process's caches hold (for health pages): ``version`` or
+    ``version/epoch``, ``-`` before the first read."""
+    state = _state["version"]
+    if state is None:
+        return "-"
+    version, epoch = state if isinstance(state, tuple) else (state, None)
+    as_text = [v.decode() if isinstance(v, bytes) else str(v) for v in (version or 0, epoch) if v is not None]
+    return "/".join(part[:8] for part in as_text)
+
+
 def ensure_fresh() -> None:
     """For callers outside the hot path: re-read the version if it is older than
     ``ACCESS_CACHE_SECONDS`` (0 means on every call)."""

@@ -14,6 +14,11 @@ def heartbeat_record(*, key: str, detail: dict | None = None) -> None:
     )
 
 
+def heartbeat_forget(*, key: str) -> None:
+    """A process that stops cleanly says so, rather than look dead to the health page."""
+    Heartbeat.objects.filter(key=key).delete()
+
+
 def worker_check_request(*, actor) -> WorkerCheck:
     """Queue a round trip to a worker; the task is sent once the row is committed."""
     # tasks.py imports this module: imported on use to break the cycle.

@@ -11,7 +11,7 @@ from typing import Any
 from accounts.models import Group
 from console.core import policy
 from console.core.errors import ValidationFailed
-from shadow_ai.gateway import engine
+from shadow_ai.gateway import engine, operations
 from shadow_ai.models import Application, Category
 
 
@@ -33,16 +33,28 @@ CONDITION_LABELS = {
     "risk_score": "User risk score",
     "dlp_profile": "DLP profile",
     "prompt_topic": "Prompt topic",
+    # The request's own selectors (shadow_ai/gateway/request_conditions.py).
+    "http_method": "HTTP method",
+    "url_path": "URL path",
+    "url_regex": "URL (regular expression)",
+    "upload_file_type": "Uploaded file type",
+    "operation": "Application operation",
 }
 VALUE_HELP = {
     "application": "Application names, one per line (as in the library).",
     "hostname": "Hostnames, one per line; subdomains are included.",
     "user_email": "E-mail addresses, or @domain for everyone at a domain, one per line.",
     "group": "Group names, one per line.",
+    "http_method": "Methods, one per line: GET, POST, PUT, PATCH, DELETE…",
+    "url_path": "Paths, one per line (/api/upload covers everything below it).",
+    "url_regex": "RE2 regular expressions on the whole URL, one per line.",
+    "upload_file_type": "File extensions, one per line: pdf, docx, zip, exe…",
+    "operation": "One per line: SendPrompt, UploadFile, Share, LogIn (with an Application condition).",
 }
 USES_TEXT = frozenset(VALUE_HELP)
+REQUEST_TEXT = frozenset({"http_method", "url_path", "url_regex", "upload_file_type", "operation"})
 USES_OPERATOR = frozenset({"application", "category", "status", "hostname", "user_email", "group", "risk_score",
-                           "dlp_profile", "prompt_topic"})
+                           "dlp_profile", "prompt_topic"}) | REQUEST_TEXT
 
 
 # The conditions whose values are picked from a list, by the editor field that holds them.
@@ -67,6 +79,20 @@ def _group_ids(values: list[str]) -> list[int]:
     return [groups[v.lower()] for v in values]
 
 
+def _request_values(kind: str, values: list[str]) -> list[str]:
+    """Methods upper-cased, file types without their dot and lower-cased, operations by their
+    name in any case; paths and regular expressions as typed (a regex may contain commas, so its
+    values are lines only)."""
+    if kind == "http_method":
+        return [v.upper() for v in values]
+    if kind == "upload_file_type":
+        return [v.lstrip(".").lower() for v in values]
+    if kind == "operation":
+        names = {o.lower(): o for o in operations.OPERATIONS}
+        return [names.get(v.lower(), v) for v in values]
+    return values
+
+
 def _score(data: Mapping[str, Any], label: str, config: dict[str, Any]) -> None:
     if data.get("threshold") is None:
         raise ValidationFailed(f"{label}: enter a threshold from 0 to 5.")
@@ -89,6 +115,8 @@ def _fill(kind: str, data: Mapping[str, Any], values: list[str], label: str, con
         config["values"] = _group_ids(values)
     elif kind in ("hostname", "user_email"):
         config["values"] = [v.lower() for v in values]
+    elif kind in REQUEST_TEXT:
+        config["values"] = _request_values(kind, values)
     elif kind in _PICKED:
         config["values"] = list(data.get(_PICKED[kind]) or [])
         if kind == "prompt_topic":
@@ -111,7 +139,8 @@ def condition_config(data: Mapping[str, Any]) -> dict[str, Any]:
     config: dict[str, Any] = {"type": kind}
     if kind in USES_OPERATOR:
         config["operator"] = data.get("operator") or "in"
-    values = _lines(data.get("values", ""))
+    raw = data.get("values", "")
+    values = [v.strip() for v in (raw or "").splitlines() if v.strip()] if kind == "url_regex" else _lines(raw)
     if kind in USES_TEXT and not values:
         raise ValidationFailed(f"{label}: enter at least one value.")
     _fill(kind, data, values, label, config)

@@ -40,6 +40,7 @@ from console.core import policy as shared
 from console.core.policy import RISK_LEVELS as RISK_LEVELS  # the forms and the OpenAPI document list them from here
 from console.core.policy import DevicePosture, PolicyTrace
 from shadow_ai.dlp import engine as dlp_engine
+from shadow_ai.gateway import request_conditions
 from shadow_ai.prompts import topics as prompt_topics
 
 STATUSES = ("approved", "unapproved", "in_review", "unreviewed")
@@ -172,6 +173,8 @@ class GatewayRequest:
     body: str = ""
     dlp: DlpScan = field(default_factory=DlpScan, compare=False, repr=False)
     topics: TopicScan = field(default_factory=TopicScan, compare=False, repr=False)
+    upload_types: frozenset[str] = frozenset()  # extensions of the files the request uploads
+    operation: str = ""  # the application operation (``operations.operation_of``): SendPrompt, ...
 
 
 # --- Conditions -------------------------------------------------------------------------------
@@ -421,6 +424,7 @@ CONDITIONS: dict[str, Callable[[Mapping[str, Any]], Condition]] = {
     "dlp_profile": _dlp_profile,
     "prompt_topic": _prompt_topic,
 }
+CONDITIONS.update(request_conditions.CONDITIONS)  # HTTP method, URL path and regex, file type, operation
 
 
 def compile_condition(

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from accounts.models import Group, User
 from console.access import decisions, facts, hotcache
 from shadow_ai import selectors
 from shadow_ai.dlp import engine as dlp_engine
 from shadow_ai.dlp import services as dlp_services
-from shadow_ai.gateway import engine
+from shadow_ai.gateway import engine, operations
 from shadow_ai.models import Category, GatewayPolicy
 
 CACHE_TABLE = "shadow_ai.policies"
@@ -99,6 +100,13 @@ def compiled_policies(*, synced: bool = False) -> tuple[engine.CompiledPolicy, .
     return found
 
 
+def _path(url: str) -> str:
+    try:
+        return urlsplit(url if "://" in url else f"https://{url}").path or "/"
+    except ValueError:
+        return "/"
+
+
 @dataclass(frozen=True)
 class Evaluation:
     decision: engine.Decision
@@ -108,19 +116,23 @@ class Evaluation:
 
 def evaluate(
     *, hostname: str, email: str = "", user: User | None = None, url: str = "", method: str = "",
-    device_id: str = "", explain: bool = False, body: str = "",
+    device_id: str = "", explain: bool = False, body: str = "", upload_types: frozenset[str] = frozenset(),
 ) -> Evaluation:
     """Decide one request. ``hostname`` must be normalized (``hostnames.normalize``); the person
     is ``user`` or the active user with ``email``; ``body`` is the payload the gateway inspected
-    (scanned only if a DLP profile condition is reached; never kept). Nobody known means block: the gateway cannot
+    (scanned only if a DLP profile condition is reached; never kept; for a SendPrompt of a known
+    AI application, only its prompt text). Nobody known means block: the gateway cannot
     apply identity conditions to an unknown person, so it fails closed."""
     hotcache.ensure_fresh()
     snapshot = selectors.library_snapshot(synced=True)
     app = snapshot.matcher.match(hostname)
+    operation = operations.operation_of(app.key if app else None, method, _path(url)) if method else ""
+    if operation == operations.SEND_PROMPT and body:
+        body = operations.prompt_of(app.key if app else None, body) or body
     person = decisions.person_by_id(user.pk) if user is not None else decisions.person_by_email(email)
     if person is None:
         request = engine.GatewayRequest(hostname=hostname, app=app, user=None, url=url, method=method,
-                                         body=body)
+                                         body=body, upload_types=upload_types, operation=operation)
         who = user.email if user is not None else email
         decision = engine.Decision(engine.Action.BLOCK, f"Blocked: no active user has the e-mail {who}; the gateway "
                                    "fails closed for people it does not know.")
@@ -132,7 +144,8 @@ def evaluate(
     request = engine.GatewayRequest(
         hostname=hostname, app=app,
         user=engine.UserFacts(email=person.user.email, groups=person.groups, risk_level=context.risk_level),
-        device=decisions.device_posture(device), url=url, method=method, body=body,
+        device=decisions.device_posture(device), url=url, method=method, body=body, upload_types=upload_types,
+        operation=operation,
     )
     policies = compiled_policies(synced=True)
     decision = engine.explain(policies, request) if explain else engine.evaluate(policies, request)

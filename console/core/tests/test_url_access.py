@@ -103,6 +103,11 @@ def sample_kwargs(super_admin) -> dict[str, object]:
     from console.access.idp.services import machine_client_create
 
     oauth_client, _ = machine_client_create(actor=super_admin, name="Sample receiver", scopes=["ssf.read"])
+    from shadow_ai.gateway import ca as gateway_ca
+    from shadow_ai.gateway.models import GatewayCredential
+
+    signing_ca = gateway_ca.ca_ensure()
+    gateway_credential = GatewayCredential.objects.create(user=person, name="Laptop", prefix="p1", secret_hash="h")
     return {
         "client_pk": oauth_client.pk,
         "integration_id": integration.pk, "scan_run_id": scan_run.pk, "finding_id": finding.pk,
@@ -117,6 +122,7 @@ def sample_kwargs(super_admin) -> dict[str, object]:
         "library_app_id": library_app.pk, "gateway_policy_id": gateway_policy.pk, "usage_run_id": usage_run.pk,
         "profile_id": dlp_profile.pk, "entry_id": dlp_entry.pk,
         "link_id": idp_link.pk,
+        "gateway_ca_id": signing_ca.pk, "gateway_credential_id": gateway_credential.pk,
     }
 
 
@@ -188,5 +194,7 @@ def test_employees_reach_only_the_launcher(client, employee, sample_kwargs):
         "mfa:webauthn-register-complete", "mfa:webauthn-register-options", "mfa:webauthn-verify-complete",
         "mfa:webauthn-verify-options", "onboarding:finish", "onboarding:portal",
         "onboarding:recover-old", "onboarding:replace-authenticators", "onboarding:verify",
+        "shadow_ai:gateway-ca-bundle", "shadow_ai:gateway-ca-certificate", "shadow_ai:gateway-credential-revoke",
+        "shadow_ai:gateway-mine",
     ]
     assert client.get(reverse("console:home"))["Location"] == reverse("console:launcher")
