@@ -1,4 +1,4 @@
-from django.urls import path, re_path
+from django.urls import path
 
 from console.access import api
 from console.access.proxy import views as proxy_views
@@ -9,7 +9,8 @@ urlpatterns = [
     path("access/decide", api.decide, name="access-decide"),
     path("access/forward-auth", proxy_views.forward_auth, name="access-forward-auth"),
     # Envoy's ext_authz appends the original path to the endpoint's.
-    re_path(r"^access/forward-auth/(?P<rest>.*)$", proxy_views.forward_auth, name="access-forward-auth-path"),
+    path("access/forward-auth/", proxy_views.forward_auth, name="access-forward-auth-root"),
+    path("access/forward-auth/<path:rest>", proxy_views.forward_auth, name="access-forward-auth-path"),
     path("access/jwks.json", api.jwks_view, name="access-jwks"),
     path("openapi.json", api.openapi_view, name="openapi"),
 ]

@@ -109,7 +109,15 @@ def start_nginx(processes: Processes, upstream_port: int) -> tuple[subprocess.Po
 def start_nginx_site(processes: Processes, site: str, name: str = "nginx") -> tuple[subprocess.Popen, Path]:
     """nginx running ``site`` (one or more server blocks) with everything it writes in the
     processes' temporary directory. Returns at once; the caller waits for its port."""
-    tmp = processes.tmp / name
+    tmp = write_nginx_config(processes.tmp / name, site)
+    return processes.start(name, [
+        nginx_binary(), "-c", str(tmp / "nginx.conf"), "-p", str(tmp), "-e", str(tmp / "error.log"),
+        "-g", "daemon off;",
+    ])
+
+
+def write_nginx_config(tmp: Path, site: str) -> Path:
+    """``tmp/nginx.conf``: a main configuration that includes ``site``, everything under ``tmp``."""
     tmp.mkdir(exist_ok=True)
     (tmp / "site.conf").write_text(site)
     # The main configuration a Debian nginx would have, reduced to what a proxy needs; as root its
@@ -129,10 +137,7 @@ http {{
     include {tmp}/site.conf;
 }}
 """)
-    return processes.start(name, [
-        nginx_binary(), "-c", str(tmp / "nginx.conf"), "-p", str(tmp), "-e", str(tmp / "error.log"),
-        "-g", "daemon off;",
-    ])
+    return tmp
 
 
 def wait_for_port(port: int, process: subprocess.Popen, log: Path, timeout: float = 30) -> None:

@@ -18,7 +18,7 @@ from django.utils import timezone
 from accounts.models import User
 from accounts.services import check_rank
 from console.access import services as access_services
-from console.access.models import AccessSession, Application, AppSignInCode, ProxySighting
+from console.access.models import Application, AppSignInCode, ProxySighting
 from console.audit.services import audit_record
 from console.core.errors import ConsoleError
 from console.core.permissions import require_role
@@ -61,19 +61,24 @@ class Redeemed:
     application: Application
 
 
-@transaction.atomic
 def sign_in_code_redeem(*, code: str, host: str) -> Redeemed:
     """Use a code once, on the host it was issued for. A code shown on the wrong host is burnt."""
     now = timezone.now()
     if not code or len(code) > 100:
         raise CodeRefused("This sign-in link is not valid.")
-    row = (AppSignInCode.objects.select_for_update().select_related("application")
-           .filter(code_hash=_digest(code)).first())
-    if row is None or row.used_at is not None or row.expires_at <= now:
+    with transaction.atomic():
+        row = (AppSignInCode.objects.select_for_update().select_related("application")
+               .filter(code_hash=_digest(code)).first())
+        if row is None:
+            raise CodeRefused("This sign-in link has expired or was already used. Open the application again.")
+        usable = row.used_at is None and row.expires_at > now
+        token = row.token
+        if row.used_at is None or row.token:  # burnt whatever happens next, its token erased
+            row.used_at, row.token = row.used_at or now, ""
+            row.save(update_fields=["used_at", "token"])
+    # After the commit: a refused code stays used.
+    if not usable:
         raise CodeRefused("This sign-in link has expired or was already used. Open the application again.")
-    token = row.token
-    row.used_at, row.token = now, ""
-    row.save(update_fields=["used_at", "token"])
     if row.host != host:
         raise CodeRefused("This sign-in link was issued for another site.")
     return Redeemed(token=token, token_expires_at=row.token_expires_at, return_to=row.return_to,
@@ -135,6 +140,3 @@ def sign_out_everywhere(*, actor: User, user: User) -> dict[str, int]:
                  changes={"application_sessions": apps, "console_sessions": consoles})
     return {"application_sessions": apps, "console_sessions": consoles}
 
-
-def open_sessions_of(user: User) -> int:
-    return AccessSession.objects.filter(user=user, revoked_at__isnull=True, expires_at__gt=timezone.now()).count()

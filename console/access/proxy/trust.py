@@ -70,7 +70,12 @@ class Original:
 
 
 class NotTrusted(Exception):
-    """The caller is not a trusted proxy, or did not say what the request is about."""
+    """The caller is not a trusted proxy (``status`` 403), or did not say what the request is
+    about (400)."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def clean_host(value: str) -> str:
@@ -100,7 +105,7 @@ def original_request(request: HttpRequest, *, uri_fallback: str = "") -> Origina
     """What the trusted proxy says the browser asked for. ``uri_fallback`` is the original URI
     when the proxy appended it to the endpoint's path (Envoy's ``path_prefix``)."""
     if not is_trusted(request.META.get("REMOTE_ADDR")):
-        raise NotTrusted("this address is not a trusted proxy (ACCESS_TRUSTED_PROXIES)")
+        raise NotTrusted("this address is not a trusted proxy (ACCESS_TRUSTED_PROXIES)", status=403)
     meta = request.META
     host = clean_host(meta.get("HTTP_X_FORWARDED_HOST", "").split(",")[0] or meta.get("HTTP_HOST", ""))
     scheme = meta.get("HTTP_X_FORWARDED_PROTO", "").split(",")[0].strip().lower() or "https"

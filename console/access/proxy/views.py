@@ -161,7 +161,8 @@ def _decide(request: HttpRequest, original: trust.Original) -> HttpResponse:
 def forward_auth(request: HttpRequest, rest: str = "") -> HttpResponse:
     """Any method (Envoy asks with the original one). Fails closed: whatever goes wrong is a 403."""
     fallback = ""
-    if rest:  # Envoy appends the original path to the endpoint's
+    if request.path_info.startswith(f"{reverse('api:access-forward-auth')}/"):
+        # Envoy appends the original path (and query) to the endpoint's.
         query = request.META.get("QUERY_STRING", "")
         fallback = "/" + rest + (f"?{query}" if query else "")
     try:
@@ -223,7 +224,7 @@ def sign_in(request: HttpRequest) -> HttpResponse:
     try:
         application, scheme, host, uri = _target(request.GET.get("rd", ""))
     except _BadTarget as exc:
-        return render(request, "access/proxy/problem.html", {"message": exc.message}, status=400)
+        return render(request, "access/proxy/problem.html", {"message": exc.message}, status=404)
     idp, amr = identity_of(request)
     outcome = decisions.decide(
         application=application, source=SOURCE, issuer=proxy_issuer(), user=request.user, ip=client_ip(request),
@@ -263,7 +264,7 @@ def callback(request: HttpRequest) -> HttpResponse:
     try:
         host = _app_host(request)
     except trust.NotTrusted as exc:
-        return _plain(403, f"Refused: {exc}.")
+        return _plain(exc.status, f"Refused: {exc}.")
     try:
         redeemed = services.sign_in_code_redeem(code=request.GET.get("code", ""), host=host)
     except services.CodeRefused as exc:
@@ -295,7 +296,7 @@ def logout(request: HttpRequest) -> HttpResponse:
     try:
         _app_host(request)
     except trust.NotTrusted as exc:
-        return _plain(403, f"Refused: {exc}.")
+        return _plain(exc.status, f"Refused: {exc}.")
     found = _session_of_cookie(request.COOKIES.get(settings.ACCESS_PROXY_COOKIE_NAME, "")[:4096])
     application = None
     if found is not None:
