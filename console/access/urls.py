@@ -11,6 +11,7 @@ urlpatterns = [
     path("applications/<int:app_id>/", views.app_detail, name="app-detail"),
     path("applications/<int:app_id>/edit/", views.app_edit, name="app-edit"),
     path("applications/<int:app_id>/delete/", views.app_delete, name="app-delete"),
+    path("applications/<int:app_id>/proxy/", proxy_views.connect, name="app-connect"),
     path("applications/<int:app_id>/logo/", views.app_logo, name="app-logo"),
     path("applications/<int:app_id>/launch/", views.launch, name="launch"),
     path("applications/<int:app_id>/policies/attach/", views.app_policy_attach, name="app-policy-attach"),

@@ -29,13 +29,15 @@ from django.views.decorators.http import require_POST
 
 from accounts.selectors import get_user_for
 from console.access import decisions, engine, hotcache, logbuffer, policies, tokens
+from console.access import selectors as access_selectors
 from console.access.launcher import console_session_hash, identity_of
 from console.access.models import AccessLogEntry, Application
-from console.access.proxy import selectors, services, trust
+from console.access.proxy import configs, selectors, services, trust
+from console.access.proxy.forms import ConnectForm
 from console.core.errors import ConsoleError
 from console.core.permissions import public, roles_required
 from console.core.request_context import client_ip
-from console.core.roles import ADMINS, EVERYONE
+from console.core.roles import ADMINS, CONSOLE_READERS, EVERYONE
 from mfa.models import Method
 
 log = logging.getLogger(__name__)
@@ -346,3 +348,28 @@ def user_sign_out_everywhere(request: HttpRequest, user_id: int) -> HttpResponse
         messages.success(request, f"{user.email} was signed out everywhere: {counts['application_sessions']} "
                                   f"application session(s) and {counts['console_sessions']} console session(s) ended.")
     return redirect(f"{reverse('access:session-list')}?user={user.pk}")
+
+
+# --- Connect your proxy -----------------------------------------------------------------------
+
+
+@roles_required(CONSOLE_READERS)
+def connect(request: HttpRequest, app_id: int) -> HttpResponse:
+    """Ready-to-paste configurations for the application's hostname, and whether the console has
+    seen its proxy yet (the check polls while the page is open)."""
+    application = access_selectors.get_application_for(request.user, app_id)
+    sighting = selectors.sighting_of(application)
+    if request.htmx:
+        return render(request, "access/proxy/connect.html#seen", {"app": application, "sighting": sighting})
+    form = ConnectForm(request.GET or None, initial={"console": settings.CONSOLE_URL})
+    upstream, console = "http://127.0.0.1:3000", settings.CONSOLE_URL
+    if form.is_valid():
+        upstream, console = form.cleaned_data["upstream"] or upstream, form.cleaned_data["console"] or console
+    rendered = {}
+    if application.domain:
+        site = configs.Site(host=application.domain, upstream=upstream, console=console)
+        rendered = {configs.LABELS[kind]: text for kind, text in configs.for_site(site).items()}
+    return render(request, "access/proxy/connect.html", {
+        "app": application, "sighting": sighting, "form": form, "configs": rendered,
+        "trusted": settings.ACCESS_TRUSTED_PROXIES,
+    })

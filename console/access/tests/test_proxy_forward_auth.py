@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 from django.test import Client
 from django.utils import timezone
+from django.utils.html import escape
 
 from conftest import mark_mfa_verified
 from console.access import logbuffer, services, tokens
@@ -267,3 +268,26 @@ def test_steady_forward_auth_reads_no_database(hot_path, client_for, employee, w
             assert answer.status_code == 200 and answer["X-Auth-Request-Groups"] == "Engineering"
     logbuffer.flush()
     assert AccessLogEntry.objects.filter(source="proxy", outcome="allow").count() >= 4
+
+
+def test_connect_your_proxy_hands_out_the_configurations_and_shows_when_the_proxy_is_seen(
+    client_for, auditor, wiki, client,
+):
+    from console.access.proxy import configs
+    from console.access.proxy import services as proxy_services
+
+    page = client_for(auditor).get(f"/access/applications/{wiki.pk}/proxy/", {"upstream": "http://10.0.0.5:8080"})
+    body = page.content.decode()
+    assert page.status_code == 200 and "No request from a proxy yet" in body
+    expected = configs.for_site(configs.Site(host=HOST, upstream="http://10.0.0.5:8080", console=CONSOLE))
+    for kind in ("nginx", "caddy", "traefik", "envoy"):
+        assert escape(expected[kind]) in body, kind
+    assert "127.0.0.1/32" in body  # the trusted proxies it must come from
+
+    proxy_services._seen.clear()  # this process noted nothing yet
+    proxied(client, remote="127.0.0.1")
+    seen = client_for(auditor).get(f"/access/applications/{wiki.pk}/proxy/", HTTP_HX_REQUEST="true")
+    assert b"Connected" in seen.content and HOST.encode() in seen.content and b"<h1" not in seen.content
+
+    bad = client_for(auditor).get(f"/access/applications/{wiki.pk}/proxy/", {"upstream": "http://10.0.0.5:8080/with/path"})
+    assert b"without a path" in bad.content
