@@ -34,6 +34,7 @@ from console.access.launcher import console_session_hash, identity_of
 from console.access.models import AccessLogEntry, Application
 from console.access.proxy import configs, selectors, services, trust
 from console.access.proxy.forms import ConnectForm
+from console.core import apijson
 from console.core.errors import ConsoleError
 from console.core.permissions import public, roles_required
 from console.core.request_context import client_ip
@@ -158,10 +159,20 @@ def _decide(request: HttpRequest, original: trust.Original) -> HttpResponse:
     return _block_page(application)
 
 
+# Envoy (and Traefik) ask with the original request's method: every method an application may see.
+FORWARDED_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "PROPFIND", "PROPPATCH",
+                     "MKCOL", "COPY", "MOVE", "LOCK", "UNLOCK", "REPORT", "SEARCH")
+
+
+def _method_refused(request: HttpRequest, message: str) -> HttpResponse:
+    return _plain(405, f"Forward-auth refused: {message}.")
+
+
 @csrf_exempt
 @public
+@apijson.allow_methods(FORWARDED_METHODS, _method_refused)
 def forward_auth(request: HttpRequest, rest: str = "") -> HttpResponse:
-    """Any method (Envoy asks with the original one). Fails closed: whatever goes wrong is a 403."""
+    """Fails closed: whatever goes wrong is a 403."""
     fallback = ""
     if request.path_info.startswith(f"{reverse('api:access-forward-auth')}/"):
         # Envoy appends the original path (and query) to the endpoint's.
