@@ -124,7 +124,7 @@ server {{
 {template}"""
 
 
-def main(argv: list[str] | None = None) -> int:  # noqa: C901, PLR0915 - one scripted run, step by step
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=15, help="load per path (default 15)")
     parser.add_argument("--connections", type=int, default=16, help="concurrent keep-alive connections")
