@@ -321,6 +321,22 @@ ACCESS_LOG_SPOOL_FSYNC_EACH = env.bool("ACCESS_LOG_SPOOL_FSYNC_EACH", default=Fa
 # A session's expiry is written back at most this often while it is being used (seconds).
 ACCESS_SESSION_WRITE_SECONDS = env.int("ACCESS_SESSION_WRITE_SECONDS", default=45)
 
+# Reverse proxies in front of applications (forward-auth, docs/access.md "Put an application behind
+# Access"). Only callers whose address is in these networks may say, in X-Forwarded-* headers,
+# which host, path, method and client a request is about; anyone else is refused.
+ACCESS_TRUSTED_PROXIES = env.list("ACCESS_TRUSTED_PROXIES", default=["127.0.0.1/32", "::1/128"])
+for _network in ACCESS_TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_network.strip(), strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"ACCESS_TRUSTED_PROXIES: {_network!r} is not a network (write 10.0.0.0/8 or 2001:db8::/32)"
+        ) from None
+# The one-time code that carries a sign-in back to an application's host lives this long (seconds).
+ACCESS_PROXY_CODE_SECONDS = env.int("ACCESS_PROXY_CODE_SECONDS", default=60)
+# The application cookie that the callback sets on each application's own host.
+ACCESS_PROXY_COOKIE_NAME = env.str("ACCESS_PROXY_COOKIE_NAME", default="access_session")
+
 # Independent MFA. The WebAuthn relying party id is the console's host name (no port); the
 # allowed origins are the URLs people open the console at. Empty: the host of each request.
 WEBAUTHN_RP_ID = env.str("WEBAUTHN_RP_ID", default="")

@@ -3,6 +3,7 @@ from django.urls import include, path
 from console import views
 from console.access import views as access_views
 from console.access.idp import urls as idp_urls
+from console.access.proxy import views as proxy_views
 
 # The pages at the site's root, whichever app owns them (namespace "console").
 root_pages = [
@@ -14,8 +15,16 @@ root_pages = [
     path("healthz", views.healthz, name="healthz"),
 ]
 
+# Reached on each protected application's own host, where its proxy routes /.access/ to the console.
+app_host_pages = [
+    path(".access/callback", proxy_views.callback, name="callback"),
+    path(".access/logout", proxy_views.logout, name="logout"),
+    path(".access/blocked", proxy_views.blocked, name="blocked"),
+]
+
 urlpatterns = [
     path("", include((root_pages, "console"))),
+    path("", include((app_host_pages, "access-app"))),
     path("accounts/", include("accounts.urls")),
     path("audit/", include("console.audit.urls")),
     path("access/", include("console.access.urls")),

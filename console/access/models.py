@@ -278,6 +278,7 @@ class AccessLogEntry(models.Model):
         API = "api", "Decision API"
         LAUNCHER = "launcher", "App Launcher"
         OIDC = "oidc", "OpenID Connect sign-in"
+        PROXY = "proxy", "Reverse proxy (forward-auth)"
 
     at = models.DateTimeField(default=timezone.now, db_index=True)
     user_id = models.BigIntegerField(null=True, blank=True, db_index=True)
@@ -332,3 +333,41 @@ class SigningKey(models.Model):
     def published(self) -> bool:
         until = self.published_until
         return until is None or until > timezone.now()
+
+
+class AppSignInCode(models.Model):
+    """A one-time code that carries a person from the console's sign-in back to an application's
+    own host (``/.access/callback`` there), where it is exchanged for the application cookie. Only
+    its hash is stored; it works once, for ``ACCESS_PROXY_CODE_SECONDS``, on the application's
+    host it was issued for. The token it delivers is encrypted and erased when the code is used."""
+
+    code_hash = models.CharField(max_length=64, unique=True)
+    application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="sign_in_codes")
+    session = models.ForeignKey(AccessSession, on_delete=models.CASCADE, related_name="sign_in_codes")
+    host = models.CharField(max_length=260)
+    token = EncryptedTextField(blank=True)
+    token_expires_at = models.DateTimeField()
+    return_to = models.CharField(max_length=2000)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["expires_at"], name="access_signin_code_exp_idx")]
+
+    def __str__(self) -> str:
+        return f"sign-in code for {self.application} ({self.host})"
+
+
+class ProxySighting(models.Model):
+    """When the console last answered a forward-auth request for an application from a trusted
+    proxy (the "Connect your proxy" check). Written at most once a minute per process."""
+
+    application = models.OneToOneField(Application, on_delete=models.CASCADE, related_name="proxy_sighting")
+    last_seen_at = models.DateTimeField()
+    proxy_address = models.GenericIPAddressField(null=True, blank=True)
+    host = models.CharField(max_length=260, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.application} seen {self.last_seen_at:%Y-%m-%d %H:%M:%S}"

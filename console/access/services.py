@@ -482,10 +482,16 @@ def end_sessions_of_deactivated(user: User) -> int:
     return _revoke(AccessSession.objects.filter(user=user), reason="account deactivated")
 
 
-def end_sessions_of(user: User, *, reason: str) -> int:
+def end_sessions_of(user: User, *, reason: str, initiating_entity: str = "user") -> int:
     """Called inside a service's transaction that audits why: every Access session of the person
-    ends (an account recovery reported by its owner)."""
-    return _revoke(AccessSession.objects.filter(user=user), reason=reason, initiating_entity="user")
+    ends (an account recovery reported by its owner, "sign out everywhere")."""
+    return _revoke(AccessSession.objects.filter(user=user), reason=reason, initiating_entity=initiating_entity)
+
+
+def end_session(session_id: Any, *, reason: str) -> int:
+    """Called inside a service's transaction that audits why: one Access session ends at its
+    owner's request (signing out of one application)."""
+    return _revoke(AccessSession.objects.filter(pk=session_id), reason=reason, initiating_entity="user")
 
 
 def _reevaluate(sessions, *, reason: str) -> int:

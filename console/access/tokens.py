@@ -99,8 +99,29 @@ def issue(*, key: SigningKey, issuer: str, audience: str, subject: str, session_
     return jwt.encode(payload, _signer(key), algorithm=ALGORITHM, headers={"kid": key.kid})
 
 
+# token, audience, issuer → (claims, expiry, kid): a proxy asks about the same cookie on every
+# request, and the signature check is most of a decision's cost. An entry is used only while the
+# token has not expired and its signing key may still be trusted without asking the database
+# (``_public``: a retired key's publication end, PUBLIC_KEY_RECHECK_SECONDS).
+_verified: LRUCache[tuple[str, str, str], tuple[dict[str, Any], float, str]] = LRUCache(4096)
+
+
 def verify(token: str, *, audience: str, issuer: str) -> dict[str, Any]:
     """The token's claims; raises ``jwt.InvalidTokenError`` for any problem."""
+    key = (token, audience, issuer)
+    cached = _verified.get(key)
+    now = time.time()
+    if cached is not None:
+        public = _public.get(cached[2])
+        if cached[1] > now and public is not None and public[1] > now:
+            return dict(cached[0])
+        _verified.pop(key, None)
+    claims = _verify(token, audience=audience, issuer=issuer)
+    _verified[key] = (dict(claims), float(claims["exp"]), jwt.get_unverified_header(token)["kid"])
+    return claims
+
+
+def _verify(token: str, *, audience: str, issuer: str) -> dict[str, Any]:
     header = jwt.get_unverified_header(token)
     kid = header.get("kid")
     if not isinstance(kid, str) or not kid:

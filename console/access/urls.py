@@ -1,6 +1,7 @@
 from django.urls import path
 
 from console.access import views
+from console.access.proxy import views as proxy_views
 
 app_name = "access"
 
@@ -10,6 +11,7 @@ urlpatterns = [
     path("applications/<int:app_id>/", views.app_detail, name="app-detail"),
     path("applications/<int:app_id>/edit/", views.app_edit, name="app-edit"),
     path("applications/<int:app_id>/delete/", views.app_delete, name="app-delete"),
+    path("applications/<int:app_id>/proxy/", proxy_views.connect, name="app-connect"),
     path("applications/<int:app_id>/logo/", views.app_logo, name="app-logo"),
     path("applications/<int:app_id>/launch/", views.launch, name="launch"),
     path("applications/<int:app_id>/policies/attach/", views.app_policy_attach, name="app-policy-attach"),
@@ -26,6 +28,10 @@ urlpatterns = [
     path("tester/", views.tester, name="tester"),
     path("sessions/", views.session_list, name="session-list"),
     path("sessions/<uuid:session_id>/revoke/", views.session_revoke, name="session-revoke"),
+    path("proxy/sign-in/", proxy_views.sign_in, name="proxy-sign-in"),
+    path("sign-out-everywhere/", proxy_views.sign_out_everywhere, name="sign-out-everywhere"),
+    path("users/<int:user_id>/sign-out-everywhere/", proxy_views.user_sign_out_everywhere,
+         name="user-sign-out-everywhere"),
     path("users/<int:user_id>/sessions/revoke/", views.user_sessions_revoke, name="user-sessions-revoke"),
     path("service-tokens/", views.token_list, name="token-list"),
     path("service-tokens/new/", views.token_create, name="token-create"),

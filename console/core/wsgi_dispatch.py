@@ -16,7 +16,9 @@ from django.core.handlers.exception import convert_exception_to_response
 from django.core.handlers.wsgi import WSGIHandler
 from django.utils.module_loading import import_string
 
-FAST_PATHS = frozenset({"/api/v1/access/decide", "/api/v1/gateway/evaluate"})
+FAST_PATHS = frozenset({"/api/v1/access/decide", "/api/v1/gateway/evaluate", "/api/v1/access/forward-auth"})
+# Envoy's ext_authz appends the original path to the forward-auth endpoint's.
+FAST_PREFIXES = ("/api/v1/access/forward-auth/",)
 FAST_MIDDLEWARE = (
     "django.middleware.security.SecurityMiddleware",
     "console.core.middleware.RequestContextMiddleware",
@@ -41,7 +43,8 @@ class Dispatcher:
         self.main, self.lean, self.fast_paths = main, lean, fast_paths
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
-        if environ.get("PATH_INFO") in self.fast_paths:
+        path = environ.get("PATH_INFO", "")
+        if path in self.fast_paths or path.startswith(FAST_PREFIXES):
             return self.lean(environ, start_response)
         return self.main(environ, start_response)
 

@@ -97,12 +97,29 @@ def _replace_once(text: str, old: str, new: str) -> str:
 def start_nginx(processes: Processes, upstream_port: int) -> tuple[subprocess.Popen, int]:
     """nginx with the documented site configuration, its ports changed, everything else in the
     processes' temporary directory."""
-    tmp = processes.tmp
     port = free_port()
     site = (DEPLOY / "nginx-console.conf").read_text()
     site = _replace_once(site, "listen 8000;", f"listen 127.0.0.1:{port};")
     site = _replace_once(site, "server 127.0.0.1:8001;", f"server 127.0.0.1:{upstream_port};")
-    (tmp / "console.conf").write_text(site)
+    process, log = start_nginx_site(processes, site)
+    wait_until_healthy(port, process, log)
+    return process, port
+
+
+def start_nginx_site(processes: Processes, site: str, name: str = "nginx") -> tuple[subprocess.Popen, Path]:
+    """nginx running ``site`` (one or more server blocks) with everything it writes in the
+    processes' temporary directory. Returns at once; the caller waits for its port."""
+    tmp = write_nginx_config(processes.tmp / name, site)
+    return processes.start(name, [
+        nginx_binary(), "-c", str(tmp / "nginx.conf"), "-p", str(tmp), "-e", str(tmp / "error.log"),
+        "-g", "daemon off;",
+    ])
+
+
+def write_nginx_config(tmp: Path, site: str) -> Path:
+    """``tmp/nginx.conf``: a main configuration that includes ``site``, everything under ``tmp``."""
+    tmp.mkdir(exist_ok=True)
+    (tmp / "site.conf").write_text(site)
     # The main configuration a Debian nginx would have, reduced to what a proxy needs; as root its
     # worker would run as nobody and could not use the temporary directory.
     user = "user root;\n" if os.geteuid() == 0 else ""
@@ -117,15 +134,25 @@ http {{
     fastcgi_temp_path {tmp}/fastcgi;
     uwsgi_temp_path {tmp}/uwsgi;
     scgi_temp_path {tmp}/scgi;
-    include {tmp}/console.conf;
+    include {tmp}/site.conf;
 }}
 """)
-    process, log = processes.start("nginx", [
-        nginx_binary(), "-c", str(tmp / "nginx.conf"), "-p", str(tmp), "-e", str(tmp / "error.log"),
-        "-g", "daemon off;",
-    ])
-    wait_until_healthy(port, process, log)
-    return process, port
+    return tmp
+
+
+def wait_for_port(port: int, process: subprocess.Popen, log: Path, timeout: float = 30) -> None:
+    """Until something accepts connections on ``port`` (a proxy whose every path is protected)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args[0]} exited:\n{log.read_text()}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"nothing listens on port {port}:\n{log.read_text()}") from None
+            time.sleep(0.1)
 
 
 def production_env(*, database_url: str, cache_url: str, broker_url: str, var_dir: Path, secret_key: str,

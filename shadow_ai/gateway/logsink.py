@@ -70,7 +70,7 @@ def store(rows: list[dict[str, Any]]) -> int:
     # Imported here: the ingest modules import models, and this module is imported by the addon
     # before Django's app registry may be ready.
     from risk.ingest import parsing, storage
-    from risk.services import detection_queue
+    from risk.services.detection import detection_queue
 
     resolve = storage.Resolver()
     good = []

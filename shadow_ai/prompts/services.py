@@ -22,7 +22,7 @@ from console.audit.services import audit_record
 from console.core.errors import ValidationFailed
 from console.core.permissions import require_role
 from console.core.roles import ADMINS
-from risk import services as risk_services
+from risk.services import detection as risk_detection
 from shadow_ai.dlp import engine as dlp_engine
 from shadow_ai.gateway import engine
 from shadow_ai.prompts import sealing
@@ -162,7 +162,7 @@ def _queue_signal(audit_id: int) -> None:
 def jailbreak_signal_detect(audit_id: int) -> None:
     """Risk detection and scoring for one jailbreak-attempt audit event (the worker's job)."""
     if AuditEvent.objects.filter(pk=audit_id, action=JAILBREAK_ACTION).exists():
-        risk_services.detect_and_score("audit", [audit_id])
+        risk_detection.detect_and_score("audit", [audit_id])
 
 
 def after_decision(outcome: Any, *, token: Any = None) -> tuple[engine.Decision, PromptLogEntry | None]:

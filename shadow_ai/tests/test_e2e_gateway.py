@@ -30,7 +30,7 @@ def test_chromium_through_the_gateway(gateway_world, gateway_sites, gateway_proc
     from playwright.sync_api import sync_playwright
 
     from conftest import CHROMIUM, CHROMIUM_ARGS
-    from risk import services as risk_services
+    from risk.services import configuration as risk_services
     from shadow_ai.usage import services as usage
 
     authority, site = gateway_sites

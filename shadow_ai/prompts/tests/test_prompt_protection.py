@@ -388,7 +388,7 @@ def test_the_behaviour_counts_attempts_in_its_window() -> None:
 @pytest.mark.django_db
 def test_repeated_jailbreaks_raise_the_persons_risk(evaluate, gateway_token, protection, employee, super_admin,
                                                    django_capture_on_commit_callbacks, monkeypatch):
-    from risk import services as risk_services
+    from risk.services import configuration as risk_services
 
     risk_services.behaviour_update(actor=super_admin, key="repeated_jailbreak_attempts", enabled=True, level="high",
                                    params={})
