@@ -84,10 +84,17 @@ def openai_integration(make_integration, vendor_server):
 
 
 @pytest.fixture
-def scan(db) -> Callable:
-    """``scan(integration)``: run a whole scan in this process, as a worker would; returns the run."""
+def scan(db, settings) -> Callable:
+    """``scan(integration)``: run a whole scan in this process, as a worker would; returns the run.
+
+    The run lives in the test's transaction, which the lease heartbeat's own database connection
+    cannot see: on a machine slow enough for a scan to outlast a renewal (every third of
+    ``JOB_LEASE_SECONDS``), the heartbeat would find no lease and stop the scan half-way. A lease
+    longer than any scan keeps the heartbeat out of these tests (the lease tests set their own)."""
     from shadow_ai.casb import scanner
     from shadow_ai.casb.models import ScanRun
+
+    settings.JOB_LEASE_SECONDS = 3600
 
     def run(integration, *, owner: str = "test-worker"):
         scan_run = ScanRun.objects.create(integration=integration)
