@@ -17,6 +17,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.selectors import get_user_for
 from console.access import selectors as access_selectors
+from console.access.models import Application
 from console.core.errors import ConsoleError, VerificationRequired
 from console.core.forms import add_service_error
 from console.core.listing import paginate
@@ -118,7 +119,7 @@ def webauthn_register_complete(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"ok": True, "next": redirect("mfa:devices").url})
 
 
-def _application_waiting(request: HttpRequest, next_url: str):
+def _application_waiting(request: HttpRequest, next_url: str) -> Application | None:
     """The Access application a step-up is for, when ``next`` opens one from the App Launcher."""
     try:
         match = resolve(urlsplit(next_url).path)
@@ -132,7 +133,7 @@ def _application_waiting(request: HttpRequest, next_url: str):
         return None
 
 
-def _way_back(request: HttpRequest, app) -> dict[str, str]:
+def _way_back(request: HttpRequest, app: Application | None) -> dict[str, str]:
     """Where "not now" leads: the App Launcher for a step-up; signing out while the console
     insists on MFA; else the page the person came from (never back into a verify loop)."""
     if app is not None:
