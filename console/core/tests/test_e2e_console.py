@@ -83,7 +83,7 @@ def test_employee_lands_on_the_app_launcher_and_is_refused_console_pages(
 
     expect(page).to_have_url(f"{live_server.url}/launcher/")
     expect(page.get_by_role("heading", level=1)).to_have_text("Welcome, Emil")
-    expect(sidebar(page).get_by_role("link")).to_have_text(["App Launcher", "My MFA devices"])
+    expect(sidebar(page).get_by_role("link")).to_have_text(["App Launcher", "My MFA devices", "My web gateway"])
     for label in ("Users", "Groups", "Audit trail"):
         expect(page.get_by_role("link", name=label, exact=True)).to_have_count(0)
 
