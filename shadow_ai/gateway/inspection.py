@@ -71,7 +71,8 @@ def register(sink: Sink, *, start: Callable[[], None] | None = None, stop: Calla
     writer thread; ``stop`` stores what is still queued)."""
     if sink not in _sinks:
         _sinks.append(sink)
-    _lifecycle[sink] = (start, stop)
+    if start is not None or stop is not None or sink not in _lifecycle:
+        _lifecycle[sink] = (start, stop)
 
 
 def unregister(sink: Sink) -> None:
