@@ -408,6 +408,10 @@ SHADOW_AI_USAGE_WORK_MEM = env.str("SHADOW_AI_USAGE_WORK_MEM", default="64MB")
 # The AI prompt log (see docs/prompt_protection.md): entries older than this many days are
 # deleted by a scheduled job.
 PROMPT_LOG_RETENTION_DAYS = env.int("PROMPT_LOG_RETENTION_DAYS", default=30)
+# Inspected requests (prompts up to GATEWAY_INSPECT_MAX_BYTES each) a web gateway queues for the
+# prompt log and the jailbreak signal while the database is away; past that they are dropped
+# (counted and logged).
+PROMPT_LOG_MAX_PENDING = env.int("PROMPT_LOG_MAX_PENDING", default=5000)
 
 # The web gateway (`manage.py gateway`, see docs/gateway.md): where it listens, whether it refuses
 # (closed) or passes and logs (open) requests when the policies cannot be loaded, how long a new

@@ -10,8 +10,9 @@ each request, and a ``gateway_http`` log row for each.
   compiled policies and the people Access caches (no database query in the steady state):
   allow, block (a redirect to the console's signed block page for a page load, a 403 JSON answer
   otherwise), redirect (to the approved alternative), isolate (a notice: remote browser isolation
-  is not part of this gateway) and prompt capture (the inspected text goes to the registered
-  prompt sinks, ``inspection.capture``).
+  is not part of this gateway). Every inspected request with a body goes to the registered
+  sinks (``inspection.hand_off``): the prompt log's writer reports jailbreak attempts to risk
+  and stores captured prompts, off the event loop.
 * **Policies that cannot be loaded** refuse every request (``GATEWAY_FAIL_MODE=closed``, the
   default) or let it through, logged (``open``)."""
 
@@ -228,9 +229,10 @@ class Gateway:
                 "controls": decision.isolation.label if decision.isolation else "",
             })
             flow.response = http.Response.make(403, body, HTML_HEADERS)
-        if decision.capture_prompts:
-            inspection.capture(user_id=identity.user_id, email=identity.email, app=app, url=flow.request.pretty_url,
-                               text=evaluation.request.body, dlp_profiles=dlp)
+        # Jailbreak attempts and captured prompts: queued for the registered sinks (no database here).
+        inspection.hand_off(inspection.of(decision=decision, request=evaluation.request,
+                                          user_id=evaluation.user.pk if evaluation.user else None,
+                                          email=identity.email))
 
     def _block(self, flow: http.HTTPFlow, decision: engine.Decision, app: engine.AppFacts | None) -> None:
         host = flow.request.pretty_host

@@ -28,7 +28,7 @@ from mitmproxy.tools.dump import DumpMaster
 
 from console.access import hotcache
 from console.core import services as core_services
-from shadow_ai.gateway import addon, ca, logsink
+from shadow_ai.gateway import addon, ca, inspection, logsink
 
 log = logging.getLogger(__name__)
 CA_CHECK_SECONDS = 60.0
@@ -173,6 +173,7 @@ async def serve(*, listen: str, full_addons: bool = False, ready: asyncio.Event 
     os.chmod(confdir, 0o700)
     ca_file = _write_ca(confdir, signing)
     logsink.start()
+    inspection.start()
     watcher_task = heartbeat_task = heartbeat = None
     try:
         master, gateway = build_master(host=host, port=port, confdir=confdir, full_addons=full_addons)
@@ -198,6 +199,7 @@ async def serve(*, listen: str, full_addons: bool = False, ready: asyncio.Event 
             if task is not None:
                 task.cancel()
         await asyncio.to_thread(logsink.stop)
+        await asyncio.to_thread(inspection.stop)
         if heartbeat is not None:
             await asyncio.to_thread(core_services.heartbeat_forget, key=heartbeat.key)
         shutil.rmtree(confdir, ignore_errors=True)

@@ -1,4 +1,12 @@
 """The Shadow AI fixtures (the shipped library, gateway API tokens, the evaluate client, fresh
-policy caches) for the prompt protection tests too."""
+policy caches, a real web gateway process) for the prompt protection tests too."""
 
-from shadow_ai.tests.conftest import _fresh_caches, evaluate, gateway_token, library  # noqa: F401
+from shadow_ai.tests.conftest import (  # noqa: F401
+    _fresh_caches,
+    evaluate,
+    gateway_process,
+    gateway_sites,
+    gateway_token,
+    gateway_world,
+    library,
+)

@@ -1,8 +1,10 @@
 """Writes of AI prompt protection: the organization's prompt-log keys, captured prompts sealed to
 the active key, jailbreak attempts reported to risk, and retention.
 
-What the gateway calls after a decision is ``after_decision`` (the evaluate API) or, for a
-gateway that also has the model's response, ``prompt_log_record`` directly."""
+What follows a gateway decision on a request with a body is ``inspected_request_record``: the
+evaluate API calls it in its request (``after_decision``), the web gateway through the sink its
+writer thread drains (``capture``); a gateway that also has the model's response may call
+``prompt_log_record`` directly."""
 
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ from console.core.permissions import require_role
 from console.core.roles import ADMINS
 from risk.services import detection as risk_detection
 from shadow_ai.dlp import engine as dlp_engine
-from shadow_ai.gateway import engine
+from shadow_ai.gateway import engine, inspection
 from shadow_ai.prompts import sealing
 from shadow_ai.prompts.models import PromptLogEntry, PromptLogKey
 from shadow_ai.prompts.topics import MEDIUM, PromptTopics, score_prompt, score_response
@@ -165,28 +167,43 @@ def jailbreak_signal_detect(audit_id: int) -> None:
         risk_detection.detect_and_score("audit", [audit_id])
 
 
+def inspected_request_record(*, item: inspection.Inspected, user: User | None = None) -> PromptLogEntry | None:
+    """What follows a decision on an inspected request with a body, whichever enforcer made it:
+    a jailbreak attempt reported to risk, and the prompt stored when the decision captures it
+    (sealed; None otherwise, or without a key). The topics are the ones deciding scored, or
+    scored here. ``user``: the person, when the caller has them loaded (else read by id; a
+    person deleted since is skipped)."""
+    if user is None:
+        user = User.objects.filter(pk=item.user_id).first()
+        if user is None:
+            return None
+    topics = item.topics if item.topics is not None else score_prompt(item.text)
+    with transaction.atomic():
+        jailbreak_attempt_record(user=user, topics=topics, hostname=item.hostname, action=item.action,
+                                 app=item.app, via=item.via)
+        if not item.capture:
+            return None
+        return prompt_log_record(email=item.email or user.email, user=user, hostname=item.hostname,
+                                 action=item.action, prompt=item.text, app=item.app, policy=item.policy,
+                                 topics=topics, at=item.at)
+
+
 def after_decision(outcome: Any, *, token: Any = None) -> tuple[engine.Decision, PromptLogEntry | None]:
-    """What follows a gateway decision on a request with a body: its prompt topics (on the
-    decision), a jailbreak attempt reported to risk, and the prompt stored when the decision
-    captures prompts. ``outcome`` is a ``runtime.Evaluation``."""
+    """The evaluate API's follow-up of a decision on a request with a body: its prompt topics
+    (on the decision, for the answer), then ``inspected_request_record`` in this request.
+    ``outcome`` is a ``runtime.Evaluation``."""
     request, decision, user = outcome.request, outcome.decision, outcome.user
     if not request.body:
         return decision, None
     topics = request.topics.of(request.body)
     if decision.topics is None:
         decision = replace(decision, topics=topics)
-    if user is None or not decision.inspected:
-        return decision, None
     via = f"API token {token.name}" if token is not None else "gateway"
-    with transaction.atomic():
-        jailbreak_attempt_record(user=user, topics=topics, hostname=request.hostname, action=decision.action.value,
-                                 app=request.app, via=via)
-        entry = None
-        if decision.capture_prompts:
-            entry = prompt_log_record(email=user.email, user=user, hostname=request.hostname,
-                                      action=decision.action.value, prompt=request.body, app=request.app,
-                                      policy=decision.policy, topics=topics)
-    return decision, entry
+    item = inspection.of(decision=decision, request=request, user_id=user.pk if user is not None else None,
+                         email=user.email if user is not None else "", via=via)
+    if item is None:
+        return decision, None
+    return decision, inspected_request_record(item=item, user=user)
 
 
 # --- Reading, retention -------------------------------------------------------------------------
