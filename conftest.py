@@ -212,16 +212,24 @@ def current_totp_code(user) -> str:
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator:
+def playwright_driver() -> Iterator:
+    """The one Playwright of this test process: sync Playwright cannot be started twice in one
+    thread, so a test that needs a browser launched its own way (a proxy, extra flags) launches it
+    from here rather than starting another."""
     from playwright.sync_api import expect, sync_playwright
 
     # Assertions wait for what the page shows as long as actions do (Playwright's default for
     # ``expect`` is 5 s, which a busy machine can exceed while a chart draws).
     expect.set_options(timeout=15_000)
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+        yield playwright
+
+
+@pytest.fixture(scope="session")
+def browser(playwright_driver) -> Iterator:
+    chromium = playwright_driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    yield chromium
+    chromium.close()
 
 
 @pytest.fixture

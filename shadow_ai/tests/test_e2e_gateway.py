@@ -25,9 +25,8 @@ def _spki(pem: bytes) -> str:
 
 
 def test_chromium_through_the_gateway(gateway_world, gateway_sites, gateway_process, celery_workers, super_admin,
-                                      client_for, django_capture_on_commit_callbacks):
+                                      client_for, django_capture_on_commit_callbacks, playwright_driver):
     from playwright.sync_api import Error as PlaywrightError
-    from playwright.sync_api import sync_playwright
 
     from conftest import CHROMIUM, CHROMIUM_ARGS
     from risk.services import configuration as risk_services
@@ -46,43 +45,42 @@ def test_chromium_through_the_gateway(gateway_world, gateway_sites, gateway_proc
     trusted = f"{_spki(org_ca)},{_spki(site['bank.example'].cert_file.read_bytes())}"
     proxy = {"server": f"http://127.0.0.1:{proc.port}", "username": "ada@corp.example",
              "password": gateway_world["token"]}
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, proxy=proxy, args=[
-            *CHROMIUM_ARGS, f"--ignore-certificate-errors-spki-list={trusted}"])
-        try:
-            page = chromium.new_page(proxy=proxy)
-            page.set_default_timeout(30_000)
+    chromium = playwright_driver.chromium.launch(executable_path=CHROMIUM, proxy=proxy, args=[
+        *CHROMIUM_ARGS, f"--ignore-certificate-errors-spki-list={trusted}"])
+    try:
+        page = chromium.new_page(proxy=proxy)
+        page.set_default_timeout(30_000)
 
-            # ChatGPT is unapproved: opening it lands on Claude.
-            page.goto("https://chatgpt.com/")
-            assert page.url == "https://claude.ai/"
-            assert page.locator("h1[data-site='claude.ai']").is_visible()
+        # ChatGPT is unapproved: opening it lands on Claude.
+        page.goto("https://chatgpt.com/")
+        assert page.url == "https://claude.ai/"
+        assert page.locator("h1[data-site='claude.ai']").is_visible()
 
-            # A clean prompt goes through; one holding an AWS key ends on the block page.
-            page.fill("textarea[name=prompt]", "Summarise the quarterly plan in three bullets.")
+        # A clean prompt goes through; one holding an AWS key ends on the block page.
+        page.fill("textarea[name=prompt]", "Summarise the quarterly plan in three bullets.")
+        page.click("button[type=submit]")
+        assert page.locator("[data-answer]").inner_text() == "claude.ai answered"
+        for attempt in range(2):
+            page.goto("https://claude.ai/")
+            page.fill("textarea[name=prompt]", f"attempt {attempt}: why is aws_access_key_id = {AWS_KEY} refused?")
             page.click("button[type=submit]")
-            assert page.locator("[data-answer]").inner_text() == "claude.ai answered"
-            for attempt in range(2):
-                page.goto("https://claude.ai/")
-                page.fill("textarea[name=prompt]", f"attempt {attempt}: why is aws_access_key_id = {AWS_KEY} refused?")
-                page.click("button[type=submit]")
-                assert "/shadow-ai/blocked/" in page.url
-                assert page.get_by_test_id("block-why").inner_text() == "Remove the credentials from your prompt."
-            assert [r.body.count(b"AKIA") for r in site["claude.ai"].received if r.method == "POST"] == [0]
+            assert "/shadow-ai/blocked/" in page.url
+            assert page.get_by_test_id("block-why").inner_text() == "Remove the credentials from your prompt."
+        assert [r.body.count(b"AKIA") for r in site["claude.ai"].received if r.method == "POST"] == [0]
 
-            # Do not inspect: the bank is reached with its own certificate, not the gateway's.
-            response = page.goto("https://bank.example/")
-            assert response.status == 200
-            assert response.security_details()["issuer"] == "Test upstream CA"
-            intercepted = page.goto("https://claude.ai/")
-            assert intercepted.security_details()["issuer"] == GatewayCA.objects.get().subject
+        # Do not inspect: the bank is reached with its own certificate, not the gateway's.
+        response = page.goto("https://bank.example/")
+        assert response.status == 200
+        assert response.security_details()["issuer"] == "Test upstream CA"
+        intercepted = page.goto("https://claude.ai/")
+        assert intercepted.security_details()["issuer"] == GatewayCA.objects.get().subject
 
-            # Someone without credentials is refused with a 407 (Chromium, with none to offer, gives up).
-            stranger = chromium.new_page(proxy={"server": f"http://127.0.0.1:{proc.port}"})
-            with pytest.raises(PlaywrightError, match="ERR_INVALID_AUTH_CREDENTIALS"):
-                stranger.goto("http://claude.ai/")
-        finally:
-            chromium.close()
+        # Someone without credentials is refused with a 407 (Chromium, with none to offer, gives up).
+        stranger = chromium.new_page(proxy={"server": f"http://127.0.0.1:{proc.port}"})
+        with pytest.raises(PlaywrightError, match="ERR_INVALID_AUTH_CREDENTIALS"):
+            stranger.goto("http://claude.ai/")
+    finally:
+        chromium.close()
 
     # The worker ran detection on the gateway's rows: two blocked prompts with DLP matches.
     deadline = time.monotonic() + 60

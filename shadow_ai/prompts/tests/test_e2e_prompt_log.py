@@ -122,7 +122,9 @@ def test_a_captured_prompt_is_sealed_and_decrypted_only_in_the_browser(
     page.get_by_test_id("decrypt").click()
     expect(page.get_by_test_id("decrypt-error")).to_contain_text("This key does not open the entry")
     page.get_by_test_id("private-key").fill(private_pem)
-    page.get_by_test_id("decrypt").click()
+    # The page reports the decryption after showing it: wait for that report, not for the network to idle.
+    with page.expect_response(lambda r: r.request.method == "POST" and "/viewed" in r.url):
+        page.get_by_test_id("decrypt").click()
     expect(page.get_by_test_id("decrypted-prompt")).to_have_text(PROMPT)
     expect(page.get_by_test_id("decrypted")).to_be_visible()
     entry = PromptLogEntry.objects.get()
