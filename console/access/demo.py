@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from django.db import transaction
 
 from accounts.models import Group, User
@@ -55,6 +57,17 @@ APPLICATIONS = (
      "Claims and receipts. Opens after an authenticator app code from the last 5 minutes.",
      ["Block sanctioned countries", "All staff with a fresh authenticator app code"]),
 )
+# The demo application ``./dev run`` serves behind nginx (console/access/proxy/demo_app.py): a real
+# application a newcomer signs in to, steps up for, reaches, and is revoked from. ``./dev run``
+# sets DEMO_APP_URL to where its nginx listens.
+DEMO_APP_HOST = "app.localhost"
+DEMO_APP_NAME = "Demo application"
+
+
+def demo_app_url() -> str:
+    return os.environ.get("DEMO_APP_URL", f"http://{DEMO_APP_HOST}:8088/")
+
+
 # The applications above that ask the demo employee for step-up (printed by ``seed_demo``).
 STEP_UP_APPLICATIONS = {"Release console": "a security key", "Expense reports": "an authenticator app code"}
 
@@ -88,6 +101,15 @@ def seed_access_demo() -> dict[str, int]:
         ApplicationPolicy.objects.bulk_create([
             ApplicationPolicy(application=app, policy=stored[p], position=n) for n, p in enumerate(attached, start=1)
         ])
+    demo_app, _ = Application.objects.update_or_create(name=DEMO_APP_NAME, defaults={
+        "type": "self_hosted", "domain": DEMO_APP_HOST, "url": demo_app_url(), "launcher_visible": True,
+        "description": "Runs on this machine behind nginx (./dev run): shows who Access says you are. "
+                       "Opens after an authenticator app code from the last 5 minutes.",
+    })
+    ApplicationPolicy.objects.filter(application=demo_app).delete()
+    ApplicationPolicy.objects.create(application=demo_app, position=1,
+                                     policy=stored["All staff with a fresh authenticator app code"])
+    applications = len(APPLICATIONS) + 1
     devices = 0
     for email, name, os_name, version, managed, encrypted, edr in (
         (f"employee@{DOMAIN}", "Emery's MacBook Pro", "macOS", "15.1", True, True, 92),
@@ -104,10 +126,10 @@ def seed_access_demo() -> dict[str, int]:
         })
         devices += 1
     audit_record(actor=None, action="demo.seeded", object_type="access.application",
-                 object_repr=f"Demo Access setup: {len(APPLICATIONS)} applications, {len(POLICIES)} policies",
-                 changes={"applications": len(APPLICATIONS), "policies": len(POLICIES), "devices": devices})
+                 object_repr=f"Demo Access setup: {applications} applications, {len(POLICIES)} policies",
+                 changes={"applications": applications, "policies": len(POLICIES), "devices": devices})
     transaction.on_commit(policies.bump_version)
-    return {"applications": len(APPLICATIONS), "policies": len(POLICIES), "devices": devices}
+    return {"applications": applications, "policies": len(POLICIES), "devices": devices}
 
 
 @demo.register("access", order=20)
@@ -116,4 +138,5 @@ def seed_step(run: demo.DemoRun) -> list[str]:
     return [f"Access: {access['applications']} applications, {access['policies']} policies, "
             f"{access['devices']} devices.",
             "Step-up: as employee@, open " + " and ".join(f"{name} ({needs})" for name, needs
-                                                       in STEP_UP_APPLICATIONS.items()) + " in the App Launcher."]
+                                                       in STEP_UP_APPLICATIONS.items()) + " in the App Launcher.",
+            f"Behind nginx: {DEMO_APP_NAME} at {demo_app_url()} (employee@, after an authenticator app code)."]
