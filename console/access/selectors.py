@@ -143,6 +143,11 @@ def application_by_aud(aud: str) -> Application | None:
     return Application.objects.filter(aud=aud).defer("logo").first()
 
 
+def audiences_for_host(hostname: str) -> list[str]:
+    """The ``aud`` tags of the applications on a hostname (any case)."""
+    return list(Application.objects.filter(domain__iexact=hostname).values_list("aud", flat=True))
+
+
 def application_for_host(hostname: str, path: str) -> Application | None:
     """The application for a hostname, preferring the longest path prefix that matches."""
     candidates = Application.objects.filter(domain=hostname.rstrip(".")).defer("logo")

@@ -16,8 +16,7 @@ from typing import Any
 
 import jwt
 
-from console.access import tokens
-from console.access.models import Application
+from console.access import selectors, tokens
 
 IDENTITY_HEADERS = ("X-Auth-Request-Email", "X-Auth-Request-User", "X-Auth-Request-Groups")
 TOKEN_HEADER = "X-Access-Jwt-Assertion"  # noqa: S105 - a header name
@@ -34,7 +33,7 @@ def verify_token(token: str, *, host: str, issuer: str) -> tuple[dict[str, Any] 
     application for ``host``."""
     if not token:
         return None, "no token: the request did not come through Access"
-    audiences = list(Application.objects.filter(domain__iexact=host).values_list("aud", flat=True))
+    audiences = selectors.audiences_for_host(host)
     if not audiences:
         return None, f"no Access application is set up for {host}"
     try:
