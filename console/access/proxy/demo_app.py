@@ -17,6 +17,7 @@ from typing import Any
 import jwt
 
 from console.access import selectors, tokens
+from console.access.proxy import configs
 
 IDENTITY_HEADERS = ("X-Auth-Request-Email", "X-Auth-Request-User", "X-Auth-Request-Groups")
 TOKEN_HEADER = "X-Access-Jwt-Assertion"  # noqa: S105 - a header name
@@ -98,8 +99,6 @@ def nginx_config(*, prefix: str, host: str, port: int, upstream: str, console: s
     """A whole nginx configuration for the demo: the site from the same template the docs print
     and the "Connect your proxy" page hands out (plain HTTP on loopback ``port``), and a main
     context that keeps every file nginx writes under ``prefix`` so it runs as any user."""
-    from console.access.proxy import configs
-
     site = configs.Site(host=host, upstream=upstream, console=console, console_host=console_host,
                         listen=f"127.0.0.1:{port}", tls=False)
     # As root, nginx's workers would run as nobody and could not write under ``prefix``.
